@@ -1,0 +1,9 @@
+//! rtmptool: RTMP, RTMPS and RTMFP on the wire, decoded and explained.
+//!
+//! The library is the shared protocol module of the `rtmptool` binary:
+//! [`proto`] is the sans-IO core (handshake, chunk stream, messages, AMF0/AMF3,
+//! FLV and media tag facts); [`capture`] reads pcap/pcapng captures and
+//! reassembles TCP byte streams for `dump`, `diagnose` and `ecn`.
+
+pub mod capture;
+pub mod proto;
