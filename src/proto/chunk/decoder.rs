@@ -1,0 +1,601 @@
+//! Chunk stream decoder for one direction (RTMP 1.0 §5.3.1, §5.3.2, §5.4.1, §5.4.2).
+//!
+//! The decoder keeps per-csid header state, reassembles interleaved messages,
+//! and applies Set Chunk Size and Abort itself, from the byte right after the
+//! message that carried them, reporting each as a [`ChunkEvent`].
+//!
+//! Extended timestamps on type-3 chunks: the spec says a type-3 chunk repeats
+//! the extended timestamp when the last type 0/1/2 header on its csid had one
+//! (§5.3.1.3); some peers omit it on continuation chunks. Like SRS, the decoder
+//! peeks: if the next four bytes equal the extended value, they are the field;
+//! otherwise they are payload. It reports which convention the peer used.
+
+use std::collections::VecDeque;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::header::{MAX_CSID, decode_basic_header};
+use super::{DEFAULT_CHUNK_SIZE, EXTENDED_TIMESTAMP_MARK, MessageHeader, Type3ExtendedTimestamp};
+use crate::proto::message::MessageType;
+
+/// Settings of a [`ChunkDecoder`].
+#[derive(Debug, Clone)]
+pub struct DecoderConfig {
+    /// Chunk size in force at the start (128 unless the capture starts mid-stream).
+    pub chunk_size: u32,
+    /// Stream offset of the first byte pushed (3073 after a complete handshake,
+    /// counting C0 as offset 0).
+    pub start_offset: u64,
+    /// Limit on the bytes held in incomplete messages across all chunk streams.
+    pub max_partial_bytes: usize,
+    /// Emit a [`ChunkEvent::Chunk`] for every chunk (for `dump -v`).
+    pub report_chunks: bool,
+}
+
+impl Default for DecoderConfig {
+    fn default() -> Self {
+        Self {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            start_offset: 0,
+            max_partial_bytes: 64 << 20,
+            report_chunks: false,
+        }
+    }
+}
+
+/// One complete message as it came out of the chunk stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawMessage {
+    /// Chunk stream id it arrived on.
+    pub csid: u32,
+    /// Timestamp, type and message stream id.
+    pub header: MessageHeader,
+    /// The message body.
+    pub payload: Bytes,
+    /// Stream offset of the basic header of its first chunk.
+    pub offset: u64,
+    /// fmt of its first chunk.
+    pub fmt: u8,
+    /// Number of chunks it spanned.
+    pub chunks: u32,
+    /// Whether its header used the extended timestamp field.
+    pub extended_timestamp: bool,
+}
+
+/// Chunk-level detail of one chunk (for `dump -v`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkInfo {
+    /// Stream offset of the basic header.
+    pub offset: u64,
+    /// Message header format.
+    pub fmt: u8,
+    /// Chunk stream id.
+    pub csid: u32,
+    /// Basic + message header + extended timestamp bytes.
+    pub header_len: usize,
+    /// Payload bytes in this chunk.
+    pub payload_len: usize,
+    /// Whether this chunk carried an extended timestamp field.
+    pub extended_timestamp: bool,
+}
+
+/// What the decoder reports besides messages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChunkEvent {
+    /// A complete message.
+    Message(RawMessage),
+    /// One chunk (only with [`DecoderConfig::report_chunks`]); comes before the
+    /// message it completes.
+    Chunk(ChunkInfo),
+    /// Set Chunk Size took effect: chunks from `offset` on are read with `new`.
+    ChunkSizeChanged {
+        /// Size before.
+        old: u32,
+        /// Size now.
+        new: u32,
+        /// Raw 32-bit value (top bit should be 0; masked off if not).
+        raw: u32,
+        /// Stream offset from which the new size applies.
+        offset: u64,
+    },
+    /// Set Chunk Size with a value the decoder cannot apply (0, or too short a body).
+    InvalidChunkSize {
+        /// The value as sent (0 if the body was too short).
+        raw: u32,
+        /// Stream offset of the Set Chunk Size message.
+        offset: u64,
+    },
+    /// An Abort message dropped the partial message of `csid`.
+    Aborted {
+        /// Chunk stream whose message was dropped.
+        csid: u32,
+        /// Bytes of it that had arrived (0 if none was in progress).
+        discarded: usize,
+        /// Stream offset of the Abort message.
+        offset: u64,
+    },
+    /// The first time the peer's treatment of extended timestamps on type-3
+    /// continuation chunks was seen, and whenever it changes.
+    Type3ExtendedTimestamp {
+        /// Chunk stream where it was seen.
+        csid: u32,
+        /// What the peer did.
+        convention: Type3ExtendedTimestamp,
+        /// Stream offset of that chunk.
+        offset: u64,
+    },
+    /// A fmt 0/1/2 header arrived on a csid whose message was still incomplete;
+    /// the incomplete message is dropped.
+    MessageInterrupted {
+        /// Chunk stream.
+        csid: u32,
+        /// Bytes of the dropped message that had arrived.
+        received: usize,
+        /// Its announced length.
+        length: u32,
+        /// Stream offset of the interrupting chunk.
+        offset: u64,
+    },
+}
+
+/// Why a direction's chunk stream cannot be decoded further.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkError {
+    /// A fmt 1/2/3 chunk on a chunk stream that never had a fmt-0 header:
+    /// the classic symptom of reading with the wrong chunk size.
+    #[error(
+        "chunk at stream offset {offset}: fmt {fmt} header on chunk stream {csid}, which has no previous header"
+    )]
+    NoPreviousHeader {
+        /// Stream offset of the chunk.
+        offset: u64,
+        /// Its fmt.
+        fmt: u8,
+        /// Its csid.
+        csid: u32,
+    },
+    /// Incomplete messages hold more than [`DecoderConfig::max_partial_bytes`].
+    #[error(
+        "chunk at stream offset {offset}: incomplete messages would hold {buffered} bytes, over the limit of {limit}"
+    )]
+    TooMuchBuffered {
+        /// Stream offset of the chunk.
+        offset: u64,
+        /// Bytes that would be buffered.
+        buffered: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Partial {
+    data: BytesMut,
+    length: u32,
+    offset: u64,
+    fmt: u8,
+    chunks: u32,
+}
+
+#[derive(Debug, Default)]
+struct CsidState {
+    has_header: bool,
+    timestamp: u32,
+    delta: u32,
+    length: u32,
+    msg_type: u8,
+    stream_id: u32,
+    /// The last fmt 0/1/2 header carried an extended timestamp ...
+    ext: bool,
+    /// ... with this value (absolute for fmt 0, delta for fmt 1/2).
+    ext_value: u32,
+    /// Extended timestamp flag of the message in progress.
+    msg_ext: bool,
+    partial: Option<Partial>,
+}
+
+/// Decodes one direction of an RTMP chunk stream (after the handshake).
+#[derive(Debug)]
+pub struct ChunkDecoder {
+    cfg: DecoderConfig,
+    buf: BytesMut,
+    /// Stream offset of `buf[0]`.
+    offset: u64,
+    chunk_size: u32,
+    states: Vec<CsidState>,
+    partial_bytes: usize,
+    events: VecDeque<ChunkEvent>,
+    failed: Option<ChunkError>,
+    type3_convention: Option<Type3ExtendedTimestamp>,
+}
+
+impl Default for ChunkDecoder {
+    fn default() -> Self {
+        Self::new(DecoderConfig::default())
+    }
+}
+
+impl ChunkDecoder {
+    /// A decoder with the given settings.
+    pub fn new(cfg: DecoderConfig) -> Self {
+        Self {
+            offset: cfg.start_offset,
+            chunk_size: cfg.chunk_size.max(1),
+            cfg,
+            buf: BytesMut::new(),
+            states: Vec::new(),
+            partial_bytes: 0,
+            events: VecDeque::new(),
+            failed: None,
+            type3_convention: None,
+        }
+    }
+
+    /// Appends received bytes.
+    pub fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// The chunk size currently applied to incoming chunks.
+    pub fn chunk_size(&self) -> u32 {
+        self.chunk_size
+    }
+
+    /// Forces the chunk size (e.g. when a capture starts mid-stream).
+    pub fn set_chunk_size(&mut self, size: u32) {
+        self.chunk_size = size.max(1);
+    }
+
+    /// Stream offset of the next byte not yet consumed.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Bytes pushed but not yet consumed by a complete chunk.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Bytes held in incomplete messages.
+    pub fn partial_bytes(&self) -> usize {
+        self.partial_bytes
+    }
+
+    /// The peer's treatment of extended timestamps on type-3 continuation
+    /// chunks, once seen.
+    pub fn type3_convention(&self) -> Option<Type3ExtendedTimestamp> {
+        self.type3_convention
+    }
+
+    /// The error that stopped decoding, if any.
+    pub fn error(&self) -> Option<&ChunkError> {
+        self.failed.as_ref()
+    }
+
+    /// Next event; `Ok(None)` when more bytes are needed.
+    ///
+    /// After an error, events decoded before it are still returned first; then
+    /// the error is returned on every call.
+    pub fn poll(&mut self) -> Result<Option<ChunkEvent>, ChunkError> {
+        loop {
+            if let Some(ev) = self.events.pop_front() {
+                return Ok(Some(ev));
+            }
+            if let Some(err) = &self.failed {
+                return Err(err.clone());
+            }
+            match self.decode_chunk() {
+                Ok(true) => {}
+                Ok(false) => return Ok(None),
+                Err(e) => {
+                    self.failed = Some(e.clone());
+                    if self.events.is_empty() {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    fn state(&mut self, csid: u32) -> &mut CsidState {
+        let i = csid as usize;
+        if i >= self.states.len() {
+            // csid <= 65599 by construction of the basic header.
+            self.states
+                .resize_with((i + 1).min(MAX_CSID as usize + 1), Default::default);
+        }
+        &mut self.states[i]
+    }
+
+    /// Decodes one chunk if all of it is buffered. Returns whether it did.
+    fn decode_chunk(&mut self) -> Result<bool, ChunkError> {
+        let Some(bh) = decode_basic_header(&self.buf) else {
+            return Ok(false);
+        };
+        let chunk_offset = self.offset;
+        let fmt = bh.fmt;
+        let csid = bh.csid;
+        let mut pos = bh.len;
+        let hdr_len = [11usize, 7, 3, 0][usize::from(fmt)];
+        if self.buf.len() < pos + hdr_len {
+            return Ok(false);
+        }
+        let chunk_size = self.chunk_size;
+        let buf = &self.buf[..];
+        let h = &buf[pos..pos + hdr_len];
+        pos += hdr_len;
+
+        let st_has_header = self.states.get(csid as usize).is_some_and(|s| s.has_header);
+        if fmt != 0 && !st_has_header {
+            return Err(ChunkError::NoPreviousHeader {
+                offset: chunk_offset,
+                fmt,
+                csid,
+            });
+        }
+        let (ts_field, length, msg_type, stream_id) = match fmt {
+            0 => (
+                be24(&h[0..3]),
+                Some(be24(&h[3..6])),
+                Some(h[6]),
+                Some(u32::from_le_bytes([h[7], h[8], h[9], h[10]])),
+            ),
+            1 => (be24(&h[0..3]), Some(be24(&h[3..6])), Some(h[6]), None),
+            2 => (be24(&h[0..3]), None, None, None),
+            _ => (0, None, None, None),
+        };
+
+        // `states` has an entry for csid unless fmt == 0 on a new csid.
+        let (prev_ext, prev_ext_value, in_progress) = match self.states.get(csid as usize) {
+            Some(s) => (
+                s.ext,
+                s.ext_value,
+                s.partial.as_ref().map(|p| (p.data.len(), p.length)),
+            ),
+            None => (false, 0, None),
+        };
+
+        // Extended timestamp field.
+        let mut ext_present = false;
+        let mut value = ts_field;
+        let mut type3_seen = None;
+        if fmt < 3 {
+            if ts_field == EXTENDED_TIMESTAMP_MARK {
+                if buf.len() < pos + 4 {
+                    return Ok(false);
+                }
+                value = be32(&buf[pos..pos + 4]);
+                pos += 4;
+                ext_present = true;
+            }
+        } else if prev_ext {
+            if buf.len() < pos + 4 {
+                return Ok(false);
+            }
+            let present = be32(&buf[pos..pos + 4]) == prev_ext_value;
+            if present {
+                pos += 4;
+                ext_present = true;
+            }
+            if in_progress.is_some() {
+                type3_seen = Some(if present {
+                    Type3ExtendedTimestamp::Present
+                } else {
+                    Type3ExtendedTimestamp::Absent
+                });
+            }
+        }
+
+        // A fmt 0-2 header interrupts a message still in progress on this csid.
+        let continuing = fmt == 3 && in_progress.is_some();
+        let (received, msg_len) = if continuing {
+            in_progress.unwrap_or((0, 0))
+        } else {
+            let prev_len = self.states.get(csid as usize).map_or(0, |s| s.length);
+            (0, length.unwrap_or(prev_len))
+        };
+        let remaining = (msg_len as usize).saturating_sub(received);
+        let payload_len = remaining.min(chunk_size as usize);
+        if buf.len() < pos + payload_len {
+            return Ok(false);
+        }
+        let single = !continuing && payload_len == remaining;
+        if !single {
+            let after = self.partial_bytes + payload_len;
+            if after > self.cfg.max_partial_bytes {
+                return Err(ChunkError::TooMuchBuffered {
+                    offset: chunk_offset,
+                    buffered: after,
+                    limit: self.cfg.max_partial_bytes,
+                });
+            }
+        }
+
+        // The whole chunk is here: commit.
+        if let Some(convention) = type3_seen
+            && self.type3_convention != Some(convention)
+        {
+            self.type3_convention = Some(convention);
+            self.events.push_back(ChunkEvent::Type3ExtendedTimestamp {
+                csid,
+                convention,
+                offset: chunk_offset,
+            });
+        }
+        if self.cfg.report_chunks {
+            self.events.push_back(ChunkEvent::Chunk(ChunkInfo {
+                offset: chunk_offset,
+                fmt,
+                csid,
+                header_len: pos,
+                payload_len,
+                extended_timestamp: ext_present,
+            }));
+        }
+        let mut chunk = self.buf.split_to(pos + payload_len);
+        chunk.advance(pos);
+        self.offset += (pos + payload_len) as u64;
+
+        let mut dropped = None;
+        let st = self.state(csid);
+        if !continuing {
+            if let Some(p) = st.partial.take() {
+                dropped = Some((p.data.len(), p.length));
+            }
+            match fmt {
+                0 => {
+                    st.timestamp = value;
+                    // "If the delta between the first message and the second message is
+                    // same as the timestamp of the first message, then a chunk of Type 3
+                    // could immediately follow the chunk of Type 0" (§5.3.2.2).
+                    st.delta = value;
+                }
+                1 | 2 => {
+                    st.delta = value;
+                    st.timestamp = st.timestamp.wrapping_add(value);
+                }
+                _ => st.timestamp = st.timestamp.wrapping_add(st.delta),
+            }
+            if fmt < 3 {
+                st.ext = ext_present;
+                st.ext_value = value;
+            }
+            st.has_header = true;
+            st.msg_ext = if fmt < 3 { ext_present } else { st.ext };
+            if let Some(l) = length {
+                st.length = l;
+            }
+            if let Some(t) = msg_type {
+                st.msg_type = t;
+            }
+            if let Some(s) = stream_id {
+                st.stream_id = s;
+            }
+        }
+        let header = MessageHeader {
+            timestamp: st.timestamp,
+            msg_type: MessageType(st.msg_type),
+            stream_id: st.stream_id,
+        };
+        let msg_ext = st.msg_ext;
+
+        let complete = if single {
+            Some(RawMessage {
+                csid,
+                header,
+                payload: chunk.freeze(),
+                offset: chunk_offset,
+                fmt,
+                chunks: 1,
+                extended_timestamp: msg_ext,
+            })
+        } else {
+            let p = st.partial.get_or_insert_with(|| Partial {
+                // Grow with what arrives: the announced length is not trusted for
+                // allocation (65599 chunk streams could each announce 16 MiB).
+                data: BytesMut::with_capacity(
+                    (msg_len as usize).min(payload_len.saturating_mul(4).max(256)),
+                ),
+                length: msg_len,
+                offset: chunk_offset,
+                fmt,
+                chunks: 0,
+            });
+            p.data.extend_from_slice(&chunk);
+            p.chunks += 1;
+            if p.data.len() >= p.length as usize {
+                st.partial.take().map(|p| RawMessage {
+                    csid,
+                    header,
+                    payload: p.data.freeze(),
+                    offset: p.offset,
+                    fmt: p.fmt,
+                    chunks: p.chunks,
+                    extended_timestamp: msg_ext,
+                })
+            } else {
+                None
+            }
+        };
+        if let Some((received, length)) = dropped {
+            self.partial_bytes = self.partial_bytes.saturating_sub(received);
+            self.events.push_back(ChunkEvent::MessageInterrupted {
+                csid,
+                received,
+                length,
+                offset: chunk_offset,
+            });
+        }
+        if !single {
+            self.partial_bytes += payload_len;
+        }
+        if let Some(msg) = complete {
+            if !single {
+                self.partial_bytes = self.partial_bytes.saturating_sub(msg.payload.len());
+            }
+            let control = match msg.header.msg_type {
+                MessageType::SET_CHUNK_SIZE | MessageType::ABORT => Some((
+                    msg.header.msg_type,
+                    msg.payload.get(..4).map(be32),
+                    msg.offset,
+                )),
+                _ => None,
+            };
+            self.events.push_back(ChunkEvent::Message(msg));
+            if let Some((msg_type, value, offset)) = control {
+                self.apply_control(msg_type, value, offset);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Applies Set Chunk Size (1) and Abort (2) as a receiver must (§5.4.1, §5.4.2):
+    /// from the byte after the message that carried them.
+    fn apply_control(&mut self, msg_type: MessageType, value: Option<u32>, offset: u64) {
+        match (msg_type, value) {
+            (MessageType::SET_CHUNK_SIZE, Some(raw)) if raw & 0x7FFF_FFFF != 0 => {
+                // "The first bit of the payload MUST be zero" (§5.4.1): masked off.
+                let new = raw & 0x7FFF_FFFF;
+                let old = self.chunk_size;
+                self.chunk_size = new;
+                self.events.push_back(ChunkEvent::ChunkSizeChanged {
+                    old,
+                    new,
+                    raw,
+                    offset: self.offset,
+                });
+            }
+            (MessageType::SET_CHUNK_SIZE, raw) => {
+                self.events.push_back(ChunkEvent::InvalidChunkSize {
+                    raw: raw.unwrap_or(0),
+                    offset,
+                });
+            }
+            (MessageType::ABORT, Some(csid)) => {
+                let mut discarded = 0;
+                if let Some(st) = self.states.get_mut(csid as usize)
+                    && let Some(partial) = st.partial.take()
+                {
+                    discarded = partial.data.len();
+                }
+                self.partial_bytes = self.partial_bytes.saturating_sub(discarded);
+                self.events.push_back(ChunkEvent::Aborted {
+                    csid,
+                    discarded,
+                    offset,
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+#[inline]
+fn be24(b: &[u8]) -> u32 {
+    u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2])
+}
+
+#[inline]
+fn be32(b: &[u8]) -> u32 {
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
