@@ -1,1 +1,75 @@
-fn main() {}
+//! The `rtmptool` binary: parse the command line, run the command, map errors
+//! to the exit codes of the CLI contract.
+
+mod cli;
+mod cmd;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+/// Exit codes of the CLI contract.
+#[allow(dead_code)]
+pub mod exit {
+    /// Unexpected failure.
+    pub const FAILURE: u8 = 1;
+    /// Usage error.
+    pub const USAGE: u8 = 2;
+    /// Network: resolution, TCP connect refused or timed out, reset.
+    pub const NETWORK: u8 = 3;
+    /// RTMP/RTMFP handshake failed or timed out.
+    pub const HANDSHAKE: u8 = 4;
+    /// Refused by the server.
+    pub const REFUSED: u8 = 5;
+    /// TLS failure.
+    pub const TLS: u8 = 6;
+    /// Bad input: unreadable/invalid FLV, pcap, key log, URL.
+    pub const BAD_INPUT: u8 = 7;
+    /// `diagnose`/`ecn` found a fault.
+    pub const FAULT: u8 = 8;
+}
+
+/// An error that carries its exit code.
+#[derive(Debug)]
+pub struct Exit {
+    /// Exit status.
+    pub code: u8,
+    /// What to print on stderr.
+    pub error: anyhow::Error,
+}
+
+fn run(cli: Cli) -> Result<(), Exit> {
+    let fail = |error: anyhow::Error| Exit {
+        code: exit::FAILURE,
+        error,
+    };
+    match cli.command {
+        Command::Completions(args) => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            cmd::completions::run(&args, &mut out).map_err(fail)?;
+            out.flush().map_err(|e| fail(e.into()))
+        }
+        Command::Man(args) => {
+            let written = cmd::man::run(&args).map_err(fail)?;
+            if !cli.global.quiet && !cli.global.json {
+                eprintln!("wrote {} man pages to {}", written.len(), args.dir.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Exit { code, error }) => {
+            eprintln!("rtmptool: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! One module per command. Commands build reports from library calls; they do
+//! not print protocol output themselves except through `report` renderers.
+
+pub mod completions;
+pub mod man;
