@@ -1,11 +1,138 @@
 //! AMF0 (Action Message Format version 0), as specified in Adobe's
-//! "Action Message Format -- AMF 0" (2007) and used by RTMP command (20),
+//! "Action Message Format -- AMF 0" (2007), §2 (data types) and §3.1 (the AVM+
+//! type marker that switches one value to AMF3), as used by RTMP command (20),
 //! data (18) and shared-object (19) messages (RTMP 1.0 §7.1).
 //!
-//! TODO(amf helper): encoder, decoder, tests. The types below are the
-//! contract other modules build on; extend them, do not rename them.
+//! The decoder works on one complete message payload (`&[u8]`); running out of
+//! bytes is therefore an error ([`AmfError::Truncated`]), not "need more".
+//! Every count and length read from the wire is checked against the bytes left
+//! before anything is allocated, nesting is limited to
+//! [`MAX_AMF_DEPTH`](crate::proto::MAX_AMF_DEPTH), and nothing panics.
+//!
+//! Strings are decoded strictly: invalid UTF-8 is [`AmfError::InvalidUtf8`]
+//! with the offset of the string's first byte (so that a decoded value always
+//! re-encodes to the same bytes); [`decode_lax`] keeps the values decoded
+//! before such an error for forensic dumps.
+//!
+//! AMF3 reference tables across AVM+ switches: one [`Decoder`] (one message
+//! body) keeps a single AMF3 context for all its 0x11 values, and a new
+//! [`Decoder`] starts with empty tables. This is what Adobe's own BlazeDS
+//! (`Amf0Input` creates its `Amf3Input` once and resets it with the AMF0 input
+//! per message body) and PyAMF (`amf3_context` lives in the AMF0 context) do;
+//! FFmpeg does not decode AMF3 at all. [`encode_all`] and [`Encoder`] encode the
+//! same way, so values round-trip.
 
-use crate::proto::amf3::Amf3Value;
+use bytes::BufMut;
+use serde_json::{Map, Value as Json};
+
+use crate::proto::MAX_AMF_DEPTH;
+use crate::proto::amf3::{self, Amf3Value};
+
+/// AMF0 type markers (AMF0 §2.1).
+mod marker {
+    pub const NUMBER: u8 = 0x00;
+    pub const BOOLEAN: u8 = 0x01;
+    pub const STRING: u8 = 0x02;
+    pub const OBJECT: u8 = 0x03;
+    pub const MOVIECLIP: u8 = 0x04;
+    pub const NULL: u8 = 0x05;
+    pub const UNDEFINED: u8 = 0x06;
+    pub const REFERENCE: u8 = 0x07;
+    pub const ECMA_ARRAY: u8 = 0x08;
+    pub const OBJECT_END: u8 = 0x09;
+    pub const STRICT_ARRAY: u8 = 0x0A;
+    pub const DATE: u8 = 0x0B;
+    pub const LONG_STRING: u8 = 0x0C;
+    pub const UNSUPPORTED: u8 = 0x0D;
+    pub const XML_DOCUMENT: u8 = 0x0F;
+    pub const TYPED_OBJECT: u8 = 0x10;
+    pub const AVMPLUS: u8 = 0x11;
+}
+
+/// Why AMF0 or AMF3 decoding stopped. Offsets are byte offsets within the
+/// buffer given to the decoder (for AMF3 inside AMF0: the AMF0 buffer).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AmfError {
+    /// The input ended inside a value.
+    #[error("truncated at byte {offset}: {needed} more byte(s) needed")]
+    Truncated {
+        /// Where the missing bytes should have started.
+        offset: usize,
+        /// How many more bytes the field needs.
+        needed: usize,
+    },
+    /// A type marker this format does not define (or reserves, like AMF0 0x0E recordset).
+    #[error("unknown type marker 0x{marker:02x} at byte {offset}")]
+    UnknownMarker {
+        /// Offset of the marker byte.
+        offset: usize,
+        /// The marker.
+        marker: u8,
+    },
+    /// An AMF0 object-end marker (0x09) where a value was expected.
+    #[error("object-end marker 0x09 outside an object at byte {offset}")]
+    UnexpectedObjectEnd {
+        /// Offset of the marker byte.
+        offset: usize,
+    },
+    /// Containers nested deeper than [`MAX_AMF_DEPTH`](crate::proto::MAX_AMF_DEPTH).
+    #[error("values nested deeper than {max} at byte {offset}")]
+    TooDeep {
+        /// Offset of the container that is one level too deep.
+        offset: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A string that is not valid UTF-8.
+    #[error("string at byte {offset} is not valid UTF-8")]
+    InvalidUtf8 {
+        /// Offset of the string's first byte.
+        offset: usize,
+    },
+    /// An element count that cannot fit in the bytes left (each element needs
+    /// at least `min_size` bytes), refused before allocating.
+    #[error("{what} count {count} at byte {offset} cannot fit in the {remaining} byte(s) left")]
+    CountTooLarge {
+        /// Offset of the count field.
+        offset: usize,
+        /// What was counted.
+        what: &'static str,
+        /// The count as sent.
+        count: u64,
+        /// Bytes left after the count field.
+        remaining: usize,
+    },
+    /// Resolving AMF3 references would produce more than the decoder's work
+    /// budget (a "billion laughs" input).
+    #[error("AMF3 reference expansion at byte {offset} exceeds the work budget of {limit} units")]
+    BudgetExceeded {
+        /// Offset where the budget ran out.
+        offset: usize,
+        /// The budget.
+        limit: usize,
+    },
+    /// An AMF3 reference to a table entry that does not exist.
+    #[error("AMF3 {table} reference {index} at byte {offset}, but the table has {len} entries")]
+    BadReference {
+        /// Offset of the reference.
+        offset: usize,
+        /// `"string"`, `"object"` or `"traits"`.
+        table: &'static str,
+        /// The index sent.
+        index: u32,
+        /// Entries in that table at that point.
+        len: usize,
+    },
+    /// An AMF3 externalizable object of a class whose body format is unknown:
+    /// AMF cannot tell where its body ends.
+    #[error("AMF3 externalizable object of class {class_name:?} at byte {offset}: body format unknown")]
+    Externalizable {
+        /// Offset of the object marker.
+        offset: usize,
+        /// Its class name.
+        class_name: String,
+    },
+}
 
 /// One AMF0 value.
 ///
@@ -62,4 +189,465 @@ pub enum Amf0Value {
     },
     /// 0x11: AVM+ type marker: the next value is AMF3.
     AvmPlus(Amf3Value),
+}
+
+impl Amf0Value {
+    /// The string inside [`Amf0Value::String`] or [`Amf0Value::LongString`].
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Amf0Value::String(s) | Amf0Value::LongString(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number inside [`Amf0Value::Number`].
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Amf0Value::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// The properties of an object, ECMA array or typed object, in wire order.
+    pub fn properties(&self) -> Option<&[(String, Amf0Value)]> {
+        match self {
+            Amf0Value::Object(p)
+            | Amf0Value::EcmaArray { properties: p, .. }
+            | Amf0Value::TypedObject { properties: p, .. } => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The first property called `name` of an object, ECMA array or typed object.
+    pub fn get(&self, name: &str) -> Option<&Amf0Value> {
+        self.properties()?
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The value as natural JSON, for `dump --json`:
+    ///
+    /// - number → JSON number (non-finite → `null`); boolean; string and long
+    ///   string → string; null and undefined → `null`;
+    /// - object and ECMA array → JSON object in wire order (for duplicate keys
+    ///   the last value wins, at the first key's position); typed object → the
+    ///   same with a leading `"$class": "<class name>"` member;
+    /// - strict array → array;
+    /// - date → `{"$date": <ms since epoch>}` plus `"$tz": <minutes>` when the
+    ///   time zone is not 0;
+    /// - XML document → `{"$xml": "<text>"}`;
+    /// - reference → `{"$ref": <index>}`;
+    /// - movieclip / unsupported → `{"$marker": "movieclip" | "unsupported"}`;
+    /// - AVM+ → the AMF3 value's own JSON ([`Amf3Value::to_json`]).
+    pub fn to_json(&self) -> Json {
+        match self {
+            Amf0Value::Number(n) => number_json(*n),
+            Amf0Value::Boolean(b) => Json::Bool(*b),
+            Amf0Value::String(s) | Amf0Value::LongString(s) => Json::String(s.clone()),
+            Amf0Value::Object(p) | Amf0Value::EcmaArray { properties: p, .. } => {
+                Json::Object(props_json(None, p))
+            }
+            Amf0Value::TypedObject {
+                class_name,
+                properties,
+            } => Json::Object(props_json(Some(class_name), properties)),
+            Amf0Value::MovieClip => marker_json("movieclip"),
+            Amf0Value::Unsupported => marker_json("unsupported"),
+            Amf0Value::Null | Amf0Value::Undefined => Json::Null,
+            Amf0Value::Reference(i) => {
+                let mut m = Map::new();
+                m.insert("$ref".into(), Json::from(*i));
+                Json::Object(m)
+            }
+            Amf0Value::StrictArray(items) => Json::Array(items.iter().map(|v| v.to_json()).collect()),
+            Amf0Value::Date { millis, timezone } => {
+                let mut m = Map::new();
+                m.insert("$date".into(), number_json(*millis));
+                if *timezone != 0 {
+                    m.insert("$tz".into(), Json::from(*timezone));
+                }
+                Json::Object(m)
+            }
+            Amf0Value::XmlDocument(s) => {
+                let mut m = Map::new();
+                m.insert("$xml".into(), Json::String(s.clone()));
+                Json::Object(m)
+            }
+            Amf0Value::AvmPlus(v) => v.to_json(),
+        }
+    }
+}
+
+/// A finite number as a JSON number, anything else as `null`.
+pub(crate) fn number_json(n: f64) -> Json {
+    serde_json::Number::from_f64(n).map_or(Json::Null, Json::Number)
+}
+
+fn marker_json(name: &str) -> Json {
+    let mut m = Map::new();
+    m.insert("$marker".into(), Json::String(name.into()));
+    Json::Object(m)
+}
+
+fn props_json(class_name: Option<&str>, props: &[(String, Amf0Value)]) -> Map<String, Json> {
+    let mut m = Map::new();
+    if let Some(c) = class_name {
+        m.insert("$class".into(), Json::String(c.into()));
+    }
+    for (k, v) in props {
+        m.insert(k.clone(), v.to_json());
+    }
+    m
+}
+
+/// Decodes AMF0 values one after another from one message payload.
+#[derive(Debug)]
+pub struct Decoder<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    /// AMF3 context shared by every AVM+ value of this message (see the module doc).
+    amf3: Option<amf3::Decoder<'a>>,
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder at the start of `buf`, with empty AMF3 reference tables.
+    pub fn new(buf: &'a [u8]) -> Self {
+        Decoder {
+            buf,
+            pos: 0,
+            amf3: None,
+        }
+    }
+
+    /// Offset of the next byte to decode.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// True when every byte has been consumed.
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    /// Decodes the next value. On error the position is unspecified.
+    pub fn decode_value(&mut self) -> Result<Amf0Value, AmfError> {
+        self.value(0)
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], AmfError> {
+        let rest = self.buf.len() - self.pos;
+        if rest < n {
+            return Err(AmfError::Truncated {
+                offset: self.pos,
+                needed: n - rest,
+            });
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> Result<u8, AmfError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, AmfError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Result<u32, AmfError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn f64(&mut self) -> Result<f64, AmfError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(f64::from_be_bytes(a))
+    }
+
+    fn utf8(&mut self, len: usize) -> Result<String, AmfError> {
+        let start = self.pos;
+        // `take` checks the length against the bytes present before any allocation.
+        let b = self.take(len)?;
+        std::str::from_utf8(b)
+            .map(str::to_owned)
+            .map_err(|_| AmfError::InvalidUtf8 { offset: start })
+    }
+
+    fn string16(&mut self) -> Result<String, AmfError> {
+        let len = self.u16()? as usize;
+        self.utf8(len)
+    }
+
+    fn string32(&mut self) -> Result<String, AmfError> {
+        let len = self.u32()? as usize;
+        self.utf8(len)
+    }
+
+    fn enter(&self, depth: usize, at: usize) -> Result<usize, AmfError> {
+        if depth >= MAX_AMF_DEPTH {
+            return Err(AmfError::TooDeep {
+                offset: at,
+                max: MAX_AMF_DEPTH,
+            });
+        }
+        Ok(depth + 1)
+    }
+
+    /// Name/value pairs up to the object-end marker (UTF-8-empty 0x09), AMF0 §2.5.
+    fn properties(&mut self, depth: usize) -> Result<Vec<(String, Amf0Value)>, AmfError> {
+        let mut props = Vec::new();
+        loop {
+            let key = self.string16()?;
+            if key.is_empty() && self.buf.get(self.pos) == Some(&marker::OBJECT_END) {
+                self.pos += 1;
+                return Ok(props);
+            }
+            let v = self.value(depth)?;
+            props.push((key, v));
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Amf0Value, AmfError> {
+        let at = self.pos;
+        let m = self.u8()?;
+        Ok(match m {
+            marker::NUMBER => Amf0Value::Number(self.f64()?),
+            // AMF0 §2.3: "a zero byte value denotes false while a non-zero byte value denotes true".
+            marker::BOOLEAN => Amf0Value::Boolean(self.u8()? != 0),
+            marker::STRING => Amf0Value::String(self.string16()?),
+            marker::OBJECT => {
+                let d = self.enter(depth, at)?;
+                Amf0Value::Object(self.properties(d)?)
+            }
+            marker::MOVIECLIP => Amf0Value::MovieClip,
+            marker::NULL => Amf0Value::Null,
+            marker::UNDEFINED => Amf0Value::Undefined,
+            marker::REFERENCE => Amf0Value::Reference(self.u16()?),
+            marker::ECMA_ARRAY => {
+                let d = self.enter(depth, at)?;
+                // The count is a hint only (AMF0 §2.10); termination is the end marker.
+                let count = self.u32()?;
+                Amf0Value::EcmaArray {
+                    count,
+                    properties: self.properties(d)?,
+                }
+            }
+            marker::OBJECT_END => return Err(AmfError::UnexpectedObjectEnd { offset: at }),
+            marker::STRICT_ARRAY => {
+                let d = self.enter(depth, at)?;
+                let count_at = self.pos;
+                let count = self.u32()?;
+                // Every value takes at least its one marker byte.
+                let remaining = self.buf.len() - self.pos;
+                if count as usize > remaining {
+                    return Err(AmfError::CountTooLarge {
+                        offset: count_at,
+                        what: "strict array",
+                        count: count.into(),
+                        remaining,
+                    });
+                }
+                let mut items = Vec::with_capacity(count as usize);
+                for _ in 0..count {
+                    items.push(self.value(d)?);
+                }
+                Amf0Value::StrictArray(items)
+            }
+            marker::DATE => {
+                let millis = self.f64()?;
+                let timezone = self.u16()? as i16;
+                Amf0Value::Date { millis, timezone }
+            }
+            marker::LONG_STRING => Amf0Value::LongString(self.string32()?),
+            marker::UNSUPPORTED => Amf0Value::Unsupported,
+            marker::XML_DOCUMENT => Amf0Value::XmlDocument(self.string32()?),
+            marker::TYPED_OBJECT => {
+                let d = self.enter(depth, at)?;
+                let class_name = self.string16()?;
+                Amf0Value::TypedObject {
+                    class_name,
+                    properties: self.properties(d)?,
+                }
+            }
+            marker::AVMPLUS => {
+                let buf = self.buf;
+                let dec = self.amf3.get_or_insert_with(|| amf3::Decoder::new(buf));
+                dec.set_position(self.pos);
+                let v = dec.decode_at_depth(depth)?;
+                self.pos = dec.position();
+                Amf0Value::AvmPlus(v)
+            }
+            other => {
+                return Err(AmfError::UnknownMarker {
+                    offset: at,
+                    marker: other,
+                });
+            }
+        })
+    }
+}
+
+/// Decodes every value in `buf` (one message payload) until its end.
+pub fn decode_all(buf: &[u8]) -> Result<Vec<Amf0Value>, AmfError> {
+    let mut d = Decoder::new(buf);
+    let mut out = Vec::new();
+    while !d.is_empty() {
+        out.push(d.decode_value()?);
+    }
+    Ok(out)
+}
+
+/// Decodes values until the end or the first error, and returns both what
+/// decoded and that error (for forensic dumps that show where decoding stopped).
+pub fn decode_lax(buf: &[u8]) -> (Vec<Amf0Value>, Option<AmfError>) {
+    let mut d = Decoder::new(buf);
+    let mut out = Vec::new();
+    while !d.is_empty() {
+        match d.decode_value() {
+            Ok(v) => out.push(v),
+            Err(e) => return (out, Some(e)),
+        }
+    }
+    (out, None)
+}
+
+/// Encodes AMF0 values of one message; AVM+ values share one AMF3 context
+/// (string and traits references), matching [`Decoder`].
+#[derive(Debug, Default)]
+pub struct Encoder {
+    amf3: amf3::Encoder,
+}
+
+impl Encoder {
+    /// An encoder with empty AMF3 tables.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends `value` to `out`.
+    ///
+    /// Values the wire cannot express are written as closely as possible:
+    /// a [`Amf0Value::String`] longer than 65535 bytes is written as a long
+    /// string (0x0C); property names and class names longer than 65535 bytes,
+    /// and long strings / XML longer than 4 GiB, are cut at the last character
+    /// boundary that fits.
+    pub fn encode(&mut self, value: &Amf0Value, out: &mut impl BufMut) {
+        match value {
+            Amf0Value::Number(n) => {
+                out.put_u8(marker::NUMBER);
+                out.put_f64(*n);
+            }
+            Amf0Value::Boolean(b) => {
+                out.put_u8(marker::BOOLEAN);
+                out.put_u8(u8::from(*b));
+            }
+            Amf0Value::String(s) if s.len() <= 0xFFFF => {
+                out.put_u8(marker::STRING);
+                put_string16(s, out);
+            }
+            Amf0Value::String(s) | Amf0Value::LongString(s) => {
+                out.put_u8(marker::LONG_STRING);
+                put_string32(s, out);
+            }
+            Amf0Value::Object(props) => {
+                out.put_u8(marker::OBJECT);
+                self.put_properties(props, out);
+            }
+            Amf0Value::MovieClip => out.put_u8(marker::MOVIECLIP),
+            Amf0Value::Null => out.put_u8(marker::NULL),
+            Amf0Value::Undefined => out.put_u8(marker::UNDEFINED),
+            Amf0Value::Reference(i) => {
+                out.put_u8(marker::REFERENCE);
+                out.put_u16(*i);
+            }
+            Amf0Value::EcmaArray { count, properties } => {
+                out.put_u8(marker::ECMA_ARRAY);
+                // The count as given, so that decoded input re-encodes byte for byte.
+                out.put_u32(*count);
+                self.put_properties(properties, out);
+            }
+            Amf0Value::StrictArray(items) => {
+                out.put_u8(marker::STRICT_ARRAY);
+                out.put_u32(u32::try_from(items.len()).unwrap_or(u32::MAX));
+                for v in items.iter().take(u32::MAX as usize) {
+                    self.encode(v, out);
+                }
+            }
+            Amf0Value::Date { millis, timezone } => {
+                out.put_u8(marker::DATE);
+                out.put_f64(*millis);
+                out.put_i16(*timezone);
+            }
+            Amf0Value::Unsupported => out.put_u8(marker::UNSUPPORTED),
+            Amf0Value::XmlDocument(s) => {
+                out.put_u8(marker::XML_DOCUMENT);
+                put_string32(s, out);
+            }
+            Amf0Value::TypedObject {
+                class_name,
+                properties,
+            } => {
+                out.put_u8(marker::TYPED_OBJECT);
+                put_string16(class_name, out);
+                self.put_properties(properties, out);
+            }
+            Amf0Value::AvmPlus(v) => {
+                out.put_u8(marker::AVMPLUS);
+                self.amf3.encode(v, out);
+            }
+        }
+    }
+
+    fn put_properties(&mut self, props: &[(String, Amf0Value)], out: &mut impl BufMut) {
+        for (k, v) in props {
+            put_string16(k, out);
+            self.encode(v, out);
+        }
+        out.put_slice(&[0, 0, marker::OBJECT_END]);
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
+pub(crate) fn truncate_str(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn put_string16(s: &str, out: &mut impl BufMut) {
+    let s = truncate_str(s, 0xFFFF);
+    out.put_u16(s.len() as u16); // ok: truncated to 0xFFFF above
+    out.put_slice(s.as_bytes());
+}
+
+fn put_string32(s: &str, out: &mut impl BufMut) {
+    let s = truncate_str(s, u32::MAX as usize);
+    out.put_u32(s.len() as u32); // ok: truncated to u32::MAX above
+    out.put_slice(s.as_bytes());
+}
+
+/// Appends one AMF0 value to `out` (a fresh AMF3 context for an AVM+ value;
+/// use [`Encoder`] or [`encode_all`] for several values of one message).
+pub fn encode(value: &Amf0Value, out: &mut impl BufMut) {
+    Encoder::new().encode(value, out);
+}
+
+/// Encodes the values of one message, one after another.
+pub fn encode_all(values: &[Amf0Value]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = Encoder::new();
+    for v in values {
+        enc.encode(v, &mut out);
+    }
+    out
 }
