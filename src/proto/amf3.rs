@@ -1046,3 +1046,333 @@ impl Encoder {
 pub fn encode(value: &Amf3Value, out: &mut impl BufMut) {
     Encoder::new().encode(value, out);
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn enc(v: &Amf3Value) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode(v, &mut out);
+        out
+    }
+
+    fn u29_bytes(v: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_u29(v, &mut out);
+        out
+    }
+
+    /// U29 encodings worked out by hand from §1.3.1's table.
+    #[test]
+    fn u29_spec_boundaries() {
+        let cases: &[(u32, &[u8])] = &[
+            (0, &[0x00]),
+            (0x7F, &[0x7F]),
+            (0x80, &[0x81, 0x00]),
+            (0x3FFF, &[0xFF, 0x7F]),
+            (0x4000, &[0x81, 0x80, 0x00]),
+            (0x1F_FFFF, &[0xFF, 0xFF, 0x7F]),
+            (0x20_0000, &[0x80, 0xC0, 0x80, 0x00]),
+            (0x0FFF_FFFF, &[0xBF, 0xFF, 0xFF, 0xFF]),
+            (0x1FFF_FFFF, &[0xFF, 0xFF, 0xFF, 0xFF]),
+        ];
+        for (v, bytes) in cases {
+            assert_eq!(u29_bytes(*v), *bytes, "encode {v:#x}");
+            let mut d = Decoder::new(bytes);
+            assert_eq!(d.u29().unwrap(), *v, "decode {v:#x}");
+            assert!(d.is_empty());
+        }
+    }
+
+    #[test]
+    fn integers_signed_and_out_of_range() {
+        // -1 is 0x1FFFFFFF in 29-bit two's complement; -2^28 is 0x10000000.
+        assert_eq!(enc(&Amf3Value::Integer(-1)), [0x04, 0xFF, 0xFF, 0xFF, 0xFF]);
+        assert_eq!(enc(&Amf3Value::Integer(INT_MIN)), [0x04, 0xC0, 0x80, 0x80, 0x00]);
+        assert_eq!(enc(&Amf3Value::Integer(INT_MAX)), [0x04, 0xBF, 0xFF, 0xFF, 0xFF]);
+        // The capture's "neg": -7 is 04 ff ff ff f9.
+        assert_eq!(decode(&[0x04, 0xFF, 0xFF, 0xFF, 0xF9]).unwrap().0, Amf3Value::Integer(-7));
+        for i in [INT_MAX + 1, INT_MIN - 1, i32::MAX, i32::MIN] {
+            let b = enc(&Amf3Value::Integer(i));
+            assert_eq!(b[0], 0x05, "{i} must go out as a double");
+            assert_eq!(decode(&b).unwrap().0, Amf3Value::Double(f64::from(i)));
+        }
+    }
+
+    #[test]
+    fn strings_by_reference_but_never_the_empty_one() {
+        let v = Amf3Value::Array {
+            assoc: vec![],
+            dense: vec![
+                Amf3Value::String("".into()),
+                Amf3Value::String("".into()),
+                Amf3Value::String("a".into()),
+                Amf3Value::String("a".into()),
+            ],
+        };
+        // 09 (4<<1|1) 01(no assoc) 06 01 06 01 06 03 'a' 06 00(ref 0)
+        assert_eq!(enc(&v), [0x09, 0x09, 0x01, 0x06, 0x01, 0x06, 0x01, 0x06, 0x03, b'a', 0x06, 0x00]);
+        assert_eq!(decode(&enc(&v)).unwrap().0, v);
+    }
+
+    #[test]
+    fn traits_sent_by_reference() {
+        let obj = |x: i32| {
+            Amf3Value::Object(Box::new(Amf3Object {
+                class_name: "P".into(),
+                dynamic: false,
+                externalizable: false,
+                sealed: vec![("x".into(), Amf3Value::Integer(x))],
+                dynamic_members: vec![],
+                external: None,
+            }))
+        };
+        let v = Amf3Value::Array {
+            assoc: vec![],
+            dense: vec![obj(1), obj(2)],
+        };
+        let b = enc(&v);
+        // first object: 0a 13 (1 sealed, inline traits) 03 'P' 03 'x' 04 01;
+        // second: 0a 01 (traits ref 0) 04 02.
+        assert_eq!(
+            b,
+            [0x09, 0x05, 0x01, 0x0A, 0x13, 0x03, b'P', 0x03, b'x', 0x04, 0x01, 0x0A, 0x01, 0x04, 0x02]
+        );
+        assert_eq!(decode(&b).unwrap().0, v);
+    }
+
+    #[test]
+    fn self_reference_is_a_cycle_not_a_hang() {
+        // Anonymous dynamic object whose member "a" is object reference 0 (itself).
+        let b = [0x0A, 0x0B, 0x01, 0x03, b'a', 0x0A, 0x00, 0x01];
+        let (v, n) = decode(&b).unwrap();
+        assert_eq!(n, b.len());
+        let Amf3Value::Object(o) = &v else { panic!("{v:?}") };
+        assert_eq!(o.dynamic_members, vec![("a".to_string(), Amf3Value::CyclicReference(0))]);
+        assert_eq!(enc(&v), b, "a cycle re-encodes as the same reference");
+        assert_eq!(v.to_json(), serde_json::json!({"a": {"$ref": 0}}));
+    }
+
+    #[test]
+    fn reference_to_a_finished_value_is_cloned() {
+        // [ [1], ref 1 ]: the inner array is object index 1.
+        let b = [0x09, 0x05, 0x01, 0x09, 0x03, 0x01, 0x04, 0x01, 0x09, 0x02];
+        let inner = Amf3Value::Array {
+            assoc: vec![],
+            dense: vec![Amf3Value::Integer(1)],
+        };
+        assert_eq!(
+            decode(&b).unwrap().0,
+            Amf3Value::Array {
+                assoc: vec![],
+                dense: vec![inner.clone(), inner]
+            }
+        );
+    }
+
+    #[test]
+    fn bad_references() {
+        assert!(matches!(
+            decode(&[0x06, 0x04]),
+            Err(AmfError::BadReference { table: "string", index: 2, len: 0, offset: 1 })
+        ));
+        assert!(matches!(
+            decode(&[0x09, 0x00]),
+            Err(AmfError::BadReference { table: "object", index: 0, .. })
+        ));
+        assert!(matches!(
+            decode(&[0x0A, 0x05]),
+            Err(AmfError::BadReference { table: "traits", index: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn billion_laughs_is_refused_fast() {
+        // Outer array of 30 levels; level 0 = 10 integers, level k = 10 references
+        // to level k-1 (object index k): 10^30 nodes if expanded naively.
+        let mut b = vec![0x09];
+        put_u29((30 << 1) | 1, &mut b);
+        b.push(0x01);
+        b.extend([0x09, 0x15, 0x01]);
+        b.extend([0x04, 0x01].repeat(10));
+        for k in 1..30u32 {
+            b.extend([0x09, 0x15, 0x01]);
+            for _ in 0..10 {
+                b.push(0x09);
+                put_u29(k << 1, &mut b);
+            }
+        }
+        let t = std::time::Instant::now();
+        let r = decode(&b);
+        assert!(matches!(r, Err(AmfError::BudgetExceeded { .. })), "{r:?}");
+        assert!(t.elapsed().as_secs() < 2);
+        // The same with a long string referenced over and over.
+        let mut b = vec![0x09];
+        put_u29((20000 << 1) | 1, &mut b);
+        b.push(0x01);
+        b.push(0x06);
+        put_u29((60000 << 1) | 1, &mut b);
+        b.extend(std::iter::repeat_n(b'x', 60000));
+        b.extend([0x06, 0x00].repeat(19999));
+        assert!(matches!(decode(&b), Err(AmfError::BudgetExceeded { .. })));
+    }
+
+    #[test]
+    fn hostile_counts_and_depth() {
+        // Array claiming 2^28-1 dense items in 6 bytes.
+        let r = decode(&[0x09, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]);
+        assert!(matches!(r, Err(AmfError::CountTooLarge { what: "array", .. })), "{r:?}");
+        // Vector<double> of 2^28-1 items.
+        let r = decode(&[0x0F, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0, 0]);
+        assert!(matches!(r, Err(AmfError::CountTooLarge { what: "vector", .. })), "{r:?}");
+        // ByteArray / string / XML of 2^28-1 bytes in a few bytes.
+        for m in [0x0C, 0x06, 0x0B] {
+            let r = decode(&[m, 0xFF, 0xFF, 0xFF, 0xFF, 0x00]);
+            assert!(matches!(r, Err(AmfError::Truncated { .. })), "{r:?}");
+        }
+        // Dictionary of 2^28-1 entries.
+        let r = decode(&[0x11, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x01]);
+        assert!(matches!(r, Err(AmfError::CountTooLarge { .. })), "{r:?}");
+        // Sealed member count 2^24.
+        let r = decode(&[0x0A, 0xFF, 0xFF, 0xFF, 0xF3, 0x01]);
+        assert!(matches!(r, Err(AmfError::CountTooLarge { .. })), "{r:?}");
+        // 100 000 nested arrays: an error, not a stack overflow.
+        let b = [0x09, 0x03, 0x01].repeat(100_000);
+        let r = decode(&b);
+        assert!(matches!(r, Err(AmfError::TooDeep { max: MAX_AMF_DEPTH, .. })), "{r:?}");
+        // Unknown externalizable class.
+        let mut b = vec![0x0A, 0x07];
+        b.push(0x07);
+        b.extend(b"a.B");
+        assert!(matches!(decode(&b), Err(AmfError::Externalizable { .. })));
+    }
+
+    #[test]
+    fn known_externalizable_array_collection() {
+        let v = Amf3Value::Object(Box::new(Amf3Object {
+            class_name: "flex.messaging.io.ArrayCollection".into(),
+            dynamic: false,
+            externalizable: true,
+            sealed: vec![],
+            dynamic_members: vec![],
+            external: Some(Box::new(Amf3Value::Array {
+                assoc: vec![],
+                dense: vec![Amf3Value::Integer(5)],
+            })),
+        }));
+        let b = enc(&v);
+        assert_eq!(&b[..2], [0x0A, 0x07]);
+        assert_eq!(decode(&b).unwrap().0, v);
+    }
+
+    #[test]
+    fn json_forms() {
+        let v = Amf3Value::Array {
+            assoc: vec![("k".into(), Amf3Value::Double(f64::NAN))],
+            dense: vec![Amf3Value::ByteArray(vec![0xAB, 0x01]), Amf3Value::Date(5.0)],
+        };
+        assert_eq!(
+            serde_json::to_string(&v.to_json()).unwrap(),
+            r#"{"k":null,"0":{"$bytes":"ab01"},"1":{"$date":5.0}}"#
+        );
+    }
+
+    fn finite() -> impl Strategy<Value = f64> {
+        any::<f64>().prop_filter("NaN is not equal to itself", |f| !f.is_nan())
+    }
+
+    /// Arbitrary AMF3 values of bounded depth and size (no cyclic references,
+    /// which only arise from wire input).
+    pub(crate) fn arb_amf3() -> impl Strategy<Value = Amf3Value> {
+        let name = "\\PC{1,8}";
+        let leaf = prop_oneof![
+            Just(Amf3Value::Undefined),
+            Just(Amf3Value::Null),
+            any::<bool>().prop_map(Amf3Value::Boolean),
+            (INT_MIN..=INT_MAX).prop_map(Amf3Value::Integer),
+            finite().prop_map(Amf3Value::Double),
+            "\\PC{0,12}".prop_map(Amf3Value::String),
+            prop_oneof!["[a-c]{0,2}", "\\PC{0,3}"].prop_map(Amf3Value::String),
+            "\\PC{0,12}".prop_map(Amf3Value::XmlDocument),
+            "\\PC{0,12}".prop_map(Amf3Value::Xml),
+            finite().prop_map(Amf3Value::Date),
+            prop::collection::vec(any::<u8>(), 0..20).prop_map(Amf3Value::ByteArray),
+            (any::<bool>(), prop::collection::vec(any::<i32>(), 0..6))
+                .prop_map(|(fixed, items)| Amf3Value::VectorInt { fixed, items }),
+            (any::<bool>(), prop::collection::vec(any::<u32>(), 0..6))
+                .prop_map(|(fixed, items)| Amf3Value::VectorUint { fixed, items }),
+            (any::<bool>(), prop::collection::vec(finite(), 0..6))
+                .prop_map(|(fixed, items)| Amf3Value::VectorDouble { fixed, items }),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            let members = prop::collection::vec((name, inner.clone()), 0..4);
+            prop_oneof![
+                (members.clone(), prop::collection::vec(inner.clone(), 0..4))
+                    .prop_map(|(assoc, dense)| Amf3Value::Array { assoc, dense }),
+                (
+                    prop_oneof![Just(String::new()), Just("a.B".to_string()), "\\PC{0,6}"],
+                    any::<bool>(),
+                    prop::collection::vec(("\\PC{0,6}", inner.clone()), 0..3),
+                    members.clone(),
+                )
+                    .prop_map(|(class_name, dynamic, sealed, dynamic_members)| {
+                        Amf3Value::Object(Box::new(Amf3Object {
+                            class_name,
+                            dynamic,
+                            externalizable: false,
+                            sealed,
+                            dynamic_members: if dynamic { dynamic_members } else { vec![] },
+                            external: None,
+                        }))
+                    }),
+                inner.clone().prop_map(|v| Amf3Value::Object(Box::new(Amf3Object {
+                    class_name: "flex.messaging.io.ObjectProxy".into(),
+                    dynamic: false,
+                    externalizable: true,
+                    sealed: vec![],
+                    dynamic_members: vec![],
+                    external: Some(Box::new(v)),
+                }))),
+                (any::<bool>(), "\\PC{0,4}", prop::collection::vec(inner.clone(), 0..4)).prop_map(
+                    |(fixed, type_name, items)| Amf3Value::VectorObject {
+                        fixed,
+                        type_name,
+                        items
+                    }
+                ),
+                (any::<bool>(), prop::collection::vec((inner.clone(), inner), 0..3))
+                    .prop_map(|(weak_keys, entries)| Amf3Value::Dictionary { weak_keys, entries }),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(v in arb_amf3()) {
+            let b = enc(&v);
+            let (d, n) = decode(&b).unwrap();
+            prop_assert_eq!(n, b.len());
+            prop_assert_eq!(&d, &v);
+            // Our encoder's output re-encodes identically (references included).
+            prop_assert_eq!(enc(&d), b);
+        }
+
+        #[test]
+        fn every_truncated_prefix_is_a_clean_error(v in arb_amf3()) {
+            let b = enc(&v);
+            for cut in 0..b.len() {
+                match decode(&b[..cut]) {
+                    Err(AmfError::Truncated { .. } | AmfError::CountTooLarge { .. }) => {}
+                    other => prop_assert!(false, "prefix {cut}/{}: {other:?}", b.len()),
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(b in prop::collection::vec(any::<u8>(), 0..64)) {
+            let _ = decode(&b);
+        }
+    }
+}
