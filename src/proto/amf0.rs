@@ -7,7 +7,7 @@
 //! bytes is therefore an error ([`AmfError::Truncated`]), not "need more".
 //! Every count and length read from the wire is checked against the bytes left
 //! before anything is allocated, nesting is limited to
-//! [`MAX_AMF_DEPTH`](crate::proto::MAX_AMF_DEPTH), and nothing panics.
+//! [`MAX_AMF_DEPTH`], and nothing panics.
 //!
 //! Strings are decoded strictly: invalid UTF-8 is [`AmfError::InvalidUtf8`]
 //! with the offset of the string's first byte (so that a decoded value always
@@ -75,7 +75,7 @@ pub enum AmfError {
         /// Offset of the marker byte.
         offset: usize,
     },
-    /// Containers nested deeper than [`MAX_AMF_DEPTH`](crate::proto::MAX_AMF_DEPTH).
+    /// Containers nested deeper than [`MAX_AMF_DEPTH`].
     #[error("values nested deeper than {max} at byte {offset}")]
     TooDeep {
         /// Offset of the container that is one level too deep.
@@ -125,7 +125,9 @@ pub enum AmfError {
     },
     /// An AMF3 externalizable object of a class whose body format is unknown:
     /// AMF cannot tell where its body ends.
-    #[error("AMF3 externalizable object of class {class_name:?} at byte {offset}: body format unknown")]
+    #[error(
+        "AMF3 externalizable object of class {class_name:?} at byte {offset}: body format unknown"
+    )]
     Externalizable {
         /// Offset of the object marker.
         offset: usize,
@@ -260,7 +262,9 @@ impl Amf0Value {
                 m.insert("$ref".into(), Json::from(*i));
                 Json::Object(m)
             }
-            Amf0Value::StrictArray(items) => Json::Array(items.iter().map(|v| v.to_json()).collect()),
+            Amf0Value::StrictArray(items) => {
+                Json::Array(items.iter().map(|v| v.to_json()).collect())
+            }
             Amf0Value::Date { millis, timezone } => {
                 let mut m = Map::new();
                 m.insert("$date".into(), number_json(*millis));
@@ -650,4 +654,392 @@ pub fn encode_all(values: &[Amf0Value]) -> Vec<u8> {
         enc.encode(v, &mut out);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::amf3::tests::arb_amf3;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn read(path: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    /// The sidecar's decoded values of the message at stream offset `off`, in
+    /// this module's JSON form: the sidecar wraps ECMA arrays as
+    /// `{"ecma_array": …}` and AVM+ values as `{"amf3": …}`; unwrap them.
+    fn sidecar(capture: &str, dir: &str, off: u64) -> Json {
+        fn unwrap(v: Json) -> Json {
+            match v {
+                Json::Object(m)
+                    if m.len() == 1 && (m.contains_key("ecma_array") || m.contains_key("amf3")) =>
+                {
+                    unwrap(m.into_iter().next().unwrap().1)
+                }
+                Json::Object(m) => {
+                    Json::Object(m.into_iter().map(|(k, v)| (k, unwrap(v))).collect())
+                }
+                Json::Array(a) => Json::Array(a.into_iter().map(unwrap).collect()),
+                v => v,
+            }
+        }
+        let all: Json =
+            serde_json::from_slice(&read(&format!("testdata/rtmp/{capture}.json"))).unwrap();
+        let msgs = all["ground_truth"]["connections"][0][dir]["amf_messages"]
+            .as_array()
+            .unwrap();
+        let m = msgs.iter().find(|m| m["off"] == off).unwrap();
+        unwrap(m["amf"].clone())
+    }
+
+    /// (payload file, capture, direction, stream offset, leading format bytes to skip)
+    const VECTORS: &[(&str, &str, &str, u64, usize)] = &[
+        (
+            "ffmpeg_connect.bin",
+            "pub_ffmpeg_h264aac_re",
+            "c2s",
+            3073,
+            0,
+        ),
+        (
+            "nginx_connect_result.bin",
+            "pub_ffmpeg_h264aac_re",
+            "s2c",
+            3122,
+            0,
+        ),
+        (
+            "ffmpeg_setdataframe_onmetadata.bin",
+            "pub_ffmpeg_h264aac_re",
+            "c2s",
+            3399,
+            0,
+        ),
+        ("pyclient_amf3_connect.bin", "pyclient_amf3", "c2s", 3073, 1),
+        ("pyclient_amf3_data.bin", "pyclient_amf3", "c2s", 3441, 1),
+        ("pyclient_amf3_ping.bin", "pyclient_amf3", "c2s", 3570, 1),
+    ];
+
+    #[test]
+    fn capture_vectors_match_the_sidecar_and_reencode_exactly() {
+        for &(file, capture, dir, off, skip) in VECTORS {
+            let b = read(&format!("testdata/amf/{file}"));
+            let body = &b[skip..];
+            let values = decode_all(body).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let got = Json::Array(values.iter().map(Amf0Value::to_json).collect());
+            let want = sidecar(capture, dir, off);
+            // Compare as text so member order counts too.
+            assert_eq!(got.to_string(), want.to_string(), "{file}");
+            assert_eq!(encode_all(&values), body, "{file}: re-encode");
+        }
+    }
+
+    #[test]
+    fn capture_details() {
+        let b = read("testdata/amf/ffmpeg_setdataframe_onmetadata.bin");
+        let v = decode_all(&b).unwrap();
+        let Amf0Value::EcmaArray { count, properties } = &v[2] else {
+            panic!("{:?}", v[2])
+        };
+        assert_eq!((*count, properties.len()), (13, 13));
+        assert_eq!(
+            v[2].get("encoder").and_then(Amf0Value::as_str),
+            Some("Lavf59.27.100")
+        );
+        // onAmf3Data's "title2" is sent as string reference 1 (06 02): it must resolve.
+        let b = read("testdata/amf/pyclient_amf3_data.bin");
+        assert!(b.windows(9).any(|w| w == b"\x0dtitle2\x06\x02"));
+        let v = decode_all(&b[1..]).unwrap();
+        let Amf0Value::AvmPlus(Amf3Value::Object(o)) = &v[1] else {
+            panic!("{:?}", v[1])
+        };
+        let title2 = o
+            .dynamic_members
+            .iter()
+            .find(|(k, _)| k == "title2")
+            .unwrap();
+        assert_eq!(title2.1, Amf3Value::String("amf3 test".into()));
+    }
+
+    #[test]
+    fn amf3_tables_shared_across_avmplus_values_of_one_message() {
+        // 11 06 03 'a' | 11 06 00 (string reference 0) — valid only with shared tables.
+        let b = [0x11, 0x06, 0x03, b'a', 0x11, 0x06, 0x00];
+        let a = Amf0Value::AvmPlus(Amf3Value::String("a".into()));
+        assert_eq!(decode_all(&b).unwrap(), vec![a.clone(), a.clone()]);
+        assert_eq!(encode_all(&[a.clone(), a]), b);
+        // A new decoder (a new message) starts with empty tables.
+        assert!(matches!(
+            decode_all(&b[4..]),
+            Err(AmfError::BadReference {
+                table: "string",
+                offset: 2,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn spec_encodings() {
+        let cases: Vec<(Amf0Value, Vec<u8>)> = vec![
+            (
+                Amf0Value::Number(1.0),
+                vec![0x00, 0x3F, 0xF0, 0, 0, 0, 0, 0, 0],
+            ),
+            (Amf0Value::Boolean(true), vec![0x01, 0x01]),
+            (
+                Amf0Value::String("ab".into()),
+                vec![0x02, 0x00, 0x02, b'a', b'b'],
+            ),
+            (
+                Amf0Value::Object(vec![("a".into(), Amf0Value::Null)]),
+                vec![0x03, 0x00, 0x01, b'a', 0x05, 0x00, 0x00, 0x09],
+            ),
+            (Amf0Value::Reference(0x0102), vec![0x07, 0x01, 0x02]),
+            (
+                Amf0Value::EcmaArray {
+                    count: 7,
+                    properties: vec![],
+                },
+                vec![0x08, 0, 0, 0, 7, 0x00, 0x00, 0x09],
+            ),
+            (
+                Amf0Value::StrictArray(vec![Amf0Value::Undefined]),
+                vec![0x0A, 0, 0, 0, 1, 0x06],
+            ),
+            (
+                Amf0Value::Date {
+                    millis: 0.0,
+                    timezone: -60,
+                },
+                vec![0x0B, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xC4],
+            ),
+            (
+                Amf0Value::LongString("x".into()),
+                vec![0x0C, 0, 0, 0, 1, b'x'],
+            ),
+            (Amf0Value::Unsupported, vec![0x0D]),
+            (
+                Amf0Value::XmlDocument("<a/>".into()),
+                vec![0x0F, 0, 0, 0, 4, b'<', b'a', b'/', b'>'],
+            ),
+            (
+                Amf0Value::TypedObject {
+                    class_name: "C".into(),
+                    properties: vec![],
+                },
+                vec![0x10, 0x00, 0x01, b'C', 0x00, 0x00, 0x09],
+            ),
+            (Amf0Value::MovieClip, vec![0x04]),
+        ];
+        for (v, b) in cases {
+            assert_eq!(encode_all(std::slice::from_ref(&v)), b, "{v:?}");
+            assert_eq!(decode_all(&b).unwrap(), vec![v]);
+        }
+        // Any non-zero byte is true (AMF0 §2.3).
+        assert_eq!(
+            decode_all(&[0x01, 0x07]).unwrap(),
+            vec![Amf0Value::Boolean(true)]
+        );
+        // A String too long for a U16 length goes out as a long string.
+        let long = "x".repeat(70_000);
+        let b = encode_all(&[Amf0Value::String(long.clone())]);
+        assert_eq!(b[0], 0x0C);
+        assert_eq!(decode_all(&b).unwrap(), vec![Amf0Value::LongString(long)]);
+    }
+
+    #[test]
+    fn hostile_inputs_fail_fast() {
+        // Strict array of 4e9 elements in 10 bytes: refused before allocating.
+        let r = decode_all(&[0x0A, 0xEE, 0x6B, 0x28, 0x00, 0x05, 0x05, 0x05, 0x05, 0x05]);
+        assert!(
+            matches!(
+                r,
+                Err(AmfError::CountTooLarge {
+                    offset: 1,
+                    count: 4_000_000_000,
+                    remaining: 5,
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+        // Long string / XML claiming 4 GiB.
+        for m in [0x0C, 0x0F] {
+            let r = decode_all(&[m, 0xFF, 0xFF, 0xFF, 0xFF, b'a']);
+            assert!(
+                matches!(
+                    r,
+                    Err(AmfError::Truncated {
+                        offset: 5,
+                        needed: 0xFFFF_FFFE
+                    })
+                ),
+                "{r:?}"
+            );
+        }
+        // 100 000 nested objects and strict arrays: errors, not stack overflows.
+        for unit in [
+            &[0x03, 0x00, 0x01, b'a'][..],
+            &[0x0A, 0, 0, 0, 1][..],
+            &[0x11, 0x09, 0x03, 0x01][..],
+        ] {
+            let r = decode_all(&unit.repeat(100_000));
+            assert!(matches!(r, Err(AmfError::TooDeep { .. })), "{r:?}");
+        }
+        // Object nesting right at the limit decodes; one more level fails.
+        let nest = |n: usize| {
+            let mut b = [0x03, 0x00, 0x01, b'a'].repeat(n - 1);
+            b.push(0x03);
+            b.extend([0, 0, 9].repeat(n));
+            b
+        };
+        assert!(decode_all(&nest(MAX_AMF_DEPTH)).is_ok());
+        assert!(matches!(
+            decode_all(&nest(MAX_AMF_DEPTH + 1)),
+            Err(AmfError::TooDeep { .. })
+        ));
+        assert_eq!(
+            decode_all(&[0x0E]),
+            Err(AmfError::UnknownMarker {
+                offset: 0,
+                marker: 0x0E
+            })
+        );
+        assert_eq!(
+            decode_all(&[0x09]),
+            Err(AmfError::UnexpectedObjectEnd { offset: 0 })
+        );
+        assert_eq!(
+            decode_all(&[0x02, 0x00, 0x02, b'a', 0xFF]),
+            Err(AmfError::InvalidUtf8 { offset: 3 })
+        );
+    }
+
+    #[test]
+    fn lax_keeps_what_decoded() {
+        let (v, e) = decode_lax(&[0x05, 0x06, 0x02, 0x00, 0x09, b'x']);
+        assert_eq!(v, vec![Amf0Value::Null, Amf0Value::Undefined]);
+        assert_eq!(
+            e,
+            Some(AmfError::Truncated {
+                offset: 5,
+                needed: 8
+            })
+        );
+    }
+
+    #[test]
+    fn json_forms() {
+        let v = Amf0Value::StrictArray(vec![
+            Amf0Value::Number(f64::INFINITY),
+            Amf0Value::TypedObject {
+                class_name: "C".into(),
+                properties: vec![
+                    ("z".into(), Amf0Value::Number(1.5)),
+                    ("a".into(), Amf0Value::Undefined),
+                ],
+            },
+            Amf0Value::Date {
+                millis: 1.0,
+                timezone: 0,
+            },
+            Amf0Value::Reference(3),
+            Amf0Value::XmlDocument("<a/>".into()),
+        ]);
+        assert_eq!(
+            v.to_json().to_string(),
+            json!([null, {"$class": "C", "z": 1.5, "a": null}, {"$date": 1.0}, {"$ref": 3}, {"$xml": "<a/>"}])
+                .to_string()
+        );
+    }
+
+    fn finite() -> impl Strategy<Value = f64> {
+        any::<f64>().prop_filter("NaN is not equal to itself", |f| !f.is_nan())
+    }
+
+    fn arb_amf0() -> impl Strategy<Value = Amf0Value> {
+        let leaf = prop_oneof![
+            finite().prop_map(Amf0Value::Number),
+            any::<bool>().prop_map(Amf0Value::Boolean),
+            "\\PC{0,12}".prop_map(Amf0Value::String),
+            Just(Amf0Value::MovieClip),
+            Just(Amf0Value::Null),
+            Just(Amf0Value::Undefined),
+            any::<u16>().prop_map(Amf0Value::Reference),
+            (finite(), any::<i16>())
+                .prop_map(|(millis, timezone)| Amf0Value::Date { millis, timezone }),
+            "\\PC{0,12}".prop_map(Amf0Value::LongString),
+            Just(Amf0Value::Unsupported),
+            "\\PC{0,12}".prop_map(Amf0Value::XmlDocument),
+            arb_amf3().prop_map(Amf0Value::AvmPlus),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            let props = prop::collection::vec(("\\PC{0,8}", inner.clone()), 0..5);
+            prop_oneof![
+                props.clone().prop_map(Amf0Value::Object),
+                (any::<u32>(), props.clone())
+                    .prop_map(|(count, properties)| Amf0Value::EcmaArray { count, properties }),
+                prop::collection::vec(inner, 0..5).prop_map(Amf0Value::StrictArray),
+                ("\\PC{0,8}", props).prop_map(|(class_name, properties)| Amf0Value::TypedObject {
+                    class_name,
+                    properties
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(values in prop::collection::vec(arb_amf0(), 0..4)) {
+            let b = encode_all(&values);
+            let d = decode_all(&b).unwrap();
+            prop_assert_eq!(&d, &values);
+            // Decoded input re-encodes byte for byte.
+            prop_assert_eq!(encode_all(&d), b);
+        }
+
+        #[test]
+        fn every_truncated_prefix_is_a_clean_error(v in arb_amf0()) {
+            let b = encode_all(std::slice::from_ref(&v));
+            for cut in 0..b.len() {
+                let mut d = Decoder::new(&b[..cut]);
+                match d.decode_value() {
+                    Err(AmfError::Truncated { .. } | AmfError::CountTooLarge { .. }) => {}
+                    other => prop_assert!(false, "prefix {cut}/{}: {other:?}", b.len()),
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(b in prop::collection::vec(any::<u8>(), 0..64)) {
+            let (_, _) = decode_lax(&b);
+        }
+    }
+
+    #[test]
+    fn capture_prefixes_are_clean_errors() {
+        for &(file, _, _, _, skip) in VECTORS {
+            let b = read(&format!("testdata/amf/{file}"));
+            let body = &b[skip..];
+            let full = decode_all(body).unwrap();
+            for cut in 0..body.len() {
+                let (v, e) = decode_lax(&body[..cut]);
+                // What decoded is a prefix of the real values, and the rest is "truncated".
+                assert_eq!(v[..], full[..v.len()], "{file} cut {cut}");
+                assert!(v.len() < full.len(), "{file} cut {cut}");
+                if let Some(e) = e {
+                    assert!(
+                        matches!(
+                            e,
+                            AmfError::Truncated { .. } | AmfError::CountTooLarge { .. }
+                        ),
+                        "{file} cut {cut}: {e}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -10,7 +10,7 @@
 //! [`Decoder::with_budget`]) so a "billion laughs" input — references to
 //! references to large values — errors with [`AmfError::BudgetExceeded`]
 //! instead of exhausting memory. Nesting is limited to
-//! [`MAX_AMF_DEPTH`](crate::proto::MAX_AMF_DEPTH) and every count is checked
+//! [`MAX_AMF_DEPTH`] and every count is checked
 //! against the bytes left before allocating. Strings must be valid UTF-8
 //! ([`AmfError::InvalidUtf8`] otherwise).
 //!
@@ -226,14 +226,18 @@ impl Amf3Value {
                 }
                 one("$bytes", Json::String(s))
             }
-            Amf3Value::VectorInt { items, .. } => Json::Array(items.iter().map(|&i| Json::from(i)).collect()),
+            Amf3Value::VectorInt { items, .. } => {
+                Json::Array(items.iter().map(|&i| Json::from(i)).collect())
+            }
             Amf3Value::VectorUint { items, .. } => {
                 Json::Array(items.iter().map(|&i| Json::from(i)).collect())
             }
             Amf3Value::VectorDouble { items, .. } => {
                 Json::Array(items.iter().map(|&d| number_json(d)).collect())
             }
-            Amf3Value::VectorObject { items, .. } => Json::Array(items.iter().map(Amf3Value::to_json).collect()),
+            Amf3Value::VectorObject { items, .. } => {
+                Json::Array(items.iter().map(Amf3Value::to_json).collect())
+            }
             Amf3Value::Dictionary { entries, .. } => Json::Array(
                 entries
                     .iter()
@@ -405,7 +409,13 @@ impl<'a> Decoder<'a> {
         Ok(())
     }
 
-    fn check_count(&self, at: usize, what: &'static str, count: u32, min_size: usize) -> Result<(), AmfError> {
+    fn check_count(
+        &self,
+        at: usize,
+        what: &'static str,
+        count: u32,
+        min_size: usize,
+    ) -> Result<(), AmfError> {
         let remaining = self.buf.len() - self.pos;
         if (count as usize).saturating_mul(min_size) > remaining {
             return Err(AmfError::CountTooLarge {
@@ -539,7 +549,8 @@ impl<'a> Decoder<'a> {
                 } else {
                     Amf3Value::XmlDocument(s)
                 };
-                self.objects.push(Slot::Done(v.clone(), self.produced - start));
+                self.objects
+                    .push(Slot::Done(v.clone(), self.produced - start));
                 return Ok(v);
             }
             marker::DATE => {
@@ -559,12 +570,16 @@ impl<'a> Decoder<'a> {
                 let b = self.take(len as usize)?.to_vec();
                 self.charge(1 + b.len() / 16)?;
                 let v = Amf3Value::ByteArray(b);
-                self.objects.push(Slot::Done(v.clone(), self.produced - start));
+                self.objects
+                    .push(Slot::Done(v.clone(), self.produced - start));
                 return Ok(v);
             }
             marker::ARRAY => return self.array(at, depth),
             marker::OBJECT => return self.object(at, depth),
-            marker::VECTOR_INT | marker::VECTOR_UINT | marker::VECTOR_DOUBLE | marker::VECTOR_OBJECT => {
+            marker::VECTOR_INT
+            | marker::VECTOR_UINT
+            | marker::VECTOR_DOUBLE
+            | marker::VECTOR_OBJECT => {
                 return self.vector(at, m, depth);
             }
             marker::DICTIONARY => return self.dictionary(at, depth),
@@ -1090,10 +1105,19 @@ pub(crate) mod tests {
     fn integers_signed_and_out_of_range() {
         // -1 is 0x1FFFFFFF in 29-bit two's complement; -2^28 is 0x10000000.
         assert_eq!(enc(&Amf3Value::Integer(-1)), [0x04, 0xFF, 0xFF, 0xFF, 0xFF]);
-        assert_eq!(enc(&Amf3Value::Integer(INT_MIN)), [0x04, 0xC0, 0x80, 0x80, 0x00]);
-        assert_eq!(enc(&Amf3Value::Integer(INT_MAX)), [0x04, 0xBF, 0xFF, 0xFF, 0xFF]);
+        assert_eq!(
+            enc(&Amf3Value::Integer(INT_MIN)),
+            [0x04, 0xC0, 0x80, 0x80, 0x00]
+        );
+        assert_eq!(
+            enc(&Amf3Value::Integer(INT_MAX)),
+            [0x04, 0xBF, 0xFF, 0xFF, 0xFF]
+        );
         // The capture's "neg": -7 is 04 ff ff ff f9.
-        assert_eq!(decode(&[0x04, 0xFF, 0xFF, 0xFF, 0xF9]).unwrap().0, Amf3Value::Integer(-7));
+        assert_eq!(
+            decode(&[0x04, 0xFF, 0xFF, 0xFF, 0xF9]).unwrap().0,
+            Amf3Value::Integer(-7)
+        );
         for i in [INT_MAX + 1, INT_MIN - 1, i32::MAX, i32::MIN] {
             let b = enc(&Amf3Value::Integer(i));
             assert_eq!(b[0], 0x05, "{i} must go out as a double");
@@ -1113,7 +1137,12 @@ pub(crate) mod tests {
             ],
         };
         // 09 (4<<1|1) 01(no assoc) 06 01 06 01 06 03 'a' 06 00(ref 0)
-        assert_eq!(enc(&v), [0x09, 0x09, 0x01, 0x06, 0x01, 0x06, 0x01, 0x06, 0x03, b'a', 0x06, 0x00]);
+        assert_eq!(
+            enc(&v),
+            [
+                0x09, 0x09, 0x01, 0x06, 0x01, 0x06, 0x01, 0x06, 0x03, b'a', 0x06, 0x00
+            ]
+        );
         assert_eq!(decode(&enc(&v)).unwrap().0, v);
     }
 
@@ -1138,7 +1167,10 @@ pub(crate) mod tests {
         // second: 0a 01 (traits ref 0) 04 02.
         assert_eq!(
             b,
-            [0x09, 0x05, 0x01, 0x0A, 0x13, 0x03, b'P', 0x03, b'x', 0x04, 0x01, 0x0A, 0x01, 0x04, 0x02]
+            [
+                0x09, 0x05, 0x01, 0x0A, 0x13, 0x03, b'P', 0x03, b'x', 0x04, 0x01, 0x0A, 0x01, 0x04,
+                0x02
+            ]
         );
         assert_eq!(decode(&b).unwrap().0, v);
     }
@@ -1149,8 +1181,13 @@ pub(crate) mod tests {
         let b = [0x0A, 0x0B, 0x01, 0x03, b'a', 0x0A, 0x00, 0x01];
         let (v, n) = decode(&b).unwrap();
         assert_eq!(n, b.len());
-        let Amf3Value::Object(o) = &v else { panic!("{v:?}") };
-        assert_eq!(o.dynamic_members, vec![("a".to_string(), Amf3Value::CyclicReference(0))]);
+        let Amf3Value::Object(o) = &v else {
+            panic!("{v:?}")
+        };
+        assert_eq!(
+            o.dynamic_members,
+            vec![("a".to_string(), Amf3Value::CyclicReference(0))]
+        );
         assert_eq!(enc(&v), b, "a cycle re-encodes as the same reference");
         assert_eq!(v.to_json(), serde_json::json!({"a": {"$ref": 0}}));
     }
@@ -1176,15 +1213,28 @@ pub(crate) mod tests {
     fn bad_references() {
         assert!(matches!(
             decode(&[0x06, 0x04]),
-            Err(AmfError::BadReference { table: "string", index: 2, len: 0, offset: 1 })
+            Err(AmfError::BadReference {
+                table: "string",
+                index: 2,
+                len: 0,
+                offset: 1
+            })
         ));
         assert!(matches!(
             decode(&[0x09, 0x00]),
-            Err(AmfError::BadReference { table: "object", index: 0, .. })
+            Err(AmfError::BadReference {
+                table: "object",
+                index: 0,
+                ..
+            })
         ));
         assert!(matches!(
             decode(&[0x0A, 0x05]),
-            Err(AmfError::BadReference { table: "traits", index: 1, .. })
+            Err(AmfError::BadReference {
+                table: "traits",
+                index: 1,
+                ..
+            })
         ));
     }
 
@@ -1223,10 +1273,16 @@ pub(crate) mod tests {
     fn hostile_counts_and_depth() {
         // Array claiming 2^28-1 dense items in 6 bytes.
         let r = decode(&[0x09, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]);
-        assert!(matches!(r, Err(AmfError::CountTooLarge { what: "array", .. })), "{r:?}");
+        assert!(
+            matches!(r, Err(AmfError::CountTooLarge { what: "array", .. })),
+            "{r:?}"
+        );
         // Vector<double> of 2^28-1 items.
         let r = decode(&[0x0F, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0, 0]);
-        assert!(matches!(r, Err(AmfError::CountTooLarge { what: "vector", .. })), "{r:?}");
+        assert!(
+            matches!(r, Err(AmfError::CountTooLarge { what: "vector", .. })),
+            "{r:?}"
+        );
         // ByteArray / string / XML of 2^28-1 bytes in a few bytes.
         for m in [0x0C, 0x06, 0x0B] {
             let r = decode(&[m, 0xFF, 0xFF, 0xFF, 0xFF, 0x00]);
@@ -1241,7 +1297,16 @@ pub(crate) mod tests {
         // 100 000 nested arrays: an error, not a stack overflow.
         let b = [0x09, 0x03, 0x01].repeat(100_000);
         let r = decode(&b);
-        assert!(matches!(r, Err(AmfError::TooDeep { max: MAX_AMF_DEPTH, .. })), "{r:?}");
+        assert!(
+            matches!(
+                r,
+                Err(AmfError::TooDeep {
+                    max: MAX_AMF_DEPTH,
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
         // Unknown externalizable class.
         let mut b = vec![0x0A, 0x07];
         b.push(0x07);
@@ -1327,22 +1392,32 @@ pub(crate) mod tests {
                             external: None,
                         }))
                     }),
-                inner.clone().prop_map(|v| Amf3Value::Object(Box::new(Amf3Object {
-                    class_name: "flex.messaging.io.ObjectProxy".into(),
-                    dynamic: false,
-                    externalizable: true,
-                    sealed: vec![],
-                    dynamic_members: vec![],
-                    external: Some(Box::new(v)),
-                }))),
-                (any::<bool>(), "\\PC{0,4}", prop::collection::vec(inner.clone(), 0..4)).prop_map(
-                    |(fixed, type_name, items)| Amf3Value::VectorObject {
-                        fixed,
-                        type_name,
-                        items
-                    }
-                ),
-                (any::<bool>(), prop::collection::vec((inner.clone(), inner), 0..3))
+                inner
+                    .clone()
+                    .prop_map(|v| Amf3Value::Object(Box::new(Amf3Object {
+                        class_name: "flex.messaging.io.ObjectProxy".into(),
+                        dynamic: false,
+                        externalizable: true,
+                        sealed: vec![],
+                        dynamic_members: vec![],
+                        external: Some(Box::new(v)),
+                    }))),
+                (
+                    any::<bool>(),
+                    "\\PC{0,4}",
+                    prop::collection::vec(inner.clone(), 0..4)
+                )
+                    .prop_map(|(fixed, type_name, items)| {
+                        Amf3Value::VectorObject {
+                            fixed,
+                            type_name,
+                            items,
+                        }
+                    }),
+                (
+                    any::<bool>(),
+                    prop::collection::vec((inner.clone(), inner), 0..3)
+                )
                     .prop_map(|(weak_keys, entries)| Amf3Value::Dictionary { weak_keys, entries }),
             ]
         })
