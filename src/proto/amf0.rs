@@ -1,11 +1,140 @@
 //! AMF0 (Action Message Format version 0), as specified in Adobe's
-//! "Action Message Format -- AMF 0" (2007) and used by RTMP command (20),
+//! "Action Message Format -- AMF 0" (2007), §2 (data types) and §3.1 (the AVM+
+//! type marker that switches one value to AMF3), as used by RTMP command (20),
 //! data (18) and shared-object (19) messages (RTMP 1.0 §7.1).
 //!
-//! TODO(amf helper): encoder, decoder, tests. The types below are the
-//! contract other modules build on; extend them, do not rename them.
+//! The decoder works on one complete message payload (`&[u8]`); running out of
+//! bytes is therefore an error ([`AmfError::Truncated`]), not "need more".
+//! Every count and length read from the wire is checked against the bytes left
+//! before anything is allocated, nesting is limited to
+//! [`MAX_AMF_DEPTH`], and nothing panics.
+//!
+//! Strings are decoded strictly: invalid UTF-8 is [`AmfError::InvalidUtf8`]
+//! with the offset of the string's first byte (so that a decoded value always
+//! re-encodes to the same bytes); [`decode_lax`] keeps the values decoded
+//! before such an error for forensic dumps.
+//!
+//! AMF3 reference tables across AVM+ switches: one [`Decoder`] (one message
+//! body) keeps a single AMF3 context for all its 0x11 values, and a new
+//! [`Decoder`] starts with empty tables. This is what Adobe's own BlazeDS
+//! (`Amf0Input` creates its `Amf3Input` once and resets it with the AMF0 input
+//! per message body) and PyAMF (`amf3_context` lives in the AMF0 context) do;
+//! FFmpeg does not decode AMF3 at all. [`encode_all`] and [`Encoder`] encode the
+//! same way, so values round-trip.
 
-use crate::proto::amf3::Amf3Value;
+use bytes::BufMut;
+use serde_json::{Map, Value as Json};
+
+use crate::proto::MAX_AMF_DEPTH;
+use crate::proto::amf3::{self, Amf3Value};
+
+/// AMF0 type markers (AMF0 §2.1).
+mod marker {
+    pub const NUMBER: u8 = 0x00;
+    pub const BOOLEAN: u8 = 0x01;
+    pub const STRING: u8 = 0x02;
+    pub const OBJECT: u8 = 0x03;
+    pub const MOVIECLIP: u8 = 0x04;
+    pub const NULL: u8 = 0x05;
+    pub const UNDEFINED: u8 = 0x06;
+    pub const REFERENCE: u8 = 0x07;
+    pub const ECMA_ARRAY: u8 = 0x08;
+    pub const OBJECT_END: u8 = 0x09;
+    pub const STRICT_ARRAY: u8 = 0x0A;
+    pub const DATE: u8 = 0x0B;
+    pub const LONG_STRING: u8 = 0x0C;
+    pub const UNSUPPORTED: u8 = 0x0D;
+    pub const XML_DOCUMENT: u8 = 0x0F;
+    pub const TYPED_OBJECT: u8 = 0x10;
+    pub const AVMPLUS: u8 = 0x11;
+}
+
+/// Why AMF0 or AMF3 decoding stopped. Offsets are byte offsets within the
+/// buffer given to the decoder (for AMF3 inside AMF0: the AMF0 buffer).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AmfError {
+    /// The input ended inside a value.
+    #[error("truncated at byte {offset}: {needed} more byte(s) needed")]
+    Truncated {
+        /// Where the missing bytes should have started.
+        offset: usize,
+        /// How many more bytes the field needs.
+        needed: usize,
+    },
+    /// A type marker this format does not define (or reserves, like AMF0 0x0E recordset).
+    #[error("unknown type marker 0x{marker:02x} at byte {offset}")]
+    UnknownMarker {
+        /// Offset of the marker byte.
+        offset: usize,
+        /// The marker.
+        marker: u8,
+    },
+    /// An AMF0 object-end marker (0x09) where a value was expected.
+    #[error("object-end marker 0x09 outside an object at byte {offset}")]
+    UnexpectedObjectEnd {
+        /// Offset of the marker byte.
+        offset: usize,
+    },
+    /// Containers nested deeper than [`MAX_AMF_DEPTH`].
+    #[error("values nested deeper than {max} at byte {offset}")]
+    TooDeep {
+        /// Offset of the container that is one level too deep.
+        offset: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A string that is not valid UTF-8.
+    #[error("string at byte {offset} is not valid UTF-8")]
+    InvalidUtf8 {
+        /// Offset of the string's first byte.
+        offset: usize,
+    },
+    /// An element count that cannot fit in the bytes left (each element needs
+    /// at least `min_size` bytes), refused before allocating.
+    #[error("{what} count {count} at byte {offset} cannot fit in the {remaining} byte(s) left")]
+    CountTooLarge {
+        /// Offset of the count field.
+        offset: usize,
+        /// What was counted.
+        what: &'static str,
+        /// The count as sent.
+        count: u64,
+        /// Bytes left after the count field.
+        remaining: usize,
+    },
+    /// Resolving AMF3 references would produce more than the decoder's work
+    /// budget (a "billion laughs" input).
+    #[error("AMF3 reference expansion at byte {offset} exceeds the work budget of {limit} units")]
+    BudgetExceeded {
+        /// Offset where the budget ran out.
+        offset: usize,
+        /// The budget.
+        limit: usize,
+    },
+    /// An AMF3 reference to a table entry that does not exist.
+    #[error("AMF3 {table} reference {index} at byte {offset}, but the table has {len} entries")]
+    BadReference {
+        /// Offset of the reference.
+        offset: usize,
+        /// `"string"`, `"object"` or `"traits"`.
+        table: &'static str,
+        /// The index sent.
+        index: u32,
+        /// Entries in that table at that point.
+        len: usize,
+    },
+    /// An AMF3 externalizable object of a class whose body format is unknown:
+    /// AMF cannot tell where its body ends.
+    #[error(
+        "AMF3 externalizable object of class {class_name:?} at byte {offset}: body format unknown"
+    )]
+    Externalizable {
+        /// Offset of the object marker.
+        offset: usize,
+        /// Its class name.
+        class_name: String,
+    },
+}
 
 /// One AMF0 value.
 ///
@@ -62,4 +191,855 @@ pub enum Amf0Value {
     },
     /// 0x11: AVM+ type marker: the next value is AMF3.
     AvmPlus(Amf3Value),
+}
+
+impl Amf0Value {
+    /// The string inside [`Amf0Value::String`] or [`Amf0Value::LongString`].
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Amf0Value::String(s) | Amf0Value::LongString(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number inside [`Amf0Value::Number`].
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Amf0Value::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// The properties of an object, ECMA array or typed object, in wire order.
+    pub fn properties(&self) -> Option<&[(String, Amf0Value)]> {
+        match self {
+            Amf0Value::Object(p)
+            | Amf0Value::EcmaArray { properties: p, .. }
+            | Amf0Value::TypedObject { properties: p, .. } => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The first property called `name` of an object, ECMA array or typed object.
+    pub fn get(&self, name: &str) -> Option<&Amf0Value> {
+        self.properties()?
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The value as natural JSON, for `dump --json`:
+    ///
+    /// - number → JSON number (non-finite → `null`); boolean; string and long
+    ///   string → string; null and undefined → `null`;
+    /// - object and ECMA array → JSON object in wire order (for duplicate keys
+    ///   the last value wins, at the first key's position); typed object → the
+    ///   same with a leading `"$class": "<class name>"` member;
+    /// - strict array → array;
+    /// - date → `{"$date": <ms since epoch>}` plus `"$tz": <minutes>` when the
+    ///   time zone is not 0;
+    /// - XML document → `{"$xml": "<text>"}`;
+    /// - reference → `{"$ref": <index>}`;
+    /// - movieclip / unsupported → `{"$marker": "movieclip" | "unsupported"}`;
+    /// - AVM+ → the AMF3 value's own JSON ([`Amf3Value::to_json`]).
+    pub fn to_json(&self) -> Json {
+        match self {
+            Amf0Value::Number(n) => number_json(*n),
+            Amf0Value::Boolean(b) => Json::Bool(*b),
+            Amf0Value::String(s) | Amf0Value::LongString(s) => Json::String(s.clone()),
+            Amf0Value::Object(p) | Amf0Value::EcmaArray { properties: p, .. } => {
+                Json::Object(props_json(None, p))
+            }
+            Amf0Value::TypedObject {
+                class_name,
+                properties,
+            } => Json::Object(props_json(Some(class_name), properties)),
+            Amf0Value::MovieClip => marker_json("movieclip"),
+            Amf0Value::Unsupported => marker_json("unsupported"),
+            Amf0Value::Null | Amf0Value::Undefined => Json::Null,
+            Amf0Value::Reference(i) => {
+                let mut m = Map::new();
+                m.insert("$ref".into(), Json::from(*i));
+                Json::Object(m)
+            }
+            Amf0Value::StrictArray(items) => {
+                Json::Array(items.iter().map(|v| v.to_json()).collect())
+            }
+            Amf0Value::Date { millis, timezone } => {
+                let mut m = Map::new();
+                m.insert("$date".into(), number_json(*millis));
+                if *timezone != 0 {
+                    m.insert("$tz".into(), Json::from(*timezone));
+                }
+                Json::Object(m)
+            }
+            Amf0Value::XmlDocument(s) => {
+                let mut m = Map::new();
+                m.insert("$xml".into(), Json::String(s.clone()));
+                Json::Object(m)
+            }
+            Amf0Value::AvmPlus(v) => v.to_json(),
+        }
+    }
+}
+
+/// A finite number as a JSON number, anything else as `null`.
+pub(crate) fn number_json(n: f64) -> Json {
+    serde_json::Number::from_f64(n).map_or(Json::Null, Json::Number)
+}
+
+fn marker_json(name: &str) -> Json {
+    let mut m = Map::new();
+    m.insert("$marker".into(), Json::String(name.into()));
+    Json::Object(m)
+}
+
+fn props_json(class_name: Option<&str>, props: &[(String, Amf0Value)]) -> Map<String, Json> {
+    let mut m = Map::new();
+    if let Some(c) = class_name {
+        m.insert("$class".into(), Json::String(c.into()));
+    }
+    for (k, v) in props {
+        m.insert(k.clone(), v.to_json());
+    }
+    m
+}
+
+/// Decodes AMF0 values one after another from one message payload.
+#[derive(Debug)]
+pub struct Decoder<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    /// AMF3 context shared by every AVM+ value of this message (see the module doc).
+    amf3: Option<amf3::Decoder<'a>>,
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder at the start of `buf`, with empty AMF3 reference tables.
+    pub fn new(buf: &'a [u8]) -> Self {
+        Decoder {
+            buf,
+            pos: 0,
+            amf3: None,
+        }
+    }
+
+    /// Offset of the next byte to decode.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// True when every byte has been consumed.
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    /// Decodes the next value. On error the position is unspecified.
+    pub fn decode_value(&mut self) -> Result<Amf0Value, AmfError> {
+        self.value(0)
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], AmfError> {
+        let rest = self.buf.len() - self.pos;
+        if rest < n {
+            return Err(AmfError::Truncated {
+                offset: self.pos,
+                needed: n - rest,
+            });
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> Result<u8, AmfError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, AmfError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Result<u32, AmfError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn f64(&mut self) -> Result<f64, AmfError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(f64::from_be_bytes(a))
+    }
+
+    fn utf8(&mut self, len: usize) -> Result<String, AmfError> {
+        let start = self.pos;
+        // `take` checks the length against the bytes present before any allocation.
+        let b = self.take(len)?;
+        std::str::from_utf8(b)
+            .map(str::to_owned)
+            .map_err(|_| AmfError::InvalidUtf8 { offset: start })
+    }
+
+    fn string16(&mut self) -> Result<String, AmfError> {
+        let len = self.u16()? as usize;
+        self.utf8(len)
+    }
+
+    fn string32(&mut self) -> Result<String, AmfError> {
+        let len = self.u32()? as usize;
+        self.utf8(len)
+    }
+
+    fn enter(&self, depth: usize, at: usize) -> Result<usize, AmfError> {
+        if depth >= MAX_AMF_DEPTH {
+            return Err(AmfError::TooDeep {
+                offset: at,
+                max: MAX_AMF_DEPTH,
+            });
+        }
+        Ok(depth + 1)
+    }
+
+    /// Name/value pairs up to the object-end marker (UTF-8-empty 0x09), AMF0 §2.5.
+    fn properties(&mut self, depth: usize) -> Result<Vec<(String, Amf0Value)>, AmfError> {
+        let mut props = Vec::new();
+        loop {
+            let key = self.string16()?;
+            if key.is_empty() && self.buf.get(self.pos) == Some(&marker::OBJECT_END) {
+                self.pos += 1;
+                return Ok(props);
+            }
+            let v = self.value(depth)?;
+            props.push((key, v));
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Amf0Value, AmfError> {
+        let at = self.pos;
+        let m = self.u8()?;
+        Ok(match m {
+            marker::NUMBER => Amf0Value::Number(self.f64()?),
+            // AMF0 §2.3: "a zero byte value denotes false while a non-zero byte value denotes true".
+            marker::BOOLEAN => Amf0Value::Boolean(self.u8()? != 0),
+            marker::STRING => Amf0Value::String(self.string16()?),
+            marker::OBJECT => {
+                let d = self.enter(depth, at)?;
+                Amf0Value::Object(self.properties(d)?)
+            }
+            marker::MOVIECLIP => Amf0Value::MovieClip,
+            marker::NULL => Amf0Value::Null,
+            marker::UNDEFINED => Amf0Value::Undefined,
+            marker::REFERENCE => Amf0Value::Reference(self.u16()?),
+            marker::ECMA_ARRAY => {
+                let d = self.enter(depth, at)?;
+                // The count is a hint only (AMF0 §2.10); termination is the end marker.
+                let count = self.u32()?;
+                Amf0Value::EcmaArray {
+                    count,
+                    properties: self.properties(d)?,
+                }
+            }
+            marker::OBJECT_END => return Err(AmfError::UnexpectedObjectEnd { offset: at }),
+            marker::STRICT_ARRAY => {
+                let d = self.enter(depth, at)?;
+                let count_at = self.pos;
+                let count = self.u32()?;
+                // Every value takes at least its one marker byte.
+                let remaining = self.buf.len() - self.pos;
+                if count as usize > remaining {
+                    return Err(AmfError::CountTooLarge {
+                        offset: count_at,
+                        what: "strict array",
+                        count: count.into(),
+                        remaining,
+                    });
+                }
+                let mut items = Vec::with_capacity(count as usize);
+                for _ in 0..count {
+                    items.push(self.value(d)?);
+                }
+                Amf0Value::StrictArray(items)
+            }
+            marker::DATE => {
+                let millis = self.f64()?;
+                let timezone = self.u16()? as i16;
+                Amf0Value::Date { millis, timezone }
+            }
+            marker::LONG_STRING => Amf0Value::LongString(self.string32()?),
+            marker::UNSUPPORTED => Amf0Value::Unsupported,
+            marker::XML_DOCUMENT => Amf0Value::XmlDocument(self.string32()?),
+            marker::TYPED_OBJECT => {
+                let d = self.enter(depth, at)?;
+                let class_name = self.string16()?;
+                Amf0Value::TypedObject {
+                    class_name,
+                    properties: self.properties(d)?,
+                }
+            }
+            marker::AVMPLUS => {
+                let buf = self.buf;
+                let dec = self.amf3.get_or_insert_with(|| amf3::Decoder::new(buf));
+                dec.set_position(self.pos);
+                let v = dec.decode_at_depth(depth)?;
+                self.pos = dec.position();
+                Amf0Value::AvmPlus(v)
+            }
+            other => {
+                return Err(AmfError::UnknownMarker {
+                    offset: at,
+                    marker: other,
+                });
+            }
+        })
+    }
+}
+
+/// Decodes every value in `buf` (one message payload) until its end.
+pub fn decode_all(buf: &[u8]) -> Result<Vec<Amf0Value>, AmfError> {
+    let mut d = Decoder::new(buf);
+    let mut out = Vec::new();
+    while !d.is_empty() {
+        out.push(d.decode_value()?);
+    }
+    Ok(out)
+}
+
+/// Decodes values until the end or the first error, and returns both what
+/// decoded and that error (for forensic dumps that show where decoding stopped).
+pub fn decode_lax(buf: &[u8]) -> (Vec<Amf0Value>, Option<AmfError>) {
+    let mut d = Decoder::new(buf);
+    let mut out = Vec::new();
+    while !d.is_empty() {
+        match d.decode_value() {
+            Ok(v) => out.push(v),
+            Err(e) => return (out, Some(e)),
+        }
+    }
+    (out, None)
+}
+
+/// Encodes AMF0 values of one message; AVM+ values share one AMF3 context
+/// (string and traits references), matching [`Decoder`].
+#[derive(Debug, Default)]
+pub struct Encoder {
+    amf3: amf3::Encoder,
+}
+
+impl Encoder {
+    /// An encoder with empty AMF3 tables.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends `value` to `out`.
+    ///
+    /// Values the wire cannot express are written as closely as possible:
+    /// a [`Amf0Value::String`] longer than 65535 bytes is written as a long
+    /// string (0x0C); property names and class names longer than 65535 bytes,
+    /// and long strings / XML longer than 4 GiB, are cut at the last character
+    /// boundary that fits.
+    pub fn encode(&mut self, value: &Amf0Value, out: &mut impl BufMut) {
+        match value {
+            Amf0Value::Number(n) => {
+                out.put_u8(marker::NUMBER);
+                out.put_f64(*n);
+            }
+            Amf0Value::Boolean(b) => {
+                out.put_u8(marker::BOOLEAN);
+                out.put_u8(u8::from(*b));
+            }
+            Amf0Value::String(s) if s.len() <= 0xFFFF => {
+                out.put_u8(marker::STRING);
+                put_string16(s, out);
+            }
+            Amf0Value::String(s) | Amf0Value::LongString(s) => {
+                out.put_u8(marker::LONG_STRING);
+                put_string32(s, out);
+            }
+            Amf0Value::Object(props) => {
+                out.put_u8(marker::OBJECT);
+                self.put_properties(props, out);
+            }
+            Amf0Value::MovieClip => out.put_u8(marker::MOVIECLIP),
+            Amf0Value::Null => out.put_u8(marker::NULL),
+            Amf0Value::Undefined => out.put_u8(marker::UNDEFINED),
+            Amf0Value::Reference(i) => {
+                out.put_u8(marker::REFERENCE);
+                out.put_u16(*i);
+            }
+            Amf0Value::EcmaArray { count, properties } => {
+                out.put_u8(marker::ECMA_ARRAY);
+                // The count as given, so that decoded input re-encodes byte for byte.
+                out.put_u32(*count);
+                self.put_properties(properties, out);
+            }
+            Amf0Value::StrictArray(items) => {
+                out.put_u8(marker::STRICT_ARRAY);
+                out.put_u32(u32::try_from(items.len()).unwrap_or(u32::MAX));
+                for v in items.iter().take(u32::MAX as usize) {
+                    self.encode(v, out);
+                }
+            }
+            Amf0Value::Date { millis, timezone } => {
+                out.put_u8(marker::DATE);
+                out.put_f64(*millis);
+                out.put_i16(*timezone);
+            }
+            Amf0Value::Unsupported => out.put_u8(marker::UNSUPPORTED),
+            Amf0Value::XmlDocument(s) => {
+                out.put_u8(marker::XML_DOCUMENT);
+                put_string32(s, out);
+            }
+            Amf0Value::TypedObject {
+                class_name,
+                properties,
+            } => {
+                out.put_u8(marker::TYPED_OBJECT);
+                put_string16(class_name, out);
+                self.put_properties(properties, out);
+            }
+            Amf0Value::AvmPlus(v) => {
+                out.put_u8(marker::AVMPLUS);
+                self.amf3.encode(v, out);
+            }
+        }
+    }
+
+    fn put_properties(&mut self, props: &[(String, Amf0Value)], out: &mut impl BufMut) {
+        for (k, v) in props {
+            put_string16(k, out);
+            self.encode(v, out);
+        }
+        out.put_slice(&[0, 0, marker::OBJECT_END]);
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
+pub(crate) fn truncate_str(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn put_string16(s: &str, out: &mut impl BufMut) {
+    let s = truncate_str(s, 0xFFFF);
+    out.put_u16(s.len() as u16); // ok: truncated to 0xFFFF above
+    out.put_slice(s.as_bytes());
+}
+
+fn put_string32(s: &str, out: &mut impl BufMut) {
+    let s = truncate_str(s, u32::MAX as usize);
+    out.put_u32(s.len() as u32); // ok: truncated to u32::MAX above
+    out.put_slice(s.as_bytes());
+}
+
+/// Appends one AMF0 value to `out` (a fresh AMF3 context for an AVM+ value;
+/// use [`Encoder`] or [`encode_all`] for several values of one message).
+pub fn encode(value: &Amf0Value, out: &mut impl BufMut) {
+    Encoder::new().encode(value, out);
+}
+
+/// Encodes the values of one message, one after another.
+pub fn encode_all(values: &[Amf0Value]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = Encoder::new();
+    for v in values {
+        enc.encode(v, &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::amf3::tests::arb_amf3;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn read(path: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    /// The sidecar's decoded values of the message at stream offset `off`, in
+    /// this module's JSON form: the sidecar wraps ECMA arrays as
+    /// `{"ecma_array": …}` and AVM+ values as `{"amf3": …}`; unwrap them.
+    fn sidecar(capture: &str, dir: &str, off: u64) -> Json {
+        fn unwrap(v: Json) -> Json {
+            match v {
+                Json::Object(m)
+                    if m.len() == 1 && (m.contains_key("ecma_array") || m.contains_key("amf3")) =>
+                {
+                    unwrap(m.into_iter().next().unwrap().1)
+                }
+                Json::Object(m) => {
+                    Json::Object(m.into_iter().map(|(k, v)| (k, unwrap(v))).collect())
+                }
+                Json::Array(a) => Json::Array(a.into_iter().map(unwrap).collect()),
+                v => v,
+            }
+        }
+        let all: Json =
+            serde_json::from_slice(&read(&format!("testdata/rtmp/{capture}.json"))).unwrap();
+        let msgs = all["ground_truth"]["connections"][0][dir]["amf_messages"]
+            .as_array()
+            .unwrap();
+        let m = msgs.iter().find(|m| m["off"] == off).unwrap();
+        unwrap(m["amf"].clone())
+    }
+
+    /// (payload file, capture, direction, stream offset, leading format bytes to skip)
+    const VECTORS: &[(&str, &str, &str, u64, usize)] = &[
+        (
+            "ffmpeg_connect.bin",
+            "pub_ffmpeg_h264aac_re",
+            "c2s",
+            3073,
+            0,
+        ),
+        (
+            "nginx_connect_result.bin",
+            "pub_ffmpeg_h264aac_re",
+            "s2c",
+            3122,
+            0,
+        ),
+        (
+            "ffmpeg_setdataframe_onmetadata.bin",
+            "pub_ffmpeg_h264aac_re",
+            "c2s",
+            3399,
+            0,
+        ),
+        ("pyclient_amf3_connect.bin", "pyclient_amf3", "c2s", 3073, 1),
+        ("pyclient_amf3_data.bin", "pyclient_amf3", "c2s", 3441, 1),
+        ("pyclient_amf3_ping.bin", "pyclient_amf3", "c2s", 3570, 1),
+    ];
+
+    #[test]
+    fn capture_vectors_match_the_sidecar_and_reencode_exactly() {
+        for &(file, capture, dir, off, skip) in VECTORS {
+            let b = read(&format!("testdata/amf/{file}"));
+            let body = &b[skip..];
+            let values = decode_all(body).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let got = Json::Array(values.iter().map(Amf0Value::to_json).collect());
+            let want = sidecar(capture, dir, off);
+            // Compare as text so member order counts too.
+            assert_eq!(got.to_string(), want.to_string(), "{file}");
+            assert_eq!(encode_all(&values), body, "{file}: re-encode");
+        }
+    }
+
+    #[test]
+    fn capture_details() {
+        let b = read("testdata/amf/ffmpeg_setdataframe_onmetadata.bin");
+        let v = decode_all(&b).unwrap();
+        let Amf0Value::EcmaArray { count, properties } = &v[2] else {
+            panic!("{:?}", v[2])
+        };
+        assert_eq!((*count, properties.len()), (13, 13));
+        assert_eq!(
+            v[2].get("encoder").and_then(Amf0Value::as_str),
+            Some("Lavf59.27.100")
+        );
+        // onAmf3Data's "title2" is sent as string reference 1 (06 02): it must resolve.
+        let b = read("testdata/amf/pyclient_amf3_data.bin");
+        assert!(b.windows(9).any(|w| w == b"\x0dtitle2\x06\x02"));
+        let v = decode_all(&b[1..]).unwrap();
+        let Amf0Value::AvmPlus(Amf3Value::Object(o)) = &v[1] else {
+            panic!("{:?}", v[1])
+        };
+        let title2 = o
+            .dynamic_members
+            .iter()
+            .find(|(k, _)| k == "title2")
+            .unwrap();
+        assert_eq!(title2.1, Amf3Value::String("amf3 test".into()));
+    }
+
+    #[test]
+    fn amf3_tables_shared_across_avmplus_values_of_one_message() {
+        // 11 06 03 'a' | 11 06 00 (string reference 0) — valid only with shared tables.
+        let b = [0x11, 0x06, 0x03, b'a', 0x11, 0x06, 0x00];
+        let a = Amf0Value::AvmPlus(Amf3Value::String("a".into()));
+        assert_eq!(decode_all(&b).unwrap(), vec![a.clone(), a.clone()]);
+        assert_eq!(encode_all(&[a.clone(), a]), b);
+        // A new decoder (a new message) starts with empty tables.
+        assert!(matches!(
+            decode_all(&b[4..]),
+            Err(AmfError::BadReference {
+                table: "string",
+                offset: 2,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn spec_encodings() {
+        let cases: Vec<(Amf0Value, Vec<u8>)> = vec![
+            (
+                Amf0Value::Number(1.0),
+                vec![0x00, 0x3F, 0xF0, 0, 0, 0, 0, 0, 0],
+            ),
+            (Amf0Value::Boolean(true), vec![0x01, 0x01]),
+            (
+                Amf0Value::String("ab".into()),
+                vec![0x02, 0x00, 0x02, b'a', b'b'],
+            ),
+            (
+                Amf0Value::Object(vec![("a".into(), Amf0Value::Null)]),
+                vec![0x03, 0x00, 0x01, b'a', 0x05, 0x00, 0x00, 0x09],
+            ),
+            (Amf0Value::Reference(0x0102), vec![0x07, 0x01, 0x02]),
+            (
+                Amf0Value::EcmaArray {
+                    count: 7,
+                    properties: vec![],
+                },
+                vec![0x08, 0, 0, 0, 7, 0x00, 0x00, 0x09],
+            ),
+            (
+                Amf0Value::StrictArray(vec![Amf0Value::Undefined]),
+                vec![0x0A, 0, 0, 0, 1, 0x06],
+            ),
+            (
+                Amf0Value::Date {
+                    millis: 0.0,
+                    timezone: -60,
+                },
+                vec![0x0B, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xC4],
+            ),
+            (
+                Amf0Value::LongString("x".into()),
+                vec![0x0C, 0, 0, 0, 1, b'x'],
+            ),
+            (Amf0Value::Unsupported, vec![0x0D]),
+            (
+                Amf0Value::XmlDocument("<a/>".into()),
+                vec![0x0F, 0, 0, 0, 4, b'<', b'a', b'/', b'>'],
+            ),
+            (
+                Amf0Value::TypedObject {
+                    class_name: "C".into(),
+                    properties: vec![],
+                },
+                vec![0x10, 0x00, 0x01, b'C', 0x00, 0x00, 0x09],
+            ),
+            (Amf0Value::MovieClip, vec![0x04]),
+        ];
+        for (v, b) in cases {
+            assert_eq!(encode_all(std::slice::from_ref(&v)), b, "{v:?}");
+            assert_eq!(decode_all(&b).unwrap(), vec![v]);
+        }
+        // Any non-zero byte is true (AMF0 §2.3).
+        assert_eq!(
+            decode_all(&[0x01, 0x07]).unwrap(),
+            vec![Amf0Value::Boolean(true)]
+        );
+        // A String too long for a U16 length goes out as a long string.
+        let long = "x".repeat(70_000);
+        let b = encode_all(&[Amf0Value::String(long.clone())]);
+        assert_eq!(b[0], 0x0C);
+        assert_eq!(decode_all(&b).unwrap(), vec![Amf0Value::LongString(long)]);
+    }
+
+    #[test]
+    fn hostile_inputs_fail_fast() {
+        // Strict array of 4e9 elements in 10 bytes: refused before allocating.
+        let r = decode_all(&[0x0A, 0xEE, 0x6B, 0x28, 0x00, 0x05, 0x05, 0x05, 0x05, 0x05]);
+        assert!(
+            matches!(
+                r,
+                Err(AmfError::CountTooLarge {
+                    offset: 1,
+                    count: 4_000_000_000,
+                    remaining: 5,
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+        // Long string / XML claiming 4 GiB.
+        for m in [0x0C, 0x0F] {
+            let r = decode_all(&[m, 0xFF, 0xFF, 0xFF, 0xFF, b'a']);
+            assert!(
+                matches!(
+                    r,
+                    Err(AmfError::Truncated {
+                        offset: 5,
+                        needed: 0xFFFF_FFFE
+                    })
+                ),
+                "{r:?}"
+            );
+        }
+        // 100 000 nested objects and strict arrays: errors, not stack overflows.
+        for unit in [
+            &[0x03, 0x00, 0x01, b'a'][..],
+            &[0x0A, 0, 0, 0, 1][..],
+            &[0x11, 0x09, 0x03, 0x01][..],
+        ] {
+            let r = decode_all(&unit.repeat(100_000));
+            assert!(matches!(r, Err(AmfError::TooDeep { .. })), "{r:?}");
+        }
+        // Object nesting right at the limit decodes; one more level fails.
+        let nest = |n: usize| {
+            let mut b = [0x03, 0x00, 0x01, b'a'].repeat(n - 1);
+            b.push(0x03);
+            b.extend([0, 0, 9].repeat(n));
+            b
+        };
+        assert!(decode_all(&nest(MAX_AMF_DEPTH)).is_ok());
+        assert!(matches!(
+            decode_all(&nest(MAX_AMF_DEPTH + 1)),
+            Err(AmfError::TooDeep { .. })
+        ));
+        assert_eq!(
+            decode_all(&[0x0E]),
+            Err(AmfError::UnknownMarker {
+                offset: 0,
+                marker: 0x0E
+            })
+        );
+        assert_eq!(
+            decode_all(&[0x09]),
+            Err(AmfError::UnexpectedObjectEnd { offset: 0 })
+        );
+        assert_eq!(
+            decode_all(&[0x02, 0x00, 0x02, b'a', 0xFF]),
+            Err(AmfError::InvalidUtf8 { offset: 3 })
+        );
+    }
+
+    #[test]
+    fn lax_keeps_what_decoded() {
+        let (v, e) = decode_lax(&[0x05, 0x06, 0x02, 0x00, 0x09, b'x']);
+        assert_eq!(v, vec![Amf0Value::Null, Amf0Value::Undefined]);
+        assert_eq!(
+            e,
+            Some(AmfError::Truncated {
+                offset: 5,
+                needed: 8
+            })
+        );
+    }
+
+    #[test]
+    fn json_forms() {
+        let v = Amf0Value::StrictArray(vec![
+            Amf0Value::Number(f64::INFINITY),
+            Amf0Value::TypedObject {
+                class_name: "C".into(),
+                properties: vec![
+                    ("z".into(), Amf0Value::Number(1.5)),
+                    ("a".into(), Amf0Value::Undefined),
+                ],
+            },
+            Amf0Value::Date {
+                millis: 1.0,
+                timezone: 0,
+            },
+            Amf0Value::Reference(3),
+            Amf0Value::XmlDocument("<a/>".into()),
+        ]);
+        assert_eq!(
+            v.to_json().to_string(),
+            json!([null, {"$class": "C", "z": 1.5, "a": null}, {"$date": 1.0}, {"$ref": 3}, {"$xml": "<a/>"}])
+                .to_string()
+        );
+    }
+
+    fn finite() -> impl Strategy<Value = f64> {
+        any::<f64>().prop_filter("NaN is not equal to itself", |f| !f.is_nan())
+    }
+
+    fn arb_amf0() -> impl Strategy<Value = Amf0Value> {
+        let leaf = prop_oneof![
+            finite().prop_map(Amf0Value::Number),
+            any::<bool>().prop_map(Amf0Value::Boolean),
+            "\\PC{0,12}".prop_map(Amf0Value::String),
+            Just(Amf0Value::MovieClip),
+            Just(Amf0Value::Null),
+            Just(Amf0Value::Undefined),
+            any::<u16>().prop_map(Amf0Value::Reference),
+            (finite(), any::<i16>())
+                .prop_map(|(millis, timezone)| Amf0Value::Date { millis, timezone }),
+            "\\PC{0,12}".prop_map(Amf0Value::LongString),
+            Just(Amf0Value::Unsupported),
+            "\\PC{0,12}".prop_map(Amf0Value::XmlDocument),
+            arb_amf3().prop_map(Amf0Value::AvmPlus),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            let props = prop::collection::vec(("\\PC{0,8}", inner.clone()), 0..5);
+            prop_oneof![
+                props.clone().prop_map(Amf0Value::Object),
+                (any::<u32>(), props.clone())
+                    .prop_map(|(count, properties)| Amf0Value::EcmaArray { count, properties }),
+                prop::collection::vec(inner, 0..5).prop_map(Amf0Value::StrictArray),
+                ("\\PC{0,8}", props).prop_map(|(class_name, properties)| Amf0Value::TypedObject {
+                    class_name,
+                    properties
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(values in prop::collection::vec(arb_amf0(), 0..4)) {
+            let b = encode_all(&values);
+            let d = decode_all(&b).unwrap();
+            prop_assert_eq!(&d, &values);
+            // Decoded input re-encodes byte for byte.
+            prop_assert_eq!(encode_all(&d), b);
+        }
+
+        #[test]
+        fn every_truncated_prefix_is_a_clean_error(v in arb_amf0()) {
+            let b = encode_all(std::slice::from_ref(&v));
+            for cut in 0..b.len() {
+                let mut d = Decoder::new(&b[..cut]);
+                match d.decode_value() {
+                    Err(AmfError::Truncated { .. } | AmfError::CountTooLarge { .. }) => {}
+                    other => prop_assert!(false, "prefix {cut}/{}: {other:?}", b.len()),
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(b in prop::collection::vec(any::<u8>(), 0..64)) {
+            let (_, _) = decode_lax(&b);
+        }
+    }
+
+    #[test]
+    fn capture_prefixes_are_clean_errors() {
+        for &(file, _, _, _, skip) in VECTORS {
+            let b = read(&format!("testdata/amf/{file}"));
+            let body = &b[skip..];
+            let full = decode_all(body).unwrap();
+            for cut in 0..body.len() {
+                let (v, e) = decode_lax(&body[..cut]);
+                // What decoded is a prefix of the real values, and the rest is "truncated".
+                assert_eq!(v[..], full[..v.len()], "{file} cut {cut}");
+                assert!(v.len() < full.len(), "{file} cut {cut}");
+                if let Some(e) = e {
+                    assert!(
+                        matches!(
+                            e,
+                            AmfError::Truncated { .. } | AmfError::CountTooLarge { .. }
+                        ),
+                        "{file} cut {cut}: {e}"
+                    );
+                }
+            }
+        }
+    }
 }
