@@ -8,6 +8,8 @@
 //! reassembly only buffers out-of-order data within [`tcp::Limits`].
 
 mod decode;
+#[cfg(test)]
+mod testutil;
 mod reader;
 pub mod tcp;
 

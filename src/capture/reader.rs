@@ -681,3 +681,207 @@ impl<R: Read> Reader<R> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::testutil::{Ng, pcap};
+
+    fn all(bytes: &[u8]) -> (Vec<(u64, Timestamp, u32, Vec<u8>, u32, u64)>, Option<CaptureError>) {
+        let mut out = Vec::new();
+        let mut r = match Reader::new(bytes) {
+            Ok(r) => r,
+            Err(e) => return (out, Some(e)),
+        };
+        loop {
+            match r.next_packet() {
+                Ok(Some(p)) => out.push((p.frame, p.time, p.link_type.0, p.data.to_vec(), p.orig_len, p.offset)),
+                Ok(None) => return (out, None),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    }
+
+    #[test]
+    fn pcap_both_byte_orders_and_resolutions() {
+        for be in [false, true] {
+            for nanos in [false, true] {
+                let f = pcap(be, nanos, 101, &[(100, 999_999, b"abc", 3), (101, 5, b"defg", 1500)]);
+                let r = Reader::new(&f[..]).unwrap();
+                assert_eq!(r.format(), Format::Pcap { big_endian: be, nanosecond: nanos });
+                let (p, err) = all(&f);
+                assert!(err.is_none());
+                assert_eq!(p.len(), 2);
+                let mul = if nanos { 1 } else { 1000 };
+                assert_eq!(p[0].1, Timestamp { sec: 100, nsec: 999_999 * mul });
+                assert_eq!((p[0].0, p[0].2, &p[0].3[..], p[0].4, p[0].5), (1, 101, &b"abc"[..], 3, 24));
+                assert_eq!(p[1].1, Timestamp { sec: 101, nsec: 5 * mul });
+                assert_eq!((p[1].0, &p[1].3[..], p[1].4, p[1].5), (2, &b"defg"[..], 1500, 24 + 16 + 3));
+            }
+        }
+    }
+
+    #[test]
+    fn pcapng_sections_interfaces_resolutions_and_block_kinds() {
+        let le = Ng { be: false };
+        let be = Ng { be: true };
+        let mut f = le.shb();
+        f.extend(le.idb(1, None)); // if 0: Ethernet, microseconds (default)
+        f.extend(le.idb(101, Some(9))); // if 1: raw IP, nanoseconds
+        f.extend(le.epb(1, 1_700_000_000_123_456_789, b"raw!", 4));
+        f.extend(le.unknown(10));
+        f.extend(le.epb(0, 1_700_000_001_000_002, b"ether", 60));
+        f.extend(le.spb(b"simple"));
+        // Second section, other byte order, renumbered interfaces.
+        f.extend(be.shb());
+        f.extend(be.idb(113, Some(0x80 | 10))); // SLL, 2^-10 s
+        f.extend(be.idb(276, Some(3))); // SLL2, milliseconds
+        f.extend(be.pb(1, 5_000_123, b"obsolete"));
+        f.extend(be.epb(0, (7 << 10) | 512, b"x", 1));
+        let (p, err) = all(&f);
+        assert!(err.is_none(), "{err:?}");
+        let got: Vec<(u64, u32, i64, u32, &[u8], u32)> =
+            p.iter().map(|x| (x.0, x.2, x.1.sec, x.1.nsec, &x.3[..], x.4)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, 101, 1_700_000_000, 123_456_789, &b"raw!"[..], 4),
+                (2, 1, 1_700_000_001, 2_000, &b"ether"[..], 60),
+                // SPB: no timestamp, repeats the previous one.
+                (3, 1, 1_700_000_001, 2_000, &b"simple"[..], 6),
+                (4, 276, 5_000, 123_000_000, &b"obsolete"[..], 8),
+                (5, 113, 7, 500_000_000, &b"x"[..], 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn truncated_file_keeps_earlier_packets() {
+        let f = pcap(false, false, 1, &[(1, 0, &[1; 40], 40), (2, 0, &[2; 40], 40)]);
+        let cut = &f[..f.len() - 10];
+        let (p, err) = all(cut);
+        assert_eq!(p.len(), 1);
+        let e = err.unwrap();
+        match &e {
+            CaptureError::Truncated { offset, frame, needed, available, .. } => {
+                assert_eq!((*offset, *frame, *needed, *available), (24 + 56, 2, 56, 46));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(e.to_string().contains("byte offset 80 (frame 2)"), "{e}");
+        // Cut inside a record header, and inside a pcapng block.
+        let (p, err) = all(&f[..24 + 56 + 7]);
+        assert_eq!(p.len(), 1);
+        assert!(matches!(err, Some(CaptureError::Truncated { offset: 80, frame: 2, .. })));
+        let ng = Ng { be: false };
+        let mut g = ng.shb();
+        g.extend(ng.idb(1, None));
+        let good = g.len();
+        g.extend(ng.epb(0, 1, &[9; 30], 30));
+        let (p, err) = all(&g[..g.len() - 1]);
+        assert!(p.is_empty());
+        assert!(matches!(err, Some(CaptureError::Truncated { offset, frame: 1, .. }) if offset == good as u64));
+    }
+
+    #[test]
+    fn garbage_and_corrupt_inputs() {
+        let e = Reader::new(&b"GET / HTTP/1.1\r\n"[..]).unwrap_err();
+        assert_eq!(e.to_string(), "not a pcap/pcapng file (starts with 47 45 54 20 2f 20 48 54 \"GET / HT\")");
+        assert!(Reader::new(&b""[..]).unwrap_err().to_string().contains("empty"));
+        // A record length past the bound is corrupt, reported before allocating.
+        let mut f = pcap(false, false, 1, &[(1, 0, b"ok", 2)]);
+        f.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0]);
+        let (p, err) = all(&f);
+        assert_eq!(p.len(), 1);
+        assert!(matches!(err, Some(CaptureError::Corrupt { offset: 42, frame: 2, .. })), "{err:?}");
+        // pcapng: EPB on an undeclared interface; mismatched trailer.
+        let ng = Ng { be: false };
+        let mut g = ng.shb();
+        g.extend(ng.idb(1, None));
+        g.extend(ng.epb(0, 1, b"a", 1));
+        let at = g.len() as u64;
+        g.extend(ng.epb(3, 1, b"b", 1));
+        let (p, err) = all(&g);
+        assert_eq!(p.len(), 1);
+        let e = err.unwrap();
+        assert!(matches!(e, CaptureError::Corrupt { offset, frame: 2, .. } if offset == at), "{e}");
+        let mut h = ng.shb();
+        let mut b = ng.idb(1, None);
+        let n = b.len();
+        b[n - 1] ^= 1;
+        h.extend(b);
+        assert!(matches!(all(&h).1, Some(CaptureError::Corrupt { offset: 28, frame: 1, .. })));
+    }
+
+    #[test]
+    fn oversized_unknown_block_is_skipped_without_buffering() {
+        let ng = Ng { be: false };
+        let mut g = ng.shb();
+        g.extend(ng.idb(1, None));
+        g.extend(ng.unknown(MAX_BLOCK_LEN + 100));
+        g.extend(ng.epb(0, 1, b"after", 5));
+        let (p, err) = all(&g);
+        assert!(err.is_none());
+        assert_eq!(p[0].3, b"after");
+    }
+
+    /// A source that hands out the bytes in small pieces, then fails: the reader
+    /// must return every complete record before it asks for more.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.data.is_empty() {
+                return Err(std::io::Error::new(ErrorKind::WouldBlock, "no more data yet"));
+            }
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn streaming_returns_each_record_without_read_ahead() {
+        let f = pcap(false, false, 1, &[(1, 0, &[1; 100], 100), (2, 0, &[2; 100], 100)]);
+        for step in [1, 7, 4096] {
+            let mut r = Reader::new(Trickle { data: &f, step }).unwrap();
+            assert_eq!(r.next_packet().unwrap().unwrap().frame, 1);
+            assert_eq!(r.next_packet().unwrap().unwrap().frame, 2);
+            // Only now does the reader need more input.
+            assert!(matches!(r.next_packet(), Err(CaptureError::Io { offset: 256, .. })));
+        }
+    }
+
+    #[test]
+    fn every_prefix_is_clean() {
+        let ng = Ng { be: true };
+        let mut g = ng.shb();
+        g.extend(ng.idb(101, Some(9)));
+        g.extend(ng.epb(0, 1, &[7; 33], 40));
+        g.extend(ng.spb(b"zz"));
+        g.extend(ng.pb(0, 9, b"pp"));
+        let p = pcap(true, true, 1, &[(1, 2, &[3; 20], 20), (3, 4, &[5; 7], 9)]);
+        for file in [g, p] {
+            let (full, err) = all(&file);
+            assert!(err.is_none());
+            for cut in 0..file.len() {
+                let (pk, err) = all(&file[..cut]);
+                assert!(pk.len() < full.len() || err.is_none());
+                assert_eq!(pk[..], full[..pk.len()]);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(tail in proptest::collection::vec(proptest::num::u8::ANY, 0..300), ng in proptest::bool::ANY) {
+            let mut f = if ng { Ng { be: false }.shb() } else { pcap(false, false, 1, &[]) };
+            f.extend(tail);
+            let _ = all(&f);
+        }
+    }
+}
