@@ -284,3 +284,132 @@ fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, DecodeError> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::testutil::tcp4;
+    use etherparse::{PacketBuilder, VlanId};
+
+    fn eth_tcp(vlans: usize, payload: &[u8]) -> Vec<u8> {
+        let e = PacketBuilder::ethernet2([1; 6], [2; 6]);
+        let mut v = Vec::new();
+        let vid = |x| VlanId::try_new(x).unwrap();
+        match vlans {
+            0 => e.ipv4([10, 0, 0, 1], [10, 0, 0, 2], 9).tcp(1935, 50000, 77, 500).ack(9).psh().write(&mut v, payload),
+            1 => e.single_vlan(vid(5)).ipv4([10, 0, 0, 1], [10, 0, 0, 2], 9).tcp(1935, 50000, 77, 500).ack(9).psh().write(&mut v, payload),
+            _ => e
+                .double_vlan(vid(5), vid(6))
+                .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 9)
+                .tcp(1935, 50000, 77, 500)
+                .ack(9)
+                .psh()
+                .write(&mut v, payload),
+        }
+        .unwrap();
+        v
+    }
+
+    fn udp6(tc: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ipv6([0xfe; 16], [0x20; 16], 3).udp(1111, 2222).write(&mut v, payload).unwrap();
+        // Traffic class straddles bytes 0 and 1 (RFC 8200 §3).
+        v[0] = 0x60 | (tc >> 4);
+        v[1] = (v[1] & 0x0f) | (tc << 4);
+        v
+    }
+
+    #[test]
+    fn ethernet_with_and_without_vlan_tags() {
+        for vlans in 0..3 {
+            let f = eth_tcp(vlans, b"hello");
+            let d = decode(LinkType::ETHERNET, &f).unwrap();
+            assert_eq!(d.src, "10.0.0.1:1935".parse().unwrap());
+            assert_eq!(d.dst, "10.0.0.2:50000".parse().unwrap());
+            assert_eq!((d.protocol, d.ttl, d.truncated, d.fragmented), (6, 9, false, false));
+            let Transport::Tcp(t) = d.transport else { panic!("{d:?}") };
+            assert_eq!((t.seq, t.ack, t.window, t.payload, t.wire_len), (77, 9, 500, &b"hello"[..], 5));
+            assert_eq!(t.flags.0, TcpFlags::ACK | TcpFlags::PSH);
+        }
+    }
+
+    #[test]
+    fn ethernet_padding_is_not_payload() {
+        let mut f = eth_tcp(0, b"");
+        f.resize(60, 0); // minimum Ethernet frame: padded
+        let Transport::Tcp(t) = decode(LinkType::ETHERNET, &f).unwrap().transport else { panic!() };
+        assert!(t.payload.is_empty());
+        assert_eq!(t.wire_len, 0);
+    }
+
+    #[test]
+    fn other_link_types_and_ipv6_ecn() {
+        let ip = udp6(0xb9, b"rtmfp"); // DSCP 46 (EF), ECN 1 (ECT(1))
+        let mut sll = vec![0, 0, 3, 4, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x86, 0xdd];
+        sll.extend(&ip);
+        let mut sll2 = vec![0x86, 0xdd, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0];
+        sll2.extend(&ip);
+        let mut null_le = 30u32.to_le_bytes().to_vec(); // macOS AF_INET6, little-endian host
+        null_le.extend(&ip);
+        let mut null_be = 24u32.to_be_bytes().to_vec(); // big-endian host
+        null_be.extend(&ip);
+        let mut lp = 24u32.to_be_bytes().to_vec();
+        lp.extend(&ip);
+        let cases = [
+            (LinkType::LINUX_SLL, sll),
+            (LinkType::LINUX_SLL2, sll2),
+            (LinkType::NULL, null_le),
+            (LinkType::NULL, null_be),
+            (LinkType::LOOP, lp),
+            (LinkType::RAW, ip.clone()),
+            (LinkType::IPV6, ip.clone()),
+            (LinkType::RAW_12, ip.clone()),
+        ];
+        for (lt, f) in cases {
+            let d = decode(lt, &f).unwrap_or_else(|e| panic!("{lt:?}: {e}"));
+            assert_eq!(d.src.to_string(), "[fefe:fefe:fefe:fefe:fefe:fefe:fefe:fefe]:1111");
+            assert_eq!((d.ecn, d.dscp, d.protocol), (1, 46, 17), "{lt:?}");
+            let Transport::Udp(u) = d.transport else { panic!() };
+            assert_eq!(u.payload, b"rtmfp");
+        }
+        // IPv4 TOS: DSCP 10, ECN CE.
+        let mut v4 = tcp4([1, 2, 3, 4], 1, [5, 6, 7, 8], 2, 0, "A", b"x");
+        v4[1] = (10 << 2) | 3;
+        let d = decode(LinkType::IPV4, &v4).unwrap();
+        assert_eq!((d.ecn, d.dscp), (3, 10));
+        assert_eq!(decode(LinkType(147), &v4), Err(DecodeError::UnsupportedLinkType(147)));
+        let mut arp_null = 2u32.to_le_bytes().to_vec();
+        arp_null[0] = 7;
+        assert!(matches!(decode(LinkType::NULL, &arp_null), Err(DecodeError::NotIp(7))));
+    }
+
+    #[test]
+    fn snaplen_cut_and_fragments_are_reported() {
+        let f = eth_tcp(0, &[0xab; 1000]);
+        let cut = &f[..14 + 20 + 20 + 100];
+        let d = decode(LinkType::ETHERNET, cut).unwrap();
+        assert!(d.truncated);
+        let Transport::Tcp(t) = d.transport else { panic!() };
+        assert_eq!((t.payload.len(), t.wire_len), (100, 1000));
+        // Cut inside the TCP header: a clean error, not a bogus segment.
+        assert!(matches!(decode(LinkType::ETHERNET, &f[..14 + 20 + 10]), Err(DecodeError::Malformed { .. })));
+        // IPv4 fragment (MF set): noted, not reassembled.
+        let mut frag = tcp4([1, 2, 3, 4], 1, [5, 6, 7, 8], 2, 0, "A", b"abc");
+        frag[6] = 0x20;
+        let d = decode(LinkType::RAW, &frag).unwrap();
+        assert!(d.fragmented);
+        assert_eq!(d.transport, Transport::Fragment);
+    }
+
+    #[test]
+    fn every_prefix_never_panics() {
+        let frames = [eth_tcp(2, b"payload"), udp6(3, b"abc")];
+        for f in &frames {
+            for cut in 0..=f.len() {
+                for lt in [0, 1, 12, 101, 108, 113, 228, 229, 276] {
+                    let _ = decode(LinkType(lt), &f[..cut]);
+                }
+            }
+        }
+    }
+}

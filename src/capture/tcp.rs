@@ -920,3 +920,293 @@ fn insert_pieces<F: FnMut(Event<'_>)>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const F: u16 = TcpFlags::FIN;
+    const S: u16 = TcpFlags::SYN;
+    const R: u16 = TcpFlags::RST;
+    const A: u16 = TcpFlags::ACK;
+
+    #[derive(Debug, Clone, PartialEq)]
+    enum Ev {
+        Open(u64, Roles),
+        Data(u64, Dir, u64, Vec<u8>),
+        Gap(u64, Dir, u64, u64, GapReason),
+        Inc(u64, Dir, u64, u64),
+        Close(u64, Dir, CloseKind),
+        End(u64, EndReason, [DirStats; 2]),
+    }
+
+    fn own(e: Event<'_>) -> Ev {
+        match e {
+            Event::Open { conn, key, .. } => Ev::Open(conn.0, key.roles),
+            Event::Data { conn, dir, stream_offset, bytes, .. } => Ev::Data(conn.0, dir, stream_offset, bytes.to_vec()),
+            Event::Gap { conn, dir, stream_offset, missing_len, reason, .. } => {
+                Ev::Gap(conn.0, dir, stream_offset, missing_len, reason)
+            }
+            Event::Inconsistent { conn, dir, stream_offset, len, .. } => Ev::Inc(conn.0, dir, stream_offset, len),
+            Event::Close { conn, dir, kind, .. } => Ev::Close(conn.0, dir, kind),
+            Event::End { conn, reason, stats, .. } => Ev::End(conn.0, reason, stats),
+        }
+    }
+
+    struct H {
+        r: Reassembler,
+        ev: Vec<Ev>,
+        frame: u64,
+        port: u16,
+    }
+
+    impl H {
+        fn new() -> H {
+            H { r: Reassembler::new(), ev: Vec::new(), frame: 0, port: 5000 }
+        }
+        fn client(&self) -> SocketAddr {
+            SocketAddr::from(([10, 0, 0, 1], self.port))
+        }
+        fn server(&self) -> SocketAddr {
+            SocketAddr::from(([10, 0, 0, 2], 1935))
+        }
+        /// A segment from the client (`c2s`) or the server.
+        fn seg(&mut self, c2s: bool, seq: u32, ack: u32, flags: u16, payload: &[u8], wire_len: u32) {
+            self.frame += 1;
+            let (src, dst) = if c2s { (self.client(), self.server()) } else { (self.server(), self.client()) };
+            let s = TcpSegment { seq, ack, flags: TcpFlags(flags), window: 1000, payload, wire_len };
+            let ev = &mut self.ev;
+            self.r.segment(src, dst, &s, self.frame, Timestamp::default(), |e| ev.push(own(e)));
+        }
+        fn data(&mut self, c2s: bool, seq: u32, payload: &[u8]) {
+            self.seg(c2s, seq, 0, 0, payload, payload.len() as u32);
+        }
+        fn flush(&mut self) {
+            let ev = &mut self.ev;
+            self.r.flush(|e| ev.push(own(e)));
+        }
+        /// The reassembled stream of `dir` (gaps as `?` bytes), checking contiguity.
+        fn stream(&self, conn: u64, dir: Dir) -> Vec<u8> {
+            let mut out = Vec::new();
+            for e in &self.ev {
+                match e {
+                    Ev::Data(c, d, off, b) if *c == conn && *d == dir => {
+                        assert_eq!(*off, out.len() as u64, "contiguous");
+                        out.extend_from_slice(b);
+                    }
+                    Ev::Gap(c, d, off, n, _) if *c == conn && *d == dir => {
+                        assert_eq!(*off, out.len() as u64, "contiguous");
+                        out.extend(std::iter::repeat_n(b'?', *n as usize));
+                    }
+                    _ => {}
+                }
+            }
+            out
+        }
+        fn gaps(&self) -> Vec<(u64, u64, GapReason)> {
+            self.ev.iter().filter_map(|e| if let Ev::Gap(_, _, o, n, r) = e { Some((*o, *n, *r)) } else { None }).collect()
+        }
+        fn end_stats(&self, conn: u64) -> [DirStats; 2] {
+            self.ev.iter().find_map(|e| if let Ev::End(c, _, s) = e { (*c == conn).then_some(*s) } else { None }).unwrap()
+        }
+        fn handshake(&mut self, isn_c: u32, isn_s: u32) {
+            self.seg(true, isn_c, 0, S, b"", 0);
+            self.seg(false, isn_s, isn_c.wrapping_add(1), S | A, b"", 0);
+            self.seg(true, isn_c.wrapping_add(1), isn_s.wrapping_add(1), A, b"", 0);
+        }
+    }
+
+    #[test]
+    fn handshake_data_and_fin_close() {
+        let mut h = H::new();
+        h.handshake(1000, 9000);
+        h.data(true, 1001, b"hello");
+        h.data(false, 9001, b"world!");
+        h.seg(true, 1006, 9007, F | A, b"", 0);
+        h.seg(false, 9007, 1007, F | A, b"", 0);
+        assert_eq!(h.ev[0], Ev::Open(0, Roles::Syn));
+        assert_eq!(h.ev[1], Ev::Data(0, Dir::C2s, 0, b"hello".to_vec()));
+        assert_eq!(h.ev[2], Ev::Data(0, Dir::S2c, 0, b"world!".to_vec()));
+        assert_eq!(h.ev[3], Ev::Close(0, Dir::C2s, CloseKind::Fin));
+        assert_eq!(h.ev[4], Ev::Close(0, Dir::S2c, CloseKind::Fin));
+        assert!(matches!(h.ev[5], Ev::End(0, EndReason::Closed, _)));
+        assert_eq!(h.r.connections(), 0, "closed connections are freed");
+        // A pure ACK after close opens nothing; a new SYN opens connection 1.
+        h.seg(true, 1007, 9008, A, b"", 0);
+        assert_eq!(h.ev.len(), 6);
+        h.handshake(5, 6);
+        assert_eq!(h.ev[6], Ev::Open(1, Roles::Syn));
+    }
+
+    #[test]
+    fn out_of_order_retransmissions_and_overlaps() {
+        let mut h = H::new();
+        h.handshake(u32::MAX - 3, 0); // client sequence numbers wrap after 2 bytes
+        let b = |i: u32| (u32::MAX - 2).wrapping_add(i);
+        let msg = b"0123456789abcdefghij";
+        h.data(true, b(10), &msg[10..15]); // out of order
+        h.data(true, b(5), &msg[5..12]); // overlaps the buffered piece
+        h.data(true, b(0), &msg[0..3]);
+        h.data(true, b(0), &msg[0..3]); // exact retransmission
+        h.data(true, b(2), &msg[2..6]); // partial overlap with delivered + buffered
+        h.data(true, b(14), &msg[14..20]);
+        h.data(true, b(15), &msg[15..18]); // retransmission of delivered bytes
+        assert_eq!(h.stream(0, Dir::C2s), msg);
+        assert!(h.gaps().is_empty());
+        h.flush();
+        let st = h.end_stats(0)[0];
+        assert_eq!(st.bytes, 20);
+        assert_eq!(st.dup_segments, 2);
+        // [10,12) re-sent over buffered; exact resend 3; [2,3) delivered + [5,6) buffered;
+        // [14,15) buffered; [15,18) delivered.
+        assert_eq!(st.dup_bytes, 2 + 3 + 1 + 1 + 1 + 3);
+        assert_eq!(st.inconsistent, 0);
+    }
+
+    #[test]
+    fn inconsistent_retransmission_keeps_first_copy() {
+        let mut h = H::new();
+        h.handshake(0, 0);
+        h.data(true, 6, b"WORLD"); // offsets 5..10
+        h.data(true, 4, b"loXOR"); // offsets 3..8: "XOR" overlaps buffered "WOR"
+        h.data(true, 1, b"hel");
+        assert_eq!(h.stream(0, Dir::C2s), b"helloWORLD");
+        assert!(h.ev.contains(&Ev::Inc(0, Dir::C2s, 5, 3)));
+    }
+
+    #[test]
+    fn snaplen_truncated_segment_becomes_a_gap() {
+        let mut h = H::new();
+        h.handshake(0, 0);
+        h.seg(true, 1, 0, A, b"abcd", 10); // 6 bytes cut by the snaplen
+        h.data(true, 11, b"next");
+        assert_eq!(h.stream(0, Dir::C2s), b"abcd??????next");
+        assert_eq!(h.gaps(), vec![(4, 6, GapReason::Truncated)]);
+        // Out of order truncated segment: the lost tail is a gap when reached.
+        h.seg(true, 20, 0, A, b"xy", 5);
+        h.data(true, 15, b"12345");
+        assert_eq!(h.stream(0, Dir::C2s), b"abcd??????next12345xy???");
+    }
+
+    #[test]
+    fn hole_acked_by_peer_is_a_gap_at_once() {
+        let mut h = H::new();
+        h.handshake(0, 0);
+        h.data(true, 1, b"aaaa");
+        h.data(true, 9, b"cccc"); // bytes 4..8 never captured
+        assert_eq!(h.stream(0, Dir::C2s), b"aaaa");
+        h.seg(false, 1, 13, A, b"", 0); // server acknowledges everything
+        assert_eq!(h.stream(0, Dir::C2s), b"aaaa????cccc");
+        assert_eq!(h.gaps(), vec![(4, 4, GapReason::AckedUnseen)]);
+    }
+
+    #[test]
+    fn buffer_limit_declares_gap_and_flush_reports_pending() {
+        let mut h = H::new();
+        h.r = Reassembler::with_limits(Limits { max_ooo_bytes: 10, ..Limits::default() });
+        h.handshake(0, 0);
+        h.data(true, 101, b"0123456");
+        assert!(h.gaps().is_empty());
+        h.data(true, 108, b"789ab"); // 12 bytes buffered > 10
+        assert_eq!(h.gaps(), vec![(0, 100, GapReason::BufferLimit)]);
+        assert_eq!(h.stream(0, Dir::C2s).len(), 112);
+        h.data(true, 200, b"zz");
+        h.seg(true, 202, 0, F, b"", 0);
+        h.flush();
+        assert_eq!(h.gaps()[1], (112, 87, GapReason::EndOfCapture));
+        assert!(h.stream(0, Dir::C2s).ends_with(b"?zz"));
+        assert!(h.ev.contains(&Ev::Close(0, Dir::C2s, CloseKind::Fin)));
+        assert!(matches!(h.ev.last(), Some(Ev::End(0, EndReason::EndOfCapture, _))));
+        assert_eq!(h.r.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn mid_stream_roles_can_be_flipped() {
+        let mut h = H::new();
+        // Capture starts mid-connection: the server speaks first here.
+        h.data(false, 777, b"S0S1");
+        assert_eq!(h.ev[0], Ev::Open(0, Roles::Guessed));
+        assert_eq!(h.ev[1], Ev::Data(0, Dir::C2s, 0, b"S0S1".to_vec()));
+        let key = h.r.flip_roles(ConnId(0)).unwrap();
+        assert_eq!((key.client, key.server, key.roles), (h.client(), h.server(), Roles::Flipped));
+        h.data(false, 781, b"S2");
+        h.data(true, 50, b"C2");
+        assert_eq!(h.ev[2], Ev::Data(0, Dir::S2c, 4, b"S2".to_vec()));
+        assert_eq!(h.ev[3], Ev::Data(0, Dir::C2s, 0, b"C2".to_vec()));
+    }
+
+    #[test]
+    fn reset_reuse_and_eviction() {
+        let mut h = H::new();
+        h.handshake(100, 200);
+        h.data(true, 101, b"x");
+        h.data(true, 110, b"late");
+        h.seg(false, 201, 0, R, b"", 0);
+        assert!(h.ev.contains(&Ev::Close(0, Dir::S2c, CloseKind::Rst)));
+        assert!(h.ev.contains(&Ev::Gap(0, Dir::C2s, 1, 8, GapReason::Reset)));
+        assert!(matches!(h.ev.last(), Some(Ev::End(0, EndReason::Reset, _))));
+        // Port reuse without close: a SYN with a new ISN ends the old connection.
+        h.handshake(1, 2);
+        h.data(true, 2, b"a");
+        h.seg(true, 1, 0, S, b"", 0); // retransmitted SYN: same connection
+        h.handshake(5000, 6000);
+        assert!(h.ev.iter().any(|e| matches!(e, Ev::End(1, EndReason::Reused, _))));
+        assert!(h.ev.contains(&Ev::Open(2, Roles::Syn)));
+        // Eviction of the least recently active.
+        let mut h = H::new();
+        h.r = Reassembler::with_limits(Limits { max_conns: 4, ..Limits::default() });
+        for p in 0..5 {
+            h.port = 6000 + p;
+            h.handshake(0, 0);
+        }
+        assert!(h.ev.iter().any(|e| matches!(e, Ev::End(0, EndReason::Evicted, _))));
+        assert_eq!(h.r.connections(), 4);
+    }
+
+    #[test]
+    fn syn_ack_only_marks_roles() {
+        let mut h = H::new();
+        h.seg(false, 50, 11, S | A, b"", 0);
+        h.data(true, 11, b"C0C1");
+        assert_eq!(h.ev[0], Ev::Open(0, Roles::SynAck));
+        assert_eq!(h.ev[1], Ev::Data(0, Dir::C2s, 0, b"C0C1".to_vec()));
+    }
+
+    proptest! {
+        #[test]
+        fn random_segmentation_reassembles(
+            data in proptest::collection::vec(any::<u8>(), 1..3000),
+            cuts in proptest::collection::vec(1usize..200, 1..60),
+            swaps in proptest::collection::vec((0usize..100, 0usize..4), 0..40),
+            dups in proptest::collection::vec(0usize..100, 0..20),
+            isn in any::<u32>(),
+        ) {
+            // Cut into segments, duplicate some, shuffle within a window of 4.
+            let mut segs = Vec::new();
+            let (mut at, mut k) = (0, 0);
+            while at < data.len() {
+                let n = cuts[k % cuts.len()].min(data.len() - at);
+                segs.push((at, n));
+                at += n;
+                k += 1;
+            }
+            for d in dups {
+                let s = segs[d % segs.len()];
+                segs.insert(d % segs.len(), s);
+            }
+            let len = segs.len();
+            for (a, w) in swaps {
+                let i = a % len;
+                segs.swap(i, (i + w).min(len - 1));
+            }
+            let mut h = H::new();
+            h.handshake(isn, 0);
+            for (off, n) in segs {
+                h.data(true, isn.wrapping_add(1).wrapping_add(off as u32), &data[off..off + n]);
+            }
+            prop_assert!(h.gaps().is_empty());
+            prop_assert_eq!(h.stream(0, Dir::C2s), data);
+        }
+    }
+}
