@@ -56,7 +56,11 @@ fn run(cli: Cli) -> Result<(), Exit> {
         Command::Man(args) => {
             let written = cmd::man::run(&args).map_err(fail)?;
             if !cli.global.quiet && !cli.global.json {
-                eprintln!("wrote {} man pages to {}", written.len(), args.dir.display());
+                eprintln!(
+                    "wrote {} man pages to {}",
+                    written.len(),
+                    args.dir.display()
+                );
             }
             Ok(())
         }

@@ -527,8 +527,7 @@ fn decode_values(
     } else {
         (Encoding::Amf0, p)
     };
-    let values =
-        amf0::decode_all(body).map_err(|source| MessageError::Amf { msg_type, source })?;
+    let values = amf0::decode_all(body).map_err(|source| MessageError::Amf { msg_type, source })?;
     Ok((encoding, values))
 }
 
@@ -563,7 +562,8 @@ pub fn aggregate_parts(body: &Bytes) -> (Vec<AggregatePart>, Option<MessageError
                 }),
             );
         }
-        let size = (u32::from(rest[1]) << 16 | u32::from(rest[2]) << 8 | u32::from(rest[3])) as usize;
+        let size =
+            (u32::from(rest[1]) << 16 | u32::from(rest[2]) << 8 | u32::from(rest[3])) as usize;
         let timestamp = u32::from(rest[7]) << 24
             | u32::from(rest[4]) << 16
             | u32::from(rest[5]) << 8

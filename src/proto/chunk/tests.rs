@@ -107,7 +107,9 @@ fn set_chunk_size_applies_from_next_chunk() {
     });
     dec.push(&out);
     let evs = decode_all(&mut dec).unwrap();
-    assert!(matches!(evs[0], ChunkEvent::Message(ref m) if m.header.msg_type == MessageType::SET_CHUNK_SIZE));
+    assert!(
+        matches!(evs[0], ChunkEvent::Message(ref m) if m.header.msg_type == MessageType::SET_CHUNK_SIZE)
+    );
     assert_eq!(
         evs[1],
         ChunkEvent::ChunkSizeChanged {
@@ -146,8 +148,22 @@ fn interleaved_chunk_streams() {
     dec.push(&wire);
     let msgs = messages(&decode_all(&mut dec).unwrap());
     assert_eq!(msgs.len(), 2);
-    assert_eq!((msgs[0].csid, msgs[0].payload.len(), msgs[0].header.timestamp), (4, 200, 11));
-    assert_eq!((msgs[1].csid, msgs[1].payload.len(), msgs[1].header.timestamp), (6, 300, 10));
+    assert_eq!(
+        (
+            msgs[0].csid,
+            msgs[0].payload.len(),
+            msgs[0].header.timestamp
+        ),
+        (4, 200, 11)
+    );
+    assert_eq!(
+        (
+            msgs[1].csid,
+            msgs[1].payload.len(),
+            msgs[1].header.timestamp
+        ),
+        (6, 300, 10)
+    );
     assert_eq!(msgs[1].offset, 0);
 }
 
@@ -199,10 +215,17 @@ fn extended_timestamp_both_type3_conventions() {
         let msgs = messages(&evs);
         let ts: Vec<u32> = msgs.iter().map(|m| m.header.timestamp).collect();
         assert_eq!(ts, [16_777_300, 16_777_340, 16_777_320]);
-        assert!(msgs.iter().all(|m| m.payload.as_ref() == payload.as_slice()));
+        assert!(
+            msgs.iter()
+                .all(|m| m.payload.as_ref() == payload.as_slice())
+        );
         let ext: Vec<bool> = msgs.iter().map(|m| m.extended_timestamp).collect();
         assert_eq!(ext, [true, false, true]);
-        assert_eq!(dec.type3_convention(), Some(convention), "present={present}");
+        assert_eq!(
+            dec.type3_convention(),
+            Some(convention),
+            "present={present}"
+        );
     }
 }
 
@@ -268,7 +291,13 @@ struct TestMsg {
 }
 
 fn arb_msgs() -> impl Strategy<Value = Vec<TestMsg>> {
-    let csid = prop_oneof![Just(2u32), 3u32..8, 64u32..70, 318u32..322, 65590u32..=65599];
+    let csid = prop_oneof![
+        Just(2u32),
+        3u32..8,
+        64u32..70,
+        318u32..322,
+        65590u32..=65599
+    ];
     let msg = (
         csid,
         prop_oneof![0u32..100, 0xFF_FFF0u32..0x100_0010, any::<u32>()],
@@ -384,7 +413,10 @@ fn encoder_uses_compact_headers() {
     enc.encode(4, &hdr(46, 8, 1), &[1, 2], &mut out); // fmt 3: 1 + 2
     enc.encode(4, &hdr(69, 8, 1), &[1, 2, 3], &mut out); // fmt 1: 8 + 3
     enc.encode(4, &hdr(10, 8, 1), &[1, 2, 3], &mut out); // backwards: fmt 0
-    let fmts: Vec<u8> = [0usize, 14, 20, 23, 34].iter().map(|&i| out[i] >> 6).collect();
+    let fmts: Vec<u8> = [0usize, 14, 20, 23, 34]
+        .iter()
+        .map(|&i| out[i] >> 6)
+        .collect();
     assert_eq!(fmts, [0, 2, 3, 1, 0]);
     assert_eq!(out.len(), 14 + 6 + 3 + 11 + 15);
     let _ = out.remaining_mut();

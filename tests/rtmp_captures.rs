@@ -1,0 +1,389 @@
+//! End-to-end check of the protocol core on every real RTMP capture in
+//! `testdata/`: both directions of every TCP connection, reassembled by
+//! `capture`, decoded by the handshake inspector, the chunk decoder, the message
+//! layer and AMF, must give exactly the message list of the independent
+//! reference decoder (`X.messages.tsv`), with the AMF values of its `X.json`,
+//! the chunk-size changes it saw, and the parse error where it saw one.
+//! tshark is not used as an oracle: it drops messages.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use rtmptool::capture::tcp::{Event, Reassembler};
+use rtmptool::capture::{Reader, Transport, decode};
+use rtmptool::proto::chunk::{ChunkDecoder, ChunkError, ChunkEvent, DecoderConfig};
+use rtmptool::proto::message::Message;
+use serde_json::Value as Json;
+
+const HANDSHAKE_LEN: usize = 1 + 1536 + 1536;
+
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    frame: u64,
+    last_frame: u64,
+    off: u64,
+    csid: u32,
+    fmt: u8,
+    msg_type: u8,
+    len: usize,
+    msid: u32,
+    ts: u32,
+    chunks: u32,
+    /// Command / data name for AMF messages, else "".
+    name: String,
+}
+
+#[derive(Default)]
+struct DirState {
+    /// Bytes of the handshake still to skip.
+    handshake: Vec<u8>,
+    decoder: Option<ChunkDecoder>,
+    /// (stream offset, frame) of each data segment, to find a message's first frame.
+    segments: Vec<(u64, u64)>,
+    rows: Vec<Row>,
+    amf: Vec<(usize, u64, Json)>,
+    chunk_sizes: Vec<(u64, u32)>,
+    error: Option<ChunkError>,
+    /// C0/S0 when it was not 3.
+    bad_version: Option<u8>,
+    /// (offset, error) of messages the message layer could not decode.
+    undecodable: Vec<(u64, String)>,
+}
+
+impl DirState {
+    fn feed(&mut self, stream_offset: u64, bytes: &[u8], frame: u64) {
+        self.segments.push((stream_offset, frame));
+        let mut data = bytes;
+        if self.handshake.len() < HANDSHAKE_LEN {
+            let take = (HANDSHAKE_LEN - self.handshake.len()).min(data.len());
+            self.handshake.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.handshake.first().is_some_and(|v| *v != 3) {
+                // RTMP 1.0 §5.2.2: version 3; the reference decoder stops here.
+                self.bad_version = self.handshake.first().copied();
+                return;
+            }
+            if self.handshake.len() == HANDSHAKE_LEN {
+                self.decoder = Some(ChunkDecoder::new(DecoderConfig {
+                    start_offset: HANDSHAKE_LEN as u64,
+                    ..Default::default()
+                }));
+            }
+        }
+        let Some(dec) = self.decoder.as_mut() else {
+            return;
+        };
+        dec.push(data);
+        loop {
+            match dec.poll() {
+                Ok(Some(ChunkEvent::Message(m))) => {
+                    let first_frame = match self
+                        .segments
+                        .binary_search_by(|(off, _)| off.cmp(&m.offset))
+                    {
+                        Ok(i) => self.segments[i].1,
+                        Err(i) => self.segments[i - 1].1,
+                    };
+                    let mut name = String::new();
+                    let decoded = Message::decode(m.header.msg_type, m.payload.clone());
+                    match &decoded {
+                        // Every decodable message re-encodes byte-exactly.
+                        Ok(msg) => assert_eq!(
+                            msg.encode(),
+                            m.payload,
+                            "re-encoding {msg:?} at offset {}",
+                            m.offset
+                        ),
+                        Err(e) => self.undecodable.push((m.offset, e.to_string())),
+                    }
+                    match decoded {
+                        Ok(Message::Command(c)) => {
+                            name = c.name().to_owned();
+                            let json = Json::Array(c.values.iter().map(|v| v.to_json()).collect());
+                            self.amf.push((self.rows.len(), m.offset, json));
+                        }
+                        Ok(Message::Data(d)) => {
+                            name = d.name().to_owned();
+                            let json = Json::Array(d.values.iter().map(|v| v.to_json()).collect());
+                            self.amf.push((self.rows.len(), m.offset, json));
+                        }
+                        _ => {}
+                    }
+                    self.rows.push(Row {
+                        frame: first_frame,
+                        last_frame: frame,
+                        off: m.offset,
+                        csid: m.csid,
+                        fmt: m.fmt,
+                        msg_type: m.header.msg_type.0,
+                        len: m.payload.len(),
+                        msid: m.header.stream_id,
+                        ts: m.header.timestamp,
+                        chunks: m.chunks,
+                        name,
+                    });
+                }
+                Ok(Some(ChunkEvent::ChunkSizeChanged { new, offset, .. })) => {
+                    self.chunk_sizes.push((offset, new));
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    self.error = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+struct Decoded {
+    /// Per connection in order of appearance: [c2s, s2c].
+    conns: Vec<[DirState; 2]>,
+}
+
+fn decode_capture(path: &Path) -> Decoded {
+    let mut reader = Reader::new(File::open(path).unwrap()).unwrap();
+    let mut re = Reassembler::new();
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut conns: Vec<[DirState; 2]> = Vec::new();
+    let mut handle = |ev: Event<'_>| match ev {
+        Event::Open { conn, syn_seen, .. } => {
+            assert!(
+                syn_seen,
+                "{}: every test capture starts with the SYN",
+                path.display()
+            );
+            index.insert(conn.0, conns.len());
+            conns.push(Default::default());
+        }
+        Event::Data {
+            conn,
+            dir,
+            stream_offset,
+            bytes,
+            frame,
+            ..
+        } => {
+            let c = index[&conn.0];
+            conns[c][dir.index()].feed(stream_offset, bytes, frame);
+        }
+        Event::Gap { .. } => panic!("{}: unexpected gap: {ev:?}", path.display()),
+        _ => {}
+    };
+    while let Some(p) = reader.next_packet().unwrap() {
+        let frame = p.frame;
+        let time = p.time;
+        let d = decode(p.link_type, p.data).unwrap();
+        if let Transport::Tcp(seg) = d.transport {
+            re.segment(d.src, d.dst, &seg, frame, time, &mut handle);
+        }
+    }
+    re.flush(&mut handle);
+    Decoded { conns }
+}
+
+fn tsv_rows(path: &Path) -> HashMap<(usize, String), Vec<Row>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out: HashMap<(usize, String), Vec<Row>> = HashMap::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let info = f[13];
+        let msg_type: u8 = f[8].parse().unwrap();
+        let name = match msg_type {
+            17 | 20 | 15 | 18 => info
+                .split_once(' ')
+                .map(|(_, n)| n)
+                .filter(|n| !n.starts_with("(undecodable"))
+                .unwrap_or("")
+                .to_owned(),
+            _ => String::new(),
+        };
+        out.entry((f[0].parse().unwrap(), f[1].to_owned()))
+            .or_default()
+            .push(Row {
+                frame: f[3].parse().unwrap(),
+                last_frame: f[4].parse().unwrap(),
+                off: f[5].parse().unwrap(),
+                csid: f[6].parse().unwrap(),
+                fmt: f[7].parse().unwrap(),
+                msg_type,
+                len: f[9].parse().unwrap(),
+                msid: f[10].parse().unwrap(),
+                ts: f[11].parse().unwrap(),
+                chunks: f[12].parse().unwrap(),
+                name,
+            });
+    }
+    out
+}
+
+/// The reference decoder wraps ECMA arrays as `{"ecma_array": {...}}` and AMF3
+/// values as `{"amf3": ...}`; numbers compare by value.
+fn same_json(ours: &Json, reference: &Json) -> bool {
+    match (ours, reference) {
+        (_, Json::Object(m))
+            if m.len() == 1 && (m.contains_key("ecma_array") || m.contains_key("amf3")) =>
+        {
+            same_json(ours, m.values().next().unwrap())
+        }
+        (Json::Number(a), Json::Number(b)) => a.as_f64() == b.as_f64(),
+        (Json::Array(a), Json::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_json(x, y))
+        }
+        (Json::Object(a), Json::Object(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
+        }
+        _ => ours == reference,
+    }
+}
+
+fn captures() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let mut v = Vec::new();
+    for dir in ["rtmp", "ertmp"] {
+        for e in std::fs::read_dir(root.join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "pcap") {
+                v.push(p);
+            }
+        }
+    }
+    v.sort();
+    assert_eq!(v.len(), 24, "23 RTMP captures and one E-RTMP capture");
+    v
+}
+
+#[test]
+fn every_capture_matches_the_reference_decoder() {
+    let mut total = 0;
+    for pcap in captures() {
+        let name = pcap.display().to_string();
+        let decoded = decode_capture(&pcap);
+        let expected = tsv_rows(&pcap.with_extension("messages.tsv"));
+        let sidecar: Json =
+            serde_json::from_str(&std::fs::read_to_string(pcap.with_extension("json")).unwrap())
+                .unwrap();
+        let gt_conns = sidecar["ground_truth"]["connections"].as_array().unwrap();
+        assert_eq!(decoded.conns.len(), gt_conns.len(), "{name}: connections");
+        for (ci, dirs) in decoded.conns.iter().enumerate() {
+            for (di, dname) in ["c2s", "s2c"].iter().enumerate() {
+                let got = &dirs[di];
+                let want = expected
+                    .get(&(ci, dname.to_string()))
+                    .cloned()
+                    .unwrap_or_default();
+                for (i, (g, w)) in got.rows.iter().zip(&want).enumerate() {
+                    assert_eq!(g, w, "{name} conn {ci} {dname} message {i}");
+                }
+                assert_eq!(
+                    got.rows.len(),
+                    want.len(),
+                    "{name} conn {ci} {dname}: message count"
+                );
+                total += got.rows.len();
+
+                let gt = &gt_conns[ci][dname];
+                // Chunk size changes: stream offset of the Set Chunk Size message.
+                let want_cs: Vec<(u64, u32)> = gt["chunk_size_changes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| {
+                        (
+                            c["off"].as_u64().unwrap(),
+                            c["chunk_size"].as_u64().unwrap() as u32,
+                        )
+                    })
+                    .collect();
+                let got_cs: Vec<(u64, u32)> = got
+                    .chunk_sizes
+                    .iter()
+                    .map(|(after, size)| {
+                        // The event gives the offset from which the size applies; the
+                        // reference gives the Set Chunk Size message's offset.
+                        let msg = got
+                            .rows
+                            .iter()
+                            .rev()
+                            .find(|r| r.msg_type == 1 && r.off < *after)
+                            .unwrap();
+                        (msg.off, *size)
+                    })
+                    .collect();
+                assert_eq!(
+                    got_cs, want_cs,
+                    "{name} conn {ci} {dname}: chunk size changes"
+                );
+
+                // AMF values of every command and data message.
+                let want_amf = gt["amf_messages"].as_array().unwrap();
+                let got_amf: Vec<&(usize, u64, Json)> = got.amf.iter().collect();
+                for w in want_amf {
+                    let off = w["off"].as_u64().unwrap();
+                    let Some((_, _, g)) = got_amf.iter().find(|(_, o, _)| *o == off) else {
+                        // The reference lists undecodable AMF too; we must not have decoded it.
+                        assert!(
+                            w["amf"].is_null() || w.get("error").is_some(),
+                            "{name} conn {ci} {dname}: no AMF decoded at offset {off}: {w}"
+                        );
+                        continue;
+                    };
+                    assert!(
+                        same_json(g, &w["amf"]),
+                        "{name} conn {ci} {dname} offset {off}:\n ours {g}\n  ref {}",
+                        w["amf"]
+                    );
+                }
+
+                // Healthy connections have no undecodable message.
+                if !name.contains("fault_") {
+                    assert_eq!(got.undecodable, [], "{name} conn {ci} {dname}");
+                }
+
+                // Where the reference decoder stopped with a parse error, so do we.
+                let want_err = &gt["parse_error"];
+                match (&got.error, want_err.is_null()) {
+                    (None, true) => {}
+                    (None, false)
+                        if got.handshake.len() < HANDSHAKE_LEN && got.bad_version.is_none() =>
+                    {
+                        assert_eq!(
+                            want_err["why"].as_str().unwrap(),
+                            format!(
+                                "handshake incomplete ({} of {HANDSHAKE_LEN} bytes)",
+                                got.handshake.len()
+                            ),
+                            "{name}"
+                        );
+                    }
+                    (None, false) if got.bad_version.is_some() => {
+                        assert_eq!(
+                            want_err["why"].as_str().unwrap(),
+                            format!(
+                                "handshake version byte 0x{:02x} != 0x03",
+                                got.bad_version.unwrap()
+                            ),
+                            "{name}"
+                        );
+                    }
+                    (Some(ChunkError::NoPreviousHeader { offset, fmt, csid }), false) => {
+                        assert_eq!(Some(*offset), want_err["off"].as_u64(), "{name}");
+                        assert_eq!(
+                            want_err["why"].as_str().unwrap(),
+                            format!("fmt {fmt} chunk on csid {csid} with no previous header"),
+                            "{name}"
+                        );
+                    }
+                    (g, _) => panic!("{name} conn {ci} {dname}: error {g:?}, reference {want_err}"),
+                }
+            }
+        }
+    }
+    // Every line of every .messages.tsv (8247) was compared.
+    assert_eq!(total, 8247, "messages compared");
+}
