@@ -315,6 +315,11 @@ pub struct HandshakeOutcome {
     pub peer_digest_verified: Option<bool>,
     /// The peer's C1/S1 time field (its epoch, ms).
     pub peer_time: u32,
+    /// The peer's S1 is our C1 byte for byte: nginx-rtmp's answer to a C1
+    /// whose version bytes are zero or whose digest it could not verify. `kind`
+    /// is then [`PeerHandshake::Simple`] (the echoed version bytes and digest
+    /// are ours, not the peer's). Always false on the server side.
+    pub peer_hello_is_echo: bool,
     /// The peer's C2/S2 checked against our C1/S1.
     pub peer_response: C2S2Info,
     /// Round-trip time: `now_ms` when the peer's C2/S2 arrived minus `now_ms`
@@ -605,6 +610,7 @@ struct PeerHello {
     rtmp_version: u8,
     packet: Box<[u8; PACKET_LEN]>,
     info: C1S1Info,
+    is_echo: bool,
 }
 
 /// Progress shared by both sides: waiting for the peer's version + C1/S1,
@@ -712,7 +718,12 @@ impl Side {
                         Ok(p) => Box::new(p),
                         Err(_) => return Ok(None), // unreachable: split_to gave 1537 bytes
                     };
-                    let info = c1s1_info(&packet, self.peer_role());
+                    let mut info = c1s1_info(&packet, self.peer_role());
+                    let is_echo = self.ours.as_deref() == Some(&*packet);
+                    if is_echo {
+                        info.kind = PeerHandshake::Simple;
+                        info.digest_offset = None;
+                    }
                     if self.config.strict && info.kind == PeerHandshake::UnverifiedDigest {
                         return Err(HandshakeError::BadDigest {
                             role: self.peer_role(),
@@ -724,6 +735,7 @@ impl Side {
                         rtmp_version: hello[0],
                         packet,
                         info,
+                        is_echo,
                     };
                     self.answer_hello(&peer, now_ms);
                     self.stage = Stage::AwaitResponse(peer);
@@ -752,6 +764,7 @@ impl Side {
                         peer_version: peer.info.version,
                         peer_digest_verified: peer.info.kind.digest_verified(),
                         peer_time: peer.info.time,
+                        peer_hello_is_echo: peer.is_echo,
                         peer_response: check,
                         rtt_ms: check
                             .time_echo
@@ -1273,6 +1286,32 @@ mod tests {
         );
         assert!(by_server.peer_response.random_echo);
         assert_eq!(by_server.peer_response.hmac, None);
+    }
+
+    /// nginx-rtmp answers a C1 it cannot verify with S1 = S2 = C1 (seen in
+    /// `rtmpdump_play_*.bin`); a strict digest client must accept that as a
+    /// simple handshake, not as a bad server digest.
+    #[test]
+    fn nginx_style_echo_of_a_digest_c1() {
+        let strict = HandshakeConfig {
+            strict: true,
+            ..HandshakeConfig::client()
+        };
+        let mut client = ClientHandshake::new(strict, 40, &mut rng(13));
+        let c0c1 = client.poll_transmit().unwrap();
+        let mut input = BytesMut::from(&c0c1[..]);
+        input.extend_from_slice(&c0c1[1..]);
+        let o = client.handle_input(&mut input, 42).unwrap().unwrap();
+        assert!(o.peer_hello_is_echo);
+        assert_eq!(
+            (o.kind, o.peer_digest_verified, o.rtt_ms),
+            (PeerHandshake::Simple, None, Some(2))
+        );
+        assert_eq!(
+            &client.poll_transmit().unwrap()[..],
+            &c0c1[1..],
+            "C2 = S1 verbatim"
+        );
     }
 
     #[test]
