@@ -134,7 +134,7 @@ impl Serialize for FourCc {
     }
 }
 
-/// Video frame type (UB[3] in an ex-header, UB[4] in a legacy header).
+/// Video frame type (`UB[3]` in an ex-header, `UB[4]` in a legacy header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct FrameType(pub u8);
@@ -164,7 +164,7 @@ impl FrameType {
     }
 }
 
-/// Legacy video `CodecID` (UB[4]).
+/// Legacy video `CodecID` (`UB[4]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct VideoCodecId(pub u8);
@@ -233,7 +233,7 @@ impl AvcPacketType {
     }
 }
 
-/// E-RTMP `VideoPacketType` (UB[4]).
+/// E-RTMP `VideoPacketType` (`UB[4]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct VideoPacketType(pub u8);
@@ -272,7 +272,7 @@ impl VideoPacketType {
     }
 }
 
-/// E-RTMP `AudioPacketType` (UB[4]).
+/// E-RTMP `AudioPacketType` (`UB[4]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct AudioPacketType(pub u8);
@@ -305,7 +305,7 @@ impl AudioPacketType {
     }
 }
 
-/// E-RTMP `AvMultitrackType` (UB[4]), shared by audio and video.
+/// E-RTMP `AvMultitrackType` (`UB[4]`), shared by audio and video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct MultitrackType(pub u8);
@@ -329,7 +329,7 @@ impl MultitrackType {
     }
 }
 
-/// Legacy audio `SoundFormat` (UB[4]); 9 is the E-RTMP ex-header signal.
+/// Legacy audio `SoundFormat` (`UB[4]`); 9 is the E-RTMP ex-header signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct SoundFormat(pub u8);
@@ -389,7 +389,7 @@ impl SoundFormat {
 /// One ModEx entry read before the real packet type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ModEx {
-    /// `VideoPacketModExType` / `AudioPacketModExType` (UB[4]); 0 = TimestampOffsetNano.
+    /// `VideoPacketModExType` / `AudioPacketModExType` (`UB[4]`); 0 = TimestampOffsetNano.
     pub mod_ex_type: u8,
     /// Body offset of the ModEx data.
     pub data_offset: usize,
@@ -473,11 +473,11 @@ pub struct AudioInfo {
     pub silence: bool,
     /// Sound format (absent for silence).
     pub sound_format: Option<SoundFormat>,
-    /// Legacy `SoundRate` UB[2]: 0 5.5 kHz, 1 11 kHz, 2 22 kHz, 3 44 kHz.
+    /// Legacy `SoundRate` `UB[2]`: 0 5.5 kHz, 1 11 kHz, 2 22 kHz, 3 44 kHz.
     pub sound_rate: Option<u8>,
-    /// Legacy `SoundSize` UB[1]: 0 8-bit, 1 16-bit.
+    /// Legacy `SoundSize` `UB[1]`: 0 8-bit, 1 16-bit.
     pub sound_size: Option<u8>,
-    /// Legacy `SoundType` UB[1]: 0 mono, 1 stereo.
+    /// Legacy `SoundType` `UB[1]`: 0 mono, 1 stereo.
     pub sound_type: Option<u8>,
     /// Legacy `AACPacketType` (0 AudioSpecificConfig, 1 raw).
     pub aac_packet_type: Option<u8>,
@@ -564,7 +564,7 @@ impl<'a> Cursor<'a> {
 /// video), and returns the real packet type nibble.
 ///
 /// Spec: `modExDataSize = UI8 + 1; if (modExDataSize == 256) modExDataSize = UI16 + 1;
-/// modExData = UI8[modExDataSize]; modExType = UB[4]; packetType = UB[4]`.
+/// modExData = `UI8[modExDataSize]`; modExType = `UB[4]`; packetType = `UB[4]``.
 fn read_modex(
     cur: &mut Cursor<'_>,
     mut packet_type: u8,
