@@ -1,1 +1,1343 @@
-//! TODO: placeholder, being written.
+//! Facts of one audio or video tag body, shared by FLV tags (types 8/9) and RTMP
+//! audio/video messages (types 8/9): the legacy headers of Adobe's FLV spec v10.1
+//! (Annex E.4.2.1 `AUDIODATA`/`AudioTagHeader`, E.4.3.1 `VIDEODATA`/`VideoTagHeader`,
+//! AVC/AAC packet types and the SI24 `CompositionTime`) and the Enhanced RTMP
+//! extensions of veovera/enhanced-rtmp `docs/enhanced/enhanced-rtmp-v2.md`
+//! ("Enhanced Audio": `ExAudioTagHeader`/`ExAudioTagBody`; "Enhanced Video":
+//! `ExVideoTagHeader`/`ExVideoTagBody`): FourCC codecs, ModEx (e.g.
+//! `TimestampOffsetNano`), multitrack and the multichannel configuration.
+//!
+//! Parsing is sans-IO and never panics: values the spec does not define are kept
+//! in open newtypes (they are facts, not errors); a body that ends before a field
+//! the header announces yields [`MediaError`] naming the field and the offset.
+//! Only the headers are decoded; codec payloads (NAL units, OBUs, AAC frames) are
+//! located by offset and length and left to the caller.
+
+use serde::Serialize;
+use thiserror::Error;
+
+/// Why an audio/video body could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum MediaError {
+    /// The body ended before a field its header announces.
+    #[error("{what} truncated: {needed} byte(s) needed at body offset {offset}, body has {len}")]
+    Truncated {
+        /// The field that is missing, named as in the spec.
+        what: &'static str,
+        /// Body offset where the field starts.
+        offset: usize,
+        /// Bytes the field needs.
+        needed: usize,
+        /// Total body length.
+        len: usize,
+    },
+    /// A video body of zero bytes (there is no `VideoTagHeader` to read).
+    #[error("empty video body: no VideoTagHeader")]
+    EmptyVideo,
+    /// A multitrack track says it is longer than what is left of the body.
+    #[error(
+        "multitrack track {track_id} at body offset {offset} says {size} bytes, only {available} remain"
+    )]
+    TrackOverrun {
+        /// The track's id.
+        track_id: u8,
+        /// Body offset of the first byte counted by the size.
+        offset: usize,
+        /// UI24 size as sent.
+        size: u32,
+        /// Bytes left in the body.
+        available: usize,
+    },
+    /// The packet type after a Multitrack signal was Multitrack again, which the
+    /// spec forbids ("This fetch MUST not result in a ...PacketType.Multitrack").
+    #[error("nested Multitrack packet type at body offset {offset}")]
+    NestedMultitrack {
+        /// Body offset of the byte holding the nested packet type.
+        offset: usize,
+    },
+}
+
+/// A FourCC codec id (E-RTMP `VideoFourCc` / `AudioFourCc`): four bytes, big endian
+/// relative to the ASCII text (`'av01'` = 0x61763031).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FourCc(pub [u8; 4]);
+
+impl FourCc {
+    /// H.264/AVC.
+    pub const AVC1: FourCc = FourCc(*b"avc1");
+    /// H.265/HEVC.
+    pub const HVC1: FourCc = FourCc(*b"hvc1");
+    /// AV1.
+    pub const AV01: FourCc = FourCc(*b"av01");
+    /// VP8.
+    pub const VP08: FourCc = FourCc(*b"vp08");
+    /// VP9.
+    pub const VP09: FourCc = FourCc(*b"vp09");
+    /// H.266/VVC (added in later v2 revisions).
+    pub const VVC1: FourCc = FourCc(*b"vvc1");
+    /// Opus.
+    pub const OPUS: FourCc = FourCc(*b"Opus");
+    /// FLAC.
+    pub const FLAC: FourCc = FourCc(*b"fLaC");
+    /// AC-3.
+    pub const AC3: FourCc = FourCc(*b"ac-3");
+    /// E-AC-3.
+    pub const EAC3: FourCc = FourCc(*b"ec-3");
+    /// AAC.
+    pub const MP4A: FourCc = FourCc(*b"mp4a");
+    /// MP3.
+    pub const MP3: FourCc = FourCc(*b".mp3");
+
+    /// The FourCC as text; bytes outside printable ASCII are shown as `\xNN`.
+    pub fn text(&self) -> String {
+        let mut s = String::with_capacity(4);
+        for &b in &self.0 {
+            if (0x20..0x7f).contains(&b) && b != b'\\' {
+                s.push(b as char);
+            } else {
+                s.push_str(&format!("\\x{b:02x}"));
+            }
+        }
+        s
+    }
+
+    /// Human name of the codec ("HEVC (hvc1)"), or the FourCC text if unknown.
+    pub fn codec_name(&self) -> String {
+        let name = match *self {
+            FourCc::AVC1 => "AVC",
+            FourCc::HVC1 => "HEVC",
+            FourCc::AV01 => "AV1",
+            FourCc::VP08 => "VP8",
+            FourCc::VP09 => "VP9",
+            FourCc::VVC1 => "VVC",
+            FourCc::OPUS => "Opus",
+            FourCc::FLAC => "FLAC",
+            FourCc::AC3 => "AC-3",
+            FourCc::EAC3 => "E-AC-3",
+            FourCc::MP4A => "AAC",
+            FourCc::MP3 => "MP3",
+            _ => return format!("unknown FourCC '{}'", self.text()),
+        };
+        format!("{name} ({})", self.text())
+    }
+
+    /// True for the codecs whose CodedFrames carry an SI24 composition time
+    /// (avc1, hvc1, vvc1).
+    pub fn has_composition_time(&self) -> bool {
+        matches!(*self, FourCc::AVC1 | FourCc::HVC1 | FourCc::VVC1)
+    }
+}
+
+impl Serialize for FourCc {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text())
+    }
+}
+
+/// Video frame type (`UB[3]` in an ex-header, `UB[4]` in a legacy header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct FrameType(pub u8);
+
+impl FrameType {
+    /// A seekable frame.
+    pub const KEY: FrameType = FrameType(1);
+    /// A non-seekable frame.
+    pub const INTER: FrameType = FrameType(2);
+    /// H.263 only.
+    pub const DISPOSABLE_INTER: FrameType = FrameType(3);
+    /// Reserved for server use.
+    pub const GENERATED_KEY: FrameType = FrameType(4);
+    /// Video info / command frame: a UI8 `VideoCommand` instead of video data.
+    pub const COMMAND: FrameType = FrameType(5);
+
+    /// Spec name, or "reserved".
+    pub fn name(&self) -> &'static str {
+        match self.0 {
+            1 => "key frame",
+            2 => "inter frame",
+            3 => "disposable inter frame",
+            4 => "generated key frame",
+            5 => "video info/command frame",
+            _ => "reserved",
+        }
+    }
+}
+
+/// Legacy video `CodecID` (`UB[4]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct VideoCodecId(pub u8);
+
+impl VideoCodecId {
+    /// Sorenson H.263.
+    pub const SORENSON_H263: VideoCodecId = VideoCodecId(2);
+    /// Screen video.
+    pub const SCREEN: VideoCodecId = VideoCodecId(3);
+    /// On2 VP6.
+    pub const VP6: VideoCodecId = VideoCodecId(4);
+    /// On2 VP6 with alpha channel.
+    pub const VP6_ALPHA: VideoCodecId = VideoCodecId(5);
+    /// Screen video version 2.
+    pub const SCREEN_V2: VideoCodecId = VideoCodecId(6);
+    /// H.264/AVC.
+    pub const AVC: VideoCodecId = VideoCodecId(7);
+    /// HEVC as sent by some Chinese CDNs / FFmpeg forks (not in any Adobe spec).
+    pub const HEVC_NONSTANDARD: VideoCodecId = VideoCodecId(12);
+    /// AV1 as sent by some forks (not in any Adobe spec).
+    pub const AV1_NONSTANDARD: VideoCodecId = VideoCodecId(13);
+
+    /// Human name.
+    pub fn name(&self) -> String {
+        match self.0 {
+            1 => "JPEG".into(),
+            2 => "Sorenson H.263".into(),
+            3 => "Screen video".into(),
+            4 => "On2 VP6".into(),
+            5 => "On2 VP6 with alpha".into(),
+            6 => "Screen video v2".into(),
+            7 => "AVC".into(),
+            12 => "HEVC (non-standard codec id 12)".into(),
+            13 => "AV1 (non-standard codec id 13)".into(),
+            n => format!("unknown codec id {n}"),
+        }
+    }
+
+    /// True when the body carries an AVCPacketType and SI24 composition time.
+    pub fn has_avc_packet_type(&self) -> bool {
+        matches!(self.0, 7 | 12)
+    }
+}
+
+/// Legacy `AVCPacketType` (also used by codec id 12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct AvcPacketType(pub u8);
+
+impl AvcPacketType {
+    /// AVC sequence header (decoder configuration record).
+    pub const SEQUENCE_HEADER: AvcPacketType = AvcPacketType(0);
+    /// One or more NAL units.
+    pub const NALU: AvcPacketType = AvcPacketType(1);
+    /// End of sequence.
+    pub const END_OF_SEQUENCE: AvcPacketType = AvcPacketType(2);
+
+    /// Spec name.
+    pub fn name(&self) -> String {
+        match self.0 {
+            0 => "sequence header".into(),
+            1 => "NALU".into(),
+            2 => "end of sequence".into(),
+            n => format!("unknown AVCPacketType {n}"),
+        }
+    }
+}
+
+/// E-RTMP `VideoPacketType` (`UB[4]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct VideoPacketType(pub u8);
+
+impl VideoPacketType {
+    /// Codec configuration record.
+    pub const SEQUENCE_START: VideoPacketType = VideoPacketType(0);
+    /// Coded frames (SI24 composition time for avc1/hvc1/vvc1).
+    pub const CODED_FRAMES: VideoPacketType = VideoPacketType(1);
+    /// End of sequence.
+    pub const SEQUENCE_END: VideoPacketType = VideoPacketType(2);
+    /// Coded frames, composition time implied zero.
+    pub const CODED_FRAMES_X: VideoPacketType = VideoPacketType(3);
+    /// AMF-encoded metadata (e.g. `colorInfo`).
+    pub const METADATA: VideoPacketType = VideoPacketType(4);
+    /// MPEG-2 TS sequence start (AV1 video descriptor).
+    pub const MPEG2TS_SEQUENCE_START: VideoPacketType = VideoPacketType(5);
+    /// Turns on multitrack mode.
+    pub const MULTITRACK: VideoPacketType = VideoPacketType(6);
+    /// Modifier/extension of the current packet.
+    pub const MODEX: VideoPacketType = VideoPacketType(7);
+
+    /// Spec name.
+    pub fn name(&self) -> String {
+        match self.0 {
+            0 => "SequenceStart".into(),
+            1 => "CodedFrames".into(),
+            2 => "SequenceEnd".into(),
+            3 => "CodedFramesX".into(),
+            4 => "Metadata".into(),
+            5 => "MPEG2TSSequenceStart".into(),
+            6 => "Multitrack".into(),
+            7 => "ModEx".into(),
+            n => format!("reserved VideoPacketType {n}"),
+        }
+    }
+}
+
+/// E-RTMP `AudioPacketType` (`UB[4]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct AudioPacketType(pub u8);
+
+impl AudioPacketType {
+    /// Codec configuration.
+    pub const SEQUENCE_START: AudioPacketType = AudioPacketType(0);
+    /// Coded frames.
+    pub const CODED_FRAMES: AudioPacketType = AudioPacketType(1);
+    /// End of sequence (at least the meaning of a silence message).
+    pub const SEQUENCE_END: AudioPacketType = AudioPacketType(2);
+    /// Channel order / count / mapping.
+    pub const MULTICHANNEL_CONFIG: AudioPacketType = AudioPacketType(4);
+    /// Turns on multitrack mode.
+    pub const MULTITRACK: AudioPacketType = AudioPacketType(5);
+    /// Modifier/extension of the current packet.
+    pub const MODEX: AudioPacketType = AudioPacketType(7);
+
+    /// Spec name.
+    pub fn name(&self) -> String {
+        match self.0 {
+            0 => "SequenceStart".into(),
+            1 => "CodedFrames".into(),
+            2 => "SequenceEnd".into(),
+            4 => "MultichannelConfig".into(),
+            5 => "Multitrack".into(),
+            7 => "ModEx".into(),
+            n => format!("reserved AudioPacketType {n}"),
+        }
+    }
+}
+
+/// E-RTMP `AvMultitrackType` (`UB[4]`), shared by audio and video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct MultitrackType(pub u8);
+
+impl MultitrackType {
+    /// One track; no per-track size.
+    pub const ONE_TRACK: MultitrackType = MultitrackType(0);
+    /// Many tracks with one codec.
+    pub const MANY_TRACKS: MultitrackType = MultitrackType(1);
+    /// Many tracks, each with its own FourCC.
+    pub const MANY_TRACKS_MANY_CODECS: MultitrackType = MultitrackType(2);
+
+    /// Spec name.
+    pub fn name(&self) -> String {
+        match self.0 {
+            0 => "OneTrack".into(),
+            1 => "ManyTracks".into(),
+            2 => "ManyTracksManyCodecs".into(),
+            n => format!("reserved AvMultitrackType {n}"),
+        }
+    }
+}
+
+/// Legacy audio `SoundFormat` (`UB[4]`); 9 is the E-RTMP ex-header signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct SoundFormat(pub u8);
+
+impl SoundFormat {
+    /// Linear PCM, platform endian.
+    pub const LPCM_PLATFORM: SoundFormat = SoundFormat(0);
+    /// ADPCM.
+    pub const ADPCM: SoundFormat = SoundFormat(1);
+    /// MP3.
+    pub const MP3: SoundFormat = SoundFormat(2);
+    /// Linear PCM, little endian.
+    pub const LPCM_LE: SoundFormat = SoundFormat(3);
+    /// Nellymoser 16 kHz mono.
+    pub const NELLYMOSER_16K_MONO: SoundFormat = SoundFormat(4);
+    /// Nellymoser 8 kHz mono.
+    pub const NELLYMOSER_8K_MONO: SoundFormat = SoundFormat(5);
+    /// Nellymoser.
+    pub const NELLYMOSER: SoundFormat = SoundFormat(6);
+    /// G.711 A-law.
+    pub const G711_ALAW: SoundFormat = SoundFormat(7);
+    /// G.711 mu-law.
+    pub const G711_MULAW: SoundFormat = SoundFormat(8);
+    /// E-RTMP: ex-header follows (FourCC mode); formerly reserved.
+    pub const EX_HEADER: SoundFormat = SoundFormat(9);
+    /// AAC.
+    pub const AAC: SoundFormat = SoundFormat(10);
+    /// Speex.
+    pub const SPEEX: SoundFormat = SoundFormat(11);
+    /// MP3 8 kHz.
+    pub const MP3_8K: SoundFormat = SoundFormat(14);
+    /// Device-specific sound.
+    pub const NATIVE: SoundFormat = SoundFormat(15);
+
+    /// Human name.
+    pub fn name(&self) -> &'static str {
+        match self.0 {
+            0 => "Linear PCM (platform endian)",
+            1 => "ADPCM",
+            2 => "MP3",
+            3 => "Linear PCM (little endian)",
+            4 => "Nellymoser 16 kHz mono",
+            5 => "Nellymoser 8 kHz mono",
+            6 => "Nellymoser",
+            7 => "G.711 A-law",
+            8 => "G.711 mu-law",
+            9 => "E-RTMP ex-header",
+            10 => "AAC",
+            11 => "Speex",
+            14 => "MP3 8 kHz",
+            15 => "device-specific sound",
+            _ => "reserved",
+        }
+    }
+}
+
+/// One ModEx entry read before the real packet type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModEx {
+    /// `VideoPacketModExType` / `AudioPacketModExType` (`UB[4]`); 0 = TimestampOffsetNano.
+    pub mod_ex_type: u8,
+    /// Body offset of the ModEx data.
+    pub data_offset: usize,
+    /// Length of the ModEx data (1..=65536).
+    pub data_len: usize,
+    /// For TimestampOffsetNano: the UI24 nanosecond offset from the first three
+    /// data bytes (`None` if the data is shorter than 3 bytes or another type).
+    pub timestamp_offset_nanos: Option<u32>,
+}
+
+/// One track of a multitrack message (or the single implicit track of a
+/// non-multitrack ex-header message is *not* listed here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Track {
+    /// Track id (0 = default / highest priority by recommendation).
+    pub track_id: u8,
+    /// The track's codec (per track for ManyTracksManyCodecs, else shared).
+    pub fourcc: FourCc,
+    /// UI24 size as sent (absent for OneTrack).
+    pub size: Option<u32>,
+    /// SI24 composition time for CodedFrames of avc1/hvc1/vvc1 (0 implied for
+    /// CodedFramesX of those codecs, absent otherwise).
+    pub composition_time: Option<i32>,
+    /// Body offset of the codec payload.
+    pub payload_offset: usize,
+    /// Codec payload length.
+    pub payload_len: usize,
+}
+
+/// The decoded header facts of one video tag/message body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VideoInfo {
+    /// E-RTMP ex-header (top bit of byte 0).
+    pub ex_header: bool,
+    /// Frame type.
+    pub frame_type: FrameType,
+    /// Legacy codec id (absent for an ex-header).
+    pub codec_id: Option<VideoCodecId>,
+    /// Legacy AVCPacketType (codec ids 7 and 12).
+    pub avc_packet_type: Option<AvcPacketType>,
+    /// E-RTMP packet type; for multitrack the tracks' packet type (after the
+    /// Multitrack signal), after all ModEx entries.
+    pub packet_type: Option<VideoPacketType>,
+    /// E-RTMP FourCC (absent for ManyTracksManyCodecs: see the tracks; absent for
+    /// command frames).
+    pub fourcc: Option<FourCc>,
+    /// Composition time in ms: legacy AVC/HEVC, or single-track CodedFrames of
+    /// avc1/hvc1/vvc1 (and 0 implied for their CodedFramesX).
+    pub composition_time: Option<i32>,
+    /// `VideoCommand` of a command frame (0 start seek, 1 end seek).
+    pub video_command: Option<u8>,
+    /// ModEx entries, in wire order.
+    pub modex: Vec<ModEx>,
+    /// Multitrack type, if the Multitrack signal was present.
+    pub multitrack: Option<MultitrackType>,
+    /// Tracks of a multitrack message.
+    pub tracks: Vec<Track>,
+    /// Body offset of the codec payload (for multitrack: of the first track's data).
+    pub payload_offset: usize,
+    /// Codec payload length (single track; 0 for multitrack, see the tracks).
+    pub payload_len: usize,
+}
+
+/// E-RTMP multichannel configuration (AudioPacketType 4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MultichannelConfig {
+    /// `AudioChannelOrder`: 0 unspecified, 1 native, 2 custom.
+    pub channel_order: u8,
+    /// Number of channels.
+    pub channel_count: u8,
+    /// Native order: `AudioChannelMask` flags.
+    pub channel_flags: Option<u32>,
+    /// Custom order: one `AudioChannel` per channel.
+    pub channel_mapping: Vec<u8>,
+}
+
+/// The decoded header facts of one audio tag/message body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AudioInfo {
+    /// An empty body: the "audio silence" message E-RTMP documents (no header).
+    pub silence: bool,
+    /// Sound format (absent for silence).
+    pub sound_format: Option<SoundFormat>,
+    /// Legacy `SoundRate` `UB[2]`: 0 5.5 kHz, 1 11 kHz, 2 22 kHz, 3 44 kHz.
+    pub sound_rate: Option<u8>,
+    /// Legacy `SoundSize` `UB[1]`: 0 8-bit, 1 16-bit.
+    pub sound_size: Option<u8>,
+    /// Legacy `SoundType` `UB[1]`: 0 mono, 1 stereo.
+    pub sound_type: Option<u8>,
+    /// Legacy `AACPacketType` (0 AudioSpecificConfig, 1 raw).
+    pub aac_packet_type: Option<u8>,
+    /// E-RTMP packet type (tracks' packet type for multitrack), after all ModEx.
+    pub packet_type: Option<AudioPacketType>,
+    /// E-RTMP FourCC (absent for ManyTracksManyCodecs: see the tracks).
+    pub fourcc: Option<FourCc>,
+    /// ModEx entries, in wire order.
+    pub modex: Vec<ModEx>,
+    /// Multitrack type, if the Multitrack signal was present.
+    pub multitrack: Option<MultitrackType>,
+    /// Tracks of a multitrack message.
+    pub tracks: Vec<Track>,
+    /// Multichannel configuration (single-track MultichannelConfig packets).
+    pub multichannel: Option<MultichannelConfig>,
+    /// Body offset of the codec payload.
+    pub payload_offset: usize,
+    /// Codec payload length (single track).
+    pub payload_len: usize,
+}
+
+/// A bounds-checked reader over a body.
+struct Cursor<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        Cursor { b, pos: 0 }
+    }
+
+    fn remaining(&self) -> usize {
+        self.b.len().saturating_sub(self.pos)
+    }
+
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], MediaError> {
+        match self.b.get(self.pos..self.pos.saturating_add(n)) {
+            Some(s) if self.pos.checked_add(n).is_some() => {
+                self.pos += n;
+                Ok(s)
+            }
+            _ => Err(MediaError::Truncated {
+                what,
+                offset: self.pos,
+                needed: n,
+                len: self.b.len(),
+            }),
+        }
+    }
+
+    fn u8(&mut self, what: &'static str) -> Result<u8, MediaError> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    fn u16(&mut self, what: &'static str) -> Result<u16, MediaError> {
+        let s = self.take(2, what)?;
+        Ok(u16::from_be_bytes([s[0], s[1]]))
+    }
+
+    fn u24(&mut self, what: &'static str) -> Result<u32, MediaError> {
+        let s = self.take(3, what)?;
+        Ok(u32::from_be_bytes([0, s[0], s[1], s[2]]))
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32, MediaError> {
+        let s = self.take(4, what)?;
+        Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    }
+
+    /// SI24: sign-extend the 24-bit value.
+    fn i24(&mut self, what: &'static str) -> Result<i32, MediaError> {
+        let v = self.u24(what)?;
+        Ok(((v << 8) as i32) >> 8)
+    }
+
+    fn fourcc(&mut self, what: &'static str) -> Result<FourCc, MediaError> {
+        let s = self.take(4, what)?;
+        Ok(FourCc([s[0], s[1], s[2], s[3]]))
+    }
+}
+
+/// Reads the ModEx loop that follows a packet type of ModEx (7 for audio and
+/// video), and returns the real packet type nibble.
+///
+/// Spec: `modExDataSize = UI8 + 1; if (modExDataSize == 256) modExDataSize = UI16 + 1;
+/// modExData = `UI8[modExDataSize]`; modExType = `UB[4]`; packetType = `UB[4]``.
+fn read_modex(
+    cur: &mut Cursor<'_>,
+    mut packet_type: u8,
+    out: &mut Vec<ModEx>,
+) -> Result<u8, MediaError> {
+    const MODEX: u8 = 7;
+    while packet_type == MODEX {
+        let mut size = usize::from(cur.u8("ModEx data size")?) + 1;
+        if size == 256 {
+            size = usize::from(cur.u16("ModEx data size (UI16)")?) + 1;
+        }
+        let data_offset = cur.pos;
+        let data = cur.take(size, "ModEx data")?;
+        let b = cur.u8("ModEx type / packet type")?;
+        let mod_ex_type = b >> 4;
+        packet_type = b & 0x0f;
+        // Each entry consumes at least 3 bytes, so the Vec is bounded by the body.
+        out.push(ModEx {
+            mod_ex_type,
+            data_offset,
+            data_len: size,
+            timestamp_offset_nanos: match (mod_ex_type, data) {
+                (0, [a, b, c, ..]) => Some(u32::from_be_bytes([0, *a, *b, *c])),
+                _ => None,
+            },
+        });
+    }
+    Ok(packet_type)
+}
+
+/// Reads the tracks of a multitrack body (E-RTMP ExVideoTagBody/ExAudioTagBody
+/// loops). `ct` decides whether a track's payload starts with an SI24 composition
+/// time.
+fn read_tracks(
+    cur: &mut Cursor<'_>,
+    mt: MultitrackType,
+    shared: Option<FourCc>,
+    ct: impl Fn(FourCc) -> CtRule,
+) -> Result<Vec<Track>, MediaError> {
+    let mut tracks = Vec::new();
+    loop {
+        let fourcc = match shared {
+            Some(f) => f,
+            None => cur.fourcc("track FourCC")?,
+        };
+        let track_id = cur.u8("track id")?;
+        let (size, end) = if mt == MultitrackType::ONE_TRACK {
+            (None, cur.b.len())
+        } else {
+            let size = cur.u24("track size")?;
+            let available = cur.remaining();
+            if size as usize > available {
+                return Err(MediaError::TrackOverrun {
+                    track_id,
+                    offset: cur.pos,
+                    size,
+                    available,
+                });
+            }
+            (Some(size), cur.pos + size as usize)
+        };
+        let composition_time = match ct(fourcc) {
+            CtRule::Read => {
+                // The SI24 is part of the track's bytes; it must fit the track.
+                let mut sub = Cursor {
+                    b: &cur.b[..end],
+                    pos: cur.pos,
+                };
+                let v = sub.i24("track CompositionTime")?;
+                cur.pos = sub.pos;
+                Some(v)
+            }
+            CtRule::Zero => Some(0),
+            CtRule::None => None,
+        };
+        tracks.push(Track {
+            track_id,
+            fourcc,
+            size,
+            composition_time,
+            payload_offset: cur.pos,
+            payload_len: end - cur.pos,
+        });
+        cur.pos = end;
+        // OneTrack has exactly one track; others run to the end of the body.
+        if mt == MultitrackType::ONE_TRACK || cur.remaining() == 0 {
+            return Ok(tracks);
+        }
+    }
+}
+
+/// Whether a payload carries a composition time.
+#[derive(Clone, Copy)]
+enum CtRule {
+    Read,
+    Zero,
+    None,
+}
+
+fn video_ct_rule(packet_type: VideoPacketType, fourcc: FourCc) -> CtRule {
+    if !fourcc.has_composition_time() {
+        CtRule::None
+    } else if packet_type == VideoPacketType::CODED_FRAMES {
+        CtRule::Read
+    } else if packet_type == VideoPacketType::CODED_FRAMES_X {
+        CtRule::Zero
+    } else {
+        CtRule::None
+    }
+}
+
+impl VideoInfo {
+    /// Decodes the header facts of a video tag/message body.
+    pub fn parse(body: &[u8]) -> Result<VideoInfo, MediaError> {
+        let mut cur = Cursor::new(body);
+        let b0 = cur
+            .u8("VideoTagHeader")
+            .map_err(|_| MediaError::EmptyVideo)?;
+        let mut info = VideoInfo {
+            ex_header: b0 & 0x80 != 0,
+            frame_type: FrameType(0),
+            codec_id: None,
+            avc_packet_type: None,
+            packet_type: None,
+            fourcc: None,
+            composition_time: None,
+            video_command: None,
+            modex: Vec::new(),
+            multitrack: None,
+            tracks: Vec::new(),
+            payload_offset: 0,
+            payload_len: 0,
+        };
+        if !info.ex_header {
+            info.frame_type = FrameType(b0 >> 4);
+            let codec = VideoCodecId(b0 & 0x0f);
+            info.codec_id = Some(codec);
+            if info.frame_type == FrameType::COMMAND {
+                // Legacy FLV: "If FrameType = 5, instead of a video payload, the
+                // message stream contains a UI8" (E-RTMP keeps that rule).
+                info.video_command = Some(cur.u8("VideoCommand")?);
+            } else if codec.has_avc_packet_type() {
+                info.avc_packet_type = Some(AvcPacketType(cur.u8("AVCPacketType")?));
+                info.composition_time = Some(cur.i24("CompositionTime")?);
+            }
+        } else {
+            info.frame_type = FrameType((b0 >> 4) & 0x07);
+            let pt = read_modex(&mut cur, b0 & 0x0f, &mut info.modex)?;
+            let mut pt = VideoPacketType(pt);
+            if pt != VideoPacketType::METADATA && info.frame_type == FrameType::COMMAND {
+                // A command frame has no FourCC and no body after the command.
+                info.packet_type = Some(pt);
+                info.video_command = Some(cur.u8("VideoCommand")?);
+            } else if pt == VideoPacketType::MULTITRACK {
+                let at = cur.pos;
+                let b = cur.u8("AvMultitrackType / VideoPacketType")?;
+                let mt = MultitrackType(b >> 4);
+                pt = VideoPacketType(b & 0x0f);
+                if pt == VideoPacketType::MULTITRACK {
+                    return Err(MediaError::NestedMultitrack { offset: at });
+                }
+                info.multitrack = Some(mt);
+                info.packet_type = Some(pt);
+                if mt != MultitrackType::MANY_TRACKS_MANY_CODECS {
+                    info.fourcc = Some(cur.fourcc("VideoFourCc")?);
+                }
+                info.payload_offset = cur.pos;
+                if cur.remaining() > 0 || mt == MultitrackType::ONE_TRACK {
+                    info.tracks = read_tracks(&mut cur, mt, info.fourcc, |f| video_ct_rule(pt, f))?;
+                }
+                return Ok(info);
+            } else {
+                info.packet_type = Some(pt);
+                let f = cur.fourcc("VideoFourCc")?;
+                info.fourcc = Some(f);
+                info.composition_time = match video_ct_rule(pt, f) {
+                    CtRule::Read => Some(cur.i24("CompositionTime")?),
+                    CtRule::Zero => Some(0),
+                    CtRule::None => None,
+                };
+            }
+        }
+        info.payload_offset = cur.pos;
+        info.payload_len = cur.remaining();
+        Ok(info)
+    }
+
+    /// Human codec name: "AVC", "HEVC (hvc1)", "On2 VP6", ... For ManyTracksManyCodecs
+    /// the track codecs joined by '+'.
+    pub fn codec_name(&self) -> String {
+        if let Some(c) = self.codec_id {
+            return c.name();
+        }
+        if let Some(f) = self.fourcc {
+            return f.codec_name();
+        }
+        if !self.tracks.is_empty() {
+            let names: Vec<String> = self.tracks.iter().map(|t| t.fourcc.codec_name()).collect();
+            return names.join("+");
+        }
+        "unknown".into()
+    }
+
+    /// Human packet type name ("sequence header", "NALU", "CodedFramesX", ...), or
+    /// "" where the codec has none.
+    pub fn packet_type_name(&self) -> String {
+        if let Some(p) = self.avc_packet_type {
+            return p.name();
+        }
+        if let Some(p) = self.packet_type {
+            return p.name();
+        }
+        String::new()
+    }
+
+    /// True when this body carries coded frames (not a configuration, end of
+    /// sequence, metadata or command).
+    pub fn is_coded_frames(&self) -> bool {
+        if self.video_command.is_some() {
+            return false;
+        }
+        if let Some(p) = self.avc_packet_type {
+            return p == AvcPacketType::NALU;
+        }
+        match self.packet_type {
+            Some(p) => p == VideoPacketType::CODED_FRAMES || p == VideoPacketType::CODED_FRAMES_X,
+            // Legacy codecs without packet types: every body is a frame.
+            None => true,
+        }
+    }
+
+    /// True for a key frame: frame type 1 on a coded-frames body.
+    pub fn is_keyframe(&self) -> bool {
+        self.frame_type == FrameType::KEY && self.is_coded_frames()
+    }
+
+    /// True for a codec configuration: legacy AVC/HEVC sequence header, E-RTMP
+    /// SequenceStart or MPEG2TSSequenceStart.
+    pub fn is_sequence_header(&self) -> bool {
+        if self.video_command.is_some() {
+            return false;
+        }
+        if let Some(p) = self.avc_packet_type {
+            return p == AvcPacketType::SEQUENCE_HEADER;
+        }
+        matches!(
+            self.packet_type,
+            Some(VideoPacketType::SEQUENCE_START | VideoPacketType::MPEG2TS_SEQUENCE_START)
+        )
+    }
+
+    /// True for an end of sequence (legacy AVCPacketType 2 or E-RTMP SequenceEnd).
+    pub fn is_sequence_end(&self) -> bool {
+        if self.video_command.is_some() {
+            return false;
+        }
+        if let Some(p) = self.avc_packet_type {
+            return p == AvcPacketType::END_OF_SEQUENCE;
+        }
+        self.packet_type == Some(VideoPacketType::SEQUENCE_END)
+    }
+}
+
+impl AudioInfo {
+    /// Decodes the header facts of an audio tag/message body. An empty body is the
+    /// E-RTMP "audio silence" message (`silence: true`), not an error.
+    pub fn parse(body: &[u8]) -> Result<AudioInfo, MediaError> {
+        let mut info = AudioInfo {
+            silence: body.is_empty(),
+            sound_format: None,
+            sound_rate: None,
+            sound_size: None,
+            sound_type: None,
+            aac_packet_type: None,
+            packet_type: None,
+            fourcc: None,
+            modex: Vec::new(),
+            multitrack: None,
+            tracks: Vec::new(),
+            multichannel: None,
+            payload_offset: 0,
+            payload_len: 0,
+        };
+        let mut cur = Cursor::new(body);
+        let Some(&b0) = body.first() else {
+            return Ok(info);
+        };
+        cur.pos = 1;
+        let format = SoundFormat(b0 >> 4);
+        info.sound_format = Some(format);
+        if format != SoundFormat::EX_HEADER {
+            info.sound_rate = Some((b0 >> 2) & 0x03);
+            info.sound_size = Some((b0 >> 1) & 0x01);
+            info.sound_type = Some(b0 & 0x01);
+            if format == SoundFormat::AAC {
+                info.aac_packet_type = Some(cur.u8("AACPacketType")?);
+            }
+        } else {
+            let mut pt = AudioPacketType(read_modex(&mut cur, b0 & 0x0f, &mut info.modex)?);
+            if pt == AudioPacketType::MULTITRACK {
+                let at = cur.pos;
+                let b = cur.u8("AvMultitrackType / AudioPacketType")?;
+                let mt = MultitrackType(b >> 4);
+                pt = AudioPacketType(b & 0x0f);
+                if pt == AudioPacketType::MULTITRACK {
+                    return Err(MediaError::NestedMultitrack { offset: at });
+                }
+                info.multitrack = Some(mt);
+                info.packet_type = Some(pt);
+                if mt != MultitrackType::MANY_TRACKS_MANY_CODECS {
+                    info.fourcc = Some(cur.fourcc("AudioFourCc")?);
+                }
+                info.payload_offset = cur.pos;
+                if cur.remaining() > 0 || mt == MultitrackType::ONE_TRACK {
+                    info.tracks = read_tracks(&mut cur, mt, info.fourcc, |_| CtRule::None)?;
+                }
+                return Ok(info);
+            }
+            info.packet_type = Some(pt);
+            info.fourcc = Some(cur.fourcc("AudioFourCc")?);
+            if pt == AudioPacketType::MULTICHANNEL_CONFIG {
+                let channel_order = cur.u8("AudioChannelOrder")?;
+                let channel_count = cur.u8("channel count")?;
+                let mut mc = MultichannelConfig {
+                    channel_order,
+                    channel_count,
+                    channel_flags: None,
+                    channel_mapping: Vec::new(),
+                };
+                match channel_order {
+                    // Custom: one UI8 per channel (bounded: take() checks first).
+                    2 => {
+                        mc.channel_mapping = cur
+                            .take(channel_count.into(), "audioChannelMapping")?
+                            .to_vec()
+                    }
+                    1 => mc.channel_flags = Some(cur.u32("audioChannelFlags")?),
+                    _ => {}
+                }
+                info.multichannel = Some(mc);
+            }
+        }
+        info.payload_offset = cur.pos;
+        info.payload_len = cur.remaining();
+        Ok(info)
+    }
+
+    /// Human codec name: "AAC", "MP3", "Opus (Opus)", ...
+    pub fn codec_name(&self) -> String {
+        match (self.sound_format, self.fourcc) {
+            (None, _) => "silence".into(),
+            (Some(SoundFormat::EX_HEADER), Some(f)) => f.codec_name(),
+            (Some(SoundFormat::EX_HEADER), None) => {
+                let names: Vec<String> =
+                    self.tracks.iter().map(|t| t.fourcc.codec_name()).collect();
+                names.join("+")
+            }
+            (Some(sf), _) => sf.name().into(),
+        }
+    }
+
+    /// Human packet type name ("AudioSpecificConfig", "raw", "CodedFrames", ...), or ""
+    /// where the codec has none.
+    pub fn packet_type_name(&self) -> String {
+        match (self.aac_packet_type, self.packet_type) {
+            (Some(0), _) => "AudioSpecificConfig".into(),
+            (Some(1), _) => "raw".into(),
+            (Some(n), _) => format!("unknown AACPacketType {n}"),
+            (None, Some(p)) => p.name(),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// True for a codec configuration: AAC AudioSpecificConfig or E-RTMP SequenceStart.
+    pub fn is_sequence_header(&self) -> bool {
+        self.aac_packet_type == Some(0) || self.packet_type == Some(AudioPacketType::SEQUENCE_START)
+    }
+
+    /// True when this body carries coded audio.
+    pub fn is_coded_frames(&self) -> bool {
+        if self.silence {
+            return false;
+        }
+        if let Some(p) = self.aac_packet_type {
+            return p == 1;
+        }
+        match self.packet_type {
+            Some(p) => p == AudioPacketType::CODED_FRAMES,
+            None => true,
+        }
+    }
+
+    /// Legacy sound rate in Hz (5512, 11025, 22050, 44100), if present.
+    pub fn sound_rate_hz(&self) -> Option<u32> {
+        self.sound_rate.map(|r| match r {
+            0 => 5512,
+            1 => 11025,
+            2 => 22050,
+            _ => 44100,
+        })
+    }
+
+    /// Legacy channel count (1 or 2), if present.
+    pub fn channels(&self) -> Option<u8> {
+        self.sound_type.map(|t| t + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn be24(v: u32) -> [u8; 3] {
+        let b = v.to_be_bytes();
+        [b[1], b[2], b[3]]
+    }
+
+    /// Every prefix of a valid body decodes or fails cleanly with Truncated.
+    fn prefixes_clean(body: &[u8], video: bool) {
+        for n in 0..body.len() {
+            let r = if video {
+                VideoInfo::parse(&body[..n]).map(|_| ())
+            } else {
+                AudioInfo::parse(&body[..n]).map(|_| ())
+            };
+            if let Err(e) = r {
+                assert!(
+                    matches!(
+                        e,
+                        MediaError::Truncated { .. }
+                            | MediaError::EmptyVideo
+                            | MediaError::TrackOverrun { .. }
+                    ),
+                    "prefix {n}: unexpected {e}"
+                );
+                assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn legacy_avc_sequence_header_and_negative_cts() {
+        // FLV spec E.4.3.1: 0x17 = key frame (1) + AVC (7); AVCPacketType 0.
+        let v = VideoInfo::parse(&[0x17, 0x00, 0, 0, 0, 0x01, 0x64]).unwrap();
+        assert_eq!(v.frame_type, FrameType::KEY);
+        assert_eq!(v.codec_id, Some(VideoCodecId::AVC));
+        assert!(v.is_sequence_header() && !v.is_keyframe());
+        assert_eq!((v.payload_offset, v.payload_len), (5, 2));
+        assert_eq!(v.codec_name(), "AVC");
+        assert_eq!(v.packet_type_name(), "sequence header");
+        // SI24 -40 = 0xFFFFD8.
+        let v = VideoInfo::parse(&[0x27, 0x01, 0xff, 0xff, 0xd8]).unwrap();
+        assert_eq!(v.composition_time, Some(-40));
+        assert!(!v.is_keyframe() && v.is_coded_frames());
+        // Non-standard HEVC codec id 12 also has packet type + CTS.
+        let v = VideoInfo::parse(&[0x1c, 0x01, 0, 0, 0x28, 9]).unwrap();
+        assert_eq!(v.codec_name(), "HEVC (non-standard codec id 12)");
+        assert_eq!(v.composition_time, Some(40));
+        assert!(v.is_keyframe());
+        // VP6 has no packet type: every body is a frame.
+        let v = VideoInfo::parse(&[0x14, 0, 0]).unwrap();
+        assert!(v.is_keyframe() && v.composition_time.is_none());
+        // Truncated CTS names the field.
+        let e = VideoInfo::parse(&[0x17, 0x01, 0]).unwrap_err();
+        assert_eq!(
+            e,
+            MediaError::Truncated {
+                what: "CompositionTime",
+                offset: 2,
+                needed: 3,
+                len: 3
+            }
+        );
+        assert_eq!(VideoInfo::parse(&[]).unwrap_err(), MediaError::EmptyVideo);
+        // Legacy command frame: UI8 right after the header byte.
+        let v = VideoInfo::parse(&[0x57, 0x01]).unwrap();
+        assert_eq!(v.video_command, Some(1));
+        assert!(!v.is_keyframe() && !v.is_sequence_header());
+    }
+
+    #[test]
+    fn legacy_audio() {
+        // 0xAF = AAC, 44 kHz, 16-bit, stereo; AACPacketType 0 = AudioSpecificConfig.
+        let a = AudioInfo::parse(&[0xaf, 0x00, 0x12, 0x10]).unwrap();
+        assert_eq!(a.sound_format, Some(SoundFormat::AAC));
+        assert_eq!(
+            (a.sound_rate_hz(), a.sound_size, a.channels()),
+            (Some(44100), Some(1), Some(2))
+        );
+        assert!(a.is_sequence_header());
+        assert_eq!(a.packet_type_name(), "AudioSpecificConfig");
+        assert_eq!((a.payload_offset, a.payload_len), (2, 2));
+        // 0x2E = MP3, 44 kHz, 16-bit, mono; no packet type byte.
+        let a = AudioInfo::parse(&[0x2e, 0xff, 0xfb]).unwrap();
+        assert_eq!(a.codec_name(), "MP3");
+        assert_eq!((a.channels(), a.payload_offset), (Some(1), 1));
+        assert!(a.is_coded_frames());
+        // Unknown format 13 is kept.
+        assert_eq!(
+            AudioInfo::parse(&[0xd0]).unwrap().sound_format,
+            Some(SoundFormat(13))
+        );
+        // Empty body = silence message.
+        let a = AudioInfo::parse(&[]).unwrap();
+        assert!(a.silence && !a.is_coded_frames());
+        assert!(matches!(
+            AudioInfo::parse(&[0xaf]),
+            Err(MediaError::Truncated {
+                what: "AACPacketType",
+                ..
+            })
+        ));
+    }
+
+    /// Hand-assembled E-RTMP bodies for every distinct header the ground truth
+    /// `testdata/ertmp/ertmp_hevc.ertmp.tsv` lists (all connections, both
+    /// directions), each as long as the tsv's `len`: the parser must return the
+    /// tsv's facts and a payload that fills the rest of the body.
+    #[test]
+    fn ertmp_ground_truth_rows() {
+        let tsv = include_str!("../../testdata/ertmp/ertmp_hevc.ertmp.tsv");
+        let mut lines = tsv.lines();
+        let head: Vec<&str> = lines.next().unwrap().split('\t').collect();
+        let col = |name: &str| head.iter().position(|h| *h == name).unwrap();
+        let mut rows = 0;
+        for line in lines {
+            let f: Vec<&str> = line.split('\t').collect();
+            let g = |name: &str| f[col(name)];
+            let len: usize = g("len").parse().unwrap();
+            if g("type") == "8" {
+                // Legacy AAC rows: "legacy_aac_ptN".
+                let pt: u8 = g("packet_type")
+                    .trim_start_matches("legacy_aac_pt")
+                    .parse()
+                    .unwrap();
+                let mut body = vec![0xaf, pt];
+                body.resize(len, 0x21);
+                let a = AudioInfo::parse(&body).unwrap();
+                assert_eq!(a.sound_format.unwrap().0.to_string(), g("sound_format"));
+                assert_eq!(a.aac_packet_type, Some(pt));
+                assert_eq!(a.is_sequence_header(), g("sequence_start") == "1");
+                assert_eq!(a.payload_len, len - 2);
+                rows += 1;
+                continue;
+            }
+            assert_eq!(g("ex_header"), "1");
+            let ft: u8 = g("frame_type").parse().unwrap();
+            let pt: u8 = match g("packet_type") {
+                "SequenceStart" => 0,
+                "CodedFrames" => 1,
+                "SequenceEnd" => 2,
+                "CodedFramesX" => 3,
+                other => panic!("unexpected packet type {other}"),
+            };
+            let mut body = vec![0x80 | ft << 4 | pt];
+            body.extend_from_slice(g("fourcc").as_bytes());
+            let ct = g("composition_time");
+            if pt == 1 {
+                body.extend_from_slice(&be24(ct.parse::<i32>().unwrap() as u32 & 0xff_ffff));
+            }
+            let header = body.len();
+            body.resize(len, 0x42);
+            let v = VideoInfo::parse(&body).unwrap();
+            assert!(v.ex_header);
+            assert_eq!(v.frame_type, FrameType(ft));
+            assert_eq!(v.packet_type_name(), g("packet_type"));
+            assert_eq!(v.fourcc.unwrap().text(), g("fourcc"));
+            assert_eq!(v.codec_name(), "HEVC (hvc1)");
+            match v.composition_time {
+                Some(c) => assert_eq!(c.to_string(), ct),
+                None => assert_eq!(ct, ""),
+            }
+            assert_eq!(v.is_keyframe(), g("key_frame") == "1", "{line}");
+            assert_eq!(v.is_sequence_header(), g("sequence_start") == "1");
+            assert_eq!(v.is_sequence_end(), g("sequence_end") == "1");
+            assert_eq!((v.payload_offset, v.payload_len), (header, len - header));
+            prefixes_clean(&body[..header.min(body.len())], true);
+            rows += 1;
+        }
+        assert!(rows > 800, "only {rows} rows");
+    }
+
+    #[test]
+    fn ertmp_modex_timestamp_offset_nano() {
+        // Spec "Enhanced Video": packet type ModEx (7), modExDataSize = UI8 + 1 = 3,
+        // TimestampOffsetNano 100, then [modExType 0 | packet type CodedFrames].
+        let mut body = vec![0x97, 0x02, 0x00, 0x00, 0x64, 0x01];
+        body.extend_from_slice(b"hvc1");
+        body.extend_from_slice(&[0xff, 0xff, 0xec, 0xAA, 0xBB]);
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!(v.packet_type, Some(VideoPacketType::CODED_FRAMES));
+        assert_eq!(v.modex.len(), 1);
+        assert_eq!(v.modex[0].timestamp_offset_nanos, Some(100));
+        assert_eq!(v.modex[0].data_offset, 2);
+        assert_eq!(v.composition_time, Some(-20));
+        assert!(v.is_keyframe());
+        assert_eq!((v.payload_offset, v.payload_len), (13, 2));
+        prefixes_clean(&body, true);
+
+        // Audio: sound format 9, ModEx with the UI16 escape (UI8 255 -> UI16 + 1 =
+        // 300 bytes), then an unknown ModEx type 3 whose data is kept, then CodedFrames.
+        let mut body = vec![0x97, 0xff, 0x01, 0x2b];
+        body.extend(std::iter::repeat_n(7u8, 300));
+        body.push(0x37); // modExType 3, next packet type ModEx again
+        body.extend_from_slice(&[0x00, 0x05, 0x01]); // 1 byte data, type 0 -> too short for UI24
+        body.extend_from_slice(b"Opus");
+        body.push(0xfc);
+        let a = AudioInfo::parse(&body).unwrap();
+        assert_eq!(a.modex.len(), 2);
+        assert_eq!((a.modex[0].mod_ex_type, a.modex[0].data_len), (3, 300));
+        assert_eq!(
+            (a.modex[1].mod_ex_type, a.modex[1].timestamp_offset_nanos),
+            (0, None)
+        );
+        assert_eq!(a.packet_type, Some(AudioPacketType::CODED_FRAMES));
+        assert_eq!(a.codec_name(), "Opus (Opus)");
+        assert_eq!(a.payload_len, 1);
+        prefixes_clean(&body, false);
+    }
+
+    #[test]
+    fn ertmp_video_multitrack() {
+        // Multitrack (6) / ManyTracksManyCodecs (2) / CodedFrames (1):
+        // per track FOURCC, trackId UI8, sizeOfVideoTrack UI24, then the track data
+        // (SI24 CTS for avc1, none for av01).
+        let mut body = vec![0x96, 0x21];
+        body.extend_from_slice(b"avc1");
+        body.push(0);
+        body.extend_from_slice(&be24(5));
+        body.extend_from_slice(&[0, 0, 0x50, 1, 2]);
+        body.extend_from_slice(b"av01");
+        body.push(1);
+        body.extend_from_slice(&be24(3));
+        body.extend_from_slice(&[9, 9, 9]);
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!(v.multitrack, Some(MultitrackType::MANY_TRACKS_MANY_CODECS));
+        assert_eq!(v.fourcc, None);
+        assert_eq!(v.tracks.len(), 2);
+        assert_eq!(v.tracks[0].fourcc, FourCc::AVC1);
+        assert_eq!(v.tracks[0].composition_time, Some(80));
+        assert_eq!(
+            (v.tracks[0].payload_offset, v.tracks[0].payload_len),
+            (13, 2)
+        );
+        assert_eq!((v.tracks[1].track_id, v.tracks[1].size), (1, Some(3)));
+        assert_eq!(v.tracks[1].composition_time, None);
+        assert_eq!(v.codec_name(), "AVC (avc1)+AV1 (av01)");
+        assert!(v.is_keyframe());
+        prefixes_clean(&body, true);
+        // A track size beyond the body is an overrun, not a panic.
+        let mut bad = body.clone();
+        bad[7..10].copy_from_slice(&be24(1000));
+        assert!(matches!(
+            VideoInfo::parse(&bad),
+            Err(MediaError::TrackOverrun { size: 1000, .. })
+        ));
+
+        // OneTrack: shared FourCC, track id, no size; CodedFramesX implies CTS 0.
+        let mut body = vec![0xa6, 0x03];
+        body.extend_from_slice(b"hvc1");
+        body.extend_from_slice(&[7, 0xde, 0xad]);
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!(v.fourcc, Some(FourCc::HVC1));
+        assert_eq!(v.tracks.len(), 1);
+        assert_eq!(v.tracks[0].track_id, 7);
+        assert_eq!(v.tracks[0].size, None);
+        assert_eq!(v.tracks[0].composition_time, Some(0));
+        assert_eq!(v.tracks[0].payload_len, 2);
+        assert!(!v.is_keyframe());
+        // Nested Multitrack is rejected as the spec says.
+        assert!(matches!(
+            VideoInfo::parse(&[0x96, 0x06]),
+            Err(MediaError::NestedMultitrack { offset: 1 })
+        ));
+        // Command frame with ex-header: UI8 command, no FourCC.
+        let v = VideoInfo::parse(&[0xd1, 0x00]).unwrap();
+        assert_eq!(
+            (v.frame_type, v.video_command),
+            (FrameType::COMMAND, Some(0))
+        );
+        // Metadata with frame type 5 (as FFmpeg sends it) is not a command.
+        let mut body = vec![0xd4];
+        body.extend_from_slice(b"av01");
+        body.extend_from_slice(&[0x02, 0x00, 0x09]);
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!(v.video_command, None);
+        assert_eq!(v.packet_type_name(), "Metadata");
+        assert_eq!(v.payload_len, 3);
+        // vp09 CodedFrames carry no composition time.
+        let mut body = vec![0x91];
+        body.extend_from_slice(b"vp09");
+        body.push(0x82);
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!((v.composition_time, v.payload_offset), (None, 5));
+    }
+
+    #[test]
+    fn ertmp_audio_multitrack_and_multichannel() {
+        // Multitrack (5) / ManyTracks (1) / CodedFrames (1), shared FourCC Opus.
+        let mut body = vec![0x95, 0x11];
+        body.extend_from_slice(b"Opus");
+        body.extend_from_slice(&[0, 0, 0, 2, 0xa, 0xb, 1, 0, 0, 1, 0xc]);
+        let a = AudioInfo::parse(&body).unwrap();
+        assert_eq!(a.multitrack, Some(MultitrackType::MANY_TRACKS));
+        assert_eq!(a.tracks.len(), 2);
+        assert_eq!(
+            (a.tracks[0].payload_offset, a.tracks[0].payload_len),
+            (10, 2)
+        );
+        assert_eq!((a.tracks[1].track_id, a.tracks[1].payload_len), (1, 1));
+        prefixes_clean(&body, false);
+        // MultichannelConfig (4), native order (1): 6 channels, mask 0x3F (5.1).
+        let mut body = vec![0x94];
+        body.extend_from_slice(b"fLaC");
+        body.extend_from_slice(&[1, 6, 0, 0, 0, 0x3f]);
+        let a = AudioInfo::parse(&body).unwrap();
+        let mc = a.multichannel.unwrap();
+        assert_eq!(
+            (mc.channel_order, mc.channel_count, mc.channel_flags),
+            (1, 6, Some(0x3f))
+        );
+        prefixes_clean(&body, false);
+        // Custom order: one AudioChannel per channel.
+        let mut body = vec![0x94];
+        body.extend_from_slice(b"ac-3");
+        body.extend_from_slice(&[2, 3, 0, 1, 3]);
+        let a = AudioInfo::parse(&body).unwrap();
+        assert_eq!(a.multichannel.unwrap().channel_mapping, vec![0, 1, 3]);
+        assert!(matches!(
+            AudioInfo::parse(&body[..7]),
+            Err(MediaError::Truncated {
+                what: "audioChannelMapping",
+                needed: 3,
+                ..
+            })
+        ));
+        // SequenceStart mp4a and an unknown FourCC.
+        let a = AudioInfo::parse(b"\x90mp4a\x12\x10").unwrap();
+        assert!(a.is_sequence_header());
+        assert_eq!(a.codec_name(), "AAC (mp4a)");
+        let a = AudioInfo::parse(b"\x91\x00\xffzz").unwrap();
+        assert_eq!(a.codec_name(), "unknown FourCC '\\x00\\xffzz'");
+        let json = serde_json::to_string(&a).unwrap();
+        assert!(json.contains(r#""fourcc":"\\x00\\xffzz""#), "{json}");
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(v) = VideoInfo::parse(&body) {
+                prop_assert!(v.payload_offset + v.payload_len <= body.len());
+                for t in &v.tracks {
+                    prop_assert!(t.payload_offset + t.payload_len <= body.len());
+                }
+                let _ = (v.codec_name(), v.packet_type_name());
+            }
+            if let Ok(a) = AudioInfo::parse(&body) {
+                prop_assert!(a.payload_offset + a.payload_len <= body.len());
+                let _ = (a.codec_name(), a.packet_type_name());
+            }
+        }
+
+        #[test]
+        fn ex_header_bodies_never_panic(
+            b0 in 0x80u8..=0xff,
+            rest in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let mut body = vec![b0];
+            body.extend(rest);
+            let _ = VideoInfo::parse(&body);
+            body[0] = 0x90 | (b0 & 0x0f);
+            let _ = AudioInfo::parse(&body);
+        }
+    }
+}
