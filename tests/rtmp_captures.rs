@@ -47,6 +47,8 @@ struct DirState {
     error: Option<ChunkError>,
     /// C0/S0 when it was not 3.
     bad_version: Option<u8>,
+    /// (index, type, body) of every audio/video message.
+    media: Vec<(usize, u8, bytes::Bytes)>,
     /// (offset, error) of messages the message layer could not decode.
     undecodable: Vec<(u64, String)>,
 }
@@ -109,6 +111,10 @@ impl DirState {
                             self.amf.push((self.rows.len(), m.offset, json));
                         }
                         _ => {}
+                    }
+                    if matches!(m.header.msg_type.0, 8 | 9) {
+                        self.media
+                            .push((self.rows.len(), m.header.msg_type.0, m.payload.clone()));
                     }
                     self.rows.push(Row {
                         frame: first_frame,
@@ -386,4 +392,191 @@ fn every_capture_matches_the_reference_decoder() {
     }
     // Every line of every .messages.tsv (8247) was compared.
     assert_eq!(total, 8247, "messages compared");
+}
+
+/// Handshake facts (C0/S0, C1/S1 time and version bytes, digest) and media
+/// facts (key frames, AVC/AAC sequence headers, composition times, sound
+/// formats) of every direction equal the sidecar's ground truth.
+#[test]
+fn handshake_and_media_facts_match_ground_truth() {
+    use rtmptool::proto::handshake::{Role, inspect_c1s1};
+    use rtmptool::proto::media::{AudioInfo, VideoInfo};
+    for pcap in captures() {
+        let name = pcap.display().to_string();
+        let decoded = decode_capture(&pcap);
+        let sidecar: Json =
+            serde_json::from_str(&std::fs::read_to_string(pcap.with_extension("json")).unwrap())
+                .unwrap();
+        for (ci, dirs) in decoded.conns.iter().enumerate() {
+            for (di, dname) in ["c2s", "s2c"].iter().enumerate() {
+                let got = &dirs[di];
+                let gt = &sidecar["ground_truth"]["connections"][ci][dname];
+                let hs = &gt["handshake"];
+                if let Some(v) = hs["version"].as_u64() {
+                    assert_eq!(u64::from(got.handshake[0]), v, "{name} {dname} C0/S0");
+                }
+                if let Some(want) = hs["c1s1_version"].as_str() {
+                    let role = if di == 0 { Role::Client } else { Role::Server };
+                    let info = inspect_c1s1(&got.handshake[1..1537], role).unwrap();
+                    let version: String = info.version.iter().map(|b| format!("{b:02x}")).collect();
+                    assert_eq!(version, want, "{name} {dname} C1/S1 version");
+                    assert_eq!(
+                        u64::from(info.time),
+                        hs["c1s1_time"].as_u64().unwrap(),
+                        "{name} {dname}"
+                    );
+                    // A digest, where the version bytes announce one, verifies
+                    // (the fault servers' S1 are not digest packets).
+                    if want != "00000000" && !name.contains("fault_d") {
+                        assert_eq!(
+                            info.digest().map(|(_, ok)| ok),
+                            Some(true),
+                            "{name} {dname}: digest"
+                        );
+                    }
+                }
+
+                let mut keyframes = 0;
+                let mut avc_seq = 0;
+                let mut nonzero_cts = 0;
+                let mut cts: Vec<i32> = Vec::new();
+                let mut formats: Vec<u64> = Vec::new();
+                let mut aac_seq = 0;
+                for (_, t, body) in &got.media {
+                    if *t == 9 {
+                        let Ok(v) = VideoInfo::parse(body) else {
+                            continue;
+                        };
+                        if v.ex_header {
+                            continue;
+                        }
+                        keyframes += usize::from(v.is_keyframe());
+                        avc_seq += usize::from(v.is_sequence_header());
+                        if let Some(c) = v.composition_time.filter(|_| v.is_coded_frames()) {
+                            nonzero_cts += usize::from(c != 0);
+                            cts.push(c);
+                        }
+                    } else if let Ok(a) = AudioInfo::parse(body)
+                        && let Some(f) = a.sound_format
+                    {
+                        if !formats.contains(&u64::from(f.0)) {
+                            formats.push(u64::from(f.0));
+                        }
+                        aac_seq += usize::from(a.is_sequence_header());
+                    }
+                }
+                if let Some(video) = gt.get("video").filter(|v| v.is_object()) {
+                    assert_eq!(
+                        keyframes as u64,
+                        video["keyframes"].as_u64().unwrap(),
+                        "{name} {dname} keyframes"
+                    );
+                    assert_eq!(
+                        avc_seq as u64,
+                        video["avc_seq_headers"].as_u64().unwrap(),
+                        "{name} {dname}"
+                    );
+                    assert_eq!(
+                        nonzero_cts as u64,
+                        video["nonzero_cts"].as_u64().unwrap(),
+                        "{name} {dname}"
+                    );
+                    let range = [
+                        cts.iter().min().copied().unwrap_or(0),
+                        cts.iter().max().copied().unwrap_or(0),
+                    ];
+                    let want: Vec<i64> = video["cts_range"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| x.as_i64().unwrap())
+                        .collect();
+                    assert_eq!(
+                        range.map(i64::from).to_vec(),
+                        want,
+                        "{name} {dname} cts range"
+                    );
+                }
+                if let Some(audio) = gt.get("audio").filter(|v| v.is_object()) {
+                    formats.sort();
+                    let want: Vec<u64> = audio["sound_formats"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| x.as_u64().unwrap())
+                        .collect();
+                    assert_eq!(formats, want, "{name} {dname} sound formats");
+                    assert_eq!(
+                        aac_seq as u64,
+                        audio["aac_seq_headers"].as_u64().unwrap(),
+                        "{name} {dname}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Every audio/video message of the E-RTMP capture, decoded end to end, has
+/// the header facts of the ground truth (`ertmp_hevc.ertmp.tsv`) and its CRC-32.
+#[test]
+fn ertmp_facts_match_ground_truth() {
+    use rtmptool::proto::media::{AudioInfo, VideoInfo};
+    let pcap = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/ertmp/ertmp_hevc.pcap");
+    let decoded = decode_capture(&pcap);
+    let tsv = std::fs::read_to_string(pcap.with_extension("ertmp.tsv")).unwrap();
+    let mut lines = tsv.lines();
+    let head: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
+    let mut checked = 0;
+    for line in lines {
+        let f: Vec<&str> = line.split('\t').collect();
+        let conn: usize = f[col("conn")].parse().unwrap();
+        let dir = if f[col("dir")] == "c2s" { 0 } else { 1 };
+        let i: usize = f[col("i")].parse().unwrap();
+        let d = &decoded.conns[conn][dir];
+        let row = &d.rows[i];
+        let (_, t, body) = d.media.iter().find(|(idx, _, _)| *idx == i).unwrap();
+        assert_eq!(row.ts.to_string(), f[col("ts")], "{line}");
+        assert_eq!(body.len().to_string(), f[col("len")], "{line}");
+        assert_eq!(t.to_string(), f[col("type")], "{line}");
+        let pt = f[col("packet_type")];
+        if *t == 9 {
+            let v = VideoInfo::parse(body).unwrap();
+            assert_eq!(v.ex_header, f[col("ex_header")] == "1", "{line}");
+            assert_eq!(v.frame_type.0.to_string(), f[col("frame_type")], "{line}");
+            assert_eq!(
+                v.fourcc.map(|c| c.text()).unwrap_or_default(),
+                f[col("fourcc")],
+                "{line}"
+            );
+            assert_eq!(
+                v.packet_type.map(|p| p.name()).unwrap_or_default(),
+                pt,
+                "{line}"
+            );
+            let cts = v
+                .composition_time
+                .map(|c| c.to_string())
+                .unwrap_or_default();
+            assert_eq!(cts, f[col("composition_time")], "{line}");
+            assert_eq!(v.is_keyframe(), f[col("key_frame")] == "1", "{line}");
+            assert_eq!(
+                v.is_sequence_header(),
+                f[col("sequence_start")] == "1",
+                "{line}"
+            );
+            assert_eq!(v.is_sequence_end(), f[col("sequence_end")] == "1", "{line}");
+        } else {
+            let a = AudioInfo::parse(body).unwrap();
+            assert_eq!(
+                a.sound_format.map(|s| s.0.to_string()).unwrap_or_default(),
+                f[col("sound_format")],
+                "{line}"
+            );
+            assert_eq!(a.is_sequence_header(), pt == "legacy_aac_pt0", "{line}");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 831);
 }
