@@ -1,0 +1,140 @@
+//! Shared helpers for tests that run real peers on loopback: nginx with the
+//! RTMP module started on a free port and stopped by PID, and polling with a
+//! deadline instead of sleeps.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Fails loudly when a peer program the test needs is not installed.
+pub fn require(program: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+            .map(|p| p.join(program))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "{program} is not installed: this test runs it as a real peer \
+             (scripts/test.sh installs nginx libnginx-mod-rtmp ffmpeg rtmpdump tshark tcpdump)"
+        )
+    })
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the peer to take).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port on 127.0.0.1")
+}
+
+/// Polls `f` until it returns `Some` or the deadline passes.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::yield_now();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// nginx with the RTMP module, in a temporary prefix, on a free port.
+pub struct Nginx {
+    child: Child,
+    /// The RTMP listen address.
+    pub addr: SocketAddr,
+    /// The prefix directory (config, logs).
+    pub dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    /// Starts nginx-rtmp with `chunk_size` and the given extra `application`
+    /// blocks (an `application live { live on; }` is always there).
+    pub fn start(chunk_size: u32, extra_apps: &str) -> Nginx {
+        let nginx = require("nginx");
+        let module = PathBuf::from("/usr/lib/nginx/modules/ngx_rtmp_module.so");
+        assert!(
+            module.is_file(),
+            "{} is missing: install libnginx-mod-rtmp",
+            module.display()
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let conf = format!(
+            "load_module {module};\n\
+             worker_processes 1;\n\
+             pid {d}/nginx.pid;\n\
+             error_log {d}/error.log info;\n\
+             events {{ worker_connections 256; }}\n\
+             rtmp {{\n  server {{\n    listen 127.0.0.1:{port};\n    chunk_size {chunk_size};\n\
+                 application live {{ live on; }}\n    {extra_apps}\n  }}\n}}\n",
+            module = module.display(),
+            d = dir.path().display(),
+        );
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).expect("write nginx.conf");
+        let child = Command::new(nginx)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .args(["-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start nginx");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut n = Nginx { child, addr, dir };
+        let log = n.dir.path().join("error.log");
+        wait_for("nginx to listen", Duration::from_secs(10), || {
+            if let Ok(Some(status)) = n.child.try_wait() {
+                panic!(
+                    "nginx exited with {status}: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
+        });
+        n
+    }
+
+    /// nginx's error log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+
+    /// `rtmp://127.0.0.1:PORT/`.
+    pub fn url(&self, path: &str) -> String {
+        format!("rtmp://{}/{path}", self.addr)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // Stop by PID: the master we started (it stops its worker).
+        let _ = Command::new("kill")
+            .args(["-QUIT", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
