@@ -3,6 +3,8 @@
 
 mod cli;
 mod cmd;
+#[allow(dead_code)] // used by the commands (dump, probe, ...) as they land
+mod report;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -1,0 +1,59 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_rtmptool_global_optspecs
+    string join \n json color= q/quiet v/verbose timeout= h/help V/version
+end
+
+function __fish_rtmptool_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_rtmptool_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_rtmptool_using_subcommand
+    set -l cmd (__fish_rtmptool_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c rtmptool -n "__fish_rtmptool_needs_command" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c rtmptool -n "__fish_rtmptool_needs_command" -l timeout -d 'Limit for each network phase, e.g. 500ms, 2s, 1m' -r
+complete -c rtmptool -n "__fish_rtmptool_needs_command" -l json -d 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
+complete -c rtmptool -n "__fish_rtmptool_needs_command" -s q -l quiet -d 'Less human output'
+complete -c rtmptool -n "__fish_rtmptool_needs_command" -s v -l verbose -d 'More human output (repeatable)'
+complete -c rtmptool -n "__fish_rtmptool_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rtmptool -n "__fish_rtmptool_needs_command" -s V -l version -d 'Print version'
+complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "man" -d 'Write the man pages (one per command) into a directory'
+complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand completions" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand completions" -l timeout -d 'Limit for each network phase, e.g. 500ms, 2s, 1m' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand completions" -l json -d 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand completions" -s q -l quiet -d 'Less human output'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand completions" -s v -l verbose -d 'More human output (repeatable)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -l timeout -d 'Limit for each network phase, e.g. 500ms, 2s, 1m' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -l json -d 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s q -l quiet -d 'Less human output'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s v -l verbose -d 'More human output (repeatable)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s V -l version -d 'Print version'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from completions man help" -f -a "man" -d 'Write the man pages (one per command) into a directory'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
