@@ -456,7 +456,7 @@ impl<'a> Decoder<'a> {
                         remaining,
                     });
                 }
-                let mut items = Vec::with_capacity(count as usize);
+                let mut items = Vec::with_capacity(prealloc(count));
                 for _ in 0..count {
                     items.push(self.value(d)?);
                 }
@@ -494,6 +494,12 @@ impl<'a> Decoder<'a> {
             }
         })
     }
+}
+
+/// Capacity to reserve for `count` elements already checked against the
+/// bytes left: a hostile count still only gets a bounded head start.
+pub(crate) fn prealloc(count: u32) -> usize {
+    (count as usize).min(1024)
 }
 
 /// Decodes every value in `buf` (one message payload) until its end.

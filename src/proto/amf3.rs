@@ -27,7 +27,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::proto::MAX_AMF_DEPTH;
 pub use crate::proto::amf0::AmfError;
-use crate::proto::amf0::{number_json, truncate_str};
+use crate::proto::amf0::{number_json, prealloc, truncate_str};
 
 /// AMF3 type markers (§3.1).
 mod marker {
@@ -271,9 +271,9 @@ enum Slot {
 pub const BUDGET_PER_BYTE: usize = 16;
 /// Work units the default budget allows regardless of input size.
 pub const BUDGET_BASE: usize = 1 << 16;
-/// Hard cap on the default budget, whatever the input size (about 16 M
-/// nodes, a few hundred MiB at most).
-pub const BUDGET_CAP: usize = 1 << 24;
+/// Hard cap on the default budget, whatever the input size: about 2 M
+/// values, so a decode never holds more than a few hundred MiB.
+pub const BUDGET_CAP: usize = 1 << 21;
 
 /// Decodes AMF3 values, keeping the three reference tables across values.
 ///
@@ -624,7 +624,7 @@ impl<'a> Decoder<'a> {
         }
         // Each dense value needs at least its marker byte.
         self.check_count(count_at, "array", count, 1)?;
-        let mut dense = Vec::with_capacity(count as usize);
+        let mut dense = Vec::with_capacity(prealloc(count));
         for _ in 0..count {
             dense.push(self.value(d)?);
         }
@@ -662,7 +662,7 @@ impl<'a> Decoder<'a> {
             let class_name = self.string()?;
             // Each sealed name needs at least one byte.
             self.check_count(at + 1, "sealed member", sealed_count, 1)?;
-            let mut sealed = Vec::with_capacity(sealed_count as usize);
+            let mut sealed = Vec::with_capacity(prealloc(sealed_count));
             for _ in 0..sealed_count {
                 sealed.push(self.string()?);
             }
@@ -762,7 +762,7 @@ impl<'a> Decoder<'a> {
                 self.charge(1)?;
                 let type_name = self.string()?;
                 self.check_count(count_at, "vector", count, 1)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(prealloc(count));
                 for _ in 0..count {
                     items.push(self.value(d)?);
                 }
@@ -791,7 +791,7 @@ impl<'a> Decoder<'a> {
         let weak_keys = self.u8()? != 0;
         // A key and a value need at least one byte each.
         self.check_count(count_at, "dictionary", count, 2)?;
-        let mut entries = Vec::with_capacity(count as usize);
+        let mut entries = Vec::with_capacity(prealloc(count));
         for _ in 0..count {
             let k = self.value(d)?;
             let v = self.value(d)?;
@@ -1267,6 +1267,40 @@ pub(crate) mod tests {
         b.extend(std::iter::repeat_n(b'x', 60000));
         b.extend([0x06, 0x00].repeat(19999));
         assert!(matches!(decode(&b), Err(AmfError::BudgetExceeded { .. })));
+    }
+
+    #[test]
+    fn budget_leaves_real_sized_data_alone() {
+        // 10 000 typed objects (shared traits, repeated strings) decode in full.
+        let obj = |i: i32| {
+            Amf3Value::Object(Box::new(Amf3Object {
+                class_name: "com.example.Row".into(),
+                dynamic: true,
+                externalizable: false,
+                sealed: vec![
+                    ("id".into(), Amf3Value::Integer(i)),
+                    ("name".into(), Amf3Value::String("row".into())),
+                ],
+                dynamic_members: vec![("tag".into(), Amf3Value::String(format!("t{}", i % 7)))],
+                external: None,
+            }))
+        };
+        let v = Amf3Value::Array {
+            assoc: vec![],
+            dense: (0..10_000).map(obj).collect(),
+        };
+        assert_eq!(decode(&enc(&v)).unwrap().0, v);
+        // 2 000 references to one 10-item array (about 22 000 units) resolve.
+        let mut b = vec![0x09];
+        put_u29((2001 << 1) | 1, &mut b);
+        b.extend([0x01, 0x09, 0x15, 0x01]);
+        b.extend([0x04, 0x01].repeat(10));
+        b.extend([0x09, 0x02].repeat(2000));
+        let Amf3Value::Array { dense, .. } = decode(&b).unwrap().0 else {
+            panic!()
+        };
+        assert_eq!(dense.len(), 2001);
+        assert_eq!(dense[0], dense[2000]);
     }
 
     #[test]
