@@ -26,20 +26,36 @@ fn reassemble(path: &Path) -> (u64, Vec<Seen>) {
     let mut conns: HashMap<u64, Seen> = HashMap::new();
     let mut frames = 0;
     let handle = |ev: Event<'_>, conns: &mut HashMap<u64, Seen>| match ev {
-        Event::Open { conn, key, syn_seen, .. } => {
+        Event::Open {
+            conn,
+            key,
+            syn_seen,
+            ..
+        } => {
             let s = conns.entry(conn.0).or_default();
             s.syn = syn_seen;
             s.client = Some(key.client);
             s.server = Some(key.server);
         }
-        Event::Data { conn, dir, stream_offset, bytes, .. } => {
+        Event::Data {
+            conn,
+            dir,
+            stream_offset,
+            bytes,
+            ..
+        } => {
             let s = conns.get_mut(&conn.0).unwrap();
             // Data is contiguous and in order.
             assert_eq!(stream_offset, s.next[dir.index()]);
             s.next[dir.index()] += bytes.len() as u64;
             s.bytes[dir.index()] += bytes.len() as u64;
         }
-        Event::Gap { conn, dir, missing_len, .. } => {
+        Event::Gap {
+            conn,
+            dir,
+            missing_len,
+            ..
+        } => {
             let s = conns.get_mut(&conn.0).unwrap();
             s.gaps[dir.index()] += 1;
             s.next[dir.index()] += missing_len;
@@ -50,7 +66,9 @@ fn reassemble(path: &Path) -> (u64, Vec<Seen>) {
         frames = p.frame;
         let d = decode(p.link_type, p.data).unwrap();
         if let Transport::Tcp(seg) = d.transport {
-            re.segment(d.src, d.dst, &seg, p.frame, p.time, |ev| handle(ev, &mut conns));
+            re.segment(d.src, d.dst, &seg, p.frame, p.time, |ev| {
+                handle(ev, &mut conns)
+            });
         }
     }
     re.flush(|ev| handle(ev, &mut conns));
@@ -83,17 +101,27 @@ fn real_captures_match_ground_truth() {
                 let s = seen
                     .iter()
                     .find(|s| s.client == Some(client) && s.server == Some(server))
-                    .unwrap_or_else(|| panic!("{}: no connection {client} -> {server}", pcap.display()));
+                    .unwrap_or_else(|| {
+                        panic!("{}: no connection {client} -> {server}", pcap.display())
+                    });
                 for (i, d) in ["c2s", "s2c"].iter().enumerate() {
                     let want = c[d]["bytes"].as_u64().unwrap();
                     assert_eq!(s.bytes[i], want, "{} {client} {d} bytes", pcap.display());
                     let holes = c[d]["holes"].as_array().unwrap();
                     assert_eq!(s.gaps[i], holes.len() as u64, "{} {d} gaps", pcap.display());
                 }
-                assert_eq!(s.syn, c["c2s"]["syn_seen"].as_bool().unwrap(), "{}", pcap.display());
+                assert_eq!(
+                    s.syn,
+                    c["c2s"]["syn_seen"].as_bool().unwrap(),
+                    "{}",
+                    pcap.display()
+                );
                 checked += 1;
             }
         }
     }
-    assert_eq!(checked, 26, "23 rtmp captures with one connection + ertmp with three");
+    assert_eq!(
+        checked, 26,
+        "23 rtmp captures with one connection + ertmp with three"
+    );
 }

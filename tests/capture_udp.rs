@@ -8,10 +8,11 @@ use rtmptool::capture::{Reader, Udp, decode};
 
 #[test]
 fn rtmfp_capture_udp_facts_match_truth() {
-    let truth: Vec<serde_json::Value> = BufReader::new(File::open("testdata/capture/plain_v4.udp.jsonl").unwrap())
-        .lines()
-        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
-        .collect();
+    let truth: Vec<serde_json::Value> =
+        BufReader::new(File::open("testdata/capture/plain_v4.udp.jsonl").unwrap())
+            .lines()
+            .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+            .collect();
     let mut r = Reader::new(File::open("testdata/capture/plain_v4.pcap").unwrap()).unwrap();
     let mut n = 0;
     let mut ect0 = 0;
@@ -22,9 +23,17 @@ fn rtmfp_capture_udp_facts_match_truth() {
         assert_eq!(u.frame, t["frame"].as_u64().unwrap());
         assert_eq!(u.src.to_string(), t["src"].as_str().unwrap());
         assert_eq!(u.dst.to_string(), t["dst"].as_str().unwrap());
-        assert_eq!(u64::from(u.ecn), t["ecn"].as_u64().unwrap(), "frame {}", u.frame);
+        assert_eq!(
+            u64::from(u.ecn),
+            t["ecn"].as_u64().unwrap(),
+            "frame {}",
+            u.frame
+        );
         assert_eq!(u64::from(u.dscp), t["dscp"].as_u64().unwrap());
-        assert_eq!(u.payload.len() as u64, t["udp_payload_len"].as_u64().unwrap());
+        assert_eq!(
+            u.payload.len() as u64,
+            t["udp_payload_len"].as_u64().unwrap()
+        );
         assert_eq!(u.wire_len as usize, u.payload.len());
         let time = format!("{}.{:06}", u.time.sec, u.time.nsec / 1000);
         assert_eq!(time, t["time"].as_str().unwrap());

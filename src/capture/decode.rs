@@ -135,7 +135,10 @@ pub enum DecodeError {
 }
 
 fn malformed(layer: &'static str, reason: impl ToString) -> DecodeError {
-    DecodeError::Malformed { layer, reason: reason.to_string() }
+    DecodeError::Malformed {
+        layer,
+        reason: reason.to_string(),
+    }
 }
 
 fn sliced_from_ip(data: &[u8]) -> Result<LaxSlicedPacket<'_>, DecodeError> {
@@ -148,26 +151,39 @@ pub fn decode(link_type: LinkType, data: &[u8]) -> Result<Decoded<'_>, DecodeErr
         1 => LaxSlicedPacket::from_ethernet(data).map_err(|e| malformed("Ethernet header", e))?,
         113 => {
             if data.len() < 16 {
-                return Err(malformed("Linux SLL header", format!("{} bytes, need 16", data.len())));
+                return Err(malformed(
+                    "Linux SLL header",
+                    format!("{} bytes, need 16", data.len()),
+                ));
             }
             let proto = u16::from_be_bytes([data[14], data[15]]);
             LaxSlicedPacket::from_ether_type(EtherType(proto), &data[16..])
         }
         276 => {
             if data.len() < 20 {
-                return Err(malformed("Linux SLL2 header", format!("{} bytes, need 20", data.len())));
+                return Err(malformed(
+                    "Linux SLL2 header",
+                    format!("{} bytes, need 20", data.len()),
+                ));
             }
             let proto = u16::from_be_bytes([data[0], data[1]]);
             LaxSlicedPacket::from_ether_type(EtherType(proto), &data[20..])
         }
         0 | 108 => {
             if data.len() < 4 {
-                return Err(malformed("loopback header", format!("{} bytes, need 4", data.len())));
+                return Err(malformed(
+                    "loopback header",
+                    format!("{} bytes, need 4", data.len()),
+                ));
             }
             let be = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
             // DLT_NULL is in the capturing host's byte order: a family fits in
             // 16 bits, so non-zero high bytes mean the other order.
-            let family = if link_type.0 == 108 || be <= 0xffff { be } else { be.swap_bytes() };
+            let family = if link_type.0 == 108 || be <= 0xffff {
+                be
+            } else {
+                be.swap_bytes()
+            };
             match family {
                 2 | 10 | 24 | 28 | 30 => sliced_from_ip(&data[4..])?,
                 f => return Err(DecodeError::NotIp(f)),
@@ -180,57 +196,66 @@ pub fn decode(link_type: LinkType, data: &[u8]) -> Result<Decoded<'_>, DecodeErr
 }
 
 fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, DecodeError> {
-    let (src_ip, dst_ip, ecn, dscp, ttl, fragmented, payload, claimed): (IpAddr, IpAddr, _, _, _, _, _, _) =
-        match &p.net {
-            Some(LaxNetSlice::Ipv4(v4)) => {
-                let h = v4.header();
-                let pl = v4.payload();
-                let hdr_total = usize::from(h.ihl()) * 4 + v4.extensions().auth.map_or(0, |a| a.slice().len());
-                // total_len 0 happens with TSO captures: then the slice is all we know.
-                let claimed = if h.total_len() == 0 {
-                    pl.payload.len()
-                } else {
-                    usize::from(h.total_len()).saturating_sub(hdr_total)
-                };
-                (
-                    h.source_addr().into(),
-                    h.destination_addr().into(),
-                    h.ecn().value(),
-                    h.dcp().value(),
-                    h.ttl(),
-                    pl.fragmented,
-                    pl.clone(),
-                    claimed,
-                )
+    let (src_ip, dst_ip, ecn, dscp, ttl, fragmented, payload, claimed): (
+        IpAddr,
+        IpAddr,
+        _,
+        _,
+        _,
+        _,
+        _,
+        _,
+    ) = match &p.net {
+        Some(LaxNetSlice::Ipv4(v4)) => {
+            let h = v4.header();
+            let pl = v4.payload();
+            let hdr_total =
+                usize::from(h.ihl()) * 4 + v4.extensions().auth.map_or(0, |a| a.slice().len());
+            // total_len 0 happens with TSO captures: then the slice is all we know.
+            let claimed = if h.total_len() == 0 {
+                pl.payload.len()
+            } else {
+                usize::from(h.total_len()).saturating_sub(hdr_total)
+            };
+            (
+                h.source_addr().into(),
+                h.destination_addr().into(),
+                h.ecn().value(),
+                h.dcp().value(),
+                h.ttl(),
+                pl.fragmented,
+                pl.clone(),
+                claimed,
+            )
+        }
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let h = v6.header();
+            let pl = v6.payload();
+            let claimed = if h.payload_length() == 0 {
+                pl.payload.len()
+            } else {
+                usize::from(h.payload_length()).saturating_sub(v6.extensions().slice().len())
+            };
+            (
+                h.source_addr().into(),
+                h.destination_addr().into(),
+                h.ecn().value(),
+                h.dscp().value(),
+                h.hop_limit(),
+                pl.fragmented,
+                pl.clone(),
+                claimed,
+            )
+        }
+        Some(LaxNetSlice::Arp(_)) => return Err(DecodeError::NotIp(0x0806)),
+        None => {
+            if let Some((err, layer)) = &p.stop_err {
+                return Err(malformed("link layer", format!("{layer}: {err}")));
             }
-            Some(LaxNetSlice::Ipv6(v6)) => {
-                let h = v6.header();
-                let pl = v6.payload();
-                let claimed = if h.payload_length() == 0 {
-                    pl.payload.len()
-                } else {
-                    usize::from(h.payload_length()).saturating_sub(v6.extensions().slice().len())
-                };
-                (
-                    h.source_addr().into(),
-                    h.destination_addr().into(),
-                    h.ecn().value(),
-                    h.dscp().value(),
-                    h.hop_limit(),
-                    pl.fragmented,
-                    pl.clone(),
-                    claimed,
-                )
-            }
-            Some(LaxNetSlice::Arp(_)) => return Err(DecodeError::NotIp(0x0806)),
-            None => {
-                if let Some((err, layer)) = &p.stop_err {
-                    return Err(malformed("link layer", format!("{layer}: {err}")));
-                }
-                let et = p.ether_payload().map_or(0, |e| u32::from(e.ether_type.0));
-                return Err(DecodeError::NotIp(et));
-            }
-        };
+            let et = p.ether_payload().map_or(0, |e| u32::from(e.ether_type.0));
+            return Err(DecodeError::NotIp(et));
+        }
+    };
     let protocol = payload.ip_number.0;
     let truncated = payload.incomplete || payload.payload.len() < claimed;
     let mut out = Decoded {
@@ -242,7 +267,11 @@ fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, DecodeError> {
         ttl,
         fragmented,
         truncated,
-        transport: if fragmented { Transport::Fragment } else { Transport::Other },
+        transport: if fragmented {
+            Transport::Fragment
+        } else {
+            Transport::Other
+        },
     };
     if fragmented {
         return Ok(out);
@@ -269,8 +298,15 @@ fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, DecodeError> {
             out.dst.set_port(udp.destination_port());
             let payload = udp.payload();
             let from_udp = usize::from(udp.length()).saturating_sub(8);
-            let wire = if udp.length() >= 8 { from_udp } else { claimed.saturating_sub(8) };
-            out.transport = Transport::Udp(UdpDatagram { payload, wire_len: wire.max(payload.len()) as u32 });
+            let wire = if udp.length() >= 8 {
+                from_udp
+            } else {
+                claimed.saturating_sub(8)
+            };
+            out.transport = Transport::Udp(UdpDatagram {
+                payload,
+                wire_len: wire.max(payload.len()) as u32,
+            });
         }
         Some(_) => {}
         None => {
@@ -296,8 +332,19 @@ mod tests {
         let mut v = Vec::new();
         let vid = |x| VlanId::try_new(x).unwrap();
         match vlans {
-            0 => e.ipv4([10, 0, 0, 1], [10, 0, 0, 2], 9).tcp(1935, 50000, 77, 500).ack(9).psh().write(&mut v, payload),
-            1 => e.single_vlan(vid(5)).ipv4([10, 0, 0, 1], [10, 0, 0, 2], 9).tcp(1935, 50000, 77, 500).ack(9).psh().write(&mut v, payload),
+            0 => e
+                .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 9)
+                .tcp(1935, 50000, 77, 500)
+                .ack(9)
+                .psh()
+                .write(&mut v, payload),
+            1 => e
+                .single_vlan(vid(5))
+                .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 9)
+                .tcp(1935, 50000, 77, 500)
+                .ack(9)
+                .psh()
+                .write(&mut v, payload),
             _ => e
                 .double_vlan(vid(5), vid(6))
                 .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 9)
@@ -312,7 +359,10 @@ mod tests {
 
     fn udp6(tc: u8, payload: &[u8]) -> Vec<u8> {
         let mut v = Vec::new();
-        PacketBuilder::ipv6([0xfe; 16], [0x20; 16], 3).udp(1111, 2222).write(&mut v, payload).unwrap();
+        PacketBuilder::ipv6([0xfe; 16], [0x20; 16], 3)
+            .udp(1111, 2222)
+            .write(&mut v, payload)
+            .unwrap();
         // Traffic class straddles bytes 0 and 1 (RFC 8200 §3).
         v[0] = 0x60 | (tc >> 4);
         v[1] = (v[1] & 0x0f) | (tc << 4);
@@ -326,9 +376,17 @@ mod tests {
             let d = decode(LinkType::ETHERNET, &f).unwrap();
             assert_eq!(d.src, "10.0.0.1:1935".parse().unwrap());
             assert_eq!(d.dst, "10.0.0.2:50000".parse().unwrap());
-            assert_eq!((d.protocol, d.ttl, d.truncated, d.fragmented), (6, 9, false, false));
-            let Transport::Tcp(t) = d.transport else { panic!("{d:?}") };
-            assert_eq!((t.seq, t.ack, t.window, t.payload, t.wire_len), (77, 9, 500, &b"hello"[..], 5));
+            assert_eq!(
+                (d.protocol, d.ttl, d.truncated, d.fragmented),
+                (6, 9, false, false)
+            );
+            let Transport::Tcp(t) = d.transport else {
+                panic!("{d:?}")
+            };
+            assert_eq!(
+                (t.seq, t.ack, t.window, t.payload, t.wire_len),
+                (77, 9, 500, &b"hello"[..], 5)
+            );
             assert_eq!(t.flags.0, TcpFlags::ACK | TcpFlags::PSH);
         }
     }
@@ -337,7 +395,9 @@ mod tests {
     fn ethernet_padding_is_not_payload() {
         let mut f = eth_tcp(0, b"");
         f.resize(60, 0); // minimum Ethernet frame: padded
-        let Transport::Tcp(t) = decode(LinkType::ETHERNET, &f).unwrap().transport else { panic!() };
+        let Transport::Tcp(t) = decode(LinkType::ETHERNET, &f).unwrap().transport else {
+            panic!()
+        };
         assert!(t.payload.is_empty());
         assert_eq!(t.wire_len, 0);
     }
@@ -347,7 +407,9 @@ mod tests {
         let ip = udp6(0xb9, b"rtmfp"); // DSCP 46 (EF), ECN 1 (ECT(1))
         let mut sll = vec![0, 0, 3, 4, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x86, 0xdd];
         sll.extend(&ip);
-        let mut sll2 = vec![0x86, 0xdd, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0];
+        let mut sll2 = vec![
+            0x86, 0xdd, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0,
+        ];
         sll2.extend(&ip);
         let mut null_le = 30u32.to_le_bytes().to_vec(); // macOS AF_INET6, little-endian host
         null_le.extend(&ip);
@@ -367,9 +429,14 @@ mod tests {
         ];
         for (lt, f) in cases {
             let d = decode(lt, &f).unwrap_or_else(|e| panic!("{lt:?}: {e}"));
-            assert_eq!(d.src.to_string(), "[fefe:fefe:fefe:fefe:fefe:fefe:fefe:fefe]:1111");
+            assert_eq!(
+                d.src.to_string(),
+                "[fefe:fefe:fefe:fefe:fefe:fefe:fefe:fefe]:1111"
+            );
             assert_eq!((d.ecn, d.dscp, d.protocol), (1, 46, 17), "{lt:?}");
-            let Transport::Udp(u) = d.transport else { panic!() };
+            let Transport::Udp(u) = d.transport else {
+                panic!()
+            };
             assert_eq!(u.payload, b"rtmfp");
         }
         // IPv4 TOS: DSCP 10, ECN CE.
@@ -377,10 +444,16 @@ mod tests {
         v4[1] = (10 << 2) | 3;
         let d = decode(LinkType::IPV4, &v4).unwrap();
         assert_eq!((d.ecn, d.dscp), (3, 10));
-        assert_eq!(decode(LinkType(147), &v4), Err(DecodeError::UnsupportedLinkType(147)));
+        assert_eq!(
+            decode(LinkType(147), &v4),
+            Err(DecodeError::UnsupportedLinkType(147))
+        );
         let mut arp_null = 2u32.to_le_bytes().to_vec();
         arp_null[0] = 7;
-        assert!(matches!(decode(LinkType::NULL, &arp_null), Err(DecodeError::NotIp(7))));
+        assert!(matches!(
+            decode(LinkType::NULL, &arp_null),
+            Err(DecodeError::NotIp(7))
+        ));
     }
 
     #[test]
@@ -389,10 +462,15 @@ mod tests {
         let cut = &f[..14 + 20 + 20 + 100];
         let d = decode(LinkType::ETHERNET, cut).unwrap();
         assert!(d.truncated);
-        let Transport::Tcp(t) = d.transport else { panic!() };
+        let Transport::Tcp(t) = d.transport else {
+            panic!()
+        };
         assert_eq!((t.payload.len(), t.wire_len), (100, 1000));
         // Cut inside the TCP header: a clean error, not a bogus segment.
-        assert!(matches!(decode(LinkType::ETHERNET, &f[..14 + 20 + 10]), Err(DecodeError::Malformed { .. })));
+        assert!(matches!(
+            decode(LinkType::ETHERNET, &f[..14 + 20 + 10]),
+            Err(DecodeError::Malformed { .. })
+        ));
         // IPv4 fragment (MF set): noted, not reassembled.
         let mut frag = tcp4([1, 2, 3, 4], 1, [5, 6, 7, 8], 2, 0, "A", b"abc");
         frag[6] = 0x20;

@@ -8,15 +8,15 @@
 //! reassembly only buffers out-of-order data within [`tcp::Limits`].
 
 mod decode;
-#[cfg(test)]
-mod testutil;
 mod reader;
 pub mod tcp;
+#[cfg(test)]
+mod testutil;
 
 pub use decode::{DecodeError, Decoded, TcpFlags, TcpSegment, Transport, UdpDatagram, decode};
 pub use reader::{
-    BUFFER_LEN, CaptureError, Format, LinkType, MAX_BLOCK_LEN, MAX_INTERFACES, MAX_PACKET_LEN, Packet, Reader,
-    Timestamp,
+    BUFFER_LEN, CaptureError, Format, LinkType, MAX_BLOCK_LEN, MAX_INTERFACES, MAX_PACKET_LEN,
+    Packet, Reader, Timestamp,
 };
 
 use std::net::SocketAddr;
@@ -75,11 +75,20 @@ mod tests {
         let mut out = Vec::new();
         let mut udp = 0;
         let mut on = |e: Event<'_>| match e {
-            Event::Data { dir: Dir::C2s, stream_offset, bytes, .. } => {
+            Event::Data {
+                dir: Dir::C2s,
+                stream_offset,
+                bytes,
+                ..
+            } => {
                 assert_eq!(stream_offset, out.len() as u64);
                 out.extend_from_slice(bytes);
             }
-            Event::Gap { dir: Dir::C2s, missing_len, .. } => out.extend(std::iter::repeat_n(b'?', missing_len as usize)),
+            Event::Gap {
+                dir: Dir::C2s,
+                missing_len,
+                ..
+            } => out.extend(std::iter::repeat_n(b'?', missing_len as usize)),
             _ => {}
         };
         while let Some(p) = r.next_packet().unwrap() {
@@ -107,7 +116,14 @@ mod tests {
         let d = tcp4(C, 4000, S, 1935, 121, "AP", b"rtmp");
         let dl = d.len() as u32;
         let d_cut = d[..d.len() - 2].to_vec();
-        vec![(syn, 0), (b.clone(), 0), (a, 0), (c, 0), (b, 0), (d_cut, dl)]
+        vec![
+            (syn, 0),
+            (b.clone(), 0),
+            (a, 0),
+            (c, 0),
+            (b, 0),
+            (d_cut, dl),
+        ]
     }
 
     fn eth(ip: &[u8], vlan: bool) -> Vec<u8> {
@@ -124,13 +140,17 @@ mod tests {
 
     #[test]
     fn pipeline_pcap_link_types() {
-        let wraps: Vec<(u32, Box<dyn Fn(&[u8]) -> Vec<u8>>)> = vec![
+        type Wrap = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+        let wraps: Vec<(u32, Wrap)> = vec![
             (1, Box::new(|ip| eth(ip, false))),
             (1, Box::new(|ip| eth(ip, true))),
             (101, Box::new(|ip| ip.to_vec())),
             (0, Box::new(|ip| [&2u32.to_le_bytes()[..], ip].concat())),
             (108, Box::new(|ip| [&2u32.to_be_bytes()[..], ip].concat())),
-            (113, Box::new(|ip| [&[0, 0, 3, 4, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 8, 0][..], ip].concat())),
+            (
+                113,
+                Box::new(|ip| [&[0, 0, 3, 4, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 8, 0][..], ip].concat()),
+            ),
         ];
         for (link, wrap) in &wraps {
             for be in [false, true] {
@@ -139,12 +159,19 @@ mod tests {
                     .map(|(ip, orig)| {
                         let f = wrap(&ip);
                         let extra = f.len() as u32 - ip.len() as u32;
-                        let o = if orig == 0 { f.len() as u32 } else { orig + extra };
+                        let o = if orig == 0 {
+                            f.len() as u32
+                        } else {
+                            orig + extra
+                        };
                         (f, o)
                     })
                     .collect();
-                let recs: Vec<(u32, u32, &[u8], u32)> =
-                    frames.iter().enumerate().map(|(i, (f, o))| (i as u32, 0, &f[..], *o)).collect();
+                let recs: Vec<(u32, u32, &[u8], u32)> = frames
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (f, o))| (i as u32, 0, &f[..], *o))
+                    .collect();
                 let file = pcap(be, be, *link, &recs);
                 assert_eq!(run(&file).0, WANT, "link {link} be {be}");
             }
@@ -160,12 +187,21 @@ mod tests {
         let mut f = le.shb();
         f.extend(le.idb(1, None));
         f.extend(le.idb(276, Some(9)));
-        let sll2 = |ip: &[u8]| [&[8, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0][..], ip].concat();
+        let sll2 = |ip: &[u8]| {
+            [
+                &[8, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0][..],
+                ip,
+            ]
+            .concat()
+        };
         f.extend(le.epb(0, 1, &eth(&segs[0].0, true), 0));
         f.extend(le.epb(1, 2, &sll2(&segs[1].0), 0));
         f.extend(le.epb(0, 3, &eth(&segs[2].0, false), 0));
         let mut u = Vec::new();
-        etherparse::PacketBuilder::ipv4(C, S, 1).udp(1, 2).write(&mut u, b"dgram").unwrap();
+        etherparse::PacketBuilder::ipv4(C, S, 1)
+            .udp(1, 2)
+            .write(&mut u, b"dgram")
+            .unwrap();
         f.extend(le.epb(1, 4, &sll2(&u), 0));
         f.extend(be.shb());
         f.extend(be.idb(101, Some(6)));

@@ -17,11 +17,13 @@
 use std::io::{ErrorKind, Read};
 
 use pcap_parser::pcapng::{
-    parse_enhancedpacketblock_be, parse_enhancedpacketblock_le,
-    parse_interfacedescriptionblock_be, parse_interfacedescriptionblock_le,
-    parse_sectionheaderblock, parse_simplepacketblock_be, parse_simplepacketblock_le,
+    parse_enhancedpacketblock_be, parse_enhancedpacketblock_le, parse_interfacedescriptionblock_be,
+    parse_interfacedescriptionblock_le, parse_sectionheaderblock, parse_simplepacketblock_be,
+    parse_simplepacketblock_le,
 };
-use pcap_parser::{parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header};
+use pcap_parser::{
+    parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header,
+};
 
 /// Largest captured packet length accepted (256 KiB, tcpdump's default snaplen
 /// 262144). Anything larger is treated as a corrupt record length.
@@ -240,7 +242,13 @@ fn hex_start(b: &[u8]) -> String {
     let hex: Vec<String> = b.iter().map(|x| format!("{x:02x}")).collect();
     let ascii: String = b
         .iter()
-        .map(|&c| if (0x20..0x7f).contains(&c) { c as char } else { '.' })
+        .map(|&c| {
+            if (0x20..0x7f).contains(&c) {
+                c as char
+            } else {
+                '.'
+            }
+        })
         .collect();
     format!("{} \"{}\"", hex.join(" "), ascii)
 }
@@ -248,7 +256,11 @@ fn hex_start(b: &[u8]) -> String {
 fn u32_at(b: &[u8], at: usize, big_endian: bool) -> u32 {
     let mut a = [0u8; 4];
     a.copy_from_slice(&b[at..at + 4]);
-    if big_endian { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
+    if big_endian {
+        u32::from_be_bytes(a)
+    } else {
+        u32::from_le_bytes(a)
+    }
 }
 
 /// Decode a pcapng `if_tsresol` into units per second (`None` if it overflows u64).
@@ -266,7 +278,10 @@ fn make_time(raw: u64, units: u64, offset: i64) -> Timestamp {
     let sec = (raw / units) as i64;
     let frac = u128::from(raw % units);
     let nsec = (frac * 1_000_000_000 / u128::from(units)) as u32;
-    Timestamp { sec: sec.saturating_add(offset), nsec }
+    Timestamp {
+        sec: sec.saturating_add(offset),
+        nsec,
+    }
 }
 
 impl<R: Read> Reader<R> {
@@ -291,7 +306,9 @@ impl<R: Read> Reader<R> {
         let have = r.fill(4)?;
         let magic = &r.buf[r.start..r.end];
         if !have {
-            return Err(CaptureError::NotCapture { start: hex_start(magic) });
+            return Err(CaptureError::NotCapture {
+                start: hex_start(magic),
+            });
         }
         let m = [magic[0], magic[1], magic[2], magic[3]];
         let pcap = matches!(
@@ -320,7 +337,9 @@ impl<R: Read> Reader<R> {
             let n = (r.end - r.start).min(8);
             let _ = r.fill(n.max(8));
             let s = &r.buf[r.start..r.end];
-            return Err(CaptureError::NotCapture { start: hex_start(s) });
+            return Err(CaptureError::NotCapture {
+                start: hex_start(s),
+            });
         }
         Ok(r)
     }
@@ -355,7 +374,10 @@ impl<R: Read> Reader<R> {
             return Ok(None);
         }
         let res = match self.format {
-            Format::Pcap { big_endian, nanosecond } => self.next_pcap(big_endian, nanosecond),
+            Format::Pcap {
+                big_endian,
+                nanosecond,
+            } => self.next_pcap(big_endian, nanosecond),
             Format::PcapNg => self.next_pcapng(),
         };
         match res {
@@ -394,7 +416,10 @@ impl<R: Read> Reader<R> {
                 Ok(n) => self.end += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(source) => {
-                    return Err(CaptureError::Io { offset: self.offset + (self.end - self.start) as u64, source });
+                    return Err(CaptureError::Io {
+                        offset: self.offset + (self.end - self.start) as u64,
+                        source,
+                    });
                 }
             }
         }
@@ -442,7 +467,12 @@ impl<R: Read> Reader<R> {
     }
 
     fn corrupt(&self, what: &'static str, reason: String) -> CaptureError {
-        CaptureError::Corrupt { what, offset: self.offset, frame: self.frame + 1, reason }
+        CaptureError::Corrupt {
+            what,
+            offset: self.offset,
+            frame: self.frame + 1,
+            reason,
+        }
     }
 
     /// Frame a record of `len` bytes at the current position: `Ok(false)` on a
@@ -457,7 +487,11 @@ impl<R: Read> Reader<R> {
         Err(self.truncated(what, len))
     }
 
-    fn next_pcap(&mut self, big_endian: bool, nanosecond: bool) -> Result<Option<Meta>, CaptureError> {
+    fn next_pcap(
+        &mut self,
+        big_endian: bool,
+        nanosecond: bool,
+    ) -> Result<Option<Meta>, CaptureError> {
         let hdr_len = if self.pcap_modified { 24 } else { 16 };
         if !self.need(hdr_len, "pcap record header")? {
             return Ok(None);
@@ -485,7 +519,11 @@ impl<R: Read> Reader<R> {
             Ok((_, b)) => (b.ts_sec, b.ts_usec, b.origlen),
             Err(e) => return Err(self.corrupt("pcap record", format!("{e:?}"))),
         };
-        let nsec_raw = if nanosecond { u64::from(ts_frac) } else { u64::from(ts_frac) * 1000 };
+        let nsec_raw = if nanosecond {
+            u64::from(ts_frac)
+        } else {
+            u64::from(ts_frac) * 1000
+        };
         // Lax: a fraction >= 1 s carries into the seconds rather than failing.
         let time = Timestamp {
             sec: i64::from(ts_sec) + (nsec_raw / 1_000_000_000) as i64,
@@ -513,25 +551,44 @@ impl<R: Read> Reader<R> {
                 return Ok(None);
             }
             let s = self.start;
-            let raw_type = u32::from_le_bytes([self.buf[s], self.buf[s + 1], self.buf[s + 2], self.buf[s + 3]]);
+            let raw_type = u32::from_le_bytes([
+                self.buf[s],
+                self.buf[s + 1],
+                self.buf[s + 2],
+                self.buf[s + 3],
+            ]);
             let is_shb = raw_type == PCAPNG_SHB;
             if is_shb {
                 // The byte-order magic decides how this and the following blocks read.
-                match u32::from_le_bytes([self.buf[s + 8], self.buf[s + 9], self.buf[s + 10], self.buf[s + 11]]) {
+                match u32::from_le_bytes([
+                    self.buf[s + 8],
+                    self.buf[s + 9],
+                    self.buf[s + 10],
+                    self.buf[s + 11],
+                ]) {
                     0x1A2B_3C4D => self.ng_big_endian = false,
                     0x4D3C_2B1A => self.ng_big_endian = true,
                     bom => {
-                        return Err(self.corrupt("pcapng section header", format!("bad byte-order magic {bom:#010x}")));
+                        return Err(self.corrupt(
+                            "pcapng section header",
+                            format!("bad byte-order magic {bom:#010x}"),
+                        ));
                     }
                 }
             }
             let be = self.ng_big_endian;
             let btype = u32_at(&self.buf, s, be);
             let blen = u32_at(&self.buf, s + 4, be) as usize;
-            if blen < 12 || blen % 4 != 0 {
-                return Err(self.corrupt("pcapng block", format!("block type {btype:#x}: invalid block length {blen}")));
+            if blen < 12 || !blen.is_multiple_of(4) {
+                return Err(self.corrupt(
+                    "pcapng block",
+                    format!("block type {btype:#x}: invalid block length {blen}"),
+                ));
             }
-            let important = matches!(btype, PCAPNG_SHB | PCAPNG_IDB | PCAPNG_EPB | PCAPNG_SPB | PCAPNG_PB);
+            let important = matches!(
+                btype,
+                PCAPNG_SHB | PCAPNG_IDB | PCAPNG_EPB | PCAPNG_SPB | PCAPNG_PB
+            );
             if blen > MAX_BLOCK_LEN {
                 if important {
                     return Err(self.corrupt(
@@ -582,7 +639,11 @@ impl<R: Read> Reader<R> {
                                 ts_offset: idb.if_tsoffset,
                             }
                         }
-                        Err(e) => return Err(self.corrupt("pcapng interface description", format!("{e:?}"))),
+                        Err(e) => {
+                            return Err(
+                                self.corrupt("pcapng interface description", format!("{e:?}"))
+                            );
+                        }
                     };
                     if self.interfaces.len() >= MAX_INTERFACES {
                         return Err(self.corrupt(
@@ -612,7 +673,11 @@ impl<R: Read> Reader<R> {
         // (interface, raw timestamp or None, data offset within block, caplen, origlen)
         let (if_id, ts, data_off, caplen, orig_len) = match btype {
             PCAPNG_EPB => {
-                let parsed = if be { parse_enhancedpacketblock_be(block) } else { parse_enhancedpacketblock_le(block) };
+                let parsed = if be {
+                    parse_enhancedpacketblock_be(block)
+                } else {
+                    parse_enhancedpacketblock_le(block)
+                };
                 match parsed {
                     Ok((_, epb)) => {
                         let off = epb.data.as_ptr() as usize - block.as_ptr() as usize;
@@ -620,11 +685,17 @@ impl<R: Read> Reader<R> {
                         let ts = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
                         (epb.if_id, Some(ts), off, caplen, epb.origlen)
                     }
-                    Err(e) => return Err(self.corrupt(what, format!("enhanced packet block: {e:?}"))),
+                    Err(e) => {
+                        return Err(self.corrupt(what, format!("enhanced packet block: {e:?}")));
+                    }
                 }
             }
             PCAPNG_SPB => {
-                let parsed = if be { parse_simplepacketblock_be(block) } else { parse_simplepacketblock_le(block) };
+                let parsed = if be {
+                    parse_simplepacketblock_be(block)
+                } else {
+                    parse_simplepacketblock_le(block)
+                };
                 match parsed {
                     Ok((_, spb)) => {
                         let off = spb.data.as_ptr() as usize - block.as_ptr() as usize;
@@ -648,11 +719,14 @@ impl<R: Read> Reader<R> {
                 } else {
                     u16::from_le_bytes([block[8], block[9]])
                 };
-                let ts = (u64::from(u32_at(block, 12, be)) << 32) | u64::from(u32_at(block, 16, be));
+                let ts =
+                    (u64::from(u32_at(block, 12, be)) << 32) | u64::from(u32_at(block, 16, be));
                 let caplen = u32_at(block, 20, be) as usize;
                 let orig = u32_at(block, 24, be);
                 if caplen > blen - 32 {
-                    return Err(self.corrupt(what, format!("captured length {caplen} exceeds the block")));
+                    return Err(
+                        self.corrupt(what, format!("captured length {caplen} exceeds the block"))
+                    );
                 }
                 (u32::from(if_id), Some(ts), 28, caplen, orig)
             }
@@ -660,7 +734,10 @@ impl<R: Read> Reader<R> {
         let Some(iface) = self.interfaces.get(if_id as usize).copied() else {
             return Err(self.corrupt(
                 what,
-                format!("interface id {if_id} but the section describes {} interface(s)", self.interfaces.len()),
+                format!(
+                    "interface id {if_id} but the section describes {} interface(s)",
+                    self.interfaces.len()
+                ),
             ));
         };
         let time = match ts {
@@ -687,7 +764,10 @@ mod tests {
     use super::*;
     use crate::capture::testutil::{Ng, pcap};
 
-    fn all(bytes: &[u8]) -> (Vec<(u64, Timestamp, u32, Vec<u8>, u32, u64)>, Option<CaptureError>) {
+    /// (frame, time, link type, data, orig_len, offset)
+    type Pk = (u64, Timestamp, u32, Vec<u8>, u32, u64);
+
+    fn all(bytes: &[u8]) -> (Vec<Pk>, Option<CaptureError>) {
         let mut out = Vec::new();
         let mut r = match Reader::new(bytes) {
             Ok(r) => r,
@@ -695,7 +775,14 @@ mod tests {
         };
         loop {
             match r.next_packet() {
-                Ok(Some(p)) => out.push((p.frame, p.time, p.link_type.0, p.data.to_vec(), p.orig_len, p.offset)),
+                Ok(Some(p)) => out.push((
+                    p.frame,
+                    p.time,
+                    p.link_type.0,
+                    p.data.to_vec(),
+                    p.orig_len,
+                    p.offset,
+                )),
                 Ok(None) => return (out, None),
                 Err(e) => return (out, Some(e)),
             }
@@ -706,17 +793,46 @@ mod tests {
     fn pcap_both_byte_orders_and_resolutions() {
         for be in [false, true] {
             for nanos in [false, true] {
-                let f = pcap(be, nanos, 101, &[(100, 999_999, b"abc", 3), (101, 5, b"defg", 1500)]);
+                let f = pcap(
+                    be,
+                    nanos,
+                    101,
+                    &[(100, 999_999, b"abc", 3), (101, 5, b"defg", 1500)],
+                );
                 let r = Reader::new(&f[..]).unwrap();
-                assert_eq!(r.format(), Format::Pcap { big_endian: be, nanosecond: nanos });
+                assert_eq!(
+                    r.format(),
+                    Format::Pcap {
+                        big_endian: be,
+                        nanosecond: nanos
+                    }
+                );
                 let (p, err) = all(&f);
                 assert!(err.is_none());
                 assert_eq!(p.len(), 2);
                 let mul = if nanos { 1 } else { 1000 };
-                assert_eq!(p[0].1, Timestamp { sec: 100, nsec: 999_999 * mul });
-                assert_eq!((p[0].0, p[0].2, &p[0].3[..], p[0].4, p[0].5), (1, 101, &b"abc"[..], 3, 24));
-                assert_eq!(p[1].1, Timestamp { sec: 101, nsec: 5 * mul });
-                assert_eq!((p[1].0, &p[1].3[..], p[1].4, p[1].5), (2, &b"defg"[..], 1500, 24 + 16 + 3));
+                assert_eq!(
+                    p[0].1,
+                    Timestamp {
+                        sec: 100,
+                        nsec: 999_999 * mul
+                    }
+                );
+                assert_eq!(
+                    (p[0].0, p[0].2, &p[0].3[..], p[0].4, p[0].5),
+                    (1, 101, &b"abc"[..], 3, 24)
+                );
+                assert_eq!(
+                    p[1].1,
+                    Timestamp {
+                        sec: 101,
+                        nsec: 5 * mul
+                    }
+                );
+                assert_eq!(
+                    (p[1].0, &p[1].3[..], p[1].4, p[1].5),
+                    (2, &b"defg"[..], 1500, 24 + 16 + 3)
+                );
             }
         }
     }
@@ -740,8 +856,11 @@ mod tests {
         f.extend(be.epb(0, (7 << 10) | 512, b"x", 1));
         let (p, err) = all(&f);
         assert!(err.is_none(), "{err:?}");
-        let got: Vec<(u64, u32, i64, u32, &[u8], u32)> =
-            p.iter().map(|x| (x.0, x.2, x.1.sec, x.1.nsec, &x.3[..], x.4)).collect();
+        #[allow(clippy::type_complexity)]
+        let got: Vec<(u64, u32, i64, u32, &[u8], u32)> = p
+            .iter()
+            .map(|x| (x.0, x.2, x.1.sec, x.1.nsec, &x.3[..], x.4))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -757,13 +876,24 @@ mod tests {
 
     #[test]
     fn truncated_file_keeps_earlier_packets() {
-        let f = pcap(false, false, 1, &[(1, 0, &[1; 40], 40), (2, 0, &[2; 40], 40)]);
+        let f = pcap(
+            false,
+            false,
+            1,
+            &[(1, 0, &[1; 40], 40), (2, 0, &[2; 40], 40)],
+        );
         let cut = &f[..f.len() - 10];
         let (p, err) = all(cut);
         assert_eq!(p.len(), 1);
         let e = err.unwrap();
         match &e {
-            CaptureError::Truncated { offset, frame, needed, available, .. } => {
+            CaptureError::Truncated {
+                offset,
+                frame,
+                needed,
+                available,
+                ..
+            } => {
                 assert_eq!((*offset, *frame, *needed, *available), (24 + 56, 2, 56, 46));
             }
             other => panic!("{other:?}"),
@@ -772,7 +902,14 @@ mod tests {
         // Cut inside a record header, and inside a pcapng block.
         let (p, err) = all(&f[..24 + 56 + 7]);
         assert_eq!(p.len(), 1);
-        assert!(matches!(err, Some(CaptureError::Truncated { offset: 80, frame: 2, .. })));
+        assert!(matches!(
+            err,
+            Some(CaptureError::Truncated {
+                offset: 80,
+                frame: 2,
+                ..
+            })
+        ));
         let ng = Ng { be: false };
         let mut g = ng.shb();
         g.extend(ng.idb(1, None));
@@ -780,20 +917,40 @@ mod tests {
         g.extend(ng.epb(0, 1, &[9; 30], 30));
         let (p, err) = all(&g[..g.len() - 1]);
         assert!(p.is_empty());
-        assert!(matches!(err, Some(CaptureError::Truncated { offset, frame: 1, .. }) if offset == good as u64));
+        assert!(
+            matches!(err, Some(CaptureError::Truncated { offset, frame: 1, .. }) if offset == good as u64)
+        );
     }
 
     #[test]
     fn garbage_and_corrupt_inputs() {
         let e = Reader::new(&b"GET / HTTP/1.1\r\n"[..]).unwrap_err();
-        assert_eq!(e.to_string(), "not a pcap/pcapng file (starts with 47 45 54 20 2f 20 48 54 \"GET / HT\")");
-        assert!(Reader::new(&b""[..]).unwrap_err().to_string().contains("empty"));
+        assert_eq!(
+            e.to_string(),
+            "not a pcap/pcapng file (starts with 47 45 54 20 2f 20 48 54 \"GET / HT\")"
+        );
+        assert!(
+            Reader::new(&b""[..])
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
         // A record length past the bound is corrupt, reported before allocating.
         let mut f = pcap(false, false, 1, &[(1, 0, b"ok", 2)]);
         f.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0]);
         let (p, err) = all(&f);
         assert_eq!(p.len(), 1);
-        assert!(matches!(err, Some(CaptureError::Corrupt { offset: 42, frame: 2, .. })), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                Some(CaptureError::Corrupt {
+                    offset: 42,
+                    frame: 2,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
         // pcapng: EPB on an undeclared interface; mismatched trailer.
         let ng = Ng { be: false };
         let mut g = ng.shb();
@@ -804,13 +961,23 @@ mod tests {
         let (p, err) = all(&g);
         assert_eq!(p.len(), 1);
         let e = err.unwrap();
-        assert!(matches!(e, CaptureError::Corrupt { offset, frame: 2, .. } if offset == at), "{e}");
+        assert!(
+            matches!(e, CaptureError::Corrupt { offset, frame: 2, .. } if offset == at),
+            "{e}"
+        );
         let mut h = ng.shb();
         let mut b = ng.idb(1, None);
         let n = b.len();
         b[n - 1] ^= 1;
         h.extend(b);
-        assert!(matches!(all(&h).1, Some(CaptureError::Corrupt { offset: 28, frame: 1, .. })));
+        assert!(matches!(
+            all(&h).1,
+            Some(CaptureError::Corrupt {
+                offset: 28,
+                frame: 1,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -835,7 +1002,10 @@ mod tests {
     impl Read for Trickle<'_> {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
             if self.data.is_empty() {
-                return Err(std::io::Error::new(ErrorKind::WouldBlock, "no more data yet"));
+                return Err(std::io::Error::new(
+                    ErrorKind::WouldBlock,
+                    "no more data yet",
+                ));
             }
             let n = self.step.min(buf.len()).min(self.data.len());
             buf[..n].copy_from_slice(&self.data[..n]);
@@ -846,13 +1016,21 @@ mod tests {
 
     #[test]
     fn streaming_returns_each_record_without_read_ahead() {
-        let f = pcap(false, false, 1, &[(1, 0, &[1; 100], 100), (2, 0, &[2; 100], 100)]);
+        let f = pcap(
+            false,
+            false,
+            1,
+            &[(1, 0, &[1; 100], 100), (2, 0, &[2; 100], 100)],
+        );
         for step in [1, 7, 4096] {
             let mut r = Reader::new(Trickle { data: &f, step }).unwrap();
             assert_eq!(r.next_packet().unwrap().unwrap().frame, 1);
             assert_eq!(r.next_packet().unwrap().unwrap().frame, 2);
             // Only now does the reader need more input.
-            assert!(matches!(r.next_packet(), Err(CaptureError::Io { offset: 256, .. })));
+            assert!(matches!(
+                r.next_packet(),
+                Err(CaptureError::Io { offset: 256, .. })
+            ));
         }
     }
 

@@ -382,7 +382,11 @@ struct Conn {
 
 impl Conn {
     fn key(&self) -> ConnKey {
-        ConnKey { client: self.ep[0], server: self.ep[1], roles: self.roles }
+        ConnKey {
+            client: self.ep[0],
+            server: self.ep[1],
+            roles: self.roles,
+        }
     }
 }
 
@@ -448,7 +452,10 @@ impl Reassembler {
 
     /// Endpoints and roles of a live connection.
     pub fn conn_key(&self, conn: ConnId) -> Option<ConnKey> {
-        self.ids.get(&conn).and_then(|t| self.conns.get(t)).map(Conn::key)
+        self.ids
+            .get(&conn)
+            .and_then(|t| self.conns.get(t))
+            .map(Conn::key)
     }
 
     /// Counters of a live connection, indexed by [`Dir::index`].
@@ -504,7 +511,7 @@ impl Reassembler {
         }
 
         if !self.conns.contains_key(&t) {
-            if rst || (!syn && wire_len == 0 && !fin) || (!syn && wire_len == 0) {
+            if rst || (!syn && wire_len == 0) {
                 // Nothing to reassemble from a pure ACK / stray RST / lone FIN.
                 return;
             }
@@ -520,22 +527,45 @@ impl Reassembler {
             };
             let id = ConnId(self.next_id);
             self.next_id += 1;
-            let conn = Conn { id, ep, roles, half: [Half::default(), Half::default()], last_frame: frame };
-            emit(Event::Open { conn: id, key: conn.key(), syn_seen: roles == Roles::Syn, frame, time });
+            let conn = Conn {
+                id,
+                ep,
+                roles,
+                half: [Half::default(), Half::default()],
+                last_frame: frame,
+            };
+            emit(Event::Open {
+                conn: id,
+                key: conn.key(),
+                syn_seen: roles == Roles::Syn,
+                frame,
+                time,
+            });
             self.conns.insert(t, conn);
             self.ids.insert(id, t);
         }
 
         let limits = self.limits;
-        let Some(c) = self.conns.get_mut(&t) else { return }; // ok: inserted above
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        }; // ok: inserted above
         c.last_frame = frame;
         let i = usize::from(c.ep[0] != src);
-        let ctx = Ctx { conn: c.id, dir: Dir::from_index(i), frame };
+        let ctx = Ctx {
+            conn: c.id,
+            dir: Dir::from_index(i),
+            frame,
+        };
 
         if rst {
             c.half[i].stats.segments += 1;
             c.half[i].stats.rst_seen = true;
-            emit(Event::Close { conn: c.id, dir: ctx.dir, kind: CloseKind::Rst, frame });
+            emit(Event::Close {
+                conn: c.id,
+                dir: ctx.dir,
+                kind: CloseKind::Rst,
+                frame,
+            });
             self.end_conn(t, EndReason::Reset, GapReason::Reset, frame, &mut emit);
             return;
         }
@@ -567,7 +597,17 @@ impl Reassembler {
                         h.stats.truncated_segments += 1;
                     }
                     let scratch = &mut self.scratch;
-                    insert(h, ctx, off, seg.payload, wire_len, time, &limits, scratch, &mut emit);
+                    insert(
+                        h,
+                        ctx,
+                        off,
+                        seg.payload,
+                        wire_len,
+                        time,
+                        &limits,
+                        scratch,
+                        &mut emit,
+                    );
                 }
                 if fin && h.fin.is_none() {
                     let f = off + wire_len as i64;
@@ -581,7 +621,11 @@ impl Reassembler {
         // The peer's ACK tells which of this half's missing bytes were really sent.
         if ack {
             let j = 1 - i;
-            let other = Ctx { conn: c.id, dir: Dir::from_index(j), frame };
+            let other = Ctx {
+                conn: c.id,
+                dir: Dir::from_index(j),
+                frame,
+            };
             acked(&mut c.half[j], other, seg.ack, &mut emit);
         }
 
@@ -597,11 +641,22 @@ impl Reassembler {
             let h = &mut c.half[k];
             if !h.closed && h.fin.is_some_and(|f| h.next >= f) && h.ooo.is_empty() {
                 h.closed = true;
-                emit(Event::Close { conn: c.id, dir: Dir::from_index(k), kind: CloseKind::Fin, frame });
+                emit(Event::Close {
+                    conn: c.id,
+                    dir: Dir::from_index(k),
+                    kind: CloseKind::Fin,
+                    frame,
+                });
             }
         }
         if c.half[0].closed && c.half[1].closed {
-            self.end_conn(t, EndReason::Closed, GapReason::EndOfCapture, frame, &mut emit);
+            self.end_conn(
+                t,
+                EndReason::Closed,
+                GapReason::EndOfCapture,
+                frame,
+                &mut emit,
+            );
         }
     }
 
@@ -609,18 +664,30 @@ impl Reassembler {
     /// are delivered, holes become gaps), FINs reached, and `End` events, in
     /// connection order. The reassembler is empty afterwards.
     pub fn flush<F: FnMut(Event<'_>)>(&mut self, mut emit: F) {
-        let mut all: Vec<(ConnId, TupleKey, u64)> =
-            self.conns.iter().map(|(t, c)| (c.id, *t, c.last_frame)).collect();
+        let mut all: Vec<(ConnId, TupleKey, u64)> = self
+            .conns
+            .iter()
+            .map(|(t, c)| (c.id, *t, c.last_frame))
+            .collect();
         all.sort_unstable();
         for (_, t, last) in all {
-            self.end_conn(t, EndReason::EndOfCapture, GapReason::EndOfCapture, last, &mut emit);
+            self.end_conn(
+                t,
+                EndReason::EndOfCapture,
+                GapReason::EndOfCapture,
+                last,
+                &mut emit,
+            );
         }
     }
 
     /// Evict the least recently active eighth of the connections.
     fn evict<F: FnMut(Event<'_>)>(&mut self, frame: u64, emit: &mut F) {
-        let mut all: Vec<(u64, ConnId, TupleKey)> =
-            self.conns.iter().map(|(t, c)| (c.last_frame, c.id, *t)).collect();
+        let mut all: Vec<(u64, ConnId, TupleKey)> = self
+            .conns
+            .iter()
+            .map(|(t, c)| (c.last_frame, c.id, *t))
+            .collect();
         let n = (all.len() / 8).max(1).min(all.len());
         if n == 0 {
             return;
@@ -644,10 +711,16 @@ impl Reassembler {
         frame: u64,
         emit: &mut F,
     ) {
-        let Some(mut c) = self.conns.remove(&t) else { return };
+        let Some(mut c) = self.conns.remove(&t) else {
+            return;
+        };
         self.ids.remove(&c.id);
         for k in 0..2 {
-            let ctx = Ctx { conn: c.id, dir: Dir::from_index(k), frame };
+            let ctx = Ctx {
+                conn: c.id,
+                dir: Dir::from_index(k),
+                frame,
+            };
             let h = &mut c.half[k];
             self.total_ooo = self.total_ooo.saturating_sub(h.ooo_bytes);
             if reason != EndReason::Reset || !h.ooo.is_empty() {
@@ -659,7 +732,12 @@ impl Reassembler {
                 }
                 if !h.closed && h.next >= f {
                     h.closed = true;
-                    emit(Event::Close { conn: c.id, dir: ctx.dir, kind: CloseKind::Fin, frame });
+                    emit(Event::Close {
+                        conn: c.id,
+                        dir: ctx.dir,
+                        kind: CloseKind::Fin,
+                        frame,
+                    });
                 }
             }
         }
@@ -816,7 +894,14 @@ fn insert<F: FnMut(Event<'_>)>(
         h.stats.dup_bytes += covered;
         if !data.is_empty() {
             h.stats.bytes += data.len() as u64;
-            emit(Event::Data { conn: ctx.conn, dir: ctx.dir, stream_offset: s, bytes: data, frame: ctx.frame, time });
+            emit(Event::Data {
+                conn: ctx.conn,
+                dir: ctx.dir,
+                stream_offset: s,
+                bytes: data,
+                frame: ctx.frame,
+                time,
+            });
             h.next = present_end;
         }
         if end > present_end {
@@ -829,7 +914,9 @@ fn insert<F: FnMut(Event<'_>)>(
         insert_pieces(h, ctx, s, data, end, time, scratch, emit);
         // Bounds: give up on the oldest hole until back under the limits.
         while h.ooo_bytes > limits.max_ooo_bytes || h.ooo.len() > limits.max_ooo_segments {
-            let Some((&first, _)) = h.ooo.first_key_value() else { break };
+            let Some((&first, _)) = h.ooo.first_key_value() else {
+                break;
+            };
             gap_to(h, ctx, first, GapReason::BufferLimit, emit);
             drain(h, ctx, emit);
         }
@@ -838,7 +925,14 @@ fn insert<F: FnMut(Event<'_>)>(
 
 /// True (and an [`Event::Inconsistent`] emitted) if buffered piece `p` at
 /// `ps` holds different bytes than `data` (starting at `s`) where they overlap.
-fn differs<F: FnMut(Event<'_>)>(p: &Piece, ps: u64, s: u64, data: &[u8], ctx: Ctx, emit: &mut F) -> bool {
+fn differs<F: FnMut(Event<'_>)>(
+    p: &Piece,
+    ps: u64,
+    s: u64,
+    data: &[u8],
+    ctx: Ctx,
+    emit: &mut F,
+) -> bool {
     if p.lost {
         return false;
     }
@@ -852,7 +946,13 @@ fn differs<F: FnMut(Event<'_>)>(p: &Piece, ps: u64, s: u64, data: &[u8], ctx: Ct
     if a == b {
         return false;
     }
-    emit(Event::Inconsistent { conn: ctx.conn, dir: ctx.dir, stream_offset: lo, len: hi - lo, frame: ctx.frame });
+    emit(Event::Inconsistent {
+        conn: ctx.conn,
+        dir: ctx.dir,
+        stream_offset: lo,
+        len: hi - lo,
+        frame: ctx.frame,
+    });
     true
 }
 
@@ -874,7 +974,9 @@ fn insert_pieces<F: FnMut(Event<'_>)>(
     let mut covered = 0u64;
     // A piece starting before `s` may reach into the range.
     let prev = h.ooo.range(..s).next_back().map(|(&ps, p)| (ps, p));
-    let iter = prev.into_iter().chain(h.ooo.range(s..end).map(|(&ps, p)| (ps, p)));
+    let iter = prev
+        .into_iter()
+        .chain(h.ooo.range(s..end).map(|(&ps, p)| (ps, p)));
     for (ps, p) in iter {
         let pe = ps + p.len;
         if pe <= cursor {
@@ -912,11 +1014,29 @@ fn insert_pieces<F: FnMut(Event<'_>)>(
             let pe = b.min(present_end);
             let bytes = data[(a - s) as usize..(pe - s) as usize].to_vec();
             h.ooo_bytes += bytes.len();
-            h.ooo.insert(a, Piece { len: pe - a, data: bytes, lost: false, frame: ctx.frame, time });
+            h.ooo.insert(
+                a,
+                Piece {
+                    len: pe - a,
+                    data: bytes,
+                    lost: false,
+                    frame: ctx.frame,
+                    time,
+                },
+            );
         }
         if b > present_end {
             let la = a.max(present_end);
-            h.ooo.insert(la, Piece { data: Vec::new(), len: b - la, lost: true, frame: ctx.frame, time });
+            h.ooo.insert(
+                la,
+                Piece {
+                    data: Vec::new(),
+                    len: b - la,
+                    lost: true,
+                    frame: ctx.frame,
+                    time,
+                },
+            );
         }
     }
 }
@@ -944,13 +1064,37 @@ mod tests {
     fn own(e: Event<'_>) -> Ev {
         match e {
             Event::Open { conn, key, .. } => Ev::Open(conn.0, key.roles),
-            Event::Data { conn, dir, stream_offset, bytes, .. } => Ev::Data(conn.0, dir, stream_offset, bytes.to_vec()),
-            Event::Gap { conn, dir, stream_offset, missing_len, reason, .. } => {
-                Ev::Gap(conn.0, dir, stream_offset, missing_len, reason)
-            }
-            Event::Inconsistent { conn, dir, stream_offset, len, .. } => Ev::Inc(conn.0, dir, stream_offset, len),
-            Event::Close { conn, dir, kind, .. } => Ev::Close(conn.0, dir, kind),
-            Event::End { conn, reason, stats, .. } => Ev::End(conn.0, reason, stats),
+            Event::Data {
+                conn,
+                dir,
+                stream_offset,
+                bytes,
+                ..
+            } => Ev::Data(conn.0, dir, stream_offset, bytes.to_vec()),
+            Event::Gap {
+                conn,
+                dir,
+                stream_offset,
+                missing_len,
+                reason,
+                ..
+            } => Ev::Gap(conn.0, dir, stream_offset, missing_len, reason),
+            Event::Inconsistent {
+                conn,
+                dir,
+                stream_offset,
+                len,
+                ..
+            } => Ev::Inc(conn.0, dir, stream_offset, len),
+            Event::Close {
+                conn, dir, kind, ..
+            } => Ev::Close(conn.0, dir, kind),
+            Event::End {
+                conn,
+                reason,
+                stats,
+                ..
+            } => Ev::End(conn.0, reason, stats),
         }
     }
 
@@ -963,7 +1107,12 @@ mod tests {
 
     impl H {
         fn new() -> H {
-            H { r: Reassembler::new(), ev: Vec::new(), frame: 0, port: 5000 }
+            H {
+                r: Reassembler::new(),
+                ev: Vec::new(),
+                frame: 0,
+                port: 5000,
+            }
         }
         fn client(&self) -> SocketAddr {
             SocketAddr::from(([10, 0, 0, 1], self.port))
@@ -972,12 +1121,34 @@ mod tests {
             SocketAddr::from(([10, 0, 0, 2], 1935))
         }
         /// A segment from the client (`c2s`) or the server.
-        fn seg(&mut self, c2s: bool, seq: u32, ack: u32, flags: u16, payload: &[u8], wire_len: u32) {
+        fn seg(
+            &mut self,
+            c2s: bool,
+            seq: u32,
+            ack: u32,
+            flags: u16,
+            payload: &[u8],
+            wire_len: u32,
+        ) {
             self.frame += 1;
-            let (src, dst) = if c2s { (self.client(), self.server()) } else { (self.server(), self.client()) };
-            let s = TcpSegment { seq, ack, flags: TcpFlags(flags), window: 1000, payload, wire_len };
+            let (src, dst) = if c2s {
+                (self.client(), self.server())
+            } else {
+                (self.server(), self.client())
+            };
+            let s = TcpSegment {
+                seq,
+                ack,
+                flags: TcpFlags(flags),
+                window: 1000,
+                payload,
+                wire_len,
+            };
             let ev = &mut self.ev;
-            self.r.segment(src, dst, &s, self.frame, Timestamp::default(), |e| ev.push(own(e)));
+            self.r
+                .segment(src, dst, &s, self.frame, Timestamp::default(), |e| {
+                    ev.push(own(e))
+                });
         }
         fn data(&mut self, c2s: bool, seq: u32, payload: &[u8]) {
             self.seg(c2s, seq, 0, 0, payload, payload.len() as u32);
@@ -1005,15 +1176,40 @@ mod tests {
             out
         }
         fn gaps(&self) -> Vec<(u64, u64, GapReason)> {
-            self.ev.iter().filter_map(|e| if let Ev::Gap(_, _, o, n, r) = e { Some((*o, *n, *r)) } else { None }).collect()
+            self.ev
+                .iter()
+                .filter_map(|e| {
+                    if let Ev::Gap(_, _, o, n, r) = e {
+                        Some((*o, *n, *r))
+                    } else {
+                        None
+                    }
+                })
+                .collect()
         }
         fn end_stats(&self, conn: u64) -> [DirStats; 2] {
-            self.ev.iter().find_map(|e| if let Ev::End(c, _, s) = e { (*c == conn).then_some(*s) } else { None }).unwrap()
+            self.ev
+                .iter()
+                .find_map(|e| {
+                    if let Ev::End(c, _, s) = e {
+                        (*c == conn).then_some(*s)
+                    } else {
+                        None
+                    }
+                })
+                .unwrap()
         }
         fn handshake(&mut self, isn_c: u32, isn_s: u32) {
             self.seg(true, isn_c, 0, S, b"", 0);
             self.seg(false, isn_s, isn_c.wrapping_add(1), S | A, b"", 0);
-            self.seg(true, isn_c.wrapping_add(1), isn_s.wrapping_add(1), A, b"", 0);
+            self.seg(
+                true,
+                isn_c.wrapping_add(1),
+                isn_s.wrapping_add(1),
+                A,
+                b"",
+                0,
+            );
         }
     }
 
@@ -1104,7 +1300,10 @@ mod tests {
     #[test]
     fn buffer_limit_declares_gap_and_flush_reports_pending() {
         let mut h = H::new();
-        h.r = Reassembler::with_limits(Limits { max_ooo_bytes: 10, ..Limits::default() });
+        h.r = Reassembler::with_limits(Limits {
+            max_ooo_bytes: 10,
+            ..Limits::default()
+        });
         h.handshake(0, 0);
         h.data(true, 101, b"0123456");
         assert!(h.gaps().is_empty());
@@ -1117,7 +1316,10 @@ mod tests {
         assert_eq!(h.gaps()[1], (112, 87, GapReason::EndOfCapture));
         assert!(h.stream(0, Dir::C2s).ends_with(b"?zz"));
         assert!(h.ev.contains(&Ev::Close(0, Dir::C2s, CloseKind::Fin)));
-        assert!(matches!(h.ev.last(), Some(Ev::End(0, EndReason::EndOfCapture, _))));
+        assert!(matches!(
+            h.ev.last(),
+            Some(Ev::End(0, EndReason::EndOfCapture, _))
+        ));
         assert_eq!(h.r.buffered_bytes(), 0);
     }
 
@@ -1129,7 +1331,10 @@ mod tests {
         assert_eq!(h.ev[0], Ev::Open(0, Roles::Guessed));
         assert_eq!(h.ev[1], Ev::Data(0, Dir::C2s, 0, b"S0S1".to_vec()));
         let key = h.r.flip_roles(ConnId(0)).unwrap();
-        assert_eq!((key.client, key.server, key.roles), (h.client(), h.server(), Roles::Flipped));
+        assert_eq!(
+            (key.client, key.server, key.roles),
+            (h.client(), h.server(), Roles::Flipped)
+        );
         h.data(false, 781, b"S2");
         h.data(true, 50, b"C2");
         assert_eq!(h.ev[2], Ev::Data(0, Dir::S2c, 4, b"S2".to_vec()));
@@ -1151,16 +1356,25 @@ mod tests {
         h.data(true, 2, b"a");
         h.seg(true, 1, 0, S, b"", 0); // retransmitted SYN: same connection
         h.handshake(5000, 6000);
-        assert!(h.ev.iter().any(|e| matches!(e, Ev::End(1, EndReason::Reused, _))));
+        assert!(
+            h.ev.iter()
+                .any(|e| matches!(e, Ev::End(1, EndReason::Reused, _)))
+        );
         assert!(h.ev.contains(&Ev::Open(2, Roles::Syn)));
         // Eviction of the least recently active.
         let mut h = H::new();
-        h.r = Reassembler::with_limits(Limits { max_conns: 4, ..Limits::default() });
+        h.r = Reassembler::with_limits(Limits {
+            max_conns: 4,
+            ..Limits::default()
+        });
         for p in 0..5 {
             h.port = 6000 + p;
             h.handshake(0, 0);
         }
-        assert!(h.ev.iter().any(|e| matches!(e, Ev::End(0, EndReason::Evicted, _))));
+        assert!(
+            h.ev.iter()
+                .any(|e| matches!(e, Ev::End(0, EndReason::Evicted, _)))
+        );
         assert_eq!(h.r.connections(), 4);
     }
 

@@ -5,8 +5,12 @@ use etherparse::PacketBuilder;
 
 /// A classic pcap file: `(ts_sec, ts_frac, data, orig_len)` records.
 pub fn pcap(be: bool, nanos: bool, link: u32, recs: &[(u32, u32, &[u8], u32)]) -> Vec<u8> {
-    let w32 = |v: &mut Vec<u8>, x: u32| v.extend_from_slice(&if be { x.to_be_bytes() } else { x.to_le_bytes() });
-    let w16 = |v: &mut Vec<u8>, x: u16| v.extend_from_slice(&if be { x.to_be_bytes() } else { x.to_le_bytes() });
+    let w32 = |v: &mut Vec<u8>, x: u32| {
+        v.extend_from_slice(&if be { x.to_be_bytes() } else { x.to_le_bytes() })
+    };
+    let w16 = |v: &mut Vec<u8>, x: u16| {
+        v.extend_from_slice(&if be { x.to_be_bytes() } else { x.to_le_bytes() })
+    };
     let mut v = Vec::new();
     w32(&mut v, if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 });
     w16(&mut v, 2);
@@ -32,14 +36,22 @@ pub struct Ng {
 
 impl Ng {
     fn u32(&self, x: u32) -> [u8; 4] {
-        if self.be { x.to_be_bytes() } else { x.to_le_bytes() }
+        if self.be {
+            x.to_be_bytes()
+        } else {
+            x.to_le_bytes()
+        }
     }
     fn u16(&self, x: u16) -> [u8; 2] {
-        if self.be { x.to_be_bytes() } else { x.to_le_bytes() }
+        if self.be {
+            x.to_be_bytes()
+        } else {
+            x.to_le_bytes()
+        }
     }
     fn block(&self, t: u32, body: &[u8]) -> Vec<u8> {
         let mut body = body.to_vec();
-        while body.len() % 4 != 0 {
+        while !body.len().is_multiple_of(4) {
             body.push(0);
         }
         let len = 12 + body.len() as u32;
@@ -100,7 +112,15 @@ impl Ng {
 }
 
 /// Raw IPv4 + TCP packet.
-pub fn tcp4(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, seq: u32, flags: &str, payload: &[u8]) -> Vec<u8> {
+pub fn tcp4(
+    src: [u8; 4],
+    sport: u16,
+    dst: [u8; 4],
+    dport: u16,
+    seq: u32,
+    flags: &str,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut b = PacketBuilder::ipv4(src, dst, 64).tcp(sport, dport, seq, 65535);
     for f in flags.chars() {
         b = match f {
