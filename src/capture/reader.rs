@@ -538,7 +538,7 @@ impl<R: Read> Reader<R> {
             interface: 0,
             data: self.start + hdr_len,
             len: caplen,
-            orig_len,
+            orig_len: orig_len.max(caplen as u32),
             offset: self.offset,
         };
         self.consume(total);
