@@ -140,7 +140,8 @@ mod tests {
 
     #[test]
     fn pipeline_pcap_link_types() {
-        let wraps: Vec<(u32, Box<dyn Fn(&[u8]) -> Vec<u8>>)> = vec![
+        type Wrap = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+        let wraps: Vec<(u32, Wrap)> = vec![
             (1, Box::new(|ip| eth(ip, false))),
             (1, Box::new(|ip| eth(ip, true))),
             (101, Box::new(|ip| ip.to_vec())),

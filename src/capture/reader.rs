@@ -538,7 +538,7 @@ impl<R: Read> Reader<R> {
             interface: 0,
             data: self.start + hdr_len,
             len: caplen,
-            orig_len,
+            orig_len: orig_len.max(caplen as u32),
             offset: self.offset,
         };
         self.consume(total);
@@ -579,7 +579,7 @@ impl<R: Read> Reader<R> {
             let be = self.ng_big_endian;
             let btype = u32_at(&self.buf, s, be);
             let blen = u32_at(&self.buf, s + 4, be) as usize;
-            if blen < 12 || blen % 4 != 0 {
+            if blen < 12 || !blen.is_multiple_of(4) {
                 return Err(self.corrupt(
                     "pcapng block",
                     format!("block type {btype:#x}: invalid block length {blen}"),
@@ -764,12 +764,10 @@ mod tests {
     use super::*;
     use crate::capture::testutil::{Ng, pcap};
 
-    fn all(
-        bytes: &[u8],
-    ) -> (
-        Vec<(u64, Timestamp, u32, Vec<u8>, u32, u64)>,
-        Option<CaptureError>,
-    ) {
+    /// (frame, time, link type, data, orig_len, offset)
+    type Pk = (u64, Timestamp, u32, Vec<u8>, u32, u64);
+
+    fn all(bytes: &[u8]) -> (Vec<Pk>, Option<CaptureError>) {
         let mut out = Vec::new();
         let mut r = match Reader::new(bytes) {
             Ok(r) => r,
@@ -858,6 +856,7 @@ mod tests {
         f.extend(be.epb(0, (7 << 10) | 512, b"x", 1));
         let (p, err) = all(&f);
         assert!(err.is_none(), "{err:?}");
+        #[allow(clippy::type_complexity)]
         let got: Vec<(u64, u32, i64, u32, &[u8], u32)> = p
             .iter()
             .map(|x| (x.0, x.2, x.1.sec, x.1.nsec, &x.3[..], x.4))

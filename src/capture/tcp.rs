@@ -500,8 +500,10 @@ impl Reassembler {
         if syn && !ack && !rst {
             let reused = match self.conns.get(&t) {
                 Some(c) => {
-                    let i = usize::from(c.ep[0] != src);
-                    c.half[i].syn_seq != Some(seg.seq)
+                    let h = &c.half[usize::from(c.ep[0] != src)];
+                    // A first SYN for a half that has sent nothing yet (capture began
+                    // at the SYN+ACK) belongs to this connection.
+                    h.syn_seq != Some(seg.seq) && (h.syn_seq.is_some() || h.base.is_some())
                 }
                 None => false,
             };
@@ -511,7 +513,7 @@ impl Reassembler {
         }
 
         if !self.conns.contains_key(&t) {
-            if rst || (!syn && wire_len == 0 && !fin) || (!syn && wire_len == 0) {
+            if rst || (!syn && wire_len == 0) {
                 // Nothing to reassemble from a pure ACK / stray RST / lone FIN.
                 return;
             }
@@ -1382,6 +1384,7 @@ mod tests {
     fn syn_ack_only_marks_roles() {
         let mut h = H::new();
         h.seg(false, 50, 11, S | A, b"", 0);
+        h.seg(true, 10, 0, S, b"", 0); // late client SYN: same connection
         h.data(true, 11, b"C0C1");
         assert_eq!(h.ev[0], Ev::Open(0, Roles::SynAck));
         assert_eq!(h.ev[1], Ev::Data(0, Dir::C2s, 0, b"C0C1".to_vec()));
