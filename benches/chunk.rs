@@ -20,7 +20,7 @@ fn tags() -> Vec<(MessageHeader, Bytes)> {
             (
                 MessageHeader {
                     timestamp: t.timestamp,
-                    msg_type: MessageType(t.tag_type.base()),
+                    msg_type: MessageType(t.tag_type.base().0),
                     stream_id: 1,
                 },
                 t.data,
@@ -34,7 +34,11 @@ fn encode(tags: &[(MessageHeader, Bytes)], chunk_size: u32) -> Vec<u8> {
     enc.set_chunk_size(chunk_size);
     let mut out = Vec::new();
     for (h, body) in tags {
-        let csid = if h.msg_type == MessageType::AUDIO { 4 } else { 6 };
+        let csid = if h.msg_type == MessageType::AUDIO {
+            4
+        } else {
+            6
+        };
         enc.encode(csid, h, body, &mut out);
     }
     out

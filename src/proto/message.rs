@@ -499,9 +499,9 @@ impl Message {
                 if let Encoding::Amf3 { format } = encoding {
                     out.put_u8(*format);
                 }
-                for v in values {
-                    amf0::encode(v, &mut out);
-                }
+                // One encoder for the whole message: AMF3 values after 0x11
+                // switches share their reference tables within a message.
+                out.extend_from_slice(&amf0::encode_all(values));
             }
             Message::SharedObject { encoding, payload } => {
                 if let Encoding::Amf3 { format } = encoding {

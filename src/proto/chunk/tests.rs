@@ -130,7 +130,7 @@ fn set_chunk_size_applies_from_next_chunk() {
 fn interleaved_chunk_streams() {
     // Video on csid 6 and audio on csid 4 interleaved chunk by chunk (chunk size 128).
     let video = vec![0x17u8; 300];
-    let audio = vec![0xAFu8; 200];
+    let audio = [0xAFu8; 200];
     let mut wire = Vec::new();
     wire.push(0x06);
     wire.extend_from_slice(&[0, 0, 10, 0, 1, 44, 9, 1, 0, 0, 0]);
