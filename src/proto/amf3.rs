@@ -1254,10 +1254,9 @@ pub(crate) mod tests {
                 put_u29(k << 1, &mut b);
             }
         }
-        let t = std::time::Instant::now();
+        // The work budget, not a clock, is what stops it.
         let r = decode(&b);
         assert!(matches!(r, Err(AmfError::BudgetExceeded { .. })), "{r:?}");
-        assert!(t.elapsed().as_secs() < 2);
         // The same with a long string referenced over and over.
         let mut b = vec![0x09];
         put_u29((20000 << 1) | 1, &mut b);
