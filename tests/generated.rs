@@ -73,7 +73,10 @@ fn man_pages_are_current() {
     if !update() {
         for e in std::fs::read_dir(root.join("man")).unwrap() {
             let name = e.unwrap().file_name();
-            assert!(names.contains(&name), "man/{name:?} has no command: run scripts/gen.sh");
+            assert!(
+                names.contains(&name),
+                "man/{name:?} has no command: run scripts/gen.sh"
+            );
         }
     } else {
         for e in std::fs::read_dir(root.join("man")).unwrap() {

@@ -103,10 +103,17 @@ impl RtmpUrl {
             Some((a, st)) => (a.to_owned(), st.to_owned()),
             None => (path.to_owned(), String::new()),
         };
-        // As FFmpeg: with --app, the whole path is the stream unless --stream.
+        // With --app, the stream is what follows that app in the path (so an
+        // app with an instance can be named), else the last component.
         let (app, stream) = match (app, stream) {
             (Some(a), Some(st)) => (a.to_owned(), st.to_owned()),
-            (Some(a), None) => (a.to_owned(), path.to_owned()),
+            (Some(a), None) => {
+                let st = path
+                    .strip_prefix(a)
+                    .and_then(|r| r.strip_prefix('/'))
+                    .map_or(url_stream, str::to_owned);
+                (a.to_owned(), st)
+            }
             (None, Some(st)) => (path.to_owned(), st.to_owned()),
             (None, None) => (url_app, url_stream),
         };
