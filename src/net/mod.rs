@@ -154,7 +154,7 @@ impl Stream {
     }
 }
 
-/// Why [`Driver::step`] stopped.
+/// Why [`Driver::next_event`] stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DriveError {
     /// The deadline passed with no complete answer.
