@@ -32,9 +32,39 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('probe', 'probe', [CompletionResultType]::ParameterValue, 'Connect to a server, time every phase, say what the server announced')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write the man pages (one per command) into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'rtmptool;probe' {
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Number of attempts (like ping -c)')
+            [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Number of attempts (like ping -c)')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Pause between attempts')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Pause between attempts')
+            [CompletionResult]::new('--handshake', '--handshake', [CompletionResultType]::ParameterName, 'Handshake to offer: simple (version 0), digest (FFmpeg-like, 9.0.124.2), auto (= digest)')
+            [CompletionResult]::new('--flashver', '--flashver', [CompletionResultType]::ParameterName, 'flashVer of the connect command')
+            [CompletionResult]::new('--tcurl', '--tcurl', [CompletionResultType]::ParameterName, 'tcUrl of the connect command (default: rtmp[s]://host:port/app)')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Application name, overriding how the URL path is split')
+            [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'Stream name (key), overriding how the URL path is split')
+            [CompletionResult]::new('--ca', '--ca', [CompletionResultType]::ParameterName, 'Trust only the CA certificates in this PEM file (rtmps)')
+            [CompletionResult]::new('--quickack', '--quickack', [CompletionResultType]::ParameterName, 'Re-arm TCP_QUICKACK after every read (Linux); off shows what ordinary clients see')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Limit for each network phase, e.g. 500ms, 2s, 1m')
+            [CompletionResult]::new('--publish', '--publish', [CompletionResultType]::ParameterName, 'Also createStream and publish (to the first onStatus), then unpublish')
+            [CompletionResult]::new('--play', '--play', [CompletionResultType]::ParameterName, 'Also createStream and play (to the first onStatus and the first audio and video)')
+            [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'rtmps without certificate verification (encrypted, not authenticated)')
+            [CompletionResult]::new('--reveal-keys', '--reveal-keys', [CompletionResultType]::ParameterName, 'Show stream keys and query values in full')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less human output')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less human output')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More human output (repeatable)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More human output (repeatable)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'rtmptool;completions' {
@@ -66,9 +96,13 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             break
         }
         'rtmptool;help' {
+            [CompletionResult]::new('probe', 'probe', [CompletionResultType]::ParameterValue, 'Connect to a server, time every phase, say what the server announced')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write the man pages (one per command) into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'rtmptool;help;probe' {
             break
         }
         'rtmptool;help;completions' {

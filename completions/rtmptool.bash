@@ -25,6 +25,9 @@ _rtmptool() {
             rtmptool,man)
                 cmd="rtmptool__subcmd__man"
                 ;;
+            rtmptool,probe)
+                cmd="rtmptool__subcmd__probe"
+                ;;
             rtmptool__subcmd__help,completions)
                 cmd="rtmptool__subcmd__help__subcmd__completions"
                 ;;
@@ -34,6 +37,9 @@ _rtmptool() {
             rtmptool__subcmd__help,man)
                 cmd="rtmptool__subcmd__help__subcmd__man"
                 ;;
+            rtmptool__subcmd__help,probe)
+                cmd="rtmptool__subcmd__help__subcmd__probe"
+                ;;
             *)
                 ;;
         esac
@@ -41,7 +47,7 @@ _rtmptool() {
 
     case "${cmd}" in
         rtmptool)
-            opts="-q -v -h -V --json --color --quiet --verbose --timeout --help --version completions man help"
+            opts="-q -v -h -V --json --color --quiet --verbose --timeout --help --version probe completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -85,7 +91,7 @@ _rtmptool() {
             return 0
             ;;
         rtmptool__subcmd__help)
-            opts="completions man help"
+            opts="probe completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -140,6 +146,20 @@ _rtmptool() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        rtmptool__subcmd__help__subcmd__probe)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         rtmptool__subcmd__man)
             opts="-q -v -h -V --json --color --quiet --verbose --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -147,6 +167,72 @@ _rtmptool() {
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rtmptool__subcmd__probe)
+            opts="-c -i -q -v -h -V --publish --play --count --interval --handshake --flashver --tcurl --app --stream --ca --insecure --reveal-keys --quickack --json --color --quiet --verbose --timeout --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --handshake)
+                    COMPREPLY=($(compgen -W "simple digest auto" -- "${cur}"))
+                    return 0
+                    ;;
+                --flashver)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tcurl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --quickack)
+                    COMPREPLY=($(compgen -W "on off" -- "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0

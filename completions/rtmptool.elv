@@ -29,9 +29,38 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
+            cand probe 'Connect to a server, time every phase, say what the server announced'
             cand completions 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
             cand man 'Write the man pages (one per command) into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'rtmptool;probe'= {
+            cand -c 'Number of attempts (like ping -c)'
+            cand --count 'Number of attempts (like ping -c)'
+            cand -i 'Pause between attempts'
+            cand --interval 'Pause between attempts'
+            cand --handshake 'Handshake to offer: simple (version 0), digest (FFmpeg-like, 9.0.124.2), auto (= digest)'
+            cand --flashver 'flashVer of the connect command'
+            cand --tcurl 'tcUrl of the connect command (default: rtmp[s]://host:port/app)'
+            cand --app 'Application name, overriding how the URL path is split'
+            cand --stream 'Stream name (key), overriding how the URL path is split'
+            cand --ca 'Trust only the CA certificates in this PEM file (rtmps)'
+            cand --quickack 'Re-arm TCP_QUICKACK after every read (Linux); off shows what ordinary clients see'
+            cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
+            cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'
+            cand --publish 'Also createStream and publish (to the first onStatus), then unpublish'
+            cand --play 'Also createStream and play (to the first onStatus and the first audio and video)'
+            cand --insecure 'rtmps without certificate verification (encrypted, not authenticated)'
+            cand --reveal-keys 'Show stream keys and query values in full'
+            cand --json 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
+            cand -q 'Less human output'
+            cand --quiet 'Less human output'
+            cand -v 'More human output (repeatable)'
+            cand --verbose 'More human output (repeatable)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
         }
         &'rtmptool;completions'= {
             cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
@@ -60,9 +89,12 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand --version 'Print version'
         }
         &'rtmptool;help'= {
+            cand probe 'Connect to a server, time every phase, say what the server announced'
             cand completions 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
             cand man 'Write the man pages (one per command) into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'rtmptool;help;probe'= {
         }
         &'rtmptool;help;completions'= {
         }

@@ -33,9 +33,35 @@ complete -c rtmptool -n "__fish_rtmptool_needs_command" -s q -l quiet -d 'Less h
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -s v -l verbose -d 'More human output (repeatable)'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -s V -l version -d 'Print version'
+complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "probe" -d 'Connect to a server, time every phase, say what the server announced'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "man" -d 'Write the man pages (one per command) into a directory'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -s c -l count -d 'Number of attempts (like ping -c)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -s i -l interval -d 'Pause between attempts' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l handshake -d 'Handshake to offer: simple (version 0), digest (FFmpeg-like, 9.0.124.2), auto (= digest)' -r -f -a "simple\t'Version bytes zero, no digest (RTMP 1.0 §5.2)'
+digest\t'HMAC-SHA256 digest, as Flash Player and FFmpeg'
+auto\t'Digest (what servers expect from modern clients)'"
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l flashver -d 'flashVer of the connect command' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l tcurl -d 'tcUrl of the connect command (default: rtmp[s]://host:port/app)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l app -d 'Application name, overriding how the URL path is split' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l stream -d 'Stream name (key), overriding how the URL path is split' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l ca -d 'Trust only the CA certificates in this PEM file (rtmps)' -r -F
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l quickack -d 'Re-arm TCP_QUICKACK after every read (Linux); off shows what ordinary clients see' -r -f -a "on\t'Enabled'
+off\t'Disabled'"
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l timeout -d 'Limit for each network phase, e.g. 500ms, 2s, 1m' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l publish -d 'Also createStream and publish (to the first onStatus), then unpublish'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l play -d 'Also createStream and play (to the first onStatus and the first audio and video)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l insecure -d 'rtmps without certificate verification (encrypted, not authenticated)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l reveal-keys -d 'Show stream keys and query values in full'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l json -d 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -s q -l quiet -d 'Less human output'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -s v -l verbose -d 'More human output (repeatable)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -s V -l version -d 'Print version'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand completions" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
 always\t'Always colour'
 never\t'Never colour'"
@@ -54,6 +80,7 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s q -l quiet -d 
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s v -l verbose -d 'More human output (repeatable)'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s V -l version -d 'Print version'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from completions man help" -f -a "man" -d 'Write the man pages (one per command) into a directory'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe completions man help" -f -a "probe" -d 'Connect to a server, time every phase, say what the server announced'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe completions man help" -f -a "man" -d 'Write the man pages (one per command) into a directory'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

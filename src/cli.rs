@@ -53,10 +53,78 @@ pub enum ColorChoice {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Connect to a server, time every phase, say what the server announced
+    Probe(ProbeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(CompletionsArgs),
     /// Write the man pages (one per command) into a directory
     Man(ManArgs),
+}
+
+/// `rtmptool probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// rtmp://host[:port]/app[/instance]/stream[?query] or rtmps://… (default port 443)
+    pub url: String,
+    /// Also createStream and publish (to the first onStatus), then unpublish
+    #[arg(long, conflicts_with = "play")]
+    pub publish: bool,
+    /// Also createStream and play (to the first onStatus and the first audio and video)
+    #[arg(long)]
+    pub play: bool,
+    /// Number of attempts (like ping -c)
+    #[arg(short = 'c', long, default_value_t = 1, value_name = "N")]
+    pub count: u32,
+    /// Pause between attempts
+    #[arg(short = 'i', long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub interval: Duration,
+    /// Handshake to offer: simple (version 0), digest (FFmpeg-like, 9.0.124.2), auto (= digest)
+    #[arg(long, value_enum, default_value_t = HandshakeChoice::Auto)]
+    pub handshake: HandshakeChoice,
+    /// flashVer of the connect command
+    #[arg(long, value_name = "STRING")]
+    pub flashver: Option<String>,
+    /// tcUrl of the connect command (default: rtmp[s]://host:port/app)
+    #[arg(long, value_name = "URL")]
+    pub tcurl: Option<String>,
+    /// Application name, overriding how the URL path is split
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Stream name (key), overriding how the URL path is split
+    #[arg(long)]
+    pub stream: Option<String>,
+    /// Trust only the CA certificates in this PEM file (rtmps)
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// rtmps without certificate verification (encrypted, not authenticated)
+    #[arg(long)]
+    pub insecure: bool,
+    /// Show stream keys and query values in full
+    #[arg(long)]
+    pub reveal_keys: bool,
+    /// Re-arm TCP_QUICKACK after every read (Linux); off shows what ordinary clients see
+    #[arg(long, value_enum, default_value_t = OnOff::On)]
+    pub quickack: OnOff,
+}
+
+/// Handshake choice of `probe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HandshakeChoice {
+    /// Version bytes zero, no digest (RTMP 1.0 §5.2).
+    Simple,
+    /// HMAC-SHA256 digest, as Flash Player and FFmpeg.
+    Digest,
+    /// Digest (what servers expect from modern clients).
+    Auto,
+}
+
+/// A switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
 }
 
 /// `rtmptool completions`.

@@ -6,4 +6,5 @@
 //! reassembles TCP byte streams for `dump`, `diagnose` and `ecn`.
 
 pub mod capture;
+pub mod net;
 pub mod proto;

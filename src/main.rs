@@ -49,6 +49,7 @@ fn run(cli: Cli) -> Result<(), Exit> {
         error,
     };
     match cli.command {
+        Command::Probe(args) => cmd::probe::run(&args, &cli.global),
         Command::Completions(args) => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();

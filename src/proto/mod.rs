@@ -12,6 +12,7 @@ pub mod flv;
 pub mod handshake;
 pub mod media;
 pub mod message;
+pub mod session;
 
 /// Deepest nesting of AMF containers (objects, arrays, ...) a decoder accepts.
 ///

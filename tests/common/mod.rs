@@ -60,6 +60,17 @@ impl Nginx {
     /// Starts nginx-rtmp with `chunk_size` and the given extra `application`
     /// blocks (an `application live { live on; }` is always there).
     pub fn start(chunk_size: u32, extra_apps: &str) -> Nginx {
+        Self::start_with(chunk_size, extra_apps, |_| String::new())
+    }
+
+    /// Like [`Nginx::start`], plus top-level configuration made from the RTMP
+    /// port (e.g. a `stream { … }` block terminating TLS in front of it; the
+    /// stream module is loaded when the text mentions `stream {`).
+    pub fn start_with(
+        chunk_size: u32,
+        extra_apps: &str,
+        top_level: impl FnOnce(u16) -> String,
+    ) -> Nginx {
         let nginx = require("nginx");
         let module = PathBuf::from("/usr/lib/nginx/modules/ngx_rtmp_module.so");
         assert!(
@@ -69,14 +80,26 @@ impl Nginx {
         );
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
+        let top = top_level(port);
+        let stream_module = if top.contains("stream {") {
+            let m = PathBuf::from("/usr/lib/nginx/modules/ngx_stream_module.so");
+            assert!(
+                m.is_file(),
+                "{} is missing: install libnginx-mod-stream",
+                m.display()
+            );
+            format!("load_module {};\n", m.display())
+        } else {
+            String::new()
+        };
         let conf = format!(
-            "load_module {module};\n\
+            "load_module {module};\n{stream_module}\
              worker_processes 1;\n\
              pid {d}/nginx.pid;\n\
              error_log {d}/error.log info;\n\
              events {{ worker_connections 256; }}\n\
              rtmp {{\n  server {{\n    listen 127.0.0.1:{port};\n    chunk_size {chunk_size};\n\
-                 application live {{ live on; }}\n    {extra_apps}\n  }}\n}}\n",
+                 application live {{ live on; }}\n    {extra_apps}\n  }}\n}}\n{top}\n",
             module = module.display(),
             d = dir.path().display(),
         );

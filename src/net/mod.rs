@@ -1,0 +1,249 @@
+//! Tokio drivers for the sans-IO core: resolve, TCP connect (TCP_NODELAY, and
+//! TCP_QUICKACK on Linux re-armed after every read), TLS (rustls) for
+//! `rtmps://`, and [`Driver`], which moves bytes between a socket and a
+//! [`ClientSession`] with a monotonic clock. Every step is bounded by a
+//! deadline supplied by the caller; errors say which phase failed.
+
+pub mod tls;
+pub mod url;
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::proto::session::{ClientSession, SessionError, SessionEvent};
+
+pub use tls::{TlsInfo, TlsOptions};
+pub use url::RtmpUrl;
+
+/// The phases of reaching a server, as named in JSON output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Name resolution.
+    Resolve,
+    /// TCP three-way handshake.
+    TcpConnect,
+    /// TLS handshake (rtmps).
+    Tls,
+    /// RTMP handshake (C0+C1 sent → S2).
+    Handshake,
+    /// `connect` → `_result`/`_error`.
+    Connect,
+    /// `createStream` → `_result`.
+    CreateStream,
+    /// `publish` → first onStatus.
+    Publish,
+    /// `play` → first onStatus.
+    Play,
+}
+
+impl Phase {
+    /// The name used in JSON (`tcp_connect`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Resolve => "resolve",
+            Phase::TcpConnect => "tcp_connect",
+            Phase::Tls => "tls",
+            Phase::Handshake => "handshake",
+            Phase::Connect => "connect",
+            Phase::CreateStream => "create_stream",
+            Phase::Publish => "publish",
+            Phase::Play => "play",
+        }
+    }
+}
+
+/// Resolves `host:port` within `timeout`. IP literals skip the resolver.
+pub async fn resolve(host: &str, port: u16, timeout: Duration) -> io::Result<Vec<SocketAddr>> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let addrs = tokio::time::timeout(timeout, tokio::net::lookup_host((host, port)))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "name resolution timed out"))??;
+    let v: Vec<SocketAddr> = addrs.collect();
+    if v.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{host} has no addresses"),
+        ));
+    }
+    Ok(v)
+}
+
+/// Connects to the first address that accepts, within `timeout` overall,
+/// with TCP_NODELAY set (commands go out in one segment each).
+pub async fn tcp_connect(addrs: &[SocketAddr], timeout: Duration) -> io::Result<TcpStream> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
+    for addr in addrs {
+        match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => {
+                s.set_nodelay(true)?;
+                return Ok(s);
+            }
+            Ok(Err(e)) => last = e,
+            Err(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("TCP connect to {addr} timed out after {timeout:?}"),
+                ));
+            }
+        }
+    }
+    Err(last)
+}
+
+/// Asks the kernel to acknowledge received data at once instead of waiting
+/// for the delayed-ACK timer (~40 ms). Linux clears the flag as it goes, so
+/// it is re-armed after every read. A no-op elsewhere.
+pub fn arm_quickack(tcp: &TcpStream) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // Best effort: failing to set it only costs latency.
+        let _ = socket2::SockRef::from(tcp).set_tcp_quickack(true);
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = tcp;
+}
+
+/// A plain or TLS connection.
+pub enum Stream {
+    /// `rtmp://`.
+    Plain(TcpStream),
+    /// `rtmps://`.
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// The TCP socket underneath.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => s.get_ref().0,
+        }
+    }
+
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf).await,
+            Stream::Tls(s) => s.read(buf).await,
+        }
+    }
+
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.write_all(buf).await,
+            Stream::Tls(s) => {
+                s.write_all(buf).await?;
+                // rustls buffers records: push them out now.
+                s.flush().await
+            }
+        }
+    }
+
+    /// Closes the write side (TLS: close_notify first).
+    pub async fn shutdown(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.shutdown().await,
+            Stream::Tls(s) => s.shutdown().await,
+        }
+    }
+}
+
+/// Why [`Driver::next_event`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DriveError {
+    /// The deadline passed with no complete answer.
+    #[error("timed out")]
+    Timeout,
+    /// The peer closed the connection.
+    #[error("the server closed the connection")]
+    Closed,
+    /// A socket error.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// The session rejected what arrived.
+    #[error("{0}")]
+    Session(#[from] SessionError),
+}
+
+/// Moves bytes between a [`Stream`] and a [`ClientSession`], stamping input
+/// with the time since `epoch`.
+pub struct Driver {
+    /// The connection.
+    pub stream: Stream,
+    /// The session.
+    pub session: ClientSession,
+    /// Time zero for the session's `now`.
+    pub epoch: Instant,
+    /// Re-arm TCP_QUICKACK after every read.
+    pub quickack: bool,
+    /// When each read returned data and how much (for stall diagnosis).
+    pub reads: Vec<(Duration, usize)>,
+    /// When each write was issued and how much.
+    pub writes: Vec<(Duration, usize)>,
+    buf: Vec<u8>,
+}
+
+impl Driver {
+    /// Wraps a connected stream and a fresh session.
+    pub fn new(stream: Stream, session: ClientSession, epoch: Instant, quickack: bool) -> Driver {
+        if quickack {
+            arm_quickack(stream.tcp());
+        }
+        Driver {
+            stream,
+            session,
+            epoch,
+            quickack,
+            reads: Vec::new(),
+            writes: Vec::new(),
+            buf: vec![0; 64 * 1024],
+        }
+    }
+
+    /// Time since the epoch.
+    pub fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Writes everything the session has queued.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        while let Some(b) = self.session.poll_transmit() {
+            let at = self.now();
+            self.writes.push((at, b.len()));
+            self.stream.write_all(&b).await?;
+        }
+        Ok(())
+    }
+
+    /// Flushes, then waits for the next session event (reading as needed)
+    /// until `deadline`.
+    pub async fn next_event(&mut self, deadline: Instant) -> Result<SessionEvent, DriveError> {
+        loop {
+            self.flush().await?;
+            if let Some(ev) = self.session.poll_event() {
+                return Ok(ev);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let n = match tokio::time::timeout(left, self.stream.read(&mut self.buf)).await {
+                Err(_) => return Err(DriveError::Timeout),
+                Ok(r) => r?,
+            };
+            if n == 0 {
+                return Err(DriveError::Closed);
+            }
+            let now = self.now();
+            if self.quickack {
+                arm_quickack(self.stream.tcp());
+            }
+            self.reads.push((now, n));
+            let data = self.buf[..n].to_vec();
+            self.session.handle_input(&data, now)?;
+        }
+    }
+}

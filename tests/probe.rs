@@ -1,0 +1,348 @@
+//! `rtmptool probe` against real peers on loopback, started by the tests and
+//! stopped by PID: nginx-rtmp (connect, publish, play; play of a stream that
+//! ffmpeg publishes), nginx's stream module terminating TLS with a
+//! self-signed certificate made by `openssl`, and hand-made misbehaving
+//! listeners (silent, HTTP, closed port).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn rtmptool(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rtmptool"))
+        .args(args)
+        .output()
+        .expect("run rtmptool")
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn nginx_connect_publish_play() {
+    let nginx = common::Nginx::start(8192, "");
+    for mode in [None, Some("--publish"), Some("--play")] {
+        let url = nginx.url("live/probekey123");
+        let mut args = vec!["--json", "--timeout", "3s", "probe", &url];
+        args.extend(mode);
+        let out = rtmptool(&args);
+        assert_eq!(out.status.code(), Some(0), "{mode:?}: {}", stderr(&out));
+        let r = &json_lines(&out)[0];
+        assert_eq!(r["type"], "probe");
+        assert_eq!(r["ok"], true);
+        assert_eq!(r["phase"], Value::Null);
+        assert_eq!(r["server"]["handshake"], "digest");
+        assert_eq!(r["server"]["version"], "13.14.10.13");
+        assert_eq!(r["server"]["digest_verified"], true);
+        assert_eq!(r["server"]["chunk_size"], 8192, "{r}");
+        assert_eq!(r["server"]["window_ack_size"], 5_000_000);
+        assert_eq!(r["server"]["fms_ver"], "FMS/3,0,1,123");
+        // The stream key is redacted.
+        assert!(r["url"].as_str().unwrap().ends_with("/live/prob…"), "{r}");
+        for k in ["tcp_connect_ms", "handshake_ms", "connect_ms", "total_ms"] {
+            assert!(r[k].as_f64().unwrap() >= 0.0, "{k}: {r}");
+        }
+        if mode == Some("--publish") {
+            assert_eq!(
+                r["server"]["on_status"][0]["code"],
+                "NetStream.Publish.Start"
+            );
+            assert!(r["publish_ms"].as_f64().is_some());
+        }
+    }
+    // The publish was closed cleanly: nginx logged the deleteStream.
+    assert!(nginx.log().contains("deleteStream"), "{}", nginx.log());
+}
+
+#[test]
+fn play_of_an_ffmpeg_stream_reports_time_to_first_video() {
+    let nginx = common::Nginx::start(4096, "");
+    let ffmpeg = common::require("ffmpeg");
+    let media = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/rtmp/media/h264base_aac_10s.flv"
+    );
+    let url = nginx.url("live/cam");
+    let mut child = Command::new(ffmpeg)
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-stream_loop",
+            "-1",
+            "-i",
+            media,
+        ])
+        .args(["-c", "copy", "-f", "flv", &url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ffmpeg");
+    // Wait until nginx has the publisher.
+    common::wait_for("ffmpeg to publish", Duration::from_secs(10), || {
+        nginx.log().contains("publish: name='cam'").then_some(())
+    });
+    let out = rtmptool(&["--json", "--timeout", "5s", "probe", "--play", &url]);
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = &json_lines(&out)[0];
+    assert_eq!(
+        r["server"]["on_status"][0]["code"], "NetStream.Play.Start",
+        "{r}"
+    );
+    let v = r["first_video_ms"].as_f64().expect("first_video_ms");
+    assert!((0.0..5000.0).contains(&v), "{r}");
+    assert!(r["first_audio_ms"].as_f64().is_some(), "{r}");
+}
+
+#[test]
+fn rtmps_through_nginx_stream_tls() {
+    // A CA and a leaf it signs (webpki refuses a CA certificate as the leaf).
+    let openssl = common::require("openssl");
+    let certs = tempfile::tempdir().unwrap();
+    let p = |n: &str| certs.path().join(n);
+    let (cert, key) = (p("cert.pem"), p("key.pem"));
+    std::fs::write(p("ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    let run = |args: &[&std::ffi::OsStr]| {
+        let st = Command::new(&openssl)
+            .current_dir(certs.path())
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "openssl {args:?}");
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=rtmptool test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]
+    .map(os));
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=rtmptool test",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+    ]
+    .map(os));
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+        "-out",
+        "cert.pem",
+    ]
+    .map(os));
+    let ca_path = p("ca.pem");
+    let tls_port = common::free_port();
+    let nginx = common::Nginx::start_with(4096, "", |rtmp| {
+        format!(
+            "stream {{ server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {}; ssl_certificate_key {}; proxy_pass 127.0.0.1:{rtmp}; }} }}",
+            cert.display(),
+            key.display()
+        )
+    });
+    let url = format!("rtmps://127.0.0.1:{tls_port}/live/s");
+    common::wait_for("the TLS port", Duration::from_secs(5), || {
+        std::net::TcpStream::connect(("127.0.0.1", tls_port)).ok()
+    });
+
+    let ca = ca_path.to_str().unwrap();
+    let out = rtmptool(&["--json", "--timeout", "3s", "probe", "--ca", ca, &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = &json_lines(&out)[0];
+    assert!(r["tls_ms"].as_f64().is_some(), "{r}");
+    assert!(
+        r["tls"]["version"].as_str().unwrap().starts_with("TLSv1."),
+        "{r}"
+    );
+    assert!(!r["tls"]["cipher"].as_str().unwrap().is_empty());
+    assert_eq!(r["tls"]["subject"], "CN=rtmptool test");
+    assert_eq!(r["tls"]["issuer"], "CN=rtmptool test CA");
+    assert_eq!(r["server"]["version"], "13.14.10.13");
+
+    // Without --ca: the self-signed certificate is not trusted.
+    let out = rtmptool(&["--timeout", "3s", "probe", &url]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not trusted"), "{}", stderr(&out));
+
+    // --insecure works and says so loudly.
+    let out = rtmptool(&["--timeout", "3s", "probe", "--insecure", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("NOT verified"));
+    drop(nginx);
+}
+
+/// A listener that accepts connections and runs `serve` on each, in a thread.
+fn listener(serve: fn(std::net::TcpStream)) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || serve(s));
+        }
+    });
+    port
+}
+
+#[test]
+fn silent_listener_is_a_handshake_timeout() {
+    let port = listener(|mut s| {
+        // Read and say nothing until the client leaves.
+        let mut buf = [0u8; 4096];
+        while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+    });
+    let url = format!("rtmp://127.0.0.1:{port}/live/x");
+    let t = Instant::now();
+    let out = rtmptool(&["--timeout", "1s", "probe", &url]);
+    let took = t.elapsed();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let e = stderr(&out);
+    assert!(e.contains("handshake failed"), "{e}");
+    assert!(e.contains("sent nothing"), "{e}");
+    assert!(e.contains("not answer a TLS ClientHello"), "{e}");
+    // The timeout plus the short TLS check (a quarter of it).
+    assert!(took < Duration::from_millis(1800), "{took:?}");
+}
+
+#[test]
+fn http_listener_is_named() {
+    let port = listener(|mut s| {
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    let url = format!("rtmp://127.0.0.1:{port}/live/x");
+    let out = rtmptool(&["--timeout", "2s", "probe", &url]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("HTTP port"), "{}", stderr(&out));
+}
+
+#[test]
+fn closed_port_is_a_network_error() {
+    let port = common::free_port();
+    let url = format!("rtmp://127.0.0.1:{port}/live/x");
+    let out = rtmptool(&["--json", "probe", &url]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["ok"], false);
+    assert_eq!(r["phase"], "tcp_connect");
+    assert!(r["error"].as_str().unwrap().contains("refused"));
+}
+
+#[test]
+fn publish_of_a_busy_stream_is_refused() {
+    let nginx = common::Nginx::start(4096, "");
+    let ffmpeg = common::require("ffmpeg");
+    let media = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/rtmp/media/h264base_aac_10s.flv"
+    );
+    let url = nginx.url("live/busy");
+    let mut child = Command::new(ffmpeg)
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-stream_loop",
+            "-1",
+            "-i",
+            media,
+        ])
+        .args(["-c", "copy", "-f", "flv", &url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ffmpeg");
+    common::wait_for("ffmpeg to publish", Duration::from_secs(10), || {
+        nginx.log().contains("publish: name='busy'").then_some(())
+    });
+    let out = rtmptool(&["--timeout", "3s", "probe", "--publish", &url]);
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let e = stderr(&out);
+    assert!(e.contains("NetStream.Publish.BadName"), "{e}");
+    assert!(e.contains("already being published"), "{e}");
+}
+
+fn connect_median(url: &str, quickack: &str) -> f64 {
+    let out = rtmptool(&[
+        "--json",
+        "--timeout",
+        "3s",
+        "probe",
+        "--count",
+        "20",
+        "--interval",
+        "0",
+        "--quickack",
+        quickack,
+        url,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 21);
+    let s = &lines[20];
+    assert_eq!(s["type"], "probe_summary");
+    assert_eq!(s["sent"], 20);
+    assert_eq!(s["ok"], 20);
+    s["connect_ms"]["median"].as_f64().unwrap()
+}
+
+#[test]
+fn connect_phase_median_is_at_most_2ms() {
+    let nginx = common::Nginx::start(4096, "");
+    let url = nginx.url("live/x");
+    let on = connect_median(&url, "on");
+    let off = connect_median(&url, "off");
+    eprintln!("connect phase median over 20 probes: quickack on {on} ms, off {off} ms");
+    assert!(on <= 2.0, "connect median {on} ms (quickack off: {off} ms)");
+}
