@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg rtmpdump tshark tcpdump)
+packages=(nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg rtmpdump tshark tcpdump openssl ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
