@@ -49,6 +49,7 @@ fn run(cli: Cli) -> Result<(), Exit> {
         error,
     };
     match cli.command {
+        Command::Dump(args) => cmd::dump::run(&args, &report::Style::from_args(&cli.global)),
         Command::Completions(args) => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();

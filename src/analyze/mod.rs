@@ -29,8 +29,7 @@ use std::sync::Arc;
 use crate::capture::tcp::{ConnId, ConnKey, Dir, DirStats, Event, GapReason, Reassembler, Roles};
 use crate::capture::{Packet, Timestamp, Transport, decode};
 use crate::proto::chunk::{
-    ChunkDecoder, ChunkError, ChunkEvent, ChunkInfo, DecoderConfig, RawMessage,
-    decode_basic_header,
+    ChunkDecoder, ChunkError, ChunkEvent, ChunkInfo, DecoderConfig, RawMessage, decode_basic_header,
 };
 use crate::proto::handshake::{
     C1S1Info, C2S2Info, PACKET_LEN, RTMP_VERSION, Role, describe_bad_version, inspect_c1s1,
@@ -299,7 +298,10 @@ fn conn_name(client: SocketAddr, server: SocketAddr) -> Arc<str> {
 fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
     match ev {
         Event::Open {
-            conn, key, syn_seen, ..
+            conn,
+            key,
+            syn_seen,
+            ..
         } => {
             conns.insert(conn.0, new_conn(conn, key, syn_seen, ctx.opts));
         }
@@ -365,7 +367,13 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
                      that differ from the first copy (the first copy is decoded)",
                     dir_name(dir)
                 );
-                ctx.rec(c, Some(dir), frame, Some(stream_offset), RecordKind::Warning(msg));
+                ctx.rec(
+                    c,
+                    Some(dir),
+                    frame,
+                    Some(stream_offset),
+                    RecordKind::Warning(msg),
+                );
             }
         }
         Event::Close { .. } => {}
@@ -543,12 +551,12 @@ fn handshake(
             return data.len();
         }
     }
-    if have < 1 + PACKET_LEN && now >= 1 + PACKET_LEN {
+    if have < 1 + PACKET_LEN && now > PACKET_LEN {
         let h = &c.half[d].hs;
         if let Ok(info) = inspect_c1s1(&h[1..1 + PACKET_LEN], role) {
             let peer = &c.half[1 - d].hs;
             let echo_of_peer = dir == Dir::S2c
-                && peer.len() >= 1 + PACKET_LEN
+                && peer.len() > PACKET_LEN
                 && peer[1..1 + PACKET_LEN] == h[1..1 + PACKET_LEN];
             ctx.rec(
                 c,
@@ -563,7 +571,7 @@ fn handshake(
         let h = &c.half[d].hs;
         let packet = &h[1 + PACKET_LEN..];
         let peer = &c.half[1 - d].hs;
-        let info = if peer.len() >= 1 + PACKET_LEN {
+        let info = if peer.len() > PACKET_LEN {
             inspect_c2s2(packet, role, &peer[1..1 + PACKET_LEN]).ok()
         } else {
             None
@@ -652,7 +660,13 @@ fn event(c: &Conn, dir: Dir, frame: u64, ev: ChunkEvent, ctx: &mut Ctx<'_>) {
             );
         }
         ChunkEvent::Chunk(info) => {
-            ctx.rec(c, Some(dir), frame, Some(info.offset), RecordKind::Chunk(info));
+            ctx.rec(
+                c,
+                Some(dir),
+                frame,
+                Some(info.offset),
+                RecordKind::Chunk(info),
+            );
         }
         ChunkEvent::ChunkSizeChanged { .. } | ChunkEvent::Type3ExtendedTimestamp { .. } => {}
         ChunkEvent::InvalidChunkSize { raw, offset } => {

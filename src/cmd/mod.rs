@@ -2,4 +2,5 @@
 //! not print protocol output themselves except through `report` renderers.
 
 pub mod completions;
+pub mod dump;
 pub mod man;
