@@ -463,7 +463,9 @@ fn classify(c: &mut Conn, dir: Dir, bytes: &[u8], opts: &Options) {
         };
         return;
     }
-    if dir == Dir::C2s && first == RTMP_VERSION {
+    // Without the SYN a first byte 3 may also be a fmt-0 chunk header on
+    // chunk stream 3 (e.g. `connect`): a handshake only if it is not one.
+    if dir == Dir::C2s && first == RTMP_VERSION && !plausible_fmt0(bytes) {
         c.class = Class::Rtmp;
         return;
     }
@@ -776,7 +778,8 @@ fn plausible_fmt0(b: &[u8]) -> bool {
         22 => (11..=16 << 20).contains(&len),
         _ => false,
     };
-    if !len_ok || sid >= 1 << 16 {
+    // Real peers use small chunk stream and message stream ids.
+    if !len_ok || sid > MAX_PLAUSIBLE_STREAM_ID || bh.csid > MAX_PLAUSIBLE_CSID {
         return false;
     }
     // Protocol control messages travel on csid 2, stream 0 (RTMP 1.0 §5.4).
@@ -785,6 +788,31 @@ fn plausible_fmt0(b: &[u8]) -> bool {
         return false;
     }
     !(control && sid != 0)
+}
+
+/// Largest chunk stream id accepted when looking for a boundary (the one- and
+/// two-byte basic header forms).
+const MAX_PLAUSIBLE_CSID: u32 = 319;
+
+/// Largest message stream id accepted when looking for a boundary.
+const MAX_PLAUSIBLE_STREAM_ID: u32 = 255;
+
+/// Whether a message decoded from a candidate boundary looks like one a peer sent.
+fn plausible_message(m: &RawMessage) -> bool {
+    let t = m.header.msg_type.0;
+    if !matches!(t, 1..=6 | 8 | 9 | 15..=20 | 22)
+        || m.header.stream_id > MAX_PLAUSIBLE_STREAM_ID
+        || m.csid > MAX_PLAUSIBLE_CSID
+    {
+        return false;
+    }
+    match Message::decode(m.header.msg_type, m.payload.clone()) {
+        Err(_) => false,
+        Ok(Message::Video(b)) => crate::proto::media::VideoInfo::parse(&b)
+            .is_ok_and(|v| (1..=5).contains(&v.frame_type.0)),
+        Ok(Message::Audio(b)) => crate::proto::media::AudioInfo::parse(&b).is_ok(),
+        Ok(_) => true,
+    }
 }
 
 /// Messages decoded cleanly from `buf` with chunk size `size`; `None` on an error.
@@ -798,7 +826,7 @@ fn score(buf: &[u8], size: u32) -> Option<usize> {
     loop {
         match dec.poll() {
             Ok(Some(ChunkEvent::Message(m))) => {
-                if Message::decode(m.header.msg_type, m.payload).is_err() {
+                if !plausible_message(&m) {
                     return None;
                 }
                 n += 1;
