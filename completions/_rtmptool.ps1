@@ -33,6 +33,7 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('probe', 'probe', [CompletionResultType]::ParameterValue, 'Connect to a server, time every phase, say what the server announced')
+            [CompletionResult]::new('dump', 'dump', [CompletionResultType]::ParameterValue, 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write the man pages (one per command) into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -56,6 +57,28 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             [CompletionResult]::new('--play', '--play', [CompletionResultType]::ParameterName, 'Also createStream and play (to the first onStatus and the first audio and video)')
             [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'rtmps without certificate verification (encrypted, not authenticated)')
             [CompletionResult]::new('--reveal-keys', '--reveal-keys', [CompletionResultType]::ParameterName, 'Show stream keys and query values in full')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less human output')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less human output')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More human output (repeatable)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More human output (repeatable)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rtmptool;dump' {
+            [CompletionResult]::new('--conn', '--conn', [CompletionResultType]::ParameterName, 'Only connections matching: `client-server` string, an address or port it contains, or its number (0, 1, ...)')
+            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Only this direction')
+            [CompletionResult]::new('--type', '--type', [CompletionResultType]::ParameterName, 'Only these message types: names (`video`, `command_amf0`, `command`, `data`, `control`, `media`) or numbers; comma-separated or repeated')
+            [CompletionResult]::new('--stream-id', '--stream-id', [CompletionResultType]::ParameterName, 'Only messages on these message stream ids')
+            [CompletionResult]::new('--command', '--command', [CompletionResultType]::ParameterName, 'Only commands/data messages with these names (e.g. `connect,publish,onStatus`)')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Decode every TCP connection on this port as RTMP, handshake seen or not')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Limit for each network phase, e.g. 500ms, 2s, 1m')
+            [CompletionResult]::new('--hex', '--hex', [CompletionResultType]::ParameterName, 'Hex dump (hexyl) of every message payload')
+            [CompletionResult]::new('--stats', '--stats', [CompletionResultType]::ParameterName, 'Instead of the messages, a table per connection: messages and bytes per type and direction, chunk sizes, media bitrate, frames, timestamps')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less human output')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less human output')
@@ -97,12 +120,16 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
         }
         'rtmptool;help' {
             [CompletionResult]::new('probe', 'probe', [CompletionResultType]::ParameterValue, 'Connect to a server, time every phase, say what the server announced')
+            [CompletionResult]::new('dump', 'dump', [CompletionResultType]::ParameterValue, 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write the man pages (one per command) into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'rtmptool;help;probe' {
+            break
+        }
+        'rtmptool;help;dump' {
             break
         }
         'rtmptool;help;completions' {

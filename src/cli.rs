@@ -55,6 +55,8 @@ pub enum ColorChoice {
 pub enum Command {
     /// Connect to a server, time every phase, say what the server announced
     Probe(ProbeArgs),
+    /// Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)
+    Dump(DumpArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(CompletionsArgs),
     /// Write the man pages (one per command) into a directory
@@ -125,6 +127,47 @@ pub enum OnOff {
     On,
     /// Disabled.
     Off,
+}
+
+/// `rtmptool dump`.
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// Capture file (pcap or pcapng), or `-` for stdin (e.g. `tcpdump -U -w - | rtmptool dump -`)
+    #[arg(value_name = "CAPTURE|-")]
+    pub input: String,
+    /// Hex dump (hexyl) of every message payload
+    #[arg(long)]
+    pub hex: bool,
+    /// Instead of the messages, a table per connection: messages and bytes per type and direction, chunk sizes, media bitrate, frames, timestamps
+    #[arg(long)]
+    pub stats: bool,
+    /// Only connections matching: `client-server` string, an address or port it contains, or its number (0, 1, ...)
+    #[arg(long, value_name = "CONN")]
+    pub conn: Vec<String>,
+    /// Only this direction
+    #[arg(long, value_enum)]
+    pub dir: Option<DirFilter>,
+    /// Only these message types: names (`video`, `command_amf0`, `command`, `data`, `control`, `media`) or numbers; comma-separated or repeated
+    #[arg(long = "type", value_name = "TYPE", value_delimiter = ',')]
+    pub msg_type: Vec<String>,
+    /// Only messages on these message stream ids
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
+    pub stream_id: Vec<u32>,
+    /// Only commands/data messages with these names (e.g. `connect,publish,onStatus`)
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub command: Vec<String>,
+    /// Decode every TCP connection on this port as RTMP, handshake seen or not
+    #[arg(long)]
+    pub port: Option<u16>,
+}
+
+/// A direction of a TCP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DirFilter {
+    /// Client to server.
+    C2s,
+    /// Server to client.
+    S2c,
 }
 
 /// `rtmptool completions`.

@@ -5,6 +5,7 @@
 //! FLV and media tag facts); [`capture`] reads pcap/pcapng captures and
 //! reassembles TCP byte streams for `dump`, `diagnose` and `ecn`.
 
+pub mod analyze;
 pub mod capture;
 pub mod net;
 pub mod proto;

@@ -2,5 +2,6 @@
 //! not print protocol output themselves except through `report` renderers.
 
 pub mod completions;
+pub mod dump;
 pub mod man;
 pub mod probe;

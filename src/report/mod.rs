@@ -2,6 +2,8 @@
 //! decide colour and write NDJSON, so that human and JSON output carry the
 //! same content and `--json` prints nothing but JSON lines on stdout.
 
+pub mod dump;
+
 use std::io::{IsTerminal, Write};
 
 use crate::cli::{ColorChoice, GlobalArgs};

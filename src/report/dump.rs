@@ -1,0 +1,939 @@
+//! Rendering of `dump` records: NDJSON with the keys of the CLI contract
+//! (`CLI.md`, "JSON records": handshake, message, warning), human text (one
+//! line per unit, AMF values indented, `-v` chunk detail, `--hex` payload
+//! dumps) and `--stats` tables (comfy-table) per connection.
+//!
+//! Statistics are counters per connection and direction, never per message,
+//! so memory does not grow with the capture.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use anyhow::bail;
+use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
+use owo_colors::OwoColorize;
+use serde_json::{Map, Value as Json, json};
+
+use super::{Style, write_json_line};
+use crate::cli::{DirFilter, DumpArgs};
+use rtmptool::analyze::{HandshakePacket, Record, RecordKind, handshake_packet_name};
+use rtmptool::capture::tcp::{Dir, DirStats};
+use rtmptool::proto::amf0::Amf0Value;
+use rtmptool::proto::chunk::DEFAULT_CHUNK_SIZE;
+use rtmptool::proto::handshake::PeerHandshake;
+use rtmptool::proto::media::{AudioInfo, VideoInfo};
+use rtmptool::proto::message::{Message, MessageType, UserControl};
+
+/// What `--conn`, `--dir`, `--type`, `--stream-id` and `--command` select.
+#[derive(Debug, Default)]
+pub struct Filter {
+    conns: Vec<String>,
+    dir: Option<Dir>,
+    types: Vec<u8>,
+    stream_ids: Vec<u32>,
+    commands: Vec<String>,
+}
+
+/// Message type numbers for a `--type` word: a number, a `msg_type_name`, or a group.
+fn type_numbers(word: &str) -> anyhow::Result<Vec<u8>> {
+    let w = word.trim().to_ascii_lowercase();
+    if let Ok(n) = w.parse::<u8>() {
+        return Ok(vec![n]);
+    }
+    let group: &[u8] = match w.as_str() {
+        "command" | "commands" => &[17, 20],
+        "data" => &[15, 18],
+        "control" => &[1, 2, 3, 4, 5, 6],
+        "media" => &[8, 9],
+        "shared_object" => &[16, 19],
+        _ => &[],
+    };
+    if !group.is_empty() {
+        return Ok(group.to_vec());
+    }
+    match (0..=u8::MAX).find(|t| MessageType(*t).name() == w && w != "unknown") {
+        Some(t) => Ok(vec![t]),
+        None => bail!(
+            "--type {word}: not a message type (a number, a name such as video, audio, \
+             command_amf0, set_chunk_size, or a group: command, data, control, media)"
+        ),
+    }
+}
+
+impl Filter {
+    /// The filter of the command line; an unknown `--type` is a usage error.
+    pub fn from_args(a: &DumpArgs) -> anyhow::Result<Filter> {
+        let mut types = Vec::new();
+        for t in &a.msg_type {
+            types.extend(type_numbers(t)?);
+        }
+        Ok(Filter {
+            conns: a.conn.clone(),
+            dir: a.dir.map(|d| match d {
+                DirFilter::C2s => Dir::C2s,
+                DirFilter::S2c => Dir::S2c,
+            }),
+            types,
+            stream_ids: a.stream_id.clone(),
+            commands: a.command.clone(),
+        })
+    }
+
+    fn message_filters(&self) -> bool {
+        !(self.types.is_empty() && self.stream_ids.is_empty() && self.commands.is_empty())
+    }
+
+    /// Whether `r` is to be shown (and counted by `--stats`).
+    pub fn matches(&self, r: &Record) -> bool {
+        if !self.conns.is_empty()
+            && !self
+                .conns
+                .iter()
+                .any(|c| c.parse::<u64>().ok() == Some(r.conn_id) || r.conn.contains(c.as_str()))
+        {
+            return false;
+        }
+        if let (Some(want), Some(d)) = (self.dir, r.dir)
+            && want != d
+        {
+            return false;
+        }
+        match &r.kind {
+            RecordKind::Message { raw, decoded } => {
+                if !self.types.is_empty() && !self.types.contains(&raw.header.msg_type.0) {
+                    return false;
+                }
+                if !self.stream_ids.is_empty() && !self.stream_ids.contains(&raw.header.stream_id) {
+                    return false;
+                }
+                if !self.commands.is_empty() {
+                    let name = match decoded {
+                        Ok(Message::Command(c)) => c.name(),
+                        Ok(Message::Data(d)) => d.name(),
+                        _ => return false,
+                    };
+                    return self.commands.iter().any(|c| c == name);
+                }
+                true
+            }
+            RecordKind::Handshake(_) | RecordKind::Chunk(_) => !self.message_filters(),
+            RecordKind::Open { .. } | RecordKind::Warning(_) | RecordKind::End { .. } => true,
+        }
+    }
+}
+
+/// Counters of one direction for `--stats`.
+#[derive(Debug)]
+struct DirCounters {
+    /// (count, payload bytes) per message type.
+    by_type: Vec<(u8, u64, u64)>,
+    /// Chunk sizes in force, in order (the first is the default 128).
+    chunk_sizes: Vec<u32>,
+    video_frames: u64,
+    keyframes: u64,
+    audio_frames: u64,
+    media_bytes: u64,
+    /// First and last RTMP timestamps of any message.
+    first_ts: Option<u32>,
+    last_ts: u32,
+    /// First and last timestamps of media messages (for the bitrate).
+    media_ts: Option<(u32, u32)>,
+}
+
+impl Default for DirCounters {
+    fn default() -> Self {
+        DirCounters {
+            by_type: Vec::new(),
+            chunk_sizes: vec![DEFAULT_CHUNK_SIZE],
+            video_frames: 0,
+            keyframes: 0,
+            audio_frames: 0,
+            media_bytes: 0,
+            first_ts: None,
+            last_ts: 0,
+            media_ts: None,
+        }
+    }
+}
+
+/// Most chunk size changes listed per direction.
+const MAX_CHUNK_SIZES: usize = 16;
+
+impl DirCounters {
+    fn message(&mut self, msg_type: u8, len: u64, ts: u32, decoded: &Option<&Message>) {
+        match self.by_type.iter_mut().find(|(t, _, _)| *t == msg_type) {
+            Some(e) => {
+                e.1 += 1;
+                e.2 += len;
+            }
+            None => {
+                self.by_type.push((msg_type, 1, len));
+                self.by_type.sort_unstable();
+            }
+        }
+        self.first_ts.get_or_insert(ts);
+        self.last_ts = ts;
+        match decoded {
+            Some(Message::SetChunkSize(n)) if self.chunk_sizes.len() < MAX_CHUNK_SIZES => {
+                self.chunk_sizes.push(n & 0x7FFF_FFFF)
+            }
+            Some(Message::Video(body)) => {
+                if let Ok(v) = VideoInfo::parse(body)
+                    && v.is_coded_frames()
+                {
+                    self.video_frames += 1;
+                    self.keyframes += u64::from(v.is_keyframe());
+                }
+                self.media(len, ts);
+            }
+            Some(Message::Audio(body)) => {
+                if AudioInfo::parse(body).is_ok_and(|a| a.is_coded_frames()) {
+                    self.audio_frames += 1;
+                }
+                self.media(len, ts);
+            }
+            _ => {}
+        }
+    }
+
+    fn media(&mut self, len: u64, ts: u32) {
+        self.media_bytes += len;
+        self.media_ts = Some(match self.media_ts {
+            None => (ts, ts),
+            Some((a, _)) => (a, ts),
+        });
+    }
+
+    /// Media bitrate in kbit/s over the media timestamps' span.
+    fn bitrate_kbps(&self) -> Option<f64> {
+        let (a, b) = self.media_ts?;
+        let span = b.wrapping_sub(a);
+        (span > 0).then(|| self.media_bytes as f64 * 8.0 / f64::from(span))
+    }
+
+    fn json(&self) -> Json {
+        let mut types = Map::new();
+        for (t, n, b) in &self.by_type {
+            let name = match MessageType(*t).name() {
+                "unknown" => format!("type_{t}"),
+                n => n.to_owned(),
+            };
+            types.insert(name, json!({"count": n, "bytes": b}));
+        }
+        json!({
+            "messages": types,
+            "chunk_sizes": self.chunk_sizes,
+            "video_frames": self.video_frames,
+            "keyframes": self.keyframes,
+            "audio_frames": self.audio_frames,
+            "media_bytes": self.media_bytes,
+            "bitrate_kbps": self.bitrate_kbps(),
+            "first_timestamp": self.first_ts,
+            "last_timestamp": self.first_ts.map(|_| self.last_ts),
+            "first_media_timestamp": self.media_ts.map(|m| m.0),
+            "last_media_timestamp": self.media_ts.map(|m| m.1),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct ConnCounters {
+    id: u64,
+    name: String,
+    dirs: [DirCounters; 2],
+    warnings: u64,
+    tcp: Option<[DirStats; 2]>,
+}
+
+/// Turns records into output.
+pub struct Renderer<W: Write> {
+    out: W,
+    style: Style,
+    hex: bool,
+    stats: bool,
+    filter: Filter,
+    /// Time of the first record, for relative times in human output.
+    t0: Option<f64>,
+    dirty: bool,
+    conns: Vec<ConnCounters>,
+    index: HashMap<u64, usize>,
+}
+
+fn dir_str(d: Dir) -> &'static str {
+    match d {
+        Dir::C2s => "c2s",
+        Dir::S2c => "s2c",
+    }
+}
+
+fn version_str(v: [u8; 4]) -> String {
+    format!("{}.{}.{}.{}", v[0], v[1], v[2], v[3])
+}
+
+fn digest_str(k: PeerHandshake) -> &'static str {
+    match k {
+        PeerHandshake::Simple => "none",
+        PeerHandshake::Digest { scheme } => match scheme.as_u8() {
+            0 => "scheme0",
+            _ => "scheme1",
+        },
+        PeerHandshake::UnverifiedDigest => "unverified",
+    }
+}
+
+fn num(n: f64) -> Json {
+    if n.fract() == 0.0 && n.abs() < 9e15 {
+        Json::from(n as i64)
+    } else {
+        serde_json::Number::from_f64(n).map_or(Json::Null, Json::Number)
+    }
+}
+
+/// The JSON fields describing a decoded message's content.
+fn content_json(m: &mut Map<String, Json>, decoded: &Message) {
+    match decoded {
+        Message::SetChunkSize(n) => {
+            m.insert("chunk_size".into(), json!(n));
+        }
+        Message::Abort { csid } => {
+            m.insert("abort_csid".into(), json!(csid));
+        }
+        Message::Acknowledgement { sequence } => {
+            m.insert("sequence".into(), json!(sequence));
+        }
+        Message::WindowAckSize(n) => {
+            m.insert("window_ack_size".into(), json!(n));
+        }
+        Message::SetPeerBandwidth { size, limit } => {
+            m.insert("peer_bandwidth".into(), json!(size));
+            m.insert("limit_type".into(), json!(limit.name()));
+        }
+        Message::UserControl(u) => {
+            m.insert("event".into(), json!(u.name()));
+            m.insert("event_type".into(), json!(u.event_type()));
+            match u {
+                UserControl::StreamBegin(s)
+                | UserControl::StreamEof(s)
+                | UserControl::StreamDry(s)
+                | UserControl::StreamIsRecorded(s) => {
+                    m.insert("event_stream_id".into(), json!(s));
+                }
+                UserControl::SetBufferLength {
+                    stream_id,
+                    buffer_ms,
+                } => {
+                    m.insert("event_stream_id".into(), json!(stream_id));
+                    m.insert("buffer_ms".into(), json!(buffer_ms));
+                }
+                UserControl::PingRequest(t) | UserControl::PingResponse(t) => {
+                    m.insert("ping_timestamp".into(), json!(t));
+                }
+                UserControl::Unknown { data, .. } => {
+                    m.insert("event_data".into(), json!(hex(data)));
+                }
+            }
+        }
+        Message::Command(c) => {
+            let usual = !c.name().is_empty() || c.values.len() < 2;
+            if usual && c.transaction_id().is_some() || c.values.len() == 1 {
+                m.insert("command".into(), json!(c.name()));
+                m.insert(
+                    "transaction_id".into(),
+                    c.transaction_id().map_or(Json::Null, num),
+                );
+                if let Some(o) = c.command_object() {
+                    m.insert("command_object".into(), o.to_json());
+                }
+                m.insert(
+                    "args".into(),
+                    Json::Array(c.args().iter().map(Amf0Value::to_json).collect()),
+                );
+            } else {
+                // Not the usual layout: every value as sent.
+                m.insert("command".into(), json!(c.name()));
+                m.insert(
+                    "values".into(),
+                    Json::Array(c.values.iter().map(Amf0Value::to_json).collect()),
+                );
+            }
+        }
+        Message::Data(d) => {
+            let named = matches!(
+                d.values.first(),
+                Some(Amf0Value::String(_) | Amf0Value::LongString(_))
+            );
+            m.insert(
+                "name".into(),
+                if named { json!(d.name()) } else { Json::Null },
+            );
+            let rest = if named { &d.values[1..] } else { &d.values[..] };
+            m.insert(
+                "values".into(),
+                Json::Array(rest.iter().map(Amf0Value::to_json).collect()),
+            );
+        }
+        Message::Video(body) => match VideoInfo::parse(body) {
+            Ok(v) => {
+                m.insert("codec".into(), json!(v.codec_name()));
+                if let Some(f) = v.fourcc {
+                    m.insert("fourcc".into(), json!(f.text()));
+                }
+                m.insert("frame_type".into(), json!(v.frame_type.name()));
+                m.insert("packet_type".into(), json!(v.packet_type_name()));
+                m.insert("keyframe".into(), json!(v.is_keyframe()));
+                m.insert("sequence_header".into(), json!(v.is_sequence_header()));
+                m.insert("composition_time".into(), json!(v.composition_time));
+            }
+            Err(e) => {
+                m.insert("error".into(), json!(e.to_string()));
+            }
+        },
+        Message::Audio(body) => match AudioInfo::parse(body) {
+            Ok(a) => {
+                m.insert("codec".into(), json!(a.codec_name()));
+                m.insert("sound_format".into(), json!(a.sound_format.map(|f| f.0)));
+                m.insert("packet_type".into(), json!(a.packet_type_name()));
+                m.insert("sequence_header".into(), json!(a.is_sequence_header()));
+                m.insert("sound_rate_hz".into(), json!(a.sound_rate_hz()));
+                m.insert("channels".into(), json!(a.channels()));
+            }
+            Err(e) => {
+                m.insert("error".into(), json!(e.to_string()));
+            }
+        },
+        Message::Aggregate(body) => {
+            let (parts, err) = rtmptool::proto::message::aggregate_parts(body);
+            m.insert("parts".into(), json!(parts.len()));
+            if let Some(e) = err {
+                m.insert("error".into(), json!(e.to_string()));
+            }
+        }
+        Message::SharedObject { .. } | Message::Unknown { .. } => {}
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
+}
+
+/// One-line human summary of a message's content.
+fn content_text(decoded: &Message) -> String {
+    match decoded {
+        Message::SetChunkSize(n) => format!("{n}"),
+        Message::Abort { csid } => format!("chunk stream {csid}"),
+        Message::Acknowledgement { sequence } => format!("{sequence}"),
+        Message::WindowAckSize(n) => format!("{n}"),
+        Message::SetPeerBandwidth { size, limit } => format!("{size} {}", limit.name()),
+        Message::UserControl(u) => match u {
+            UserControl::StreamBegin(s)
+            | UserControl::StreamEof(s)
+            | UserControl::StreamDry(s)
+            | UserControl::StreamIsRecorded(s) => format!("{} {s}", u.name()),
+            UserControl::SetBufferLength {
+                stream_id,
+                buffer_ms,
+            } => format!("{} stream {stream_id} {buffer_ms} ms", u.name()),
+            UserControl::PingRequest(t) | UserControl::PingResponse(t) => {
+                format!("{} {t}", u.name())
+            }
+            UserControl::Unknown { event_type, data } => {
+                format!("event {event_type} {}", hex(data))
+            }
+        },
+        Message::Command(c) => match c.transaction_id() {
+            Some(t) => format!("{}({})", c.name(), num(t)),
+            None => c.name().to_owned(),
+        },
+        Message::Data(d) => d.name().to_owned(),
+        Message::Video(body) => match VideoInfo::parse(body) {
+            Ok(v) => {
+                let mut s = format!("{} {}", v.codec_name(), v.frame_type.name());
+                let pt = v.packet_type_name();
+                if !pt.is_empty() {
+                    s.push_str(", ");
+                    s.push_str(&pt);
+                }
+                if let Some(c) = v.composition_time.filter(|c| *c != 0) {
+                    s.push_str(&format!(", cts {c}"));
+                }
+                s
+            }
+            Err(e) => format!("({e})"),
+        },
+        Message::Audio(body) => match AudioInfo::parse(body) {
+            Ok(a) => {
+                let mut s = a.codec_name();
+                let pt = a.packet_type_name();
+                if !pt.is_empty() {
+                    s.push_str(&format!(" {pt}"));
+                }
+                if let (Some(r), Some(c)) = (a.sound_rate_hz(), a.channels()) {
+                    s.push_str(&format!(", {r} Hz, {c} ch"));
+                }
+                s
+            }
+            Err(e) => format!("({e})"),
+        },
+        Message::Aggregate(body) => {
+            let (parts, _) = rtmptool::proto::message::aggregate_parts(body);
+            format!("{} parts", parts.len())
+        }
+        Message::SharedObject { .. } | Message::Unknown { .. } => String::new(),
+    }
+}
+
+/// The AMF values shown below a command or data line.
+fn amf_values(decoded: &Message) -> Vec<&Amf0Value> {
+    match decoded {
+        Message::Command(c) => c
+            .values
+            .iter()
+            .skip(2)
+            .filter(|v| !matches!(v, Amf0Value::Null))
+            .collect(),
+        Message::Data(d) => d.values.iter().skip(1).collect(),
+        _ => Vec::new(),
+    }
+}
+
+impl<W: Write> Renderer<W> {
+    /// A renderer writing to `out`.
+    pub fn new(out: W, style: Style, args: &DumpArgs, filter: Filter) -> Self {
+        Renderer {
+            out,
+            style,
+            hex: args.hex,
+            stats: args.stats,
+            filter,
+            t0: None,
+            dirty: false,
+            conns: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+
+    /// Whether anything was written since the last call.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// Flushes the output.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// Renders (or counts) one record.
+    pub fn record(&mut self, r: &Record) -> io::Result<()> {
+        if !self.filter.matches(r) {
+            return Ok(());
+        }
+        if self.stats {
+            self.count(r);
+            return Ok(());
+        }
+        self.dirty = true;
+        if self.style.json {
+            let v = self.json(r);
+            write_json_line(&mut self.out, &v)
+        } else {
+            self.human(r)
+        }
+    }
+
+    fn count(&mut self, r: &Record) {
+        let i = *self.index.entry(r.conn_id).or_insert_with(|| {
+            self.conns.push(ConnCounters {
+                id: r.conn_id,
+                name: r.conn.to_string(),
+                dirs: Default::default(),
+                warnings: 0,
+                tcp: None,
+            });
+            self.conns.len() - 1
+        });
+        let c = &mut self.conns[i];
+        match &r.kind {
+            RecordKind::Message { raw, decoded } => {
+                if let Some(d) = r.dir {
+                    c.dirs[d.index()].message(
+                        raw.header.msg_type.0,
+                        raw.payload.len() as u64,
+                        raw.header.timestamp,
+                        &decoded.as_ref().ok(),
+                    );
+                }
+            }
+            RecordKind::Warning(_) => c.warnings += 1,
+            RecordKind::End { stats } => c.tcp = Some(*stats),
+            _ => {}
+        }
+    }
+
+    fn base(&self, r: &Record, ty: &str) -> Map<String, Json> {
+        let mut m = Map::new();
+        m.insert("type".into(), json!(ty));
+        m.insert("conn".into(), json!(&*r.conn));
+        m.insert("dir".into(), json!(r.dir.map(dir_str)));
+        m.insert("frame".into(), json!(r.frame));
+        m.insert("time".into(), json!(r.time.as_f64()));
+        m
+    }
+
+    fn json(&self, r: &Record) -> Json {
+        match &r.kind {
+            RecordKind::Open {
+                client,
+                server,
+                syn_seen,
+            } => {
+                let mut m = self.base(r, "connection");
+                m.insert("client".into(), json!(client.to_string()));
+                m.insert("server".into(), json!(server.to_string()));
+                m.insert("syn_seen".into(), json!(syn_seen));
+                Json::Object(m)
+            }
+            RecordKind::Handshake(h) => {
+                let mut m = self.base(r, "handshake");
+                let d = r.dir.unwrap_or(Dir::C2s);
+                m.insert("offset".into(), json!(r.offset));
+                match h {
+                    HandshakePacket::Version(v) => {
+                        m.insert("packet".into(), json!(handshake_packet_name(d, 0)));
+                        m.insert("version".into(), json!(v));
+                    }
+                    HandshakePacket::Hello { info, echo_of_peer } => {
+                        m.insert("packet".into(), json!(handshake_packet_name(d, 1)));
+                        m.insert("version".into(), json!(version_str(info.version)));
+                        m.insert("timestamp".into(), json!(info.time));
+                        m.insert("digest".into(), json!(digest_str(info.kind)));
+                        m.insert("digest_verified".into(), json!(info.kind.digest_verified()));
+                        m.insert("echo_of_peer".into(), json!(echo_of_peer));
+                    }
+                    HandshakePacket::Response(info, time) => {
+                        m.insert("packet".into(), json!(handshake_packet_name(d, 2)));
+                        m.insert("timestamp".into(), json!(time));
+                        if let Some(i) = info {
+                            m.insert("time2".into(), json!(i.time2));
+                            m.insert("time_echo".into(), json!(i.time_echo));
+                            m.insert("random_echo".into(), json!(i.random_echo));
+                            m.insert("hmac".into(), json!(i.hmac));
+                            m.insert("valid".into(), json!(i.is_valid()));
+                        }
+                    }
+                }
+                Json::Object(m)
+            }
+            RecordKind::Chunk(c) => {
+                let mut m = self.base(r, "chunk");
+                m.insert("offset".into(), json!(c.offset));
+                m.insert("fmt".into(), json!(c.fmt));
+                m.insert("csid".into(), json!(c.csid));
+                m.insert("header_len".into(), json!(c.header_len));
+                m.insert("payload_len".into(), json!(c.payload_len));
+                Json::Object(m)
+            }
+            RecordKind::Message { raw, decoded } => {
+                let mut m = self.base(r, "message");
+                m.insert("offset".into(), json!(raw.offset));
+                m.insert("csid".into(), json!(raw.csid));
+                m.insert("fmt".into(), json!(raw.fmt));
+                m.insert("chunks".into(), json!(raw.chunks));
+                m.insert("msg_type".into(), json!(raw.header.msg_type.0));
+                m.insert("msg_type_name".into(), json!(raw.header.msg_type.name()));
+                m.insert("stream_id".into(), json!(raw.header.stream_id));
+                m.insert("timestamp".into(), json!(raw.header.timestamp));
+                m.insert("length".into(), json!(raw.payload.len()));
+                match decoded {
+                    Ok(msg) => content_json(&mut m, msg),
+                    Err(e) => {
+                        m.insert("error".into(), json!(e.to_string()));
+                    }
+                }
+                if self.hex {
+                    m.insert("payload_hex".into(), json!(hex(&raw.payload)));
+                }
+                Json::Object(m)
+            }
+            RecordKind::Warning(msg) => {
+                let mut m = self.base(r, "warning");
+                m.insert("offset".into(), json!(r.offset));
+                m.insert("message".into(), json!(msg));
+                Json::Object(m)
+            }
+            RecordKind::End { stats } => {
+                let mut m = self.base(r, "connection_end");
+                for (d, s) in [Dir::C2s, Dir::S2c].iter().zip(stats) {
+                    m.insert(
+                        dir_str(*d).into(),
+                        json!({
+                            "segments": s.segments, "bytes": s.bytes,
+                            "dup_segments": s.dup_segments, "gaps": s.gaps,
+                            "gap_bytes": s.gap_bytes,
+                        }),
+                    );
+                }
+                m.remove("frame");
+                m.remove("time");
+                Json::Object(m)
+            }
+        }
+    }
+
+    fn paint(&self, s: &str, f: fn(&str) -> String) -> String {
+        if self.style.color { f(s) } else { s.to_owned() }
+    }
+
+    fn human(&mut self, r: &Record) -> io::Result<()> {
+        let t = r.time.as_f64();
+        let rel = match r.kind {
+            RecordKind::End { .. } => return Ok(()),
+            _ => t - *self.t0.get_or_insert(t),
+        };
+        let prefix = format!(
+            "{:>6} {:>10.6} #{} {}",
+            r.frame,
+            rel,
+            r.conn_id,
+            r.dir.map_or("   ", dir_str)
+        );
+        let prefix = self.paint(&prefix, |s| s.dimmed().to_string());
+        match &r.kind {
+            RecordKind::Open {
+                client,
+                server,
+                syn_seen,
+            } => {
+                let how = if *syn_seen { "SYN seen" } else { "no SYN seen" };
+                let line = format!("connection #{}: {client} -> {server} ({how})", r.conn_id);
+                let line = self.paint(&line, |s| s.bold().to_string());
+                writeln!(self.out, "{prefix} {line}")
+            }
+            RecordKind::Handshake(h) => {
+                let d = r.dir.unwrap_or(Dir::C2s);
+                let text = match h {
+                    HandshakePacket::Version(v) => format!("version {v}"),
+                    HandshakePacket::Hello { info, echo_of_peer } => {
+                        let digest = match info.kind {
+                            PeerHandshake::Simple => "simple handshake".to_owned(),
+                            PeerHandshake::Digest { scheme } => {
+                                format!("digest scheme {} verified", scheme.as_u8())
+                            }
+                            PeerHandshake::UnverifiedDigest => "digest not verified".to_owned(),
+                        };
+                        let echo = if *echo_of_peer { ", echo of C1" } else { "" };
+                        format!(
+                            "time {} version {}, {digest}{echo}",
+                            info.time,
+                            version_str(info.version)
+                        )
+                    }
+                    HandshakePacket::Response(info, time) => match info {
+                        Some(i) => {
+                            let what = if i.random_echo {
+                                "echo"
+                            } else if i.hmac == Some(true) {
+                                "HMAC verified"
+                            } else if i.hmac == Some(false) {
+                                "HMAC not verified"
+                            } else {
+                                "neither echo nor HMAC"
+                            };
+                            format!("time {time}, {what}")
+                        }
+                        None => format!("time {time}"),
+                    },
+                };
+                let name = self.paint(
+                    handshake_packet_name(
+                        d,
+                        match h {
+                            HandshakePacket::Version(_) => 0,
+                            HandshakePacket::Hello { .. } => 1,
+                            HandshakePacket::Response(..) => 2,
+                        },
+                    ),
+                    |s| s.cyan().to_string(),
+                );
+                writeln!(self.out, "{prefix} {name} {text}")
+            }
+            RecordKind::Chunk(c) => {
+                if self.style.verbosity > 0 {
+                    writeln!(
+                        self.out,
+                        "{prefix}   chunk fmt {} csid {} offset {} ({} + {} bytes)",
+                        c.fmt, c.csid, c.offset, c.header_len, c.payload_len
+                    )?;
+                }
+                Ok(())
+            }
+            RecordKind::Message { raw, decoded } => {
+                let ty = raw.header.msg_type;
+                let name = match ty.name() {
+                    "unknown" => format!("type {}", ty.0),
+                    n => n.to_owned(),
+                };
+                let colour: fn(&str) -> String = match ty.0 {
+                    8 | 9 => |s| s.green().to_string(),
+                    15..=20 => |s| s.yellow().to_string(),
+                    _ => |s| s.blue().to_string(),
+                };
+                let name = self.paint(&name, colour);
+                let (content, amf) = match decoded {
+                    Ok(m) => (content_text(m), amf_values(m)),
+                    Err(e) => (
+                        self.paint(&format!("({e})"), |s| s.red().to_string()),
+                        vec![],
+                    ),
+                };
+                let mut line = format!(
+                    "{prefix} csid {} sid {} ts {} {name} {} B {content}",
+                    raw.csid,
+                    raw.header.stream_id,
+                    raw.header.timestamp,
+                    raw.payload.len()
+                );
+                if self.style.verbosity > 0 {
+                    line.push_str(&format!(
+                        "  [offset {}, fmt {}, {} chunks]",
+                        raw.offset, raw.fmt, raw.chunks
+                    ));
+                }
+                writeln!(self.out, "{}", line.trim_end())?;
+                if self.style.verbosity >= 0 {
+                    for v in amf {
+                        let text = serde_json::to_string_pretty(&v.to_json())
+                            .unwrap_or_else(|e| e.to_string());
+                        for l in text.lines() {
+                            writeln!(self.out, "{:22}{l}", "")?;
+                        }
+                    }
+                }
+                if self.hex && !raw.payload.is_empty() {
+                    hexyl::PrinterBuilder::new(&mut self.out)
+                        .show_color(self.style.color)
+                        .build()
+                        .print_all(&raw.payload[..])?;
+                }
+                Ok(())
+            }
+            RecordKind::Warning(msg) => {
+                let w = self.paint("warning:", |s| s.yellow().bold().to_string());
+                writeln!(self.out, "{prefix} {w} {msg}")
+            }
+            RecordKind::End { .. } => Ok(()),
+        }
+    }
+
+    /// End of input: the `--stats` tables (or records), then flush.
+    pub fn finish(&mut self) -> io::Result<()> {
+        if self.stats {
+            let conns = std::mem::take(&mut self.conns);
+            for c in &conns {
+                if self.style.json {
+                    let mut v = json!({
+                        "type": "conn_stats",
+                        "conn": c.name,
+                        "c2s": c.dirs[0].json(),
+                        "s2c": c.dirs[1].json(),
+                        "warnings": c.warnings,
+                    });
+                    if let Some(t) = &c.tcp {
+                        v["tcp_bytes"] = json!([t[0].bytes, t[1].bytes]);
+                    }
+                    write_json_line(&mut self.out, &v)?;
+                } else {
+                    self.stats_table(c)?;
+                }
+            }
+        }
+        self.out.flush()
+    }
+
+    fn stats_table(&mut self, c: &ConnCounters) -> io::Result<()> {
+        let title = format!("connection #{}: {}", c.id, c.name);
+        writeln!(self.out, "{}", self.paint(&title, |s| s.bold().to_string()))?;
+        let mut t = Table::new();
+        t.load_style(presets::ASCII_MARKDOWN)
+            .set_content_arrangement(ContentArrangement::Disabled)
+            .set_header(vec![
+                "type",
+                "c2s messages",
+                "c2s bytes",
+                "s2c messages",
+                "s2c bytes",
+            ]);
+        let mut types: Vec<u8> = c
+            .dirs
+            .iter()
+            .flat_map(|d| d.by_type.iter().map(|e| e.0))
+            .collect();
+        types.sort_unstable();
+        types.dedup();
+        for ty in types {
+            let mut row = vec![match MessageType(ty).name() {
+                "unknown" => format!("type {ty}"),
+                n => format!("{n} ({ty})"),
+            }];
+            for d in &c.dirs {
+                let (n, b) = d
+                    .by_type
+                    .iter()
+                    .find(|e| e.0 == ty)
+                    .map_or((0, 0), |e| (e.1, e.2));
+                row.push(n.to_string());
+                row.push(b.to_string());
+            }
+            t.add_row(row);
+        }
+        for i in 1..5 {
+            if let Some(col) = t.column_mut(i) {
+                col.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        writeln!(self.out, "{t}")?;
+        let mut f = Table::new();
+        f.load_style(presets::ASCII_MARKDOWN)
+            .set_content_arrangement(ContentArrangement::Disabled)
+            .set_header(vec!["", "c2s", "s2c"]);
+        let row = |name: &str, g: &dyn Fn(&DirCounters) -> String| {
+            vec![name.to_owned(), g(&c.dirs[0]), g(&c.dirs[1])]
+        };
+        f.add_row(row("chunk sizes", &|d| {
+            d.chunk_sizes
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(" -> ")
+        }));
+        f.add_row(row("media bitrate (kbit/s)", &|d| {
+            d.bitrate_kbps().map_or("-".into(), |b| format!("{b:.0}"))
+        }));
+        f.add_row(row("video frames (key)", &|d| {
+            format!("{} ({})", d.video_frames, d.keyframes)
+        }));
+        f.add_row(row("audio frames", &|d| d.audio_frames.to_string()));
+        f.add_row(row("first / last media timestamp (ms)", &|d| {
+            d.media_ts
+                .or(d.first_ts.map(|a| (a, d.last_ts)))
+                .map_or("-".into(), |(a, b)| format!("{a} / {b}"))
+        }));
+        if let Some(tcp) = &c.tcp {
+            f.add_row(vec![
+                "TCP bytes (gaps)".to_owned(),
+                format!("{} ({})", tcp[0].bytes, tcp[0].gaps),
+                format!("{} ({})", tcp[1].bytes, tcp[1].gaps),
+            ]);
+        }
+        f.add_row(vec![
+            "warnings".to_owned(),
+            c.warnings.to_string(),
+            String::new(),
+        ]);
+        writeln!(self.out, "{f}\n")
+    }
+}
