@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # rtmptool dump vs tshark on two large captures made here (never committed):
 #  (1) loopback: ffmpeg publishes (no -re) a generated 1280x720 high-bitrate FLV
-#      to nginx-rtmp on 127.0.0.1 while tcpdump records (-B 2000000);
+#      to nginx-rtmp on 127.0.0.1 while tcpdump records (-B 131072: a 2 GB buffer, -B 2000000, makes
+#      tcpdump capture nothing on a 24 GB machine here; TCPDUMP_BUFFER_KB overrides);
 #  (2) veth: the same traffic to nginx in a network namespace over a veth pair
 #      with MTU 1500 and TSO/GSO/GRO off, captured on the host's veth end.
 # Then times `rtmptool dump --json >/dev/null`, `rtmptool dump --stats`,
@@ -63,7 +64,7 @@ CONF
 # record IFACE FILTER OUT URL
 record() {
   local iface=$1 filter=$2 out=$3 url=$4
-  tcpdump -i "$iface" -B 2000000 -s 0 -U -w "$out" "$filter" 2>"$out.tcpdump.log" &
+  tcpdump -i "$iface" -B "${TCPDUMP_BUFFER_KB:-131072}" --immediate-mode -s 0 -U -w "$out" "$filter" 2>"$out.tcpdump.log" &
   local tpid=$!
   sleep 1
   ffmpeg -hide_banner -loglevel error -i "$FLV" -c copy -f flv "$url"
