@@ -108,7 +108,9 @@ declare -A SECS RSS
 run() {
   local name=$1; shift
   local log=$WORK/time.log
-  /usr/bin/time -v "$@" 2>"$log" >/dev/null || true
+  if ! /usr/bin/time -v "$@" 2>"$log" >/dev/null; then
+    echo "$name failed:" >&2; grep -v '^\s' "$log" | head -5 >&2; exit 1
+  fi
   local el rss
   el=$(grep 'Elapsed (wall clock)' "$log" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
   rss=$(grep 'Maximum resident set size' "$log" | awk '{print $NF}')
@@ -128,7 +130,7 @@ bench() {
   run "rtmptool --stats" "$RTMPTOOL" dump --stats "$f"
   run tshark tshark -r "$f" -d "tcp.port==$port,rtmpt" -o rtmpt.max_packet_size:1048576 -Y rtmpt \
     -T fields -e frame.number -e tcp.stream -e rtmpt.header.csid -e rtmpt.header.typeid \
-    -e rtmpt.header.length -e rtmpt.header.streamid -e rtmpt.header.timestamp -e rtmpt.amf.string
+    -e rtmpt.header.bodysize -e rtmpt.header.streamid -e rtmpt.header.timestamp -e amf.string
   local ours theirs
   ours=$("$RTMPTOOL" dump --json --type media,command,data,control "$f" | grep -c '"type":"message"')
   theirs=$(tshark -r "$f" -d "tcp.port==$port,rtmpt" -o rtmpt.max_packet_size:1048576 -Y rtmpt \
