@@ -50,6 +50,8 @@ fn run(cli: Cli) -> Result<(), Exit> {
     };
     match cli.command {
         Command::Probe(args) => cmd::probe::run(&args, &cli.global),
+        Command::Publish(args) => cmd::publish::run(&args, &cli.global),
+        Command::Play(args) => cmd::play::run(&args, &cli.global),
         Command::Completions(args) => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();

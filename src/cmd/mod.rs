@@ -3,4 +3,7 @@
 
 pub mod completions;
 pub mod man;
+pub mod play;
 pub mod probe;
+pub mod publish;
+mod streaming;
