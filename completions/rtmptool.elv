@@ -31,6 +31,8 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand --version 'Print version'
             cand probe 'Connect to a server, time every phase, say what the server announced'
             cand dump 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
+            cand publish 'Send an FLV file (or stdin) to a server as a live stream'
+            cand play 'Receive a live stream and write it as FLV (file or stdout)'
             cand completions 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
             cand man 'Write the man pages (one per command) into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -84,6 +86,58 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'rtmptool;publish'= {
+            cand --app 'Application name, overriding how the URL path is split'
+            cand --stream 'Stream name (key), overriding how the URL path is split'
+            cand --chunk-size 'Chunk size we send with (announced with Set Chunk Size before connect)'
+            cand --ca 'Trust only the CA certificates in this PEM file (rtmps)'
+            cand --rate 'Pace at X times real time (by tag timestamps against a monotonic clock)'
+            cand --loop 'Send the file N times with continuous timestamps (0: forever)'
+            cand --start-timestamp 'Timestamp of the first tag (ms); e.g. 16777000 crosses 0xFFFFFF (extended timestamps) in 215 ms'
+            cand --duration 'Stop after this much media time, e.g. 30s'
+            cand --kind 'Publishing type of the publish command'
+            cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
+            cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'
+            cand --insecure 'rtmps without certificate verification (encrypted, not authenticated)'
+            cand --reveal-keys 'Show stream keys and query values in full'
+            cand --no-pace 'Send as fast as the server takes it'
+            cand --json 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
+            cand -q 'Less human output'
+            cand --quiet 'Less human output'
+            cand -v 'More human output (repeatable)'
+            cand --verbose 'More human output (repeatable)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rtmptool;play'= {
+            cand -o 'Write the FLV here (- for stdout); without it, only statistics'
+            cand --output 'Write the FLV here (- for stdout); without it, only statistics'
+            cand --app 'Application name, overriding how the URL path is split'
+            cand --stream 'Stream name (key), overriding how the URL path is split'
+            cand --chunk-size 'Chunk size we send with (announced with Set Chunk Size before connect)'
+            cand --ca 'Trust only the CA certificates in this PEM file (rtmps)'
+            cand --buffer-ms 'Buffer length announced with Set Buffer Length (ms)'
+            cand --start 'Start argument of play: -2 live or recorded, -1 live only, ≥0 position in ms'
+            cand --duration 'Stop after this much media time, e.g. 10s'
+            cand --frames 'Stop after N video frames (audio frames when the stream has no video)'
+            cand --until-keyframes 'Stop before the (N+1)-th keyframe: the output holds N whole GOPs'
+            cand --idle-timeout 'Give up when no media arrives for this long (default: --timeout)'
+            cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
+            cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'
+            cand --insecure 'rtmps without certificate verification (encrypted, not authenticated)'
+            cand --reveal-keys 'Show stream keys and query values in full'
+            cand --json 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
+            cand -q 'Less human output'
+            cand --quiet 'Less human output'
+            cand -v 'More human output (repeatable)'
+            cand --verbose 'More human output (repeatable)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'rtmptool;completions'= {
             cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
             cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'
@@ -113,6 +167,8 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
         &'rtmptool;help'= {
             cand probe 'Connect to a server, time every phase, say what the server announced'
             cand dump 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
+            cand publish 'Send an FLV file (or stdin) to a server as a live stream'
+            cand play 'Receive a live stream and write it as FLV (file or stdout)'
             cand completions 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
             cand man 'Write the man pages (one per command) into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -120,6 +176,10 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
         &'rtmptool;help;probe'= {
         }
         &'rtmptool;help;dump'= {
+        }
+        &'rtmptool;help;publish'= {
+        }
+        &'rtmptool;help;play'= {
         }
         &'rtmptool;help;completions'= {
         }

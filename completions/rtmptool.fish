@@ -35,6 +35,8 @@ complete -c rtmptool -n "__fish_rtmptool_needs_command" -s h -l help -d 'Print h
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -s V -l version -d 'Print version'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "probe" -d 'Connect to a server, time every phase, say what the server announced'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "dump" -d 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
+complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "publish" -d 'Send an FLV file (or stdin) to a server as a live stream'
+complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "play" -d 'Receive a live stream and write it as FLV (file or stdout)'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "man" -d 'Write the man pages (one per command) into a directory'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -81,6 +83,51 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -s q -l quiet -d
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -s v -l verbose -d 'More human output (repeatable)'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -s V -l version -d 'Print version'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l app -d 'Application name, overriding how the URL path is split' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l stream -d 'Stream name (key), overriding how the URL path is split' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l chunk-size -d 'Chunk size we send with (announced with Set Chunk Size before connect)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l ca -d 'Trust only the CA certificates in this PEM file (rtmps)' -r -F
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l rate -d 'Pace at X times real time (by tag timestamps against a monotonic clock)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l loop -d 'Send the file N times with continuous timestamps (0: forever)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l start-timestamp -d 'Timestamp of the first tag (ms); e.g. 16777000 crosses 0xFFFFFF (extended timestamps) in 215 ms' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l duration -d 'Stop after this much media time, e.g. 30s' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l kind -d 'Publishing type of the publish command' -r -f -a "live\t''
+record\t''
+append\t''"
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l timeout -d 'Limit for each network phase, e.g. 500ms, 2s, 1m' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l insecure -d 'rtmps without certificate verification (encrypted, not authenticated)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l reveal-keys -d 'Show stream keys and query values in full'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l no-pace -d 'Send as fast as the server takes it'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l json -d 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -s q -l quiet -d 'Less human output'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -s v -l verbose -d 'More human output (repeatable)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -s V -l version -d 'Print version'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -s o -l output -d 'Write the FLV here (- for stdout); without it, only statistics' -r -F
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l app -d 'Application name, overriding how the URL path is split' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l stream -d 'Stream name (key), overriding how the URL path is split' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l chunk-size -d 'Chunk size we send with (announced with Set Chunk Size before connect)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l ca -d 'Trust only the CA certificates in this PEM file (rtmps)' -r -F
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l buffer-ms -d 'Buffer length announced with Set Buffer Length (ms)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l start -d 'Start argument of play: -2 live or recorded, -1 live only, ≥0 position in ms' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l duration -d 'Stop after this much media time, e.g. 10s' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l frames -d 'Stop after N video frames (audio frames when the stream has no video)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l until-keyframes -d 'Stop before the (N+1)-th keyframe: the output holds N whole GOPs' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l idle-timeout -d 'Give up when no media arrives for this long (default: --timeout)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l timeout -d 'Limit for each network phase, e.g. 500ms, 2s, 1m' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l insecure -d 'rtmps without certificate verification (encrypted, not authenticated)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l reveal-keys -d 'Show stream keys and query values in full'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l json -d 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -s q -l quiet -d 'Less human output'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -s v -l verbose -d 'More human output (repeatable)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -s V -l version -d 'Print version'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand completions" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
 always\t'Always colour'
 never\t'Never colour'"
@@ -99,8 +146,10 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s q -l quiet -d 
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s v -l verbose -d 'More human output (repeatable)'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s V -l version -d 'Print version'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump completions man help" -f -a "probe" -d 'Connect to a server, time every phase, say what the server announced'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump completions man help" -f -a "dump" -d 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump completions man help" -f -a "man" -d 'Write the man pages (one per command) into a directory'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play completions man help" -f -a "probe" -d 'Connect to a server, time every phase, say what the server announced'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play completions man help" -f -a "dump" -d 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play completions man help" -f -a "publish" -d 'Send an FLV file (or stdin) to a server as a live stream'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play completions man help" -f -a "play" -d 'Receive a live stream and write it as FLV (file or stdout)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play completions man help" -f -a "man" -d 'Write the man pages (one per command) into a directory'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

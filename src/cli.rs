@@ -57,6 +57,10 @@ pub enum Command {
     Probe(ProbeArgs),
     /// Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)
     Dump(DumpArgs),
+    /// Send an FLV file (or stdin) to a server as a live stream
+    Publish(PublishArgs),
+    /// Receive a live stream and write it as FLV (file or stdout)
+    Play(PlayArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(CompletionsArgs),
     /// Write the man pages (one per command) into a directory
@@ -107,6 +111,95 @@ pub struct ProbeArgs {
     /// Re-arm TCP_QUICKACK after every read (Linux); off shows what ordinary clients see
     #[arg(long, value_enum, default_value_t = OnOff::On)]
     pub quickack: OnOff,
+}
+
+/// Connection flags of `publish` and `play`.
+#[derive(Debug, Args, Clone)]
+pub struct ConnArgs {
+    /// Application name, overriding how the URL path is split
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Stream name (key), overriding how the URL path is split
+    #[arg(long)]
+    pub stream: Option<String>,
+    /// Chunk size we send with (announced with Set Chunk Size before connect)
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=0x7FFF_FFFF), value_name = "N")]
+    pub chunk_size: u32,
+    /// Trust only the CA certificates in this PEM file (rtmps)
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// rtmps without certificate verification (encrypted, not authenticated)
+    #[arg(long)]
+    pub insecure: bool,
+    /// Show stream keys and query values in full
+    #[arg(long)]
+    pub reveal_keys: bool,
+}
+
+/// `rtmptool publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// FLV file to send, or - for stdin (e.g. `ffmpeg … -f flv - | rtmptool publish - URL`)
+    pub input: PathBuf,
+    /// rtmp://host[:port]/app[/instance]/stream[?query] or rtmps://…
+    pub url: String,
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Pace at X times real time (by tag timestamps against a monotonic clock)
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        value_name = "X",
+        conflicts_with = "no_pace"
+    )]
+    pub rate: f64,
+    /// Send as fast as the server takes it
+    #[arg(long)]
+    pub no_pace: bool,
+    /// Send the file N times with continuous timestamps (0: forever)
+    #[arg(long = "loop", default_value_t = 1, value_name = "N")]
+    pub loops: u32,
+    /// Timestamp of the first tag (ms); e.g. 16777000 crosses 0xFFFFFF (extended timestamps) in 215 ms
+    #[arg(long, value_name = "MS")]
+    pub start_timestamp: Option<u32>,
+    /// Stop after this much media time, e.g. 30s
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub duration: Option<Duration>,
+    /// Publishing type of the publish command
+    #[arg(long, default_value = "live", value_parser = ["live", "record", "append"])]
+    pub kind: String,
+}
+
+/// `rtmptool play`.
+#[derive(Debug, Args)]
+pub struct PlayArgs {
+    /// rtmp://host[:port]/app[/instance]/stream[?query] or rtmps://…
+    pub url: String,
+    /// Write the FLV here (- for stdout); without it, only statistics
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Buffer length announced with Set Buffer Length (ms)
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub buffer_ms: u32,
+    /// Start argument of play: -2 live or recorded, -1 live only, ≥0 position in ms
+    #[arg(long, default_value_t = -2.0, allow_negative_numbers = true, value_name = "MS")]
+    pub start: f64,
+    /// Stop after this much media time, e.g. 10s
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub duration: Option<Duration>,
+    /// Stop after N video frames (audio frames when the stream has no video)
+    #[arg(long, value_name = "N")]
+    pub frames: Option<u64>,
+    /// Stop before the (N+1)-th keyframe: the output holds N whole GOPs
+    #[arg(long, value_name = "N")]
+    pub until_keyframes: Option<u64>,
+    /// Give up when no media arrives for this long (default: --timeout)
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub idle_timeout: Option<Duration>,
 }
 
 /// Handshake choice of `probe`.

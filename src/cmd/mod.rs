@@ -4,4 +4,7 @@
 pub mod completions;
 pub mod dump;
 pub mod man;
+pub mod play;
 pub mod probe;
+pub mod publish;
+mod streaming;

@@ -221,6 +221,24 @@ impl Driver {
         Ok(())
     }
 
+    /// Reads once (whatever the socket has, waiting for at least one byte)
+    /// and hands it to the session; returns the number of bytes read. Cancel
+    /// safe: bytes are only consumed when the read completes. Used by
+    /// streaming commands that interleave sending and receiving.
+    pub async fn read_some(&mut self) -> Result<usize, DriveError> {
+        let n = self.stream.read(&mut self.buf).await?;
+        if n == 0 {
+            return Err(DriveError::Closed);
+        }
+        let now = self.now();
+        if self.quickack {
+            arm_quickack(self.stream.tcp());
+        }
+        let data = self.buf[..n].to_vec();
+        self.session.handle_input(&data, now)?;
+        Ok(n)
+    }
+
     /// Flushes, then waits for the next session event (reading as needed)
     /// until `deadline`.
     pub async fn next_event(&mut self, deadline: Instant) -> Result<SessionEvent, DriveError> {

@@ -1,0 +1,557 @@
+//! `rtmptool publish FILE|- URL`: send an FLV (E. FLV file format, Adobe
+//! FLV spec v10.1 annex E) to a server as a live stream, the way encoders do
+//! (RTMP 1.0 §7.2.2.6 publish, preceded by releaseStream/FCPublish), with
+//! `@setDataFrame`/`onMetaData` from the file's script tag and every tag as
+//! an audio/video/data message carrying its timestamp.
+//!
+//! Pacing: a tag is due at `t0 + (media time)/rate` on a monotonic clock,
+//! media time counted from the first tag, so a 10 s file takes 10 s. While
+//! waiting, the server's messages are read (pings, acknowledgements,
+//! onStatus errors). The input is parsed on a separate thread and handed over
+//! a bounded channel, so a slow stdin never stalls the connection and memory
+//! stays bounded.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::streaming::{self, ConnectOptions, err, human_bytes, media_time, ms_f};
+use crate::cli::{GlobalArgs, PublishArgs};
+use crate::report::{Style, write_json_line};
+use crate::{Exit, exit};
+use rtmptool::net::{DriveError, Driver, RtmpUrl};
+use rtmptool::proto::flv::{FlvEvent, Reader, Tag};
+use rtmptool::proto::media::{AudioInfo, VideoInfo};
+use rtmptool::proto::message::{Message, MessageType};
+use rtmptool::proto::session::{Event, Goal};
+
+/// What the input thread hands over.
+enum Item {
+    /// The file header was read (first pass only).
+    Header,
+    /// A whole tag.
+    Tag(Tag),
+    /// Pass N (2, 3, ...) of `--loop` starts.
+    Pass,
+    /// Clean end of input.
+    End,
+    /// The input broke: the error and the offset of the end of the last whole tag.
+    Broken { error: String, offset: u64 },
+    /// The input could not be read.
+    Io(String),
+}
+
+fn open(input: &Path) -> std::io::Result<Box<dyn Read + Send>> {
+    if input == Path::new("-") {
+        Ok(Box::new(std::io::stdin()))
+    } else {
+        Ok(Box::new(std::fs::File::open(input)?))
+    }
+}
+
+/// Parses the input (`loops` times; 0 = forever) and sends items until the
+/// receiver goes away.
+fn reader_thread(input: PathBuf, loops: u32, tx: mpsc::Sender<Item>) {
+    let mut pass = 0u32;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        pass += 1;
+        if pass > 1 && tx.blocking_send(Item::Pass).is_err() {
+            return;
+        }
+        let mut src = match open(&input) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = tx.blocking_send(Item::Io(e.to_string()));
+                return;
+            }
+        };
+        let mut r = Reader::new();
+        let mut last_whole = 0u64;
+        loop {
+            let n = match src.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let _ = tx.blocking_send(Item::Io(e.to_string()));
+                    return;
+                }
+            };
+            if n > 0 {
+                r.push(&buf[..n]);
+            }
+            loop {
+                match r.poll() {
+                    Ok(Some(FlvEvent::Header(_))) => {
+                        last_whole = r.offset();
+                        if pass == 1 && tx.blocking_send(Item::Header).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(Some(FlvEvent::Tag(t))) => {
+                        last_whole = t.offset + t.tag_size() as u64;
+                        if tx.blocking_send(Item::Tag(t)).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(Some(FlvEvent::Warning(_))) => {}
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Item::Broken {
+                            error: e.to_string(),
+                            offset: last_whole,
+                        });
+                        return;
+                    }
+                }
+            }
+            if n == 0 {
+                if let Err(e) = r.finish() {
+                    let _ = tx.blocking_send(Item::Broken {
+                        error: e.to_string(),
+                        offset: last_whole,
+                    });
+                    return;
+                }
+                break;
+            }
+        }
+        if loops != 0 && pass >= loops {
+            let _ = tx.blocking_send(Item::End);
+            return;
+        }
+    }
+}
+
+/// Counters for the final record.
+#[derive(Debug, Default)]
+struct Stats {
+    bytes: u64,
+    tags: u64,
+    video_frames: u64,
+    audio_frames: u64,
+    keyframes: u64,
+    /// Media time of the last tag sent (ms from the first).
+    media_ms: u64,
+    max_lag: Duration,
+    passes: u32,
+    interrupted: bool,
+}
+
+impl Stats {
+    fn count(&mut self, tag: &Tag) {
+        self.tags += 1;
+        self.bytes += tag.data.len() as u64;
+        if tag.is_video() {
+            match VideoInfo::parse(&tag.data) {
+                Ok(v) if v.is_coded_frames() => {
+                    self.video_frames += 1;
+                    if v.is_keyframe() {
+                        self.keyframes += 1;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => self.video_frames += 1,
+            }
+        } else if tag.is_audio() {
+            match AudioInfo::parse(&tag.data) {
+                Ok(a) if !a.is_coded_frames() => {}
+                _ => self.audio_frames += 1,
+            }
+        }
+    }
+
+    fn bitrate_kbps(&self) -> f64 {
+        if self.media_ms == 0 {
+            0.0
+        } else {
+            (self.bytes as f64 * 8.0 / self.media_ms as f64 * 10.0).round() / 10.0
+        }
+    }
+}
+
+/// Runs `publish`.
+pub fn run(args: &PublishArgs, global: &GlobalArgs) -> Result<(), Exit> {
+    let style = Style::from_args(global);
+    if !(args.rate.is_finite() && args.rate > 0.0) {
+        return Err(err(
+            exit::USAGE,
+            format!("--rate {}: must be a positive number", args.rate),
+        ));
+    }
+    if args.input == Path::new("-") && args.loops != 1 {
+        return Err(err(
+            exit::USAGE,
+            "--loop needs a file: stdin cannot be read twice".into(),
+        ));
+    }
+    let url = RtmpUrl::parse(
+        &args.url,
+        args.conn.app.as_deref(),
+        args.conn.stream.as_deref(),
+    )
+    .map_err(|e| err(exit::BAD_INPUT, e.to_string()))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| err(exit::FAILURE, e.to_string()))?;
+    rt.block_on(publish(args, global, &url, style))
+}
+
+fn input_name(p: &Path) -> String {
+    if p == Path::new("-") {
+        "stdin".into()
+    } else {
+        p.display().to_string()
+    }
+}
+
+/// Wraps a script tag body as the data message encoders send:
+/// `@setDataFrame` before `onMetaData`, other script data as is.
+fn data_message(body: &[u8]) -> Option<Message> {
+    let is_meta = body.get(3..13) == Some(b"onMetaData".as_slice()) && body.first() == Some(&2);
+    let mut payload = Vec::with_capacity(body.len() + 16);
+    if is_meta {
+        payload.push(2);
+        payload.extend_from_slice(&13u16.to_be_bytes());
+        payload.extend_from_slice(b"@setDataFrame");
+    }
+    payload.extend_from_slice(body);
+    Message::decode(MessageType::DATA_AMF0, payload.into()).ok()
+}
+
+enum Wake {
+    Interrupt,
+    Read(Result<usize, DriveError>),
+    Item(Option<Item>),
+    Due,
+}
+
+/// Handles the server's messages while publishing: an onStatus error ends it.
+fn server_events(d: &mut Driver) -> Result<(), Exit> {
+    while let Some(ev) = d.session.poll_event() {
+        if let Event::Status(s) = ev.event
+            && s.is_error()
+        {
+            return Err(err(
+                exit::REFUSED,
+                format!(
+                    "the server stopped the stream: {} ({})",
+                    s.code, s.description
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn publish(
+    args: &PublishArgs,
+    global: &GlobalArgs,
+    url: &RtmpUrl,
+    style: Style,
+) -> Result<(), Exit> {
+    let name = input_name(&args.input);
+    let (tx, mut rx) = mpsc::channel(256);
+    {
+        let input = args.input.clone();
+        let loops = args.loops;
+        std::thread::spawn(move || reader_thread(input, loops, tx));
+    }
+    // The header first: not-an-FLV fails before any connection is made.
+    match rx.recv().await {
+        Some(Item::Header) => {}
+        Some(Item::Io(e)) => return Err(err(exit::BAD_INPUT, format!("cannot read {name}: {e}"))),
+        Some(Item::Broken { error, .. }) => {
+            return Err(err(
+                exit::BAD_INPUT,
+                format!("{name} is not an FLV: {error}"),
+            ));
+        }
+        _ => return Err(err(exit::BAD_INPUT, format!("{name}: no FLV header"))),
+    }
+    let mut d = streaming::connect(ConnectOptions {
+        url,
+        goal: Goal::Publish {
+            stream: url.stream_with_query(),
+            kind: args.kind.clone(),
+        },
+        chunk_size: args.conn.chunk_size,
+        timeout: global.timeout,
+        ca: args.conn.ca.clone(),
+        insecure: args.conn.insecure,
+        reveal_keys: args.conn.reveal_keys,
+    })
+    .await?;
+
+    let bar = style.progress.then(|| {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        b
+    });
+    let ctrlc = tokio::signal::ctrl_c();
+    tokio::pin!(ctrlc);
+
+    let mut st = Stats {
+        passes: 1,
+        ..Stats::default()
+    };
+    let mut t0: Option<Instant> = None;
+    // Timestamp of the first tag sent; output = base + media time.
+    let mut base: Option<u32> = None;
+    // Per pass: first source timestamp and media offset of the pass.
+    let mut pass_first: Option<u32> = None;
+    let mut pass_offset = 0u64;
+    let mut max_media = 0u64;
+    let mut last_video: Option<u32> = None;
+    let mut last_audio: Option<u32> = None;
+    let mut step_video = 0u64;
+    let mut step_audio = 0u64;
+    let mut broken: Option<(String, u64)> = None;
+    let mut failure: Option<Exit> = None;
+    let mut last_draw = Instant::now();
+    let limit = args.duration.map(|d| d.as_millis() as u64);
+
+    'outer: loop {
+        let wake = tokio::select! {
+            biased;
+            _ = &mut ctrlc => Wake::Interrupt,
+            r = d.read_some() => Wake::Read(r),
+            it = rx.recv() => Wake::Item(it),
+        };
+        let item = match wake {
+            Wake::Interrupt => {
+                st.interrupted = true;
+                break;
+            }
+            Wake::Read(r) => {
+                if let Err(e) = r
+                    .map_err(|e| disconnected(&e, &st))
+                    .and_then(|_| server_events(&mut d))
+                {
+                    failure = Some(e);
+                    break;
+                }
+                continue;
+            }
+            Wake::Due => continue,
+            Wake::Item(None) | Wake::Item(Some(Item::End)) => break,
+            Wake::Item(Some(it)) => it,
+        };
+        let tag = match item {
+            Item::Tag(t) => t,
+            Item::Pass => {
+                let step = if step_video > 0 {
+                    step_video
+                } else if step_audio > 0 {
+                    step_audio
+                } else {
+                    40
+                };
+                pass_offset = max_media + step;
+                pass_first = None;
+                last_video = None;
+                last_audio = None;
+                st.passes += 1;
+                continue;
+            }
+            Item::Broken { error, offset } => {
+                broken = Some((error, offset));
+                break;
+            }
+            Item::Io(e) => {
+                failure = Some(err(exit::BAD_INPUT, format!("reading {name}: {e}")));
+                break;
+            }
+            Item::Header | Item::End => continue,
+        };
+        let first = *pass_first.get_or_insert(tag.timestamp);
+        let media = pass_offset + u64::from(tag.timestamp.saturating_sub(first));
+        if let Some(l) = limit
+            && media >= l
+        {
+            break;
+        }
+        // Frame steps, for continuous timestamps across --loop passes.
+        if tag.is_video() {
+            if let Some(p) = last_video
+                && tag.timestamp > p
+            {
+                step_video = u64::from(tag.timestamp - p);
+            }
+            last_video = Some(tag.timestamp);
+        } else if tag.is_audio() {
+            if let Some(p) = last_audio
+                && tag.timestamp > p
+            {
+                step_audio = u64::from(tag.timestamp - p);
+            }
+            last_audio = Some(tag.timestamp);
+        }
+        max_media = max_media.max(media);
+        let base = *base.get_or_insert(args.start_timestamp.unwrap_or(tag.timestamp));
+        let out_ts = (u64::from(base) + media) as u32;
+
+        // Pace.
+        let start = *t0.get_or_insert_with(Instant::now);
+        if !args.no_pace {
+            let due = start + Duration::from_secs_f64(media as f64 / 1000.0 / args.rate);
+            loop {
+                if Instant::now() >= due {
+                    break;
+                }
+                let wake = tokio::select! {
+                    biased;
+                    _ = &mut ctrlc => Wake::Interrupt,
+                    r = d.read_some() => Wake::Read(r),
+                    _ = tokio::time::sleep_until(due.into()) => Wake::Due,
+                };
+                match wake {
+                    Wake::Interrupt => {
+                        st.interrupted = true;
+                        break 'outer;
+                    }
+                    Wake::Read(r) => {
+                        if let Err(e) = r
+                            .map_err(|e| disconnected(&e, &st))
+                            .and_then(|_| server_events(&mut d))
+                        {
+                            failure = Some(e);
+                            break 'outer;
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            st.max_lag = st
+                .max_lag
+                .max(Instant::now().saturating_duration_since(due));
+        }
+
+        let msg = if tag.is_audio() {
+            Some(Message::Audio(tag.data.clone()))
+        } else if tag.is_video() {
+            Some(Message::Video(tag.data.clone()))
+        } else if tag.is_script() {
+            data_message(&tag.data)
+        } else {
+            None
+        };
+        if let Some(m) = msg {
+            d.session.send_media(&m, out_ts);
+            if let Err(e) = d.flush().await {
+                failure = Some(disconnected(&DriveError::Io(e), &st));
+                break;
+            }
+        }
+        st.count(&tag);
+        st.media_ms = media;
+        if let Some(b) = &bar
+            && last_draw.elapsed() >= Duration::from_millis(200)
+        {
+            last_draw = Instant::now();
+            let wall = start.elapsed();
+            let lag = wall.as_secs_f64() * args.rate - media as f64 / 1000.0;
+            b.set_message(format!(
+                "{}  {:.0} kbit/s  {}  lag {:.0} ms",
+                media_time(media),
+                st.bitrate_kbps(),
+                human_bytes(st.bytes),
+                (lag * 1000.0).max(0.0)
+            ));
+            b.tick();
+        }
+    }
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let wall = t0.map_or(Duration::ZERO, |t| t.elapsed());
+    if failure.is_none() {
+        // Polite end: FCUnpublish + deleteStream, then close our side.
+        d.session.close();
+        let _ = tokio::time::timeout(global.timeout, d.flush()).await;
+        let _ = tokio::time::timeout(global.timeout, d.stream.shutdown()).await;
+    }
+    report(&style, &st, wall, url, args);
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    if let Some((error, offset)) = broken {
+        return Err(err(
+            exit::BAD_INPUT,
+            format!(
+                "{name} broke at offset {offset}: {error}; published {} tags ({} of media) up to there, the last whole tag",
+                st.tags,
+                media_time(st.media_ms)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn disconnected(e: &DriveError, st: &Stats) -> Exit {
+    err(
+        exit::NETWORK,
+        format!(
+            "the connection broke mid-stream ({e}) after {} tags, {} of media, {}",
+            st.tags,
+            media_time(st.media_ms),
+            human_bytes(st.bytes)
+        ),
+    )
+}
+
+fn report(style: &Style, st: &Stats, wall: Duration, url: &RtmpUrl, args: &PublishArgs) {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if style.json {
+        let _ = write_json_line(
+            &mut out,
+            &json!({
+                "type": "stats",
+                "url": url.display(args.conn.reveal_keys),
+                "bytes": st.bytes,
+                "tags": st.tags,
+                "video_frames": st.video_frames,
+                "audio_frames": st.audio_frames,
+                "keyframes": st.keyframes,
+                "duration_ms": st.media_ms as f64,
+                "bitrate_kbps": st.bitrate_kbps(),
+                "wall_ms": ms_f(wall),
+                "max_lag_ms": if args.no_pace { None } else { Some(ms_f(st.max_lag)) },
+                "passes": st.passes,
+                "interrupted": st.interrupted,
+            }),
+        );
+    } else if style.verbosity >= 0 {
+        let _ = writeln!(
+            out,
+            "published {} to {}: {} video frames ({} keyframes), {} audio frames, {} tags, {} in {} of media ({:.0} kbit/s); wall {:.3} s{}{}{}",
+            input_name(&args.input),
+            url.display(args.conn.reveal_keys),
+            st.video_frames,
+            st.keyframes,
+            st.audio_frames,
+            st.tags,
+            human_bytes(st.bytes),
+            media_time(st.media_ms),
+            st.bitrate_kbps(),
+            wall.as_secs_f64(),
+            if args.no_pace {
+                String::new()
+            } else {
+                format!(", max lag {:.1} ms", ms_f(st.max_lag))
+            },
+            if st.passes > 1 {
+                format!(", {} passes", st.passes)
+            } else {
+                String::new()
+            },
+            if st.interrupted { " (interrupted)" } else { "" }
+        );
+    }
+    let _ = out.flush();
+}

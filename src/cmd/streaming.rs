@@ -1,0 +1,207 @@
+//! What `publish` and `play` share: reaching a server up to the first
+//! onStatus of `publish`/`play` (RTMP 1.0 §7.2.1, §7.2.2), with each failure
+//! explained and mapped to the exit codes of CLI.md, and small output helpers.
+
+use std::time::{Duration, Instant};
+
+use crate::{Exit, exit};
+use rtmptool::net::tls::{self, TlsError, TlsOptions};
+use rtmptool::net::{self, DriveError, Driver, Phase, RtmpUrl, Stream};
+use rtmptool::proto::session::{ClientSession, Event, Goal, SessionConfig};
+
+/// Connection options common to `publish` and `play`.
+pub struct ConnectOptions<'a> {
+    /// The parsed URL.
+    pub url: &'a RtmpUrl,
+    /// What to do after connect.
+    pub goal: Goal,
+    /// Our chunk size (announced with Set Chunk Size).
+    pub chunk_size: u32,
+    /// Limit for each phase.
+    pub timeout: Duration,
+    /// rtmps CA file.
+    pub ca: Option<std::path::PathBuf>,
+    /// rtmps without verification.
+    pub insecure: bool,
+    /// Show keys in messages.
+    pub reveal_keys: bool,
+}
+
+/// An error with its exit code.
+pub fn err(code: u8, msg: String) -> Exit {
+    Exit {
+        code,
+        error: anyhow::anyhow!(msg),
+    }
+}
+
+/// Handshake random bytes: need no cryptographic quality (the digest
+/// handshake authenticates nothing); seeded from the clock and the PID.
+fn random_source() -> impl FnMut(&mut [u8]) {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut x = t ^ (u64::from(std::process::id()) << 32) | 1;
+    move |buf: &mut [u8]| {
+        for b in buf {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = (x >> 24) as u8;
+        }
+    }
+}
+
+/// Maps a driver error after the handshake to an exit code and words.
+pub fn drive_failure(e: &DriveError, what: &str, timeout: Duration) -> Exit {
+    let (code, msg) = match e {
+        DriveError::Timeout => (
+            exit::NETWORK,
+            format!("{what}: no answer within {timeout:?}"),
+        ),
+        DriveError::Closed => (
+            exit::NETWORK,
+            format!(
+                "{what}: the server closed the connection (it rejected the app, tcUrl or stream name without a reason)"
+            ),
+        ),
+        DriveError::Io(e) => (exit::NETWORK, format!("{what}: {e}")),
+        DriveError::Session(e) => (
+            exit::FAILURE,
+            format!("{what}: bad data from the server: {e}"),
+        ),
+    };
+    err(code, msg)
+}
+
+/// Resolves, connects (TCP, TLS), handshakes and runs the session to the
+/// first onStatus of publish/play. Returns the driver with the stream active.
+pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
+    let url = o.url;
+    let shown = url.display(o.reveal_keys);
+    let timeout = o.timeout;
+    let addrs = net::resolve(&url.host, url.port, timeout)
+        .await
+        .map_err(|e| err(exit::NETWORK, format!("cannot resolve '{}': {e}", url.host)))?;
+    let tcp = net::tcp_connect(&addrs, timeout).await.map_err(|e| {
+        let addr = addrs[0];
+        let why = match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => format!(
+                "connection refused by {addr}: nothing listens on port {} (server down or wrong port)",
+                url.port
+            ),
+            std::io::ErrorKind::TimedOut => format!(
+                "no answer to the TCP SYN from {addr} within {timeout:?} (filtered port, or host down)"
+            ),
+            _ => format!("TCP connect to {addr}: {e}"),
+        };
+        err(exit::NETWORK, why)
+    })?;
+    let stream = if url.tls {
+        let opts = TlsOptions {
+            ca: o.ca.clone(),
+            insecure: o.insecure,
+        };
+        match tls::connect(tcp, &url.host, &opts, timeout).await {
+            Ok((s, _)) => Stream::Tls(Box::new(s)),
+            Err(e) => {
+                let code = match e {
+                    TlsError::CaFile { .. } => exit::BAD_INPUT,
+                    _ => exit::TLS,
+                };
+                return Err(err(code, format!("TLS to {shown}: {e}")));
+            }
+        }
+    } else {
+        Stream::Plain(tcp)
+    };
+    let publish = matches!(o.goal, Goal::Publish { .. });
+    let mut config = SessionConfig::new(&url.app, &url.tc_url(), o.goal);
+    config.chunk_size = o.chunk_size;
+    let session = ClientSession::new(config, Duration::ZERO, &mut random_source());
+    let mut d = Driver::new(stream, session, Instant::now(), true);
+
+    let deadline = Instant::now() + timeout;
+    loop {
+        match d.next_event(deadline).await {
+            Ok(ev) => {
+                if let Event::Handshake(_) = ev.event {
+                    break;
+                }
+            }
+            Err(DriveError::Session(e)) => {
+                return Err(err(
+                    exit::HANDSHAKE,
+                    format!("RTMP handshake with {shown}: the answer is not RTMP: {e}"),
+                ));
+            }
+            Err(e) => {
+                return Err(err(
+                    exit::HANDSHAKE,
+                    format!("RTMP handshake with {shown} failed: {e}"),
+                ));
+            }
+        }
+    }
+    let mut phase = Phase::Connect;
+    let start_phase = if publish { Phase::Publish } else { Phase::Play };
+    let deadline = Instant::now() + timeout;
+    loop {
+        let ev = d
+            .next_event(deadline)
+            .await
+            .map_err(|e| drive_failure(&e, phase.name(), timeout))?;
+        match ev.event {
+            Event::Reply(r) if r.to == "connect" && r.ok => phase = Phase::CreateStream,
+            Event::Reply(r) if !r.ok => {
+                return Err(err(
+                    exit::REFUSED,
+                    format!(
+                        "{shown}: the server refused {}: {} ({})",
+                        r.to,
+                        r.info("code").unwrap_or(""),
+                        r.info("description").unwrap_or("")
+                    ),
+                ));
+            }
+            Event::StreamCreated(_) => phase = start_phase,
+            Event::Started(_) => return Ok(d),
+            Event::Status(s) if s.is_error() && phase == start_phase => {
+                let mut why = format!(
+                    "{shown}: the server refused {}: {} ({})",
+                    phase.name(),
+                    s.code,
+                    s.description
+                );
+                if s.code == "NetStream.Publish.BadName" {
+                    why.push_str(": a stream of that name is already being published");
+                }
+                return Err(err(exit::REFUSED, why));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Milliseconds as a rounded float (JSON `_ms` keys).
+pub fn ms_f(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// Human byte count.
+pub fn human_bytes(n: u64) -> String {
+    if n >= 1 << 30 {
+        format!("{:.2} GiB", n as f64 / (1u64 << 30) as f64)
+    } else if n >= 1 << 20 {
+        format!("{:.2} MiB", n as f64 / (1u64 << 20) as f64)
+    } else if n >= 1 << 10 {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else {
+        format!("{n} B")
+    }
+}
+
+/// `m:ss.s` media time.
+pub fn media_time(ms: u64) -> String {
+    format!("{}:{:04.1}", ms / 60_000, (ms % 60_000) as f64 / 1000.0)
+}

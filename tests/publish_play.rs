@@ -1,0 +1,399 @@
+//! `publish` and `play` against real peers on loopback: nginx-rtmp (started
+//! by the test on a free port, stopped by PID), ffmpeg as receiver and as
+//! publisher, ffprobe as reader of what `play` wrote. Equality is checked per
+//! track (audio, video): payload and timestamp of every tag equal the source
+//! file's, read with the crate's FLV reader. nginx-rtmp re-orders tags of
+//! different tracks that share a timestamp (it sends the codec headers itself
+//! when the first frame of a track arrives), so interleaving is not compared.
+//! Streams are published paced (`--rate 1`): nginx drops frames for live
+//! players that fall behind a full-speed publisher. The paced runs go in
+//! parallel on one nginx, so the file takes about 15 s.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{Nginx, require};
+use rtmptool::proto::flv;
+
+const MEDIA: &str = "testdata/rtmp/media";
+const FILES: &[&str] = &[
+    "aac_only_10s.flv",
+    "h264_mp3_10s.flv",
+    "h264_only_10s.flv",
+    "h264base_aac_10s.flv",
+    "h264main_bframes_10s.flv",
+];
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rtmptool"))
+}
+
+fn media(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(MEDIA).join(name)
+}
+
+type Track = Vec<(u32, Bytes)>;
+
+/// Audio and video tags (timestamp, payload) of an FLV file.
+fn tracks(path: &Path) -> (Track, Track) {
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let (_, tags, _) = flv::read_all(&data).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let pick = |video: bool| {
+        tags.iter()
+            .filter(|t| if video { t.is_video() } else { t.is_audio() })
+            .map(|t| (t.timestamp, t.data.clone()))
+            .collect::<Vec<_>>()
+    };
+    (pick(false), pick(true))
+}
+
+/// Asserts that `got` holds the source's tags, timestamps shifted by `shift`.
+fn assert_same(what: &str, source: &Path, got: &Path, shift: u32) {
+    let (sa, sv) = tracks(source);
+    let (ga, gv) = tracks(got);
+    for (kind, s, g) in [("audio", sa, ga), ("video", sv, gv)] {
+        assert_eq!(
+            s.len(),
+            g.len(),
+            "{what}: {kind} tag count differs from {}",
+            source.display()
+        );
+        for (i, (a, b)) in s.iter().zip(&g).enumerate() {
+            assert_eq!(
+                a.0.wrapping_add(shift),
+                b.0,
+                "{what}: {kind} tag {i} timestamp"
+            );
+            assert!(a.1 == b.1, "{what}: {kind} tag {i} payload differs");
+        }
+    }
+}
+
+fn wait_output(child: Child, what: &str, limit: Duration) -> Output {
+    let pid = child.id();
+    let deadline = Instant::now() + limit;
+    let mut child = child;
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return child.wait_with_output().expect("collect output");
+        }
+        if Instant::now() > deadline {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            let out = child.wait_with_output().expect("collect output");
+            panic!(
+                "{what} did not finish within {limit:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stats(out: &Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("\"stats\""))
+        .unwrap_or_else(|| panic!("no stats record in {text:?}"));
+    serde_json::from_str(line).expect("stats JSON")
+}
+
+/// Each source file published paced by rtmptool, received by ffmpeg.
+#[test]
+fn rtmptool_publish_to_ffmpeg_receiver() {
+    let ffmpeg = require("ffmpeg");
+    let nginx = Nginx::start(4096, "");
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut runs = Vec::new();
+    for (i, f) in FILES.iter().enumerate() {
+        let url = nginx.url(&format!("live/ff{i}"));
+        let out = dir.path().join(format!("ff{i}.flv"));
+        let rx = Command::new(&ffmpeg)
+            .args([
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-rw_timeout",
+                "3000000",
+                "-i",
+                &url,
+                "-c",
+                "copy",
+                "-f",
+                "flv",
+            ])
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ffmpeg");
+        runs.push((f, url, out, rx));
+    }
+    // ffmpeg needs its play in place before the publisher starts.
+    std::thread::sleep(Duration::from_millis(1500));
+    let pubs: Vec<_> = runs
+        .iter()
+        .map(|(f, url, _, _)| {
+            bin()
+                .args(["--json", "publish"])
+                .arg(media(f))
+                .arg(url)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start rtmptool")
+        })
+        .collect();
+    for ((f, _, out, rx), p) in runs.into_iter().zip(pubs) {
+        let po = wait_output(p, "rtmptool publish", Duration::from_secs(30));
+        assert!(
+            po.status.success(),
+            "publish {f}: {}",
+            String::from_utf8_lossy(&po.stderr)
+        );
+        // The live stream stays open after unpublish: stop ffmpeg with
+        // SIGINT (it writes its trailer and exits) once the tail has arrived.
+        std::thread::sleep(Duration::from_millis(1000));
+        let _ = Command::new("kill")
+            .args(["-INT", &rx.id().to_string()])
+            .status();
+        let ro = wait_output(rx, "ffmpeg receiver", Duration::from_secs(10));
+        assert!(
+            out.is_file(),
+            "ffmpeg receiving {f}: {}",
+            String::from_utf8_lossy(&ro.stderr)
+        );
+        assert_same(&format!("{f} via ffmpeg"), &media(f), &out, 0);
+    }
+}
+
+/// ffmpeg publishes; rtmptool play writes an FLV equal to ffmpeg's input
+/// that ffprobe reads without error.
+#[test]
+fn ffmpeg_publish_to_rtmptool_play() {
+    let ffmpeg = require("ffmpeg");
+    let ffprobe = require("ffprobe");
+    let nginx = Nginx::start(4096, "");
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = media("h264base_aac_10s.flv");
+    let url = nginx.url("live/fromffmpeg");
+    let out = dir.path().join("played.flv");
+    let play = bin()
+        .args(["--json", "play", &url, "-o"])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start play");
+    std::thread::sleep(Duration::from_millis(500));
+    let pubr = Command::new(&ffmpeg)
+        .args(["-nostdin", "-loglevel", "error", "-re", "-i"])
+        .arg(&src)
+        .args(["-c", "copy", "-f", "flv", &url])
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        pubr.status.success(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&pubr.stderr)
+    );
+    let po = wait_output(play, "rtmptool play", Duration::from_secs(20));
+    assert!(
+        po.status.success(),
+        "play: {}",
+        String::from_utf8_lossy(&po.stderr)
+    );
+    let s = stats(&po);
+    assert_eq!(s["keyframes"], 5, "{s}");
+    assert_same("ffmpeg → nginx → play", &src, &out, 0);
+    let probe = Command::new(ffprobe)
+        .args(["-v", "error", "-show_streams"])
+        .arg(&out)
+        .output()
+        .expect("run ffprobe");
+    assert!(
+        probe.status.success() && probe.stderr.is_empty(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let text = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        text.contains("codec_name=h264") && text.contains("codec_name=aac"),
+        "{text}"
+    );
+}
+
+/// rtmptool publish → nginx → rtmptool play, equal tag by tag, with chunk
+/// sizes 128/4096/65536 and a start timestamp crossing 0xFFFFFF; the paced
+/// publish of a 10 s file takes 10 s ± 2 %.
+#[test]
+fn rtmptool_publish_to_rtmptool_play() {
+    let nginx = Nginx::start(4096, "");
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = media("h264base_aac_10s.flv");
+    let cases: &[(&str, &[&str], u32)] = &[
+        ("c128", &["--chunk-size", "128"], 0),
+        ("c4096", &["--chunk-size", "4096"], 0),
+        ("c65536", &["--chunk-size", "65536"], 0),
+        ("ext", &["--start-timestamp", "16777000"], 16_777_000),
+    ];
+    let mut players = Vec::new();
+    for (name, _, _) in cases {
+        let out = dir.path().join(format!("{name}.flv"));
+        let p = bin()
+            .args(["--json", "play", &nginx.url(&format!("live/{name}")), "-o"])
+            .arg(&out)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start play");
+        players.push((out, p));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let pubs: Vec<_> = cases
+        .iter()
+        .map(|(name, flags, _)| {
+            let t = Instant::now();
+            let c = bin()
+                .args(["--json", "publish"])
+                .args(*flags)
+                .arg(&src)
+                .arg(nginx.url(&format!("live/{name}")))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start publish");
+            (t, c)
+        })
+        .collect();
+    // A second publisher on a taken name is refused: exit 5 with the code.
+    std::thread::sleep(Duration::from_millis(300));
+    let dup = bin()
+        .args(["publish"])
+        .arg(&src)
+        .arg(nginx.url("live/c4096"))
+        .output()
+        .expect("run publish");
+    assert_eq!(
+        dup.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&dup.stderr)
+    );
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("NetStream.Publish.BadName"));
+
+    for (((name, _, shift), (t, p)), (out, player)) in cases.iter().zip(pubs).zip(players) {
+        let po = wait_output(p, "publish", Duration::from_secs(30));
+        let wall = t.elapsed().as_secs_f64();
+        assert!(
+            po.status.success(),
+            "publish {name}: {}",
+            String::from_utf8_lossy(&po.stderr)
+        );
+        // Pacing: 10 s of media take 10 s of wall time (± 2 %).
+        assert!(
+            (wall - 10.0).abs() <= 0.2,
+            "publish {name} took {wall:.3} s"
+        );
+        let s = stats(&po);
+        assert_eq!(s["video_frames"], 250, "{s}");
+        assert_eq!(s["audio_frames"], 432, "{s}");
+        let pl = wait_output(player, "play", Duration::from_secs(20));
+        assert!(
+            pl.status.success(),
+            "play {name}: {}",
+            String::from_utf8_lossy(&pl.stderr)
+        );
+        assert_same(&format!("publish → play {name}"), &src, &out, *shift);
+    }
+}
+
+/// Faults: not-an-FLV and truncated input (exit 7, after publishing what is
+/// whole), unwritable output (exit 7, nothing left), refused TCP (exit 3).
+#[test]
+fn faults_have_their_exit_codes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // Not an FLV: refused before connecting (the port is closed anyway).
+    let bogus = dir.path().join("bogus.flv");
+    std::fs::write(&bogus, b"this is not a video file at all").expect("write");
+    let o = bin()
+        .arg("publish")
+        .arg(&bogus)
+        .arg("rtmp://127.0.0.1:1/live/x")
+        .output()
+        .expect("run");
+    assert_eq!(
+        o.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not an FLV"));
+
+    // Nothing listens: exit 3.
+    let port = common::free_port();
+    let o = bin()
+        .args(["publish"])
+        .arg(media("aac_only_10s.flv"))
+        .arg(format!("rtmp://127.0.0.1:{port}/live/x"))
+        .output()
+        .expect("run");
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // Unwritable output: exit 7 before connecting, nothing created.
+    let o = bin()
+        .args(["play", "rtmp://127.0.0.1:1/live/x", "-o"])
+        .arg(dir.path().join("no/such/dir/out.flv"))
+        .output()
+        .expect("run");
+    assert_eq!(
+        o.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot write"));
+
+    // Truncated: the first 100 000 bytes of a file, published unpaced.
+    let nginx = Nginx::start(4096, "");
+    let src = std::fs::read(media("h264base_aac_10s.flv")).expect("read");
+    let cut = dir.path().join("cut.flv");
+    std::fs::write(&cut, &src[..100_000]).expect("write");
+    let (_, whole, _) = {
+        let mut r = flv::Reader::new();
+        r.push(&src[..100_000]);
+        let mut tags = Vec::new();
+        while let Ok(Some(ev)) = r.poll() {
+            if let flv::FlvEvent::Tag(t) = ev {
+                tags.push(t);
+            }
+        }
+        ((), tags, ())
+    };
+    let o = bin()
+        .args(["--json", "publish", "--no-pace"])
+        .arg(&cut)
+        .arg(nginx.url("live/cut"))
+        .output()
+        .expect("run");
+    assert_eq!(
+        o.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    let last = whole.last().expect("some whole tags");
+    let end = last.offset + last.tag_size() as u64;
+    assert!(err.contains(&format!("offset {end}")), "{err}");
+    assert_eq!(stats(&o)["tags"], whole.len(), "{err}");
+}
