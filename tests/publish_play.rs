@@ -16,7 +16,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{Nginx, require};
+use common::{Nginx, require, wait_for};
 use rtmptool::proto::flv;
 
 const MEDIA: &str = "testdata/rtmp/media";
@@ -27,6 +27,19 @@ const FILES: &[&str] = &[
     "h264base_aac_10s.flv",
     "h264main_bframes_10s.flv",
 ];
+
+/// Waits until nginx-rtmp has logged `VERB: name='NAME'` for every name
+/// (`play` when a player's play is in place, `publish` for a publisher).
+fn wait_logged(nginx: &Nginx, verb: &str, names: &[&str]) {
+    let what = format!("nginx to log {verb} for {names:?}");
+    wait_for(&what, Duration::from_secs(15), || {
+        let log = nginx.log();
+        names
+            .iter()
+            .all(|n| log.contains(&format!("{verb}: name='{n}'")))
+            .then_some(())
+    });
+}
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rtmptool"))
@@ -134,7 +147,9 @@ fn rtmptool_publish_to_ffmpeg_receiver() {
         runs.push((f, url, out, rx));
     }
     // ffmpeg needs its play in place before the publisher starts.
-    std::thread::sleep(Duration::from_millis(1500));
+    let names: Vec<String> = (0..FILES.len()).map(|i| format!("ff{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    wait_logged(&nginx, "play", &names);
     let pubs: Vec<_> = runs
         .iter()
         .map(|(f, url, _, _)| {
@@ -189,7 +204,7 @@ fn ffmpeg_publish_to_rtmptool_play() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start play");
-    std::thread::sleep(Duration::from_millis(500));
+    wait_logged(&nginx, "play", &["fromffmpeg"]);
     let pubr = Command::new(&ffmpeg)
         .args(["-nostdin", "-loglevel", "error", "-re", "-i"])
         .arg(&src)
@@ -253,7 +268,8 @@ fn rtmptool_publish_to_rtmptool_play() {
             .expect("start play");
         players.push((out, p));
     }
-    std::thread::sleep(Duration::from_millis(500));
+    let names: Vec<&str> = cases.iter().map(|(n, _, _)| *n).collect();
+    wait_logged(&nginx, "play", &names);
     let pubs: Vec<_> = cases
         .iter()
         .map(|(name, flags, _)| {
@@ -271,7 +287,7 @@ fn rtmptool_publish_to_rtmptool_play() {
         })
         .collect();
     // A second publisher on a taken name is refused: exit 5 with the code.
-    std::thread::sleep(Duration::from_millis(300));
+    wait_logged(&nginx, "publish", &["c4096"]);
     let dup = bin()
         .args(["publish"])
         .arg(&src)
