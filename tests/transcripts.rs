@@ -1,4 +1,6 @@
 //! `commands/*.md`: the documented examples, run as they are written.
+//! Transcripts that need a live server (probe, publish, play) use `text`
+//! blocks, which trycmd skips; `console` blocks must run offline on testdata/.
 
 #[test]
 fn command_transcripts() {
