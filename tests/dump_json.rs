@@ -6,6 +6,9 @@
 //! Also: bad input (exit 7, earlier records still printed), a capture that
 //! starts mid-connection, and stdin input.
 
+mod common;
+
+use common::same_json;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -45,29 +48,6 @@ fn records(out: &[u8]) -> Vec<Json> {
 
 fn dump_json(path: &Path) -> Output {
     bin().args(["dump", "--json"]).arg(path).output().unwrap()
-}
-
-/// The reference decoder wraps ECMA arrays as `{"ecma_array": {...}}` and AMF3
-/// values as `{"amf3": ...}`; numbers compare by value.
-fn same_json(ours: &Json, reference: &Json) -> bool {
-    match (ours, reference) {
-        (_, Json::Object(m))
-            if m.len() == 1 && (m.contains_key("ecma_array") || m.contains_key("amf3")) =>
-        {
-            same_json(ours, m.values().next().unwrap())
-        }
-        (Json::Number(a), Json::Number(b)) => a.as_f64() == b.as_f64(),
-        (Json::Array(a), Json::Array(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_json(x, y))
-        }
-        (Json::Object(a), Json::Object(b)) => {
-            a.len() == b.len()
-                && a.iter()
-                    .zip(b)
-                    .all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
-        }
-        _ => ours == reference,
-    }
 }
 
 /// The AMF values of a message record, in wire order (as the reference lists them).

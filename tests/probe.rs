@@ -70,33 +70,8 @@ fn nginx_connect_publish_play() {
 #[test]
 fn play_of_an_ffmpeg_stream_reports_time_to_first_video() {
     let nginx = common::Nginx::start(4096, "");
-    let ffmpeg = common::require("ffmpeg");
-    let media = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/rtmp/media/h264base_aac_10s.flv"
-    );
     let url = nginx.url("live/cam");
-    let mut child = Command::new(ffmpeg)
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-re",
-            "-stream_loop",
-            "-1",
-            "-i",
-            media,
-        ])
-        .args(["-c", "copy", "-f", "flv", &url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ffmpeg");
-    // Wait until nginx has the publisher.
-    common::wait_for("ffmpeg to publish", Duration::from_secs(10), || {
-        nginx.log().contains("publish: name='cam'").then_some(())
-    });
+    let mut child = common::ffmpeg_publish_loop(&nginx, "cam");
     let out = rtmptool(&["--json", "--timeout", "5s", "probe", "--play", &url]);
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let _ = child.wait();
@@ -278,32 +253,8 @@ fn closed_port_is_a_network_error() {
 #[test]
 fn publish_of_a_busy_stream_is_refused() {
     let nginx = common::Nginx::start(4096, "");
-    let ffmpeg = common::require("ffmpeg");
-    let media = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/rtmp/media/h264base_aac_10s.flv"
-    );
     let url = nginx.url("live/busy");
-    let mut child = Command::new(ffmpeg)
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-re",
-            "-stream_loop",
-            "-1",
-            "-i",
-            media,
-        ])
-        .args(["-c", "copy", "-f", "flv", &url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ffmpeg");
-    common::wait_for("ffmpeg to publish", Duration::from_secs(10), || {
-        nginx.log().contains("publish: name='busy'").then_some(())
-    });
+    let mut child = common::ffmpeg_publish_loop(&nginx, "busy");
     let out = rtmptool(&["--timeout", "3s", "probe", "--publish", &url]);
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let _ = child.wait();

@@ -6,6 +6,9 @@
 //! the chunk-size changes it saw, and the parse error where it saw one.
 //! tshark is not used as an oracle: it drops messages.
 
+mod common;
+
+use common::same_json;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -223,29 +226,6 @@ fn tsv_rows(path: &Path) -> HashMap<(usize, String), Vec<Row>> {
             });
     }
     out
-}
-
-/// The reference decoder wraps ECMA arrays as `{"ecma_array": {...}}` and AMF3
-/// values as `{"amf3": ...}`; numbers compare by value.
-fn same_json(ours: &Json, reference: &Json) -> bool {
-    match (ours, reference) {
-        (_, Json::Object(m))
-            if m.len() == 1 && (m.contains_key("ecma_array") || m.contains_key("amf3")) =>
-        {
-            same_json(ours, m.values().next().unwrap())
-        }
-        (Json::Number(a), Json::Number(b)) => a.as_f64() == b.as_f64(),
-        (Json::Array(a), Json::Array(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_json(x, y))
-        }
-        (Json::Object(a), Json::Object(b)) => {
-            a.len() == b.len()
-                && a.iter()
-                    .zip(b)
-                    .all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
-        }
-        _ => ours == reference,
-    }
 }
 
 fn captures() -> Vec<PathBuf> {

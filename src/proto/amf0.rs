@@ -669,8 +669,48 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
+    /// The fixtures these tests use, compiled in (the core reads no files).
+    const FIXTURES: &[(&str, &[u8])] = &[
+        (
+            "testdata/amf/ffmpeg_connect.bin",
+            include_bytes!("../../testdata/amf/ffmpeg_connect.bin"),
+        ),
+        (
+            "testdata/amf/ffmpeg_setdataframe_onmetadata.bin",
+            include_bytes!("../../testdata/amf/ffmpeg_setdataframe_onmetadata.bin"),
+        ),
+        (
+            "testdata/amf/nginx_connect_result.bin",
+            include_bytes!("../../testdata/amf/nginx_connect_result.bin"),
+        ),
+        (
+            "testdata/amf/pyclient_amf3_connect.bin",
+            include_bytes!("../../testdata/amf/pyclient_amf3_connect.bin"),
+        ),
+        (
+            "testdata/amf/pyclient_amf3_data.bin",
+            include_bytes!("../../testdata/amf/pyclient_amf3_data.bin"),
+        ),
+        (
+            "testdata/amf/pyclient_amf3_ping.bin",
+            include_bytes!("../../testdata/amf/pyclient_amf3_ping.bin"),
+        ),
+        (
+            "testdata/rtmp/pub_ffmpeg_h264aac_re.json",
+            include_bytes!("../../testdata/rtmp/pub_ffmpeg_h264aac_re.json"),
+        ),
+        (
+            "testdata/rtmp/pyclient_amf3.json",
+            include_bytes!("../../testdata/rtmp/pyclient_amf3.json"),
+        ),
+    ];
+
     fn read(path: &str) -> Vec<u8> {
-        std::fs::read(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        FIXTURES
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, b)| b.to_vec())
+            .unwrap_or_else(|| panic!("{path} is not in FIXTURES"))
     }
 
     /// The sidecar's decoded values of the message at stream offset `off`, in

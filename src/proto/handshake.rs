@@ -946,15 +946,11 @@ mod tests {
     use proptest::prelude::*;
 
     /// Packets extracted from the captures by `testdata/handshake/extract.py`.
-    fn fixture(name: &str) -> [u8; PACKET_LEN] {
-        let path = format!(
-            "{}/testdata/handshake/{name}.bin",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read(&path)
-            .unwrap_or_else(|e| panic!("{path}: {e}"))
-            .try_into()
-            .expect("1536-byte fixture")
+    macro_rules! fixture {
+        ($name:literal) => {{
+            let b: &[u8] = include_bytes!(concat!("../../testdata/handshake/", $name, ".bin"));
+            <[u8; PACKET_LEN]>::try_from(b).expect("1536-byte fixture")
+        }};
     }
 
     /// A random source that hands out the given blocks in order, then zeros.
@@ -1052,7 +1048,7 @@ mod tests {
     // c2s handshake c1s1_version 09007c02, c1s1_time 0; s2c 0d0e0a0d, 646945.
     #[test]
     fn ffmpeg_c1_verifies_with_the_client_key_scheme_0() {
-        let c1 = fixture("ffmpeg_pub_c1");
+        let c1 = fixture!("ffmpeg_pub_c1");
         let info = inspect_c1s1(&c1, Role::Client).unwrap();
         assert_eq!(info.version, [0x09, 0x00, 0x7c, 0x02]);
         assert_eq!(info.version, FFMPEG_CLIENT_VERSION);
@@ -1067,9 +1063,9 @@ mod tests {
     #[test]
     fn nginx_s1_and_s2_verify() {
         let (c1, s1, s2) = (
-            fixture("ffmpeg_pub_c1"),
-            fixture("ffmpeg_pub_s1"),
-            fixture("ffmpeg_pub_s2"),
+            fixture!("ffmpeg_pub_c1"),
+            fixture!("ffmpeg_pub_s1"),
+            fixture!("ffmpeg_pub_s2"),
         );
         let info = inspect_c1s1(&s1, Role::Server).unwrap();
         assert_eq!(info.version, [0x0d, 0x0e, 0x0a, 0x0d]);
@@ -1099,16 +1095,16 @@ mod tests {
     fn ffmpeg_publisher_c2_echoes_s1_player_c2_has_hmac() {
         // Publishing, FFmpeg sends S1 back verbatim (no HMAC): time echoed.
         let c2 = inspect_c2s2(
-            &fixture("ffmpeg_pub_c2"),
+            &fixture!("ffmpeg_pub_c2"),
             Role::Client,
-            &fixture("ffmpeg_pub_s1"),
+            &fixture!("ffmpeg_pub_s1"),
         )
         .unwrap();
         assert_eq!(c2.hmac, Some(false));
         assert!(c2.random_echo && c2.time_echo && c2.is_valid());
         assert_eq!(c2.time, 646_945);
         // Playing, FFmpeg sends random + HMAC (key from the full client key).
-        let (s1, c2) = (fixture("ffmpeg_play_s1"), fixture("ffmpeg_play_c2"));
+        let (s1, c2) = (fixture!("ffmpeg_play_s1"), fixture!("ffmpeg_play_c2"));
         assert_eq!(inspect_c1s1(&s1, Role::Server).unwrap().time, 698_520);
         let info = inspect_c2s2(&c2, Role::Client, &s1).unwrap();
         assert_eq!(info.hmac, Some(true));
@@ -1125,23 +1121,23 @@ mod tests {
     // both ways (nginx answers a simple C1 with S1 = S2 = C1).
     #[test]
     fn rtmpdump_and_pyclient_do_the_simple_handshake() {
-        let c1 = fixture("rtmpdump_play_c1");
+        let c1 = fixture!("rtmpdump_play_c1");
         let info = inspect_c1s1(&c1, Role::Client).unwrap();
         assert_eq!(
             (info.time, info.version, info.digest()),
             (398_886, [0; 4], None)
         );
-        let s2 = inspect_c2s2(&fixture("rtmpdump_play_s2"), Role::Server, &c1).unwrap();
+        let s2 = inspect_c2s2(&fixture!("rtmpdump_play_s2"), Role::Server, &c1).unwrap();
         assert!(s2.time_echo && s2.random_echo && s2.is_valid());
         assert_eq!(s2.hmac, None);
         let c2 = inspect_c2s2(
-            &fixture("rtmpdump_play_c2"),
+            &fixture!("rtmpdump_play_c2"),
             Role::Client,
-            &fixture("rtmpdump_play_s1"),
+            &fixture!("rtmpdump_play_s1"),
         )
         .unwrap();
         assert!(c2.random_echo);
-        let py = inspect_c1s1(&fixture("pyclient_pub_c1"), Role::Client).unwrap();
+        let py = inspect_c1s1(&fixture!("pyclient_pub_c1"), Role::Client).unwrap();
         assert_eq!(
             (py.time, py.version, py.kind, py.digest()),
             (0, [0; 4], PeerHandshake::Simple, None)
@@ -1153,10 +1149,10 @@ mod tests {
     #[test]
     fn client_reproduces_ffmpeg_byte_for_byte() {
         let (c1, s1, s2, c2) = (
-            fixture("ffmpeg_play_c1"),
-            fixture("ffmpeg_play_s1"),
-            fixture("ffmpeg_play_s2"),
-            fixture("ffmpeg_play_c2"),
+            fixture!("ffmpeg_play_c1"),
+            fixture!("ffmpeg_play_s1"),
+            fixture!("ffmpeg_play_s2"),
+            fixture!("ffmpeg_play_c2"),
         );
         let mut random = replay(vec![c1[8..].to_vec(), c2[..RANDOM_LEN].to_vec()]);
         let mut client = ClientHandshake::new(HandshakeConfig::client(), 0, &mut random);
@@ -1188,10 +1184,10 @@ mod tests {
     #[test]
     fn server_reproduces_nginx_byte_for_byte() {
         let (c1, s1, s2, c2) = (
-            fixture("ffmpeg_pub_c1"),
-            fixture("ffmpeg_pub_s1"),
-            fixture("ffmpeg_pub_s2"),
-            fixture("ffmpeg_pub_c2"),
+            fixture!("ffmpeg_pub_c1"),
+            fixture!("ffmpeg_pub_s1"),
+            fixture!("ffmpeg_pub_s2"),
+            fixture!("ffmpeg_pub_c2"),
         );
         let mut random = replay(vec![s1[8..].to_vec(), s2[..RANDOM_LEN].to_vec()]);
         let mut server = ServerHandshake::new(HandshakeConfig::server(), 646_945, &mut random);
@@ -1220,7 +1216,7 @@ mod tests {
 
     #[test]
     fn server_answers_rtmpdump_simple() {
-        let c1 = fixture("rtmpdump_play_c1");
+        let c1 = fixture!("rtmpdump_play_c1");
         let mut server = ServerHandshake::new(HandshakeConfig::server(), 9, &mut rng(3));
         assert_eq!(server.handle_input(&mut with_c0(3, &[&c1]), 50), Ok(None));
         let out = server.poll_transmit().unwrap();
@@ -1404,14 +1400,14 @@ mod tests {
     #[test]
     fn bad_version_carries_the_bytes() {
         let mut client = ClientHandshake::new(HandshakeConfig::client(), 0, &mut rng(8));
-        let mut s = with_c0(8, &[&fixture("ffmpeg_pub_s1")]);
+        let mut s = with_c0(8, &[&fixture!("ffmpeg_pub_s1")]);
         let err = client.handle_input(&mut s, 0).unwrap_err();
         let HandshakeError::BadVersion { got, first_bytes } = &err else {
             panic!("{err}")
         };
         assert_eq!(*got, 8);
         assert_eq!(first_bytes.len(), 16);
-        assert_eq!(first_bytes[1..], fixture("ffmpeg_pub_s1")[..15]);
+        assert_eq!(first_bytes[1..], fixture!("ffmpeg_pub_s1")[..15]);
         assert!(err.to_string().contains("RTMPE"), "{err}");
 
         let mut client = ClientHandshake::new(HandshakeConfig::client(), 0, &mut rng(8));
@@ -1464,7 +1460,7 @@ mod tests {
 
     #[test]
     fn truncated_packets_are_errors() {
-        let c1 = fixture("ffmpeg_pub_c1");
+        let c1 = fixture!("ffmpeg_pub_c1");
         for n in [0, 1, 100, PACKET_LEN - 1] {
             assert!(matches!(
                 inspect_c1s1(&c1[..n], Role::Client),
@@ -1482,8 +1478,8 @@ mod tests {
         Vec<u8>,
         Bytes,
     ) {
-        let (s1, s2) = (fixture("ffmpeg_play_s1"), fixture("ffmpeg_play_s2"));
-        let c1 = fixture("ffmpeg_play_c1");
+        let (s1, s2) = (fixture!("ffmpeg_play_s1"), fixture!("ffmpeg_play_s2"));
+        let c1 = fixture!("ffmpeg_play_c1");
         let mut client = ClientHandshake::new(
             HandshakeConfig::client(),
             0,

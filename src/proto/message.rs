@@ -673,7 +673,7 @@ mod tests {
     /// FFmpeg's connect command, cut from a capture (testdata/amf).
     #[test]
     fn ffmpeg_connect() {
-        let body = Bytes::from(std::fs::read("testdata/amf/ffmpeg_connect.bin").unwrap());
+        let body = Bytes::from_static(include_bytes!("../../testdata/amf/ffmpeg_connect.bin"));
         let m = Message::decode(MessageType::COMMAND_AMF0, body.clone()).unwrap();
         let Message::Command(c) = &m else {
             panic!("not a command: {m:?}")
@@ -688,7 +688,9 @@ mod tests {
 
     #[test]
     fn amf3_command_form() {
-        let body = Bytes::from(std::fs::read("testdata/amf/pyclient_amf3_connect.bin").unwrap());
+        let body = Bytes::from_static(include_bytes!(
+            "../../testdata/amf/pyclient_amf3_connect.bin"
+        ));
         let m = Message::decode(MessageType::COMMAND_AMF3, body.clone()).unwrap();
         let Message::Command(c) = &m else {
             panic!("not a command: {m:?}")

@@ -161,3 +161,71 @@ impl Drop for Nginx {
         let _ = self.child.wait();
     }
 }
+
+/// Compares our JSON view of AMF values with the reference decoder's sidecar
+/// JSON, which wraps ECMA arrays as `{"ecma_array": {...}}` and AMF3 values as
+/// `{"amf3": ...}`; numbers compare by value (1 == 1.0), objects in order.
+pub fn same_json(ours: &serde_json::Value, reference: &serde_json::Value) -> bool {
+    use serde_json::Value as Json;
+    match (ours, reference) {
+        (_, Json::Object(m))
+            if m.len() == 1 && (m.contains_key("ecma_array") || m.contains_key("amf3")) =>
+        {
+            m.values()
+                .next()
+                .is_some_and(|inner| same_json(ours, inner))
+        }
+        (Json::Number(a), Json::Number(b)) => a.as_f64() == b.as_f64(),
+        (Json::Array(a), Json::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_json(x, y))
+        }
+        (Json::Object(a), Json::Object(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
+        }
+        _ => ours == reference,
+    }
+}
+
+/// ffmpeg publishing testdata's 10 s FLV in a loop, in real time, to
+/// `live/NAME` on `nginx`; returns once nginx has logged the publisher.
+/// The caller stops the child by PID.
+pub fn ffmpeg_publish_loop(nginx: &Nginx, name: &str) -> Child {
+    let ffmpeg = require("ffmpeg");
+    let media = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/rtmp/media/h264base_aac_10s.flv"
+    );
+    let child = Command::new(ffmpeg)
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-stream_loop",
+            "-1",
+            "-i",
+            media,
+        ])
+        .args([
+            "-c",
+            "copy",
+            "-f",
+            "flv",
+            &nginx.url(&format!("live/{name}")),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ffmpeg");
+    wait_for("ffmpeg to publish", Duration::from_secs(10), || {
+        nginx
+            .log()
+            .contains(&format!("publish: name='{name}'"))
+            .then_some(())
+    });
+    child
+}
