@@ -5,6 +5,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# /dev/null must be the null device: cargo gives rustc /dev/null as stdin
+# when it probes the target, and a regular file there (left by any program
+# that renamed a file over it) feeds rustc whatever was "discarded" before.
+if [ ! -c /dev/null ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "warning: /dev/null is not a character device; recreating it" >&2
+    rm -f /dev/null && mknod -m 666 /dev/null c 1 3
+  else
+    echo "error: /dev/null is not a character device (ask root to run: rm /dev/null; mknod -m 666 /dev/null c 1 3)" >&2
+    exit 1
+  fi
+fi
+
 packages=(nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg rtmpdump tshark tcpdump openssl ca-certificates)
 missing=()
 for p in "${packages[@]}"; do

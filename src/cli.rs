@@ -179,6 +179,9 @@ pub struct PlayArgs {
     /// Write the FLV here (- for stdout); without it, only statistics
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Replace FILE when it exists (it is replaced only once the new one is complete)
+    #[arg(long)]
+    pub force: bool,
     /// Connection flags.
     #[command(flatten)]
     pub conn: ConnArgs,

@@ -256,12 +256,27 @@ fn rtmptool_publish_to_rtmptool_play() {
         ("c65536", &["--chunk-size", "65536"], 0),
         ("ext", &["--start-timestamp", "16777000"], 16_777_000),
     ];
+    // The first player writes into a FIFO (as `-o /dev/null` writes into a
+    // device): the FLV must come through it and the FIFO must still be one
+    // afterwards (a rename over it would replace it with a regular file).
+    let fifo = dir.path().join("c128.fifo");
+    let mk = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(mk.success());
+    let mut fifo_reader = Some({
+        let (fifo, out) = (fifo.clone(), dir.path().join("c128.flv"));
+        std::thread::spawn(move || {
+            let mut r = std::fs::File::open(&fifo).expect("open the FIFO");
+            let mut w = std::fs::File::create(&out).expect("create");
+            std::io::copy(&mut r, &mut w).expect("read the FIFO")
+        })
+    });
     let mut players = Vec::new();
     for (name, _, _) in cases {
         let out = dir.path().join(format!("{name}.flv"));
+        let target = if *name == "c128" { &fifo } else { &out };
         let p = bin()
             .args(["--json", "play", &nginx.url(&format!("live/{name}")), "-o"])
-            .arg(&out)
+            .arg(target)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -324,8 +339,16 @@ fn rtmptool_publish_to_rtmptool_play() {
             "play {name}: {}",
             String::from_utf8_lossy(&pl.stderr)
         );
+        if *name == "c128" {
+            let r = fifo_reader.take().expect("one FIFO reader");
+            r.join().expect("FIFO reader");
+        }
         assert_same(&format!("publish → play {name}"), &src, &out, *shift);
     }
+    assert!(fifo_reader.is_none(), "the FIFO was never read");
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::symlink_metadata(&fifo).expect("stat").file_type();
+    assert!(kind.is_fifo(), "the FIFO was replaced: {kind:?}");
 }
 
 /// Faults: not-an-FLV and truncated input (exit 7, after publishing what is
@@ -378,6 +401,48 @@ fn faults_have_their_exit_codes() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot write"));
+
+    // An existing output is never replaced without --force, and a `.part`
+    // left by an earlier run is never truncated: exit 7, both untouched.
+    let kept = dir.path().join("kept.flv");
+    std::fs::write(&kept, b"precious").expect("write");
+    let o = bin()
+        .args(["play", "rtmp://127.0.0.1:1/live/x", "-o"])
+        .arg(&kept)
+        .output()
+        .expect("run");
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(7), "{e}");
+    assert!(e.contains("--force"), "{e}");
+    assert_eq!(std::fs::read(&kept).expect("read"), b"precious");
+    let part = dir.path().join("kept.flv.part");
+    std::fs::write(&part, b"partial").expect("write");
+    let o = bin()
+        .args(["play", "--force", "rtmp://127.0.0.1:1/live/x", "-o"])
+        .arg(&kept)
+        .output()
+        .expect("run");
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(7), "{e}");
+    assert!(e.contains("kept.flv.part exists"), "{e}");
+    assert_eq!(std::fs::read(&part).expect("read"), b"partial");
+    assert_eq!(std::fs::read(&kept).expect("read"), b"precious");
+    // With --force and no stale .part, a failed run (closed port: exit 3)
+    // leaves the old file as it was and no .part behind.
+    std::fs::remove_file(&part).expect("rm");
+    let o = bin()
+        .args(["play", "--force", "rtmp://127.0.0.1:1/live/x", "-o"])
+        .arg(&kept)
+        .output()
+        .expect("run");
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(std::fs::read(&kept).expect("read"), b"precious");
+    assert!(!part.exists());
 
     // Truncated: the first 100 000 bytes of a file, published unpaced.
     let nginx = Nginx::start(4096, "");

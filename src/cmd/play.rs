@@ -1,9 +1,11 @@
 //! `rtmptool play URL [-o FILE|-]`: connect, createStream, play (RTMP 1.0
 //! §7.2.2.1, Set Buffer Length §7.1.7), and write what arrives as FLV (Adobe
 //! FLV spec v10.1 annex E): header flags from what arrived, onMetaData, every
-//! tag with its message timestamp. A file is written as `FILE.part` and
-//! renamed when done, so a half-written file never sits under the final name;
-//! every write is a whole tag, so what is kept after a failure is valid FLV.
+//! tag with its message timestamp. A regular file is written as `FILE.part`
+//! and renamed when done, so a half-written file never sits under the final
+//! name; an existing file is replaced only with `--force`. A device or FIFO
+//! (`-o /dev/null`, a named pipe) is written in place, never replaced. Every
+//! write is a whole tag, so what is kept after a failure is valid FLV.
 //!
 //! Final statistics: frames, keyframes, GOP length, bitrate, fps, A/V
 //! timestamp spread, gaps and timestamp regressions.
@@ -34,6 +36,8 @@ const HOLD: Duration = Duration::from_millis(1500);
 enum Sink {
     Null,
     Stdout(BufWriter<std::io::Stdout>),
+    /// A device or FIFO named by `-o`: written in place, never renamed.
+    Stream(BufWriter<File>, PathBuf),
     File {
         w: BufWriter<File>,
         part: PathBuf,
@@ -46,8 +50,67 @@ impl Sink {
         match self {
             Sink::Null => Ok(()),
             Sink::Stdout(w) => w.write_all(b),
+            Sink::Stream(w, _) => w.write_all(b),
             Sink::File { w, .. } => w.write_all(b),
         }
+    }
+
+    /// Opens `-o PATH`. A regular file is written as `PATH.part` (created
+    /// new: an existing `.part` is never truncated) and renamed over `PATH`
+    /// at the end; an existing `PATH` is replaced only with `force`. Anything
+    /// else that exists (a character device such as /dev/null, a FIFO) is
+    /// opened for writing in place: renaming over it would destroy it.
+    fn open(p: &Path, force: bool) -> Result<Sink, String> {
+        if p == Path::new("-") {
+            return Ok(Sink::Stdout(BufWriter::with_capacity(
+                1 << 20,
+                std::io::stdout(),
+            )));
+        }
+        let dest = match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => return Err(format!("{} is a directory", p.display())),
+            Ok(m) if !m.is_file() => {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(p)
+                    .map_err(|e| format!("cannot write the output {}: {e}", p.display()))?;
+                return Ok(Sink::Stream(
+                    BufWriter::with_capacity(1 << 20, f),
+                    p.to_path_buf(),
+                ));
+            }
+            Ok(_) if !force => {
+                return Err(format!(
+                    "{} exists; give --force to replace it",
+                    p.display()
+                ));
+            }
+            // Through a symlink the target is replaced, not the link.
+            Ok(_) => std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()),
+            Err(_) => p.to_path_buf(),
+        };
+        let mut part = dest.clone().into_os_string();
+        part.push(".part");
+        let part = PathBuf::from(part);
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&part)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    format!(
+                        "{} exists (left by an interrupted run?); remove it first",
+                        part.display()
+                    )
+                } else {
+                    format!("cannot write the output {}: {e}", part.display())
+                }
+            })?;
+        Ok(Sink::File {
+            w: BufWriter::with_capacity(1 << 20, f),
+            part,
+            dest,
+        })
     }
 }
 
@@ -170,25 +233,7 @@ pub fn run(args: &PlayArgs, global: &GlobalArgs) -> Result<(), Exit> {
     // Open the output before connecting: an unwritable path fails at once.
     let sink = match &args.output {
         None => Sink::Null,
-        Some(p) if p == Path::new("-") => {
-            Sink::Stdout(BufWriter::with_capacity(1 << 20, std::io::stdout()))
-        }
-        Some(p) => {
-            let mut part = p.clone().into_os_string();
-            part.push(".part");
-            let part = PathBuf::from(part);
-            let f = File::create(&part).map_err(|e| {
-                err(
-                    exit::BAD_INPUT,
-                    format!("cannot write the output {}: {e}", part.display()),
-                )
-            })?;
-            Sink::File {
-                w: BufWriter::with_capacity(1 << 20, f),
-                part,
-                dest: p.clone(),
-            }
-        }
+        Some(p) => Sink::open(p, args.force).map_err(|e| err(exit::BAD_INPUT, e))?,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -257,6 +302,7 @@ impl Out {
         match &mut self.sink {
             Sink::Null => Ok(None),
             Sink::Stdout(w) => w.flush().map(|_| None),
+            Sink::Stream(w, _) => w.flush().map(|_| None),
             Sink::File { w, part, dest } => {
                 let h = FlvHeader::new(st.has_audio, st.has_video);
                 if Some(&h) != self.header.as_ref() {
@@ -503,6 +549,7 @@ async fn play(
 fn write_failed(out: &Out, e: &std::io::Error) -> Exit {
     let name = match &out.sink {
         Sink::File { part, .. } => part.display().to_string(),
+        Sink::Stream(_, p) => p.display().to_string(),
         _ => "stdout".into(),
     };
     let code = if e.kind() == std::io::ErrorKind::BrokenPipe {
