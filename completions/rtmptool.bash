@@ -289,7 +289,7 @@ _rtmptool() {
             return 0
             ;;
         rtmptool__subcmd__play)
-            opts="-o -q -v -h -V --output --app --stream --chunk-size --ca --insecure --reveal-keys --buffer-ms --start --duration --frames --until-keyframes --idle-timeout --json --color --quiet --verbose --timeout --help --version"
+            opts="-o -q -v -h -V --output --force --app --stream --chunk-size --ca --insecure --reveal-keys --buffer-ms --start --duration --frames --until-keyframes --idle-timeout --json --color --quiet --verbose --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

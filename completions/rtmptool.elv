@@ -126,6 +126,7 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand --idle-timeout 'Give up when no media arrives for this long (default: --timeout)'
             cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
             cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'
+            cand --force 'Replace FILE when it exists (it is replaced only once the new one is complete)'
             cand --insecure 'rtmps without certificate verification (encrypted, not authenticated)'
             cand --reveal-keys 'Show stream keys and query values in full'
             cand --json 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'

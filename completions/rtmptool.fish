@@ -121,6 +121,7 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l color -d 'Col
 always\t'Always colour'
 never\t'Never colour'"
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l timeout -d 'Limit for each network phase, e.g. 500ms, 2s, 1m' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l force -d 'Replace FILE when it exists (it is replaced only once the new one is complete)'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l insecure -d 'rtmps without certificate verification (encrypted, not authenticated)'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l reveal-keys -d 'Show stream keys and query values in full'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -l json -d 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
