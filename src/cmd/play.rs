@@ -259,15 +259,14 @@ struct Out {
 
 impl Out {
     fn write_tag(&mut self, p: &Pending) -> std::io::Result<()> {
-        self.buf.clear();
-        if self
+        // An RTMP message (24-bit length) always fits an FLV tag.
+        let (head, tail) = self
             .writer
-            .write_tag_parts(p.kind, p.ts, 0, &p.data, &mut self.buf)
-            .is_ok()
-        {
-            self.sink.write(&self.buf)?;
-        }
-        Ok(())
+            .tag_frame(p.kind, p.ts, 0, p.data.len())
+            .map_err(std::io::Error::other)?;
+        self.sink.write(&head)?;
+        self.sink.write(&p.data)?;
+        self.sink.write(&tail)
     }
 
     /// Writes the header (flags from what arrived) and the held tags.

@@ -165,7 +165,12 @@ pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
                 ));
             }
             Event::StreamCreated(_) => phase = start_phase,
-            Event::Started(_) => return Ok(d),
+            Event::Started(_) => {
+                // Quick ACKs speed up the command exchange; in a bulk
+                // transfer they only cost an ACK per segment.
+                d.quickack = false;
+                return Ok(d);
+            }
             Event::Status(s) if s.is_error() && phase == start_phase => {
                 let mut why = format!(
                     "{shown}: the server refused {}: {} ({})",

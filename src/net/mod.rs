@@ -127,10 +127,11 @@ impl Stream {
         }
     }
 
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Reads into the spare capacity of `buf` (cancel safe).
+    async fn read_buf(&mut self, buf: &mut bytes::BytesMut) -> io::Result<usize> {
         match self {
-            Stream::Plain(s) => s.read(buf).await,
-            Stream::Tls(s) => s.read(buf).await,
+            Stream::Plain(s) => s.read_buf(buf).await,
+            Stream::Tls(s) => s.read_buf(buf).await,
         }
     }
 
@@ -171,6 +172,14 @@ pub enum DriveError {
     Session(#[from] SessionError),
 }
 
+/// How many reads and writes [`Driver`] logs (the first ones: what stall
+/// diagnosis looks at), so a long stream does not grow the log.
+const MAX_LOGGED_IO: usize = 4096;
+
+/// Spare room offered to each socket read: large reads keep the syscall
+/// count low on fast streams; the session's buffer is reused as it drains.
+const READ_SIZE: usize = 256 * 1024;
+
 /// Moves bytes between a [`Stream`] and a [`ClientSession`], stamping input
 /// with the time since `epoch`.
 pub struct Driver {
@@ -182,11 +191,11 @@ pub struct Driver {
     pub epoch: Instant,
     /// Re-arm TCP_QUICKACK after every read.
     pub quickack: bool,
-    /// When each read returned data and how much (for stall diagnosis).
+    /// When each read returned data and how much (for stall diagnosis; the
+    /// first 4096).
     pub reads: Vec<(Duration, usize)>,
-    /// When each write was issued and how much.
+    /// When each write was issued and how much (the first 4096).
     pub writes: Vec<(Duration, usize)>,
-    buf: Vec<u8>,
 }
 
 impl Driver {
@@ -202,7 +211,6 @@ impl Driver {
             quickack,
             reads: Vec::new(),
             writes: Vec::new(),
-            buf: vec![0; 64 * 1024],
         }
     }
 
@@ -214,8 +222,10 @@ impl Driver {
     /// Writes everything the session has queued.
     pub async fn flush(&mut self) -> io::Result<()> {
         while let Some(b) = self.session.poll_transmit() {
-            let at = self.now();
-            self.writes.push((at, b.len()));
+            if self.writes.len() < MAX_LOGGED_IO {
+                let at = self.now();
+                self.writes.push((at, b.len()));
+            }
             self.stream.write_all(&b).await?;
         }
         Ok(())
@@ -226,7 +236,10 @@ impl Driver {
     /// safe: bytes are only consumed when the read completes. Used by
     /// streaming commands that interleave sending and receiving.
     pub async fn read_some(&mut self) -> Result<usize, DriveError> {
-        let n = self.stream.read(&mut self.buf).await?;
+        let n = self
+            .stream
+            .read_buf(self.session.receive_buffer(READ_SIZE))
+            .await?;
         if n == 0 {
             return Err(DriveError::Closed);
         }
@@ -234,8 +247,7 @@ impl Driver {
         if self.quickack {
             arm_quickack(self.stream.tcp());
         }
-        let data = self.buf[..n].to_vec();
-        self.session.handle_input(&data, now)?;
+        self.session.handle_received(n, now)?;
         Ok(n)
     }
 
@@ -248,7 +260,8 @@ impl Driver {
                 return Ok(ev);
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            let n = match tokio::time::timeout(left, self.stream.read(&mut self.buf)).await {
+            let buf = self.session.receive_buffer(READ_SIZE);
+            let n = match tokio::time::timeout(left, self.stream.read_buf(buf)).await {
                 Err(_) => return Err(DriveError::Timeout),
                 Ok(r) => r?,
             };
@@ -259,9 +272,10 @@ impl Driver {
             if self.quickack {
                 arm_quickack(self.stream.tcp());
             }
-            self.reads.push((now, n));
-            let data = self.buf[..n].to_vec();
-            self.session.handle_input(&data, now)?;
+            if self.reads.len() < MAX_LOGGED_IO {
+                self.reads.push((now, n));
+            }
+            self.session.handle_received(n, now)?;
         }
     }
 }

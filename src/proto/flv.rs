@@ -582,25 +582,40 @@ impl Writer {
         data: &[u8],
         out: &mut impl BufMut,
     ) -> Result<(), FlvError> {
-        if data.len() > MAX_DATA_SIZE {
-            return Err(FlvError::DataTooLarge { len: data.len() });
+        let (head, tail) = self.tag_frame(tag_type, timestamp, stream_id, data.len())?;
+        out.put_slice(&head);
+        out.put_slice(data);
+        out.put_slice(&tail);
+        Ok(())
+    }
+
+    /// The 11-byte tag header and the 4-byte PreviousTagSize that surround a
+    /// body of `len` bytes, for writers that send the body from where it
+    /// already is (no copy). Counts the tag as written.
+    pub fn tag_frame(
+        &mut self,
+        tag_type: TagType,
+        timestamp: u32,
+        stream_id: u32,
+        len: usize,
+    ) -> Result<([u8; TAG_HEADER_LEN], [u8; 4]), FlvError> {
+        if len > MAX_DATA_SIZE {
+            return Err(FlvError::DataTooLarge { len });
         }
         if stream_id > 0xff_ffff {
             return Err(FlvError::StreamIdTooLarge { stream_id });
         }
-        let size = data.len() as u32;
+        let size = len as u32;
         let ts = timestamp.to_be_bytes();
         let sz = size.to_be_bytes();
         let sid = stream_id.to_be_bytes();
-        out.put_u8(tag_type.0);
-        out.put_slice(&sz[1..]);
-        // Lower 24 bits first, then TimestampExtended (the high byte).
-        out.put_slice(&[ts[1], ts[2], ts[3], ts[0]]);
-        out.put_slice(&sid[1..]);
-        out.put_slice(data);
-        out.put_u32(TAG_HEADER_LEN as u32 + size);
+        // Lower 24 bits of the timestamp first, then TimestampExtended (the
+        // high byte).
+        let head = [
+            tag_type.0, sz[1], sz[2], sz[3], ts[1], ts[2], ts[3], ts[0], sid[1], sid[2], sid[3],
+        ];
         self.tags += 1;
-        Ok(())
+        Ok((head, (TAG_HEADER_LEN as u32 + size).to_be_bytes()))
     }
 
     /// Tags written so far.

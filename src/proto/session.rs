@@ -363,8 +363,50 @@ impl ClientSession {
     }
 
     fn input(&mut self, data: &[u8], now: Duration) -> Result<(), SessionError> {
-        let rest: &[u8] = if self.state == State::Handshake {
+        if self.state == State::Handshake {
             self.hs_buf.extend_from_slice(data);
+        } else {
+            self.received += data.len() as u64;
+            self.decoder.push(data);
+        }
+        self.process(now)
+    }
+
+    /// The buffer the next received bytes belong in, with at least `want`
+    /// bytes of spare capacity: a driver may read straight into it (no
+    /// copy) and then call [`ClientSession::handle_received`]. Bytes must
+    /// only be appended.
+    pub fn receive_buffer(&mut self, want: usize) -> &mut BytesMut {
+        let b = if self.state == State::Handshake {
+            &mut self.hs_buf
+        } else {
+            self.decoder.buffer_mut()
+        };
+        b.reserve(want);
+        b
+    }
+
+    /// Processes `n` bytes a driver appended to
+    /// [`ClientSession::receive_buffer`]; otherwise as
+    /// [`ClientSession::handle_input`].
+    pub fn handle_received(&mut self, n: usize, now: Duration) -> Result<(), SessionError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if self.state != State::Handshake {
+            self.received += n as u64;
+        }
+        let r = self.process(now);
+        if let Err(e) = &r {
+            self.failed = Some(e.clone());
+            self.state = State::Failed;
+        }
+        r
+    }
+
+    /// Runs the handshake on what it has buffered, then decodes chunks.
+    fn process(&mut self, now: Duration) -> Result<(), SessionError> {
+        if self.state == State::Handshake {
             match self.handshake.handle_input(&mut self.hs_buf, ms(now))? {
                 None => return Ok(()),
                 Some(outcome) => {
@@ -374,15 +416,8 @@ impl ClientSession {
                     let rest = self.hs_buf.split();
                     self.received += rest.len() as u64;
                     self.decoder.push(&rest);
-                    &[]
                 }
             }
-        } else {
-            data
-        };
-        if !rest.is_empty() {
-            self.received += rest.len() as u64;
-            self.decoder.push(rest);
         }
         while let Some(ev) = self.decoder.poll()? {
             if let ChunkEvent::Message(m) = ev {

@@ -171,6 +171,8 @@ pub enum ChunkError {
 #[derive(Debug, Default)]
 struct Partial {
     data: BytesMut,
+    /// Capacity reserved up front from the announced length (0: grown).
+    reserved: usize,
     length: u32,
     offset: u64,
     fmt: u8,
@@ -204,6 +206,8 @@ pub struct ChunkDecoder {
     chunk_size: u32,
     states: Vec<CsidState>,
     partial_bytes: usize,
+    /// Sum of [`Partial::reserved`]: bounded by `max_partial_bytes`.
+    reserved: usize,
     events: VecDeque<ChunkEvent>,
     failed: Option<ChunkError>,
     type3_convention: Option<Type3ExtendedTimestamp>,
@@ -225,6 +229,7 @@ impl ChunkDecoder {
             buf: BytesMut::new(),
             states: Vec::new(),
             partial_bytes: 0,
+            reserved: 0,
             events: VecDeque::new(),
             failed: None,
             type3_convention: None,
@@ -234,6 +239,13 @@ impl ChunkDecoder {
     /// Appends received bytes.
     pub fn push(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
+    }
+
+    /// The receive buffer itself, for a driver that reads straight into it
+    /// (no copy): bytes appended there are decoded exactly as if
+    /// [`ChunkDecoder::push`]ed. Only append; never remove or change bytes.
+    pub fn buffer_mut(&mut self) -> &mut BytesMut {
+        &mut self.buf
     }
 
     /// The chunk size currently applied to incoming chunks.
@@ -437,10 +449,18 @@ impl ChunkDecoder {
         self.offset += (pos + payload_len) as u64;
 
         let mut dropped = None;
+        // A message is reassembled in a buffer of its announced length when
+        // the up-front reservations of all partial messages stay within
+        // `max_partial_bytes` (no regrowth copies); past that it grows with
+        // what arrives, so an announced length alone never allocates much.
+        let budget = self.cfg.max_partial_bytes.saturating_sub(self.reserved);
+        let mut reserved_now = 0;
+        let mut released = 0;
         let st = self.state(csid);
         if !continuing {
             if let Some(p) = st.partial.take() {
                 dropped = Some((p.data.len(), p.length));
+                released += p.reserved;
             }
             match fmt {
                 0 => {
@@ -490,33 +510,45 @@ impl ChunkDecoder {
                 extended_timestamp: msg_ext,
             })
         } else {
-            let p = st.partial.get_or_insert_with(|| Partial {
-                // Grow with what arrives: the announced length is not trusted for
-                // allocation (65599 chunk streams could each announce 16 MiB).
-                data: BytesMut::with_capacity(
-                    (msg_len as usize).min(payload_len.saturating_mul(4).max(256)),
-                ),
-                length: msg_len,
-                offset: chunk_offset,
-                fmt,
-                chunks: 0,
+            let p = st.partial.get_or_insert_with(|| {
+                let want = msg_len as usize;
+                let (cap, reserved) = if want <= budget {
+                    reserved_now = want;
+                    (want, want)
+                } else {
+                    // Grow with what arrives: 65599 chunk streams could each
+                    // announce 16 MiB.
+                    (want.min(payload_len.saturating_mul(4).max(256)), 0)
+                };
+                Partial {
+                    data: BytesMut::with_capacity(cap),
+                    reserved,
+                    length: msg_len,
+                    offset: chunk_offset,
+                    fmt,
+                    chunks: 0,
+                }
             });
             p.data.extend_from_slice(&chunk);
             p.chunks += 1;
             if p.data.len() >= p.length as usize {
-                st.partial.take().map(|p| RawMessage {
-                    csid,
-                    header,
-                    payload: p.data.freeze(),
-                    offset: p.offset,
-                    fmt: p.fmt,
-                    chunks: p.chunks,
-                    extended_timestamp: msg_ext,
+                st.partial.take().map(|p| {
+                    released += p.reserved;
+                    RawMessage {
+                        csid,
+                        header,
+                        payload: p.data.freeze(),
+                        offset: p.offset,
+                        fmt: p.fmt,
+                        chunks: p.chunks,
+                        extended_timestamp: msg_ext,
+                    }
                 })
             } else {
                 None
             }
         };
+        self.reserved = (self.reserved + reserved_now).saturating_sub(released);
         if let Some((received, length)) = dropped {
             self.partial_bytes = self.partial_bytes.saturating_sub(received);
             self.events.push_back(ChunkEvent::MessageInterrupted {
@@ -577,6 +609,7 @@ impl ChunkDecoder {
                     && let Some(partial) = st.partial.take()
                 {
                     discarded = partial.data.len();
+                    self.reserved = self.reserved.saturating_sub(partial.reserved);
                 }
                 self.partial_bytes = self.partial_bytes.saturating_sub(discarded);
                 self.events.push_back(ChunkEvent::Aborted {

@@ -190,6 +190,19 @@ impl Server {
 /// Runs client and server against each other until neither has anything to
 /// send, feeding the client in pieces of `split` bytes.
 fn run(client: &mut ClientSession, server: &mut Server, split: usize, now: &mut u64) {
+    run_with(client, server, split, now, false);
+}
+
+/// As [`run`]; with `in_place` the client's input is appended to its
+/// [`ClientSession::receive_buffer`] (as the tokio driver does) instead of
+/// given to [`ClientSession::handle_input`].
+fn run_with(
+    client: &mut ClientSession,
+    server: &mut Server,
+    split: usize,
+    now: &mut u64,
+    in_place: bool,
+) {
     for _ in 0..100 {
         let mut moved = false;
         while let Some(b) = client.poll_transmit() {
@@ -199,9 +212,13 @@ fn run(client: &mut ClientSession, server: &mut Server, split: usize, now: &mut 
         let out = server.out.split();
         for piece in out.chunks(split.max(1)) {
             *now += 1;
-            client
-                .handle_input(piece, Duration::from_millis(*now))
-                .unwrap();
+            let at = Duration::from_millis(*now);
+            if in_place {
+                client.receive_buffer(split).extend_from_slice(piece);
+                client.handle_received(piece.len(), at).unwrap();
+            } else {
+                client.handle_input(piece, at).unwrap();
+            }
             moved = true;
         }
         if !moved {
@@ -417,6 +434,36 @@ fn play_delivers_media_and_acknowledges_per_window() {
         .collect();
     assert!(acks.len() >= 3, "{acks:?}");
     assert!(acks.windows(2).all(|w| w[1] - w[0] >= 2500), "{acks:?}");
+}
+
+/// Reading straight into the session's receive buffer decodes exactly what
+/// handing it slices does: the same events at the same times, the same
+/// replies and acknowledgements sent.
+#[test]
+fn receive_buffer_input_equals_handle_input() {
+    for split in [1, 7, 500, 100_000] {
+        let mut runs = Vec::new();
+        for in_place in [false, true] {
+            let mut server = Server::new();
+            server.window = 2500;
+            let mut now = 0;
+            let goal = Goal::Play {
+                stream: "s".into(),
+                start: -1000.0,
+                buffer_ms: 3000,
+            };
+            let mut c = ClientSession::new(config(goal), Duration::ZERO, &mut random(3));
+            run_with(&mut c, &mut server, split, &mut now, in_place);
+            let ev: Vec<SessionEvent> = std::iter::from_fn(|| c.poll_event()).collect();
+            runs.push((c.state(), ev, server.got));
+        }
+        assert_eq!(runs[0].0, State::Active, "split {split}");
+        assert!(runs[0].1.len() > 5, "split {split}");
+        assert!(
+            runs[0] == runs[1],
+            "split {split}: the two input paths differ"
+        );
+    }
 }
 
 #[test]
