@@ -255,7 +255,7 @@ async fn publish(
     style: Style,
 ) -> Result<(), Exit> {
     let name = input_name(&args.input);
-    let (tx, mut rx) = mpsc::channel(256);
+    let (tx, mut rx) = mpsc::channel(16);
     {
         let input = args.input.clone();
         let loops = args.loops;
