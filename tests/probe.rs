@@ -8,7 +8,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -88,85 +88,10 @@ fn play_of_an_ffmpeg_stream_reports_time_to_first_video() {
 
 #[test]
 fn rtmps_through_nginx_stream_tls() {
-    // A CA and a leaf it signs (webpki refuses a CA certificate as the leaf).
-    let openssl = common::require("openssl");
-    let certs = tempfile::tempdir().unwrap();
-    let p = |n: &str| certs.path().join(n);
-    let (cert, key) = (p("cert.pem"), p("key.pem"));
-    std::fs::write(p("ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
-    let run = |args: &[&std::ffi::OsStr]| {
-        let st = Command::new(&openssl)
-            .current_dir(certs.path())
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success(), "openssl {args:?}");
-    };
-    let os = |s: &'static str| std::ffi::OsStr::new(s);
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=rtmptool test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]
-    .map(os));
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=rtmptool test",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "leaf.csr",
-    ]
-    .map(os));
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext",
-        "-out",
-        "cert.pem",
-    ]
-    .map(os));
-    let ca_path = p("ca.pem");
-    let tls_port = common::free_port();
-    let nginx = common::Nginx::start_with(4096, "", |rtmp| {
-        format!(
-            "stream {{ server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {}; ssl_certificate_key {}; proxy_pass 127.0.0.1:{rtmp}; }} }}",
-            cert.display(),
-            key.display()
-        )
-    });
+    let certs = common::Certs::new();
+    let (nginx, tls_port) = common::Nginx::start_tls(4096, "", &certs);
     let url = format!("rtmps://127.0.0.1:{tls_port}/live/s");
-    common::wait_for("the TLS port", Duration::from_secs(5), || {
-        std::net::TcpStream::connect(("127.0.0.1", tls_port)).ok()
-    });
-
-    let ca = ca_path.to_str().unwrap();
+    let ca = certs.ca.to_str().unwrap();
     let out = rtmptool(&["--json", "--timeout", "3s", "probe", "--ca", ca, &url]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let r = &json_lines(&out)[0];
@@ -176,8 +101,8 @@ fn rtmps_through_nginx_stream_tls() {
         "{r}"
     );
     assert!(!r["tls"]["cipher"].as_str().unwrap().is_empty());
-    assert_eq!(r["tls"]["subject"], "CN=rtmptool test");
-    assert_eq!(r["tls"]["issuer"], "CN=rtmptool test CA");
+    assert_eq!(r["tls"]["subject"], "CN=rtmptool_test");
+    assert_eq!(r["tls"]["issuer"], "CN=rtmptool_test_CA");
     assert_eq!(r["server"]["version"], "13.14.10.13");
 
     // Without --ca: the self-signed certificate is not trusted.

@@ -11,15 +11,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use common::{Nginx, require, wait_for};
+use common::{Nginx, assert_same, bin, media, require, stats, wait_logged, wait_output};
 use rtmptool::proto::flv;
 
-const MEDIA: &str = "testdata/rtmp/media";
 const FILES: &[&str] = &[
     "aac_only_10s.flv",
     "h264_mp3_10s.flv",
@@ -27,93 +24,6 @@ const FILES: &[&str] = &[
     "h264base_aac_10s.flv",
     "h264main_bframes_10s.flv",
 ];
-
-/// Waits until nginx-rtmp has logged `VERB: name='NAME'` for every name
-/// (`play` when a player's play is in place, `publish` for a publisher).
-fn wait_logged(nginx: &Nginx, verb: &str, names: &[&str]) {
-    let what = format!("nginx to log {verb} for {names:?}");
-    wait_for(&what, Duration::from_secs(15), || {
-        let log = nginx.log();
-        names
-            .iter()
-            .all(|n| log.contains(&format!("{verb}: name='{n}'")))
-            .then_some(())
-    });
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_rtmptool"))
-}
-
-fn media(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(MEDIA).join(name)
-}
-
-type Track = Vec<(u32, Bytes)>;
-
-/// Audio and video tags (timestamp, payload) of an FLV file.
-fn tracks(path: &Path) -> (Track, Track) {
-    let data = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let (_, tags, _) = flv::read_all(&data).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let pick = |video: bool| {
-        tags.iter()
-            .filter(|t| if video { t.is_video() } else { t.is_audio() })
-            .map(|t| (t.timestamp, t.data.clone()))
-            .collect::<Vec<_>>()
-    };
-    (pick(false), pick(true))
-}
-
-/// Asserts that `got` holds the source's tags, timestamps shifted by `shift`.
-fn assert_same(what: &str, source: &Path, got: &Path, shift: u32) {
-    let (sa, sv) = tracks(source);
-    let (ga, gv) = tracks(got);
-    for (kind, s, g) in [("audio", sa, ga), ("video", sv, gv)] {
-        assert_eq!(
-            s.len(),
-            g.len(),
-            "{what}: {kind} tag count differs from {}",
-            source.display()
-        );
-        for (i, (a, b)) in s.iter().zip(&g).enumerate() {
-            assert_eq!(
-                a.0.wrapping_add(shift),
-                b.0,
-                "{what}: {kind} tag {i} timestamp"
-            );
-            assert!(a.1 == b.1, "{what}: {kind} tag {i} payload differs");
-        }
-    }
-}
-
-fn wait_output(child: Child, what: &str, limit: Duration) -> Output {
-    let pid = child.id();
-    let deadline = Instant::now() + limit;
-    let mut child = child;
-    loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            return child.wait_with_output().expect("collect output");
-        }
-        if Instant::now() > deadline {
-            let _ = Command::new("kill").arg(pid.to_string()).status();
-            let out = child.wait_with_output().expect("collect output");
-            panic!(
-                "{what} did not finish within {limit:?}; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn stats(out: &Output) -> serde_json::Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.contains("\"stats\""))
-        .unwrap_or_else(|| panic!("no stats record in {text:?}"));
-    serde_json::from_str(line).expect("stats JSON")
-}
 
 /// Each source file published paced by rtmptool, received by ffmpeg.
 #[test]

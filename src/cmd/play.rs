@@ -32,6 +32,8 @@ use rtmptool::proto::session::{Event, Goal};
 const GAP_MS: u32 = 500;
 /// How long tags are held back to learn the FLV header flags.
 const HOLD: Duration = Duration::from_millis(1500);
+/// Written tags are flushed to the output at least this often.
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
 
 enum Sink {
     Null,
@@ -52,6 +54,15 @@ impl Sink {
             Sink::Stdout(w) => w.write_all(b),
             Sink::Stream(w, _) => w.write_all(b),
             Sink::File { w, .. } => w.write_all(b),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Null => Ok(()),
+            Sink::Stdout(w) => w.flush(),
+            Sink::Stream(w, _) => w.flush(),
+            Sink::File { w, .. } => w.flush(),
         }
     }
 
@@ -136,6 +147,9 @@ struct Stats {
     has_audio: bool,
     has_video: bool,
     interrupted: bool,
+    /// The reader of stdout or of a FIFO went away (EPIPE): a normal end,
+    /// as when `ffprobe -` has seen enough.
+    output_closed: bool,
 }
 
 impl Stats {
@@ -255,6 +269,7 @@ struct Out {
     header: Option<FlvHeader>,
     held: Vec<Pending>,
     buf: Vec<u8>,
+    flushed: Instant,
 }
 
 impl Out {
@@ -287,7 +302,14 @@ impl Out {
 
     fn push(&mut self, p: Pending) -> std::io::Result<()> {
         if self.header.is_some() {
-            self.write_tag(&p)
+            self.write_tag(&p)?;
+            // A live recording reaches the file (or pipe) at least every
+            // FLUSH_EVERY: a reader following it, or a crash, loses little.
+            if self.flushed.elapsed() >= FLUSH_EVERY {
+                self.flushed = Instant::now();
+                self.sink.flush()?;
+            }
+            Ok(())
         } else {
             self.held.push(p);
             Ok(())
@@ -340,6 +362,7 @@ async fn play(
         header: None,
         held: Vec::new(),
         buf: Vec::with_capacity(1 << 16),
+        flushed: Instant::now(),
     };
     let connected = streaming::connect(ConnectOptions {
         url,
@@ -472,7 +495,7 @@ async fn play(
             first_media_at.get_or_insert_with(Instant::now);
         }
         if let Err(e) = out.push(Pending { kind, ts, data }) {
-            failure = Some(write_failed(&out, &e));
+            failure = write_error(&out, &e, &mut st);
             break;
         }
         if out.header.is_none()
@@ -481,7 +504,7 @@ async fn play(
                 || first_media_at.is_some_and(|t| t.elapsed() >= HOLD))
             && let Err(e) = out.release(&st)
         {
-            failure = Some(write_failed(&out, &e));
+            failure = write_error(&out, &e, &mut st);
             break;
         }
         if let Some(n) = args.frames {
@@ -518,17 +541,21 @@ async fn play(
         let _ = tokio::time::timeout(global.timeout, d.flush()).await;
         let _ = tokio::time::timeout(global.timeout, d.stream.shutdown()).await;
     }
-    let kept = if st.tags == 0 && failure.is_some() {
+    let kept = if st.output_closed {
+        None
+    } else if st.tags == 0 && failure.is_some() {
         discard(&mut out);
         None
     } else {
         match out.finish(&st) {
             Ok(p) => p,
-            Err(e) => {
-                let f = write_failed(&out, &e);
-                discard(&mut out);
-                return Err(f);
-            }
+            Err(e) => match write_error(&out, &e, &mut st) {
+                None => None,
+                Some(f) => {
+                    discard(&mut out);
+                    return Err(f);
+                }
+            },
         }
     };
     report(&style, &st, wall, url, args, to_stdout, kept.as_deref());
@@ -543,6 +570,18 @@ async fn play(
             Err(f)
         }
     }
+}
+
+/// A failed write ends the play: with an error, or quietly when the reader
+/// of a pipe went away.
+fn write_error(out: &Out, e: &std::io::Error, st: &mut Stats) -> Option<Exit> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe
+        && matches!(out.sink, Sink::Stdout(_) | Sink::Stream(..))
+    {
+        st.output_closed = true;
+        return None;
+    }
+    Some(write_failed(out, e))
 }
 
 fn write_failed(out: &Out, e: &std::io::Error) -> Exit {
@@ -629,6 +668,7 @@ fn report(
                 "regressions": st.regressions,
                 "wall_ms": ms_f(wall),
                 "interrupted": st.interrupted,
+                "output_closed": st.output_closed,
             }),
         );
     } else if style.verbosity >= 0 {
@@ -657,7 +697,13 @@ fn report(
             st.gaps,
             st.regressions,
             wall.as_secs_f64(),
-            if st.interrupted { " (interrupted)" } else { "" }
+            if st.interrupted {
+                " (interrupted)"
+            } else if st.output_closed {
+                " (the reader of the output went away)"
+            } else {
+                ""
+            }
         );
     }
     let _ = out.flush();

@@ -4,9 +4,12 @@
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rtmptool::proto::flv;
 
 /// Fails loudly when a peer program the test needs is not installed.
 pub fn require(program: &str) -> PathBuf {
@@ -228,4 +231,172 @@ pub fn ffmpeg_publish_loop(nginx: &Nginx, name: &str) -> Child {
             .then_some(())
     });
     child
+}
+
+/// The rtmptool binary under test.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rtmptool"))
+}
+
+/// A file of `testdata/rtmp/media`.
+pub fn media(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/rtmp/media")
+        .join(name)
+}
+
+/// Waits until nginx-rtmp has logged `VERB: name='NAME'` for every name
+/// (`play` when a player's play is in place, `publish` for a publisher).
+pub fn wait_logged(nginx: &Nginx, verb: &str, names: &[&str]) {
+    let what = format!("nginx to log {verb} for {names:?}");
+    wait_for(&what, Duration::from_secs(15), || {
+        let log = nginx.log();
+        names
+            .iter()
+            .all(|n| log.contains(&format!("{verb}: name='{n}'")))
+            .then_some(())
+    });
+}
+
+/// Timestamp and payload of each tag of one track.
+pub type Track = Vec<(u32, Bytes)>;
+
+/// Audio and video tags (timestamp, payload) of FLV bytes.
+pub fn tracks_of(what: &str, data: &[u8]) -> (Track, Track) {
+    let (_, tags, _) = flv::read_all(data).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let pick = |video: bool| {
+        tags.iter()
+            .filter(|t| if video { t.is_video() } else { t.is_audio() })
+            .map(|t| (t.timestamp, t.data.clone()))
+            .collect::<Vec<_>>()
+    };
+    (pick(false), pick(true))
+}
+
+/// Audio and video tags (timestamp, payload) of an FLV file.
+pub fn tracks(path: &Path) -> (Track, Track) {
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    tracks_of(&path.display().to_string(), &data)
+}
+
+/// Asserts that `got` holds the source's tags, timestamps shifted by `shift`.
+pub fn assert_same(what: &str, source: &Path, got: &Path, shift: u32) {
+    let (sa, sv) = tracks(source);
+    let (ga, gv) = tracks(got);
+    for (kind, s, g) in [("audio", sa, ga), ("video", sv, gv)] {
+        assert_eq!(
+            s.len(),
+            g.len(),
+            "{what}: {kind} tag count differs from {}",
+            source.display()
+        );
+        for (i, (a, b)) in s.iter().zip(&g).enumerate() {
+            assert_eq!(
+                a.0.wrapping_add(shift),
+                b.0,
+                "{what}: {kind} tag {i} timestamp"
+            );
+            assert!(a.1 == b.1, "{what}: {kind} tag {i} payload differs");
+        }
+    }
+}
+
+/// Waits for `child` to exit (killed by PID after `limit`) and collects its
+/// output.
+pub fn wait_output(child: Child, what: &str, limit: Duration) -> Output {
+    let pid = child.id();
+    let deadline = Instant::now() + limit;
+    let mut child = child;
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return child.wait_with_output().expect("collect output");
+        }
+        if Instant::now() > deadline {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            let out = child.wait_with_output().expect("collect output");
+            panic!(
+                "{what} did not finish within {limit:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The `stats` record of a `--json` run.
+pub fn stats(out: &Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("\"stats\""))
+        .unwrap_or_else(|| panic!("no stats record in {text:?}"));
+    serde_json::from_str(line).expect("stats JSON")
+}
+
+/// A test CA and a leaf certificate for 127.0.0.1/localhost that it signs
+/// (webpki refuses a CA certificate as the leaf), made with openssl.
+pub struct Certs {
+    /// Holds the files.
+    pub dir: tempfile::TempDir,
+    /// The leaf certificate (PEM).
+    pub cert: PathBuf,
+    /// Its key.
+    pub key: PathBuf,
+    /// The CA certificate, for `--ca`.
+    pub ca: PathBuf,
+}
+
+impl Certs {
+    /// Makes them.
+    pub fn new() -> Certs {
+        let openssl = require("openssl");
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            dir.path().join("ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .expect("write");
+        let run = |args: &str| {
+            let st = Command::new(&openssl)
+                .current_dir(dir.path())
+                .args(args.split(' '))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("run openssl");
+            assert!(st.success(), "openssl {args}");
+        };
+        run(
+            "req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=rtmptool_test_CA -keyout ca.key -out ca.pem",
+        );
+        run("req -newkey rsa:2048 -nodes -subj /CN=rtmptool_test -keyout key.pem -out leaf.csr");
+        run(
+            "x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext -out cert.pem",
+        );
+        Certs {
+            cert: dir.path().join("cert.pem"),
+            key: dir.path().join("key.pem"),
+            ca: dir.path().join("ca.pem"),
+            dir,
+        }
+    }
+}
+
+impl Nginx {
+    /// nginx-rtmp with the stream module terminating TLS (`certs`) in front
+    /// of its RTMP port; returns it and the TLS port, once that listens.
+    pub fn start_tls(chunk_size: u32, extra_apps: &str, certs: &Certs) -> (Nginx, u16) {
+        let tls_port = free_port();
+        let nginx = Nginx::start_with(chunk_size, extra_apps, |rtmp| {
+            format!(
+                "stream {{ server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {}; ssl_certificate_key {}; proxy_pass 127.0.0.1:{rtmp}; }} }}",
+                certs.cert.display(),
+                certs.key.display()
+            )
+        });
+        wait_for("the TLS port", Duration::from_secs(5), || {
+            TcpStream::connect(("127.0.0.1", tls_port)).ok()
+        });
+        (nginx, tls_port)
+    }
 }
