@@ -32,6 +32,9 @@ use rtmptool::proto::session::{Event, Goal};
 const GAP_MS: u32 = 500;
 /// How long tags are held back to learn the FLV header flags.
 const HOLD: Duration = Duration::from_millis(1500);
+/// Output buffer: small tags are gathered; a payload larger than this is
+/// written from where it is (BufWriter passes it through), not copied.
+const OUT_BUF: usize = 64 * 1024;
 /// Written tags are flushed to the output at least this often.
 const FLUSH_EVERY: Duration = Duration::from_millis(250);
 
@@ -74,7 +77,7 @@ impl Sink {
     fn open(p: &Path, force: bool) -> Result<Sink, String> {
         if p == Path::new("-") {
             return Ok(Sink::Stdout(BufWriter::with_capacity(
-                1 << 20,
+                OUT_BUF,
                 std::io::stdout(),
             )));
         }
@@ -86,7 +89,7 @@ impl Sink {
                     .open(p)
                     .map_err(|e| format!("cannot write the output {}: {e}", p.display()))?;
                 return Ok(Sink::Stream(
-                    BufWriter::with_capacity(1 << 20, f),
+                    BufWriter::with_capacity(OUT_BUF, f),
                     p.to_path_buf(),
                 ));
             }
@@ -118,7 +121,7 @@ impl Sink {
                 }
             })?;
         Ok(Sink::File {
-            w: BufWriter::with_capacity(1 << 20, f),
+            w: BufWriter::with_capacity(OUT_BUF, f),
             part,
             dest,
         })
