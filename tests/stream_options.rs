@@ -397,3 +397,59 @@ fn progress_is_drawn_on_a_terminal_only() {
     );
     assert!(String::from_utf8_lossy(&o.stdout).contains("published"));
 }
+
+/// The server going away mid-stream: play and publish exit 3 saying how
+/// far they got; the played file keeps every whole tag, as valid FLV.
+#[test]
+fn server_gone_mid_stream_is_exit_3_with_how_far() {
+    let dir = served_dir();
+    let nginx = Nginx::start(4096, &apps(dir.path()));
+    let mut ffmpeg = common::ffmpeg_publish_loop(&nginx, "gone");
+    let out = dir.path().join("gone.flv");
+    let part = dir.path().join("gone.flv.part");
+    let player = bin()
+        .args(["play"])
+        .arg(nginx.url("live/gone"))
+        .arg("-o")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start play");
+    let publisher = bin()
+        .args(["publish"])
+        .arg(media(SRC))
+        .arg(nginx.url("live/gonepub"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start publish");
+    wait_for("play to write media", Duration::from_secs(15), || {
+        (std::fs::metadata(&part).ok()?.len() > 50_000).then_some(())
+    });
+    wait_logged(&nginx, "publish", &["gonepub"]);
+    // Fast shutdown: nginx closes every connection at once.
+    let st = Command::new("kill")
+        .args(["-TERM", &nginx.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+    let po = wait_output(player, "play", Duration::from_secs(10));
+    let uo = wait_output(publisher, "publish", Duration::from_secs(10));
+    let _ = Command::new("kill").arg(ffmpeg.id().to_string()).status();
+    let _ = ffmpeg.wait();
+    for (what, o) in [("play", &po), ("publish", &uo)] {
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{what}: {e}");
+        assert!(
+            e.contains("broke mid-stream") && e.contains(" tags, "),
+            "{what}: {e}"
+        );
+    }
+    let e = String::from_utf8_lossy(&po.stderr);
+    assert!(e.contains("kept") && e.contains("gone.flv"), "{e}");
+    let data = std::fs::read(&out).expect("the kept file");
+    let (_, gv) = tracks_of("gone.flv", &data);
+    assert!(coded_video_frames(&gv) > 0);
+    assert!(!part.exists());
+}

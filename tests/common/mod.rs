@@ -136,6 +136,11 @@ impl Nginx {
         n
     }
 
+    /// The master process's PID (to stop it by PID).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// nginx's error log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
