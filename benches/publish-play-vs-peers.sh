@@ -42,28 +42,40 @@ nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
 trap 'kill "$(cat "$dir/nginx.pid")" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do bash -c "echo >/dev/tcp/127.0.0.1/$port" 2>/dev/null && break; sleep 0.05; done
 
-declare -A WALL CPU
+# Each pair of commands runs REPEAT times, alternating, on the same nginx;
+# the ratios are of the medians (a single run on a 2-core VM varies by
+# +-30 %). ffmpeg's paced play (about a minute) runs once.
+REPEAT=${REPEAT:-3}
+declare -A WALLS CPUS
 run() {
   local name=$1; shift
   /usr/bin/time -f "%e %U %S" -o "$dir/t" "$@" >/dev/null 2>"$dir/err" || { echo "$name failed:" >&2; tail -3 "$dir/err" >&2; exit 1; }
   read -r wall user sys < "$dir/t"
-  WALL[$name]=$wall; CPU[$name]=$(echo "$user + $sys" | bc -l)
+  local cpu; cpu=$(echo "$user + $sys" | bc -l)
+  WALLS[$name]="${WALLS[$name]:-} $wall"; CPUS[$name]="${CPUS[$name]:-} $cpu"
   printf '  %-18s %7.2f s wall %8.1f MB/s %7.2f s CPU (%.0f%% of a core)\n' "$name" "$wall" \
-    "$(echo "$MB / ($wall + 0.001)" | bc -l)" "${CPU[$name]}" "$(echo "100 * ${CPU[$name]} / ($wall + 0.001)" | bc -l)"
+    "$(echo "$MB / ($wall + 0.001)" | bc -l)" "$cpu" "$(echo "100 * $cpu / ($wall + 0.001)" | bc -l)"
 }
-printf '== publish %s (%.0f MB) to nginx-rtmp live\n' "$FLV" "$MB"
-run "rtmptool publish" "$BIN" -q publish --no-pace "$FLV" "rtmp://127.0.0.1:$port/live/a"
-run "ffmpeg publish" ffmpeg -hide_banner -loglevel error -nostdin -i "$FLV" -c copy -f flv "rtmp://127.0.0.1:$port/live/b"
-printf '  ratio: rtmptool %.2fx ffmpeg speed, %.2fx its CPU time\n' \
-  "$(echo "${WALL[ffmpeg publish]} / ${WALL[rtmptool publish]}" | bc -l)" \
-  "$(echo "${CPU[rtmptool publish]} / ${CPU[ffmpeg publish]}" | bc -l)"
-printf '== play from nginx vod\n'
-run "rtmptool play" "$BIN" -q play --buffer-ms 36000000 "rtmp://127.0.0.1:$port/vod/big.flv" -o /dev/null
-# rtmpdump exits 2 when it cannot tell whether the download is complete (live-like vod end).
-run "rtmpdump" bash -c 'rtmpdump "$@"; [ $? -le 2 ]' rtmpdump -q -r "rtmp://127.0.0.1:$port/vod/big.flv" -b 36000000 -o /dev/null
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+W() { echo "${WALLS[$1]}" | median; }
+C() { echo "${CPUS[$1]}" | median; }
+printf '== publish %s (%.0f MB) to nginx-rtmp live, %d runs each\n' "$FLV" "$MB" "$REPEAT"
+for i in $(seq "$REPEAT"); do
+  run "rtmptool publish" "$BIN" -q publish --no-pace "$FLV" "rtmp://127.0.0.1:$port/live/a$i"
+  run "ffmpeg publish" ffmpeg -hide_banner -loglevel error -nostdin -i "$FLV" -c copy -f flv "rtmp://127.0.0.1:$port/live/b$i"
+done
+printf '  ratio of medians: rtmptool %.2fx ffmpeg speed, %.2fx its CPU time\n' \
+  "$(echo "$(W "ffmpeg publish") / $(W "rtmptool publish")" | bc -l)" \
+  "$(echo "$(C "rtmptool publish") / $(C "ffmpeg publish")" | bc -l)"
+printf '== play from nginx vod, %d runs each\n' "$REPEAT"
+for i in $(seq "$REPEAT"); do
+  run "rtmptool play" "$BIN" -q play --buffer-ms 36000000 "rtmp://127.0.0.1:$port/vod/big.flv" -o /dev/null
+  # rtmpdump exits 2 when it cannot tell whether the download is complete (live-like vod end).
+  run "rtmpdump" bash -c 'rtmpdump "$@"; [ $? -le 2 ]' rtmpdump -q -r "rtmp://127.0.0.1:$port/vod/big.flv" -b 36000000 -o /dev/null
+done
 run "ffmpeg play" ffmpeg -hide_banner -loglevel error -nostdin -i "rtmp://127.0.0.1:$port/vod/big.flv" -c copy -f flv -y /dev/null
-printf '  ratio: rtmptool %.2fx rtmpdump speed (%.2fx its CPU), %.2fx ffmpeg speed (%.2fx its CPU)\n' \
-  "$(echo "${WALL[rtmpdump]} / ${WALL[rtmptool play]}" | bc -l)" \
-  "$(echo "${CPU[rtmptool play]} / ${CPU[rtmpdump]}" | bc -l)" \
-  "$(echo "${WALL[ffmpeg play]} / ${WALL[rtmptool play]}" | bc -l)" \
-  "$(echo "${CPU[rtmptool play]} / ${CPU[ffmpeg play]}" | bc -l)"
+printf '  ratio of medians: rtmptool %.2fx rtmpdump speed (%.2fx its CPU), %.2fx ffmpeg speed (%.2fx its CPU)\n' \
+  "$(echo "$(W rtmpdump) / $(W "rtmptool play")" | bc -l)" \
+  "$(echo "$(C "rtmptool play") / $(C rtmpdump)" | bc -l)" \
+  "$(echo "$(W "ffmpeg play") / $(W "rtmptool play")" | bc -l)" \
+  "$(echo "$(C "rtmptool play") / $(C "ffmpeg play")" | bc -l)"
