@@ -252,50 +252,115 @@ fn publish_from_stdin_and_with_loop() {
     }
 }
 
+/// A live stream `live/NAME` (ffmpeg publishing in a loop) with rtmptool
+/// playing it into `NAME.flv` and rtmptool publishing `live/NAMEpub`, both
+/// under way: the player has written media, nginx has the publisher.
+struct UnderWay {
+    nginx: Nginx,
+    dir: tempfile::TempDir,
+    ffmpeg: std::process::Child,
+    player: std::process::Child,
+    publisher: std::process::Child,
+    out: PathBuf,
+    part: PathBuf,
+}
+
+impl UnderWay {
+    fn start(name: &str) -> UnderWay {
+        let dir = served_dir();
+        let nginx = Nginx::start(4096, &apps(dir.path()));
+        let ffmpeg = common::ffmpeg_publish_loop(&nginx, name);
+        let out = dir.path().join(format!("{name}.flv"));
+        let part = dir.path().join(format!("{name}.flv.part"));
+        let spawn = |args: Vec<std::ffi::OsString>| {
+            bin()
+                .arg("--json")
+                .args(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start rtmptool")
+        };
+        let player = spawn(vec![
+            "play".into(),
+            nginx.url(&format!("live/{name}")).into(),
+            "-o".into(),
+            out.clone().into(),
+        ]);
+        let publisher = spawn(vec![
+            "publish".into(),
+            media(SRC).into(),
+            nginx.url(&format!("live/{name}pub")).into(),
+        ]);
+        // The header waits for both tracks, then the file grows.
+        wait_for("play to write media", Duration::from_secs(15), || {
+            (std::fs::metadata(&part).ok()?.len() > 50_000).then_some(())
+        });
+        wait_logged(&nginx, "publish", &[&format!("{name}pub")]);
+        UnderWay {
+            nginx,
+            dir,
+            ffmpeg,
+            player,
+            publisher,
+            out,
+            part,
+        }
+    }
+
+    /// Waits for both rtmptool runs (play, publish), then stops ffmpeg.
+    fn finish(mut self) -> (std::process::Output, std::process::Output, UnderWayDone) {
+        let po = wait_output(self.player, "play", Duration::from_secs(10));
+        let uo = wait_output(self.publisher, "publish", Duration::from_secs(10));
+        let _ = Command::new("kill")
+            .arg(self.ffmpeg.id().to_string())
+            .status();
+        let _ = self.ffmpeg.wait();
+        let done = UnderWayDone {
+            nginx: self.nginx,
+            _dir: self.dir,
+            out: self.out,
+            part: self.part,
+        };
+        (po, uo, done)
+    }
+}
+
+/// What is left to check once both runs ended.
+struct UnderWayDone {
+    nginx: Nginx,
+    _dir: tempfile::TempDir,
+    out: PathBuf,
+    part: PathBuf,
+}
+
+impl UnderWayDone {
+    /// The played file is complete under its final name and valid FLV.
+    fn assert_kept_file_valid(&self) {
+        assert!(!self.part.exists(), "the .part file was left behind");
+        let data = std::fs::read(&self.out).expect("the played file");
+        let (_, gv) = tracks_of("the played file", &data);
+        assert!(coded_video_frames(&gv) > 0);
+    }
+}
+
+fn kill(signal: &str, pid: u32) {
+    let st = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+}
+
 /// SIGINT ends play and publish cleanly: deleteStream sent before the
 /// disconnect, exit 0, `interrupted` in the statistics, and the played file
 /// complete under its final name.
 #[test]
 fn sigint_closes_cleanly_and_leaves_a_valid_flv() {
-    let dir = served_dir();
-    let nginx = Nginx::start(4096, &apps(dir.path()));
-    let mut ffmpeg = common::ffmpeg_publish_loop(&nginx, "sig");
-    let out = dir.path().join("sig.flv");
-    let part = dir.path().join("sig.flv.part");
-    let player = bin()
-        .args(["--json", "play"])
-        .arg(nginx.url("live/sig"))
-        .arg("-o")
-        .arg(&out)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start play");
-    let publisher = bin()
-        .args(["--json", "publish"])
-        .arg(media(SRC))
-        .arg(nginx.url("live/sigpub"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start publish");
-    // Interrupt once media has been written (the header waits for both
-    // tracks, then the file grows).
-    wait_for("play to write media", Duration::from_secs(15), || {
-        (std::fs::metadata(&part).ok()?.len() > 100_000).then_some(())
-    });
-    wait_logged(&nginx, "publish", &["sigpub"]);
-    for pid in [player.id(), publisher.id()] {
-        let st = Command::new("kill")
-            .args(["-INT", &pid.to_string()])
-            .status()
-            .expect("kill");
-        assert!(st.success());
-    }
-    let po = wait_output(player, "play", Duration::from_secs(10));
-    let uo = wait_output(publisher, "publish", Duration::from_secs(10));
-    let _ = Command::new("kill").arg(ffmpeg.id().to_string()).status();
-    let _ = ffmpeg.wait();
+    let w = UnderWay::start("sig");
+    kill("-INT", w.player.id());
+    kill("-INT", w.publisher.id());
+    let (po, uo, done) = w.finish();
     for (what, o) in [("play", &po), ("publish", &uo)] {
         assert_eq!(
             o.status.code(),
@@ -305,16 +370,13 @@ fn sigint_closes_cleanly_and_leaves_a_valid_flv() {
         );
         assert_eq!(stats(o)["interrupted"], true, "{what}");
     }
-    assert!(!part.exists(), "the .part file was left behind");
-    let data = std::fs::read(&out).expect("the played file");
-    let (_, gv) = tracks_of("sig.flv", &data);
-    assert!(coded_video_frames(&gv) > 0);
+    done.assert_kept_file_valid();
     assert!(
-        closed_cleanly(&nginx, "play", "sig"),
+        closed_cleanly(&done.nginx, "play", "sig"),
         "play: no deleteStream"
     );
     assert!(
-        closed_cleanly(&nginx, "publish", "sigpub"),
+        closed_cleanly(&done.nginx, "publish", "sigpub"),
         "publish: no deleteStream"
     );
 }
@@ -402,42 +464,10 @@ fn progress_is_drawn_on_a_terminal_only() {
 /// far they got; the played file keeps every whole tag, as valid FLV.
 #[test]
 fn server_gone_mid_stream_is_exit_3_with_how_far() {
-    let dir = served_dir();
-    let nginx = Nginx::start(4096, &apps(dir.path()));
-    let mut ffmpeg = common::ffmpeg_publish_loop(&nginx, "gone");
-    let out = dir.path().join("gone.flv");
-    let part = dir.path().join("gone.flv.part");
-    let player = bin()
-        .args(["play"])
-        .arg(nginx.url("live/gone"))
-        .arg("-o")
-        .arg(&out)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start play");
-    let publisher = bin()
-        .args(["publish"])
-        .arg(media(SRC))
-        .arg(nginx.url("live/gonepub"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start publish");
-    wait_for("play to write media", Duration::from_secs(15), || {
-        (std::fs::metadata(&part).ok()?.len() > 50_000).then_some(())
-    });
-    wait_logged(&nginx, "publish", &["gonepub"]);
+    let w = UnderWay::start("gone");
     // Fast shutdown: nginx closes every connection at once.
-    let st = Command::new("kill")
-        .args(["-TERM", &nginx.pid().to_string()])
-        .status()
-        .expect("kill");
-    assert!(st.success());
-    let po = wait_output(player, "play", Duration::from_secs(10));
-    let uo = wait_output(publisher, "publish", Duration::from_secs(10));
-    let _ = Command::new("kill").arg(ffmpeg.id().to_string()).status();
-    let _ = ffmpeg.wait();
+    kill("-TERM", w.nginx.pid());
+    let (po, uo, done) = w.finish();
     for (what, o) in [("play", &po), ("publish", &uo)] {
         let e = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(3), "{what}: {e}");
@@ -448,8 +478,5 @@ fn server_gone_mid_stream_is_exit_3_with_how_far() {
     }
     let e = String::from_utf8_lossy(&po.stderr);
     assert!(e.contains("kept") && e.contains("gone.flv"), "{e}");
-    let data = std::fs::read(&out).expect("the kept file");
-    let (_, gv) = tracks_of("gone.flv", &data);
-    assert!(coded_video_frames(&gv) > 0);
-    assert!(!part.exists());
+    done.assert_kept_file_valid();
 }

@@ -194,7 +194,7 @@ fn run(client: &mut ClientSession, server: &mut Server, split: usize, now: &mut 
 }
 
 /// As [`run`]; with `in_place` the client's input is appended to its
-/// [`ClientSession::receive_buffer`] (as the tokio driver does) instead of
+/// [`ClientSession::receive_buffer`] (as the network driver does) instead of
 /// given to [`ClientSession::handle_input`].
 fn run_with(
     client: &mut ClientSession,
