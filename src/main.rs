@@ -11,13 +11,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use cli::{Cli, Command};
+
 /// mimalloc keeps freed memory for reuse: `play` and `publish` allocate a
 /// buffer per media message (often hundreds of KB), which glibc's malloc
 /// returns to the kernel and faults back in, page by page, every frame.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use cli::{Cli, Command};
 
 /// Exit codes of the CLI contract.
 #[allow(dead_code)]
