@@ -131,23 +131,6 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
     }
 }
 
-fn random_source() -> impl FnMut(&mut [u8]) {
-    // Handshake random bytes need no cryptographic quality (the digest
-    // handshake authenticates nothing); seed from the clock and the PID.
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let mut x = t ^ (u64::from(std::process::id()) << 32) | 1;
-    move |buf: &mut [u8]| {
-        for b in buf {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            *b = (x >> 24) as u8;
-        }
-    }
-}
-
 fn fail(a: &mut Attempt, phase: Phase, code: u8, error: String) {
     a.ok = false;
     a.phase = Some(phase);
@@ -261,7 +244,11 @@ async fn run_phases(
         config.flash_ver = f.clone();
     }
     let epoch = Instant::now();
-    let session = ClientSession::new(config, Duration::ZERO, &mut random_source());
+    let session = ClientSession::new(
+        config,
+        Duration::ZERO,
+        &mut super::streaming::random_source(),
+    );
     let mut d = Driver::new(stream, session, epoch, quickack);
 
     // Handshake: C0+C1 sent → S2.

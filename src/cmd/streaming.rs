@@ -37,7 +37,7 @@ pub fn err(code: u8, msg: String) -> Exit {
 
 /// Handshake random bytes: need no cryptographic quality (the digest
 /// handshake authenticates nothing); seeded from the clock and the PID.
-fn random_source() -> impl FnMut(&mut [u8]) {
+pub fn random_source() -> impl FnMut(&mut [u8]) {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
