@@ -602,6 +602,8 @@ impl<R: Read> Reader<R> {
             if !self.need(blen, "pcapng block")? {
                 return Ok(None);
             }
+            // `need` may have moved the unconsumed bytes to the buffer's start.
+            let s = self.start;
             let trailer = u32_at(&self.buf, s + blen - 4, be) as usize;
             if trailer != blen {
                 return Err(self.corrupt(
@@ -1031,6 +1033,56 @@ mod tests {
                 r.next_packet(),
                 Err(CaptureError::Io { offset: 256, .. })
             ));
+        }
+    }
+
+    /// A source that hands out `step` bytes per read, then ends.
+    struct Pieces<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Pieces<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    /// Blocks of every size up to 64 KiB + 100, at every alignment relative to
+    /// the read buffer (dumpcap writes blocks this large): each is returned
+    /// whole, whatever the size of the reads.
+    #[test]
+    fn pcapng_blocks_straddling_the_buffer() {
+        for be in [false, true] {
+            straddling(&Ng { be });
+        }
+    }
+
+    fn straddling(ng: &Ng) {
+        let mut g = ng.shb();
+        g.extend(ng.idb(1, None));
+        let mut want = Vec::new();
+        let mut x: u32 = 12345;
+        let mut total = 0;
+        while total < 3 * BUFFER_LEN {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let len = (x as usize >> 8) % 65_636;
+            let data: Vec<u8> = (0..len).map(|i| (i as u32 ^ x) as u8).collect();
+            g.extend(ng.epb(0, want.len() as u64, &data, len as u32));
+            total += len + 32;
+            want.push(data);
+        }
+        for step in [1, 7, 4093, 65_536, BUFFER_LEN] {
+            let mut r = Reader::new(Pieces { data: &g, step }).unwrap();
+            let mut n = 0;
+            while let Some(p) = r.next_packet().unwrap() {
+                assert_eq!(p.data, &want[n][..], "packet {n}, reads of {step}");
+                n += 1;
+            }
+            assert_eq!(n, want.len(), "reads of {step}");
         }
     }
 
