@@ -717,7 +717,10 @@ fn gap(
     let d = dir.index();
     let why = match reason {
         GapReason::Truncated => "the capture's snaplen cut a segment",
-        GapReason::AckedUnseen => "the receiver acknowledged data the capture never saw",
+        GapReason::AckedUnseen => {
+            "the receiver acknowledged data the capture never saw, and it never arrived"
+        }
+        GapReason::NotCaptured => "the data never arrived in the capture",
         GapReason::BufferLimit => "too much out-of-order data waited for a hole",
         GapReason::Reset => "the connection was reset",
         GapReason::Evicted => "too many connections: this one was evicted",

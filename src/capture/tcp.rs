@@ -18,11 +18,18 @@
 //! [`Event::Inconsistent`] is emitted (the first copy wins, as in most stacks).
 //! Bytes already delivered are not kept, so they are not compared.
 //!
-//! Missing data becomes an [`Event::Gap`] (never invented bytes) when:
-//! the snaplen cut a segment ([`GapReason::Truncated`]); the peer acknowledged
-//! data the capture never saw while later data waits ([`GapReason::AckedUnseen`]);
+//! Out-of-order segments are held and placed when the hole before them
+//! fills. A hole becomes an [`Event::Gap`] (never invented bytes) only when it
+//! can no longer fill: the snaplen cut a segment ([`GapReason::Truncated`]);
+//! the capture moved well past it, by [`Limits::reorder_packets`] packets of
+//! the connection or [`Limits::reorder_time_ms`] of capture time since the
+//! data after it arrived ([`GapReason::AckedUnseen`] when the peer had
+//! acknowledged the missing bytes, [`GapReason::NotCaptured`] otherwise);
 //! out-of-order data exceeds [`Limits`] ([`GapReason::BufferLimit`]); or the
 //! connection ends (reset, eviction, port reuse, [`Reassembler::flush`]).
+//! The peer's ACK past a hole is evidence, not proof: captures from SPAN
+//! ports, multi-queue NICs and merged files show ACKs before the data they
+//! acknowledge, so an ACK only names the reason once the wait is over.
 //!
 //! Memory is bounded by [`Limits`]: at most `max_conns` connections (when full,
 //! the least recently active eighth is evicted, their pending data reported
@@ -106,8 +113,12 @@ pub struct ConnKey {
 pub enum GapReason {
     /// The capture's snaplen cut the segment: its tail was never captured.
     Truncated,
-    /// The receiver acknowledged bytes the capture never saw.
+    /// The receiver acknowledged bytes the capture never saw, and they did
+    /// not arrive within the reorder wait.
     AckedUnseen,
+    /// The bytes did not arrive within the reorder wait (and no ACK had
+    /// covered them): lost before the capture point, or dropped by it.
+    NotCaptured,
     /// Out-of-order data exceeded [`Limits`] while waiting for the hole.
     BufferLimit,
     /// The connection was reset.
@@ -265,16 +276,24 @@ pub struct Limits {
     pub max_ooo_segments: usize,
     /// Most out-of-order bytes buffered over all connections.
     pub max_total_ooo_bytes: usize,
+    /// Packets of a connection (either direction) after which a hole that
+    /// data is waiting behind is declared lost.
+    pub reorder_packets: u64,
+    /// Capture time (milliseconds) after which such a hole is declared lost.
+    pub reorder_time_ms: u64,
 }
 
 impl Default for Limits {
-    /// 65536 connections, 4 MiB / 4096 segments per direction, 32 MiB in total.
+    /// 65536 connections, 4 MiB / 4096 segments per direction, 32 MiB in
+    /// total; a hole waits 256 packets or 2 s.
     fn default() -> Self {
         Limits {
             max_conns: 65_536,
             max_ooo_bytes: 4 << 20,
             max_ooo_segments: 4096,
             max_total_ooo_bytes: 32 << 20,
+            reorder_packets: 256,
+            reorder_time_ms: 2000,
         }
     }
 }
@@ -343,6 +362,8 @@ struct Piece {
     lost: bool,
     frame: u64,
     time: Timestamp,
+    /// The connection's packet count when it arrived.
+    packet: u64,
 }
 
 /// One direction's state.
@@ -358,6 +379,10 @@ struct Half {
     closed: bool,
     ooo: BTreeMap<u64, Piece>,
     ooo_bytes: usize,
+    /// Highest stream offset the peer acknowledged.
+    acked: u64,
+    /// The connection's packet count and the time when the FIN arrived.
+    fin_at: Option<(u64, Timestamp)>,
     stats: DirStats,
 }
 
@@ -378,6 +403,8 @@ struct Conn {
     roles: Roles,
     half: [Half; 2],
     last_frame: u64,
+    /// Packets seen, both directions.
+    packets: u64,
 }
 
 impl Conn {
@@ -396,6 +423,8 @@ struct Ctx {
     conn: ConnId,
     dir: Dir,
     frame: u64,
+    /// The connection's packet count, this packet included.
+    packet: u64,
 }
 
 /// TCP reassembler for any number of connections (see the module docs).
@@ -429,6 +458,7 @@ impl Reassembler {
             max_ooo_bytes: limits.max_ooo_bytes.max(1),
             max_ooo_segments: limits.max_ooo_segments.max(1),
             max_total_ooo_bytes: limits.max_total_ooo_bytes.max(1),
+            ..limits
         };
         Reassembler {
             limits,
@@ -535,6 +565,7 @@ impl Reassembler {
                 roles,
                 half: [Half::default(), Half::default()],
                 last_frame: frame,
+                packets: 0,
             };
             emit(Event::Open {
                 conn: id,
@@ -552,11 +583,13 @@ impl Reassembler {
             return;
         }; // ok: inserted above
         c.last_frame = frame;
+        c.packets += 1;
         let i = usize::from(c.ep[0] != src);
         let ctx = Ctx {
             conn: c.id,
             dir: Dir::from_index(i),
             frame,
+            packet: c.packets,
         };
 
         if rst {
@@ -615,20 +648,32 @@ impl Reassembler {
                     let f = off + wire_len as i64;
                     if f >= 0 {
                         h.fin = Some(f as u64);
+                        h.fin_at = Some((c.packets, time));
                     }
                 }
             }
         }
 
-        // The peer's ACK tells which of this half's missing bytes were really sent.
+        // The peer's ACK tells which of this half's missing bytes were really
+        // sent: evidence that names the reason once a hole is given up.
         if ack {
-            let j = 1 - i;
+            let h = &mut c.half[1 - i];
+            if let Some(base) = h.base {
+                let a = h.unwrap(base, seg.ack);
+                if a > h.acked as i64 {
+                    h.acked = a as u64;
+                }
+            }
+        }
+        // Holes the capture has moved well past can no longer fill.
+        for j in 0..2 {
             let other = Ctx {
                 conn: c.id,
                 dir: Dir::from_index(j),
                 frame,
+                packet: c.packets,
             };
-            acked(&mut c.half[j], other, seg.ack, &mut emit);
+            expire(&mut c.half[j], other, time, &limits, &mut emit);
         }
 
         // Global bound: turn the fed direction's wait into a gap.
@@ -722,6 +767,7 @@ impl Reassembler {
                 conn: c.id,
                 dir: Dir::from_index(k),
                 frame,
+                packet: c.packets,
             };
             let h = &mut c.half[k];
             self.total_ooo = self.total_ooo.saturating_sub(h.ooo_bytes);
@@ -810,37 +856,44 @@ fn resolve_all<F: FnMut(Event<'_>)>(h: &mut Half, ctx: Ctx, reason: GapReason, e
     }
 }
 
-/// The peer acknowledged up to `ack`: holes below it that still wait for
-/// out-of-order data (or the FIN) were lost by the capture, not the network.
-fn acked<F: FnMut(Event<'_>)>(h: &mut Half, ctx: Ctx, ack: u32, emit: &mut F) {
-    let Some(base) = h.base else { return };
-    if h.ooo.is_empty() && h.fin.is_none_or(|f| h.next >= f) {
-        return;
+/// Whether `(packet, time)` lies past the reorder wait, seen at `ctx`/`now`.
+fn waited(since: (u64, Timestamp), ctx: Ctx, now: Timestamp, limits: &Limits) -> bool {
+    let (packet, time) = since;
+    if ctx.packet.saturating_sub(packet) >= limits.reorder_packets {
+        return true;
     }
-    let a = h.unwrap(base, ack);
-    if a <= h.next as i64 {
-        return;
-    }
-    let mut a = a as u64;
-    if let Some(f) = h.fin {
-        a = a.min(f);
-    }
+    let ms = (now.sec - time.sec) as i128 * 1000
+        + (i128::from(now.nsec) - i128::from(time.nsec)) / 1_000_000;
+    ms >= i128::from(limits.reorder_time_ms)
+}
+
+/// Declares lost the holes that data (or the FIN) has waited behind for longer
+/// than the reorder wait; the peer's ACK names the reason.
+fn expire<F: FnMut(Event<'_>)>(
+    h: &mut Half,
+    ctx: Ctx,
+    now: Timestamp,
+    limits: &Limits,
+    emit: &mut F,
+) {
     loop {
-        let limit = match h.ooo.first_key_value() {
-            Some((&s, _)) => s.min(a),
-            None => {
-                // No buffered data: only a FIN-bounded hole is certain.
-                if h.fin.is_some() { a } else { break }
-            }
+        let (limit, since) = match h.ooo.first_key_value() {
+            Some((&s, p)) => (s, (p.packet, p.time)),
+            None => match (h.fin, h.fin_at) {
+                (Some(f), Some(at)) if h.next < f => (f, at),
+                _ => return,
+            },
         };
-        if limit <= h.next {
-            break;
+        if limit <= h.next || !waited(since, ctx, now, limits) {
+            return;
         }
-        gap_to(h, ctx, limit, GapReason::AckedUnseen, emit);
+        let reason = if h.acked > h.next {
+            GapReason::AckedUnseen
+        } else {
+            GapReason::NotCaptured
+        };
+        gap_to(h, ctx, limit, reason, emit);
         drain(h, ctx, emit);
-        if h.next >= a {
-            break;
-        }
     }
 }
 
@@ -1024,6 +1077,7 @@ fn insert_pieces<F: FnMut(Event<'_>)>(
                     lost: false,
                     frame: ctx.frame,
                     time,
+                    packet: ctx.packet,
                 },
             );
         }
@@ -1037,6 +1091,7 @@ fn insert_pieces<F: FnMut(Event<'_>)>(
                     lost: true,
                     frame: ctx.frame,
                     time,
+                    packet: ctx.packet,
                 },
             );
         }
@@ -1105,6 +1160,7 @@ mod tests {
         ev: Vec<Ev>,
         frame: u64,
         port: u16,
+        now: Timestamp,
     }
 
     impl H {
@@ -1114,6 +1170,7 @@ mod tests {
                 ev: Vec::new(),
                 frame: 0,
                 port: 5000,
+                now: Timestamp::default(),
             }
         }
         fn client(&self) -> SocketAddr {
@@ -1148,9 +1205,7 @@ mod tests {
             };
             let ev = &mut self.ev;
             self.r
-                .segment(src, dst, &s, self.frame, Timestamp::default(), |e| {
-                    ev.push(own(e))
-                });
+                .segment(src, dst, &s, self.frame, self.now, |e| ev.push(own(e)));
         }
         fn data(&mut self, c2s: bool, seq: u32, payload: &[u8]) {
             self.seg(c2s, seq, 0, 0, payload, payload.len() as u32);
@@ -1288,15 +1343,90 @@ mod tests {
     }
 
     #[test]
-    fn hole_acked_by_peer_is_a_gap_at_once() {
+    fn hole_acked_by_peer_is_a_gap_after_the_reorder_wait() {
         let mut h = H::new();
         h.handshake(0, 0);
         h.data(true, 1, b"aaaa");
         h.data(true, 9, b"cccc"); // bytes 4..8 never captured
         assert_eq!(h.stream(0, Dir::C2s), b"aaaa");
         h.seg(false, 1, 13, A, b"", 0); // server acknowledges everything
+        // Evidence, not proof: the hole still waits.
+        assert!(h.gaps().is_empty());
+        for _ in 0..Limits::default().reorder_packets {
+            h.seg(false, 1, 13, A, b"", 0);
+        }
         assert_eq!(h.stream(0, Dir::C2s), b"aaaa????cccc");
         assert_eq!(h.gaps(), vec![(4, 4, GapReason::AckedUnseen)]);
+    }
+
+    /// SPAN ports and merged captures show the ACK before the data it
+    /// acknowledges: the late segment is placed, no gap.
+    #[test]
+    fn ack_before_reordered_data_is_no_loss() {
+        let mut h = H::new();
+        h.handshake(0, 0);
+        h.data(true, 1, b"aaaa");
+        h.data(true, 9, b"cccc");
+        h.seg(false, 1, 13, A, b"", 0);
+        h.data(true, 5, b"bbbb");
+        assert_eq!(h.stream(0, Dir::C2s), b"aaaabbbbcccc");
+        assert!(h.gaps().is_empty());
+    }
+
+    /// Reordered by up to three segments, in every permutation: the stream is
+    /// exact and no gap is declared.
+    #[test]
+    fn every_reordering_of_four_segments_is_exact() {
+        let parts: [&[u8]; 4] = [b"aaaa", b"bbb", b"cccccc", b"dd"];
+        let mut offs = [0u32; 4];
+        let mut o = 1;
+        for (k, p) in parts.iter().enumerate() {
+            offs[k] = o;
+            o += p.len() as u32;
+        }
+        let perms = permutations(4);
+        assert_eq!(perms.len(), 24);
+        for perm in perms {
+            let mut h = H::new();
+            h.handshake(0, 0);
+            for &k in &perm {
+                h.data(true, offs[k], parts[k]);
+                h.seg(false, 1, o, A, b"", 0); // the receiver acks everything at once
+            }
+            assert_eq!(h.stream(0, Dir::C2s), b"aaaabbbccccccdd", "{perm:?}");
+            assert!(h.gaps().is_empty(), "{perm:?}");
+        }
+    }
+
+    fn permutations(n: usize) -> Vec<Vec<usize>> {
+        if n == 0 {
+            return vec![Vec::new()];
+        }
+        let mut out = Vec::new();
+        for p in permutations(n - 1) {
+            for at in 0..=p.len() {
+                let mut q = p.clone();
+                q.insert(at, n - 1);
+                out.push(q);
+            }
+        }
+        out
+    }
+
+    /// A hole nothing acknowledged is given up after the reorder time.
+    #[test]
+    fn unacked_hole_is_lost_after_the_reorder_time() {
+        let mut h = H::new();
+        h.handshake(0, 0);
+        h.data(true, 1, b"aaaa");
+        h.data(true, 9, b"cccc");
+        h.now.sec += 1;
+        h.data(true, 13, b"dd");
+        assert!(h.gaps().is_empty());
+        h.now.sec += 1;
+        h.data(true, 15, b"ee");
+        assert_eq!(h.gaps(), vec![(4, 4, GapReason::NotCaptured)]);
+        assert_eq!(h.stream(0, Dir::C2s), b"aaaa????ccccddee");
     }
 
     #[test]
