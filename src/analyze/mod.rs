@@ -5,18 +5,26 @@
 //! Per TCP connection (reassembled by [`crate::capture::tcp::Reassembler`]) the
 //! analyzer recognises RTMP by its handshake: the first byte of the connection
 //! is C0 = 3, sent by the connecting side (`--port` forces a port instead).
-//! The client is the SYN sender; without a SYN it is the reassembler's guess,
-//! flipped when the guessed client uses the forced port or 1935 and the other
-//! side does not. It inspects C0/C1/C2 and S0/S1/S2 (version, time, version
+//! The client is the SYN sender; without a SYN it is the side that does not
+//! use the forced port or 1935, or else the one with the higher (ephemeral)
+//! port. It inspects C0/C1/C2 and S0/S1/S2 (version, time, version
 //! bytes, digest scheme found and verified), then runs one
 //! [`ChunkDecoder`] per direction and decodes every message.
 //!
-//! Captures that start mid-connection (no SYN, no handshake) are searched for a
-//! chunk boundary: a fmt-0 header with a plausible type, length and stream id,
-//! validated by decoding what follows with each candidate chunk size (the one
-//! that decodes most messages cleanly wins; the record says which was
-//! assumed). After a gap in the TCP stream a direction resyncs the same way,
-//! keeping its chunk size. Problems are [`RecordKind::Warning`] records.
+//! Captures that start mid-connection (no SYN, no handshake) are recognised
+//! by their chunk structure on any port: the analyzer looks for a position
+//! where fmt 0/1 chunk headers hold together under a chunk size (candidates:
+//! common sizes and sizes the bytes point to; see [`crate::proto::chunk::walk`])
+//! and decodes from there. Fields of fmt 1-3 headers the capture never showed
+//! are reported unknown, never guessed. When bytes are missing (snaplen, a
+//! hole that never filled), a gap inside a chunk's payload is filled and the
+//! message reported damaged; a gap over a chunk header loses the boundaries,
+//! and the direction finds its way back with its chunk size and per-stream
+//! header state, trying where the next segment starts first.
+//!
+//! The analyzer words nothing: it yields typed [`Record`]s ([`RecordKind`]),
+//! each with connection, direction, frame, time and offset, which `dump`'s
+//! renderers, and later diagnose and the relay's live view, consume.
 //!
 //! Memory is bounded per connection (handshake bytes, a resync window of
 //! [`SYNC_WINDOW`] bytes, the chunk decoder's incomplete messages) and no
@@ -26,27 +34,32 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::capture::tcp::{ConnId, ConnKey, Dir, DirStats, Event, GapReason, Reassembler, Roles};
+pub use crate::capture::tcp::{CloseKind, GapReason};
+use crate::capture::tcp::{ConnId, ConnKey, Dir, DirStats, Event, Reassembler, Roles};
 use crate::capture::{Packet, Timestamp, Transport, decode};
+use crate::proto::chunk::walk::{
+    CANDIDATE_CHUNK_SIZES, Search, SearchOptions, Start, WalkState, find_boundary,
+};
 use crate::proto::chunk::{
-    ChunkDecoder, ChunkError, ChunkEvent, ChunkInfo, DecoderConfig, RawMessage, decode_basic_header,
+    ChunkDecoder, ChunkError, ChunkEvent, ChunkInfo, DamagedMessage, DecoderConfig, RawMessage,
+    Skip, Type3ExtendedTimestamp,
 };
 use crate::proto::handshake::{
-    C1S1Info, C2S2Info, PACKET_LEN, RTMP_VERSION, Role, describe_bad_version, inspect_c1s1,
-    inspect_c2s2,
+    C1S1Info, C2S2Info, PACKET_LEN, RTMP_VERSION, Role, inspect_c1s1, inspect_c2s2,
 };
 use crate::proto::message::{Message, MessageError};
 
 /// Bytes of a complete handshake per direction: C0 + C1 + C2.
 pub const HANDSHAKE_LEN: usize = 1 + 2 * PACKET_LEN;
 
-/// Most bytes a direction buffers while looking for a chunk boundary.
+/// Most bytes a direction buffers while looking for a chunk boundary; past
+/// it the bytes before the position still being judged are dropped, and after
+/// [`GIVE_UP_AFTER`] bytes without a boundary the direction is given up.
 pub const SYNC_WINDOW: usize = 1 << 20;
 
-/// Chunk sizes tried when a capture starts mid-connection, in order of preference.
-const CANDIDATE_CHUNK_SIZES: [u32; 11] = [
-    128, 4096, 60000, 65536, 1024, 8192, 256, 512, 2048, 16384, 32768,
-];
+/// Bytes searched without finding a chunk boundary before a direction is
+/// taken for something other than RTMP.
+pub const GIVE_UP_AFTER: u64 = 8 << 20;
 
 /// Settings of an [`Analyzer`].
 #[derive(Debug, Clone, Default)]
@@ -73,6 +86,33 @@ pub enum HandshakePacket {
     Response(Option<C2S2Info>, u32),
 }
 
+/// Why a direction starts (again) at a chunk boundary it had to find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncCause {
+    /// The capture started mid-connection: no handshake was seen.
+    MidStream,
+    /// Bytes went missing (a gap) over a chunk header.
+    Gap,
+    /// The chunk stream stopped making sense (wrong boundary or chunk size).
+    Error,
+}
+
+/// What happens in a direction after a gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterGap {
+    /// The bytes were inside a chunk's payload: filled, the message is
+    /// damaged, decoding goes on in step.
+    Filled,
+    /// The gap covered a chunk header: the direction looks for the next boundary.
+    Resync,
+    /// The gap was inside the handshake: decoding goes on after it.
+    InHandshake,
+    /// The direction was not being decoded.
+    NotDecoded,
+    /// The connection ends there.
+    Ends,
+}
+
 /// What a record says.
 #[derive(Debug, Clone)]
 pub enum RecordKind {
@@ -85,8 +125,18 @@ pub enum RecordKind {
         /// The client's SYN was seen.
         syn_seen: bool,
     },
+    /// The capture starts mid-connection: no handshake was seen.
+    MidStream,
     /// A handshake packet; the name is C0/C1/C2 for c2s, S0/S1/S2 for s2c.
     Handshake(HandshakePacket),
+    /// C0/S0 was not 3: the direction is not decoded further.
+    BadVersion {
+        /// The version byte.
+        version: u8,
+        /// Up to 16 bytes from the start of the direction (they often name
+        /// what answered: [`crate::proto::handshake::describe_bad_version`]).
+        head: Vec<u8>,
+    },
     /// One chunk (with [`Options::report_chunks`]).
     Chunk(ChunkInfo),
     /// A complete message, decoded.
@@ -96,13 +146,115 @@ pub enum RecordKind {
         /// Its body, decoded (or why not).
         decoded: Result<Message, MessageError>,
     },
-    /// Something in the capture that the reader should know.
-    Warning(String),
+    /// Set Chunk Size took effect from `offset`.
+    ChunkSizeChanged {
+        /// Size before.
+        old: u32,
+        /// Size now.
+        new: u32,
+    },
+    /// Set Chunk Size with a value that cannot be applied.
+    InvalidChunkSize {
+        /// The value as sent.
+        raw: u32,
+    },
+    /// How the sender treats extended timestamps on type-3 continuation
+    /// chunks (first seen, or changed).
+    Type3Convention {
+        /// Chunk stream where it was seen.
+        csid: u32,
+        /// What the sender did.
+        convention: Type3ExtendedTimestamp,
+    },
+    /// An Abort message dropped a partial message.
+    Aborted {
+        /// Chunk stream.
+        csid: u32,
+        /// Bytes dropped.
+        discarded: usize,
+    },
+    /// A new header interrupted a message in progress on the same chunk stream.
+    Interrupted {
+        /// Chunk stream.
+        csid: u32,
+        /// Bytes of the dropped message that had arrived.
+        received: usize,
+        /// Its announced length.
+        length: u32,
+    },
+    /// Bytes of the direction are missing from the capture.
+    Gap {
+        /// Missing bytes.
+        missing: u64,
+        /// Why the reassembler gave up on them.
+        reason: GapReason,
+        /// What the direction does about it.
+        then: AfterGap,
+    },
+    /// A retransmission carried different bytes than the first copy (which is decoded).
+    Inconsistent {
+        /// Bytes that differ.
+        len: u64,
+    },
+    /// Decoding (re)starts at a chunk boundary that had to be found.
+    Resynced {
+        /// Why it had to be found.
+        cause: SyncCause,
+        /// Bytes skipped before the boundary.
+        skipped: u64,
+        /// Chunk size in force from there.
+        chunk_size: u32,
+        /// Whether the chunk size was kept from before (else inferred).
+        size_kept: bool,
+        /// Chunk headers that held together to confirm the boundary.
+        chunks_agreed: usize,
+    },
+    /// No chunk boundary in `searched` bytes: the direction is given up.
+    NoBoundary {
+        /// Bytes searched.
+        searched: u64,
+    },
+    /// A message that lost bytes to a gap (or was cut off by the end).
+    Damaged(DamagedMessage),
+    /// The chunk stream stopped making sense.
+    ChunkError {
+        /// What went wrong.
+        error: ChunkError,
+        /// Chunk size in force.
+        chunk_size: u32,
+        /// Whether the direction looks for another boundary (else it stops).
+        resync: bool,
+    },
+    /// A direction was closed by FIN or RST.
+    Closed {
+        /// FIN or RST.
+        kind: CloseKind,
+    },
     /// The connection ended; TCP counters per direction (c2s, s2c).
     End {
         /// TCP counters, indexed by [`Dir::index`].
         stats: [DirStats; 2],
     },
+}
+
+impl RecordKind {
+    /// Whether the record reports a problem in the capture (a `warning`).
+    pub fn is_problem(&self) -> bool {
+        matches!(
+            self,
+            RecordKind::MidStream
+                | RecordKind::BadVersion { .. }
+                | RecordKind::InvalidChunkSize { .. }
+                | RecordKind::Aborted { .. }
+                | RecordKind::Interrupted { .. }
+                | RecordKind::Gap { .. }
+                | RecordKind::Inconsistent { .. }
+                | RecordKind::Resynced { .. }
+                | RecordKind::NoBoundary { .. }
+                | RecordKind::Damaged(_)
+                | RecordKind::ChunkError { .. }
+        )
+    }
 }
 
 /// One unit of output, in capture order.
@@ -128,17 +280,15 @@ pub struct Record {
 enum Phase {
     /// Collecting C0, C1, C2 (`hs` holds them).
     Handshake,
-    /// Looking for a chunk boundary in `sync` (mid-connection start or after a gap).
+    /// Looking for a chunk boundary in `sync`.
     Sync {
-        /// Chunk size to assume first (kept across a gap).
-        hint: Option<u32>,
+        cause: SyncCause,
+        /// The decoder to continue (its chunk size and per-stream state), or
+        /// none when the stream is joined mid-way.
+        dec: Option<Box<ChunkDecoder>>,
     },
     /// Decoding chunks.
-    Chunks {
-        dec: Box<ChunkDecoder>,
-        /// Found heuristically: on a decoder error, resync instead of stopping.
-        heuristic: bool,
-    },
+    Chunks { dec: Box<ChunkDecoder> },
     /// Nothing more is decoded in this direction.
     Stopped,
 }
@@ -146,9 +296,15 @@ enum Phase {
 struct Half {
     phase: Phase,
     hs: Vec<u8>,
+    /// Bytes of the handshake that were missing (filled with zeros).
+    hs_damaged: bool,
     sync: Vec<u8>,
     /// Stream offset of `sync[0]`.
     sync_offset: u64,
+    /// Positions of `sync` before this hold no boundary.
+    sync_from: usize,
+    /// Bytes skipped since the search began.
+    sync_skipped: u64,
 }
 
 impl Half {
@@ -156,8 +312,11 @@ impl Half {
         Half {
             phase,
             hs: Vec::new(),
+            hs_damaged: false,
             sync: Vec::new(),
             sync_offset: 0,
+            sync_from: 0,
+            sync_skipped: 0,
         }
     }
 }
@@ -184,6 +343,8 @@ struct Conn {
     announced: bool,
     /// Indexed by our direction.
     half: [Half; 2],
+    /// Records held until the connection is announced (mid-connection).
+    held: Vec<Record>,
 }
 
 /// Where records go.
@@ -196,17 +357,13 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn rec(
         &mut self,
-        c: &Conn,
+        c: &mut Conn,
         dir: Option<Dir>,
         frame: u64,
         offset: Option<u64>,
         kind: RecordKind,
     ) {
-        if !c.announced {
-            // A mid-connection stream not (yet) recognised as RTMP.
-            return;
-        }
-        (self.emit)(Record {
+        let r = Record {
             conn: c.name.clone(),
             conn_id: c.id,
             dir,
@@ -214,7 +371,14 @@ impl Ctx<'_> {
             time: self.time,
             offset,
             kind,
-        });
+        };
+        if c.announced {
+            (self.emit)(r);
+        } else if c.held.len() < 64 {
+            // A mid-connection stream not (yet) recognised as RTMP: what it
+            // said before is told once it is.
+            c.held.push(r);
+        }
     }
 }
 
@@ -223,13 +387,6 @@ pub struct Analyzer {
     opts: Options,
     re: Reassembler,
     conns: HashMap<u64, Conn>,
-}
-
-fn dir_name(d: Dir) -> &'static str {
-    match d {
-        Dir::C2s => "c2s",
-        Dir::S2c => "s2c",
-    }
 }
 
 /// The name of handshake packet `n` (0, 1, 2) sent in direction `d`.
@@ -324,6 +481,8 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
                     Class::Rtmp => {
                         if matches!(c.half[0].phase, Phase::Handshake) {
                             announce(c, frame, ctx);
+                        } else {
+                            ctx.rec(c, None, frame, None, RecordKind::MidStream);
                         }
                     }
                     Class::Ignored | Class::Pending => return,
@@ -362,23 +521,28 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
             };
             if matches!(c.class, Class::Rtmp) {
                 let dir = if c.flipped { dir.reverse() } else { dir };
-                let msg = format!(
-                    "{}: a retransmission carries {len} bytes at stream offset {stream_offset} \
-                     that differ from the first copy (the first copy is decoded)",
-                    dir_name(dir)
-                );
-                ctx.rec(
-                    c,
-                    Some(dir),
-                    frame,
-                    Some(stream_offset),
-                    RecordKind::Warning(msg),
-                );
+                let kind = RecordKind::Inconsistent { len };
+                ctx.rec(c, Some(dir), frame, Some(stream_offset), kind);
             }
         }
-        Event::Close { .. } => {}
+        Event::Close {
+            conn,
+            dir,
+            kind,
+            frame,
+        } => {
+            let Some(c) = conns.get_mut(&conn.0) else {
+                return;
+            };
+            if matches!(c.class, Class::Rtmp) {
+                let dir = if c.flipped { dir.reverse() } else { dir };
+                // A message the sender had not finished is cut off here.
+                finish_half(c, dir, frame, ctx);
+                ctx.rec(c, Some(dir), frame, None, RecordKind::Closed { kind });
+            }
+        }
         Event::End { conn, stats, .. } => {
-            if let Some(c) = conns.remove(&conn.0)
+            if let Some(mut c) = conns.remove(&conn.0)
                 && matches!(c.class, Class::Rtmp)
             {
                 let stats = if c.flipped {
@@ -386,13 +550,34 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
                 } else {
                     stats
                 };
-                ctx.rec(&c, None, 0, None, RecordKind::End { stats });
+                for d in [Dir::C2s, Dir::S2c] {
+                    finish_half(&mut c, d, 0, ctx);
+                }
+                ctx.rec(&mut c, None, 0, None, RecordKind::End { stats });
             }
         }
     }
 }
 
-/// Emits the Open record (and, mid-connection, says so).
+/// The direction ends: a message still in progress is reported cut off.
+fn finish_half(c: &mut Conn, dir: Dir, frame: u64, ctx: &mut Ctx<'_>) {
+    let d = dir.index();
+    let h = &mut c.half[d];
+    if let Phase::Chunks { dec } = &mut h.phase {
+        if dec.partial_bytes() > 0 || dec.pending() > 0 {
+            let at = dec.offset();
+            dec.restart(at);
+            drain(c, dir, frame, ctx);
+        }
+        if let Phase::Chunks { dec } = &mut c.half[d].phase {
+            // Nothing more arrives: a later restart must not report twice.
+            let at = dec.offset();
+            dec.restart(at);
+        }
+    }
+}
+
+/// Emits the Open record (and what was held until then).
 fn announce(c: &mut Conn, frame: u64, ctx: &mut Ctx<'_>) {
     if c.announced {
         return;
@@ -404,19 +589,8 @@ fn announce(c: &mut Conn, frame: u64, ctx: &mut Ctx<'_>) {
         syn_seen: c.syn_seen,
     };
     ctx.rec(c, None, frame, None, kind);
-    if !matches!(c.half[0].phase, Phase::Handshake) && !matches!(c.half[1].phase, Phase::Handshake)
-    {
-        ctx.rec(
-            c,
-            None,
-            frame,
-            None,
-            RecordKind::Warning(
-                "capture starts mid-connection: no handshake seen; looking for a chunk \
-                 boundary in each direction (stream offsets count from the first byte captured)"
-                    .into(),
-            ),
-        );
+    for r in std::mem::take(&mut c.held) {
+        (ctx.emit)(r);
     }
 }
 
@@ -427,7 +601,14 @@ fn new_conn(id: ConnId, key: ConnKey, syn_seen: bool, opts: &Options) -> Conn {
         // A guess from the first data sender: trust the well-known or forced
         // server port over it.
         let server_port = opts.port.unwrap_or(1935);
-        if client.port() == server_port && server.port() != server_port {
+        let (cp, sp) = (client.port(), server.port());
+        let swap = if cp == server_port || sp == server_port {
+            cp == server_port && sp != server_port
+        } else {
+            // Clients connect from ephemeral ports, above the server's.
+            cp < sp
+        };
+        if swap {
             std::mem::swap(&mut client, &mut server);
             flipped = true;
         }
@@ -442,6 +623,7 @@ fn new_conn(id: ConnId, key: ConnKey, syn_seen: bool, opts: &Options) -> Conn {
         class: Class::Pending,
         announced: false,
         half: [Half::new(Phase::Handshake), Half::new(Phase::Handshake)],
+        held: Vec::new(),
     }
 }
 
@@ -465,16 +647,27 @@ fn classify(c: &mut Conn, dir: Dir, bytes: &[u8], opts: &Options) {
     }
     // Without the SYN a first byte 3 may also be a fmt-0 chunk header on
     // chunk stream 3 (e.g. `connect`): a handshake only if it is not one.
-    if dir == Dir::C2s && first == RTMP_VERSION && !plausible_fmt0(bytes) {
+    if dir == Dir::C2s && first == RTMP_VERSION && !starts_with_chunk(bytes) {
         c.class = Class::Rtmp;
         return;
     }
-    // Mid-connection: look for chunk boundaries. Without a forced port only
-    // connections where a boundary is found are reported (see `sync`).
+    // Mid-connection: look for chunk boundaries on any port. Only
+    // connections where a boundary is found are reported.
     c.class = Class::Rtmp;
     for h in &mut c.half {
-        h.phase = Phase::Sync { hint: None };
+        h.phase = Phase::Sync {
+            cause: SyncCause::MidStream,
+            dec: None,
+        };
     }
+}
+
+/// Whether `b` starts with chunk headers that hold together (a first byte 3
+/// that is a fmt-0 header on chunk stream 3, not C0).
+fn starts_with_chunk(b: &[u8]) -> bool {
+    let mut st = WalkState::default();
+    let w = crate::proto::chunk::walk::walk(b, 128, &mut st, Start::Join, 2);
+    w.clean() && w.chunks >= 1 && b.len() < 1 + PACKET_LEN
 }
 
 fn feed(c: &mut Conn, dir: Dir, offset: u64, bytes: &[u8], frame: u64, ctx: &mut Ctx<'_>) {
@@ -491,18 +684,18 @@ fn feed(c: &mut Conn, dir: Dir, offset: u64, bytes: &[u8], frame: u64, ctx: &mut
     }
     match &mut c.half[d].phase {
         Phase::Handshake | Phase::Stopped => {}
-        Phase::Chunks { dec, .. } => {
+        Phase::Chunks { dec } => {
             dec.push(data);
             drain(c, dir, frame, ctx);
         }
-        Phase::Sync { hint } => {
-            let hint = *hint;
+        Phase::Sync { .. } => {
             let h = &mut c.half[d];
             if h.sync.is_empty() {
                 h.sync_offset = offset;
+                h.sync_from = 0;
             }
             h.sync.extend_from_slice(data);
-            try_sync(c, dir, hint, frame, ctx);
+            try_sync(c, dir, false, frame, ctx);
         }
     }
 }
@@ -525,7 +718,15 @@ fn handshake(
     }
     let take = (HANDSHAKE_LEN - have).min(data.len());
     c.half[d].hs.extend_from_slice(&data[..take]);
+    handshake_progress(c, dir, have, frame, ctx);
+    take
+}
+
+/// Reports the handshake packets completed by the bytes after `have`.
+fn handshake_progress(c: &mut Conn, dir: Dir, have: usize, frame: u64, ctx: &mut Ctx<'_>) {
+    let d = dir.index();
     let now = c.half[d].hs.len();
+    let damaged = c.half[d].hs_damaged;
     let role = if dir == Dir::C2s {
         Role::Client
     } else {
@@ -540,25 +741,22 @@ fn handshake(
             Some(0),
             RecordKind::Handshake(HandshakePacket::Version(v)),
         );
-        if v != RTMP_VERSION {
-            let why = describe_bad_version(v, &c.half[d].hs);
-            let msg = format!(
-                "{} version byte 0x{v:02x} is not 3 ({why}); {} is not decoded further",
-                handshake_packet_name(dir, 0),
-                dir_name(dir)
-            );
-            ctx.rec(c, Some(dir), frame, Some(0), RecordKind::Warning(msg));
+        if v != RTMP_VERSION && !damaged {
+            let head = c.half[d].hs[..now.min(16)].to_vec();
+            let kind = RecordKind::BadVersion { version: v, head };
+            ctx.rec(c, Some(dir), frame, Some(0), kind);
             c.half[d].phase = Phase::Stopped;
             c.half[d].hs = Vec::new();
-            return data.len();
+            return;
         }
     }
-    if have < 1 + PACKET_LEN && now > PACKET_LEN {
+    if have < 1 + PACKET_LEN && now > PACKET_LEN && !damaged {
         let h = &c.half[d].hs;
         if let Ok(info) = inspect_c1s1(&h[1..1 + PACKET_LEN], role) {
             let peer = &c.half[1 - d].hs;
             let echo_of_peer = dir == Dir::S2c
                 && peer.len() > PACKET_LEN
+                && !c.half[1 - d].hs_damaged
                 && peer[1..1 + PACKET_LEN] == h[1..1 + PACKET_LEN];
             ctx.rec(
                 c,
@@ -570,29 +768,30 @@ fn handshake(
         }
     }
     if now == HANDSHAKE_LEN {
-        let h = &c.half[d].hs;
-        let packet = &h[1 + PACKET_LEN..];
-        let peer = &c.half[1 - d].hs;
-        let info = if peer.len() > PACKET_LEN {
-            inspect_c2s2(packet, role, &peer[1..1 + PACKET_LEN]).ok()
-        } else {
-            None
-        };
-        let time = u32::from_be_bytes([packet[0], packet[1], packet[2], packet[3]]);
-        ctx.rec(
-            c,
-            Some(dir),
-            frame,
-            Some(1 + PACKET_LEN as u64),
-            RecordKind::Handshake(HandshakePacket::Response(info, time)),
-        );
+        if !damaged {
+            let h = &c.half[d].hs;
+            let packet = &h[1 + PACKET_LEN..];
+            let peer = &c.half[1 - d].hs;
+            let info = if peer.len() > PACKET_LEN && !c.half[1 - d].hs_damaged {
+                inspect_c2s2(packet, role, &peer[1..1 + PACKET_LEN]).ok()
+            } else {
+                None
+            };
+            let time = u32::from_be_bytes([packet[0], packet[1], packet[2], packet[3]]);
+            ctx.rec(
+                c,
+                Some(dir),
+                frame,
+                Some(1 + PACKET_LEN as u64),
+                RecordKind::Handshake(HandshakePacket::Response(info, time)),
+            );
+        }
         c.half[d].phase = Phase::Chunks {
             dec: Box::new(ChunkDecoder::new(DecoderConfig {
                 start_offset: HANDSHAKE_LEN as u64,
                 report_chunks: ctx.opts.report_chunks,
                 ..Default::default()
             })),
-            heuristic: false,
         };
         // The peer's C2/S2 needs our C1/S1: free both only when both are done.
         if c.half[1 - d].hs.len() == HANDSHAKE_LEN
@@ -602,45 +801,51 @@ fn handshake(
             c.half[1].hs = Vec::new();
         }
     }
-    take
 }
 
 /// Hands every event the decoder has ready to the caller.
 fn drain(c: &mut Conn, dir: Dir, frame: u64, ctx: &mut Ctx<'_>) {
     let d = dir.index();
     loop {
-        let Phase::Chunks { dec, heuristic } = &mut c.half[d].phase else {
+        let Phase::Chunks { dec } = &mut c.half[d].phase else {
             return;
         };
-        let heuristic = *heuristic;
         match dec.poll() {
             Ok(None) => return,
             Ok(Some(ev)) => event(c, dir, frame, ev, ctx),
-            Err(e) => {
+            Err(error) => {
                 let chunk_size = dec.chunk_size();
-                let offset = match &e {
+                let offset = match &error {
                     ChunkError::NoPreviousHeader { offset, .. }
                     | ChunkError::TooMuchBuffered { offset, .. } => *offset,
                 };
-                if heuristic {
-                    let msg = format!(
-                        "{}: {e}; the assumed chunk boundary or chunk size was wrong, \
-                         looking for another chunk boundary",
-                        dir_name(dir)
-                    );
-                    ctx.rec(c, Some(dir), frame, Some(offset), RecordKind::Warning(msg));
-                    // What the decoder still holds is dropped; the search
-                    // restarts with the next data.
-                    c.half[d].phase = Phase::Sync { hint: None };
-                    c.half[d].sync.clear();
-                } else {
-                    let msg = format!(
-                        "{}: {e} (chunk size in force {chunk_size}); {} is not decoded further",
-                        dir_name(dir),
-                        dir_name(dir)
-                    );
-                    ctx.rec(c, Some(dir), frame, Some(offset), RecordKind::Warning(msg));
-                    c.half[d].phase = Phase::Stopped;
+                // The bytes from the bad chunk on are searched again (with the
+                // state so far) for the next boundary.
+                let resync = matches!(error, ChunkError::NoPreviousHeader { .. });
+                let kind = RecordKind::ChunkError {
+                    error,
+                    chunk_size,
+                    resync,
+                };
+                ctx.rec(c, Some(dir), frame, Some(offset), kind);
+                let h = &mut c.half[d];
+                let Phase::Chunks { mut dec } = std::mem::replace(&mut h.phase, Phase::Stopped)
+                else {
+                    return;
+                };
+                if resync {
+                    let rest = dec.take_pending();
+                    h.sync.clear();
+                    // Skip the byte that broke, so the search moves on.
+                    h.sync.extend_from_slice(rest.get(1..).unwrap_or_default());
+                    h.sync_offset = offset + 1;
+                    h.sync_from = 0;
+                    h.sync_skipped = 1;
+                    h.phase = Phase::Sync {
+                        cause: SyncCause::Error,
+                        dec: Some(dec),
+                    };
+                    try_sync(c, dir, false, frame, ctx);
                 }
                 return;
             }
@@ -648,61 +853,45 @@ fn drain(c: &mut Conn, dir: Dir, frame: u64, ctx: &mut Ctx<'_>) {
     }
 }
 
-fn event(c: &Conn, dir: Dir, frame: u64, ev: ChunkEvent, ctx: &mut Ctx<'_>) {
-    match ev {
+fn event(c: &mut Conn, dir: Dir, frame: u64, ev: ChunkEvent, ctx: &mut Ctx<'_>) {
+    let (offset, kind) = match ev {
         ChunkEvent::Message(raw) => {
             let decoded = Message::decode(raw.header.msg_type, raw.payload.clone());
-            let offset = raw.offset;
-            ctx.rec(
-                c,
-                Some(dir),
-                frame,
-                Some(offset),
-                RecordKind::Message { raw, decoded },
-            );
+            (raw.offset, RecordKind::Message { raw, decoded })
         }
-        ChunkEvent::Chunk(info) => {
-            ctx.rec(
-                c,
-                Some(dir),
-                frame,
-                Some(info.offset),
-                RecordKind::Chunk(info),
-            );
-        }
-        ChunkEvent::ChunkSizeChanged { .. } | ChunkEvent::Type3ExtendedTimestamp { .. } => {}
+        ChunkEvent::Chunk(info) => (info.offset, RecordKind::Chunk(info)),
+        ChunkEvent::ChunkSizeChanged {
+            old, new, offset, ..
+        } => (offset, RecordKind::ChunkSizeChanged { old, new }),
+        ChunkEvent::Type3ExtendedTimestamp {
+            csid,
+            convention,
+            offset,
+        } => (offset, RecordKind::Type3Convention { csid, convention }),
         ChunkEvent::InvalidChunkSize { raw, offset } => {
-            let msg = format!(
-                "{}: Set Chunk Size {raw} cannot be applied; the chunk size stays as it was",
-                dir_name(dir)
-            );
-            ctx.rec(c, Some(dir), frame, Some(offset), RecordKind::Warning(msg));
+            (offset, RecordKind::InvalidChunkSize { raw })
         }
         ChunkEvent::Aborted {
             csid,
             discarded,
             offset,
-        } => {
-            let msg = format!(
-                "{}: Abort dropped {discarded} bytes of the message on chunk stream {csid}",
-                dir_name(dir)
-            );
-            ctx.rec(c, Some(dir), frame, Some(offset), RecordKind::Warning(msg));
-        }
+        } => (offset, RecordKind::Aborted { csid, discarded }),
         ChunkEvent::MessageInterrupted {
             csid,
             received,
             length,
             offset,
-        } => {
-            let msg = format!(
-                "{}: a new header on chunk stream {csid} interrupted a message after \
-                 {received} of {length} bytes; the partial message is dropped",
-                dir_name(dir)
-            );
-            ctx.rec(c, Some(dir), frame, Some(offset), RecordKind::Warning(msg));
-        }
-    }
+        } => (
+            offset,
+            RecordKind::Interrupted {
+                csid,
+                received,
+                length,
+            },
+        ),
+        ChunkEvent::Damaged(m) => (m.offset, RecordKind::Damaged(m)),
+    };
+    ctx.rec(c, Some(dir), frame, Some(offset), kind);
 }
 
 fn gap(
@@ -715,202 +904,207 @@ fn gap(
     ctx: &mut Ctx<'_>,
 ) {
     let d = dir.index();
-    let why = match reason {
-        GapReason::Truncated => "the capture's snaplen cut a segment",
-        GapReason::AckedUnseen => {
-            "the receiver acknowledged data the capture never saw, and it never arrived"
-        }
-        GapReason::NotCaptured => "the data never arrived in the capture",
-        GapReason::BufferLimit => "too much out-of-order data waited for a hole",
-        GapReason::Reset => "the connection was reset",
-        GapReason::Evicted => "too many connections: this one was evicted",
-        GapReason::Reused => "a new connection reused the addresses",
-        GapReason::EndOfCapture => "the capture ended",
-    };
     let ends = matches!(
         reason,
         GapReason::Reset | GapReason::Evicted | GapReason::Reused | GapReason::EndOfCapture
     );
-    let name = dir_name(dir);
-    let then = match &c.half[d].phase {
-        _ if ends => "the connection ends there".to_string(),
-        Phase::Stopped => format!("{name} was not being decoded"),
-        Phase::Handshake => format!("the handshake is incomplete; {name} is not decoded further"),
-        Phase::Sync { .. } => format!("{name} keeps looking for a chunk boundary after it"),
-        Phase::Chunks { dec, .. } => format!(
-            "{name} resyncs at the next plausible fmt-0 chunk header, keeping chunk size {}",
-            dec.chunk_size()
-        ),
-    };
-    let msg = format!("{name}: {missing} bytes missing at stream offset {offset} ({why}); {then}");
-    ctx.rec(c, Some(dir), frame, Some(offset), RecordKind::Warning(msg));
     if ends {
+        let then = AfterGap::Ends;
+        let kind = RecordKind::Gap {
+            missing,
+            reason,
+            then,
+        };
+        ctx.rec(c, Some(dir), frame, Some(offset), kind);
         return;
     }
-    let h = &mut c.half[d];
-    h.phase = match &h.phase {
-        Phase::Handshake | Phase::Stopped => Phase::Stopped,
-        Phase::Sync { hint } => Phase::Sync { hint: *hint },
-        Phase::Chunks { dec, .. } => Phase::Sync {
-            hint: Some(dec.chunk_size()),
+    // Bytes waiting for a boundary end here: decide with what there is.
+    if matches!(c.half[d].phase, Phase::Sync { .. }) && !c.half[d].sync.is_empty() {
+        try_sync(c, dir, true, frame, ctx);
+    }
+    let then = match &mut c.half[d].phase {
+        Phase::Stopped => AfterGap::NotDecoded,
+        Phase::Handshake => AfterGap::InHandshake,
+        Phase::Sync { .. } => AfterGap::Resync,
+        Phase::Chunks { dec } => match dec.skip(missing) {
+            Skip::Filled => AfterGap::Filled,
+            Skip::Lost => AfterGap::Resync,
         },
     };
-    h.sync.clear();
-    h.hs = Vec::new();
-}
-
-/// Whether `b` starts with a fmt-0 chunk header that a real peer could have
-/// sent; returns the message type.
-fn plausible_fmt0(b: &[u8]) -> bool {
-    let Some(bh) = decode_basic_header(b) else {
-        return false;
+    let kind = RecordKind::Gap {
+        missing,
+        reason,
+        then,
     };
-    if bh.fmt != 0 || b.len() < bh.len + 11 {
-        return false;
-    }
-    let h = &b[bh.len..bh.len + 11];
-    let len = u32::from_be_bytes([0, h[3], h[4], h[5]]);
-    let typ = h[6];
-    let sid = u32::from_le_bytes([h[7], h[8], h[9], h[10]]);
-    let len_ok = match typ {
-        1 | 2 | 3 | 5 => len == 4,
-        4 => (6..=10).contains(&len),
-        6 => len == 5,
-        8 | 9 => len <= 16 << 20,
-        15..=20 => (1..=1 << 20).contains(&len),
-        22 => (11..=16 << 20).contains(&len),
-        _ => false,
-    };
-    // Real peers use small chunk stream and message stream ids.
-    if !len_ok || sid > MAX_PLAUSIBLE_STREAM_ID || bh.csid > MAX_PLAUSIBLE_CSID {
-        return false;
-    }
-    // Protocol control messages travel on csid 2, stream 0 (RTMP 1.0 §5.4).
-    let control = (1..=6).contains(&typ);
-    if control != (bh.csid == 2) {
-        return false;
-    }
-    !(control && sid != 0)
-}
-
-/// Largest chunk stream id accepted when looking for a boundary (the one- and
-/// two-byte basic header forms).
-const MAX_PLAUSIBLE_CSID: u32 = 319;
-
-/// Largest message stream id accepted when looking for a boundary.
-const MAX_PLAUSIBLE_STREAM_ID: u32 = 255;
-
-/// Whether a message decoded from a candidate boundary looks like one a peer sent.
-fn plausible_message(m: &RawMessage) -> bool {
-    let t = m.header.msg_type.0;
-    if !matches!(t, 1..=6 | 8 | 9 | 15..=20 | 22)
-        || m.header.stream_id > MAX_PLAUSIBLE_STREAM_ID
-        || m.csid > MAX_PLAUSIBLE_CSID
-    {
-        return false;
-    }
-    match Message::decode(m.header.msg_type, m.payload.clone()) {
-        Err(_) => false,
-        Ok(Message::Video(b)) => crate::proto::media::VideoInfo::parse(&b)
-            .is_ok_and(|v| (1..=5).contains(&v.frame_type.0)),
-        Ok(Message::Audio(b)) => crate::proto::media::AudioInfo::parse(&b).is_ok(),
-        Ok(_) => true,
-    }
-}
-
-/// Messages decoded cleanly from `buf` with chunk size `size`; `None` on an error.
-fn score(buf: &[u8], size: u32) -> Option<usize> {
-    let mut dec = ChunkDecoder::new(DecoderConfig {
-        chunk_size: size,
-        ..Default::default()
-    });
-    dec.push(buf);
-    let mut n = 0;
-    loop {
-        match dec.poll() {
-            Ok(Some(ChunkEvent::Message(m))) => {
-                if !plausible_message(&m) {
-                    return None;
-                }
-                n += 1;
+    ctx.rec(c, Some(dir), frame, Some(offset), kind);
+    let h = &mut c.half[d];
+    match then {
+        AfterGap::InHandshake => {
+            // The handshake has a fixed length: fill what is missing of it and
+            // decode the chunk stream after it.
+            let have = h.hs.len();
+            let fill = (HANDSHAKE_LEN - have).min(missing.min(HANDSHAKE_LEN as u64) as usize);
+            h.hs_damaged = true;
+            h.hs.resize(have + fill, 0);
+            handshake_progress(c, dir, have, frame, ctx);
+            let rest = missing - fill as u64;
+            if rest > 0
+                && let Phase::Chunks { dec } = &mut c.half[d].phase
+                && dec.skip(rest) == Skip::Lost
+            {
+                to_sync(c, dir, SyncCause::Gap);
             }
-            Ok(Some(ChunkEvent::MessageInterrupted { .. })) => return None,
-            Ok(Some(_)) => {}
-            Ok(None) => return Some(n),
-            Err(_) => return None,
         }
+        AfterGap::Resync => {
+            drain(c, dir, frame, ctx);
+            if matches!(c.half[d].phase, Phase::Chunks { .. }) {
+                to_sync(c, dir, SyncCause::Gap);
+            } else {
+                let h = &mut c.half[d];
+                h.sync.clear();
+                h.sync_from = 0;
+                h.sync_skipped += missing;
+            }
+        }
+        AfterGap::Filled => drain(c, dir, frame, ctx),
+        AfterGap::NotDecoded | AfterGap::Ends => {}
     }
 }
 
-fn try_sync(c: &mut Conn, dir: Dir, hint: Option<u32>, frame: u64, ctx: &mut Ctx<'_>) {
+/// The direction's chunk boundaries are lost: look for the next one, keeping
+/// the decoder's chunk size and per-stream state.
+fn to_sync(c: &mut Conn, dir: Dir, cause: SyncCause) {
+    let h = &mut c.half[dir.index()];
+    if let Phase::Chunks { dec } = std::mem::replace(&mut h.phase, Phase::Stopped) {
+        h.sync.clear();
+        h.sync_from = 0;
+        h.sync_skipped = 0;
+        h.phase = Phase::Sync {
+            cause,
+            dec: Some(dec),
+        };
+    }
+}
+
+fn try_sync(c: &mut Conn, dir: Dir, final_bytes: bool, frame: u64, ctx: &mut Ctx<'_>) {
     let d = dir.index();
     let h = &mut c.half[d];
-    let buf = &h.sync;
-    let mut found = None;
-    let mut pos = 0;
-    while pos + 12 <= buf.len() {
-        if plausible_fmt0(&buf[pos..]) {
-            let candidates = hint.into_iter().chain(CANDIDATE_CHUNK_SIZES);
-            let mut best: Option<(usize, u32)> = None;
-            let mut undecided = false;
-            for size in candidates {
-                match score(&buf[pos..], size) {
-                    Some(n) if n >= 2 && best.is_none_or(|(b, _)| n > b) => best = Some((n, size)),
-                    Some(_) => undecided = true,
-                    None => {}
-                }
-            }
-            if let Some((_, size)) = best {
-                found = Some((pos, size));
-                break;
-            }
-            if undecided {
-                // Not enough data after this header yet: wait for more.
-                break;
-            }
-        }
-        pos += 1;
-    }
-    let Some((pos, size)) = found else {
-        if h.sync.len() > SYNC_WINDOW {
-            let msg = format!(
-                "{}: no chunk boundary found in {} bytes from stream offset {}; \
-                 {} is not decoded further",
-                dir_name(dir),
-                h.sync.len(),
-                h.sync_offset,
-                dir_name(dir)
-            );
-            h.sync = Vec::new();
-            h.phase = Phase::Stopped;
-            ctx.rec(c, Some(dir), frame, None, RecordKind::Warning(msg));
-        }
+    let Phase::Sync { cause, dec } = &h.phase else {
         return;
     };
-    let start = h.sync_offset + pos as u64;
-    let mut dec = ChunkDecoder::new(DecoderConfig {
-        chunk_size: size,
-        start_offset: start,
-        report_chunks: ctx.opts.report_chunks,
-        ..Default::default()
-    });
-    dec.push(&h.sync[pos..]);
+    let cause = *cause;
+    let (state, sizes, start) = match dec {
+        Some(dec) if cause == SyncCause::Error => {
+            // The chunk size in force may be what went wrong: try the others,
+            // and the sizes the bytes point to, after it.
+            let mut sizes = vec![dec.chunk_size()];
+            sizes.extend(
+                CANDIDATE_CHUNK_SIZES
+                    .iter()
+                    .filter(|&&x| x != dec.chunk_size()),
+            );
+            (dec.walk_state(), sizes, Start::Continue)
+        }
+        Some(dec) => (dec.walk_state(), vec![dec.chunk_size()], Start::Continue),
+        None => (
+            WalkState::default(),
+            CANDIDATE_CHUNK_SIZES.to_vec(),
+            Start::Join,
+        ),
+    };
+    // After a gap the size is known and the next segment most likely starts
+    // a chunk: little evidence is enough. Elsewhere the boundary must prove itself.
+    let known = dec.is_some();
+    let kept_size = dec.as_ref().map_or(0, |d| d.chunk_size());
+    let lenient = known && cause == SyncCause::Gap;
+    let opts = SearchOptions {
+        sizes,
+        infer_sizes: !lenient,
+        start,
+        min_chunks: if lenient { 3 } else { 6 },
+        min_messages: if lenient { 1 } else { 3 },
+        final_bytes,
+        from: h.sync_from,
+    };
+    match find_boundary(&h.sync, &state, &opts) {
+        Search::Found(b) => {
+            let start_offset = h.sync_offset + b.pos as u64;
+            let skipped = h.sync_skipped + b.pos as u64;
+            let dec = match std::mem::replace(&mut h.phase, Phase::Stopped) {
+                Phase::Sync {
+                    dec: Some(mut dec), ..
+                } => {
+                    dec.restart(start_offset);
+                    dec.set_chunk_size(b.chunk_size);
+                    dec
+                }
+                _ => Box::new(ChunkDecoder::new(DecoderConfig {
+                    chunk_size: b.chunk_size,
+                    start_offset,
+                    report_chunks: ctx.opts.report_chunks,
+                    resume: true,
+                    ..Default::default()
+                })),
+            };
+            let mut dec = dec;
+            dec.push(&h.sync[b.pos..]);
+            h.sync = Vec::new();
+            h.sync_from = 0;
+            h.sync_skipped = 0;
+            h.phase = Phase::Chunks { dec };
+            announce(c, frame, ctx);
+            let kind = RecordKind::Resynced {
+                cause,
+                skipped,
+                chunk_size: b.chunk_size,
+                size_kept: known && b.chunk_size == kept_size,
+                chunks_agreed: b.chunks,
+            };
+            ctx.rec(c, Some(dir), frame, Some(start_offset), kind);
+            drain(c, dir, frame, ctx);
+        }
+        Search::Undecided(pos) => {
+            h.sync_from = pos;
+            if h.sync.len() > SYNC_WINDOW && pos > 0 {
+                // Keep the window bounded: what lies before the position
+                // still being judged holds no boundary.
+                h.sync.drain(..pos);
+                h.sync_offset += pos as u64;
+                h.sync_skipped += pos as u64;
+                h.sync_from = 0;
+            }
+            give_up_if_long(c, dir, frame, ctx);
+        }
+        Search::NotFound => {
+            // Keep the last bytes: a header may straddle what comes next.
+            let keep = h.sync.len().min(if final_bytes { 0 } else { 20 });
+            let drop = h.sync.len() - keep;
+            h.sync.drain(..drop);
+            h.sync_offset += drop as u64;
+            h.sync_skipped += drop as u64;
+            h.sync_from = 0;
+            give_up_if_long(c, dir, frame, ctx);
+        }
+    }
+}
+
+/// A direction searched for too long without a boundary is not RTMP.
+fn give_up_if_long(c: &mut Conn, dir: Dir, frame: u64, ctx: &mut Ctx<'_>) {
+    let h = &mut c.half[dir.index()];
+    let searched = h.sync_skipped + h.sync.len() as u64;
+    if searched <= GIVE_UP_AFTER {
+        return;
+    }
     h.sync = Vec::new();
-    h.phase = Phase::Chunks {
-        dec: Box::new(dec),
-        heuristic: true,
-    };
-    announce(c, frame, ctx);
-    let how = if hint == Some(size) {
-        "kept"
-    } else {
-        "assumed (no Set Chunk Size seen)"
-    };
-    let msg = format!(
-        "{}: decoding from a fmt-0 chunk header at stream offset {start} ({pos} bytes skipped); \
-         chunk size {size} {how}",
-        dir_name(dir)
-    );
-    ctx.rec(c, Some(dir), frame, Some(start), RecordKind::Warning(msg));
-    drain(c, dir, frame, ctx);
+    h.phase = Phase::Stopped;
+    let offset = h.sync_offset;
+    if c.announced {
+        ctx.rec(
+            c,
+            Some(dir),
+            frame,
+            Some(offset),
+            RecordKind::NoBoundary { searched },
+        );
+    }
 }

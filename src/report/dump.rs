@@ -14,7 +14,7 @@ use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 use owo_colors::OwoColorize;
 use serde_json::{Map, Value as Json, json};
 
-use super::{Style, write_json_line};
+use super::{Style, words, write_json_line};
 use crate::cli::{DirFilter, DumpArgs};
 use rtmptool::analyze::{HandshakePacket, Record, RecordKind, handshake_packet_name};
 use rtmptool::capture::tcp::{Dir, DirStats};
@@ -117,7 +117,9 @@ impl Filter {
                 true
             }
             RecordKind::Handshake(_) | RecordKind::Chunk(_) => !self.message_filters(),
-            RecordKind::Open { .. } | RecordKind::Warning(_) | RecordKind::End { .. } => true,
+            k if k.is_problem() => true,
+            RecordKind::Open { .. } | RecordKind::End { .. } => true,
+            _ => !self.message_filters(),
         }
     }
 }
@@ -138,6 +140,8 @@ struct DirCounters {
     last_ts: u32,
     /// First and last timestamps of media messages (for the bitrate).
     media_ts: Option<(u32, u32)>,
+    /// Messages that lost bytes to a gap.
+    damaged: u64,
 }
 
 impl Default for DirCounters {
@@ -152,6 +156,7 @@ impl Default for DirCounters {
             first_ts: None,
             last_ts: 0,
             media_ts: None,
+            damaged: 0,
         }
     }
 }
@@ -232,6 +237,7 @@ impl DirCounters {
             "last_timestamp": self.first_ts.map(|_| self.last_ts),
             "first_media_timestamp": self.media_ts.map(|m| m.0),
             "last_media_timestamp": self.media_ts.map(|m| m.1),
+            "damaged_messages": self.damaged,
         })
     }
 }
@@ -501,6 +507,76 @@ fn amf_values(decoded: &Message) -> Vec<&Amf0Value> {
     }
 }
 
+/// The typed fields of a non-message record, beside its `message`.
+fn event_fields(m: &mut Map<String, Json>, kind: &RecordKind) {
+    let mut put = |k: &str, v: Json| {
+        m.insert(k.into(), v);
+    };
+    match kind {
+        RecordKind::BadVersion { version, head } => {
+            put("version", json!(version));
+            put("first_bytes_hex", json!(hex(head)));
+        }
+        RecordKind::ChunkSizeChanged { old, new } => {
+            put("old", json!(old));
+            put("chunk_size", json!(new));
+        }
+        RecordKind::InvalidChunkSize { raw } => put("raw", json!(raw)),
+        RecordKind::Type3Convention { csid, convention } => {
+            put("csid", json!(csid));
+            put("convention", json!(convention));
+        }
+        RecordKind::Aborted { csid, discarded } => {
+            put("csid", json!(csid));
+            put("discarded", json!(discarded));
+        }
+        RecordKind::Interrupted {
+            csid,
+            received,
+            length,
+        } => {
+            put("csid", json!(csid));
+            put("received", json!(received));
+            put("length", json!(length));
+        }
+        RecordKind::Gap {
+            missing, reason, ..
+        } => {
+            put("missing", json!(missing));
+            put("reason", json!(format!("{reason:?}")));
+        }
+        RecordKind::Inconsistent { len } => put("length", json!(len)),
+        RecordKind::Resynced {
+            skipped,
+            chunk_size,
+            size_kept,
+            chunks_agreed,
+            ..
+        } => {
+            put("skipped", json!(skipped));
+            put("chunk_size", json!(chunk_size));
+            put("chunk_size_kept", json!(size_kept));
+            put("chunks_agreed", json!(chunks_agreed));
+        }
+        RecordKind::NoBoundary { searched } => put("searched", json!(searched)),
+        RecordKind::Damaged(d) => {
+            put("csid", json!(d.csid));
+            put("msg_type", json!(d.header.msg_type.0));
+            put("msg_type_name", json!(d.header.msg_type.name()));
+            put(
+                "timestamp",
+                json!((!d.unknown.timestamp).then_some(d.header.timestamp)),
+            );
+            put("length", json!(d.length));
+            put("captured", json!(d.captured));
+            put("missing", json!(d.missing));
+        }
+        RecordKind::ChunkError { chunk_size, .. } => put("chunk_size", json!(chunk_size)),
+        RecordKind::Closed { kind } => put("by", json!(format!("{kind:?}").to_lowercase())),
+        _ => {}
+    }
+}
+
 impl<W: Write> Renderer<W> {
     /// A renderer writing to `out`.
     pub fn new(out: W, style: Style, args: &DumpArgs, filter: Filter) -> Self {
@@ -539,6 +615,9 @@ impl<W: Write> Renderer<W> {
         self.dirty = true;
         if self.style.json {
             let v = self.json(r);
+            if v.is_null() {
+                return Ok(());
+            }
             write_json_line(&mut self.out, &v)
         } else {
             self.human(r)
@@ -568,7 +647,13 @@ impl<W: Write> Renderer<W> {
                     );
                 }
             }
-            RecordKind::Warning(_) => c.warnings += 1,
+            RecordKind::Damaged(_) => {
+                c.warnings += 1;
+                if let Some(d) = r.dir {
+                    c.dirs[d.index()].damaged += 1;
+                }
+            }
+            k if k.is_problem() => c.warnings += 1,
             RecordKind::End { stats } => c.tcp = Some(*stats),
             _ => {}
         }
@@ -645,8 +730,15 @@ impl<W: Write> Renderer<W> {
                 m.insert("chunks".into(), json!(raw.chunks));
                 m.insert("msg_type".into(), json!(raw.header.msg_type.0));
                 m.insert("msg_type_name".into(), json!(raw.header.msg_type.name()));
-                m.insert("stream_id".into(), json!(raw.header.stream_id));
-                m.insert("timestamp".into(), json!(raw.header.timestamp));
+                let u = raw.unknown;
+                m.insert(
+                    "stream_id".into(),
+                    json!((!u.stream_id).then_some(raw.header.stream_id)),
+                );
+                m.insert(
+                    "timestamp".into(),
+                    json!((!u.timestamp).then_some(raw.header.timestamp)),
+                );
                 m.insert("length".into(), json!(raw.payload.len()));
                 match decoded {
                     Ok(msg) => content_json(&mut m, msg),
@@ -659,10 +751,21 @@ impl<W: Write> Renderer<W> {
                 }
                 Json::Object(m)
             }
-            RecordKind::Warning(msg) => {
-                let mut m = self.base(r, "warning");
+            kind if !matches!(kind, RecordKind::End { .. })
+                && (kind.is_problem() || self.style.verbosity > 0) =>
+            {
+                let ty = if kind.is_problem() {
+                    "warning"
+                } else {
+                    "event"
+                };
+                let mut m = self.base(r, ty);
                 m.insert("offset".into(), json!(r.offset));
-                m.insert("message".into(), json!(msg));
+                m.insert("code".into(), json!(words::code(kind)));
+                if let Some(msg) = words::describe(kind, r.dir) {
+                    m.insert("message".into(), json!(msg));
+                }
+                event_fields(&mut m, kind);
                 Json::Object(m)
             }
             RecordKind::End { stats } => {
@@ -681,6 +784,7 @@ impl<W: Write> Renderer<W> {
                 m.remove("time");
                 Json::Object(m)
             }
+            _ => Json::Null,
         }
     }
 
@@ -790,11 +894,19 @@ impl<W: Write> Renderer<W> {
                         vec![],
                     ),
                 };
+                let sid = if raw.unknown.stream_id {
+                    "?".to_string()
+                } else {
+                    raw.header.stream_id.to_string()
+                };
+                let ts = if raw.unknown.timestamp {
+                    "?".to_string()
+                } else {
+                    raw.header.timestamp.to_string()
+                };
                 let mut line = format!(
-                    "{prefix} csid {} sid {} ts {} {name} {} B {content}",
+                    "{prefix} csid {} sid {sid} ts {ts} {name} {} B {content}",
                     raw.csid,
-                    raw.header.stream_id,
-                    raw.header.timestamp,
                     raw.payload.len()
                 );
                 if self.style.verbosity > 0 {
@@ -821,11 +933,20 @@ impl<W: Write> Renderer<W> {
                 }
                 Ok(())
             }
-            RecordKind::Warning(msg) => {
-                let w = self.paint("warning:", |s| s.yellow().bold().to_string());
-                writeln!(self.out, "{prefix} {w} {msg}")
-            }
             RecordKind::End { .. } => Ok(()),
+            kind => {
+                let Some(msg) = words::describe(kind, r.dir) else {
+                    return Ok(());
+                };
+                if kind.is_problem() {
+                    let w = self.paint("warning:", |s| s.yellow().bold().to_string());
+                    writeln!(self.out, "{prefix} {w} {msg}")
+                } else if self.style.verbosity > 0 {
+                    writeln!(self.out, "{prefix} {msg}")
+                } else {
+                    Ok(())
+                }
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 //! same content and `--json` prints nothing but JSON lines on stdout.
 
 pub mod dump;
+pub mod words;
 
 use std::io::{IsTerminal, Write};
 

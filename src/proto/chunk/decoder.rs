@@ -9,6 +9,17 @@
 //! (§5.3.1.3); some peers omit it on continuation chunks. Like SRS, the decoder
 //! peeks: if the next four bytes equal the extended value, they are the field;
 //! otherwise they are payload. It reports which convention the peer used.
+//!
+//! Captures are not always whole. A decoder made with [`DecoderConfig::resume`]
+//! joins a stream mid-way: a fmt-1 header on a chunk stream it has not seen
+//! starts a message whose absolute timestamp and message stream id the capture
+//! never showed; they are reported as unknown ([`UnknownFields`]), never
+//! guessed. [`ChunkDecoder::skip`] tells the decoder that bytes are missing:
+//! inside the payload of the chunk being read they are filled and the message
+//! is reported as [`ChunkEvent::Damaged`]; anywhere else the chunk boundaries
+//! are lost, every message in progress is reported damaged, and the caller
+//! finds the next boundary (see [`super::walk`]) and calls
+//! [`ChunkDecoder::restart`].
 
 use std::collections::VecDeque;
 
@@ -30,6 +41,10 @@ pub struct DecoderConfig {
     pub max_partial_bytes: usize,
     /// Emit a [`ChunkEvent::Chunk`] for every chunk (for `dump -v`).
     pub report_chunks: bool,
+    /// The stream is joined mid-way (a capture that started late, or after a
+    /// gap): a fmt-1 header on an unseen chunk stream starts a message with
+    /// unknown absolute timestamp and message stream id.
+    pub resume: bool,
 }
 
 impl Default for DecoderConfig {
@@ -39,6 +54,7 @@ impl Default for DecoderConfig {
             start_offset: 0,
             max_partial_bytes: 64 << 20,
             report_chunks: false,
+            resume: false,
         }
     }
 }
@@ -60,6 +76,60 @@ pub struct RawMessage {
     pub chunks: u32,
     /// Whether its header used the extended timestamp field.
     pub extended_timestamp: bool,
+    /// Header fields the stream never showed (a stream joined mid-way).
+    pub unknown: UnknownFields,
+}
+
+/// Header fields of a message that the decoder could not know: the stream was
+/// joined after the fmt-0 header that set them ([`DecoderConfig::resume`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UnknownFields {
+    /// The absolute timestamp is unknown (only deltas were seen); the
+    /// message's `timestamp` then counts from an unknown base.
+    pub timestamp: bool,
+    /// The message stream id is unknown (reported as 0).
+    pub stream_id: bool,
+}
+
+impl UnknownFields {
+    /// Whether any field is unknown.
+    pub fn any(self) -> bool {
+        self.timestamp || self.stream_id
+    }
+}
+
+/// A message that lost bytes: its header is known, its body is not whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DamagedMessage {
+    /// Chunk stream id.
+    pub csid: u32,
+    /// Timestamp, type and message stream id.
+    pub header: MessageHeader,
+    /// Fields of `header` the stream never showed.
+    pub unknown: UnknownFields,
+    /// Stream offset of the basic header of its first chunk.
+    pub offset: u64,
+    /// Its announced length.
+    pub length: u32,
+    /// Bytes of it that were captured.
+    pub captured: u64,
+    /// Bytes of it known to be missing (filled), or, when the chunk
+    /// boundaries were lost, the rest of its length.
+    pub missing: u64,
+    /// Whether its end was seen (false: the chunk boundaries were lost in it).
+    pub complete: bool,
+}
+
+/// What [`ChunkDecoder::skip`] did with missing bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// They lie inside the payload of the chunk being read: filled, the
+    /// message will be reported damaged, and decoding goes on in step.
+    Filled,
+    /// They cover a chunk header: the chunk boundaries are lost. Messages in
+    /// progress were reported damaged; find the next boundary and
+    /// [`ChunkDecoder::restart`] there.
+    Lost,
 }
 
 /// Chunk-level detail of one chunk (for `dump -v`).
@@ -124,6 +194,9 @@ pub enum ChunkEvent {
         /// Stream offset of that chunk.
         offset: u64,
     },
+    /// A message that lost bytes to a gap in the capture (see
+    /// [`ChunkDecoder::skip`]); it is not delivered as a message.
+    Damaged(DamagedMessage),
     /// A fmt 0/1/2 header arrived on a csid whose message was still incomplete;
     /// the incomplete message is dropped.
     MessageInterrupted {
@@ -177,6 +250,8 @@ struct Partial {
     offset: u64,
     fmt: u8,
     chunks: u32,
+    /// Filled (missing) bytes in it.
+    missing: u64,
 }
 
 #[derive(Debug, Default)]
@@ -193,6 +268,8 @@ struct CsidState {
     ext_value: u32,
     /// Extended timestamp flag of the message in progress.
     msg_ext: bool,
+    /// Fields never seen on this chunk stream (joined mid-way).
+    unknown: UnknownFields,
     partial: Option<Partial>,
 }
 
@@ -211,6 +288,8 @@ pub struct ChunkDecoder {
     events: VecDeque<ChunkEvent>,
     failed: Option<ChunkError>,
     type3_convention: Option<Type3ExtendedTimestamp>,
+    /// Filled stream ranges `(offset, len)` not yet consumed, in order.
+    filler: VecDeque<(u64, u64)>,
 }
 
 impl Default for ChunkDecoder {
@@ -233,6 +312,7 @@ impl ChunkDecoder {
             events: VecDeque::new(),
             failed: None,
             type3_convention: None,
+            filler: VecDeque::new(),
         }
     }
 
@@ -268,6 +348,12 @@ impl ChunkDecoder {
         self.buf.len()
     }
 
+    /// Takes the bytes pushed but not yet consumed (after an error: from the
+    /// chunk that failed on).
+    pub fn take_pending(&mut self) -> Bytes {
+        self.buf.split().freeze()
+    }
+
     /// Bytes held in incomplete messages.
     pub fn partial_bytes(&self) -> usize {
         self.partial_bytes
@@ -282,6 +368,137 @@ impl ChunkDecoder {
     /// The error that stopped decoding, if any.
     pub fn error(&self) -> Option<&ChunkError> {
         self.failed.as_ref()
+    }
+
+    /// `len` bytes are missing from the stream after the bytes pushed so far
+    /// (a gap in a capture). Call it once [`ChunkDecoder::poll`] has returned
+    /// `Ok(None)`.
+    ///
+    /// When the chunk being read has its header buffered and at least `len`
+    /// payload bytes still to come, the bytes are filled, the message is
+    /// reported as [`ChunkEvent::Damaged`] when it ends, and decoding goes on
+    /// in step ([`Skip::Filled`]). Otherwise the chunk boundaries are lost
+    /// ([`Skip::Lost`]): every message in progress is reported damaged, the
+    /// buffer is emptied, and the decoder waits for [`ChunkDecoder::restart`].
+    pub fn skip(&mut self, len: u64) -> Skip {
+        if len == 0 {
+            return Skip::Filled;
+        }
+        if self.failed.is_none()
+            && let Some(need) = self.payload_still_needed()
+            && len <= need
+        {
+            let at = self.offset + self.buf.len() as u64;
+            self.filler.push_back((at, len));
+            self.buf.resize(self.buf.len() + len as usize, 0);
+            return Skip::Filled;
+        }
+        self.lose_sync(len);
+        Skip::Lost
+    }
+
+    /// Payload bytes the chunk at the buffer's start still needs, when its
+    /// whole header is buffered.
+    fn payload_still_needed(&self) -> Option<u64> {
+        let bh = decode_basic_header(&self.buf)?;
+        let hdr_len = [11usize, 7, 3, 0][usize::from(bh.fmt)];
+        let mut pos = bh.len + hdr_len;
+        if self.buf.len() < pos {
+            return None;
+        }
+        let st = self.states.get(bh.csid as usize);
+        if bh.fmt != 0 && !st.is_some_and(|s| s.has_header) && !(self.cfg.resume && bh.fmt == 1) {
+            return None;
+        }
+        let h = &self.buf[bh.len..pos];
+        let ts_field = if bh.fmt < 3 { be24(&h[0..3]) } else { 0 };
+        if bh.fmt < 3 && ts_field == EXTENDED_TIMESTAMP_MARK {
+            pos += 4;
+        } else if bh.fmt == 3 && st.is_some_and(|s| s.ext) {
+            // Which convention the peer follows decides where the payload
+            // starts: without the 4 bytes buffered it cannot be told.
+            let v = st.map_or(0, |s| s.ext_value);
+            if self.buf.len() < pos + 4 {
+                return None;
+            }
+            if be32(&self.buf[pos..pos + 4]) == v {
+                pos += 4;
+            }
+        }
+        if self.buf.len() < pos {
+            return None;
+        }
+        let in_progress = st.and_then(|s| s.partial.as_ref().map(|p| (p.data.len(), p.length)));
+        let (received, msg_len) = match (bh.fmt, in_progress) {
+            (3, Some(p)) => p,
+            (0 | 1, _) => (0, be24(&h[3..6])),
+            _ => (0, st.map_or(0, |s| s.length)),
+        };
+        let remaining = (msg_len as usize).saturating_sub(received);
+        let payload_len = remaining.min(self.chunk_size as usize);
+        let have = self.buf.len() - pos;
+        Some(payload_len.saturating_sub(have) as u64)
+    }
+
+    /// The chunk boundaries are lost after the buffered bytes and `len`
+    /// missing ones: report what was in progress, forget the buffer.
+    fn lose_sync(&mut self, len: u64) {
+        for (csid, st) in self.states.iter_mut().enumerate() {
+            if let Some(p) = st.partial.take() {
+                let captured = p.data.len() as u64;
+                self.events.push_back(ChunkEvent::Damaged(DamagedMessage {
+                    csid: csid as u32,
+                    header: MessageHeader {
+                        timestamp: st.timestamp,
+                        msg_type: MessageType(st.msg_type),
+                        stream_id: st.stream_id,
+                    },
+                    unknown: st.unknown,
+                    offset: p.offset,
+                    length: p.length,
+                    captured: captured.saturating_sub(p.missing),
+                    missing: u64::from(p.length).saturating_sub(captured) + p.missing,
+                    complete: false,
+                }));
+            }
+        }
+        self.partial_bytes = 0;
+        self.reserved = 0;
+        self.filler.clear();
+        self.offset += self.buf.len() as u64 + len;
+        self.buf.clear();
+    }
+
+    /// Continue at stream `offset`, a chunk boundary found by the caller after
+    /// [`Skip::Lost`] (or to drop what is buffered). Header state per chunk
+    /// stream is kept, so fmt 1-3 headers decode; messages in progress are
+    /// reported damaged. A decoder stopped by an error starts again.
+    pub fn restart(&mut self, offset: u64) {
+        if !self.buf.is_empty() || self.partial_bytes > 0 {
+            self.lose_sync(0);
+        }
+        self.buf.clear();
+        self.filler.clear();
+        self.offset = offset;
+        self.failed = None;
+        self.cfg.resume = true;
+    }
+
+    /// Header state of every chunk stream seen, for a boundary search that
+    /// continues this decoder's view ([`super::walk`]).
+    pub fn walk_state(&self) -> super::walk::WalkState {
+        let mut w = super::walk::WalkState::default();
+        for (csid, st) in self.states.iter().enumerate() {
+            if st.has_header {
+                w.insert(
+                    csid as u32,
+                    st.length,
+                    st.msg_type,
+                    st.ext.then_some(st.ext_value),
+                );
+            }
+        }
+        w
     }
 
     /// Next event; `Ok(None)` when more bytes are needed.
@@ -338,7 +555,8 @@ impl ChunkDecoder {
         pos += hdr_len;
 
         let st_has_header = self.states.get(csid as usize).is_some_and(|s| s.has_header);
-        if fmt != 0 && !st_has_header {
+        let joined = fmt == 1 && !st_has_header && self.cfg.resume;
+        if fmt != 0 && !st_has_header && !joined {
             return Err(ChunkError::NoPreviousHeader {
                 offset: chunk_offset,
                 fmt,
@@ -446,7 +664,21 @@ impl ChunkDecoder {
         }
         let mut chunk = self.buf.split_to(pos + payload_len);
         chunk.advance(pos);
-        self.offset += (pos + payload_len) as u64;
+        let chunk_end = self.offset + (pos + payload_len) as u64;
+        self.offset = chunk_end;
+        let mut missing = 0;
+        while let Some(&(at, len)) = self.filler.front() {
+            if at >= chunk_end {
+                break;
+            }
+            let end = at + len;
+            missing += end.min(chunk_end) - at;
+            if end <= chunk_end {
+                self.filler.pop_front();
+            } else {
+                self.filler[0] = (chunk_end, end - chunk_end);
+            }
+        }
 
         let mut dropped = None;
         // A message is reassembled in a buffer of its announced length when
@@ -461,6 +693,14 @@ impl ChunkDecoder {
             if let Some(p) = st.partial.take() {
                 dropped = Some((p.data.len(), p.length));
                 released += p.reserved;
+            }
+            if fmt == 0 {
+                st.unknown = UnknownFields::default();
+            } else if joined {
+                st.unknown = UnknownFields {
+                    timestamp: true,
+                    stream_id: true,
+                };
             }
             match fmt {
                 0 => {
@@ -498,6 +738,7 @@ impl ChunkDecoder {
             stream_id: st.stream_id,
         };
         let msg_ext = st.msg_ext;
+        let unknown = st.unknown;
 
         let complete = if single {
             Some(RawMessage {
@@ -508,6 +749,7 @@ impl ChunkDecoder {
                 fmt,
                 chunks: 1,
                 extended_timestamp: msg_ext,
+                unknown,
             })
         } else {
             let p = st.partial.get_or_insert_with(|| {
@@ -527,13 +769,17 @@ impl ChunkDecoder {
                     offset: chunk_offset,
                     fmt,
                     chunks: 0,
+                    missing: 0,
                 }
             });
             p.data.extend_from_slice(&chunk);
             p.chunks += 1;
+            p.missing += missing;
+            missing = 0;
             if p.data.len() >= p.length as usize {
                 st.partial.take().map(|p| {
                     released += p.reserved;
+                    missing = p.missing;
                     RawMessage {
                         csid,
                         header,
@@ -542,6 +788,7 @@ impl ChunkDecoder {
                         fmt: p.fmt,
                         chunks: p.chunks,
                         extended_timestamp: msg_ext,
+                        unknown,
                     }
                 })
             } else {
@@ -564,6 +811,20 @@ impl ChunkDecoder {
         if let Some(msg) = complete {
             if !single {
                 self.partial_bytes = self.partial_bytes.saturating_sub(msg.payload.len());
+            }
+            if missing > 0 {
+                // Filled bytes: the header is right, the body is not whole.
+                self.events.push_back(ChunkEvent::Damaged(DamagedMessage {
+                    csid,
+                    header: msg.header,
+                    unknown: msg.unknown,
+                    offset: msg.offset,
+                    length: msg.payload.len() as u32,
+                    captured: msg.payload.len() as u64 - missing,
+                    missing,
+                    complete: true,
+                }));
+                return Ok(true);
             }
             let control = match msg.header.msg_type {
                 MessageType::SET_CHUNK_SIZE | MessageType::ABORT => Some((

@@ -9,8 +9,12 @@
 mod decoder;
 mod encoder;
 mod header;
+pub mod walk;
 
-pub use decoder::{ChunkDecoder, ChunkError, ChunkEvent, ChunkInfo, DecoderConfig, RawMessage};
+pub use decoder::{
+    ChunkDecoder, ChunkError, ChunkEvent, ChunkInfo, DamagedMessage, DecoderConfig, RawMessage,
+    Skip, UnknownFields,
+};
 pub use encoder::{ChunkEncoder, EncoderConfig};
 pub use header::{BasicHeader, MAX_CSID, MIN_CSID, decode_basic_header, encode_basic_header};
 
