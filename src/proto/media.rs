@@ -2,10 +2,25 @@
 //! audio/video messages (types 8/9): the legacy headers of Adobe's FLV spec v10.1
 //! (Annex E.4.2.1 `AUDIODATA`/`AudioTagHeader`, E.4.3.1 `VIDEODATA`/`VideoTagHeader`,
 //! AVC/AAC packet types and the SI24 `CompositionTime`) and the Enhanced RTMP
-//! extensions of veovera/enhanced-rtmp `docs/enhanced/enhanced-rtmp-v2.md`
-//! ("Enhanced Audio": `ExAudioTagHeader`/`ExAudioTagBody`; "Enhanced Video":
-//! `ExVideoTagHeader`/`ExVideoTagBody`): FourCC codecs, ModEx (e.g.
-//! `TimestampOffsetNano`), multitrack and the multichannel configuration.
+//! extensions of veovera/enhanced-rtmp `docs/enhanced/enhanced-rtmp-v2.md`:
+//!
+//! - "Enhanced Audio": `ExAudioTagHeader` / `ExAudioTagBody` — audio FourCCs
+//!   (`ac-3`, `ec-3`, `Opus`, `.mp3`, `fLaC`, `mp4a`), `AudioPacketType`
+//!   (SequenceStart, CodedFrames, SequenceEnd, MultichannelConfig, Multitrack,
+//!   ModEx) and the `MultichannelConfig` body (`AudioChannelOrder`, channel
+//!   count, `audioChannelMapping` / `audioChannelFlags`);
+//! - "Enhanced Video": `ExVideoTagHeader` / `ExVideoTagBody` — video FourCCs,
+//!   `VideoPacketType` (SequenceStart, CodedFrames with the SI24 composition time
+//!   of avc1/hvc1/vvc1, SequenceEnd, CodedFramesX, Metadata,
+//!   MPEG2TSSequenceStart, Multitrack, ModEx) and command frames;
+//! - the ModEx loop of both headers (`modExDataSize`, `modExData`,
+//!   `*PacketModExType`; `TimestampOffsetNano` = UI24 of the data);
+//! - "Multitrack Streaming via Enhanced RTMP" and the `AvMultitrackType` of both
+//!   bodies: OneTrack (shared FourCC, one `trackId`), ManyTracks (shared FourCC,
+//!   `trackId` + UI24 `sizeOfTrack` per track), ManyTracksManyCodecs (FourCC,
+//!   `trackId`, size per track), each track's data decoded as a single-track body;
+//! - "Metadata Frame": the AMF-encoded `[name, value]` pairs of
+//!   `VideoPacketType.Metadata`, with the `colorInfo` object read into [`ColorInfo`].
 //!
 //! Parsing is sans-IO and never panics: values the spec does not define are kept
 //! in open newtypes (they are facts, not errors); a body that ends before a field
@@ -15,6 +30,8 @@
 
 use serde::Serialize;
 use thiserror::Error;
+
+use crate::proto::amf0::{self, Amf0Value, AmfError};
 
 /// Why an audio/video body could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -400,27 +417,167 @@ pub struct ModEx {
     pub timestamp_offset_nanos: Option<u32>,
 }
 
-/// One track of a multitrack message (or the single implicit track of a
-/// non-multitrack ex-header message is *not* listed here).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One track of a multitrack message (a non-multitrack ex-header message has no
+/// track list: its single implicit track is described by the message's own fields).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Track {
     /// Track id (0 = default / highest priority by recommendation).
     pub track_id: u8,
     /// The track's codec (per track for ManyTracksManyCodecs, else shared).
     pub fourcc: FourCc,
-    /// UI24 size as sent (absent for OneTrack).
+    /// UI24 `sizeOfVideoTrack` / `sizeOfAudioTrack` as sent (absent for OneTrack).
     pub size: Option<u32>,
+    /// Body offset of the track's data (the first byte after the track id, or
+    /// after the size field where there is one).
+    pub data_offset: usize,
+    /// Bytes of the track's data: the UI24 size, or for OneTrack the rest of the
+    /// body after the track id.
+    pub data_len: usize,
     /// SI24 composition time for CodedFrames of avc1/hvc1/vvc1 (0 implied for
     /// CodedFramesX of those codecs, absent otherwise).
     pub composition_time: Option<i32>,
-    /// Body offset of the codec payload.
+    /// Audio MultichannelConfig carried by this track.
+    pub multichannel: Option<MultichannelConfig>,
+    /// Video Metadata (AMF `[name, value]` pairs) carried by this track.
+    pub metadata: Option<VideoMetadata>,
+    /// Body offset of the codec payload (after the composition time; for
+    /// Metadata the AMF bytes, for MultichannelConfig the bytes after it).
     pub payload_offset: usize,
     /// Codec payload length.
     pub payload_len: usize,
 }
 
+/// The AMF-encoded `[name, value]` pairs of a video Metadata packet
+/// (spec "Metadata Frame"; the only defined pair is `["colorInfo", Object]`).
+///
+/// The pairs are decoded as AMF0 (an AVM+ marker switches one value to AMF3).
+/// Decoding stops at the first malformed value; what decoded is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoMetadata {
+    /// Every AMF value in wire order: name, value, name, value, ...
+    pub values: Vec<Amf0Value>,
+    /// Why AMF decoding stopped before the end of the data, if it did.
+    pub error: Option<AmfError>,
+}
+
+impl VideoMetadata {
+    fn parse(data: &[u8]) -> VideoMetadata {
+        let (values, error) = amf0::decode_lax(data);
+        VideoMetadata { values, error }
+    }
+
+    /// The `[name, value]` pairs; a name that is not a string is shown as "".
+    /// A trailing name without a value is paired with `Undefined`.
+    pub fn pairs(&self) -> Vec<(&str, &Amf0Value)> {
+        const UNDEFINED: &Amf0Value = &Amf0Value::Undefined;
+        self.values
+            .chunks(2)
+            .map(|p| (p[0].as_str().unwrap_or(""), p.get(1).unwrap_or(UNDEFINED)))
+            .collect()
+    }
+
+    /// The last `colorInfo` of the packet (each new one replaces the current one).
+    pub fn color_info(&self) -> Option<ColorInfo> {
+        self.pairs()
+            .into_iter()
+            .rev()
+            .find(|(n, _)| *n == "colorInfo")
+            .map(|(_, v)| ColorInfo::from_amf(v))
+    }
+
+    /// The pairs as a JSON object (name -> natural JSON of the value), plus
+    /// `"$error"` when AMF decoding stopped early.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        for (k, v) in self.pairs() {
+            m.insert(k.to_owned(), v.to_json());
+        }
+        if let Some(e) = &self.error {
+            m.insert("$error".into(), serde_json::Value::String(e.to_string()));
+        }
+        serde_json::Value::Object(m)
+    }
+}
+
+impl Serialize for VideoMetadata {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
+/// The `colorInfo` object of a video Metadata packet (spec "Metadata Frame":
+/// `colorConfig`, `hdrCll`, `hdrMdcv`). Absent or non-numeric properties are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ColorInfo {
+    /// `colorInfo` was Undefined, Null or an empty object: "reset to the original
+    /// color state".
+    pub reset: bool,
+    /// `colorConfig.bitDepth`.
+    pub bit_depth: Option<f64>,
+    /// `colorConfig.colorPrimaries` (ITU-T H.273 index).
+    pub color_primaries: Option<f64>,
+    /// `colorConfig.transferCharacteristics` (ITU-T H.273 index).
+    pub transfer_characteristics: Option<f64>,
+    /// `colorConfig.matrixCoefficients` (ITU-T H.273 index).
+    pub matrix_coefficients: Option<f64>,
+    /// `hdrCll.maxFall` (cd/m2).
+    pub max_fall: Option<f64>,
+    /// `hdrCll.maxCLL` (cd/m2).
+    pub max_cll: Option<f64>,
+    /// `hdrMdcv` chromaticities in wire names: redX, redY, greenX, greenY, blueX,
+    /// blueY, whitePointX, whitePointY (each `None` if absent).
+    pub mdcv_xy: [Option<f64>; 8],
+    /// `hdrMdcv.maxLuminance` (cd/m2).
+    pub max_luminance: Option<f64>,
+    /// `hdrMdcv.minLuminance` (cd/m2).
+    pub min_luminance: Option<f64>,
+}
+
+impl ColorInfo {
+    /// Names of [`ColorInfo::mdcv_xy`] in order, as on the wire.
+    pub const MDCV_XY: [&'static str; 8] = [
+        "redX",
+        "redY",
+        "greenX",
+        "greenY",
+        "blueX",
+        "blueY",
+        "whitePointX",
+        "whitePointY",
+    ];
+
+    fn from_amf(v: &Amf0Value) -> ColorInfo {
+        let mut c = ColorInfo::default();
+        let props = match v.properties() {
+            Some(p) => p,
+            None => {
+                c.reset = matches!(v, Amf0Value::Undefined | Amf0Value::Null);
+                return c;
+            }
+        };
+        c.reset = props.is_empty();
+        let num =
+            |o: Option<&Amf0Value>, k: &str| o.and_then(|o| o.get(k)).and_then(|x| x.as_f64());
+        let cc = v.get("colorConfig");
+        c.bit_depth = num(cc, "bitDepth");
+        c.color_primaries = num(cc, "colorPrimaries");
+        c.transfer_characteristics = num(cc, "transferCharacteristics");
+        c.matrix_coefficients = num(cc, "matrixCoefficients");
+        let cll = v.get("hdrCll");
+        c.max_fall = num(cll, "maxFall");
+        c.max_cll = num(cll, "maxCLL");
+        let mdcv = v.get("hdrMdcv");
+        for (slot, k) in c.mdcv_xy.iter_mut().zip(ColorInfo::MDCV_XY) {
+            *slot = num(mdcv, k);
+        }
+        c.max_luminance = num(mdcv, "maxLuminance");
+        c.min_luminance = num(mdcv, "minLuminance");
+        c
+    }
+}
+
 /// The decoded header facts of one video tag/message body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VideoInfo {
     /// E-RTMP ex-header (top bit of byte 0).
     pub ex_header: bool,
@@ -437,7 +594,8 @@ pub struct VideoInfo {
     /// command frames).
     pub fourcc: Option<FourCc>,
     /// Composition time in ms: legacy AVC/HEVC, or single-track CodedFrames of
-    /// avc1/hvc1/vvc1 (and 0 implied for their CodedFramesX).
+    /// avc1/hvc1/vvc1 (and 0 implied for their CodedFramesX). For a OneTrack
+    /// multitrack message: its one track's.
     pub composition_time: Option<i32>,
     /// `VideoCommand` of a command frame (0 start seek, 1 end seek).
     pub video_command: Option<u8>,
@@ -447,9 +605,13 @@ pub struct VideoInfo {
     pub multitrack: Option<MultitrackType>,
     /// Tracks of a multitrack message.
     pub tracks: Vec<Track>,
-    /// Body offset of the codec payload (for multitrack: of the first track's data).
+    /// Metadata packet: its AMF `[name, value]` pairs (single track; for
+    /// OneTrack the one track's).
+    pub metadata: Option<VideoMetadata>,
+    /// Body offset of the codec payload (single track and OneTrack: as the
+    /// track's; ManyTracks*: where the track list starts).
     pub payload_offset: usize,
-    /// Codec payload length (single track; 0 for multitrack, see the tracks).
+    /// Codec payload length (0 for ManyTracks*, see the tracks).
     pub payload_len: usize,
 }
 
@@ -467,7 +629,7 @@ pub struct MultichannelConfig {
 }
 
 /// The decoded header facts of one audio tag/message body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AudioInfo {
     /// An empty body: the "audio silence" message E-RTMP documents (no header).
     pub silence: bool,
@@ -491,11 +653,13 @@ pub struct AudioInfo {
     pub multitrack: Option<MultitrackType>,
     /// Tracks of a multitrack message.
     pub tracks: Vec<Track>,
-    /// Multichannel configuration (single-track MultichannelConfig packets).
+    /// Multichannel configuration (single-track MultichannelConfig packets; for
+    /// OneTrack the one track's).
     pub multichannel: Option<MultichannelConfig>,
-    /// Body offset of the codec payload.
+    /// Body offset of the codec payload (single track and OneTrack: as the
+    /// track's; ManyTracks*: where the track list starts).
     pub payload_offset: usize,
-    /// Codec payload length (single track).
+    /// Codec payload length (0 for ManyTracks*, see the tracks).
     pub payload_len: usize,
 }
 
@@ -554,6 +718,11 @@ impl<'a> Cursor<'a> {
         Ok(((v << 8) as i32) >> 8)
     }
 
+    /// The unread bytes (empty at or past the end).
+    fn rest(&self) -> &'a [u8] {
+        self.b.get(self.pos..).unwrap_or(&[])
+    }
+
     fn fourcc(&mut self, what: &'static str) -> Result<FourCc, MediaError> {
         let s = self.take(4, what)?;
         Ok(FourCc([s[0], s[1], s[2], s[3]]))
@@ -595,14 +764,25 @@ fn read_modex(
     Ok(packet_type)
 }
 
-/// Reads the tracks of a multitrack body (E-RTMP ExVideoTagBody/ExAudioTagBody
-/// loops). `ct` decides whether a track's payload starts with an SI24 composition
-/// time.
+/// What one track's data (or a single-track body) holds before its payload.
+#[derive(Default)]
+struct TrackBody {
+    composition_time: Option<i32>,
+    multichannel: Option<MultichannelConfig>,
+    metadata: Option<VideoMetadata>,
+}
+
+/// Reads the track loop of a multitrack `ExVideoTagBody` / `ExAudioTagBody`:
+/// per track `[FOURCC if ManyTracksManyCodecs] trackId UI8 [UI24 size unless
+/// OneTrack]`, then the track's data, decoded by `body` with a cursor that
+/// cannot read past the track. OneTrack has one track that runs to the end of
+/// the body; the other types loop while bytes remain (at least one track, as the
+/// spec's `while (processBody)` loop reads one before testing).
 fn read_tracks(
     cur: &mut Cursor<'_>,
     mt: MultitrackType,
     shared: Option<FourCc>,
-    ct: impl Fn(FourCc) -> CtRule,
+    mut body: impl FnMut(&mut Cursor<'_>, FourCc) -> Result<TrackBody, MediaError>,
 ) -> Result<Vec<Track>, MediaError> {
     let mut tracks = Vec::new();
     loop {
@@ -610,11 +790,11 @@ fn read_tracks(
             Some(f) => f,
             None => cur.fourcc("track FourCC")?,
         };
-        let track_id = cur.u8("track id")?;
+        let track_id = cur.u8("trackId")?;
         let (size, end) = if mt == MultitrackType::ONE_TRACK {
             (None, cur.b.len())
         } else {
-            let size = cur.u24("track size")?;
+            let size = cur.u24("sizeOfTrack")?;
             let available = cur.remaining();
             if size as usize > available {
                 return Err(MediaError::TrackOverrun {
@@ -626,54 +806,87 @@ fn read_tracks(
             }
             (Some(size), cur.pos + size as usize)
         };
-        let composition_time = match ct(fourcc) {
-            CtRule::Read => {
-                // The SI24 is part of the track's bytes; it must fit the track.
-                let mut sub = Cursor {
-                    b: &cur.b[..end],
-                    pos: cur.pos,
-                };
-                let v = sub.i24("track CompositionTime")?;
-                cur.pos = sub.pos;
-                Some(v)
-            }
-            CtRule::Zero => Some(0),
-            CtRule::None => None,
+        let data_offset = cur.pos;
+        // Each track's fields must fit the track: a sub-cursor ending at `end`.
+        let mut sub = Cursor {
+            b: cur.b.get(..end).unwrap_or(cur.b),
+            pos: cur.pos,
         };
+        let t = body(&mut sub, fourcc)?;
+        // Each track consumes at least its id byte, so the Vec is bounded by the body.
         tracks.push(Track {
             track_id,
             fourcc,
             size,
-            composition_time,
-            payload_offset: cur.pos,
-            payload_len: end - cur.pos,
+            data_offset,
+            data_len: end.saturating_sub(data_offset),
+            composition_time: t.composition_time,
+            multichannel: t.multichannel,
+            metadata: t.metadata,
+            payload_offset: sub.pos,
+            payload_len: end.saturating_sub(sub.pos),
         });
         cur.pos = end;
-        // OneTrack has exactly one track; others run to the end of the body.
         if mt == MultitrackType::ONE_TRACK || cur.remaining() == 0 {
             return Ok(tracks);
         }
     }
 }
 
-/// Whether a payload carries a composition time.
-#[derive(Clone, Copy)]
-enum CtRule {
-    Read,
-    Zero,
-    None,
+/// `ExVideoTagBody` of one track (or of the single implicit track): the SI24
+/// composition time of avc1/hvc1/vvc1 CodedFrames (0 implied for CodedFramesX),
+/// or the AMF pairs of a Metadata packet (which stay the payload).
+fn video_track_body(
+    cur: &mut Cursor<'_>,
+    pt: VideoPacketType,
+    fourcc: FourCc,
+) -> Result<TrackBody, MediaError> {
+    let mut t = TrackBody::default();
+    if pt == VideoPacketType::METADATA {
+        t.metadata = Some(VideoMetadata::parse(cur.rest()));
+    }
+    if fourcc.has_composition_time() {
+        if pt == VideoPacketType::CODED_FRAMES {
+            t.composition_time = Some(cur.i24("CompositionTime")?);
+        } else if pt == VideoPacketType::CODED_FRAMES_X {
+            t.composition_time = Some(0);
+        }
+    }
+    Ok(t)
 }
 
-fn video_ct_rule(packet_type: VideoPacketType, fourcc: FourCc) -> CtRule {
-    if !fourcc.has_composition_time() {
-        CtRule::None
-    } else if packet_type == VideoPacketType::CODED_FRAMES {
-        CtRule::Read
-    } else if packet_type == VideoPacketType::CODED_FRAMES_X {
-        CtRule::Zero
-    } else {
-        CtRule::None
+/// `ExAudioTagBody` of one track (or of the single implicit track): the
+/// MultichannelConfig fields; other packet types are all payload.
+fn audio_track_body(cur: &mut Cursor<'_>, pt: AudioPacketType) -> Result<TrackBody, MediaError> {
+    let mut t = TrackBody::default();
+    if pt == AudioPacketType::MULTICHANNEL_CONFIG {
+        let channel_order = cur.u8("AudioChannelOrder")?;
+        let channel_count = cur.u8("channelCount")?;
+        let mut mc = MultichannelConfig {
+            channel_order,
+            channel_count,
+            channel_flags: None,
+            channel_mapping: Vec::new(),
+        };
+        match channel_order {
+            // Custom: one UI8 per channel (bounded: take() checks first).
+            2 => {
+                mc.channel_mapping = cur
+                    .take(channel_count.into(), "audioChannelMapping")?
+                    .to_vec()
+            }
+            1 => mc.channel_flags = Some(cur.u32("audioChannelFlags")?),
+            _ => {}
+        }
+        t.multichannel = Some(mc);
     }
+    Ok(t)
+}
+
+/// The offset of the last ModEx `TimestampOffsetNano` (the spec's loop
+/// overwrites the value with each one).
+fn last_nano(modex: &[ModEx]) -> Option<u32> {
+    modex.iter().rev().find_map(|m| m.timestamp_offset_nanos)
 }
 
 impl VideoInfo {
@@ -695,6 +908,7 @@ impl VideoInfo {
             modex: Vec::new(),
             multitrack: None,
             tracks: Vec::new(),
+            metadata: None,
             payload_offset: 0,
             payload_len: 0,
         };
@@ -732,19 +946,22 @@ impl VideoInfo {
                     info.fourcc = Some(cur.fourcc("VideoFourCc")?);
                 }
                 info.payload_offset = cur.pos;
-                if cur.remaining() > 0 || mt == MultitrackType::ONE_TRACK {
-                    info.tracks = read_tracks(&mut cur, mt, info.fourcc, |f| video_ct_rule(pt, f))?;
+                info.tracks =
+                    read_tracks(&mut cur, mt, info.fourcc, |c, f| video_track_body(c, pt, f))?;
+                if let (MultitrackType::ONE_TRACK, [t]) = (mt, &info.tracks[..]) {
+                    info.composition_time = t.composition_time;
+                    info.metadata = t.metadata.clone();
+                    info.payload_offset = t.payload_offset;
+                    info.payload_len = t.payload_len;
                 }
                 return Ok(info);
             } else {
                 info.packet_type = Some(pt);
                 let f = cur.fourcc("VideoFourCc")?;
                 info.fourcc = Some(f);
-                info.composition_time = match video_ct_rule(pt, f) {
-                    CtRule::Read => Some(cur.i24("CompositionTime")?),
-                    CtRule::Zero => Some(0),
-                    CtRule::None => None,
-                };
+                let t = video_track_body(&mut cur, pt, f)?;
+                info.composition_time = t.composition_time;
+                info.metadata = t.metadata;
             }
         }
         info.payload_offset = cur.pos;
@@ -826,6 +1043,11 @@ impl VideoInfo {
         }
         self.packet_type == Some(VideoPacketType::SEQUENCE_END)
     }
+
+    /// The ModEx `TimestampOffsetNano` of this message (the last one if several).
+    pub fn timestamp_offset_nano(&self) -> Option<u32> {
+        last_nano(&self.modex)
+    }
 }
 
 impl AudioInfo {
@@ -878,34 +1100,18 @@ impl AudioInfo {
                     info.fourcc = Some(cur.fourcc("AudioFourCc")?);
                 }
                 info.payload_offset = cur.pos;
-                if cur.remaining() > 0 || mt == MultitrackType::ONE_TRACK {
-                    info.tracks = read_tracks(&mut cur, mt, info.fourcc, |_| CtRule::None)?;
+                info.tracks =
+                    read_tracks(&mut cur, mt, info.fourcc, |c, _| audio_track_body(c, pt))?;
+                if let (MultitrackType::ONE_TRACK, [t]) = (mt, &info.tracks[..]) {
+                    info.multichannel = t.multichannel.clone();
+                    info.payload_offset = t.payload_offset;
+                    info.payload_len = t.payload_len;
                 }
                 return Ok(info);
             }
             info.packet_type = Some(pt);
             info.fourcc = Some(cur.fourcc("AudioFourCc")?);
-            if pt == AudioPacketType::MULTICHANNEL_CONFIG {
-                let channel_order = cur.u8("AudioChannelOrder")?;
-                let channel_count = cur.u8("channel count")?;
-                let mut mc = MultichannelConfig {
-                    channel_order,
-                    channel_count,
-                    channel_flags: None,
-                    channel_mapping: Vec::new(),
-                };
-                match channel_order {
-                    // Custom: one UI8 per channel (bounded: take() checks first).
-                    2 => {
-                        mc.channel_mapping = cur
-                            .take(channel_count.into(), "audioChannelMapping")?
-                            .to_vec()
-                    }
-                    1 => mc.channel_flags = Some(cur.u32("audioChannelFlags")?),
-                    _ => {}
-                }
-                info.multichannel = Some(mc);
-            }
+            info.multichannel = audio_track_body(&mut cur, pt)?.multichannel;
         }
         info.payload_offset = cur.pos;
         info.payload_len = cur.remaining();
@@ -970,6 +1176,16 @@ impl AudioInfo {
     /// Legacy channel count (1 or 2), if present.
     pub fn channels(&self) -> Option<u8> {
         self.sound_type.map(|t| t + 1)
+    }
+
+    /// True for an E-RTMP audio SequenceEnd.
+    pub fn is_sequence_end(&self) -> bool {
+        self.packet_type == Some(AudioPacketType::SEQUENCE_END)
+    }
+
+    /// The ModEx `TimestampOffsetNano` of this message (the last one if several).
+    pub fn timestamp_offset_nano(&self) -> Option<u32> {
+        last_nano(&self.modex)
     }
 }
 
