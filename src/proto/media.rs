@@ -1528,6 +1528,688 @@ mod tests {
         assert!(json.contains(r#""fourcc":"\\x00\\xffzz""#), "{json}");
     }
 
+    /// Writes E-RTMP bodies field by field as the spec's bitstream tables list
+    /// them ("Enhanced Audio" / "Enhanced Video" pseudocode).
+    #[derive(Default, Clone)]
+    struct Body(Vec<u8>);
+
+    impl Body {
+        /// `UB[1] isExVideoHeader = 1, UB[3] videoFrameType, UB[4] videoPacketType`.
+        fn video(frame_type: u8, packet_type: u8) -> Body {
+            Body(vec![0x80 | (frame_type & 7) << 4 | packet_type])
+        }
+        /// `UB[4] soundFormat = 9 (ExHeader), UB[4] audioPacketType`.
+        fn audio(packet_type: u8) -> Body {
+            Body(vec![0x90 | packet_type])
+        }
+        /// One ModEx entry: `modExDataSize - 1` as UI8 (or 255 + UI16), the data,
+        /// then `UB[4] modExType, UB[4] next packet type`.
+        fn modex(mut self, data: &[u8], mod_ex_type: u8, next: u8) -> Body {
+            let n = data.len() - 1;
+            if n < 255 {
+                self.0.push(n as u8);
+            } else {
+                self.0.push(255);
+                self.0.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            self.0.extend_from_slice(data);
+            self.0.push(mod_ex_type << 4 | next);
+            self
+        }
+        /// TimestampOffsetNano: UI24 data.
+        fn nano(self, ns: u32, next: u8) -> Body {
+            self.modex(&be24(ns), 0, next)
+        }
+        /// `UB[4] AvMultitrackType, UB[4] packet type`.
+        fn multitrack(mut self, mt: u8, packet_type: u8) -> Body {
+            self.0.push(mt << 4 | packet_type);
+            self
+        }
+        fn fourcc(mut self, f: &[u8; 4]) -> Body {
+            self.0.extend_from_slice(f);
+            self
+        }
+        fn u8(mut self, v: u8) -> Body {
+            self.0.push(v);
+            self
+        }
+        fn bytes(mut self, b: &[u8]) -> Body {
+            self.0.extend_from_slice(b);
+            self
+        }
+        /// A sized track: `trackId UI8, sizeOfTrack UI24, data`.
+        fn sized(self, track_id: u8, data: &[u8]) -> Body {
+            self.u8(track_id)
+                .bytes(&be24(data.len() as u32))
+                .bytes(data)
+        }
+    }
+
+    fn si24(v: i32) -> [u8; 3] {
+        be24(v as u32 & 0xff_ffff)
+    }
+
+    /// `[cts SI24] + payload`.
+    fn with_cts(cts: i32, payload: &[u8]) -> Vec<u8> {
+        let mut v = si24(cts).to_vec();
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn video_many_tracks_shared_codec() {
+        // Multitrack(6) / ManyTracks(1) / CodedFrames(1), FourCC avc1 once, then
+        // per track: trackId, UI24 size, SI24 CTS + NALUs.
+        let t0 = with_cts(80, &[0, 0, 0, 1, 0x65]);
+        let t3 = with_cts(-40, &[0, 0, 0, 1, 0x41, 9]);
+        let body = Body::video(1, 6)
+            .multitrack(1, 1)
+            .fourcc(b"avc1")
+            .sized(0, &t0)
+            .sized(3, &t3)
+            .0;
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!(v.multitrack, Some(MultitrackType::MANY_TRACKS));
+        assert_eq!(v.packet_type, Some(VideoPacketType::CODED_FRAMES));
+        assert_eq!(v.fourcc, Some(FourCc::AVC1));
+        assert_eq!(v.composition_time, None, "not one track: see the tracks");
+        let ids: Vec<_> = v.tracks.iter().map(|t| t.track_id).collect();
+        assert_eq!(ids, [0, 3]);
+        let cts: Vec<_> = v.tracks.iter().map(|t| t.composition_time).collect();
+        assert_eq!(cts, [Some(80), Some(-40)]);
+        assert_eq!(v.tracks[0].size, Some(8));
+        assert_eq!((v.tracks[0].data_offset, v.tracks[0].data_len), (10, 8));
+        assert_eq!(
+            (v.tracks[0].payload_offset, v.tracks[0].payload_len),
+            (13, 5)
+        );
+        assert_eq!((v.tracks[1].data_offset, v.tracks[1].data_len), (22, 9));
+        assert_eq!(
+            (v.tracks[1].payload_offset, v.tracks[1].payload_len),
+            (25, 6)
+        );
+        assert_eq!(&body[v.tracks[1].payload_offset..], &[0, 0, 0, 1, 0x41, 9]);
+        assert!(v.tracks.iter().all(|t| t.fourcc == FourCc::AVC1));
+        assert!(v.is_keyframe() && v.is_coded_frames());
+        assert_eq!(v.codec_name(), "AVC (avc1)");
+        prefixes_clean(&body, true);
+
+        // A track too short for its SI24 fails inside the track, not in the next.
+        let bad = Body::video(2, 6)
+            .multitrack(1, 1)
+            .fourcc(b"hvc1")
+            .sized(1, &[0, 0])
+            .sized(2, &with_cts(0, &[1]))
+            .0;
+        assert!(matches!(
+            VideoInfo::parse(&bad),
+            Err(MediaError::Truncated {
+                what: "CompositionTime",
+                offset: 10,
+                needed: 3,
+                len: 12
+            })
+        ));
+        // The body loop reads at least one track: a bare header is truncated.
+        let bare = Body::video(2, 6).multitrack(1, 3).fourcc(b"hvc1").0;
+        assert!(matches!(
+            VideoInfo::parse(&bare),
+            Err(MediaError::Truncated {
+                what: "trackId",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn video_many_tracks_many_codecs_mixed_packet_payloads() {
+        // ManyTracksManyCodecs / CodedFramesX: per track FourCC, id, size; hvc1
+        // implies CTS 0, vp09 and av01 have none.
+        let body = Body::video(2, 6)
+            .multitrack(2, 3)
+            .fourcc(b"hvc1")
+            .sized(0, &[0, 0, 0, 2, 0x02, 0x01])
+            .fourcc(b"vp09")
+            .sized(1, &[0x86])
+            .fourcc(b"av01")
+            .sized(2, &[0x32, 0x00])
+            .0;
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!(v.fourcc, None);
+        let f: Vec<_> = v.tracks.iter().map(|t| t.fourcc.text()).collect();
+        assert_eq!(f, ["hvc1", "vp09", "av01"]);
+        let cts: Vec<_> = v.tracks.iter().map(|t| t.composition_time).collect();
+        assert_eq!(cts, [Some(0), None, None]);
+        let sizes: Vec<_> = v.tracks.iter().map(|t| t.size).collect();
+        assert_eq!(sizes, [Some(6), Some(1), Some(2)]);
+        assert_eq!(v.codec_name(), "HEVC (hvc1)+VP9 (vp09)+AV1 (av01)");
+        assert_eq!((v.payload_offset, v.payload_len), (2, 0));
+        assert!(!v.is_keyframe() && v.is_coded_frames());
+        prefixes_clean(&body, true);
+
+        // SequenceStart for two codecs, SequenceEnd for two tracks (empty data).
+        let body = Body::video(1, 6)
+            .multitrack(2, 0)
+            .fourcc(b"avc1")
+            .sized(0, &[1, 0x64, 0, 0x1f])
+            .fourcc(b"vvc1")
+            .sized(5, &[0xff])
+            .0;
+        let v = VideoInfo::parse(&body).unwrap();
+        assert!(v.is_sequence_header() && !v.is_keyframe());
+        assert!(v.tracks.iter().all(|t| t.composition_time.is_none()));
+        assert_eq!(v.tracks[1].payload_len, 1);
+        let end = Body::video(1, 6)
+            .multitrack(1, 2)
+            .fourcc(b"hvc1")
+            .sized(0, &[])
+            .sized(1, &[])
+            .0;
+        let v = VideoInfo::parse(&end).unwrap();
+        assert!(v.is_sequence_end() && !v.is_coded_frames());
+        assert_eq!(v.tracks.len(), 2);
+        assert!(
+            v.tracks
+                .iter()
+                .all(|t| t.data_len == 0 && t.payload_len == 0)
+        );
+        prefixes_clean(&end, true);
+        // A reserved AvMultitrackType (3) is kept and read as the pseudocode
+        // says: shared FourCC (not ManyTracksManyCodecs), sized (not OneTrack).
+        let body = Body::video(2, 6)
+            .multitrack(3, 1)
+            .fourcc(b"vp08")
+            .sized(9, &[1, 2])
+            .0;
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!(v.multitrack, Some(MultitrackType(3)));
+        assert_eq!(v.multitrack.unwrap().name(), "reserved AvMultitrackType 3");
+        assert_eq!((v.tracks[0].track_id, v.tracks[0].payload_len), (9, 2));
+    }
+
+    #[test]
+    fn video_one_track_modex_as_in_the_capture() {
+        // Bytes of ertmp_onetrack_modex_opus.pcap's 58-byte message at ts 80:
+        // a7 = inter frame + ModEx; size-1 = 2 (3 bytes) 0x019bce = 105422 ns;
+        // 0x06 = TimestampOffsetNano + Multitrack; 0x01 = OneTrack + CodedFrames;
+        // hvc1; track 2; CTS 80.
+        let mut body = vec![0xa7, 0x02, 0x01, 0x9b, 0xce, 0x06, 0x01];
+        body.extend_from_slice(b"hvc1");
+        body.extend_from_slice(&[0x02, 0x00, 0x00, 0x50, 0x00, 0x00, 0x00, 0x27, 0x02]);
+        body.resize(58, 0x33);
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!(v.timestamp_offset_nano(), Some(105_422));
+        assert_eq!(v.multitrack, Some(MultitrackType::ONE_TRACK));
+        assert_eq!(v.packet_type, Some(VideoPacketType::CODED_FRAMES));
+        assert_eq!(v.frame_type, FrameType::INTER);
+        assert_eq!(v.fourcc, Some(FourCc::HVC1));
+        assert_eq!(v.tracks.len(), 1);
+        let t = &v.tracks[0];
+        assert_eq!(
+            (t.track_id, t.size, t.composition_time),
+            (2, None, Some(80))
+        );
+        assert_eq!((t.data_offset, t.data_len), (12, 46));
+        assert_eq!((t.payload_offset, t.payload_len), (15, 43));
+        // OneTrack: the message's own fields describe its one track.
+        assert_eq!(v.composition_time, Some(80));
+        assert_eq!((v.payload_offset, v.payload_len), (15, 43));
+        prefixes_clean(&body, true);
+
+        // Two ModEx entries (an unknown type 5 with a UI16-escaped size, then
+        // TimestampOffsetNano) before a OneTrack CodedFramesX key frame.
+        let body = Body::video(1, 7)
+            .modex(&[0xee; 256], 5, 7)
+            .nano(999_999, 6)
+            .multitrack(0, 3)
+            .fourcc(b"avc1")
+            .u8(4)
+            .bytes(&[0, 0, 0, 1, 0x65])
+            .0;
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!(v.modex.len(), 2);
+        assert_eq!((v.modex[0].mod_ex_type, v.modex[0].data_len), (5, 256));
+        assert_eq!(v.modex[0].timestamp_offset_nanos, None);
+        assert_eq!(v.timestamp_offset_nano(), Some(999_999));
+        assert_eq!(v.composition_time, Some(0));
+        assert!(v.is_keyframe());
+        assert_eq!(v.tracks[0].track_id, 4);
+        assert_eq!(v.payload_len, 5);
+        prefixes_clean(&body, true);
+        // ModEx around a single-track SequenceEnd and around a command frame.
+        let v = VideoInfo::parse(&Body::video(1, 7).nano(7, 2).fourcc(b"hvc1").0).unwrap();
+        assert!(v.is_sequence_end() && !v.is_keyframe());
+        assert_eq!((v.timestamp_offset_nano(), v.payload_len), (Some(7), 0));
+        let v = VideoInfo::parse(&Body::video(5, 7).nano(1, 1).u8(1).0).unwrap();
+        assert_eq!((v.video_command, v.fourcc), (Some(1), None));
+    }
+
+    fn color_info_amf() -> Vec<u8> {
+        let obj = |p: &[(&str, f64)]| {
+            Amf0Value::Object(
+                p.iter()
+                    .map(|(k, v)| ((*k).to_owned(), Amf0Value::Number(*v)))
+                    .collect(),
+            )
+        };
+        let info = Amf0Value::Object(vec![
+            (
+                "colorConfig".into(),
+                obj(&[
+                    ("bitDepth", 10.0),
+                    ("colorPrimaries", 9.0),
+                    ("transferCharacteristics", 16.0),
+                    ("matrixCoefficients", 9.0),
+                ]),
+            ),
+            (
+                "hdrCll".into(),
+                obj(&[("maxFall", 400.0), ("maxCLL", 1000.0)]),
+            ),
+            (
+                "hdrMdcv".into(),
+                obj(&[
+                    ("redX", 0.708),
+                    ("redY", 0.292),
+                    ("greenX", 0.17),
+                    ("greenY", 0.797),
+                    ("blueX", 0.131),
+                    ("blueY", 0.046),
+                    ("whitePointX", 0.3127),
+                    ("whitePointY", 0.329),
+                    ("maxLuminance", 1000.0),
+                    ("minLuminance", 0.0001),
+                ]),
+            ),
+        ]);
+        amf0::encode_all(&[Amf0Value::String("colorInfo".into()), info])
+    }
+
+    #[test]
+    fn video_metadata_color_info() {
+        // Metadata (4) with frame type 5 as FFmpeg sends it; the frame type is
+        // ignored, the body is AMF ["colorInfo", Object].
+        let amf = color_info_amf();
+        let body = Body::video(5, 4).fourcc(b"hvc1").bytes(&amf).0;
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!(v.video_command, None);
+        assert_eq!((v.payload_offset, v.payload_len), (5, amf.len()));
+        let m = v.metadata.as_ref().unwrap();
+        assert_eq!(m.error, None);
+        assert_eq!(m.pairs().len(), 1);
+        let c = m.color_info().unwrap();
+        assert!(!c.reset);
+        assert_eq!(
+            (
+                c.bit_depth,
+                c.color_primaries,
+                c.transfer_characteristics,
+                c.matrix_coefficients
+            ),
+            (Some(10.0), Some(9.0), Some(16.0), Some(9.0))
+        );
+        assert_eq!((c.max_fall, c.max_cll), (Some(400.0), Some(1000.0)));
+        assert_eq!(c.mdcv_xy[0], Some(0.708));
+        assert_eq!(c.mdcv_xy[7], Some(0.329));
+        assert_eq!(
+            (c.max_luminance, c.min_luminance),
+            (Some(1000.0), Some(0.0001))
+        );
+        assert_eq!(
+            m.to_json()["colorInfo"]["colorConfig"]["bitDepth"],
+            serde_json::json!(10.0)
+        );
+        assert!(!v.is_coded_frames() && !v.is_keyframe());
+
+        // Reset by Undefined, hand-encoded: 02 0009 "colorInfo" 06.
+        let mut amf = vec![0x02, 0x00, 0x09];
+        amf.extend_from_slice(b"colorInfo");
+        amf.push(0x06);
+        let body = Body::video(1, 4).fourcc(b"av01").bytes(&amf).0;
+        let c = VideoInfo::parse(&body)
+            .unwrap()
+            .metadata
+            .unwrap()
+            .color_info()
+            .unwrap();
+        assert!(c.reset && c.bit_depth.is_none());
+        // Reset by an empty object: 03 0000 09.
+        let mut e = amf.clone();
+        e.pop();
+        e.extend_from_slice(&[0x03, 0x00, 0x00, 0x09]);
+        let body = Body::video(1, 4).fourcc(b"av01").bytes(&e).0;
+        assert!(
+            VideoInfo::parse(&body)
+                .unwrap()
+                .metadata
+                .unwrap()
+                .color_info()
+                .unwrap()
+                .reset
+        );
+        // Broken AMF is kept as what decoded plus the error, never a parse failure.
+        let body = Body::video(1, 4).fourcc(b"av01").bytes(&amf[..5]).0;
+        let m = VideoInfo::parse(&body).unwrap().metadata.unwrap();
+        assert!(m.values.is_empty() && m.error.is_some() && m.color_info().is_none());
+        assert!(m.to_json().get("$error").is_some());
+
+        // Metadata per track: ManyTracks, each track's data is its own AMF. The
+        // frame type must not be Command here: the pseudocode tests
+        // `packetType != Metadata && frameType == Command` on the header's packet
+        // type (Multitrack), so (Command, Multitrack) is a command frame.
+        let amf = color_info_amf();
+        let v = VideoInfo::parse(&Body::video(5, 6).u8(0).0).unwrap();
+        assert_eq!((v.video_command, v.multitrack), (Some(0), None));
+        let body = Body::video(1, 6)
+            .multitrack(1, 4)
+            .fourcc(b"hvc1")
+            .sized(0, &amf)
+            .sized(1, &[0x02, 0x00, 0x01, b'x', 0x05])
+            .0;
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!(v.metadata, None);
+        let m0 = v.tracks[0].metadata.as_ref().unwrap();
+        assert_eq!(m0.color_info().unwrap().bit_depth, Some(10.0));
+        let m1 = v.tracks[1].metadata.as_ref().unwrap();
+        assert_eq!(m1.pairs(), vec![("x", &Amf0Value::Null)]);
+        assert_eq!(v.tracks[1].payload_len, 5);
+        prefixes_clean(&body, true);
+        // OneTrack: the message's metadata is its one track's.
+        let body = Body::video(1, 6)
+            .multitrack(0, 4)
+            .fourcc(b"av01")
+            .u8(7)
+            .bytes(&color_info_amf())
+            .0;
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!(v.metadata, v.tracks[0].metadata);
+        assert!(v.metadata.unwrap().color_info().is_some());
+    }
+
+    #[test]
+    fn audio_fourccs_and_packet_types() {
+        for (f, name) in [
+            (b"ac-3", "AC-3 (ac-3)"),
+            (b"ec-3", "E-AC-3 (ec-3)"),
+            (b"Opus", "Opus (Opus)"),
+            (b".mp3", "MP3 (.mp3)"),
+            (b"fLaC", "FLAC (fLaC)"),
+            (b"mp4a", "AAC (mp4a)"),
+        ] {
+            for pt in [0u8, 1, 2] {
+                let body = Body::audio(pt).fourcc(f).bytes(&[1, 2, 3]).0;
+                let a = AudioInfo::parse(&body).unwrap();
+                assert_eq!(a.codec_name(), name);
+                assert_eq!(a.fourcc, Some(FourCc(*f)));
+                assert_eq!(a.is_sequence_header(), pt == 0);
+                assert_eq!(a.is_coded_frames(), pt == 1);
+                assert_eq!(a.is_sequence_end(), pt == 2);
+                assert_eq!((a.payload_offset, a.payload_len), (5, 3));
+                assert_eq!(a.sound_rate, None, "ex-header: no legacy rate bits");
+                prefixes_clean(&body, false);
+            }
+        }
+        // Reserved packet type 3 is kept; its FourCC and payload are read.
+        let a = AudioInfo::parse(&Body::audio(3).fourcc(b"Opus").u8(0).0).unwrap();
+        assert_eq!(a.packet_type_name(), "reserved AudioPacketType 3");
+        assert_eq!(a.payload_len, 1);
+    }
+
+    #[test]
+    fn audio_modex_and_multitrack_forms() {
+        // ModEx TimestampOffsetNano around a single-track CodedFrames.
+        let body = Body::audio(7)
+            .nano(500_000, 1)
+            .fourcc(b"Opus")
+            .bytes(&[0xfc, 1])
+            .0;
+        let a = AudioInfo::parse(&body).unwrap();
+        assert_eq!(a.timestamp_offset_nano(), Some(500_000));
+        assert_eq!(a.packet_type, Some(AudioPacketType::CODED_FRAMES));
+        assert_eq!((a.payload_offset, a.payload_len), (10, 2));
+        prefixes_clean(&body, false);
+
+        // ModEx around Multitrack OneTrack (as the capture's Opus track 1).
+        let body = Body::audio(7)
+            .nano(20_833, 5)
+            .multitrack(0, 1)
+            .fourcc(b"Opus")
+            .u8(1)
+            .bytes(&[0xfc, 0xff, 0xfe])
+            .0;
+        let a = AudioInfo::parse(&body).unwrap();
+        assert_eq!(a.timestamp_offset_nano(), Some(20_833));
+        assert_eq!(a.multitrack, Some(MultitrackType::ONE_TRACK));
+        assert_eq!(a.tracks.len(), 1);
+        assert_eq!((a.tracks[0].track_id, a.tracks[0].size), (1, None));
+        assert_eq!((a.tracks[0].data_len, a.payload_len), (3, 3));
+        assert_eq!(a.tracks[0].composition_time, None);
+        prefixes_clean(&body, false);
+
+        // ManyTracksManyCodecs: Opus, mp4a and ac-3 in one message.
+        let body = Body::audio(5)
+            .multitrack(2, 1)
+            .fourcc(b"Opus")
+            .sized(1, &[0xfc, 0xff])
+            .fourcc(b"mp4a")
+            .sized(0, &[0x21, 0x10, 0x04])
+            .fourcc(b"ac-3")
+            .sized(2, &[0x0b, 0x77])
+            .0;
+        let a = AudioInfo::parse(&body).unwrap();
+        assert_eq!(a.fourcc, None);
+        let t: Vec<_> = a
+            .tracks
+            .iter()
+            .map(|t| (t.track_id, t.fourcc.text(), t.size, t.payload_len))
+            .collect();
+        assert_eq!(
+            t,
+            [
+                (1, "Opus".to_owned(), Some(2), 2),
+                (0, "mp4a".to_owned(), Some(3), 3),
+                (2, "ac-3".to_owned(), Some(2), 2)
+            ]
+        );
+        assert_eq!(a.codec_name(), "Opus (Opus)+AAC (mp4a)+AC-3 (ac-3)");
+        assert!(a.is_coded_frames());
+        prefixes_clean(&body, false);
+        let mut over = body.clone();
+        over[9] = 200; // Opus track's UI24 size low byte: 200 > what remains.
+        assert!(matches!(
+            AudioInfo::parse(&over),
+            Err(MediaError::TrackOverrun {
+                track_id: 1,
+                size: 200,
+                ..
+            })
+        ));
+
+        // ManyTracks SequenceEnd for two tracks, and a nested Multitrack.
+        let body = Body::audio(5)
+            .multitrack(1, 2)
+            .fourcc(b"fLaC")
+            .sized(0, &[])
+            .sized(1, &[])
+            .0;
+        let a = AudioInfo::parse(&body).unwrap();
+        assert!(a.is_sequence_end() && !a.is_coded_frames());
+        assert_eq!(a.tracks.len(), 2);
+        assert!(matches!(
+            AudioInfo::parse(&Body::audio(7).nano(1, 5).multitrack(1, 5).0),
+            Err(MediaError::NestedMultitrack { offset: 6 })
+        ));
+    }
+
+    #[test]
+    fn audio_multichannel_config_per_track() {
+        // ManyTracks MultichannelConfig: track 0 native order 5.1 flags, track 1
+        // custom order of 2 channels, track 2 unspecified order.
+        let body = Body::audio(5)
+            .multitrack(1, 4)
+            .fourcc(b"Opus")
+            .sized(0, &[1, 6, 0, 0, 0, 0x3f])
+            .sized(1, &[2, 2, 0, 1])
+            .sized(2, &[0, 8])
+            .0;
+        let a = AudioInfo::parse(&body).unwrap();
+        assert_eq!(a.multichannel, None);
+        let mc: Vec<_> = a
+            .tracks
+            .iter()
+            .map(|t| t.multichannel.clone().unwrap())
+            .collect();
+        assert_eq!((mc[0].channel_order, mc[0].channel_count), (1, 6));
+        assert_eq!(mc[0].channel_flags, Some(0x3f));
+        assert_eq!(mc[1].channel_mapping, vec![0, 1]);
+        assert_eq!((mc[2].channel_order, mc[2].channel_count), (0, 8));
+        assert!(a.tracks.iter().all(|t| t.payload_len == 0));
+        prefixes_clean(&body, false);
+        // A mapping longer than its track fails inside the track.
+        let bad = Body::audio(5)
+            .multitrack(1, 4)
+            .fourcc(b"Opus")
+            .sized(0, &[2, 3, 0, 1])
+            .sized(1, &[0, 0])
+            .0;
+        assert!(matches!(
+            AudioInfo::parse(&bad),
+            Err(MediaError::Truncated {
+                what: "audioChannelMapping",
+                needed: 3,
+                ..
+            })
+        ));
+        // OneTrack: the message's multichannel is its one track's.
+        let body = Body::audio(5)
+            .multitrack(0, 4)
+            .fourcc(b"ec-3")
+            .u8(3)
+            .bytes(&[1, 2, 0, 0, 0, 3])
+            .0;
+        let a = AudioInfo::parse(&body).unwrap();
+        assert_eq!(a.multichannel.as_ref().unwrap().channel_flags, Some(3));
+        assert_eq!(a.multichannel, a.tracks[0].multichannel);
+    }
+
+    /// Valid bodies of every form, for the mutation property below.
+    fn corpus() -> Vec<(Vec<u8>, bool)> {
+        let amf = color_info_amf();
+        vec![
+            (
+                Body::video(1, 6)
+                    .multitrack(1, 1)
+                    .fourcc(b"avc1")
+                    .sized(0, &with_cts(80, &[1, 2]))
+                    .sized(3, &with_cts(-1, &[3]))
+                    .0,
+                true,
+            ),
+            (
+                Body::video(2, 6)
+                    .multitrack(2, 3)
+                    .fourcc(b"hvc1")
+                    .sized(0, &[1])
+                    .fourcc(b"vp09")
+                    .sized(1, &[2, 3])
+                    .0,
+                true,
+            ),
+            (
+                Body::video(2, 7)
+                    .nano(105_422, 6)
+                    .multitrack(0, 1)
+                    .fourcc(b"hvc1")
+                    .u8(2)
+                    .bytes(&with_cts(80, &[0, 0, 0, 1]))
+                    .0,
+                true,
+            ),
+            (
+                Body::video(1, 6)
+                    .multitrack(1, 4)
+                    .fourcc(b"hvc1")
+                    .sized(0, &amf)
+                    .0,
+                true,
+            ),
+            (Body::video(5, 4).fourcc(b"av01").bytes(&amf).0, true),
+            (
+                Body::video(1, 7).modex(&[0; 300], 3, 2).fourcc(b"hvc1").0,
+                true,
+            ),
+            (
+                Body::audio(7)
+                    .nano(9, 5)
+                    .multitrack(2, 1)
+                    .fourcc(b"Opus")
+                    .sized(1, &[1])
+                    .fourcc(b".mp3")
+                    .sized(0, &[0xff, 0xfb])
+                    .0,
+                false,
+            ),
+            (
+                Body::audio(5)
+                    .multitrack(1, 4)
+                    .fourcc(b"Opus")
+                    .sized(0, &[1, 6, 0, 0, 0, 0x3f])
+                    .sized(1, &[2, 2, 0, 1])
+                    .0,
+                false,
+            ),
+            (
+                Body::audio(4).fourcc(b"ac-3").bytes(&[2, 3, 0, 1, 3]).0,
+                false,
+            ),
+        ]
+    }
+
+    /// Invariants of a successful parse: every offset and length stays in the body.
+    fn check_bounds(body: &[u8], video: bool) -> Result<(), TestCaseError> {
+        let (po, pl, tracks) = if video {
+            match VideoInfo::parse(body) {
+                Ok(v) => {
+                    let _ = (
+                        v.codec_name(),
+                        v.packet_type_name(),
+                        v.timestamp_offset_nano(),
+                    );
+                    let _ = v.metadata.as_ref().map(|m| (m.to_json(), m.color_info()));
+                    (v.payload_offset, v.payload_len, v.tracks)
+                }
+                Err(e) => {
+                    let _ = e.to_string();
+                    return Ok(());
+                }
+            }
+        } else {
+            match AudioInfo::parse(body) {
+                Ok(a) => {
+                    let _ = (
+                        a.codec_name(),
+                        a.packet_type_name(),
+                        a.timestamp_offset_nano(),
+                    );
+                    (a.payload_offset, a.payload_len, a.tracks)
+                }
+                Err(e) => {
+                    let _ = e.to_string();
+                    return Ok(());
+                }
+            }
+        };
+        prop_assert!(po + pl <= body.len());
+        for t in &tracks {
+            prop_assert!(t.data_offset + t.data_len <= body.len());
+            prop_assert!(t.payload_offset + t.payload_len == t.data_offset + t.data_len);
+            if let Some(s) = t.size {
+                prop_assert_eq!(s as usize, t.data_len);
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..64)) {
@@ -1542,6 +2224,22 @@ mod tests {
                 prop_assert!(a.payload_offset + a.payload_len <= body.len());
                 let _ = (a.codec_name(), a.packet_type_name());
             }
+        }
+
+        #[test]
+        fn mutated_ertmp_bodies_never_panic(
+            pick in 0usize..9,
+            flips in proptest::collection::vec((any::<usize>(), 0u8..8), 0..4),
+            cut in any::<usize>(),
+        ) {
+            let (mut body, video) = corpus().swap_remove(pick);
+            for (at, bit) in flips {
+                let n = body.len();
+                body[at % n] ^= 1 << bit;
+            }
+            let keep = cut % (body.len() + 1);
+            check_bounds(&body[..keep], video)?;
+            check_bounds(&body, video)?;
         }
 
         #[test]
