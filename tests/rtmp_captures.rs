@@ -421,6 +421,12 @@ fn handshake_and_media_facts_match_ground_truth() {
                     }
                 }
 
+                // The sidecar's legacy media summary of the multitrack capture
+                // reads E-RTMP bodies as AVC (its "cts" reaches 951816); its
+                // per-message E-RTMP truth is checked by tests/ertmp_tracks.rs.
+                if name.contains("ertmp_onetrack") {
+                    continue;
+                }
                 let mut keyframes = 0;
                 let mut avc_seq = 0;
                 let mut nonzero_cts = 0;

@@ -2,10 +2,25 @@
 //! audio/video messages (types 8/9): the legacy headers of Adobe's FLV spec v10.1
 //! (Annex E.4.2.1 `AUDIODATA`/`AudioTagHeader`, E.4.3.1 `VIDEODATA`/`VideoTagHeader`,
 //! AVC/AAC packet types and the SI24 `CompositionTime`) and the Enhanced RTMP
-//! extensions of veovera/enhanced-rtmp `docs/enhanced/enhanced-rtmp-v2.md`
-//! ("Enhanced Audio": `ExAudioTagHeader`/`ExAudioTagBody`; "Enhanced Video":
-//! `ExVideoTagHeader`/`ExVideoTagBody`): FourCC codecs, ModEx (e.g.
-//! `TimestampOffsetNano`), multitrack and the multichannel configuration.
+//! extensions of veovera/enhanced-rtmp `docs/enhanced/enhanced-rtmp-v2.md`:
+//!
+//! - "Enhanced Audio": `ExAudioTagHeader` / `ExAudioTagBody` — audio FourCCs
+//!   (`ac-3`, `ec-3`, `Opus`, `.mp3`, `fLaC`, `mp4a`), `AudioPacketType`
+//!   (SequenceStart, CodedFrames, SequenceEnd, MultichannelConfig, Multitrack,
+//!   ModEx) and the `MultichannelConfig` body (`AudioChannelOrder`, channel
+//!   count, `audioChannelMapping` / `audioChannelFlags`);
+//! - "Enhanced Video": `ExVideoTagHeader` / `ExVideoTagBody` — video FourCCs,
+//!   `VideoPacketType` (SequenceStart, CodedFrames with the SI24 composition time
+//!   of avc1/hvc1/vvc1, SequenceEnd, CodedFramesX, Metadata,
+//!   MPEG2TSSequenceStart, Multitrack, ModEx) and command frames;
+//! - the ModEx loop of both headers (`modExDataSize`, `modExData`,
+//!   `*PacketModExType`; `TimestampOffsetNano` = UI24 of the data);
+//! - "Multitrack Streaming via Enhanced RTMP" and the `AvMultitrackType` of both
+//!   bodies: OneTrack (shared FourCC, one `trackId`), ManyTracks (shared FourCC,
+//!   `trackId` + UI24 `sizeOfTrack` per track), ManyTracksManyCodecs (FourCC,
+//!   `trackId`, size per track), each track's data decoded as a single-track body;
+//! - "Metadata Frame": the AMF-encoded `[name, value]` pairs of
+//!   `VideoPacketType.Metadata`, with the `colorInfo` object read into [`ColorInfo`].
 //!
 //! Parsing is sans-IO and never panics: values the spec does not define are kept
 //! in open newtypes (they are facts, not errors); a body that ends before a field
@@ -15,6 +30,8 @@
 
 use serde::Serialize;
 use thiserror::Error;
+
+use crate::proto::amf0::{self, Amf0Value, AmfError};
 
 /// Why an audio/video body could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -400,27 +417,167 @@ pub struct ModEx {
     pub timestamp_offset_nanos: Option<u32>,
 }
 
-/// One track of a multitrack message (or the single implicit track of a
-/// non-multitrack ex-header message is *not* listed here).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One track of a multitrack message (a non-multitrack ex-header message has no
+/// track list: its single implicit track is described by the message's own fields).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Track {
     /// Track id (0 = default / highest priority by recommendation).
     pub track_id: u8,
     /// The track's codec (per track for ManyTracksManyCodecs, else shared).
     pub fourcc: FourCc,
-    /// UI24 size as sent (absent for OneTrack).
+    /// UI24 `sizeOfVideoTrack` / `sizeOfAudioTrack` as sent (absent for OneTrack).
     pub size: Option<u32>,
+    /// Body offset of the track's data (the first byte after the track id, or
+    /// after the size field where there is one).
+    pub data_offset: usize,
+    /// Bytes of the track's data: the UI24 size, or for OneTrack the rest of the
+    /// body after the track id.
+    pub data_len: usize,
     /// SI24 composition time for CodedFrames of avc1/hvc1/vvc1 (0 implied for
     /// CodedFramesX of those codecs, absent otherwise).
     pub composition_time: Option<i32>,
-    /// Body offset of the codec payload.
+    /// Audio MultichannelConfig carried by this track.
+    pub multichannel: Option<MultichannelConfig>,
+    /// Video Metadata (AMF `[name, value]` pairs) carried by this track.
+    pub metadata: Option<VideoMetadata>,
+    /// Body offset of the codec payload (after the composition time; for
+    /// Metadata the AMF bytes, for MultichannelConfig the bytes after it).
     pub payload_offset: usize,
     /// Codec payload length.
     pub payload_len: usize,
 }
 
+/// The AMF-encoded `[name, value]` pairs of a video Metadata packet
+/// (spec "Metadata Frame"; the only defined pair is `["colorInfo", Object]`).
+///
+/// The pairs are decoded as AMF0 (an AVM+ marker switches one value to AMF3).
+/// Decoding stops at the first malformed value; what decoded is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoMetadata {
+    /// Every AMF value in wire order: name, value, name, value, ...
+    pub values: Vec<Amf0Value>,
+    /// Why AMF decoding stopped before the end of the data, if it did.
+    pub error: Option<AmfError>,
+}
+
+impl VideoMetadata {
+    fn parse(data: &[u8]) -> VideoMetadata {
+        let (values, error) = amf0::decode_lax(data);
+        VideoMetadata { values, error }
+    }
+
+    /// The `[name, value]` pairs; a name that is not a string is shown as "".
+    /// A trailing name without a value is paired with `Undefined`.
+    pub fn pairs(&self) -> Vec<(&str, &Amf0Value)> {
+        const UNDEFINED: &Amf0Value = &Amf0Value::Undefined;
+        self.values
+            .chunks(2)
+            .map(|p| (p[0].as_str().unwrap_or(""), p.get(1).unwrap_or(UNDEFINED)))
+            .collect()
+    }
+
+    /// The last `colorInfo` of the packet (each new one replaces the current one).
+    pub fn color_info(&self) -> Option<ColorInfo> {
+        self.pairs()
+            .into_iter()
+            .rev()
+            .find(|(n, _)| *n == "colorInfo")
+            .map(|(_, v)| ColorInfo::from_amf(v))
+    }
+
+    /// The pairs as a JSON object (name -> natural JSON of the value), plus
+    /// `"$error"` when AMF decoding stopped early.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        for (k, v) in self.pairs() {
+            m.insert(k.to_owned(), v.to_json());
+        }
+        if let Some(e) = &self.error {
+            m.insert("$error".into(), serde_json::Value::String(e.to_string()));
+        }
+        serde_json::Value::Object(m)
+    }
+}
+
+impl Serialize for VideoMetadata {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
+/// The `colorInfo` object of a video Metadata packet (spec "Metadata Frame":
+/// `colorConfig`, `hdrCll`, `hdrMdcv`). Absent or non-numeric properties are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ColorInfo {
+    /// `colorInfo` was Undefined, Null or an empty object: "reset to the original
+    /// color state".
+    pub reset: bool,
+    /// `colorConfig.bitDepth`.
+    pub bit_depth: Option<f64>,
+    /// `colorConfig.colorPrimaries` (ITU-T H.273 index).
+    pub color_primaries: Option<f64>,
+    /// `colorConfig.transferCharacteristics` (ITU-T H.273 index).
+    pub transfer_characteristics: Option<f64>,
+    /// `colorConfig.matrixCoefficients` (ITU-T H.273 index).
+    pub matrix_coefficients: Option<f64>,
+    /// `hdrCll.maxFall` (cd/m2).
+    pub max_fall: Option<f64>,
+    /// `hdrCll.maxCLL` (cd/m2).
+    pub max_cll: Option<f64>,
+    /// `hdrMdcv` chromaticities in wire names: redX, redY, greenX, greenY, blueX,
+    /// blueY, whitePointX, whitePointY (each `None` if absent).
+    pub mdcv_xy: [Option<f64>; 8],
+    /// `hdrMdcv.maxLuminance` (cd/m2).
+    pub max_luminance: Option<f64>,
+    /// `hdrMdcv.minLuminance` (cd/m2).
+    pub min_luminance: Option<f64>,
+}
+
+impl ColorInfo {
+    /// Names of [`ColorInfo::mdcv_xy`] in order, as on the wire.
+    pub const MDCV_XY: [&'static str; 8] = [
+        "redX",
+        "redY",
+        "greenX",
+        "greenY",
+        "blueX",
+        "blueY",
+        "whitePointX",
+        "whitePointY",
+    ];
+
+    fn from_amf(v: &Amf0Value) -> ColorInfo {
+        let mut c = ColorInfo::default();
+        let props = match v.properties() {
+            Some(p) => p,
+            None => {
+                c.reset = matches!(v, Amf0Value::Undefined | Amf0Value::Null);
+                return c;
+            }
+        };
+        c.reset = props.is_empty();
+        let num =
+            |o: Option<&Amf0Value>, k: &str| o.and_then(|o| o.get(k)).and_then(|x| x.as_f64());
+        let cc = v.get("colorConfig");
+        c.bit_depth = num(cc, "bitDepth");
+        c.color_primaries = num(cc, "colorPrimaries");
+        c.transfer_characteristics = num(cc, "transferCharacteristics");
+        c.matrix_coefficients = num(cc, "matrixCoefficients");
+        let cll = v.get("hdrCll");
+        c.max_fall = num(cll, "maxFall");
+        c.max_cll = num(cll, "maxCLL");
+        let mdcv = v.get("hdrMdcv");
+        for (slot, k) in c.mdcv_xy.iter_mut().zip(ColorInfo::MDCV_XY) {
+            *slot = num(mdcv, k);
+        }
+        c.max_luminance = num(mdcv, "maxLuminance");
+        c.min_luminance = num(mdcv, "minLuminance");
+        c
+    }
+}
+
 /// The decoded header facts of one video tag/message body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VideoInfo {
     /// E-RTMP ex-header (top bit of byte 0).
     pub ex_header: bool,
@@ -437,7 +594,8 @@ pub struct VideoInfo {
     /// command frames).
     pub fourcc: Option<FourCc>,
     /// Composition time in ms: legacy AVC/HEVC, or single-track CodedFrames of
-    /// avc1/hvc1/vvc1 (and 0 implied for their CodedFramesX).
+    /// avc1/hvc1/vvc1 (and 0 implied for their CodedFramesX). For a OneTrack
+    /// multitrack message: its one track's.
     pub composition_time: Option<i32>,
     /// `VideoCommand` of a command frame (0 start seek, 1 end seek).
     pub video_command: Option<u8>,
@@ -447,9 +605,13 @@ pub struct VideoInfo {
     pub multitrack: Option<MultitrackType>,
     /// Tracks of a multitrack message.
     pub tracks: Vec<Track>,
-    /// Body offset of the codec payload (for multitrack: of the first track's data).
+    /// Metadata packet: its AMF `[name, value]` pairs (single track; for
+    /// OneTrack the one track's).
+    pub metadata: Option<VideoMetadata>,
+    /// Body offset of the codec payload (single track and OneTrack: as the
+    /// track's; ManyTracks*: where the track list starts).
     pub payload_offset: usize,
-    /// Codec payload length (single track; 0 for multitrack, see the tracks).
+    /// Codec payload length (0 for ManyTracks*, see the tracks).
     pub payload_len: usize,
 }
 
@@ -467,7 +629,7 @@ pub struct MultichannelConfig {
 }
 
 /// The decoded header facts of one audio tag/message body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AudioInfo {
     /// An empty body: the "audio silence" message E-RTMP documents (no header).
     pub silence: bool,
@@ -491,11 +653,13 @@ pub struct AudioInfo {
     pub multitrack: Option<MultitrackType>,
     /// Tracks of a multitrack message.
     pub tracks: Vec<Track>,
-    /// Multichannel configuration (single-track MultichannelConfig packets).
+    /// Multichannel configuration (single-track MultichannelConfig packets; for
+    /// OneTrack the one track's).
     pub multichannel: Option<MultichannelConfig>,
-    /// Body offset of the codec payload.
+    /// Body offset of the codec payload (single track and OneTrack: as the
+    /// track's; ManyTracks*: where the track list starts).
     pub payload_offset: usize,
-    /// Codec payload length (single track).
+    /// Codec payload length (0 for ManyTracks*, see the tracks).
     pub payload_len: usize,
 }
 
@@ -554,6 +718,11 @@ impl<'a> Cursor<'a> {
         Ok(((v << 8) as i32) >> 8)
     }
 
+    /// The unread bytes (empty at or past the end).
+    fn rest(&self) -> &'a [u8] {
+        self.b.get(self.pos..).unwrap_or(&[])
+    }
+
     fn fourcc(&mut self, what: &'static str) -> Result<FourCc, MediaError> {
         let s = self.take(4, what)?;
         Ok(FourCc([s[0], s[1], s[2], s[3]]))
@@ -595,14 +764,25 @@ fn read_modex(
     Ok(packet_type)
 }
 
-/// Reads the tracks of a multitrack body (E-RTMP ExVideoTagBody/ExAudioTagBody
-/// loops). `ct` decides whether a track's payload starts with an SI24 composition
-/// time.
+/// What one track's data (or a single-track body) holds before its payload.
+#[derive(Default)]
+struct TrackBody {
+    composition_time: Option<i32>,
+    multichannel: Option<MultichannelConfig>,
+    metadata: Option<VideoMetadata>,
+}
+
+/// Reads the track loop of a multitrack `ExVideoTagBody` / `ExAudioTagBody`:
+/// per track `[FOURCC if ManyTracksManyCodecs] trackId UI8 [UI24 size unless
+/// OneTrack]`, then the track's data, decoded by `body` with a cursor that
+/// cannot read past the track. OneTrack has one track that runs to the end of
+/// the body; the other types loop while bytes remain (at least one track, as the
+/// spec's `while (processBody)` loop reads one before testing).
 fn read_tracks(
     cur: &mut Cursor<'_>,
     mt: MultitrackType,
     shared: Option<FourCc>,
-    ct: impl Fn(FourCc) -> CtRule,
+    mut body: impl FnMut(&mut Cursor<'_>, FourCc) -> Result<TrackBody, MediaError>,
 ) -> Result<Vec<Track>, MediaError> {
     let mut tracks = Vec::new();
     loop {
@@ -610,11 +790,11 @@ fn read_tracks(
             Some(f) => f,
             None => cur.fourcc("track FourCC")?,
         };
-        let track_id = cur.u8("track id")?;
+        let track_id = cur.u8("trackId")?;
         let (size, end) = if mt == MultitrackType::ONE_TRACK {
             (None, cur.b.len())
         } else {
-            let size = cur.u24("track size")?;
+            let size = cur.u24("sizeOfTrack")?;
             let available = cur.remaining();
             if size as usize > available {
                 return Err(MediaError::TrackOverrun {
@@ -626,54 +806,87 @@ fn read_tracks(
             }
             (Some(size), cur.pos + size as usize)
         };
-        let composition_time = match ct(fourcc) {
-            CtRule::Read => {
-                // The SI24 is part of the track's bytes; it must fit the track.
-                let mut sub = Cursor {
-                    b: &cur.b[..end],
-                    pos: cur.pos,
-                };
-                let v = sub.i24("track CompositionTime")?;
-                cur.pos = sub.pos;
-                Some(v)
-            }
-            CtRule::Zero => Some(0),
-            CtRule::None => None,
+        let data_offset = cur.pos;
+        // Each track's fields must fit the track: a sub-cursor ending at `end`.
+        let mut sub = Cursor {
+            b: cur.b.get(..end).unwrap_or(cur.b),
+            pos: cur.pos,
         };
+        let t = body(&mut sub, fourcc)?;
+        // Each track consumes at least its id byte, so the Vec is bounded by the body.
         tracks.push(Track {
             track_id,
             fourcc,
             size,
-            composition_time,
-            payload_offset: cur.pos,
-            payload_len: end - cur.pos,
+            data_offset,
+            data_len: end.saturating_sub(data_offset),
+            composition_time: t.composition_time,
+            multichannel: t.multichannel,
+            metadata: t.metadata,
+            payload_offset: sub.pos,
+            payload_len: end.saturating_sub(sub.pos),
         });
         cur.pos = end;
-        // OneTrack has exactly one track; others run to the end of the body.
         if mt == MultitrackType::ONE_TRACK || cur.remaining() == 0 {
             return Ok(tracks);
         }
     }
 }
 
-/// Whether a payload carries a composition time.
-#[derive(Clone, Copy)]
-enum CtRule {
-    Read,
-    Zero,
-    None,
+/// `ExVideoTagBody` of one track (or of the single implicit track): the SI24
+/// composition time of avc1/hvc1/vvc1 CodedFrames (0 implied for CodedFramesX),
+/// or the AMF pairs of a Metadata packet (which stay the payload).
+fn video_track_body(
+    cur: &mut Cursor<'_>,
+    pt: VideoPacketType,
+    fourcc: FourCc,
+) -> Result<TrackBody, MediaError> {
+    let mut t = TrackBody::default();
+    if pt == VideoPacketType::METADATA {
+        t.metadata = Some(VideoMetadata::parse(cur.rest()));
+    }
+    if fourcc.has_composition_time() {
+        if pt == VideoPacketType::CODED_FRAMES {
+            t.composition_time = Some(cur.i24("CompositionTime")?);
+        } else if pt == VideoPacketType::CODED_FRAMES_X {
+            t.composition_time = Some(0);
+        }
+    }
+    Ok(t)
 }
 
-fn video_ct_rule(packet_type: VideoPacketType, fourcc: FourCc) -> CtRule {
-    if !fourcc.has_composition_time() {
-        CtRule::None
-    } else if packet_type == VideoPacketType::CODED_FRAMES {
-        CtRule::Read
-    } else if packet_type == VideoPacketType::CODED_FRAMES_X {
-        CtRule::Zero
-    } else {
-        CtRule::None
+/// `ExAudioTagBody` of one track (or of the single implicit track): the
+/// MultichannelConfig fields; other packet types are all payload.
+fn audio_track_body(cur: &mut Cursor<'_>, pt: AudioPacketType) -> Result<TrackBody, MediaError> {
+    let mut t = TrackBody::default();
+    if pt == AudioPacketType::MULTICHANNEL_CONFIG {
+        let channel_order = cur.u8("AudioChannelOrder")?;
+        let channel_count = cur.u8("channelCount")?;
+        let mut mc = MultichannelConfig {
+            channel_order,
+            channel_count,
+            channel_flags: None,
+            channel_mapping: Vec::new(),
+        };
+        match channel_order {
+            // Custom: one UI8 per channel (bounded: take() checks first).
+            2 => {
+                mc.channel_mapping = cur
+                    .take(channel_count.into(), "audioChannelMapping")?
+                    .to_vec()
+            }
+            1 => mc.channel_flags = Some(cur.u32("audioChannelFlags")?),
+            _ => {}
+        }
+        t.multichannel = Some(mc);
     }
+    Ok(t)
+}
+
+/// The offset of the last ModEx `TimestampOffsetNano` (the spec's loop
+/// overwrites the value with each one).
+fn last_nano(modex: &[ModEx]) -> Option<u32> {
+    modex.iter().rev().find_map(|m| m.timestamp_offset_nanos)
 }
 
 impl VideoInfo {
@@ -695,6 +908,7 @@ impl VideoInfo {
             modex: Vec::new(),
             multitrack: None,
             tracks: Vec::new(),
+            metadata: None,
             payload_offset: 0,
             payload_len: 0,
         };
@@ -732,19 +946,22 @@ impl VideoInfo {
                     info.fourcc = Some(cur.fourcc("VideoFourCc")?);
                 }
                 info.payload_offset = cur.pos;
-                if cur.remaining() > 0 || mt == MultitrackType::ONE_TRACK {
-                    info.tracks = read_tracks(&mut cur, mt, info.fourcc, |f| video_ct_rule(pt, f))?;
+                info.tracks =
+                    read_tracks(&mut cur, mt, info.fourcc, |c, f| video_track_body(c, pt, f))?;
+                if let (MultitrackType::ONE_TRACK, [t]) = (mt, &info.tracks[..]) {
+                    info.composition_time = t.composition_time;
+                    info.metadata = t.metadata.clone();
+                    info.payload_offset = t.payload_offset;
+                    info.payload_len = t.payload_len;
                 }
                 return Ok(info);
             } else {
                 info.packet_type = Some(pt);
                 let f = cur.fourcc("VideoFourCc")?;
                 info.fourcc = Some(f);
-                info.composition_time = match video_ct_rule(pt, f) {
-                    CtRule::Read => Some(cur.i24("CompositionTime")?),
-                    CtRule::Zero => Some(0),
-                    CtRule::None => None,
-                };
+                let t = video_track_body(&mut cur, pt, f)?;
+                info.composition_time = t.composition_time;
+                info.metadata = t.metadata;
             }
         }
         info.payload_offset = cur.pos;
@@ -826,6 +1043,11 @@ impl VideoInfo {
         }
         self.packet_type == Some(VideoPacketType::SEQUENCE_END)
     }
+
+    /// The ModEx `TimestampOffsetNano` of this message (the last one if several).
+    pub fn timestamp_offset_nano(&self) -> Option<u32> {
+        last_nano(&self.modex)
+    }
 }
 
 impl AudioInfo {
@@ -878,34 +1100,18 @@ impl AudioInfo {
                     info.fourcc = Some(cur.fourcc("AudioFourCc")?);
                 }
                 info.payload_offset = cur.pos;
-                if cur.remaining() > 0 || mt == MultitrackType::ONE_TRACK {
-                    info.tracks = read_tracks(&mut cur, mt, info.fourcc, |_| CtRule::None)?;
+                info.tracks =
+                    read_tracks(&mut cur, mt, info.fourcc, |c, _| audio_track_body(c, pt))?;
+                if let (MultitrackType::ONE_TRACK, [t]) = (mt, &info.tracks[..]) {
+                    info.multichannel = t.multichannel.clone();
+                    info.payload_offset = t.payload_offset;
+                    info.payload_len = t.payload_len;
                 }
                 return Ok(info);
             }
             info.packet_type = Some(pt);
             info.fourcc = Some(cur.fourcc("AudioFourCc")?);
-            if pt == AudioPacketType::MULTICHANNEL_CONFIG {
-                let channel_order = cur.u8("AudioChannelOrder")?;
-                let channel_count = cur.u8("channel count")?;
-                let mut mc = MultichannelConfig {
-                    channel_order,
-                    channel_count,
-                    channel_flags: None,
-                    channel_mapping: Vec::new(),
-                };
-                match channel_order {
-                    // Custom: one UI8 per channel (bounded: take() checks first).
-                    2 => {
-                        mc.channel_mapping = cur
-                            .take(channel_count.into(), "audioChannelMapping")?
-                            .to_vec()
-                    }
-                    1 => mc.channel_flags = Some(cur.u32("audioChannelFlags")?),
-                    _ => {}
-                }
-                info.multichannel = Some(mc);
-            }
+            info.multichannel = audio_track_body(&mut cur, pt)?.multichannel;
         }
         info.payload_offset = cur.pos;
         info.payload_len = cur.remaining();
@@ -970,6 +1176,16 @@ impl AudioInfo {
     /// Legacy channel count (1 or 2), if present.
     pub fn channels(&self) -> Option<u8> {
         self.sound_type.map(|t| t + 1)
+    }
+
+    /// True for an E-RTMP audio SequenceEnd.
+    pub fn is_sequence_end(&self) -> bool {
+        self.packet_type == Some(AudioPacketType::SEQUENCE_END)
+    }
+
+    /// The ModEx `TimestampOffsetNano` of this message (the last one if several).
+    pub fn timestamp_offset_nano(&self) -> Option<u32> {
+        last_nano(&self.modex)
     }
 }
 
@@ -1312,6 +1528,688 @@ mod tests {
         assert!(json.contains(r#""fourcc":"\\x00\\xffzz""#), "{json}");
     }
 
+    /// Writes E-RTMP bodies field by field as the spec's bitstream tables list
+    /// them ("Enhanced Audio" / "Enhanced Video" pseudocode).
+    #[derive(Default, Clone)]
+    struct Body(Vec<u8>);
+
+    impl Body {
+        /// `UB[1] isExVideoHeader = 1, UB[3] videoFrameType, UB[4] videoPacketType`.
+        fn video(frame_type: u8, packet_type: u8) -> Body {
+            Body(vec![0x80 | (frame_type & 7) << 4 | packet_type])
+        }
+        /// `UB[4] soundFormat = 9 (ExHeader), UB[4] audioPacketType`.
+        fn audio(packet_type: u8) -> Body {
+            Body(vec![0x90 | packet_type])
+        }
+        /// One ModEx entry: `modExDataSize - 1` as UI8 (or 255 + UI16), the data,
+        /// then `UB[4] modExType, UB[4] next packet type`.
+        fn modex(mut self, data: &[u8], mod_ex_type: u8, next: u8) -> Body {
+            let n = data.len() - 1;
+            if n < 255 {
+                self.0.push(n as u8);
+            } else {
+                self.0.push(255);
+                self.0.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            self.0.extend_from_slice(data);
+            self.0.push(mod_ex_type << 4 | next);
+            self
+        }
+        /// TimestampOffsetNano: UI24 data.
+        fn nano(self, ns: u32, next: u8) -> Body {
+            self.modex(&be24(ns), 0, next)
+        }
+        /// `UB[4] AvMultitrackType, UB[4] packet type`.
+        fn multitrack(mut self, mt: u8, packet_type: u8) -> Body {
+            self.0.push(mt << 4 | packet_type);
+            self
+        }
+        fn fourcc(mut self, f: &[u8; 4]) -> Body {
+            self.0.extend_from_slice(f);
+            self
+        }
+        fn u8(mut self, v: u8) -> Body {
+            self.0.push(v);
+            self
+        }
+        fn bytes(mut self, b: &[u8]) -> Body {
+            self.0.extend_from_slice(b);
+            self
+        }
+        /// A sized track: `trackId UI8, sizeOfTrack UI24, data`.
+        fn sized(self, track_id: u8, data: &[u8]) -> Body {
+            self.u8(track_id)
+                .bytes(&be24(data.len() as u32))
+                .bytes(data)
+        }
+    }
+
+    fn si24(v: i32) -> [u8; 3] {
+        be24(v as u32 & 0xff_ffff)
+    }
+
+    /// `[cts SI24] + payload`.
+    fn with_cts(cts: i32, payload: &[u8]) -> Vec<u8> {
+        let mut v = si24(cts).to_vec();
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn video_many_tracks_shared_codec() {
+        // Multitrack(6) / ManyTracks(1) / CodedFrames(1), FourCC avc1 once, then
+        // per track: trackId, UI24 size, SI24 CTS + NALUs.
+        let t0 = with_cts(80, &[0, 0, 0, 1, 0x65]);
+        let t3 = with_cts(-40, &[0, 0, 0, 1, 0x41, 9]);
+        let body = Body::video(1, 6)
+            .multitrack(1, 1)
+            .fourcc(b"avc1")
+            .sized(0, &t0)
+            .sized(3, &t3)
+            .0;
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!(v.multitrack, Some(MultitrackType::MANY_TRACKS));
+        assert_eq!(v.packet_type, Some(VideoPacketType::CODED_FRAMES));
+        assert_eq!(v.fourcc, Some(FourCc::AVC1));
+        assert_eq!(v.composition_time, None, "not one track: see the tracks");
+        let ids: Vec<_> = v.tracks.iter().map(|t| t.track_id).collect();
+        assert_eq!(ids, [0, 3]);
+        let cts: Vec<_> = v.tracks.iter().map(|t| t.composition_time).collect();
+        assert_eq!(cts, [Some(80), Some(-40)]);
+        assert_eq!(v.tracks[0].size, Some(8));
+        assert_eq!((v.tracks[0].data_offset, v.tracks[0].data_len), (10, 8));
+        assert_eq!(
+            (v.tracks[0].payload_offset, v.tracks[0].payload_len),
+            (13, 5)
+        );
+        assert_eq!((v.tracks[1].data_offset, v.tracks[1].data_len), (22, 9));
+        assert_eq!(
+            (v.tracks[1].payload_offset, v.tracks[1].payload_len),
+            (25, 6)
+        );
+        assert_eq!(&body[v.tracks[1].payload_offset..], &[0, 0, 0, 1, 0x41, 9]);
+        assert!(v.tracks.iter().all(|t| t.fourcc == FourCc::AVC1));
+        assert!(v.is_keyframe() && v.is_coded_frames());
+        assert_eq!(v.codec_name(), "AVC (avc1)");
+        prefixes_clean(&body, true);
+
+        // A track too short for its SI24 fails inside the track, not in the next.
+        let bad = Body::video(2, 6)
+            .multitrack(1, 1)
+            .fourcc(b"hvc1")
+            .sized(1, &[0, 0])
+            .sized(2, &with_cts(0, &[1]))
+            .0;
+        assert!(matches!(
+            VideoInfo::parse(&bad),
+            Err(MediaError::Truncated {
+                what: "CompositionTime",
+                offset: 10,
+                needed: 3,
+                len: 12
+            })
+        ));
+        // The body loop reads at least one track: a bare header is truncated.
+        let bare = Body::video(2, 6).multitrack(1, 3).fourcc(b"hvc1").0;
+        assert!(matches!(
+            VideoInfo::parse(&bare),
+            Err(MediaError::Truncated {
+                what: "trackId",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn video_many_tracks_many_codecs_mixed_packet_payloads() {
+        // ManyTracksManyCodecs / CodedFramesX: per track FourCC, id, size; hvc1
+        // implies CTS 0, vp09 and av01 have none.
+        let body = Body::video(2, 6)
+            .multitrack(2, 3)
+            .fourcc(b"hvc1")
+            .sized(0, &[0, 0, 0, 2, 0x02, 0x01])
+            .fourcc(b"vp09")
+            .sized(1, &[0x86])
+            .fourcc(b"av01")
+            .sized(2, &[0x32, 0x00])
+            .0;
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!(v.fourcc, None);
+        let f: Vec<_> = v.tracks.iter().map(|t| t.fourcc.text()).collect();
+        assert_eq!(f, ["hvc1", "vp09", "av01"]);
+        let cts: Vec<_> = v.tracks.iter().map(|t| t.composition_time).collect();
+        assert_eq!(cts, [Some(0), None, None]);
+        let sizes: Vec<_> = v.tracks.iter().map(|t| t.size).collect();
+        assert_eq!(sizes, [Some(6), Some(1), Some(2)]);
+        assert_eq!(v.codec_name(), "HEVC (hvc1)+VP9 (vp09)+AV1 (av01)");
+        assert_eq!((v.payload_offset, v.payload_len), (2, 0));
+        assert!(!v.is_keyframe() && v.is_coded_frames());
+        prefixes_clean(&body, true);
+
+        // SequenceStart for two codecs, SequenceEnd for two tracks (empty data).
+        let body = Body::video(1, 6)
+            .multitrack(2, 0)
+            .fourcc(b"avc1")
+            .sized(0, &[1, 0x64, 0, 0x1f])
+            .fourcc(b"vvc1")
+            .sized(5, &[0xff])
+            .0;
+        let v = VideoInfo::parse(&body).unwrap();
+        assert!(v.is_sequence_header() && !v.is_keyframe());
+        assert!(v.tracks.iter().all(|t| t.composition_time.is_none()));
+        assert_eq!(v.tracks[1].payload_len, 1);
+        let end = Body::video(1, 6)
+            .multitrack(1, 2)
+            .fourcc(b"hvc1")
+            .sized(0, &[])
+            .sized(1, &[])
+            .0;
+        let v = VideoInfo::parse(&end).unwrap();
+        assert!(v.is_sequence_end() && !v.is_coded_frames());
+        assert_eq!(v.tracks.len(), 2);
+        assert!(
+            v.tracks
+                .iter()
+                .all(|t| t.data_len == 0 && t.payload_len == 0)
+        );
+        prefixes_clean(&end, true);
+        // A reserved AvMultitrackType (3) is kept and read as the pseudocode
+        // says: shared FourCC (not ManyTracksManyCodecs), sized (not OneTrack).
+        let body = Body::video(2, 6)
+            .multitrack(3, 1)
+            .fourcc(b"vp08")
+            .sized(9, &[1, 2])
+            .0;
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!(v.multitrack, Some(MultitrackType(3)));
+        assert_eq!(v.multitrack.unwrap().name(), "reserved AvMultitrackType 3");
+        assert_eq!((v.tracks[0].track_id, v.tracks[0].payload_len), (9, 2));
+    }
+
+    #[test]
+    fn video_one_track_modex_as_in_the_capture() {
+        // Bytes of ertmp_onetrack_modex_opus.pcap's 58-byte message at ts 80:
+        // a7 = inter frame + ModEx; size-1 = 2 (3 bytes) 0x019bce = 105422 ns;
+        // 0x06 = TimestampOffsetNano + Multitrack; 0x01 = OneTrack + CodedFrames;
+        // hvc1; track 2; CTS 80.
+        let mut body = vec![0xa7, 0x02, 0x01, 0x9b, 0xce, 0x06, 0x01];
+        body.extend_from_slice(b"hvc1");
+        body.extend_from_slice(&[0x02, 0x00, 0x00, 0x50, 0x00, 0x00, 0x00, 0x27, 0x02]);
+        body.resize(58, 0x33);
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!(v.timestamp_offset_nano(), Some(105_422));
+        assert_eq!(v.multitrack, Some(MultitrackType::ONE_TRACK));
+        assert_eq!(v.packet_type, Some(VideoPacketType::CODED_FRAMES));
+        assert_eq!(v.frame_type, FrameType::INTER);
+        assert_eq!(v.fourcc, Some(FourCc::HVC1));
+        assert_eq!(v.tracks.len(), 1);
+        let t = &v.tracks[0];
+        assert_eq!(
+            (t.track_id, t.size, t.composition_time),
+            (2, None, Some(80))
+        );
+        assert_eq!((t.data_offset, t.data_len), (12, 46));
+        assert_eq!((t.payload_offset, t.payload_len), (15, 43));
+        // OneTrack: the message's own fields describe its one track.
+        assert_eq!(v.composition_time, Some(80));
+        assert_eq!((v.payload_offset, v.payload_len), (15, 43));
+        prefixes_clean(&body, true);
+
+        // Two ModEx entries (an unknown type 5 with a UI16-escaped size, then
+        // TimestampOffsetNano) before a OneTrack CodedFramesX key frame.
+        let body = Body::video(1, 7)
+            .modex(&[0xee; 256], 5, 7)
+            .nano(999_999, 6)
+            .multitrack(0, 3)
+            .fourcc(b"avc1")
+            .u8(4)
+            .bytes(&[0, 0, 0, 1, 0x65])
+            .0;
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!(v.modex.len(), 2);
+        assert_eq!((v.modex[0].mod_ex_type, v.modex[0].data_len), (5, 256));
+        assert_eq!(v.modex[0].timestamp_offset_nanos, None);
+        assert_eq!(v.timestamp_offset_nano(), Some(999_999));
+        assert_eq!(v.composition_time, Some(0));
+        assert!(v.is_keyframe());
+        assert_eq!(v.tracks[0].track_id, 4);
+        assert_eq!(v.payload_len, 5);
+        prefixes_clean(&body, true);
+        // ModEx around a single-track SequenceEnd and around a command frame.
+        let v = VideoInfo::parse(&Body::video(1, 7).nano(7, 2).fourcc(b"hvc1").0).unwrap();
+        assert!(v.is_sequence_end() && !v.is_keyframe());
+        assert_eq!((v.timestamp_offset_nano(), v.payload_len), (Some(7), 0));
+        let v = VideoInfo::parse(&Body::video(5, 7).nano(1, 1).u8(1).0).unwrap();
+        assert_eq!((v.video_command, v.fourcc), (Some(1), None));
+    }
+
+    fn color_info_amf() -> Vec<u8> {
+        let obj = |p: &[(&str, f64)]| {
+            Amf0Value::Object(
+                p.iter()
+                    .map(|(k, v)| ((*k).to_owned(), Amf0Value::Number(*v)))
+                    .collect(),
+            )
+        };
+        let info = Amf0Value::Object(vec![
+            (
+                "colorConfig".into(),
+                obj(&[
+                    ("bitDepth", 10.0),
+                    ("colorPrimaries", 9.0),
+                    ("transferCharacteristics", 16.0),
+                    ("matrixCoefficients", 9.0),
+                ]),
+            ),
+            (
+                "hdrCll".into(),
+                obj(&[("maxFall", 400.0), ("maxCLL", 1000.0)]),
+            ),
+            (
+                "hdrMdcv".into(),
+                obj(&[
+                    ("redX", 0.708),
+                    ("redY", 0.292),
+                    ("greenX", 0.17),
+                    ("greenY", 0.797),
+                    ("blueX", 0.131),
+                    ("blueY", 0.046),
+                    ("whitePointX", 0.3127),
+                    ("whitePointY", 0.329),
+                    ("maxLuminance", 1000.0),
+                    ("minLuminance", 0.0001),
+                ]),
+            ),
+        ]);
+        amf0::encode_all(&[Amf0Value::String("colorInfo".into()), info])
+    }
+
+    #[test]
+    fn video_metadata_color_info() {
+        // Metadata (4) with frame type 5 as FFmpeg sends it; the frame type is
+        // ignored, the body is AMF ["colorInfo", Object].
+        let amf = color_info_amf();
+        let body = Body::video(5, 4).fourcc(b"hvc1").bytes(&amf).0;
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!(v.video_command, None);
+        assert_eq!((v.payload_offset, v.payload_len), (5, amf.len()));
+        let m = v.metadata.as_ref().unwrap();
+        assert_eq!(m.error, None);
+        assert_eq!(m.pairs().len(), 1);
+        let c = m.color_info().unwrap();
+        assert!(!c.reset);
+        assert_eq!(
+            (
+                c.bit_depth,
+                c.color_primaries,
+                c.transfer_characteristics,
+                c.matrix_coefficients
+            ),
+            (Some(10.0), Some(9.0), Some(16.0), Some(9.0))
+        );
+        assert_eq!((c.max_fall, c.max_cll), (Some(400.0), Some(1000.0)));
+        assert_eq!(c.mdcv_xy[0], Some(0.708));
+        assert_eq!(c.mdcv_xy[7], Some(0.329));
+        assert_eq!(
+            (c.max_luminance, c.min_luminance),
+            (Some(1000.0), Some(0.0001))
+        );
+        assert_eq!(
+            m.to_json()["colorInfo"]["colorConfig"]["bitDepth"],
+            serde_json::json!(10.0)
+        );
+        assert!(!v.is_coded_frames() && !v.is_keyframe());
+
+        // Reset by Undefined, hand-encoded: 02 0009 "colorInfo" 06.
+        let mut amf = vec![0x02, 0x00, 0x09];
+        amf.extend_from_slice(b"colorInfo");
+        amf.push(0x06);
+        let body = Body::video(1, 4).fourcc(b"av01").bytes(&amf).0;
+        let c = VideoInfo::parse(&body)
+            .unwrap()
+            .metadata
+            .unwrap()
+            .color_info()
+            .unwrap();
+        assert!(c.reset && c.bit_depth.is_none());
+        // Reset by an empty object: 03 0000 09.
+        let mut e = amf.clone();
+        e.pop();
+        e.extend_from_slice(&[0x03, 0x00, 0x00, 0x09]);
+        let body = Body::video(1, 4).fourcc(b"av01").bytes(&e).0;
+        assert!(
+            VideoInfo::parse(&body)
+                .unwrap()
+                .metadata
+                .unwrap()
+                .color_info()
+                .unwrap()
+                .reset
+        );
+        // Broken AMF is kept as what decoded plus the error, never a parse failure.
+        let body = Body::video(1, 4).fourcc(b"av01").bytes(&amf[..5]).0;
+        let m = VideoInfo::parse(&body).unwrap().metadata.unwrap();
+        assert!(m.values.is_empty() && m.error.is_some() && m.color_info().is_none());
+        assert!(m.to_json().get("$error").is_some());
+
+        // Metadata per track: ManyTracks, each track's data is its own AMF. The
+        // frame type must not be Command here: the pseudocode tests
+        // `packetType != Metadata && frameType == Command` on the header's packet
+        // type (Multitrack), so (Command, Multitrack) is a command frame.
+        let amf = color_info_amf();
+        let v = VideoInfo::parse(&Body::video(5, 6).u8(0).0).unwrap();
+        assert_eq!((v.video_command, v.multitrack), (Some(0), None));
+        let body = Body::video(1, 6)
+            .multitrack(1, 4)
+            .fourcc(b"hvc1")
+            .sized(0, &amf)
+            .sized(1, &[0x02, 0x00, 0x01, b'x', 0x05])
+            .0;
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!(v.metadata, None);
+        let m0 = v.tracks[0].metadata.as_ref().unwrap();
+        assert_eq!(m0.color_info().unwrap().bit_depth, Some(10.0));
+        let m1 = v.tracks[1].metadata.as_ref().unwrap();
+        assert_eq!(m1.pairs(), vec![("x", &Amf0Value::Null)]);
+        assert_eq!(v.tracks[1].payload_len, 5);
+        prefixes_clean(&body, true);
+        // OneTrack: the message's metadata is its one track's.
+        let body = Body::video(1, 6)
+            .multitrack(0, 4)
+            .fourcc(b"av01")
+            .u8(7)
+            .bytes(&color_info_amf())
+            .0;
+        let v = VideoInfo::parse(&body).unwrap();
+        assert_eq!(v.metadata, v.tracks[0].metadata);
+        assert!(v.metadata.unwrap().color_info().is_some());
+    }
+
+    #[test]
+    fn audio_fourccs_and_packet_types() {
+        for (f, name) in [
+            (b"ac-3", "AC-3 (ac-3)"),
+            (b"ec-3", "E-AC-3 (ec-3)"),
+            (b"Opus", "Opus (Opus)"),
+            (b".mp3", "MP3 (.mp3)"),
+            (b"fLaC", "FLAC (fLaC)"),
+            (b"mp4a", "AAC (mp4a)"),
+        ] {
+            for pt in [0u8, 1, 2] {
+                let body = Body::audio(pt).fourcc(f).bytes(&[1, 2, 3]).0;
+                let a = AudioInfo::parse(&body).unwrap();
+                assert_eq!(a.codec_name(), name);
+                assert_eq!(a.fourcc, Some(FourCc(*f)));
+                assert_eq!(a.is_sequence_header(), pt == 0);
+                assert_eq!(a.is_coded_frames(), pt == 1);
+                assert_eq!(a.is_sequence_end(), pt == 2);
+                assert_eq!((a.payload_offset, a.payload_len), (5, 3));
+                assert_eq!(a.sound_rate, None, "ex-header: no legacy rate bits");
+                prefixes_clean(&body, false);
+            }
+        }
+        // Reserved packet type 3 is kept; its FourCC and payload are read.
+        let a = AudioInfo::parse(&Body::audio(3).fourcc(b"Opus").u8(0).0).unwrap();
+        assert_eq!(a.packet_type_name(), "reserved AudioPacketType 3");
+        assert_eq!(a.payload_len, 1);
+    }
+
+    #[test]
+    fn audio_modex_and_multitrack_forms() {
+        // ModEx TimestampOffsetNano around a single-track CodedFrames.
+        let body = Body::audio(7)
+            .nano(500_000, 1)
+            .fourcc(b"Opus")
+            .bytes(&[0xfc, 1])
+            .0;
+        let a = AudioInfo::parse(&body).unwrap();
+        assert_eq!(a.timestamp_offset_nano(), Some(500_000));
+        assert_eq!(a.packet_type, Some(AudioPacketType::CODED_FRAMES));
+        assert_eq!((a.payload_offset, a.payload_len), (10, 2));
+        prefixes_clean(&body, false);
+
+        // ModEx around Multitrack OneTrack (as the capture's Opus track 1).
+        let body = Body::audio(7)
+            .nano(20_833, 5)
+            .multitrack(0, 1)
+            .fourcc(b"Opus")
+            .u8(1)
+            .bytes(&[0xfc, 0xff, 0xfe])
+            .0;
+        let a = AudioInfo::parse(&body).unwrap();
+        assert_eq!(a.timestamp_offset_nano(), Some(20_833));
+        assert_eq!(a.multitrack, Some(MultitrackType::ONE_TRACK));
+        assert_eq!(a.tracks.len(), 1);
+        assert_eq!((a.tracks[0].track_id, a.tracks[0].size), (1, None));
+        assert_eq!((a.tracks[0].data_len, a.payload_len), (3, 3));
+        assert_eq!(a.tracks[0].composition_time, None);
+        prefixes_clean(&body, false);
+
+        // ManyTracksManyCodecs: Opus, mp4a and ac-3 in one message.
+        let body = Body::audio(5)
+            .multitrack(2, 1)
+            .fourcc(b"Opus")
+            .sized(1, &[0xfc, 0xff])
+            .fourcc(b"mp4a")
+            .sized(0, &[0x21, 0x10, 0x04])
+            .fourcc(b"ac-3")
+            .sized(2, &[0x0b, 0x77])
+            .0;
+        let a = AudioInfo::parse(&body).unwrap();
+        assert_eq!(a.fourcc, None);
+        let t: Vec<_> = a
+            .tracks
+            .iter()
+            .map(|t| (t.track_id, t.fourcc.text(), t.size, t.payload_len))
+            .collect();
+        assert_eq!(
+            t,
+            [
+                (1, "Opus".to_owned(), Some(2), 2),
+                (0, "mp4a".to_owned(), Some(3), 3),
+                (2, "ac-3".to_owned(), Some(2), 2)
+            ]
+        );
+        assert_eq!(a.codec_name(), "Opus (Opus)+AAC (mp4a)+AC-3 (ac-3)");
+        assert!(a.is_coded_frames());
+        prefixes_clean(&body, false);
+        let mut over = body.clone();
+        over[9] = 200; // Opus track's UI24 size low byte: 200 > what remains.
+        assert!(matches!(
+            AudioInfo::parse(&over),
+            Err(MediaError::TrackOverrun {
+                track_id: 1,
+                size: 200,
+                ..
+            })
+        ));
+
+        // ManyTracks SequenceEnd for two tracks, and a nested Multitrack.
+        let body = Body::audio(5)
+            .multitrack(1, 2)
+            .fourcc(b"fLaC")
+            .sized(0, &[])
+            .sized(1, &[])
+            .0;
+        let a = AudioInfo::parse(&body).unwrap();
+        assert!(a.is_sequence_end() && !a.is_coded_frames());
+        assert_eq!(a.tracks.len(), 2);
+        assert!(matches!(
+            AudioInfo::parse(&Body::audio(7).nano(1, 5).multitrack(1, 5).0),
+            Err(MediaError::NestedMultitrack { offset: 6 })
+        ));
+    }
+
+    #[test]
+    fn audio_multichannel_config_per_track() {
+        // ManyTracks MultichannelConfig: track 0 native order 5.1 flags, track 1
+        // custom order of 2 channels, track 2 unspecified order.
+        let body = Body::audio(5)
+            .multitrack(1, 4)
+            .fourcc(b"Opus")
+            .sized(0, &[1, 6, 0, 0, 0, 0x3f])
+            .sized(1, &[2, 2, 0, 1])
+            .sized(2, &[0, 8])
+            .0;
+        let a = AudioInfo::parse(&body).unwrap();
+        assert_eq!(a.multichannel, None);
+        let mc: Vec<_> = a
+            .tracks
+            .iter()
+            .map(|t| t.multichannel.clone().unwrap())
+            .collect();
+        assert_eq!((mc[0].channel_order, mc[0].channel_count), (1, 6));
+        assert_eq!(mc[0].channel_flags, Some(0x3f));
+        assert_eq!(mc[1].channel_mapping, vec![0, 1]);
+        assert_eq!((mc[2].channel_order, mc[2].channel_count), (0, 8));
+        assert!(a.tracks.iter().all(|t| t.payload_len == 0));
+        prefixes_clean(&body, false);
+        // A mapping longer than its track fails inside the track.
+        let bad = Body::audio(5)
+            .multitrack(1, 4)
+            .fourcc(b"Opus")
+            .sized(0, &[2, 3, 0, 1])
+            .sized(1, &[0, 0])
+            .0;
+        assert!(matches!(
+            AudioInfo::parse(&bad),
+            Err(MediaError::Truncated {
+                what: "audioChannelMapping",
+                needed: 3,
+                ..
+            })
+        ));
+        // OneTrack: the message's multichannel is its one track's.
+        let body = Body::audio(5)
+            .multitrack(0, 4)
+            .fourcc(b"ec-3")
+            .u8(3)
+            .bytes(&[1, 2, 0, 0, 0, 3])
+            .0;
+        let a = AudioInfo::parse(&body).unwrap();
+        assert_eq!(a.multichannel.as_ref().unwrap().channel_flags, Some(3));
+        assert_eq!(a.multichannel, a.tracks[0].multichannel);
+    }
+
+    /// Valid bodies of every form, for the mutation property below.
+    fn corpus() -> Vec<(Vec<u8>, bool)> {
+        let amf = color_info_amf();
+        vec![
+            (
+                Body::video(1, 6)
+                    .multitrack(1, 1)
+                    .fourcc(b"avc1")
+                    .sized(0, &with_cts(80, &[1, 2]))
+                    .sized(3, &with_cts(-1, &[3]))
+                    .0,
+                true,
+            ),
+            (
+                Body::video(2, 6)
+                    .multitrack(2, 3)
+                    .fourcc(b"hvc1")
+                    .sized(0, &[1])
+                    .fourcc(b"vp09")
+                    .sized(1, &[2, 3])
+                    .0,
+                true,
+            ),
+            (
+                Body::video(2, 7)
+                    .nano(105_422, 6)
+                    .multitrack(0, 1)
+                    .fourcc(b"hvc1")
+                    .u8(2)
+                    .bytes(&with_cts(80, &[0, 0, 0, 1]))
+                    .0,
+                true,
+            ),
+            (
+                Body::video(1, 6)
+                    .multitrack(1, 4)
+                    .fourcc(b"hvc1")
+                    .sized(0, &amf)
+                    .0,
+                true,
+            ),
+            (Body::video(5, 4).fourcc(b"av01").bytes(&amf).0, true),
+            (
+                Body::video(1, 7).modex(&[0; 300], 3, 2).fourcc(b"hvc1").0,
+                true,
+            ),
+            (
+                Body::audio(7)
+                    .nano(9, 5)
+                    .multitrack(2, 1)
+                    .fourcc(b"Opus")
+                    .sized(1, &[1])
+                    .fourcc(b".mp3")
+                    .sized(0, &[0xff, 0xfb])
+                    .0,
+                false,
+            ),
+            (
+                Body::audio(5)
+                    .multitrack(1, 4)
+                    .fourcc(b"Opus")
+                    .sized(0, &[1, 6, 0, 0, 0, 0x3f])
+                    .sized(1, &[2, 2, 0, 1])
+                    .0,
+                false,
+            ),
+            (
+                Body::audio(4).fourcc(b"ac-3").bytes(&[2, 3, 0, 1, 3]).0,
+                false,
+            ),
+        ]
+    }
+
+    /// Invariants of a successful parse: every offset and length stays in the body.
+    fn check_bounds(body: &[u8], video: bool) -> Result<(), TestCaseError> {
+        let (po, pl, tracks) = if video {
+            match VideoInfo::parse(body) {
+                Ok(v) => {
+                    let _ = (
+                        v.codec_name(),
+                        v.packet_type_name(),
+                        v.timestamp_offset_nano(),
+                    );
+                    let _ = v.metadata.as_ref().map(|m| (m.to_json(), m.color_info()));
+                    (v.payload_offset, v.payload_len, v.tracks)
+                }
+                Err(e) => {
+                    let _ = e.to_string();
+                    return Ok(());
+                }
+            }
+        } else {
+            match AudioInfo::parse(body) {
+                Ok(a) => {
+                    let _ = (
+                        a.codec_name(),
+                        a.packet_type_name(),
+                        a.timestamp_offset_nano(),
+                    );
+                    (a.payload_offset, a.payload_len, a.tracks)
+                }
+                Err(e) => {
+                    let _ = e.to_string();
+                    return Ok(());
+                }
+            }
+        };
+        prop_assert!(po + pl <= body.len());
+        for t in &tracks {
+            prop_assert!(t.data_offset + t.data_len <= body.len());
+            prop_assert!(t.payload_offset + t.payload_len == t.data_offset + t.data_len);
+            if let Some(s) = t.size {
+                prop_assert_eq!(s as usize, t.data_len);
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..64)) {
@@ -1326,6 +2224,22 @@ mod tests {
                 prop_assert!(a.payload_offset + a.payload_len <= body.len());
                 let _ = (a.codec_name(), a.packet_type_name());
             }
+        }
+
+        #[test]
+        fn mutated_ertmp_bodies_never_panic(
+            pick in 0usize..9,
+            flips in proptest::collection::vec((any::<usize>(), 0u8..8), 0..4),
+            cut in any::<usize>(),
+        ) {
+            let (mut body, video) = corpus().swap_remove(pick);
+            for (at, bit) in flips {
+                let n = body.len();
+                body[at % n] ^= 1 << bit;
+            }
+            let keep = cut % (body.len() + 1);
+            check_bounds(&body[..keep], video)?;
+            check_bounds(&body, video)?;
         }
 
         #[test]

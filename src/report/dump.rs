@@ -21,7 +21,7 @@ use rtmptool::capture::tcp::{Dir, DirStats};
 use rtmptool::proto::amf0::Amf0Value;
 use rtmptool::proto::chunk::DEFAULT_CHUNK_SIZE;
 use rtmptool::proto::handshake::PeerHandshake;
-use rtmptool::proto::media::{AudioInfo, VideoInfo};
+use rtmptool::proto::media::{AudioInfo, MultitrackType, Track, VideoInfo};
 use rtmptool::proto::message::{Message, MessageType, UserControl};
 
 /// What `--conn`, `--dir`, `--type`, `--stream-id` and `--command` select.
@@ -142,6 +142,50 @@ struct DirCounters {
     media_ts: Option<(u32, u32)>,
     /// Messages that lost bytes to a gap.
     damaged: u64,
+    /// Per media track (E-RTMP track ids; a message without Multitrack is track 0,
+    /// the default track), in order of first appearance. At most 2 × 256 entries.
+    tracks: Vec<TrackCounters>,
+}
+
+/// Counters of one media track of one direction for `--stats`.
+#[derive(Debug)]
+struct TrackCounters {
+    video: bool,
+    track_id: u8,
+    /// Codec of the track's first message ("hvc1", "AAC", ...).
+    codec: String,
+    frames: u64,
+    keyframes: u64,
+    /// Bytes of the track: the whole message for single-track and OneTrack
+    /// messages, the track's data (UI24 size) for ManyTracks*.
+    bytes: u64,
+    /// First and last RTMP timestamps of the track's messages.
+    ts: Option<(u32, u32)>,
+}
+
+impl TrackCounters {
+    fn label(&self) -> String {
+        let kind = if self.video { "video" } else { "audio" };
+        format!("{kind} track {} {}", self.track_id, self.codec)
+    }
+
+    fn bitrate_kbps(&self) -> Option<f64> {
+        let (a, b) = self.ts?;
+        let span = b.wrapping_sub(a);
+        (span > 0).then(|| self.bytes as f64 * 8.0 / f64::from(span))
+    }
+
+    fn json(&self) -> Json {
+        json!({
+            "media": if self.video { "video" } else { "audio" },
+            "track_id": self.track_id,
+            "codec": self.codec,
+            "frames": self.frames,
+            "keyframes": self.keyframes,
+            "bytes": self.bytes,
+            "bitrate_kbps": self.bitrate_kbps(),
+        })
+    }
 }
 
 impl Default for DirCounters {
@@ -157,6 +201,7 @@ impl Default for DirCounters {
             last_ts: 0,
             media_ts: None,
             damaged: 0,
+            tracks: Vec::new(),
         }
     }
 }
@@ -183,21 +228,88 @@ impl DirCounters {
                 self.chunk_sizes.push(n & 0x7FFF_FFFF)
             }
             Some(Message::Video(body)) => {
-                if let Ok(v) = VideoInfo::parse(body)
-                    && v.is_coded_frames()
-                {
-                    self.video_frames += 1;
-                    self.keyframes += u64::from(v.is_keyframe());
+                if let Ok(v) = VideoInfo::parse(body) {
+                    if v.is_coded_frames() {
+                        self.video_frames += 1;
+                        self.keyframes += u64::from(v.is_keyframe());
+                    }
+                    let codec = v.fourcc.map_or_else(|| v.codec_name(), |f| f.text());
+                    let (frame, key) = (v.is_coded_frames(), v.is_keyframe());
+                    self.track_media(true, v.multitrack, &v.tracks, &codec, len, ts, frame, key);
                 }
                 self.media(len, ts);
             }
             Some(Message::Audio(body)) => {
-                if AudioInfo::parse(body).is_ok_and(|a| a.is_coded_frames()) {
-                    self.audio_frames += 1;
+                if let Ok(a) = AudioInfo::parse(body) {
+                    if a.is_coded_frames() {
+                        self.audio_frames += 1;
+                    }
+                    let codec = a.fourcc.map_or_else(|| a.codec_name(), |f| f.text());
+                    let frame = a.is_coded_frames();
+                    self.track_media(
+                        false,
+                        a.multitrack,
+                        &a.tracks,
+                        &codec,
+                        len,
+                        ts,
+                        frame,
+                        false,
+                    );
                 }
                 self.media(len, ts);
             }
             _ => {}
+        }
+    }
+
+    /// Counts one audio/video message per track it carries.
+    #[allow(clippy::too_many_arguments)]
+    fn track_media(
+        &mut self,
+        video: bool,
+        mt: Option<MultitrackType>,
+        tracks: &[Track],
+        codec: &str,
+        len: u64,
+        ts: u32,
+        frame: bool,
+        key: bool,
+    ) {
+        let mut count = |id: u8, codec: &str, bytes: u64| {
+            let i = match self
+                .tracks
+                .iter()
+                .position(|t| t.video == video && t.track_id == id)
+            {
+                Some(i) => i,
+                None => {
+                    self.tracks.push(TrackCounters {
+                        video,
+                        track_id: id,
+                        codec: codec.to_owned(),
+                        frames: 0,
+                        keyframes: 0,
+                        bytes: 0,
+                        ts: None,
+                    });
+                    self.tracks.len() - 1
+                }
+            };
+            let t = &mut self.tracks[i];
+            t.frames += u64::from(frame);
+            t.keyframes += u64::from(key);
+            t.bytes += bytes;
+            t.ts = Some(t.ts.map_or((ts, ts), |(a, _)| (a, ts)));
+        };
+        match (mt, tracks) {
+            (None, _) => count(0, codec, len),
+            (Some(MultitrackType::ONE_TRACK), [t]) => count(t.track_id, &t.fourcc.text(), len),
+            (Some(_), _) => {
+                for t in tracks {
+                    count(t.track_id, &t.fourcc.text(), t.data_len as u64);
+                }
+            }
         }
     }
 
@@ -238,6 +350,7 @@ impl DirCounters {
             "first_media_timestamp": self.media_ts.map(|m| m.0),
             "last_media_timestamp": self.media_ts.map(|m| m.1),
             "damaged_messages": self.damaged,
+            "tracks": self.tracks.iter().map(TrackCounters::json).collect::<Vec<_>>(),
         })
     }
 }
@@ -389,6 +502,10 @@ fn content_json(m: &mut Map<String, Json>, decoded: &Message) {
                 m.insert("keyframe".into(), json!(v.is_keyframe()));
                 m.insert("sequence_header".into(), json!(v.is_sequence_header()));
                 m.insert("composition_time".into(), json!(v.composition_time));
+                ertmp_json(m, v.multitrack, &v.tracks, v.timestamp_offset_nano());
+                if let Some(md) = &v.metadata {
+                    m.insert("metadata".into(), md.to_json());
+                }
             }
             Err(e) => {
                 m.insert("error".into(), json!(e.to_string()));
@@ -402,6 +519,13 @@ fn content_json(m: &mut Map<String, Json>, decoded: &Message) {
                 m.insert("sequence_header".into(), json!(a.is_sequence_header()));
                 m.insert("sound_rate_hz".into(), json!(a.sound_rate_hz()));
                 m.insert("channels".into(), json!(a.channels()));
+                if let Some(f) = a.fourcc {
+                    m.insert("fourcc".into(), json!(f.text()));
+                }
+                ertmp_json(m, a.multitrack, &a.tracks, a.timestamp_offset_nano());
+                if let Some(c) = &a.multichannel {
+                    m.insert("multichannel".into(), json!(c));
+                }
             }
             Err(e) => {
                 m.insert("error".into(), json!(e.to_string()));
@@ -416,6 +540,101 @@ fn content_json(m: &mut Map<String, Json>, decoded: &Message) {
         }
         Message::SharedObject { .. } | Message::Unknown { .. } => {}
     }
+}
+
+/// The E-RTMP multitrack and ModEx facts of an audio/video message:
+/// `multitrack`, `tracks` (id, FourCC, composition time, size of the track's
+/// data, plus a track's `multichannel` / `metadata`), `timestamp_offset_nano`.
+fn ertmp_json(
+    m: &mut Map<String, Json>,
+    mt: Option<MultitrackType>,
+    tracks: &[Track],
+    nano: Option<u32>,
+) {
+    if let Some(mt) = mt {
+        m.insert("multitrack".into(), json!(mt.name()));
+        let tracks = tracks.iter().map(|t| {
+            let mut o = json!({
+                "track_id": t.track_id,
+                "fourcc": t.fourcc.text(),
+                "composition_time": t.composition_time,
+                "size": t.data_len,
+            });
+            if let Some(c) = &t.multichannel {
+                o["multichannel"] = json!(c);
+            }
+            if let Some(md) = &t.metadata {
+                o["metadata"] = md.to_json();
+            }
+            o
+        });
+        m.insert("tracks".into(), Json::Array(tracks.collect()));
+    }
+    if let Some(n) = nano {
+        m.insert("timestamp_offset_nano".into(), json!(n));
+    }
+}
+
+/// The human text of E-RTMP multitrack and ModEx facts, e.g.
+/// `, OneTrack: track 2 hvc1 cts 80, +105422 ns`.
+fn ertmp_text(mt: Option<MultitrackType>, tracks: &[Track], nano: Option<u32>) -> String {
+    let mut s = String::new();
+    if let Some(mt) = mt {
+        let parts: Vec<String> = tracks
+            .iter()
+            .map(|t| {
+                let mut p = format!("track {} {}", t.track_id, t.fourcc.text());
+                if let Some(c) = t.composition_time.filter(|c| *c != 0) {
+                    p.push_str(&format!(" cts {c}"));
+                }
+                if let Some(c) = &t.multichannel {
+                    p.push_str(&format!(" {}", multichannel_text(c)));
+                }
+                if let Some(md) = &t.metadata {
+                    p.push_str(&format!(" {}", metadata_text(md)));
+                }
+                if t.size.is_some() {
+                    p.push_str(&format!(" ({} B)", t.data_len));
+                }
+                p
+            })
+            .collect();
+        s.push_str(&format!(", {}: {}", mt.name(), parts.join("; ")));
+    }
+    if let Some(n) = nano {
+        s.push_str(&format!(", +{n} ns"));
+    }
+    s
+}
+
+fn multichannel_text(c: &rtmptool::proto::media::MultichannelConfig) -> String {
+    let order = match c.channel_order {
+        0 => "unspecified order".to_owned(),
+        1 => format!("mask {:#x}", c.channel_flags.unwrap_or(0)),
+        2 => format!("map {:?}", c.channel_mapping),
+        n => format!("order {n}"),
+    };
+    format!("{} ch {order}", c.channel_count)
+}
+
+fn metadata_text(md: &rtmptool::proto::media::VideoMetadata) -> String {
+    let names: Vec<&str> = md.pairs().iter().map(|p| p.0).collect();
+    let mut s = names.join(" ");
+    if let Some(c) = md.color_info() {
+        if c.reset {
+            s.push_str(" reset");
+        } else {
+            let f = |v: Option<f64>| v.map_or("-".to_owned(), |v| v.to_string());
+            s.push_str(&format!(
+                " {}-bit primaries {} transfer {} matrix {}",
+                f(c.bit_depth),
+                f(c.color_primaries),
+                f(c.transfer_characteristics),
+                f(c.matrix_coefficients)
+            ));
+        }
+    }
+    s
 }
 
 fn hex(b: &[u8]) -> String {
@@ -464,9 +683,19 @@ fn content_text(decoded: &Message) -> String {
                     s.push_str(", ");
                     s.push_str(&pt);
                 }
-                if let Some(c) = v.composition_time.filter(|c| *c != 0) {
+                if let Some(c) = v.composition_time.filter(|c| *c != 0)
+                    && v.multitrack.is_none()
+                {
                     s.push_str(&format!(", cts {c}"));
                 }
+                if let (Some(md), None) = (&v.metadata, v.multitrack) {
+                    s.push_str(&format!(", {}", metadata_text(md)));
+                }
+                s.push_str(&ertmp_text(
+                    v.multitrack,
+                    &v.tracks,
+                    v.timestamp_offset_nano(),
+                ));
                 s
             }
             Err(e) => format!("({e})"),
@@ -481,6 +710,14 @@ fn content_text(decoded: &Message) -> String {
                 if let (Some(r), Some(c)) = (a.sound_rate_hz(), a.channels()) {
                     s.push_str(&format!(", {r} Hz, {c} ch"));
                 }
+                if let (Some(c), None) = (&a.multichannel, a.multitrack) {
+                    s.push_str(&format!(", {}", multichannel_text(c)));
+                }
+                s.push_str(&ertmp_text(
+                    a.multitrack,
+                    &a.tracks,
+                    a.timestamp_offset_nano(),
+                ));
                 s
             }
             Err(e) => format!("({e})"),
@@ -1038,6 +1275,38 @@ impl<W: Write> Renderer<W> {
             format!("{} ({})", d.video_frames, d.keyframes)
         }));
         f.add_row(row("audio frames", &|d| d.audio_frames.to_string()));
+        // Per-track rows when a direction carried more than one track or any
+        // E-RTMP track id other than the default 0.
+        let multi = c.dirs.iter().any(|d| {
+            d.tracks.iter().filter(|t| t.video).count() > 1
+                || d.tracks.iter().filter(|t| !t.video).count() > 1
+                || d.tracks.iter().any(|t| t.track_id != 0)
+        });
+        if multi {
+            let mut labels: Vec<(bool, u8, String)> = Vec::new();
+            for t in c.dirs.iter().flat_map(|d| &d.tracks) {
+                if !labels.iter().any(|l| (l.0, l.1) == (t.video, t.track_id)) {
+                    labels.push((t.video, t.track_id, t.label()));
+                }
+            }
+            labels.sort_unstable_by_key(|l| (!l.0, l.1));
+            for (video, id, label) in labels {
+                let cell = |d: &DirCounters| {
+                    d.tracks
+                        .iter()
+                        .find(|t| (t.video, t.track_id) == (video, id))
+                        .map_or("-".into(), |t| {
+                            let rate = t.bitrate_kbps().map_or("-".into(), |b| format!("{b:.0}"));
+                            if video {
+                                format!("{} ({}) frames, {rate} kbit/s", t.frames, t.keyframes)
+                            } else {
+                                format!("{} frames, {rate} kbit/s", t.frames)
+                            }
+                        })
+                };
+                f.add_row(vec![label, cell(&c.dirs[0]), cell(&c.dirs[1])]);
+            }
+        }
         f.add_row(row("first / last media timestamp (ms)", &|d| {
             d.media_ts
                 .or(d.first_ts.map(|a| (a, d.last_ts)))
