@@ -667,7 +667,7 @@ fn classify(c: &mut Conn, dir: Dir, bytes: &[u8], opts: &Options) {
 fn starts_with_chunk(b: &[u8]) -> bool {
     let mut st = WalkState::default();
     let w = crate::proto::chunk::walk::walk(b, 128, &mut st, Start::Join, 2);
-    w.clean() && w.chunks >= 1 && b.len() < 1 + PACKET_LEN
+    w.clean() && w.chunks >= 1
 }
 
 fn feed(c: &mut Conn, dir: Dir, offset: u64, bytes: &[u8], frame: u64, ctx: &mut Ctx<'_>) {
@@ -909,6 +909,10 @@ fn gap(
         GapReason::Reset | GapReason::Evicted | GapReason::Reused | GapReason::EndOfCapture
     );
     if ends {
+        // Bytes still waiting for a boundary: decide with what there is.
+        if matches!(c.half[d].phase, Phase::Sync { .. }) && !c.half[d].sync.is_empty() {
+            try_sync(c, dir, true, frame, ctx);
+        }
         let then = AfterGap::Ends;
         let kind = RecordKind::Gap {
             missing,

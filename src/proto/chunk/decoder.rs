@@ -444,6 +444,11 @@ impl ChunkDecoder {
     /// missing ones: report what was in progress, forget the buffer.
     fn lose_sync(&mut self, len: u64) {
         for (csid, st) in self.states.iter_mut().enumerate() {
+            // Timestamp deltas of lost headers are lost too: absolute
+            // timestamps are unknown until the next fmt-0 header.
+            if st.has_header && len > 0 {
+                st.unknown.timestamp = true;
+            }
             if let Some(p) = st.partial.take() {
                 let captured = p.data.len() as u64;
                 self.events.push_back(ChunkEvent::Damaged(DamagedMessage {
@@ -489,6 +494,14 @@ impl ChunkDecoder {
     pub fn walk_state(&self) -> super::walk::WalkState {
         let mut w = super::walk::WalkState::default();
         for (csid, st) in self.states.iter().enumerate() {
+            // Roughly where the stream's clock is (deltas lost in a gap
+            // shift it a little; the span allowed is minutes).
+            if st.has_header && matches!(st.msg_type, 8 | 9 | 18 | 20) {
+                w.near_timestamp = Some(
+                    w.near_timestamp
+                        .map_or(st.timestamp, |t| t.max(st.timestamp)),
+                );
+            }
             if st.has_header {
                 w.insert(
                     csid as u32,

@@ -46,7 +46,14 @@ struct Csid {
 #[derive(Debug, Clone, Default)]
 pub struct WalkState {
     csids: Vec<Csid>,
+    /// A timestamp the stream had reached (continuing known state): a fmt-0
+    /// header must carry 0 or one within [`TIMESTAMP_SPAN`] of it.
+    pub near_timestamp: Option<u32>,
 }
+
+/// How far (ms) a fmt-0 timestamp may lie from the stream's known time when
+/// continuing after a gap: ten minutes.
+pub const TIMESTAMP_SPAN: u32 = 600_000;
 
 impl WalkState {
     /// Records that `csid` had a header with this length, type and extended
@@ -195,7 +202,15 @@ pub fn walk(
                 let len = be24(&h[3..6]);
                 let sid = u32::from_le_bytes([h[7], h[8], h[9], h[10]]);
                 let control = (1..=6).contains(&t);
-                plausible_length(t, len)
+                let ts = be24(&h[0..3]);
+                let ts_ok = match state.near_timestamp {
+                    Some(near) if ts != 0 && ts != EXTENDED_TIMESTAMP_MARK => {
+                        ts.abs_diff(near) <= TIMESTAMP_SPAN
+                    }
+                    _ => true,
+                };
+                ts_ok
+                    && plausible_length(t, len)
                     && sid <= MAX_PLAUSIBLE_STREAM_ID
                     && in_progress == 0
                     && !(control && sid != 0)
@@ -207,7 +222,7 @@ pub fn walk(
                     && in_progress == 0
                     && (known || start == Start::Join || !first)
             }
-            2 => known && in_progress == 0 && !(first && start == Start::Join),
+            2 => known && in_progress == 0 && !first,
             _ => known && !(first && (start == Start::Join || in_progress == 0)),
         };
         if !ok {
@@ -290,6 +305,9 @@ pub fn walk(
     w
 }
 
+/// Bytes searched past a position that needs more bytes to decide.
+const LOOK_PAST_UNDECIDED: usize = 64 << 10;
+
 /// A chunk boundary found by [`find_boundary`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Boundary {
@@ -342,6 +360,7 @@ pub struct SearchOptions {
 /// headers hold together, starting each walk from a copy of `state`.
 pub fn find_boundary(buf: &[u8], state: &WalkState, opts: &SearchOptions) -> Search {
     let mut sizes: Vec<u32> = opts.sizes.clone();
+    let mut first_undecided = None;
     for pos in opts.from..buf.len() {
         // A stream joined mid-way starts at a fmt 0 or fmt 1 header.
         if opts.start == Start::Join && buf[pos] >> 6 > 1 {
@@ -381,11 +400,19 @@ pub fn find_boundary(buf: &[u8], state: &WalkState, opts: &SearchOptions) -> Sea
         if let Some(b) = best {
             return Search::Found(b);
         }
-        if undecided {
-            return Search::Undecided(pos);
+        if undecided && first_undecided.is_none() {
+            // Keep looking: a false candidate announcing a long message must
+            // not hold up a real boundary after it.
+            first_undecided = Some(pos);
+        }
+        if first_undecided.is_some_and(|u| pos - u > LOOK_PAST_UNDECIDED) {
+            break;
         }
     }
-    Search::NotFound
+    match first_undecided {
+        Some(u) => Search::Undecided(u),
+        None => Search::NotFound,
+    }
 }
 
 /// Adds the chunk sizes the bytes at `pos` point to: for a fmt 0/1 header
