@@ -51,7 +51,7 @@ fn nginx_connect_publish_play() {
         assert_eq!(r["server"]["window_ack_size"], 5_000_000);
         assert_eq!(r["server"]["fms_ver"], "FMS/3,0,1,123");
         // The stream key is redacted.
-        assert!(r["url"].as_str().unwrap().ends_with("/live/prob…"), "{r}");
+        assert!(r["url"].as_str().unwrap().ends_with("/live/pr…"), "{r}");
         for k in ["tcp_connect_ms", "handshake_ms", "connect_ms", "total_ms"] {
             assert!(r[k].as_f64().unwrap() >= 0.0, "{k}: {r}");
         }

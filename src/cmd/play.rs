@@ -653,7 +653,7 @@ fn report(
             &mut out,
             &json!({
                 "type": "stats",
-                "url": url.display(args.conn.reveal_keys),
+                "url": url.shown(args.conn.reveal_keys),
                 "output": kept.map(|p| p.display().to_string()),
                 "bytes": st.bytes,
                 "tags": st.tags,
@@ -679,7 +679,7 @@ fn report(
         let _ = writeln!(
             out,
             "played {}{}: {} video frames ({} keyframes, GOP {} / {}), {} audio frames, {} tags, {} in {} of media ({:.0} kbit/s, {} fps); A/V start offset {}, max spread {}; {} gaps > {GAP_MS} ms, {} timestamp regressions; wall {:.3} s{}",
-            url.display(args.conn.reveal_keys),
+            url.shown(args.conn.reveal_keys),
             kept.map_or(String::new(), |p| format!(" into {}", p.display())),
             st.video_frames,
             st.keyframes,

@@ -94,7 +94,7 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
         if !a.ok && count > 1 {
             eprintln!(
                 "rtmptool: probe {}: {} failed: {}",
-                url.display(args.reveal_keys),
+                url.shown(args.reveal_keys),
                 a.phase.map_or("?", Phase::name),
                 a.error.as_deref().unwrap_or("")
             );
@@ -116,7 +116,7 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
             error: if results.len() == 1 {
                 anyhow::anyhow!(
                     "probe {}: {} failed: {}",
-                    url.display(args.reveal_keys),
+                    url.shown(args.reveal_keys),
                     a.phase.map_or("?", Phase::name),
                     a.error.as_deref().unwrap_or("")
                 )
@@ -235,7 +235,7 @@ async fn run_phases(
         Goal::Connect
     };
     let mut config = SessionConfig::new(
-        &url.app,
+        url.app(),
         &args.tcurl.clone().unwrap_or_else(|| url.tc_url()),
         goal,
     );
@@ -631,7 +631,7 @@ fn record(seq: u32, args: &ProbeArgs, url: &RtmpUrl, a: &Attempt) -> Value {
     let mut r = json!({
         "type": "probe",
         "seq": seq,
-        "url": url.display(args.reveal_keys),
+        "url": url.shown(args.reveal_keys),
         "peer": a.peer,
         "ok": a.ok,
         "resolve_ms": a.resolve_ms,
@@ -693,7 +693,7 @@ fn human(
                 .map_or(String::new(), |p| format!(" ({} failed)", p.name()))
         );
     }
-    writeln!(out, "probe {} ({peer})", url.display(args.reveal_keys))?;
+    writeln!(out, "probe {} ({peer})", url.shown(args.reveal_keys))?;
     let line =
         |out: &mut dyn Write, name: &str, v: Option<f64>, what: String| -> std::io::Result<()> {
             if v.is_some() || !what.is_empty() {

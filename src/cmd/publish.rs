@@ -512,7 +512,7 @@ fn report(style: &Style, st: &Stats, wall: Duration, url: &RtmpUrl, args: &Publi
             &mut out,
             &json!({
                 "type": "stats",
-                "url": url.display(args.conn.reveal_keys),
+                "url": url.shown(args.conn.reveal_keys),
                 "bytes": st.bytes,
                 "tags": st.tags,
                 "video_frames": st.video_frames,
@@ -531,7 +531,7 @@ fn report(style: &Style, st: &Stats, wall: Duration, url: &RtmpUrl, args: &Publi
             out,
             "published {} to {}: {} video frames ({} keyframes), {} audio frames, {} tags, {} in {} of media ({:.0} kbit/s); wall {:.3} s{}{}{}",
             input_name(&args.input),
-            url.display(args.conn.reveal_keys),
+            url.shown(args.conn.reveal_keys),
             st.video_frames,
             st.keyframes,
             st.audio_frames,

@@ -78,7 +78,7 @@ pub fn drive_failure(e: &DriveError, what: &str, timeout: Duration) -> Exit {
 /// first onStatus of publish/play. Returns the driver with the stream active.
 pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
     let url = o.url;
-    let shown = url.display(o.reveal_keys);
+    let shown = url.shown(o.reveal_keys);
     let timeout = o.timeout;
     let addrs = net::resolve(&url.host, url.port, timeout)
         .await
@@ -116,7 +116,7 @@ pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
         Stream::Plain(tcp)
     };
     let publish = matches!(o.goal, Goal::Publish { .. });
-    let mut config = SessionConfig::new(&url.app, &url.tc_url(), o.goal);
+    let mut config = SessionConfig::new(url.app(), &url.tc_url(), o.goal);
     config.chunk_size = o.chunk_size;
     let session = ClientSession::new(config, Duration::ZERO, &mut random_source());
     let mut d = Driver::new(stream, session, Instant::now(), true);
