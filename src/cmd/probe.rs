@@ -15,7 +15,10 @@ use rtmptool::net::tls::{self, TlsError, TlsOptions};
 use rtmptool::net::{self, DriveError, Driver, Phase, RtmpUrl, Stream};
 use rtmptool::proto::amf0::Amf0Value;
 use rtmptool::proto::handshake::{HandshakeConfig, HandshakeOutcome, PeerHandshake};
-use rtmptool::proto::session::{ClientSession, Event, Goal, SessionConfig, SessionError};
+use rtmptool::proto::session::{ClientSession, Event, Goal, SessionConfig, SessionError, Status};
+use rtmptool::text::sanitize;
+
+use super::streaming::{peer_json, refusal};
 
 /// A reply gap this long inside one answer, with the server otherwise idle,
 /// is the delayed-ACK timer (Linux: 40 ms) holding a Nagle-delayed segment.
@@ -286,14 +289,13 @@ async fn run_phases(
         match d.next_event(deadline).await {
             Ok(ev) => {
                 let at = ev.at;
-                if let Some(r) = observe(a, ev.event) {
+                if let Some(r) = observe(a, ev.event, url, args.reveal_keys) {
                     let info = |k: &str| r.info(k).unwrap_or("").to_owned();
                     if !r.ok {
                         a.connect_ms = Some(ms(at.saturating_sub(connect_sent)));
                         let why = format!(
-                            "the server refused connect: {} ({})",
-                            info("code"),
-                            info("description")
+                            "the server refused connect: {}",
+                            refusal(url, &info("code"), &info("description"), args.reveal_keys)
                         );
                         return fail(a, Phase::Connect, exit::REFUSED, why);
                     }
@@ -333,10 +335,14 @@ async fn run_phases(
                         }
                         Event::Reply(r) if !r.ok => {
                             let why = format!(
-                                "the server refused {}: {} ({})",
+                                "the server refused {}: {}",
                                 r.to,
-                                r.info("code").unwrap_or(""),
-                                r.info("description").unwrap_or("")
+                                refusal(
+                                    url,
+                                    r.info("code").unwrap_or(""),
+                                    r.info("description").unwrap_or(""),
+                                    args.reveal_keys
+                                )
                             );
                             return fail(a, Phase::CreateStream, exit::REFUSED, why);
                         }
@@ -347,21 +353,17 @@ async fn run_phases(
                             break at;
                         }
                         Event::Status(s) if s.is_error() && created_at.is_some() => {
-                            a.statuses.push(json!({"code": s.code, "level": s.level, "description": s.description}));
+                            a.statuses.push(status_json(&s, url, args.reveal_keys));
                             a.start_ms = Some(ms(at.saturating_sub(created_at.unwrap_or(at))));
-                            let mut why = format!(
-                                "the server refused {}: {} ({})",
+                            let why = format!(
+                                "the server refused {}: {}",
                                 start_phase.name(),
-                                s.code,
-                                s.description
+                                refusal(url, &s.code, &s.description, args.reveal_keys)
                             );
-                            if s.code == "NetStream.Publish.BadName" {
-                                why.push_str(": a stream of that name is already being published");
-                            }
                             return fail(a, start_phase, exit::REFUSED, why);
                         }
                         other => {
-                            observe(a, other);
+                            observe(a, other, url, args.reveal_keys);
                         }
                     }
                 }
@@ -403,7 +405,7 @@ async fn run_phases(
                         }
                         Event::Video { .. } | Event::Audio { .. } | Event::Data { .. } => {}
                         other => {
-                            observe(a, other);
+                            observe(a, other, url, args.reveal_keys);
                         }
                     },
                     Err(DriveError::Timeout) => break,
@@ -427,7 +429,7 @@ async fn run_phases(
 
     // Clean close.
     while let Some(ev) = d.session.poll_event() {
-        observe(a, ev.event);
+        observe(a, ev.event, url, args.reveal_keys);
     }
     d.session.close();
     let _ = tokio::time::timeout(timeout, d.flush()).await;
@@ -436,7 +438,17 @@ async fn run_phases(
 }
 
 /// Records what the server said; returns the reply to `connect`, if this is it.
-fn observe(a: &mut Attempt, ev: Event) -> Option<rtmptool::proto::session::Reply> {
+fn observe(
+    a: &mut Attempt,
+    ev: Event,
+    url: &RtmpUrl,
+    reveal: bool,
+) -> Option<rtmptool::proto::session::Reply> {
+    let scrub = |t: &str| peer_json(url, t, reveal);
+    let scrub_json = |v: Value| match v {
+        Value::String(t) => Value::String(scrub(&t)),
+        v => v,
+    };
     let s = &mut a.server;
     match ev {
         Event::ChunkSize(n) => {
@@ -453,8 +465,7 @@ fn observe(a: &mut Attempt, ev: Event) -> Option<rtmptool::proto::session::Reply
             s.insert("bw_done".into(), json!(true));
         }
         Event::Status(st) => {
-            a.statuses
-                .push(json!({"code": st.code, "level": st.level, "description": st.description}));
+            a.statuses.push(status_json(&st, url, reveal));
         }
         Event::Reply(r) if r.to == "connect" => {
             let obj = r.command.command_object();
@@ -462,7 +473,7 @@ fn observe(a: &mut Attempt, ev: Event) -> Option<rtmptool::proto::session::Reply
                 obj.and_then(|o| o.get(k)).map(|v| match v {
                     // Integral numbers as integers (capabilities 31, mode 1).
                     Amf0Value::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => json!(*n as i64),
-                    v => v.to_json(),
+                    v => scrub_json(v.to_json()),
                 })
             };
             s.insert("fms_ver".into(), prop("fmsVer").unwrap_or(Value::Null));
@@ -471,8 +482,11 @@ fn observe(a: &mut Attempt, ev: Event) -> Option<rtmptool::proto::session::Reply
                 prop("capabilities").unwrap_or(Value::Null),
             );
             s.insert("mode".into(), prop("mode").unwrap_or(Value::Null));
-            s.insert("connect_code".into(), json!(r.info("code")));
-            s.insert("connect_description".into(), json!(r.info("description")));
+            s.insert("connect_code".into(), json!(r.info("code").map(scrub)));
+            s.insert(
+                "connect_description".into(),
+                json!(r.info("description").map(scrub)),
+            );
             return Some(r);
         }
         Event::UserControl(uc) => {
@@ -484,7 +498,7 @@ fn observe(a: &mut Attempt, ev: Event) -> Option<rtmptool::proto::session::Reply
         Event::Command(c) => {
             let names = s.entry("other_commands").or_insert_with(|| json!([]));
             if let Value::Array(v) = names {
-                v.push(json!(c.name()));
+                v.push(json!(scrub(c.name())));
             }
         }
         _ => {}
@@ -492,9 +506,19 @@ fn observe(a: &mut Attempt, ev: Event) -> Option<rtmptool::proto::session::Reply
     None
 }
 
+/// An onStatus for JSON: code, level and description with the URL's
+/// secrets removed.
+fn status_json(st: &Status, url: &RtmpUrl, reveal: bool) -> Value {
+    json!({
+        "code": peer_json(url, &st.code, reveal),
+        "level": peer_json(url, &st.level, reveal),
+        "description": peer_json(url, &st.description, reveal),
+    })
+}
+
 fn drive_code(e: &DriveError) -> u8 {
     match e {
-        DriveError::Session(_) => exit::FAILURE,
+        DriveError::Session(_) => exit::PROTOCOL,
         _ => exit::NETWORK,
     }
 }
@@ -506,7 +530,10 @@ fn after_handshake(e: DriveError, what: &str, timeout: Duration) -> String {
             "the server closed the connection after {what} (it rejected the app, tcUrl or stream name without a reason)"
         ),
         DriveError::Io(e) => format!("{what}: {e}"),
-        DriveError::Session(e) => format!("{what}: bad data from the server: {e}"),
+        DriveError::Session(e) => format!(
+            "{what}: the server broke the protocol: {}",
+            sanitize(&e.to_string())
+        ),
     }
 }
 
@@ -520,9 +547,12 @@ async fn handshake_failure(
     let got: usize = d.reads.iter().map(|r| r.1).sum();
     match e {
         DriveError::Session(SessionError::Handshake(h)) => {
-            format!("the server's answer is not RTMP: {h}")
+            format!(
+                "the server's answer is not RTMP: {}",
+                sanitize(&h.to_string())
+            )
         }
-        DriveError::Session(e) => e.to_string(),
+        DriveError::Session(e) => sanitize(&e.to_string()).into_owned(),
         DriveError::Closed => format!(
             "the server closed the connection during the RTMP handshake after {got} of 3073 bytes of S0+S1+S2 (it refuses this handshake, or is not RTMP)"
         ),
@@ -706,10 +736,10 @@ fn human(
     if let Some(t) = &a.tls {
         let mut s = format!("{} {}", t.version, t.cipher);
         if let Some(sub) = &t.subject {
-            s.push_str(&format!("; subject {sub}"));
+            s.push_str(&format!("; subject {}", sanitize(sub)));
         }
         if let Some(i) = &t.issuer {
-            s.push_str(&format!("; issuer {i}"));
+            s.push_str(&format!("; issuer {}", sanitize(i)));
         }
         if let (Some(na), Some(days)) = (&t.not_after, t.days_left) {
             s.push_str(&format!("; expires {na} ({days} days)"));
@@ -742,8 +772,8 @@ fn human(
     }
     let g = |k: &str| {
         a.server.get(k).map(|v| match v {
-            Value::String(s) => s.clone(),
-            v => v.to_string(),
+            Value::String(s) => sanitize(s).into_owned(),
+            v => sanitize(&v.to_string()).into_owned(),
         })
     };
     if a.connect_ms.is_some() {
@@ -771,8 +801,8 @@ fn human(
         let st = a.statuses.last().map_or(String::new(), |s| {
             format!(
                 "{} ({})",
-                s["code"].as_str().unwrap_or(""),
-                s["description"].as_str().unwrap_or("")
+                sanitize(s["code"].as_str().unwrap_or("")),
+                sanitize(s["description"].as_str().unwrap_or(""))
             )
         });
         line(
@@ -813,7 +843,7 @@ fn human(
         writeln!(out, "  note: {n}")?;
     }
     if let (Some(p), Some(e)) = (a.phase, &a.error) {
-        writeln!(out, "  {} FAILED: {e}", p.name())?;
+        writeln!(out, "  {} FAILED: {}", p.name(), sanitize(e))?;
     }
     Ok(())
 }

@@ -231,7 +231,7 @@ enum Wake {
 }
 
 /// Handles the server's messages while publishing: an onStatus error ends it.
-fn server_events(d: &mut Driver) -> Result<(), Exit> {
+fn server_events(d: &mut Driver, url: &RtmpUrl, reveal: bool) -> Result<(), Exit> {
     while let Some(ev) = d.session.poll_event() {
         if let Event::Status(s) = ev.event
             && s.is_error()
@@ -239,8 +239,9 @@ fn server_events(d: &mut Driver) -> Result<(), Exit> {
             return Err(err(
                 exit::REFUSED,
                 format!(
-                    "the server stopped the stream: {} ({})",
-                    s.code, s.description
+                    "{}: publish: the server stopped the stream: {}",
+                    url.shown(reveal),
+                    streaming::refusal(url, &s.code, &s.description, reveal)
                 ),
             ));
         }
@@ -255,6 +256,8 @@ async fn publish(
     style: Style,
 ) -> Result<(), Exit> {
     let name = input_name(&args.input);
+    let reveal = args.conn.reveal_keys;
+    let shown = url.shown(reveal);
     let (tx, mut rx) = mpsc::channel(16);
     {
         let input = args.input.clone();
@@ -329,8 +332,8 @@ async fn publish(
             }
             Wake::Read(r) => {
                 if let Err(e) = r
-                    .map_err(|e| disconnected(&e, &st))
-                    .and_then(|_| server_events(&mut d))
+                    .map_err(|e| disconnected(&e, &st, &shown))
+                    .and_then(|_| server_events(&mut d, url, reveal))
                 {
                     failure = Some(e);
                     break;
@@ -416,8 +419,8 @@ async fn publish(
                     }
                     Wake::Read(r) => {
                         if let Err(e) = r
-                            .map_err(|e| disconnected(&e, &st))
-                            .and_then(|_| server_events(&mut d))
+                            .map_err(|e| disconnected(&e, &st, &shown))
+                            .and_then(|_| server_events(&mut d, url, reveal))
                         {
                             failure = Some(e);
                             break 'outer;
@@ -443,7 +446,7 @@ async fn publish(
         if let Some(m) = msg {
             d.session.send_media(&m, out_ts);
             if let Err(e) = d.flush().await {
-                failure = Some(disconnected(&DriveError::Io(e), &st));
+                failure = Some(disconnected(&DriveError::Io(e), &st, &shown));
                 break;
             }
         }
@@ -492,11 +495,16 @@ async fn publish(
     Ok(())
 }
 
-fn disconnected(e: &DriveError, st: &Stats) -> Exit {
+fn disconnected(e: &DriveError, st: &Stats, shown: &str) -> Exit {
+    let code = match e {
+        DriveError::Session(_) => exit::PROTOCOL,
+        _ => exit::NETWORK,
+    };
     err(
-        exit::NETWORK,
+        code,
         format!(
-            "the connection broke mid-stream ({e}) after {} tags, {} of media, {}",
+            "{shown}: publish: the connection broke mid-stream ({}) after {} tags, {} of media, {}",
+            rtmptool::text::sanitize(&e.to_string()),
             st.tags,
             media_time(st.media_ms),
             human_bytes(st.bytes)
