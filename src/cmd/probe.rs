@@ -79,38 +79,62 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
         })?;
     let stdout = std::io::stdout();
     let count = args.count.max(1);
+    let shown = url.shown(args.reveal_keys);
     let mut results = Vec::new();
-    for seq in 1..=count {
-        if seq > 1 {
-            std::thread::sleep(args.interval);
+    // Ctrl-C ends the run like ping's: the attempt in flight is dropped, the
+    // summary of those completed is printed.
+    let interrupted = rt.block_on(async {
+        let ctrlc = tokio::signal::ctrl_c();
+        tokio::pin!(ctrlc);
+        for seq in 1..=count {
+            if seq > 1 {
+                tokio::select! {
+                    biased;
+                    _ = &mut ctrlc => return true,
+                    _ = tokio::time::sleep(args.interval) => {}
+                }
+            }
+            let a = tokio::select! {
+                biased;
+                _ = &mut ctrlc => return true,
+                a = attempt(args, &url, global.timeout) => a,
+            };
+            let mut out = stdout.lock();
+            let _ = if style.json {
+                write_json_line(&mut out, &record(seq, args, &url, &a))
+            } else if style.verbosity >= 0 {
+                human(&mut out, seq, count, args, &url, &a)
+            } else {
+                Ok(())
+            };
+            let _ = out.flush();
+            if !a.ok && count > 1 {
+                eprintln!(
+                    "rtmptool: probe {shown}: {} failed: {}",
+                    a.phase.map_or("?", Phase::name),
+                    sanitize(a.error.as_deref().unwrap_or(""))
+                );
+            }
+            results.push(a);
         }
-        let a = rt.block_on(attempt(args, &url, global.timeout));
+        false
+    });
+    if results.is_empty() {
+        return Err(Exit {
+            code: exit::INTERRUPTED,
+            error: anyhow::anyhow!("probe {shown}: interrupted before the first attempt completed"),
+        });
+    }
+    if count > 1 || interrupted {
         let mut out = stdout.lock();
         let _ = if style.json {
-            write_json_line(&mut out, &record(seq, args, &url, &a))
-        } else if style.verbosity >= 0 {
-            human(&mut out, seq, count, args, &url, &a)
+            write_json_line(&mut out, &summary_json(&results, interrupted))
+        } else if style.verbosity >= 0 || interrupted {
+            human_summary(&mut out, &results, interrupted)
         } else {
             Ok(())
         };
         let _ = out.flush();
-        if !a.ok && count > 1 {
-            eprintln!(
-                "rtmptool: probe {}: {} failed: {}",
-                url.shown(args.reveal_keys),
-                a.phase.map_or("?", Phase::name),
-                a.error.as_deref().unwrap_or("")
-            );
-        }
-        results.push(a);
-    }
-    if count > 1 {
-        let mut out = stdout.lock();
-        let _ = if style.json {
-            write_json_line(&mut out, &summary_json(&results))
-        } else {
-            human_summary(&mut out, &results)
-        };
     }
     match results.iter().rev().find(|a| !a.ok) {
         None => Ok(()),
@@ -118,16 +142,17 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
             code: a.code,
             error: if results.len() == 1 {
                 anyhow::anyhow!(
-                    "probe {}: {} failed: {}",
-                    url.shown(args.reveal_keys),
+                    "probe {shown}: {} failed: {}",
                     a.phase.map_or("?", Phase::name),
                     a.error.as_deref().unwrap_or("")
                 )
             } else {
                 anyhow::anyhow!(
-                    "{} of {} attempts failed",
+                    "probe {shown}: {} of {} attempts failed (the last in {}: {})",
                     results.iter().filter(|a| !a.ok).count(),
-                    results.len()
+                    results.len(),
+                    a.phase.map_or("?", Phase::name),
+                    a.error.as_deref().unwrap_or("")
                 )
             },
         }),
@@ -885,36 +910,73 @@ const PHASES: [(&str, Getter); 9] = [
     ("total_ms", |a| a.total_ms),
 ];
 
-fn summary_json(results: &[Attempt]) -> Value {
+fn summary_json(results: &[Attempt], interrupted: bool) -> Value {
     let ok = results.iter().filter(|a| a.ok).count();
     let mut m = serde_json::Map::new();
     m.insert("type".into(), json!("probe_summary"));
     m.insert("sent".into(), json!(results.len()));
     m.insert("ok".into(), json!(ok));
+    m.insert("failed".into(), json!(results.len() - ok));
     m.insert(
         "success_ratio".into(),
         json!(ok as f64 / results.len().max(1) as f64),
     );
+    m.insert("interrupted".into(), json!(interrupted));
+    // Every key, null when no attempt produced a value. A phase's times
+    // come from every attempt that completed it (a refused connect still
+    // timed its answer); the total only from attempts that succeeded.
     for (k, get) in PHASES {
-        let v: Vec<f64> = results.iter().filter(|a| a.ok).filter_map(get).collect();
-        if !v.is_empty() {
-            m.insert(k.into(), stats(&v));
-        }
+        let v: Vec<f64> = results
+            .iter()
+            .filter(|a| a.ok || k != "total_ms")
+            .filter_map(get)
+            .collect();
+        m.insert(k.into(), stats(&v));
     }
+    // How many attempts completed each phase, and where the others failed.
+    let mut reached = serde_json::Map::new();
+    for (k, get) in PHASES {
+        if k == "total_ms" {
+            continue;
+        }
+        let n = results.iter().filter(|a| get(a).is_some()).count();
+        reached.insert(k.trim_end_matches("_ms").into(), json!(n));
+    }
+    reached.insert(
+        "resolve".into(),
+        json!(results.iter().filter(|a| a.resolve_ms.is_some()).count()),
+    );
+    m.insert("reached".into(), Value::Object(reached));
+    let mut failed_in = serde_json::Map::new();
+    for a in results.iter().filter(|a| !a.ok) {
+        let k = a.phase.map_or("unknown", Phase::name);
+        let n = failed_in.get(k).and_then(Value::as_u64).unwrap_or(0);
+        failed_in.insert(k.into(), json!(n + 1));
+    }
+    m.insert("failed_in".into(), Value::Object(failed_in));
     Value::Object(m)
 }
 
-fn human_summary(out: &mut dyn Write, results: &[Attempt]) -> std::io::Result<()> {
-    let s = summary_json(results);
+fn human_summary(
+    out: &mut dyn Write,
+    results: &[Attempt],
+    interrupted: bool,
+) -> std::io::Result<()> {
+    let s = summary_json(results, interrupted);
     let ok = results.iter().filter(|a| a.ok).count();
     writeln!(
         out,
-        "--- {} attempts, {ok} ok, {:.0}% failed ---",
+        "--- {} attempts, {ok} ok, {:.0}% failed{} ---",
         results.len(),
-        100.0 * (results.len() - ok) as f64 / results.len().max(1) as f64
+        100.0 * (results.len() - ok) as f64 / results.len().max(1) as f64,
+        if interrupted { " (interrupted)" } else { "" }
     )?;
+    if let Some(f) = s["failed_in"].as_object().filter(|f| !f.is_empty()) {
+        let parts: Vec<String> = f.iter().map(|(k, n)| format!("{n} in {k}")).collect();
+        writeln!(out, "failed: {}", parts.join(", "))?;
+    }
     for (k, _) in PHASES {
-        if let Some(v) = s.get(k) {
+        if let Some(v) = s.get(k).filter(|v| !v.is_null()) {
             writeln!(
                 out,
                 "{:<16} min/avg/max/mdev = {}/{}/{}/{} ms (median {})",
