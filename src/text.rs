@@ -76,6 +76,24 @@ pub fn sanitize_bytes(b: &[u8]) -> Cow<'_, str> {
     }
 }
 
+/// Bytes as text, with each byte that is not part of valid UTF-8 written as
+/// `\xNN` (control characters are left for [`sanitize`]).
+pub fn escape_invalid_utf8(b: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => {
+            let mut out = String::with_capacity(b.len() + 8);
+            for chunk in b.utf8_chunks() {
+                out.push_str(chunk.valid());
+                for x in chunk.invalid() {
+                    let _ = write!(out, "\\x{x:02x}");
+                }
+            }
+            Cow::Owned(out)
+        }
+    }
+}
+
 /// A one-line message: [`sanitize`]d, so a line break in any part of it
 /// (a peer's text, an OS error) cannot split it.
 pub fn one_line(s: &str) -> Cow<'_, str> {

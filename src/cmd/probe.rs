@@ -315,7 +315,7 @@ async fn run_phases(
             Ok(ev) => {
                 let at = ev.at;
                 if let Some(r) = observe(a, ev.event, url, args.reveal_keys) {
-                    let info = |k: &str| r.info(k).unwrap_or("").to_owned();
+                    let info = |k: &str| r.info(k).unwrap_or_default().into_owned();
                     if !r.ok {
                         a.connect_ms = Some(ms(at.saturating_sub(connect_sent)));
                         let why = format!(
@@ -364,8 +364,8 @@ async fn run_phases(
                                 r.to,
                                 refusal(
                                     url,
-                                    r.info("code").unwrap_or(""),
-                                    r.info("description").unwrap_or(""),
+                                    &r.info("code").unwrap_or_default(),
+                                    &r.info("description").unwrap_or_default(),
                                     args.reveal_keys
                                 )
                             );
@@ -507,10 +507,13 @@ fn observe(
                 prop("capabilities").unwrap_or(Value::Null),
             );
             s.insert("mode".into(), prop("mode").unwrap_or(Value::Null));
-            s.insert("connect_code".into(), json!(r.info("code").map(scrub)));
+            s.insert(
+                "connect_code".into(),
+                json!(r.info("code").map(|t| scrub(&t))),
+            );
             s.insert(
                 "connect_description".into(),
-                json!(r.info("description").map(scrub)),
+                json!(r.info("description").map(|t| scrub(&t))),
             );
             return Some(r);
         }
@@ -523,7 +526,8 @@ fn observe(
         Event::Command(c) => {
             let names = s.entry("other_commands").or_insert_with(|| json!([]));
             if let Value::Array(v) = names {
-                v.push(json!(scrub(c.name())));
+                let name = c.values.first().and_then(Amf0Value::text);
+                v.push(json!(scrub(name.as_deref().unwrap_or(""))));
             }
         }
         _ => {}

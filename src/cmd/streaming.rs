@@ -246,8 +246,8 @@ pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
                         r.to,
                         refusal(
                             url,
-                            r.info("code").unwrap_or(""),
-                            r.info("description").unwrap_or(""),
+                            &r.info("code").unwrap_or_default(),
+                            &r.info("description").unwrap_or_default(),
                             o.reveal_keys
                         )
                     ),
