@@ -23,7 +23,7 @@ use crate::cli::{GlobalArgs, PublishArgs};
 use crate::report::{Style, write_json_line};
 use crate::{Exit, exit};
 use rtmptool::net::{DriveError, Driver, RtmpUrl};
-use rtmptool::proto::flv::{FlvEvent, Reader, Tag};
+use rtmptool::proto::flv::{FlvEvent, FlvWarning, Reader, Tag};
 use rtmptool::proto::media::{AudioInfo, VideoInfo};
 use rtmptool::proto::message::{Message, MessageType};
 use rtmptool::proto::session::{Event, Goal};
@@ -42,6 +42,26 @@ enum Item {
     Broken { error: String, offset: u64 },
     /// The input could not be read.
     Io(String),
+    /// Something to warn about once (not per tag).
+    Warn(String),
+}
+
+/// PreviousTagSize mismatches of one pass: how many, and the first.
+#[derive(Default)]
+struct Mismatches {
+    count: u64,
+    first: Option<(u64, u32, u32)>,
+}
+
+impl Mismatches {
+    fn warning(&self, input: &Path) -> Option<String> {
+        let (offset, expected, got) = self.first?;
+        Some(format!(
+            "{}: {} PreviousTagSize field(s) do not match the tag before them, the first at offset {offset} (says {got}, the tag makes it {expected}); the file was cut and joined, or written by a buggy muxer; tags are sent as found",
+            input_name(input),
+            self.count
+        ))
+    }
 }
 
 fn open(input: &Path) -> std::io::Result<Box<dyn Read + Send>> {
@@ -71,6 +91,7 @@ fn reader_thread(input: PathBuf, loops: u32, tx: mpsc::Sender<Item>) {
         };
         let mut r = Reader::new();
         let mut last_whole = 0u64;
+        let mut mismatches = Mismatches::default();
         loop {
             let n = match src.read(&mut buf) {
                 Ok(n) => n,
@@ -97,6 +118,14 @@ fn reader_thread(input: PathBuf, loops: u32, tx: mpsc::Sender<Item>) {
                             return;
                         }
                     }
+                    Ok(Some(FlvEvent::Warning(FlvWarning::PreviousTagSizeMismatch {
+                        offset,
+                        expected,
+                        got,
+                    }))) => {
+                        mismatches.count += 1;
+                        mismatches.first.get_or_insert((offset, expected, got));
+                    }
                     Ok(Some(FlvEvent::Warning(_))) => {}
                     Ok(None) => break,
                     Err(e) => {
@@ -109,6 +138,12 @@ fn reader_thread(input: PathBuf, loops: u32, tx: mpsc::Sender<Item>) {
                 }
             }
             if n == 0 {
+                if pass == 1
+                    && let Some(w) = mismatches.warning(&input)
+                    && tx.blocking_send(Item::Warn(w)).is_err()
+                {
+                    return;
+                }
                 if let Err(e) = r.finish() {
                     let _ = tx.blocking_send(Item::Broken {
                         error: e.to_string(),
@@ -368,6 +403,14 @@ async fn publish(
             Item::Io(e) => {
                 failure = Some(err(exit::BAD_INPUT, format!("reading {name}: {e}")));
                 break;
+            }
+            Item::Warn(w) => {
+                if let Some(b) = &bar {
+                    b.suspend(|| eprintln!("rtmptool: warning: {}", rtmptool::text::sanitize(&w)));
+                } else {
+                    eprintln!("rtmptool: warning: {}", rtmptool::text::sanitize(&w));
+                }
+                continue;
             }
             Item::Header | Item::End => continue,
         };
