@@ -267,7 +267,7 @@ _rtmptool() {
             return 0
             ;;
         rtmptool__subcmd__man)
-            opts="-q -v -h -V --json --color --quiet --verbose --timeout --help --version"
+            opts="-q -v -h -V --force --json --color --quiet --verbose --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

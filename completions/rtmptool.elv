@@ -155,6 +155,7 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
         &'rtmptool;man'= {
             cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
             cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'
+            cand --force 'Overwrite man pages that already exist there'
             cand --json 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
             cand -q 'Less human output'
             cand --quiet 'Less human output'

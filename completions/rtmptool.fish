@@ -142,6 +142,7 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -l color -d 'Colo
 always\t'Always colour'
 never\t'Never colour'"
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -l timeout -d 'Limit for each network phase, e.g. 500ms, 2s, 1m' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -l force -d 'Overwrite man pages that already exist there'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -l json -d 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s q -l quiet -d 'Less human output'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s v -l verbose -d 'More human output (repeatable)'

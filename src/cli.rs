@@ -279,6 +279,9 @@ pub struct CompletionsArgs {
 pub struct ManArgs {
     /// Directory to write rtmptool.1 and rtmptool-COMMAND.1 into (created if missing)
     pub dir: PathBuf,
+    /// Overwrite man pages that already exist there
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Parses `500ms`, `2s`, `1.5s`, `1m`, `250us` or a bare number of seconds.

@@ -9,3 +9,4 @@ pub mod analyze;
 pub mod capture;
 pub mod net;
 pub mod proto;
+pub mod text;

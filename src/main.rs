@@ -38,6 +38,10 @@ pub mod exit {
     pub const BAD_INPUT: u8 = 7;
     /// `diagnose`/`ecn` found a fault.
     pub const FAULT: u8 = 8;
+    /// The peer broke the protocol.
+    pub const PROTOCOL: u8 = 9;
+    /// Interrupted before anything could be saved.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 /// An error that carries its exit code.
@@ -84,7 +88,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Exit { code, error }) => {
-            eprintln!("rtmptool: {error:#}");
+            // One line, always: no part of the message (a peer's text, an
+            // OS error) may break it or reach the terminal raw.
+            let text = format!("{error:#}");
+            eprintln!("rtmptool: {}", rtmptool::text::one_line(&text));
             ExitCode::from(code)
         }
     }

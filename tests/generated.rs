@@ -87,3 +87,22 @@ fn man_pages_are_current() {
         }
     }
 }
+
+#[test]
+fn man_refuses_to_overwrite_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let man = |force: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rtmptool"));
+        c.arg("man").arg(dir.path());
+        if force {
+            c.arg("--force");
+        }
+        c.output().unwrap()
+    };
+    assert!(man(false).status.success());
+    let again = man(false);
+    assert!(!again.status.success());
+    let e = String::from_utf8_lossy(&again.stderr);
+    assert!(e.contains("--force") && e.lines().count() == 1, "{e}");
+    assert!(man(true).status.success());
+}

@@ -51,7 +51,7 @@ fn nginx_connect_publish_play() {
         assert_eq!(r["server"]["window_ack_size"], 5_000_000);
         assert_eq!(r["server"]["fms_ver"], "FMS/3,0,1,123");
         // The stream key is redacted.
-        assert!(r["url"].as_str().unwrap().ends_with("/live/prob…"), "{r}");
+        assert!(r["url"].as_str().unwrap().ends_with("/live/pr…"), "{r}");
         for k in ["tcp_connect_ms", "handshake_ms", "connect_ms", "total_ms"] {
             assert!(r[k].as_f64().unwrap() >= 0.0, "{k}: {r}");
         }
@@ -221,4 +221,60 @@ fn connect_phase_median_is_at_most_2ms() {
     let off = connect_median(&url, "off");
     eprintln!("connect phase median over 20 probes: quickack on {on} ms, off {off} ms");
     assert!(on <= 2.0, "connect median {on} ms (quickack off: {off} ms)");
+}
+
+/// The first certificate every engineer makes, `openssl req -x509` (CA:TRUE,
+/// no subjectAltName), served by nginx's TLS front: `--ca` with it pins it;
+/// without `--ca` the rejection is one line naming the issuer and `--ca`.
+#[test]
+fn self_signed_req_x509_is_pinned_with_ca() {
+    let openssl = common::require("openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let st = Command::new(openssl)
+        .current_dir(dir.path())
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=rtmptool_selfsigned",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let certs = common::Certs {
+        cert: dir.path().join("cert.pem"),
+        key: dir.path().join("key.pem"),
+        ca: dir.path().join("cert.pem"),
+        dir,
+    };
+    let (nginx, tls_port) = common::Nginx::start_tls(4096, "", &certs);
+    let url = format!("rtmps://127.0.0.1:{tls_port}/live/selfsignedkey");
+    let ca = certs.ca.to_str().unwrap();
+    let out = rtmptool(&["--json", "--timeout", "3s", "probe", "--ca", ca, &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["tls"]["subject"], "CN=rtmptool_selfsigned", "{r}");
+
+    let out = rtmptool(&["--timeout", "3s", "probe", &url]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    let e = stderr(&out);
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    assert!(e.contains("not trusted"), "{e}");
+    assert!(e.contains("issuer CN=rtmptool_selfsigned"), "{e}");
+    assert!(e.contains("--ca"), "{e}");
+    assert!(!e.contains("selfsignedkey"), "{e}");
+    drop(nginx);
 }

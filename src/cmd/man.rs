@@ -12,6 +12,26 @@ pub fn run(args: &ManArgs) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create directory {}", args.dir.display()))?;
     let cmd = Cli::command();
+    if !args.force {
+        let mut names = vec!["rtmptool".to_owned()];
+        names.extend(
+            cmd.get_subcommands()
+                .map(|s| format!("rtmptool-{}", s.get_name())),
+        );
+        let existing: Vec<String> = names
+            .iter()
+            .map(|n| format!("{n}.1"))
+            .filter(|f| args.dir.join(f).exists())
+            .collect();
+        if !existing.is_empty() {
+            anyhow::bail!(
+                "{} already holds {} ({} file(s)); give --force to overwrite them",
+                args.dir.display(),
+                existing.join(", "),
+                existing.len()
+            );
+        }
+    }
     let mut written = Vec::new();
     write_page(&cmd, &args.dir, "rtmptool", &mut written)?;
     for sub in cmd.get_subcommands() {

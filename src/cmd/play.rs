@@ -389,6 +389,7 @@ async fn play(
         }
     };
     let t0 = Instant::now();
+    let shown = url.shown(args.conn.reveal_keys);
     let idle = args.idle_timeout.unwrap_or(global.timeout);
     let limit = args.duration.map(|d| d.as_millis() as u64);
     let mut st = Stats::default();
@@ -421,11 +422,11 @@ async fn play(
                     exit::NETWORK,
                     if st.tags == 0 {
                         format!(
-                            "no media arrived within {idle:?} of play (is anyone publishing this stream?)"
+                            "{shown}: play: no media arrived within {idle:?} of play (is anyone publishing this stream?)"
                         )
                     } else {
                         format!(
-                            "the stream stalled: nothing for {idle:?} after {} tags, {} of media",
+                            "{shown}: play: the stream stalled: nothing for {idle:?} after {} tags, {} of media",
                             st.tags,
                             media_time(st.media_ms())
                         )
@@ -434,10 +435,15 @@ async fn play(
                 break;
             }
             Wake::Event(Err(e)) => {
+                let code = match e {
+                    DriveError::Session(_) => exit::PROTOCOL,
+                    _ => exit::NETWORK,
+                };
                 failure = Some(err(
-                    exit::NETWORK,
+                    code,
                     format!(
-                        "the connection broke mid-stream ({e}) after {} tags, {} of media, {}",
+                        "{shown}: play: the connection broke mid-stream ({}) after {} tags, {} of media, {}",
+                        rtmptool::text::sanitize(&e.to_string()),
                         st.tags,
                         media_time(st.media_ms()),
                         human_bytes(st.bytes)
@@ -459,8 +465,8 @@ async fn play(
                 failure = Some(err(
                     exit::REFUSED,
                     format!(
-                        "the server stopped the stream: {} ({})",
-                        s.code, s.description
+                        "{shown}: play: the server stopped the stream: {}",
+                        streaming::refusal(url, &s.code, &s.description, args.conn.reveal_keys)
                     ),
                 ));
                 break;
@@ -653,7 +659,7 @@ fn report(
             &mut out,
             &json!({
                 "type": "stats",
-                "url": url.display(args.conn.reveal_keys),
+                "url": url.shown(args.conn.reveal_keys),
                 "output": kept.map(|p| p.display().to_string()),
                 "bytes": st.bytes,
                 "tags": st.tags,
@@ -679,7 +685,7 @@ fn report(
         let _ = writeln!(
             out,
             "played {}{}: {} video frames ({} keyframes, GOP {} / {}), {} audio frames, {} tags, {} in {} of media ({:.0} kbit/s, {} fps); A/V start offset {}, max spread {}; {} gaps > {GAP_MS} ms, {} timestamp regressions; wall {:.3} s{}",
-            url.display(args.conn.reveal_keys),
+            url.shown(args.conn.reveal_keys),
             kept.map_or(String::new(), |p| format!(" into {}", p.display())),
             st.video_frames,
             st.keyframes,

@@ -15,7 +15,10 @@ use rtmptool::net::tls::{self, TlsError, TlsOptions};
 use rtmptool::net::{self, DriveError, Driver, Phase, RtmpUrl, Stream};
 use rtmptool::proto::amf0::Amf0Value;
 use rtmptool::proto::handshake::{HandshakeConfig, HandshakeOutcome, PeerHandshake};
-use rtmptool::proto::session::{ClientSession, Event, Goal, SessionConfig, SessionError};
+use rtmptool::proto::session::{ClientSession, Event, Goal, SessionConfig, SessionError, Status};
+use rtmptool::text::sanitize;
+
+use super::streaming::{peer_json, refusal};
 
 /// A reply gap this long inside one answer, with the server otherwise idle,
 /// is the delayed-ACK timer (Linux: 40 ms) holding a Nagle-delayed segment.
@@ -76,38 +79,62 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
         })?;
     let stdout = std::io::stdout();
     let count = args.count.max(1);
+    let shown = url.shown(args.reveal_keys);
     let mut results = Vec::new();
-    for seq in 1..=count {
-        if seq > 1 {
-            std::thread::sleep(args.interval);
+    // Ctrl-C ends the run like ping's: the attempt in flight is dropped, the
+    // summary of those completed is printed.
+    let interrupted = rt.block_on(async {
+        let ctrlc = tokio::signal::ctrl_c();
+        tokio::pin!(ctrlc);
+        for seq in 1..=count {
+            if seq > 1 {
+                tokio::select! {
+                    biased;
+                    _ = &mut ctrlc => return true,
+                    _ = tokio::time::sleep(args.interval) => {}
+                }
+            }
+            let a = tokio::select! {
+                biased;
+                _ = &mut ctrlc => return true,
+                a = attempt(args, &url, global.timeout) => a,
+            };
+            let mut out = stdout.lock();
+            let _ = if style.json {
+                write_json_line(&mut out, &record(seq, args, &url, &a))
+            } else if style.verbosity >= 0 {
+                human(&mut out, seq, count, args, &url, &a)
+            } else {
+                Ok(())
+            };
+            let _ = out.flush();
+            if !a.ok && count > 1 {
+                eprintln!(
+                    "rtmptool: probe {shown}: {} failed: {}",
+                    a.phase.map_or("?", Phase::name),
+                    sanitize(a.error.as_deref().unwrap_or(""))
+                );
+            }
+            results.push(a);
         }
-        let a = rt.block_on(attempt(args, &url, global.timeout));
+        false
+    });
+    if results.is_empty() {
+        return Err(Exit {
+            code: exit::INTERRUPTED,
+            error: anyhow::anyhow!("probe {shown}: interrupted before the first attempt completed"),
+        });
+    }
+    if count > 1 || interrupted {
         let mut out = stdout.lock();
         let _ = if style.json {
-            write_json_line(&mut out, &record(seq, args, &url, &a))
-        } else if style.verbosity >= 0 {
-            human(&mut out, seq, count, args, &url, &a)
+            write_json_line(&mut out, &summary_json(&results, interrupted))
+        } else if style.verbosity >= 0 || interrupted {
+            human_summary(&mut out, &results, interrupted)
         } else {
             Ok(())
         };
         let _ = out.flush();
-        if !a.ok && count > 1 {
-            eprintln!(
-                "rtmptool: probe {}: {} failed: {}",
-                url.display(args.reveal_keys),
-                a.phase.map_or("?", Phase::name),
-                a.error.as_deref().unwrap_or("")
-            );
-        }
-        results.push(a);
-    }
-    if count > 1 {
-        let mut out = stdout.lock();
-        let _ = if style.json {
-            write_json_line(&mut out, &summary_json(&results))
-        } else {
-            human_summary(&mut out, &results)
-        };
     }
     match results.iter().rev().find(|a| !a.ok) {
         None => Ok(()),
@@ -115,16 +142,17 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
             code: a.code,
             error: if results.len() == 1 {
                 anyhow::anyhow!(
-                    "probe {}: {} failed: {}",
-                    url.display(args.reveal_keys),
+                    "probe {shown}: {} failed: {}",
                     a.phase.map_or("?", Phase::name),
                     a.error.as_deref().unwrap_or("")
                 )
             } else {
                 anyhow::anyhow!(
-                    "{} of {} attempts failed",
+                    "probe {shown}: {} of {} attempts failed (the last in {}: {})",
                     results.iter().filter(|a| !a.ok).count(),
-                    results.len()
+                    results.len(),
+                    a.phase.map_or("?", Phase::name),
+                    a.error.as_deref().unwrap_or("")
                 )
             },
         }),
@@ -235,7 +263,7 @@ async fn run_phases(
         Goal::Connect
     };
     let mut config = SessionConfig::new(
-        &url.app,
+        url.app(),
         &args.tcurl.clone().unwrap_or_else(|| url.tc_url()),
         goal,
     );
@@ -286,14 +314,13 @@ async fn run_phases(
         match d.next_event(deadline).await {
             Ok(ev) => {
                 let at = ev.at;
-                if let Some(r) = observe(a, ev.event) {
-                    let info = |k: &str| r.info(k).unwrap_or("").to_owned();
+                if let Some(r) = observe(a, ev.event, url, args.reveal_keys) {
+                    let info = |k: &str| r.info(k).unwrap_or_default().into_owned();
                     if !r.ok {
                         a.connect_ms = Some(ms(at.saturating_sub(connect_sent)));
                         let why = format!(
-                            "the server refused connect: {} ({})",
-                            info("code"),
-                            info("description")
+                            "the server refused connect: {}",
+                            refusal(url, &info("code"), &info("description"), args.reveal_keys)
                         );
                         return fail(a, Phase::Connect, exit::REFUSED, why);
                     }
@@ -333,10 +360,14 @@ async fn run_phases(
                         }
                         Event::Reply(r) if !r.ok => {
                             let why = format!(
-                                "the server refused {}: {} ({})",
+                                "the server refused {}: {}",
                                 r.to,
-                                r.info("code").unwrap_or(""),
-                                r.info("description").unwrap_or("")
+                                refusal(
+                                    url,
+                                    &r.info("code").unwrap_or_default(),
+                                    &r.info("description").unwrap_or_default(),
+                                    args.reveal_keys
+                                )
                             );
                             return fail(a, Phase::CreateStream, exit::REFUSED, why);
                         }
@@ -347,21 +378,17 @@ async fn run_phases(
                             break at;
                         }
                         Event::Status(s) if s.is_error() && created_at.is_some() => {
-                            a.statuses.push(json!({"code": s.code, "level": s.level, "description": s.description}));
+                            a.statuses.push(status_json(&s, url, args.reveal_keys));
                             a.start_ms = Some(ms(at.saturating_sub(created_at.unwrap_or(at))));
-                            let mut why = format!(
-                                "the server refused {}: {} ({})",
+                            let why = format!(
+                                "the server refused {}: {}",
                                 start_phase.name(),
-                                s.code,
-                                s.description
+                                refusal(url, &s.code, &s.description, args.reveal_keys)
                             );
-                            if s.code == "NetStream.Publish.BadName" {
-                                why.push_str(": a stream of that name is already being published");
-                            }
                             return fail(a, start_phase, exit::REFUSED, why);
                         }
                         other => {
-                            observe(a, other);
+                            observe(a, other, url, args.reveal_keys);
                         }
                     }
                 }
@@ -403,7 +430,7 @@ async fn run_phases(
                         }
                         Event::Video { .. } | Event::Audio { .. } | Event::Data { .. } => {}
                         other => {
-                            observe(a, other);
+                            observe(a, other, url, args.reveal_keys);
                         }
                     },
                     Err(DriveError::Timeout) => break,
@@ -427,7 +454,7 @@ async fn run_phases(
 
     // Clean close.
     while let Some(ev) = d.session.poll_event() {
-        observe(a, ev.event);
+        observe(a, ev.event, url, args.reveal_keys);
     }
     d.session.close();
     let _ = tokio::time::timeout(timeout, d.flush()).await;
@@ -436,7 +463,17 @@ async fn run_phases(
 }
 
 /// Records what the server said; returns the reply to `connect`, if this is it.
-fn observe(a: &mut Attempt, ev: Event) -> Option<rtmptool::proto::session::Reply> {
+fn observe(
+    a: &mut Attempt,
+    ev: Event,
+    url: &RtmpUrl,
+    reveal: bool,
+) -> Option<rtmptool::proto::session::Reply> {
+    let scrub = |t: &str| peer_json(url, t, reveal);
+    let scrub_json = |v: Value| match v {
+        Value::String(t) => Value::String(scrub(&t)),
+        v => v,
+    };
     let s = &mut a.server;
     match ev {
         Event::ChunkSize(n) => {
@@ -453,8 +490,7 @@ fn observe(a: &mut Attempt, ev: Event) -> Option<rtmptool::proto::session::Reply
             s.insert("bw_done".into(), json!(true));
         }
         Event::Status(st) => {
-            a.statuses
-                .push(json!({"code": st.code, "level": st.level, "description": st.description}));
+            a.statuses.push(status_json(&st, url, reveal));
         }
         Event::Reply(r) if r.to == "connect" => {
             let obj = r.command.command_object();
@@ -462,7 +498,7 @@ fn observe(a: &mut Attempt, ev: Event) -> Option<rtmptool::proto::session::Reply
                 obj.and_then(|o| o.get(k)).map(|v| match v {
                     // Integral numbers as integers (capabilities 31, mode 1).
                     Amf0Value::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => json!(*n as i64),
-                    v => v.to_json(),
+                    v => scrub_json(v.to_json()),
                 })
             };
             s.insert("fms_ver".into(), prop("fmsVer").unwrap_or(Value::Null));
@@ -471,8 +507,14 @@ fn observe(a: &mut Attempt, ev: Event) -> Option<rtmptool::proto::session::Reply
                 prop("capabilities").unwrap_or(Value::Null),
             );
             s.insert("mode".into(), prop("mode").unwrap_or(Value::Null));
-            s.insert("connect_code".into(), json!(r.info("code")));
-            s.insert("connect_description".into(), json!(r.info("description")));
+            s.insert(
+                "connect_code".into(),
+                json!(r.info("code").map(|t| scrub(&t))),
+            );
+            s.insert(
+                "connect_description".into(),
+                json!(r.info("description").map(|t| scrub(&t))),
+            );
             return Some(r);
         }
         Event::UserControl(uc) => {
@@ -484,7 +526,8 @@ fn observe(a: &mut Attempt, ev: Event) -> Option<rtmptool::proto::session::Reply
         Event::Command(c) => {
             let names = s.entry("other_commands").or_insert_with(|| json!([]));
             if let Value::Array(v) = names {
-                v.push(json!(c.name()));
+                let name = c.values.first().and_then(Amf0Value::text);
+                v.push(json!(scrub(name.as_deref().unwrap_or(""))));
             }
         }
         _ => {}
@@ -492,9 +535,19 @@ fn observe(a: &mut Attempt, ev: Event) -> Option<rtmptool::proto::session::Reply
     None
 }
 
+/// An onStatus for JSON: code, level and description with the URL's
+/// secrets removed.
+fn status_json(st: &Status, url: &RtmpUrl, reveal: bool) -> Value {
+    json!({
+        "code": peer_json(url, &st.code, reveal),
+        "level": peer_json(url, &st.level, reveal),
+        "description": peer_json(url, &st.description, reveal),
+    })
+}
+
 fn drive_code(e: &DriveError) -> u8 {
     match e {
-        DriveError::Session(_) => exit::FAILURE,
+        DriveError::Session(_) => exit::PROTOCOL,
         _ => exit::NETWORK,
     }
 }
@@ -506,7 +559,10 @@ fn after_handshake(e: DriveError, what: &str, timeout: Duration) -> String {
             "the server closed the connection after {what} (it rejected the app, tcUrl or stream name without a reason)"
         ),
         DriveError::Io(e) => format!("{what}: {e}"),
-        DriveError::Session(e) => format!("{what}: bad data from the server: {e}"),
+        DriveError::Session(e) => format!(
+            "{what}: the server broke the protocol: {}",
+            sanitize(&e.to_string())
+        ),
     }
 }
 
@@ -520,9 +576,12 @@ async fn handshake_failure(
     let got: usize = d.reads.iter().map(|r| r.1).sum();
     match e {
         DriveError::Session(SessionError::Handshake(h)) => {
-            format!("the server's answer is not RTMP: {h}")
+            format!(
+                "the server's answer is not RTMP: {}",
+                sanitize(&h.to_string())
+            )
         }
-        DriveError::Session(e) => e.to_string(),
+        DriveError::Session(e) => sanitize(&e.to_string()).into_owned(),
         DriveError::Closed => format!(
             "the server closed the connection during the RTMP handshake after {got} of 3073 bytes of S0+S1+S2 (it refuses this handshake, or is not RTMP)"
         ),
@@ -631,7 +690,7 @@ fn record(seq: u32, args: &ProbeArgs, url: &RtmpUrl, a: &Attempt) -> Value {
     let mut r = json!({
         "type": "probe",
         "seq": seq,
-        "url": url.display(args.reveal_keys),
+        "url": url.shown(args.reveal_keys),
         "peer": a.peer,
         "ok": a.ok,
         "resolve_ms": a.resolve_ms,
@@ -693,7 +752,7 @@ fn human(
                 .map_or(String::new(), |p| format!(" ({} failed)", p.name()))
         );
     }
-    writeln!(out, "probe {} ({peer})", url.display(args.reveal_keys))?;
+    writeln!(out, "probe {} ({peer})", url.shown(args.reveal_keys))?;
     let line =
         |out: &mut dyn Write, name: &str, v: Option<f64>, what: String| -> std::io::Result<()> {
             if v.is_some() || !what.is_empty() {
@@ -706,10 +765,10 @@ fn human(
     if let Some(t) = &a.tls {
         let mut s = format!("{} {}", t.version, t.cipher);
         if let Some(sub) = &t.subject {
-            s.push_str(&format!("; subject {sub}"));
+            s.push_str(&format!("; subject {}", sanitize(sub)));
         }
         if let Some(i) = &t.issuer {
-            s.push_str(&format!("; issuer {i}"));
+            s.push_str(&format!("; issuer {}", sanitize(i)));
         }
         if let (Some(na), Some(days)) = (&t.not_after, t.days_left) {
             s.push_str(&format!("; expires {na} ({days} days)"));
@@ -742,8 +801,8 @@ fn human(
     }
     let g = |k: &str| {
         a.server.get(k).map(|v| match v {
-            Value::String(s) => s.clone(),
-            v => v.to_string(),
+            Value::String(s) => sanitize(s).into_owned(),
+            v => sanitize(&v.to_string()).into_owned(),
         })
     };
     if a.connect_ms.is_some() {
@@ -771,8 +830,8 @@ fn human(
         let st = a.statuses.last().map_or(String::new(), |s| {
             format!(
                 "{} ({})",
-                s["code"].as_str().unwrap_or(""),
-                s["description"].as_str().unwrap_or("")
+                sanitize(s["code"].as_str().unwrap_or("")),
+                sanitize(s["description"].as_str().unwrap_or(""))
             )
         });
         line(
@@ -813,7 +872,7 @@ fn human(
         writeln!(out, "  note: {n}")?;
     }
     if let (Some(p), Some(e)) = (a.phase, &a.error) {
-        writeln!(out, "  {} FAILED: {e}", p.name())?;
+        writeln!(out, "  {} FAILED: {}", p.name(), sanitize(e))?;
     }
     Ok(())
 }
@@ -855,36 +914,73 @@ const PHASES: [(&str, Getter); 9] = [
     ("total_ms", |a| a.total_ms),
 ];
 
-fn summary_json(results: &[Attempt]) -> Value {
+fn summary_json(results: &[Attempt], interrupted: bool) -> Value {
     let ok = results.iter().filter(|a| a.ok).count();
     let mut m = serde_json::Map::new();
     m.insert("type".into(), json!("probe_summary"));
     m.insert("sent".into(), json!(results.len()));
     m.insert("ok".into(), json!(ok));
+    m.insert("failed".into(), json!(results.len() - ok));
     m.insert(
         "success_ratio".into(),
         json!(ok as f64 / results.len().max(1) as f64),
     );
+    m.insert("interrupted".into(), json!(interrupted));
+    // Every key, null when no attempt produced a value. A phase's times
+    // come from every attempt that completed it (a refused connect still
+    // timed its answer); the total only from attempts that succeeded.
     for (k, get) in PHASES {
-        let v: Vec<f64> = results.iter().filter(|a| a.ok).filter_map(get).collect();
-        if !v.is_empty() {
-            m.insert(k.into(), stats(&v));
-        }
+        let v: Vec<f64> = results
+            .iter()
+            .filter(|a| a.ok || k != "total_ms")
+            .filter_map(get)
+            .collect();
+        m.insert(k.into(), stats(&v));
     }
+    // How many attempts completed each phase, and where the others failed.
+    let mut reached = serde_json::Map::new();
+    for (k, get) in PHASES {
+        if k == "total_ms" {
+            continue;
+        }
+        let n = results.iter().filter(|a| get(a).is_some()).count();
+        reached.insert(k.trim_end_matches("_ms").into(), json!(n));
+    }
+    reached.insert(
+        "resolve".into(),
+        json!(results.iter().filter(|a| a.resolve_ms.is_some()).count()),
+    );
+    m.insert("reached".into(), Value::Object(reached));
+    let mut failed_in = serde_json::Map::new();
+    for a in results.iter().filter(|a| !a.ok) {
+        let k = a.phase.map_or("unknown", Phase::name);
+        let n = failed_in.get(k).and_then(Value::as_u64).unwrap_or(0);
+        failed_in.insert(k.into(), json!(n + 1));
+    }
+    m.insert("failed_in".into(), Value::Object(failed_in));
     Value::Object(m)
 }
 
-fn human_summary(out: &mut dyn Write, results: &[Attempt]) -> std::io::Result<()> {
-    let s = summary_json(results);
+fn human_summary(
+    out: &mut dyn Write,
+    results: &[Attempt],
+    interrupted: bool,
+) -> std::io::Result<()> {
+    let s = summary_json(results, interrupted);
     let ok = results.iter().filter(|a| a.ok).count();
     writeln!(
         out,
-        "--- {} attempts, {ok} ok, {:.0}% failed ---",
+        "--- {} attempts, {ok} ok, {:.0}% failed{} ---",
         results.len(),
-        100.0 * (results.len() - ok) as f64 / results.len().max(1) as f64
+        100.0 * (results.len() - ok) as f64 / results.len().max(1) as f64,
+        if interrupted { " (interrupted)" } else { "" }
     )?;
+    if let Some(f) = s["failed_in"].as_object().filter(|f| !f.is_empty()) {
+        let parts: Vec<String> = f.iter().map(|(k, n)| format!("{n} in {k}")).collect();
+        writeln!(out, "failed: {}", parts.join(", "))?;
+    }
     for (k, _) in PHASES {
-        if let Some(v) = s.get(k) {
+        if let Some(v) = s.get(k).filter(|v| !v.is_null()) {
             writeln!(
                 out,
                 "{:<16} min/avg/max/mdev = {}/{}/{}/{} ms (median {})",

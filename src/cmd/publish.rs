@@ -23,7 +23,7 @@ use crate::cli::{GlobalArgs, PublishArgs};
 use crate::report::{Style, write_json_line};
 use crate::{Exit, exit};
 use rtmptool::net::{DriveError, Driver, RtmpUrl};
-use rtmptool::proto::flv::{FlvEvent, Reader, Tag};
+use rtmptool::proto::flv::{FlvEvent, FlvWarning, Reader, Tag};
 use rtmptool::proto::media::{AudioInfo, VideoInfo};
 use rtmptool::proto::message::{Message, MessageType};
 use rtmptool::proto::session::{Event, Goal};
@@ -42,6 +42,26 @@ enum Item {
     Broken { error: String, offset: u64 },
     /// The input could not be read.
     Io(String),
+    /// Something to warn about once (not per tag).
+    Warn(String),
+}
+
+/// PreviousTagSize mismatches of one pass: how many, and the first.
+#[derive(Default)]
+struct Mismatches {
+    count: u64,
+    first: Option<(u64, u32, u32)>,
+}
+
+impl Mismatches {
+    fn warning(&self, input: &Path) -> Option<String> {
+        let (offset, expected, got) = self.first?;
+        Some(format!(
+            "{}: {} PreviousTagSize field(s) do not match the tag before them, the first at offset {offset} (says {got}, the tag makes it {expected}); the file was cut and joined, or written by a buggy muxer; tags are sent as found",
+            input_name(input),
+            self.count
+        ))
+    }
 }
 
 fn open(input: &Path) -> std::io::Result<Box<dyn Read + Send>> {
@@ -71,6 +91,7 @@ fn reader_thread(input: PathBuf, loops: u32, tx: mpsc::Sender<Item>) {
         };
         let mut r = Reader::new();
         let mut last_whole = 0u64;
+        let mut mismatches = Mismatches::default();
         loop {
             let n = match src.read(&mut buf) {
                 Ok(n) => n,
@@ -97,6 +118,14 @@ fn reader_thread(input: PathBuf, loops: u32, tx: mpsc::Sender<Item>) {
                             return;
                         }
                     }
+                    Ok(Some(FlvEvent::Warning(FlvWarning::PreviousTagSizeMismatch {
+                        offset,
+                        expected,
+                        got,
+                    }))) => {
+                        mismatches.count += 1;
+                        mismatches.first.get_or_insert((offset, expected, got));
+                    }
                     Ok(Some(FlvEvent::Warning(_))) => {}
                     Ok(None) => break,
                     Err(e) => {
@@ -109,6 +138,12 @@ fn reader_thread(input: PathBuf, loops: u32, tx: mpsc::Sender<Item>) {
                 }
             }
             if n == 0 {
+                if pass == 1
+                    && let Some(w) = mismatches.warning(&input)
+                    && tx.blocking_send(Item::Warn(w)).is_err()
+                {
+                    return;
+                }
                 if let Err(e) = r.finish() {
                     let _ = tx.blocking_send(Item::Broken {
                         error: e.to_string(),
@@ -231,7 +266,7 @@ enum Wake {
 }
 
 /// Handles the server's messages while publishing: an onStatus error ends it.
-fn server_events(d: &mut Driver) -> Result<(), Exit> {
+fn server_events(d: &mut Driver, url: &RtmpUrl, reveal: bool) -> Result<(), Exit> {
     while let Some(ev) = d.session.poll_event() {
         if let Event::Status(s) = ev.event
             && s.is_error()
@@ -239,8 +274,9 @@ fn server_events(d: &mut Driver) -> Result<(), Exit> {
             return Err(err(
                 exit::REFUSED,
                 format!(
-                    "the server stopped the stream: {} ({})",
-                    s.code, s.description
+                    "{}: publish: the server stopped the stream: {}",
+                    url.shown(reveal),
+                    streaming::refusal(url, &s.code, &s.description, reveal)
                 ),
             ));
         }
@@ -255,6 +291,8 @@ async fn publish(
     style: Style,
 ) -> Result<(), Exit> {
     let name = input_name(&args.input);
+    let reveal = args.conn.reveal_keys;
+    let shown = url.shown(reveal);
     let (tx, mut rx) = mpsc::channel(16);
     {
         let input = args.input.clone();
@@ -329,8 +367,8 @@ async fn publish(
             }
             Wake::Read(r) => {
                 if let Err(e) = r
-                    .map_err(|e| disconnected(&e, &st))
-                    .and_then(|_| server_events(&mut d))
+                    .map_err(|e| disconnected(&e, &st, &shown))
+                    .and_then(|_| server_events(&mut d, url, reveal))
                 {
                     failure = Some(e);
                     break;
@@ -365,6 +403,14 @@ async fn publish(
             Item::Io(e) => {
                 failure = Some(err(exit::BAD_INPUT, format!("reading {name}: {e}")));
                 break;
+            }
+            Item::Warn(w) => {
+                if let Some(b) = &bar {
+                    b.suspend(|| eprintln!("rtmptool: warning: {}", rtmptool::text::sanitize(&w)));
+                } else {
+                    eprintln!("rtmptool: warning: {}", rtmptool::text::sanitize(&w));
+                }
+                continue;
             }
             Item::Header | Item::End => continue,
         };
@@ -416,8 +462,8 @@ async fn publish(
                     }
                     Wake::Read(r) => {
                         if let Err(e) = r
-                            .map_err(|e| disconnected(&e, &st))
-                            .and_then(|_| server_events(&mut d))
+                            .map_err(|e| disconnected(&e, &st, &shown))
+                            .and_then(|_| server_events(&mut d, url, reveal))
                         {
                             failure = Some(e);
                             break 'outer;
@@ -443,7 +489,7 @@ async fn publish(
         if let Some(m) = msg {
             d.session.send_media(&m, out_ts);
             if let Err(e) = d.flush().await {
-                failure = Some(disconnected(&DriveError::Io(e), &st));
+                failure = Some(disconnected(&DriveError::Io(e), &st, &shown));
                 break;
             }
         }
@@ -492,11 +538,16 @@ async fn publish(
     Ok(())
 }
 
-fn disconnected(e: &DriveError, st: &Stats) -> Exit {
+fn disconnected(e: &DriveError, st: &Stats, shown: &str) -> Exit {
+    let code = match e {
+        DriveError::Session(_) => exit::PROTOCOL,
+        _ => exit::NETWORK,
+    };
     err(
-        exit::NETWORK,
+        code,
         format!(
-            "the connection broke mid-stream ({e}) after {} tags, {} of media, {}",
+            "{shown}: publish: the connection broke mid-stream ({}) after {} tags, {} of media, {}",
+            rtmptool::text::sanitize(&e.to_string()),
             st.tags,
             media_time(st.media_ms),
             human_bytes(st.bytes)
@@ -512,7 +563,7 @@ fn report(style: &Style, st: &Stats, wall: Duration, url: &RtmpUrl, args: &Publi
             &mut out,
             &json!({
                 "type": "stats",
-                "url": url.display(args.conn.reveal_keys),
+                "url": url.shown(args.conn.reveal_keys),
                 "bytes": st.bytes,
                 "tags": st.tags,
                 "video_frames": st.video_frames,
@@ -531,7 +582,7 @@ fn report(style: &Style, st: &Stats, wall: Duration, url: &RtmpUrl, args: &Publi
             out,
             "published {} to {}: {} video frames ({} keyframes), {} audio frames, {} tags, {} in {} of media ({:.0} kbit/s); wall {:.3} s{}{}{}",
             input_name(&args.input),
-            url.display(args.conn.reveal_keys),
+            url.shown(args.conn.reveal_keys),
             st.video_frames,
             st.keyframes,
             st.audio_frames,

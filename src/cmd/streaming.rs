@@ -35,6 +35,73 @@ pub fn err(code: u8, msg: String) -> Exit {
     }
 }
 
+/// Text a server sent (onStatus code and description, `_error` info,
+/// fmsVer) made fit for a terminal line: the URL's secrets removed (unless
+/// `reveal`) and control characters and invalid UTF-8 escaped.
+pub fn peer_text(url: &RtmpUrl, text: &str, reveal: bool) -> String {
+    rtmptool::text::sanitize(&url.scrub(text, reveal)).into_owned()
+}
+
+/// Text a server sent, for JSON: the URL's secrets removed (unless
+/// `reveal`); the JSON encoder escapes the rest.
+pub fn peer_json(url: &RtmpUrl, text: &str, reveal: bool) -> String {
+    url.scrub(text, reveal).into_owned()
+}
+
+/// The likely cause of a refusal, from the status code (and, for the codes
+/// servers overload, the description).
+pub fn status_hint(code: &str, description: &str) -> Option<&'static str> {
+    let d = description.to_ascii_lowercase();
+    let denied = [
+        "not allowed",
+        "denied",
+        "unauthori",
+        "forbidden",
+        "auth",
+        "invalid key",
+    ]
+    .iter()
+    .any(|w| d.contains(w));
+    Some(match code {
+        "NetStream.Publish.BadName" if d.contains("already") => {
+            "a stream of that name is already being published"
+        }
+        "NetStream.Publish.BadName" if denied => {
+            "the server does not accept this stream name or key (check the key and its token)"
+        }
+        "NetStream.Publish.BadName" => {
+            "the server refuses this stream name (already published, or not an allowed name or key)"
+        }
+        "NetStream.Play.StreamNotFound" => "no stream of that name is being published",
+        "NetConnection.Connect.Rejected" if denied => {
+            "the server refused the credentials (key, token or user info)"
+        }
+        "NetConnection.Connect.Rejected" => {
+            "the server does not serve this app, or refuses this client"
+        }
+        "NetConnection.Connect.InvalidApp" => "the server has no application of that name",
+        c if c.ends_with(".Unauthorized") || denied => {
+            "the server refused the key or token (check the stream key)"
+        }
+        _ => return None,
+    })
+}
+
+/// `"CODE (DESCRIPTION)"` of a refusal, secrets removed, escaped, with the
+/// likely cause when known.
+pub fn refusal(url: &RtmpUrl, code: &str, description: &str, reveal: bool) -> String {
+    let mut why = format!(
+        "{} ({})",
+        peer_text(url, code, reveal),
+        peer_text(url, description, reveal)
+    );
+    if let Some(h) = status_hint(code, description) {
+        why.push_str(": ");
+        why.push_str(h);
+    }
+    why
+}
+
 /// Handshake random bytes: need no cryptographic quality (the digest
 /// handshake authenticates nothing); seeded from the clock and the PID.
 pub fn random_source() -> impl FnMut(&mut [u8]) {
@@ -53,7 +120,8 @@ pub fn random_source() -> impl FnMut(&mut [u8]) {
 }
 
 /// Maps a driver error after the handshake to an exit code and words.
-pub fn drive_failure(e: &DriveError, what: &str, timeout: Duration) -> Exit {
+pub fn drive_failure(e: &DriveError, what: &str, shown: &str, timeout: Duration) -> Exit {
+    let what = format!("{shown}: {what}");
     let (code, msg) = match e {
         DriveError::Timeout => (
             exit::NETWORK,
@@ -67,8 +135,11 @@ pub fn drive_failure(e: &DriveError, what: &str, timeout: Duration) -> Exit {
         ),
         DriveError::Io(e) => (exit::NETWORK, format!("{what}: {e}")),
         DriveError::Session(e) => (
-            exit::FAILURE,
-            format!("{what}: bad data from the server: {e}"),
+            exit::PROTOCOL,
+            format!(
+                "{what}: the server broke the protocol: {}",
+                rtmptool::text::sanitize(&e.to_string())
+            ),
         ),
     };
     err(code, msg)
@@ -78,11 +149,16 @@ pub fn drive_failure(e: &DriveError, what: &str, timeout: Duration) -> Exit {
 /// first onStatus of publish/play. Returns the driver with the stream active.
 pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
     let url = o.url;
-    let shown = url.display(o.reveal_keys);
+    let shown = url.shown(o.reveal_keys);
     let timeout = o.timeout;
     let addrs = net::resolve(&url.host, url.port, timeout)
         .await
-        .map_err(|e| err(exit::NETWORK, format!("cannot resolve '{}': {e}", url.host)))?;
+        .map_err(|e| {
+            err(
+                exit::NETWORK,
+                format!("{shown}: resolve: cannot resolve '{}': {e}", url.host),
+            )
+        })?;
     let tcp = net::tcp_connect(&addrs, timeout).await.map_err(|e| {
         let addr = addrs[0];
         let why = match e.kind() {
@@ -95,7 +171,7 @@ pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
             ),
             _ => format!("TCP connect to {addr}: {e}"),
         };
-        err(exit::NETWORK, why)
+        err(exit::NETWORK, format!("{shown}: tcp_connect: {why}"))
     })?;
     let stream = if url.tls {
         let opts = TlsOptions {
@@ -109,14 +185,14 @@ pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
                     TlsError::CaFile { .. } => exit::BAD_INPUT,
                     _ => exit::TLS,
                 };
-                return Err(err(code, format!("TLS to {shown}: {e}")));
+                return Err(err(code, format!("{shown}: tls: {e}")));
             }
         }
     } else {
         Stream::Plain(tcp)
     };
     let publish = matches!(o.goal, Goal::Publish { .. });
-    let mut config = SessionConfig::new(&url.app, &url.tc_url(), o.goal);
+    let mut config = SessionConfig::new(url.app(), &url.tc_url(), o.goal);
     config.chunk_size = o.chunk_size;
     let session = ClientSession::new(config, Duration::ZERO, &mut random_source());
     let mut d = Driver::new(stream, session, Instant::now(), true);
@@ -132,13 +208,16 @@ pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
             Err(DriveError::Session(e)) => {
                 return Err(err(
                     exit::HANDSHAKE,
-                    format!("RTMP handshake with {shown}: the answer is not RTMP: {e}"),
+                    format!(
+                        "{shown}: handshake: the answer is not RTMP: {}",
+                        rtmptool::text::sanitize(&e.to_string())
+                    ),
                 ));
             }
             Err(e) => {
                 return Err(err(
                     exit::HANDSHAKE,
-                    format!("RTMP handshake with {shown} failed: {e}"),
+                    format!("{shown}: handshake failed: {e}"),
                 ));
             }
         }
@@ -150,17 +229,27 @@ pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
         let ev = d
             .next_event(deadline)
             .await
-            .map_err(|e| drive_failure(&e, phase.name(), timeout))?;
+            .map_err(|e| drive_failure(&e, phase.name(), &shown, timeout))?;
         match ev.event {
             Event::Reply(r) if r.to == "connect" && r.ok => phase = Phase::CreateStream,
             Event::Reply(r) if !r.ok => {
+                let phase = if r.to == "connect" {
+                    Phase::Connect
+                } else {
+                    Phase::CreateStream
+                };
                 return Err(err(
                     exit::REFUSED,
                     format!(
-                        "{shown}: the server refused {}: {} ({})",
+                        "{shown}: {}: the server refused {}: {}",
+                        phase.name(),
                         r.to,
-                        r.info("code").unwrap_or(""),
-                        r.info("description").unwrap_or("")
+                        refusal(
+                            url,
+                            &r.info("code").unwrap_or_default(),
+                            &r.info("description").unwrap_or_default(),
+                            o.reveal_keys
+                        )
                     ),
                 ));
             }
@@ -172,15 +261,12 @@ pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
                 return Ok(d);
             }
             Event::Status(s) if s.is_error() && phase == start_phase => {
-                let mut why = format!(
-                    "{shown}: the server refused {}: {} ({})",
+                let why = format!(
+                    "{shown}: {}: the server refused {}: {}",
                     phase.name(),
-                    s.code,
-                    s.description
+                    phase.name(),
+                    refusal(url, &s.code, &s.description, o.reveal_keys)
                 );
-                if s.code == "NetStream.Publish.BadName" {
-                    why.push_str(": a stream of that name is already being published");
-                }
                 return Err(err(exit::REFUSED, why));
             }
             _ => {}

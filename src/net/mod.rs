@@ -56,10 +56,21 @@ impl Phase {
     }
 }
 
-/// Resolves `host:port` within `timeout`. IP literals skip the resolver.
+/// Resolves `host:port` within `timeout` to every address (IPv6 and IPv4,
+/// in the resolver's order; [`tcp_connect`] tries them in turn). IP
+/// literals skip the resolver; `localhost` always includes ::1 and
+/// 127.0.0.1.
 pub async fn resolve(host: &str, port: u16, timeout: Duration) -> io::Result<Vec<SocketAddr>> {
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    if host.eq_ignore_ascii_case("localhost") {
+        // Both loopbacks, whatever /etc/hosts says: a server may listen on
+        // either (nginx's `listen 1935` is IPv4 only).
+        return Ok(vec![
+            SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), port),
+            SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), port),
+        ]);
     }
     let addrs = tokio::time::timeout(timeout, tokio::net::lookup_host((host, port)))
         .await

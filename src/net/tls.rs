@@ -1,16 +1,23 @@
 //! TLS for `rtmps://` with rustls (TLS 1.2 and 1.3, ring provider).
 //!
 //! Verification uses the system's root certificates (rustls-native-certs), or
-//! only the certificates of `--ca FILE` (PEM). `--insecure` verifies nothing
+//! only the certificates of `--ca FILE` (PEM). A certificate in that file
+//! that is exactly the server's certificate is accepted as pinned, whatever
+//! its basic constraints say (what `openssl req -x509` makes is CA:TRUE,
+//! which WebPKI refuses as an end-entity certificate); only its validity
+//! dates are checked then, as with an SSH host key the name is not. A
+//! rejected certificate is explained in words from the certificate itself:
+//! who issued it, its dates, the names it is for. `--insecure` verifies nothing
 //! (signatures of the handshake are still checked, so the connection is
 //! encrypted, not authenticated). `SSLKEYLOGFILE` is honoured (NSS key log
 //! format), so Wireshark can decrypt a capture of the session.
 
 use std::io;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -61,8 +68,8 @@ pub enum TlsError {
         /// Why.
         why: String,
     },
-    /// The certificate was rejected.
-    #[error("the server's certificate is not trusted: {0}")]
+    /// The certificate was rejected (the words say why).
+    #[error("{0}")]
     Certificate(String),
     /// The peer answered with bytes that are not TLS.
     #[error("the server did not answer in TLS ({0}): is this a plain rtmp:// port?")]
@@ -84,8 +91,16 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The server's leaf certificate, kept by the verifier so that a rejection
+/// can be explained.
+type Seen = Arc<Mutex<Option<CertificateDer<'static>>>>;
+
 /// Builds the client configuration for `opts`.
 pub fn client_config(opts: &TlsOptions) -> Result<ClientConfig, TlsError> {
+    client_config_seen(opts, Seen::default())
+}
+
+fn client_config_seen(opts: &TlsOptions, seen: Seen) -> Result<ClientConfig, TlsError> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Protocol(e.to_string()))?;
@@ -96,6 +111,7 @@ pub fn client_config(opts: &TlsOptions) -> Result<ClientConfig, TlsError> {
             .with_no_client_auth()
     } else {
         let mut roots = RootCertStore::empty();
+        let mut pinned = Vec::new();
         if let Some(path) = &opts.ca {
             let err = |why: String| TlsError::CaFile {
                 path: path.clone(),
@@ -104,9 +120,12 @@ pub fn client_config(opts: &TlsOptions) -> Result<ClientConfig, TlsError> {
             let certs = CertificateDer::pem_file_iter(path).map_err(|e| err(e.to_string()))?;
             for c in certs {
                 let c = c.map_err(|e| err(e.to_string()))?;
-                roots.add(c).map_err(|e| err(e.to_string()))?;
+                // A certificate that is no usable trust anchor can still be
+                // pinned.
+                let _ = roots.add(c.clone());
+                pinned.push(c);
             }
-            if roots.is_empty() {
+            if pinned.is_empty() {
                 return Err(err("no certificate in it".into()));
             }
         } else {
@@ -114,7 +133,24 @@ pub fn client_config(opts: &TlsOptions) -> Result<ClientConfig, TlsError> {
             let found = rustls_native_certs::load_native_certs();
             roots.add_parsable_certificates(found.certs);
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        let webpki = if roots.is_empty() {
+            None
+        } else {
+            Some(
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+                    .build()
+                    .map_err(|e| TlsError::Protocol(e.to_string()))?,
+            )
+        };
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Explaining {
+                webpki,
+                pinned,
+                seen,
+                provider: provider(),
+            }))
+            .with_no_client_auth()
     };
     config.key_log = Arc::new(rustls::KeyLogFile::new());
     Ok(config)
@@ -127,33 +163,232 @@ pub async fn connect(
     opts: &TlsOptions,
     timeout: Duration,
 ) -> Result<(TlsStream<TcpStream>, TlsInfo), TlsError> {
-    let config = client_config(opts)?;
+    let seen = Seen::default();
+    let config = client_config_seen(opts, seen.clone())?;
     let name = ServerName::try_from(host.to_owned())
         .map_err(|e| TlsError::Protocol(format!("'{host}' is not a valid server name: {e}")))?;
     let connector = TlsConnector::from(Arc::new(config));
     let stream = match tokio::time::timeout(timeout, connector.connect(name, tcp)).await {
         Err(_) => return Err(TlsError::Timeout(timeout)),
-        Ok(Err(e)) => return Err(classify(e)),
+        Ok(Err(e)) => {
+            let leaf = seen.lock().ok().and_then(|mut g| g.take());
+            return Err(classify(e, leaf.as_ref(), host, opts));
+        }
         Ok(Ok(s)) => s,
     };
     let info = info(stream.get_ref().1);
     Ok((stream, info))
 }
 
-fn classify(e: io::Error) -> TlsError {
+/// What the certificate says, for the words of a rejection.
+struct CertFacts {
+    subject: String,
+    issuer: String,
+    self_signed: bool,
+    not_before: String,
+    not_after: String,
+    names: Vec<String>,
+}
+
+fn facts(der: &CertificateDer<'_>) -> Option<CertFacts> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let mut names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            match n {
+                x509_parser::extensions::GeneralName::DNSName(d) => names.push(format!("DNS:{d}")),
+                x509_parser::extensions::GeneralName::IPAddress(b) => {
+                    let ip = match b.len() {
+                        4 => <[u8; 4]>::try_from(*b)
+                            .map(|a| std::net::IpAddr::from(a).to_string())
+                            .ok(),
+                        16 => <[u8; 16]>::try_from(*b)
+                            .map(|a| std::net::IpAddr::from(a).to_string())
+                            .ok(),
+                        _ => None,
+                    };
+                    names.push(format!("IP:{}", ip.unwrap_or_else(|| "?".into())));
+                }
+                _ => {}
+            }
+        }
+    }
+    if names.is_empty() {
+        for cn in cert.subject().iter_common_name() {
+            if let Ok(cn) = cn.as_str() {
+                names.push(format!("CN:{cn}"));
+            }
+        }
+    }
+    let subject = cert.subject().to_string();
+    let issuer = cert.issuer().to_string();
+    Some(CertFacts {
+        self_signed: subject == issuer,
+        subject,
+        issuer,
+        not_before: cert.validity().not_before.to_string(),
+        not_after: cert.validity().not_after.to_string(),
+        names,
+    })
+}
+
+fn classify(
+    e: io::Error,
+    leaf: Option<&CertificateDer<'_>>,
+    host: &str,
+    opts: &TlsOptions,
+) -> TlsError {
     let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
         return TlsError::Io(e);
     };
+    let f = leaf.and_then(facts);
+    let clean = |s: &str| crate::text::sanitize(s).into_owned();
+    let subject = f.as_ref().map_or("?".into(), |f| clean(&f.subject));
+    let issuer = f.as_ref().map_or("?".into(), |f| clean(&f.issuer));
+    let dates = f.as_ref().map_or(String::new(), |f| {
+        format!(
+            "valid from {} to {}",
+            clean(&f.not_before),
+            clean(&f.not_after)
+        )
+    });
+    let ca_hint = match &opts.ca {
+        Some(p) => format!(
+            "it is not in --ca {} and no CA there signed it; pass the CA that issued it, or the certificate itself, with --ca FILE",
+            p.display()
+        ),
+        None => "pass the CA that issued it (or, self-signed, the certificate itself) with --ca FILE, or use --insecure".into(),
+    };
+    let untrusted = || {
+        let who = if f.as_ref().is_some_and(|f| f.self_signed) {
+            format!("it is self-signed (issuer {issuer})")
+        } else {
+            format!("issuer {issuer} is not a trusted CA")
+        };
+        format!("the server's certificate ({subject}) is not trusted: {who}; {ca_hint}")
+    };
+    use rustls::CertificateError as C;
     match inner {
         rustls::Error::InvalidCertificate(c) => TlsError::Certificate(match c {
-            rustls::CertificateError::UnknownIssuer => {
-                "unknown issuer (self-signed or a private CA: pass it with --ca FILE, or --insecure)"
-                    .to_owned()
+            C::UnknownIssuer | C::BadSignature => untrusted(),
+            // webpki's CaUsedAsEndEntity: a CA certificate (openssl req -x509
+            // makes one) served as the server's own, and not pinned.
+            C::Other(o) if format!("{o:?}").contains("CaUsedAsEndEntity") => untrusted(),
+            C::Expired | C::ExpiredContext { .. } => {
+                format!("the server's certificate ({subject}) has expired: {dates}")
             }
-            other => format!("{other:?}"),
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                format!(
+                    "the server's certificate ({subject}) is not valid yet: {dates} (check the clocks)"
+                )
+            }
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                let names = f
+                    .as_ref()
+                    .map_or("?".into(), |f| clean(&f.names.join(", ")));
+                format!(
+                    "the server's certificate is for other names: {names}, not '{}' (connect by one of those names)",
+                    clean(host)
+                )
+            }
+            other => format!(
+                "the server's certificate ({subject}, issuer {issuer}) was rejected: {}",
+                clean(&format!("{other:?}"))
+            ),
         }),
         rustls::Error::InvalidMessage(m) => TlsError::NotTls(format!("{m:?}")),
-        other => TlsError::Protocol(other.to_string()),
+        other => TlsError::Protocol(clean(&other.to_string())),
+    }
+}
+
+/// Verification with pinning and with the server's certificate kept for
+/// the words of a rejection.
+#[derive(Debug)]
+struct Explaining {
+    webpki: Option<Arc<WebPkiServerVerifier>>,
+    pinned: Vec<CertificateDer<'static>>,
+    seen: Seen,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Explaining {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Ok(mut g) = self.seen.lock() {
+            *g = Some(end_entity.clone().into_owned());
+        }
+        if self
+            .pinned
+            .iter()
+            .any(|p| p.as_ref() == end_entity.as_ref())
+        {
+            // Pinned: exactly this certificate is trusted; its dates still count.
+            let (_, cert) = x509_parser::parse_x509_certificate(end_entity).map_err(|_| {
+                rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+            })?;
+            let at = x509_parser::time::ASN1Time::from_timestamp(now.as_secs() as i64)
+                .map_err(|_| rustls::Error::General("bad clock".into()))?;
+            let v = cert.validity();
+            if at < v.not_before {
+                return Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::NotValidYet,
+                ));
+            }
+            if at > v.not_after {
+                return Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::Expired,
+                ));
+            }
+            return Ok(ServerCertVerified::assertion());
+        }
+        match &self.webpki {
+            Some(w) => {
+                w.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
+            None => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 

@@ -1,15 +1,28 @@
-//! RTMP URLs: `rtmp[s]://host[:port]/app[/instance]/stream[?query]`.
+//! RTMP URLs: `rtmp[s]://[user[:pass]@]host[:port]/app[/instance]/stream[?query]`.
 //!
 //! Split as FFmpeg's `rtmpproto.c` does: the last path component is the
 //! stream (playpath), everything before it the app (so `app/instance` stays
-//! together); one component is the app alone. `--app`/`--stream` override the
-//! split. Default ports: 1935 for `rtmp`, 443 for `rtmps`. IPv6 literals go in
-//! brackets.
+//! together); one component is the app alone. `--app` and `--stream` act as
+//! FFmpeg's `rtmp_app` and `rtmp_playpath`: each replaces its part and leaves
+//! the other as the URL gives it. Default ports: 1935 for `rtmp`, 443 for
+//! `rtmps`. IPv6 literals go in brackets. User info (`user:pass@`) is parsed
+//! as such and never sent or shown.
+//!
+//! **Secrets.** A stream key is a credential, and so are query values, bare
+//! query parameters, a token in the app's query and user info. [`RtmpUrl`]'s
+//! `Display`, `Debug` and `Serialize` show them redacted (see [`redact`]); the
+//! full URL is reachable only through [`RtmpUrl::reveal`], the wire values
+//! only through the methods that build them ([`RtmpUrl::app`],
+//! [`RtmpUrl::stream_with_query`], [`RtmpUrl::tc_url`]). Text a server sends
+//! back is cleaned of them with [`RtmpUrl::scrub`]. Parse errors carry the
+//! redacted form of what was given, never the text itself.
+
+use std::fmt;
 
 use thiserror::Error;
 
-/// A parsed RTMP URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A parsed RTMP URL whose secrets stay hidden unless revealed.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RtmpUrl {
     /// `rtmps`: TLS.
     pub tls: bool,
@@ -17,65 +30,70 @@ pub struct RtmpUrl {
     pub host: String,
     /// Port (default 1935, or 443 for rtmps).
     pub port: u16,
-    /// Application (`app` or `app/instance`).
-    pub app: String,
+    /// Application (`app` or `app/instance`, with `?query` when `--app` gave one).
+    app: String,
     /// Stream name (playpath) without the query.
-    pub stream: String,
+    stream: String,
     /// Query string after `?`, without the `?`.
-    pub query: Option<String>,
+    query: Option<String>,
+    /// `user[:password]` before `@`.
+    userinfo: Option<String>,
 }
 
-/// Why a URL was rejected.
+/// Why a URL was rejected. Each variant holds the URL as given, redacted.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum UrlError {
     /// Not `rtmp://` or `rtmps://`.
-    #[error("'{0}': scheme must be rtmp:// or rtmps://")]
+    #[error("URL {0}: the scheme must be rtmp:// or rtmps://")]
     Scheme(String),
     /// No host.
-    #[error("'{0}': no host")]
+    #[error("URL {0}: no host")]
     NoHost(String),
     /// Port not a number 1-65535.
-    #[error("'{url}': bad port '{port}'")]
+    #[error("URL {url}: bad port '{port}' (1-65535)")]
     Port {
-        /// The URL.
+        /// The URL, redacted.
         url: String,
         /// The port text.
         port: String,
     },
     /// An IPv6 literal without its closing bracket.
-    #[error("'{0}': IPv6 address without closing ']'")]
+    #[error("URL {0}: IPv6 address without closing ']'")]
     Bracket(String),
     /// Neither the URL nor `--app` names an application.
-    #[error("'{0}': no application (rtmp://host/APP/stream, or --app)")]
+    #[error("URL {0}: no application (rtmp://host/APP/stream, or --app)")]
     NoApp(String),
 }
 
 impl RtmpUrl {
-    /// Parses `s`; `app` and `stream` (from `--app`/`--stream`) override the
-    /// split of the path.
+    /// Parses `s`; `app` and `stream` (from `--app`/`--stream`) replace the
+    /// app and the playpath (with its `?query`) the URL gives.
     pub fn parse(s: &str, app: Option<&str>, stream: Option<&str>) -> Result<RtmpUrl, UrlError> {
+        let shown = || redact_raw(s);
         let (tls, rest) = if let Some(r) = strip_prefix_ci(s, "rtmps://") {
             (true, r)
         } else if let Some(r) = strip_prefix_ci(s, "rtmp://") {
             (false, r)
         } else {
-            return Err(UrlError::Scheme(s.to_owned()));
+            return Err(UrlError::Scheme(shown()));
         };
-        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let (host, port_text) = if let Some(v6) = authority.strip_prefix('[') {
-            let end = v6
-                .find(']')
-                .ok_or_else(|| UrlError::Bracket(s.to_owned()))?;
+        let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u.to_owned()), h),
+            None => (None, authority),
+        };
+        let (host, port_text) = if let Some(v6) = hostport.strip_prefix('[') {
+            let end = v6.find(']').ok_or_else(|| UrlError::Bracket(shown()))?;
             let after = &v6[end + 1..];
             (&v6[..end], after.strip_prefix(':'))
         } else {
-            match authority.rsplit_once(':') {
+            match hostport.rsplit_once(':') {
                 Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
+                None => (hostport, None),
             }
         };
         if host.is_empty() {
-            return Err(UrlError::NoHost(s.to_owned()));
+            return Err(UrlError::NoHost(shown()));
         }
         let port = match port_text {
             None => {
@@ -90,8 +108,8 @@ impl RtmpUrl {
                 .ok()
                 .filter(|&p| p != 0)
                 .ok_or_else(|| UrlError::Port {
-                    url: s.to_owned(),
-                    port: p.to_owned(),
+                    url: shown(),
+                    port: crate::text::sanitize(p).into_owned(),
                 })?,
         };
         let path = path.trim_start_matches('/');
@@ -105,20 +123,28 @@ impl RtmpUrl {
         };
         // With --app, the stream is what follows that app in the path (so an
         // app with an instance can be named), else the last component.
-        let (app, stream) = match (app, stream) {
-            (Some(a), Some(st)) => (a.to_owned(), st.to_owned()),
+        let app_path = app.map(|a| a.split_once('?').map_or(a, |(p, _)| p));
+        let (app, stream, query) = match (app, stream) {
+            (Some(a), Some(st)) => {
+                let (st, q) = split_query(st);
+                (a.to_owned(), st, q)
+            }
             (Some(a), None) => {
-                let st = path
-                    .strip_prefix(a)
+                let st = app_path
+                    .and_then(|ap| path.strip_prefix(ap))
                     .and_then(|r| r.strip_prefix('/'))
                     .map_or(url_stream, str::to_owned);
-                (a.to_owned(), st)
+                (a.to_owned(), st, query)
             }
-            (None, Some(st)) => (path.to_owned(), st.to_owned()),
-            (None, None) => (url_app, url_stream),
+            // FFmpeg's rtmp_playpath: the app stays what the URL gives.
+            (None, Some(st)) => {
+                let (st, q) = split_query(st);
+                (url_app, st, q)
+            }
+            (None, None) => (url_app, url_stream, query),
         };
         if app.is_empty() {
-            return Err(UrlError::NoApp(s.to_owned()));
+            return Err(UrlError::NoApp(shown()));
         }
         Ok(RtmpUrl {
             tls,
@@ -127,10 +153,18 @@ impl RtmpUrl {
             app,
             stream,
             query,
+            userinfo,
         })
     }
 
-    /// `tcUrl`: `rtmp[s]://host:port/app`.
+    /// The application as sent in `connect` (a secret when `--app` carries a
+    /// `?token=`).
+    pub fn app(&self) -> &str {
+        &self.app
+    }
+
+    /// `tcUrl`: `rtmp[s]://host:port/app` (no user info). Holds the app's
+    /// secrets, if any: for the wire only.
     pub fn tc_url(&self) -> String {
         format!(
             "{}://{}:{}/{}",
@@ -141,7 +175,8 @@ impl RtmpUrl {
         )
     }
 
-    /// The stream name as sent in publish/play: stream plus `?query`.
+    /// The stream name as sent in publish/play: stream plus `?query`. A
+    /// secret: for the wire only.
     pub fn stream_with_query(&self) -> String {
         match &self.query {
             Some(q) => format!("{}?{q}", self.stream),
@@ -149,31 +184,94 @@ impl RtmpUrl {
         }
     }
 
-    /// The URL for output: the stream key and query values shortened
-    /// (`ab12…`) unless `reveal`.
-    pub fn display(&self, reveal: bool) -> String {
-        let mut s = format!("{}://{}", self.scheme(), self.host_for_url());
+    /// The full URL, secrets included, for `--reveal-keys`.
+    pub fn reveal(&self) -> String {
+        self.render(true)
+    }
+
+    /// The URL for output: redacted, or in full when `reveal` (`--reveal-keys`).
+    pub fn shown(&self, reveal: bool) -> String {
+        self.render(reveal)
+    }
+
+    fn render(&self, reveal: bool) -> String {
+        let mut s = format!("{}://", self.scheme());
+        if let Some(u) = &self.userinfo {
+            if reveal {
+                s.push_str(u);
+                s.push('@');
+            } else {
+                s.push_str("***@");
+            }
+        }
+        s.push_str(&self.host_for_url());
         if self.port != if self.tls { 443 } else { 1935 } {
             s.push_str(&format!(":{}", self.port));
         }
         s.push('/');
-        s.push_str(&self.app);
+        s.push_str(&redact_path_query(&self.app, reveal));
         if !self.stream.is_empty() {
             s.push('/');
             s.push_str(&redact(&self.stream, reveal));
         }
         if let Some(q) = &self.query {
             s.push('?');
-            let parts: Vec<String> = q
-                .split('&')
-                .map(|kv| match kv.split_once('=') {
-                    Some((k, v)) => format!("{k}={}", redact(v, reveal)),
-                    None => kv.to_owned(),
-                })
-                .collect();
-            s.push_str(&parts.join("&"));
+            s.push_str(&redact_query(q, reveal));
         }
-        s
+        crate::text::sanitize(&s).into_owned()
+    }
+
+    /// The secrets of this URL, longest first: the stream name with and
+    /// without its query, every query value and bare parameter (of the
+    /// stream and of the app), the user and the password.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(q) = &self.query {
+            v.push(self.stream_with_query());
+            v.push(q.clone());
+            v.extend(query_secrets(q));
+        }
+        v.push(self.stream.clone());
+        if let Some((_, q)) = self.app.split_once('?') {
+            v.push(q.to_owned());
+            v.extend(query_secrets(q));
+        }
+        if let Some(u) = &self.userinfo {
+            v.push(u.clone());
+            match u.split_once(':') {
+                Some((user, pass)) => {
+                    v.push(user.to_owned());
+                    v.push(pass.to_owned());
+                }
+                None => v.push(u.clone()),
+            }
+        }
+        // Shorter ones match too much ordinary text; they are never printed
+        // by the tool itself either way.
+        v.retain(|s| s.chars().count() >= 3);
+        v.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        v.dedup();
+        v
+    }
+
+    /// `text` from the server with this URL's secrets replaced by their
+    /// redacted forms (unless `reveal`). The text is not escaped: that is
+    /// [`crate::text::sanitize`]'s job.
+    pub fn scrub<'t>(&self, text: &'t str, reveal: bool) -> std::borrow::Cow<'t, str> {
+        if reveal {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        let secrets = self.secrets();
+        if !secrets.iter().any(|s| text.contains(s.as_str())) {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        let mut out = text.to_owned();
+        for s in &secrets {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), &redact(s, false));
+            }
+        }
+        std::borrow::Cow::Owned(out)
     }
 
     fn scheme(&self) -> &'static str {
@@ -189,15 +287,107 @@ impl RtmpUrl {
     }
 }
 
-/// A secret shortened to its first four characters and `…` (unless `reveal`
-/// or it is that short already).
-pub fn redact(secret: &str, reveal: bool) -> String {
-    if reveal || secret.chars().count() <= 4 {
-        secret.to_owned()
-    } else {
-        let head: String = secret.chars().take(4).collect();
-        format!("{head}…")
+/// Redacted.
+impl fmt::Display for RtmpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(false))
     }
+}
+
+/// Redacted, like `Display`.
+impl fmt::Debug for RtmpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RtmpUrl({:?})", self.render(false))
+    }
+}
+
+/// Redacted, as a string.
+impl serde::Serialize for RtmpUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.render(false))
+    }
+}
+
+fn split_query(s: &str) -> (String, Option<String>) {
+    match s.split_once('?') {
+        Some((a, q)) => (a.to_owned(), Some(q.to_owned())),
+        None => (s.to_owned(), None),
+    }
+}
+
+fn query_secrets(q: &str) -> impl Iterator<Item = String> + '_ {
+    q.split('&').map(|kv| match kv.split_once('=') {
+        Some((_, v)) => v.to_owned(),
+        None => kv.to_owned(),
+    })
+}
+
+/// A secret shortened to its first 2 characters and `…` at any length (`abc`
+/// → `ab…`); one of 2 characters or fewer shows none of them (`…`). Unless
+/// `reveal`. The empty string stays empty.
+pub fn redact(secret: &str, reveal: bool) -> String {
+    if reveal || secret.is_empty() {
+        return secret.to_owned();
+    }
+    let n = secret.chars().count();
+    let head: String = if n > 2 {
+        secret.chars().take(2).collect()
+    } else {
+        String::new()
+    };
+    format!("{head}…")
+}
+
+/// A query string with every value and every bare parameter redacted.
+fn redact_query(q: &str, reveal: bool) -> String {
+    if reveal {
+        return q.to_owned();
+    }
+    q.split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => format!("{k}={}", redact(v, false)),
+            None => redact(kv, false),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// `path?query` with the query redacted.
+fn redact_path_query(s: &str, reveal: bool) -> String {
+    match s.split_once('?') {
+        Some((p, q)) => format!("{p}?{}", redact_query(q, reveal)),
+        None => s.to_owned(),
+    }
+}
+
+/// Best-effort redaction of text given as a URL that did not parse: user
+/// info, the last path component (when there are two or more) and the
+/// query are redacted as [`RtmpUrl`] would; control characters escaped.
+pub fn redact_raw(s: &str) -> String {
+    let (scheme, rest) = match s.find("://") {
+        Some(i) => (&s[..i + 3], &s[i + 3..]),
+        None => ("", s),
+    };
+    let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let authority = match authority.rsplit_once('@') {
+        Some((_, h)) => format!("***@{h}"),
+        None => authority.to_owned(),
+    };
+    let (path, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    let trimmed = path.trim_start_matches('/');
+    let path = match trimmed.rsplit_once('/') {
+        Some((a, st)) => format!("/{a}/{}", redact(st, false)),
+        None => path.to_owned(),
+    };
+    let mut out = format!("{scheme}{authority}{path}");
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(&redact_query(q, false));
+    }
+    format!("'{}'", crate::text::sanitize(&out))
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -246,8 +436,34 @@ mod tests {
     fn overrides() {
         let u = RtmpUrl::parse("rtmp://h/a/b/c", Some("a"), None).unwrap();
         assert_eq!((u.app.as_str(), u.stream.as_str()), ("a", "b/c"));
-        let u = RtmpUrl::parse("rtmp://h/a/b/c", None, Some("x")).unwrap();
-        assert_eq!((u.app.as_str(), u.stream.as_str()), ("a/b/c", "x"));
+        // As FFmpeg's rtmp_playpath: the app stays what the URL gives.
+        let u = RtmpUrl::parse("rtmp://h/a/b/c?q=1", None, Some("x")).unwrap();
+        assert_eq!((u.app.as_str(), u.stream.as_str()), ("a/b", "x"));
+        assert_eq!(u.stream_with_query(), "x");
+        let u = RtmpUrl::parse("rtmp://h/live", None, Some("k?t=1")).unwrap();
+        assert_eq!(
+            (u.app.as_str(), u.stream_with_query().as_str()),
+            ("live", "k?t=1")
+        );
+        let u = RtmpUrl::parse("rtmp://h/live/k", Some("live?token=abcdef"), None).unwrap();
+        assert_eq!((u.app(), u.stream.as_str()), ("live?token=abcdef", "k"));
+        assert_eq!(u.tc_url(), "rtmp://h:1935/live?token=abcdef");
+        assert_eq!(u.to_string(), "rtmp://h/live?token=ab…/…");
+    }
+
+    #[test]
+    fn user_info_is_not_the_host() {
+        let u = p("rtmp://u:hunter2password@example.com:1936/live/k");
+        assert_eq!((u.host.as_str(), u.port), ("example.com", 1936));
+        assert_eq!(u.tc_url(), "rtmp://example.com:1936/live");
+        assert_eq!(u.to_string(), "rtmp://***@example.com:1936/live/…");
+        assert_eq!(
+            u.reveal(),
+            "rtmp://u:hunter2password@example.com:1936/live/k"
+        );
+        let u = p("rtmp://user@[::1]/live/key");
+        assert_eq!(u.host, "::1");
+        assert!(!format!("{u:?}").contains("user"));
     }
 
     #[test]
@@ -280,11 +496,65 @@ mod tests {
 
     #[test]
     fn redacts_keys_and_query_values() {
-        let u = p("rtmp://h/live/abcdef123456?token=s3cr3tvalue&a=1");
-        assert_eq!(u.display(false), "rtmp://h/live/abcd…?token=s3cr…&a=1");
+        let u = p("rtmp://h/live/abcdef123456?token=s3cr3tvalue&a=1&tokenonly");
+        assert_eq!(u.to_string(), "rtmp://h/live/ab…?token=s3…&a=…&to…");
         assert_eq!(
-            u.display(true),
-            "rtmp://h/live/abcdef123456?token=s3cr3tvalue&a=1"
+            format!("{u:?}"),
+            "RtmpUrl(\"rtmp://h/live/ab…?token=s3…&a=…&to…\")"
+        );
+        assert_eq!(
+            serde_json::to_string(&u).unwrap(),
+            "\"rtmp://h/live/ab…?token=s3…&a=…&to…\""
+        );
+        assert_eq!(
+            u.shown(true),
+            "rtmp://h/live/abcdef123456?token=s3cr3tvalue&a=1&tokenonly"
+        );
+        assert_eq!(
+            p("rtmp://h/live/abc?t=12").to_string(),
+            "rtmp://h/live/ab…?t=…"
+        );
+    }
+
+    #[test]
+    fn errors_show_the_redacted_url() {
+        let cases = [
+            "rtmp://127.0.0.1:99999/live/secretkey123?token=abcdef",
+            "http://u:hunter2@h/live/secretkey123?token=abcdef",
+            "rtmp://u:hunter2@/live/secretkey123?token=abcdef",
+            "rtmp://[::1/live/secretkey123?token=abcdef",
+        ];
+        for c in cases {
+            let e = RtmpUrl::parse(c, None, None).unwrap_err().to_string();
+            for secret in ["secretkey123", "abcdef", "hunter2"] {
+                assert!(!e.contains(secret), "{e}");
+            }
+            assert!(e.contains("se…") && e.contains("token=ab…"), "{e}");
+        }
+        let e = RtmpUrl::parse("rtmp://h:99999/live/k", None, None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "URL 'rtmp://h:99999/live/…': bad port '99999' (1-65535)"
+        );
+    }
+
+    #[test]
+    fn scrubs_server_text() {
+        let u = RtmpUrl::parse(
+            "rtmp://u:pw1234@h/live/secretkey123?token=abcdef&bare",
+            Some("live?tok=zz9"),
+            None,
+        )
+        .unwrap();
+        let said = "stream secretkey123?token=abcdef&bare is not allowed (abcdef, pw1234, zz9)";
+        assert_eq!(
+            u.scrub(said, false),
+            "stream se… is not allowed (ab…, pw…, zz…)"
+        );
+        assert_eq!(u.scrub(said, true), said);
+        assert_eq!(
+            u.scrub("NetStream.Publish.Start", false),
+            "NetStream.Publish.Start"
         );
     }
 }

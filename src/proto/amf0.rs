@@ -9,10 +9,13 @@
 //! before anything is allocated, nesting is limited to
 //! [`MAX_AMF_DEPTH`], and nothing panics.
 //!
-//! Strings are decoded strictly: invalid UTF-8 is [`AmfError::InvalidUtf8`]
-//! with the offset of the string's first byte (so that a decoded value always
-//! re-encodes to the same bytes); [`decode_lax`] keeps the values decoded
-//! before such an error for forensic dumps.
+//! A string value (0x02, 0x0C) that is not valid UTF-8 does not fail the
+//! message: it is kept, bytes as sent, as [`Amf0Value::InvalidString`] (so it
+//! re-encodes to the same bytes, and output can say so). Property names and
+//! class names are decoded strictly: invalid UTF-8 there is
+//! [`AmfError::InvalidUtf8`] with the offset of the string's first byte;
+//! [`decode_lax`] keeps the values decoded before such an error for forensic
+//! dumps.
 //!
 //! AMF3 reference tables across AVM+ switches: one [`Decoder`] (one message
 //! body) keeps a single AMF3 context for all its 0x11 values, and a new
@@ -191,6 +194,13 @@ pub enum Amf0Value {
     },
     /// 0x11: AVM+ type marker: the next value is AMF3.
     AvmPlus(Amf3Value),
+    /// 0x02 or 0x0C string whose bytes are not valid UTF-8, kept as sent.
+    InvalidString {
+        /// Sent as a long string (0x0C).
+        long: bool,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
 }
 
 impl Amf0Value {
@@ -198,6 +208,17 @@ impl Amf0Value {
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Amf0Value::String(s) | Amf0Value::LongString(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The text of any string value: [`Amf0Value::as_str`], or for an
+    /// [`Amf0Value::InvalidString`] its valid parts with each invalid byte
+    /// written as `\xNN`.
+    pub fn text(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            Amf0Value::String(s) | Amf0Value::LongString(s) => Some(std::borrow::Cow::Borrowed(s)),
+            Amf0Value::InvalidString { bytes, .. } => Some(crate::text::escape_invalid_utf8(bytes)),
             _ => None,
         }
     }
@@ -247,6 +268,7 @@ impl Amf0Value {
             Amf0Value::Number(n) => number_json(*n),
             Amf0Value::Boolean(b) => Json::Bool(*b),
             Amf0Value::String(s) | Amf0Value::LongString(s) => Json::String(s.clone()),
+            Amf0Value::InvalidString { bytes, .. } => invalid_string_json(bytes),
             Amf0Value::Object(p) | Amf0Value::EcmaArray { properties: p, .. } => {
                 Json::Object(props_json(None, p))
             }
@@ -286,6 +308,23 @@ impl Amf0Value {
 /// A finite number as a JSON number, anything else as `null`.
 pub(crate) fn number_json(n: f64) -> Json {
     serde_json::Number::from_f64(n).map_or(Json::Null, Json::Number)
+}
+
+/// A string that is not valid UTF-8, for JSON: the decoded text (invalid
+/// bytes as U+FFFD) and the bytes in hex as the marker:
+/// `{"$invalid_utf8": "6162ff", "$text": "ab\u{fffd}"}`.
+pub fn invalid_string_json(bytes: &[u8]) -> Json {
+    let mut m = Map::new();
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    m.insert("$invalid_utf8".into(), Json::String(hex));
+    m.insert(
+        "$text".into(),
+        Json::String(String::from_utf8_lossy(bytes).into_owned()),
+    );
+    Json::Object(m)
 }
 
 fn marker_json(name: &str) -> Json {
@@ -392,6 +431,24 @@ impl<'a> Decoder<'a> {
         self.utf8(len)
     }
 
+    /// A string value: kept as bytes when they are not UTF-8.
+    fn string_value(&mut self, long: bool) -> Result<Amf0Value, AmfError> {
+        let len = if long {
+            self.u32()? as usize
+        } else {
+            self.u16()? as usize
+        };
+        let b = self.take(len)?;
+        Ok(match std::str::from_utf8(b) {
+            Ok(t) if long => Amf0Value::LongString(t.to_owned()),
+            Ok(t) => Amf0Value::String(t.to_owned()),
+            Err(_) => Amf0Value::InvalidString {
+                long,
+                bytes: b.to_vec(),
+            },
+        })
+    }
+
     fn enter(&self, depth: usize, at: usize) -> Result<usize, AmfError> {
         if depth >= MAX_AMF_DEPTH {
             return Err(AmfError::TooDeep {
@@ -423,7 +480,7 @@ impl<'a> Decoder<'a> {
             marker::NUMBER => Amf0Value::Number(self.f64()?),
             // AMF0 §2.3: "a zero byte value denotes false while a non-zero byte value denotes true".
             marker::BOOLEAN => Amf0Value::Boolean(self.u8()? != 0),
-            marker::STRING => Amf0Value::String(self.string16()?),
+            marker::STRING => self.string_value(false)?,
             marker::OBJECT => {
                 let d = self.enter(depth, at)?;
                 Amf0Value::Object(self.properties(d)?)
@@ -467,7 +524,7 @@ impl<'a> Decoder<'a> {
                 let timezone = self.u16()? as i16;
                 Amf0Value::Date { millis, timezone }
             }
-            marker::LONG_STRING => Amf0Value::LongString(self.string32()?),
+            marker::LONG_STRING => self.string_value(true)?,
             marker::UNSUPPORTED => Amf0Value::Unsupported,
             marker::XML_DOCUMENT => Amf0Value::XmlDocument(self.string32()?),
             marker::TYPED_OBJECT => {
@@ -563,6 +620,16 @@ impl Encoder {
             Amf0Value::String(s) | Amf0Value::LongString(s) => {
                 out.put_u8(marker::LONG_STRING);
                 put_string32(s, out);
+            }
+            Amf0Value::InvalidString { long, bytes } => {
+                if !*long && bytes.len() <= 0xFFFF {
+                    out.put_u8(marker::STRING);
+                    out.put_u16(bytes.len() as u16);
+                } else {
+                    out.put_u8(marker::LONG_STRING);
+                    out.put_u32(bytes.len() as u32);
+                }
+                out.put_slice(bytes);
             }
             Amf0Value::Object(props) => {
                 out.put_u8(marker::OBJECT);
@@ -958,8 +1025,24 @@ mod tests {
             decode_all(&[0x09]),
             Err(AmfError::UnexpectedObjectEnd { offset: 0 })
         );
+        // A string value keeps its bytes; a property name must be UTF-8.
+        let bad = [0x02, 0x00, 0x02, b'a', 0xFF];
+        let v = decode_all(&bad).unwrap();
         assert_eq!(
-            decode_all(&[0x02, 0x00, 0x02, b'a', 0xFF]),
+            v,
+            vec![Amf0Value::InvalidString {
+                long: false,
+                bytes: vec![b'a', 0xFF]
+            }]
+        );
+        assert_eq!(encode_all(&v), bad);
+        assert_eq!(v[0].text().unwrap(), "a\\xff");
+        assert_eq!(
+            v[0].to_json(),
+            serde_json::json!({"$invalid_utf8": "61ff", "$text": "a\u{fffd}"})
+        );
+        assert_eq!(
+            decode_all(&[0x03, 0x00, 0x01, 0xFF, 0x05, 0x00, 0x00, 0x09]),
             Err(AmfError::InvalidUtf8 { offset: 3 })
         );
     }

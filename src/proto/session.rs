@@ -130,13 +130,14 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// A property of the reply's info object (the first argument), e.g. `code`.
-    pub fn info(&self, key: &str) -> Option<&str> {
+    /// A property of the reply's info object (the first argument), e.g.
+    /// `code` (invalid UTF-8 bytes written as `\xNN`).
+    pub fn info(&self, key: &str) -> Option<std::borrow::Cow<'_, str>> {
         self.command
             .args()
             .first()
             .and_then(|o| o.get(key))
-            .and_then(Amf0Value::as_str)
+            .and_then(Amf0Value::text)
     }
 }
 
@@ -157,11 +158,12 @@ pub struct Status {
 
 impl Status {
     fn from_info(stream_id: u32, info: &Amf0Value) -> Status {
+        // Invalid UTF-8 bytes are kept as `\xNN` text.
         let s = |k: &str| {
             info.get(k)
-                .and_then(Amf0Value::as_str)
-                .unwrap_or("")
-                .to_owned()
+                .and_then(Amf0Value::text)
+                .unwrap_or_default()
+                .into_owned()
         };
         Status {
             stream_id,

@@ -23,6 +23,7 @@ use rtmptool::proto::chunk::DEFAULT_CHUNK_SIZE;
 use rtmptool::proto::handshake::PeerHandshake;
 use rtmptool::proto::media::{AudioInfo, MultitrackType, Track, VideoInfo};
 use rtmptool::proto::message::{Message, MessageType, UserControl};
+use rtmptool::text::sanitize;
 
 /// What `--conn`, `--dir`, `--type`, `--stream-id` and `--command` select.
 #[derive(Debug, Default)]
@@ -670,11 +671,19 @@ fn content_text(decoded: &Message) -> String {
                 format!("event {event_type} {}", hex(data))
             }
         },
-        Message::Command(c) => match c.transaction_id() {
-            Some(t) => format!("{}({})", c.name(), num(t)),
-            None => c.name().to_owned(),
-        },
-        Message::Data(d) => d.name().to_owned(),
+        // Names from the peer: escaped (rtmptool::text), invalid UTF-8 as \xNN.
+        Message::Command(c) => {
+            let name = c.values.first().and_then(Amf0Value::text);
+            let name = sanitize(name.as_deref().unwrap_or(""));
+            match c.transaction_id() {
+                Some(t) => format!("{name}({})", num(t)),
+                None => name.into_owned(),
+            }
+        }
+        Message::Data(d) => {
+            let name = d.values.first().and_then(Amf0Value::text);
+            sanitize(name.as_deref().unwrap_or("")).into_owned()
+        }
         Message::Video(body) => match VideoInfo::parse(body) {
             Ok(v) => {
                 let mut s = format!("{} {}", v.codec_name(), v.frame_type.name());
@@ -1158,7 +1167,8 @@ impl<W: Write> Renderer<W> {
                         let text = serde_json::to_string_pretty(&v.to_json())
                             .unwrap_or_else(|e| e.to_string());
                         for l in text.lines() {
-                            writeln!(self.out, "{:22}{l}", "")?;
+                            // JSON escapes C0; DEL and C1 controls it leaves.
+                            writeln!(self.out, "{:22}{}", "", sanitize(l))?;
                         }
                     }
                 }

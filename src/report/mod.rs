@@ -44,8 +44,25 @@ impl Style {
     }
 }
 
-/// Writes one JSON value as one line.
+/// Writes one JSON value as one line. serde_json escapes C0 controls but
+/// writes DEL, C1 controls (U+009B is a CSI to many terminals) and invisible
+/// format characters raw; they are escaped here as `\uXXXX`, which decodes
+/// to the same value, so no raw control character reaches a terminal.
 pub fn write_json_line(out: &mut dyn Write, value: &serde_json::Value) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *out, value)?;
+    let text = serde_json::to_string(value)?;
+    if text.chars().any(rtmptool::text::is_unsafe) {
+        let mut safe = String::with_capacity(text.len() + 16);
+        for c in text.chars() {
+            if rtmptool::text::is_unsafe(c) {
+                // All of them are in the BMP: one \uXXXX each.
+                safe.push_str(&format!("\\u{:04x}", u32::from(c)));
+            } else {
+                safe.push(c);
+            }
+        }
+        out.write_all(safe.as_bytes())?;
+    } else {
+        out.write_all(text.as_bytes())?;
+    }
     out.write_all(b"\n")
 }

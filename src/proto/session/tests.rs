@@ -268,7 +268,10 @@ fn connect_reports_everything_the_server_said() {
             .unwrap();
         assert_eq!(reply.to, "connect");
         assert!(reply.ok);
-        assert_eq!(reply.info("code"), Some("NetConnection.Connect.Success"));
+        assert_eq!(
+            reply.info("code").as_deref(),
+            Some("NetConnection.Connect.Success")
+        );
         assert_eq!(c.peer_chunk_size(), 4096);
         // The server saw: our Set Chunk Size (before connect), connect with
         // app and tcUrl, and the answer to its ping.
@@ -389,8 +392,11 @@ fn connect_error_is_a_failed_reply() {
         })
         .unwrap();
     assert!(!r.ok);
-    assert_eq!(r.info("code"), Some("NetConnection.Connect.Rejected"));
-    assert_eq!(r.info("description"), Some("go away"));
+    assert_eq!(
+        r.info("code").as_deref(),
+        Some("NetConnection.Connect.Rejected")
+    );
+    assert_eq!(r.info("description").as_deref(), Some("go away"));
 }
 
 #[test]
