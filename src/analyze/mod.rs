@@ -59,7 +59,7 @@ pub const SYNC_WINDOW: usize = 1 << 20;
 
 /// Bytes searched without finding a chunk boundary before a direction is
 /// taken for something other than RTMP.
-pub const GIVE_UP_AFTER: u64 = 8 << 20;
+pub const GIVE_UP_AFTER: u64 = 2 << 20;
 
 /// Settings of an [`Analyzer`].
 #[derive(Debug, Clone, Default)]

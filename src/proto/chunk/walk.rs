@@ -435,7 +435,7 @@ fn infer_from(buf: &[u8], pos: usize, sizes: &mut Vec<u32>) {
         return;
     }
     let marker = 0xC0 | bh.csid as u8;
-    let end = (start + len.min(1 << 17)).min(buf.len());
+    let end = (start + len.min(1 << 13)).min(buf.len());
     let mut found = 0;
     for (i, &b) in buf[start..end].iter().enumerate().skip(1) {
         if b == marker && !sizes.contains(&(i as u32)) {
