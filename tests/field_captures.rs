@@ -70,7 +70,7 @@ fn write_pcap(link: u32, pkts: &[Pkt], snaplen: Option<usize>) -> Vec<u8> {
 fn write_pcapng(link: u32, pkts: &[Pkt]) -> Vec<u8> {
     fn block(t: u32, body: &[u8]) -> Vec<u8> {
         let mut body = body.to_vec();
-        while body.len() % 4 != 0 {
+        while !body.len().is_multiple_of(4) {
             body.push(0);
         }
         let len = (12 + body.len()) as u32;
@@ -117,12 +117,14 @@ impl Out {
     fn warnings(&self, code: &str) -> Vec<&Record> {
         self.records
             .iter()
-            .filter(|r| match (&r.kind, code) {
-                (RecordKind::Gap { .. }, "gap") => true,
-                (RecordKind::Resynced { .. }, "resynced") => true,
-                (RecordKind::Damaged(_), "damaged") => true,
-                (RecordKind::ChunkError { .. }, "chunk_error") => true,
-                _ => false,
+            .filter(|r| {
+                matches!(
+                    (&r.kind, code),
+                    (RecordKind::Gap { .. }, "gap")
+                        | (RecordKind::Resynced { .. }, "resynced")
+                        | (RecordKind::Damaged(_), "damaged")
+                        | (RecordKind::ChunkError { .. }, "chunk_error")
+                )
             })
             .collect()
     }
