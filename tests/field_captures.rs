@@ -486,4 +486,11 @@ fn random_bytes_on_the_rtmp_port() {
         "{} messages from noise",
         got.all().len()
     );
+    // It says why nothing was decoded.
+    assert!(
+        got.records
+            .iter()
+            .any(|r| matches!(r.kind, RecordKind::NoBoundary { .. })),
+        "no warning"
+    );
 }

@@ -301,8 +301,10 @@ struct Half {
     sync: Vec<u8>,
     /// Stream offset of `sync[0]`.
     sync_offset: u64,
-    /// Positions of `sync` before this hold no boundary.
+    /// Positions of `sync` before this were judged.
     sync_from: usize,
+    /// Positions of `sync` that need more bytes to be judged.
+    sync_pending: Vec<usize>,
     /// Bytes skipped since the search began.
     sync_skipped: u64,
 }
@@ -316,6 +318,7 @@ impl Half {
             sync: Vec::new(),
             sync_offset: 0,
             sync_from: 0,
+            sync_pending: Vec::new(),
             sync_skipped: 0,
         }
     }
@@ -693,6 +696,7 @@ fn feed(c: &mut Conn, dir: Dir, offset: u64, bytes: &[u8], frame: u64, ctx: &mut
             if h.sync.is_empty() {
                 h.sync_offset = offset;
                 h.sync_from = 0;
+                h.sync_pending.clear();
             }
             h.sync.extend_from_slice(data);
             try_sync(c, dir, false, frame, ctx);
@@ -840,6 +844,7 @@ fn drain(c: &mut Conn, dir: Dir, frame: u64, ctx: &mut Ctx<'_>) {
                     h.sync.extend_from_slice(rest.get(1..).unwrap_or_default());
                     h.sync_offset = offset + 1;
                     h.sync_from = 0;
+                    h.sync_pending.clear();
                     h.sync_skipped = 1;
                     h.phase = Phase::Sync {
                         cause: SyncCause::Error,
@@ -967,6 +972,7 @@ fn gap(
                 let h = &mut c.half[d];
                 h.sync.clear();
                 h.sync_from = 0;
+                h.sync_pending.clear();
                 h.sync_skipped += missing;
             }
         }
@@ -982,6 +988,7 @@ fn to_sync(c: &mut Conn, dir: Dir, cause: SyncCause) {
     if let Phase::Chunks { dec } = std::mem::replace(&mut h.phase, Phase::Stopped) {
         h.sync.clear();
         h.sync_from = 0;
+        h.sync_pending.clear();
         h.sync_skipped = 0;
         h.phase = Phase::Sync {
             cause,
@@ -1030,7 +1037,7 @@ fn try_sync(c: &mut Conn, dir: Dir, final_bytes: bool, frame: u64, ctx: &mut Ctx
         final_bytes,
         from: h.sync_from,
     };
-    match find_boundary(&h.sync, &state, &opts) {
+    match find_boundary(&h.sync, &state, &opts, &mut h.sync_pending) {
         Search::Found(b) => {
             let start_offset = h.sync_offset + b.pos as u64;
             let skipped = h.sync_skipped + b.pos as u64;
@@ -1054,6 +1061,7 @@ fn try_sync(c: &mut Conn, dir: Dir, final_bytes: bool, frame: u64, ctx: &mut Ctx
             dec.push(&h.sync[b.pos..]);
             h.sync = Vec::new();
             h.sync_from = 0;
+            h.sync_pending.clear();
             h.sync_skipped = 0;
             h.phase = Phase::Chunks { dec };
             announce(c, frame, ctx);
@@ -1067,26 +1075,32 @@ fn try_sync(c: &mut Conn, dir: Dir, final_bytes: bool, frame: u64, ctx: &mut Ctx
             ctx.rec(c, Some(dir), frame, Some(start_offset), kind);
             drain(c, dir, frame, ctx);
         }
-        Search::Undecided(pos) => {
-            h.sync_from = pos;
-            if h.sync.len() > SYNC_WINDOW && pos > 0 {
-                // Keep the window bounded: what lies before the position
-                // still being judged holds no boundary.
-                h.sync.drain(..pos);
-                h.sync_offset += pos as u64;
-                h.sync_skipped += pos as u64;
-                h.sync_from = 0;
+        Search::Undecided => {
+            h.sync_from = h.sync.len();
+            if h.sync.len() > SYNC_WINDOW {
+                // Keep the window bounded: positions before the first still
+                // waiting hold no boundary, and none waits longer than the window.
+                let floor = h.sync.len() - SYNC_WINDOW;
+                let cut = h.sync_pending.first().map_or(floor, |&p| p.max(floor));
+                h.sync_pending.retain(|&p| p >= cut);
+                for p in &mut h.sync_pending {
+                    *p -= cut;
+                }
+                h.sync.drain(..cut);
+                h.sync_offset += cut as u64;
+                h.sync_skipped += cut as u64;
+                h.sync_from -= cut;
             }
             give_up_if_long(c, dir, frame, ctx);
         }
         Search::NotFound => {
-            // Keep the last bytes: a header may straddle what comes next.
-            let keep = h.sync.len().min(if final_bytes { 0 } else { 20 });
-            let drop = h.sync.len() - keep;
-            h.sync.drain(..drop);
+            // Every position was judged and none holds a boundary.
+            let drop = h.sync.len();
+            h.sync.clear();
             h.sync_offset += drop as u64;
             h.sync_skipped += drop as u64;
             h.sync_from = 0;
+            h.sync_pending.clear();
             give_up_if_long(c, dir, frame, ctx);
         }
     }
@@ -1100,8 +1114,15 @@ fn give_up_if_long(c: &mut Conn, dir: Dir, frame: u64, ctx: &mut Ctx<'_>) {
         return;
     }
     h.sync = Vec::new();
+    h.sync_pending = Vec::new();
     h.phase = Phase::Stopped;
     let offset = h.sync_offset;
+    // On the RTMP port (or the forced one) the user expects RTMP: say why
+    // nothing was decoded. Elsewhere unknown TCP traffic stays quiet.
+    let port = ctx.opts.port.unwrap_or(1935);
+    if !c.announced && (c.server.port() == port || c.client.port() == port) {
+        announce(c, frame, ctx);
+    }
     if c.announced {
         ctx.rec(
             c,

@@ -148,7 +148,8 @@ pub fn describe(kind: &RecordKind, dir: Option<Dir>) -> Option<String> {
             )
         }
         RecordKind::NoBoundary { searched } => format!(
-            "{name}: no chunk boundary found in {searched} bytes; {name} is not decoded further"
+            "{name}: no chunk boundary found in {searched} bytes (not RTMP, or encrypted: \
+             RTMPE or TLS without the handshake in the capture); {name} is not decoded further"
         ),
         RecordKind::Damaged(m) => {
             let end = if m.complete {

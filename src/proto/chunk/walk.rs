@@ -305,9 +305,6 @@ pub fn walk(
     w
 }
 
-/// Bytes searched past a position that needs more bytes to decide.
-const LOOK_PAST_UNDECIDED: usize = 64 << 10;
-
 /// A chunk boundary found by [`find_boundary`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Boundary {
@@ -326,12 +323,15 @@ pub struct Boundary {
 pub enum Search {
     /// Found.
     Found(Boundary),
-    /// Positions before this one hold no boundary; the one here needs more
-    /// bytes to decide.
-    Undecided(usize),
+    /// No boundary yet; some positions (kept in the caller's pending list)
+    /// need more bytes to decide.
+    Undecided,
     /// No position holds a boundary.
     NotFound,
 }
+
+/// Most positions kept waiting for more bytes; past it the oldest is dropped.
+pub const MAX_PENDING: usize = 256;
 
 /// Settings of [`find_boundary`].
 #[derive(Debug, Clone)]
@@ -352,66 +352,119 @@ pub struct SearchOptions {
     /// header; at position 0 (where a segment starts after a gap) that is
     /// enough, elsewhere `min_messages` must still hold.
     pub final_bytes: bool,
-    /// Positions tried start here.
+    /// New positions are tried from here (the ones before were tried, and
+    /// those that could not be decided are in the pending list).
     pub from: usize,
 }
 
-/// Looks for the first position in `buf` (from `opts.from`) where chunk
-/// headers hold together, starting each walk from a copy of `state`.
-pub fn find_boundary(buf: &[u8], state: &WalkState, opts: &SearchOptions) -> Search {
-    let mut sizes: Vec<u32> = opts.sizes.clone();
-    let mut first_undecided = None;
-    for pos in opts.from..buf.len() {
-        // A stream joined mid-way starts at a fmt 0 or fmt 1 header.
-        if opts.start == Start::Join && buf[pos] >> 6 > 1 {
-            continue;
-        }
-        if opts.infer_sizes {
-            sizes.truncate(opts.sizes.len());
-            infer_from(buf, pos, &mut sizes);
-        }
-        let mut best: Option<Boundary> = None;
-        let mut undecided = false;
-        for &size in &sizes {
-            let mut st = state.clone();
-            let w = walk(&buf[pos..], size, &mut st, opts.start, 64);
-            let enough = w.chunks >= opts.min_chunks && w.messages >= opts.min_messages;
-            let accept = match w.end {
-                WalkEnd::Invalid(_) => false,
-                WalkEnd::Limit => true,
-                WalkEnd::NeedMore(_) if enough => true,
-                WalkEnd::NeedMore(_) if opts.final_bytes => {
-                    w.chunks >= 1 && (pos == 0 || w.messages >= opts.min_messages)
-                }
-                WalkEnd::NeedMore(_) => {
-                    undecided = true;
-                    false
-                }
-            };
-            if accept && best.is_none_or(|b| w.chunks > b.chunks) {
-                best = Some(Boundary {
-                    pos,
-                    chunk_size: size,
-                    chunks: w.chunks,
-                    messages: w.messages,
-                });
+enum Verdict {
+    Found(Boundary),
+    Undecided,
+    Invalid,
+}
+
+/// Judges one position under every candidate size.
+fn judge(
+    buf: &[u8],
+    pos: usize,
+    state: &WalkState,
+    scratch: &mut WalkState,
+    sizes: &mut Vec<u32>,
+    opts: &SearchOptions,
+) -> Verdict {
+    // A stream joined mid-way starts at a fmt 0 or fmt 1 header.
+    if opts.start == Start::Join && buf[pos] >> 6 > 1 {
+        return Verdict::Invalid;
+    }
+    if opts.infer_sizes {
+        sizes.truncate(opts.sizes.len());
+        infer_from(buf, pos, sizes);
+    }
+    let mut best: Option<Boundary> = None;
+    let mut undecided = false;
+    for &size in sizes.iter() {
+        scratch.clone_from(state);
+        let w = walk(&buf[pos..], size, scratch, opts.start, 64);
+        let enough = w.chunks >= opts.min_chunks && w.messages >= opts.min_messages;
+        let accept = match w.end {
+            WalkEnd::Invalid(_) => false,
+            WalkEnd::Limit => true,
+            WalkEnd::NeedMore(_) if enough => true,
+            WalkEnd::NeedMore(_) if opts.final_bytes => {
+                w.chunks >= 1 && (pos == 0 || w.messages >= opts.min_messages)
             }
-        }
-        if let Some(b) = best {
-            return Search::Found(b);
-        }
-        if undecided && first_undecided.is_none() {
-            // Keep looking: a false candidate announcing a long message must
-            // not hold up a real boundary after it.
-            first_undecided = Some(pos);
-        }
-        if first_undecided.is_some_and(|u| pos - u > LOOK_PAST_UNDECIDED) {
-            break;
+            WalkEnd::NeedMore(_) => {
+                undecided = true;
+                false
+            }
+        };
+        if accept && best.is_none_or(|b| w.chunks > b.chunks) {
+            best = Some(Boundary {
+                pos,
+                chunk_size: size,
+                chunks: w.chunks,
+                messages: w.messages,
+            });
         }
     }
-    match first_undecided {
-        Some(u) => Search::Undecided(u),
-        None => Search::NotFound,
+    match best {
+        Some(b) => Verdict::Found(b),
+        None if undecided => Verdict::Undecided,
+        None => Verdict::Invalid,
+    }
+}
+
+/// Looks for a position in `buf` where chunk headers hold together, starting
+/// each walk from `state`: first the `pending` positions (those that needed
+/// more bytes before), then every position from `opts.from`. Positions that
+/// still need more bytes are left in `pending` (at most [`MAX_PENDING`]), so
+/// each position is judged once plus once per arrival while it waits: the
+/// work stays linear in the bytes searched.
+pub fn find_boundary(
+    buf: &[u8],
+    state: &WalkState,
+    opts: &SearchOptions,
+    pending: &mut Vec<usize>,
+) -> Search {
+    let mut sizes: Vec<u32> = opts.sizes.clone();
+    let mut scratch = WalkState::default();
+    let mut i = 0;
+    while i < pending.len() {
+        let pos = pending[i];
+        if pos >= buf.len() {
+            pending.remove(i);
+            continue;
+        }
+        match judge(buf, pos, state, &mut scratch, &mut sizes, opts) {
+            Verdict::Found(b) => {
+                pending.clear();
+                return Search::Found(b);
+            }
+            Verdict::Undecided => i += 1,
+            Verdict::Invalid => {
+                pending.remove(i);
+            }
+        }
+    }
+    for pos in opts.from..buf.len() {
+        match judge(buf, pos, state, &mut scratch, &mut sizes, opts) {
+            Verdict::Found(b) => {
+                pending.clear();
+                return Search::Found(b);
+            }
+            Verdict::Undecided => {
+                if pending.len() >= MAX_PENDING {
+                    pending.remove(0);
+                }
+                pending.push(pos);
+            }
+            Verdict::Invalid => {}
+        }
+    }
+    if pending.is_empty() {
+        Search::NotFound
+    } else {
+        Search::Undecided
     }
 }
 
@@ -523,7 +576,7 @@ mod tests {
                     final_bytes: true,
                     from: 0,
                 };
-                match find_boundary(&s[cut..], &WalkState::default(), &opts) {
+                match find_boundary(&s[cut..], &WalkState::default(), &opts, &mut Vec::new()) {
                     Search::Found(b) => {
                         assert_eq!(b.chunk_size, size, "cut {cut}");
                         // The boundary is a real one: walking the whole rest is clean.
@@ -557,7 +610,7 @@ mod tests {
             final_bytes: true,
             from: 0,
         };
-        let _ = find_boundary(&buf, &WalkState::default(), &opts);
+        let _ = find_boundary(&buf, &WalkState::default(), &opts, &mut Vec::new());
         for cut in 0..buf.len().min(3000) {
             let mut st = WalkState::default();
             let _ = walk(&buf[cut..], 128, &mut st, Start::Continue, 64);
