@@ -1329,6 +1329,9 @@ impl<W: Write> Renderer<W> {
                 format!("{} ({})", tcp[1].bytes, tcp[1].gaps),
             ]);
         }
+        if c.dirs.iter().any(|d| d.damaged > 0) {
+            f.add_row(row("messages that lost bytes", &|d| d.damaged.to_string()));
+        }
         f.add_row(vec![
             "warnings".to_owned(),
             c.warnings.to_string(),
