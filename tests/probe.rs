@@ -118,7 +118,7 @@ fn rtmps_through_nginx_stream_tls() {
 }
 
 /// A listener that accepts connections and runs `serve` on each, in a thread.
-fn listener(serve: fn(std::net::TcpStream)) -> u16 {
+fn listener<F: Fn(std::net::TcpStream) + Send + Copy + 'static>(serve: F) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -151,16 +151,38 @@ fn silent_listener_is_a_handshake_timeout() {
 
 #[test]
 fn http_listener_is_named() {
-    let port = listener(|mut s| {
-        let mut buf = [0u8; 4096];
-        let _ = s.read(&mut buf);
-        let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
-        std::thread::sleep(Duration::from_millis(500));
-    });
-    let url = format!("rtmp://127.0.0.1:{port}/live/x");
-    let out = rtmptool(&["--timeout", "2s", "probe", &url]);
-    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    assert!(stderr(&out).contains("HTTP port"), "{}", stderr(&out));
+    // A status line, an HTML page with no status line (Python's http.server
+    // answers a binary request so), an SSH banner sent before any request.
+    for (answer, after_request, want) in [
+        (
+            &b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"[..],
+            true,
+            "an HTTP server answered",
+        ),
+        (
+            &b"<!DOCTYPE HTML>\n<html><head><title>Error response</title>"[..],
+            true,
+            "an HTTP server answered (an HTML page)",
+        ),
+        (
+            &b"SSH-2.0-OpenSSH_9.2p1 Debian\r\n"[..],
+            false,
+            "an SSH server answered",
+        ),
+    ] {
+        let port = listener(move |mut s| {
+            let mut buf = [0u8; 4096];
+            if after_request {
+                let _ = s.read(&mut buf);
+            }
+            let _ = s.write_all(answer);
+            std::thread::sleep(Duration::from_millis(500));
+        });
+        let url = format!("rtmp://127.0.0.1:{port}/live/x");
+        let out = rtmptool(&["--timeout", "2s", "probe", &url]);
+        assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{}", stderr(&out));
+    }
 }
 
 #[test]

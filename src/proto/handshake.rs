@@ -386,8 +386,19 @@ pub enum HandshakeError {
 /// what RTMP 1.0 §5.2.2 says of the value.
 pub fn describe_bad_version(got: u8, first_bytes: &[u8]) -> &'static str {
     const HTTP_METHODS: [&[u8]; 5] = [b"GET ", b"POST ", b"HEAD ", b"PUT ", b"OPTIONS "];
+    const HTML: [&[u8]; 5] = [b"<!doctype", b"<html", b"<head", b"<?xml", b"<body"];
+    let lower: Vec<u8> = first_bytes.iter().map(u8::to_ascii_lowercase).collect();
     if first_bytes.starts_with(b"HTTP/") {
-        return "an HTTP response: this is an HTTP port, not RTMP";
+        return "an HTTP server answered (an HTTP status line): this is an HTTP port, not RTMP";
+    }
+    if HTML.iter().any(|m| lower.starts_with(m)) {
+        return "an HTTP server answered (an HTML page): this is an HTTP port, not RTMP";
+    }
+    if first_bytes.starts_with(b"SSH-") {
+        return "an SSH server answered (its banner): this is an SSH port, not RTMP";
+    }
+    if first_bytes.starts_with(b"220 ") || first_bytes.starts_with(b"220-") {
+        return "an FTP or SMTP server answered (a 220 banner), not RTMP";
     }
     if HTTP_METHODS.iter().any(|m| first_bytes.starts_with(m)) {
         return "an HTTP request: the peer speaks HTTP (or RTMPT), not RTMP";
@@ -1394,6 +1405,33 @@ mod tests {
                 }
                 Ok(None) => panic!("C2 was complete"),
             }
+        }
+    }
+
+    /// What answered instead of an RTMP server, named from its first bytes.
+    #[test]
+    fn bad_version_names_what_answered() {
+        for (bytes, want) in [
+            (
+                &b"HTTP/1.1 400 Bad Request"[..],
+                "HTTP server answered (an HTTP status",
+            ),
+            (
+                b"<!DOCTYPE HTML>\n<html>",
+                "HTTP server answered (an HTML page)",
+            ),
+            (b"<html><body>", "HTML page"),
+            (b"SSH-2.0-OpenSSH_9.2", "SSH server"),
+            (b"220 mail ESMTP", "FTP or SMTP"),
+            (b"GET / HTTP/1.1", "HTTP request"),
+            (&[0x16, 0x03, 0x01, 0x02][..], "TLS handshake record"),
+            (&[0x15, 0x03, 0x03][..], "TLS alert"),
+            (&[0x06][..], "RTMPE"),
+            (&[0x08][..], "RTMPE"),
+            (&[0x09][..], "RTMPE"),
+        ] {
+            let got = describe_bad_version(bytes[0], bytes);
+            assert!(got.contains(want), "{bytes:?}: {got}");
         }
     }
 
