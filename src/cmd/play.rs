@@ -24,7 +24,7 @@ use crate::report::{Style, write_json_line};
 use crate::{Exit, exit};
 use rtmptool::net::{DriveError, RtmpUrl};
 use rtmptool::proto::flv::{FlvHeader, TagType, Writer};
-use rtmptool::proto::media::{AudioInfo, VideoInfo};
+use rtmptool::proto::media::{MediaUnit, VideoInfo};
 use rtmptool::proto::message::{DataMessage, Encoding, Message, UserControl};
 use rtmptool::proto::session::{Event, Goal};
 
@@ -187,23 +187,17 @@ impl Stats {
         if let (Some(v), Some(a)) = (self.last_video, self.last_audio) {
             self.max_spread = self.max_spread.max(v.abs_diff(a));
         }
-        if video {
-            match VideoInfo::parse(data) {
-                Ok(v) if v.is_coded_frames() => {
-                    self.video_frames += 1;
-                    if v.is_keyframe() {
-                        self.keyframes += 1;
-                        self.keys.push((self.video_frames - 1, ts));
-                    }
+        // The one counting rule dump --stats and publish use (MediaUnit).
+        match MediaUnit::of(video, data) {
+            MediaUnit::VideoFrame { key } => {
+                self.video_frames += 1;
+                if key {
+                    self.keyframes += 1;
+                    self.keys.push((self.video_frames - 1, ts));
                 }
-                Ok(_) => {}
-                Err(_) => self.video_frames += 1,
             }
-        } else {
-            match AudioInfo::parse(data) {
-                Ok(a) if !a.is_coded_frames() => {}
-                _ => self.audio_frames += 1,
-            }
+            MediaUnit::AudioFrame => self.audio_frames += 1,
+            MediaUnit::Config | MediaUnit::Unparsed => {}
         }
     }
 

@@ -24,7 +24,7 @@ use crate::report::{Style, write_json_line};
 use crate::{Exit, exit};
 use rtmptool::net::{DriveError, Driver, RtmpUrl};
 use rtmptool::proto::flv::{FlvEvent, FlvWarning, Reader, Tag};
-use rtmptool::proto::media::{AudioInfo, VideoInfo};
+use rtmptool::proto::media::MediaUnit;
 use rtmptool::proto::message::{Message, MessageType};
 use rtmptool::proto::session::{Event, Goal};
 
@@ -180,21 +180,15 @@ impl Stats {
     fn count(&mut self, tag: &Tag) {
         self.tags += 1;
         self.bytes += tag.data.len() as u64;
-        if tag.is_video() {
-            match VideoInfo::parse(&tag.data) {
-                Ok(v) if v.is_coded_frames() => {
+        // The one counting rule dump --stats and play use (MediaUnit).
+        if tag.is_video() || tag.is_audio() {
+            match MediaUnit::of(tag.is_video(), &tag.data) {
+                MediaUnit::VideoFrame { key } => {
                     self.video_frames += 1;
-                    if v.is_keyframe() {
-                        self.keyframes += 1;
-                    }
+                    self.keyframes += u64::from(key);
                 }
-                Ok(_) => {}
-                Err(_) => self.video_frames += 1,
-            }
-        } else if tag.is_audio() {
-            match AudioInfo::parse(&tag.data) {
-                Ok(a) if !a.is_coded_frames() => {}
-                _ => self.audio_frames += 1,
+                MediaUnit::AudioFrame => self.audio_frames += 1,
+                MediaUnit::Config | MediaUnit::Unparsed => {}
             }
         }
     }

@@ -1189,9 +1189,107 @@ impl AudioInfo {
     }
 }
 
+/// What one audio or video message counts as: the one rule that `dump
+/// --stats`, `play`, `publish` (and later relay, serve and load) share, so the
+/// same stream never gets two frame counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaUnit {
+    /// Coded video frames (a key frame or not).
+    VideoFrame {
+        /// Frame type 1 on coded frames.
+        key: bool,
+    },
+    /// Coded audio frames.
+    AudioFrame,
+    /// A sequence header or end, metadata, a video command, AAC silence:
+    /// configuration, not a frame.
+    Config,
+    /// A body whose tag header does not parse: not counted as a frame.
+    Unparsed,
+}
+
+impl MediaUnit {
+    /// Classifies the body of an audio (`video == false`) or video message.
+    pub fn of(video: bool, body: &[u8]) -> MediaUnit {
+        if video {
+            match VideoInfo::parse(body) {
+                Ok(v) if v.is_coded_frames() => MediaUnit::VideoFrame {
+                    key: v.is_keyframe(),
+                },
+                Ok(_) => MediaUnit::Config,
+                Err(_) => MediaUnit::Unparsed,
+            }
+        } else {
+            match AudioInfo::parse(body) {
+                Ok(a) if a.is_coded_frames() => MediaUnit::AudioFrame,
+                Ok(_) => MediaUnit::Config,
+                Err(_) => MediaUnit::Unparsed,
+            }
+        }
+    }
+}
+
+/// Frame counts of a stream, by the one rule of [`MediaUnit`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MediaCounter {
+    /// Coded video frames.
+    pub video_frames: u64,
+    /// Key frames among them.
+    pub keyframes: u64,
+    /// Coded audio frames.
+    pub audio_frames: u64,
+    /// Audio/video bodies whose tag header did not parse.
+    pub unparsed: u64,
+}
+
+impl MediaCounter {
+    /// Counts one audio or video body; returns what it was.
+    pub fn count(&mut self, video: bool, body: &[u8]) -> MediaUnit {
+        let unit = MediaUnit::of(video, body);
+        match unit {
+            MediaUnit::VideoFrame { key } => {
+                self.video_frames += 1;
+                self.keyframes += u64::from(key);
+            }
+            MediaUnit::AudioFrame => self.audio_frames += 1,
+            MediaUnit::Config => {}
+            MediaUnit::Unparsed => self.unparsed += 1,
+        }
+        unit
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One rule for every command: a body that does not parse is not a
+    /// frame; sequence headers are configuration.
+    #[test]
+    fn media_units() {
+        let mut c = MediaCounter::default();
+        assert_eq!(c.count(true, &[0x17, 0, 0, 0, 0]), MediaUnit::Config);
+        assert_eq!(
+            c.count(true, &[0x17, 1, 0, 0, 0, 0xaa]),
+            MediaUnit::VideoFrame { key: true }
+        );
+        assert_eq!(
+            c.count(true, &[0x27, 1, 0, 0, 0, 0xaa]),
+            MediaUnit::VideoFrame { key: false }
+        );
+        assert_eq!(c.count(true, &[]), MediaUnit::Unparsed);
+        assert_eq!(c.count(false, &[0xaf, 0, 0x12, 0x10]), MediaUnit::Config);
+        assert_eq!(c.count(false, &[0xaf, 1, 0x21]), MediaUnit::AudioFrame);
+        assert_eq!(
+            c,
+            MediaCounter {
+                video_frames: 2,
+                keyframes: 1,
+                audio_frames: 1,
+                unparsed: 1
+            }
+        );
+    }
     use proptest::prelude::*;
 
     fn be24(v: u32) -> [u8; 3] {

@@ -21,7 +21,7 @@ use rtmptool::capture::tcp::{Dir, DirStats};
 use rtmptool::proto::amf0::Amf0Value;
 use rtmptool::proto::chunk::DEFAULT_CHUNK_SIZE;
 use rtmptool::proto::handshake::PeerHandshake;
-use rtmptool::proto::media::{AudioInfo, MultitrackType, Track, VideoInfo};
+use rtmptool::proto::media::{AudioInfo, MediaCounter, MultitrackType, Track, VideoInfo};
 use rtmptool::proto::message::{Message, MessageType, UserControl};
 use rtmptool::text::sanitize;
 
@@ -132,9 +132,8 @@ struct DirCounters {
     by_type: Vec<(u8, u64, u64)>,
     /// Chunk sizes in force, in order (the first is the default 128).
     chunk_sizes: Vec<u32>,
-    video_frames: u64,
-    keyframes: u64,
-    audio_frames: u64,
+    /// Frames by the one rule play and publish use too.
+    counter: MediaCounter,
     media_bytes: u64,
     /// First and last RTMP timestamps of any message.
     first_ts: Option<u32>,
@@ -194,9 +193,7 @@ impl Default for DirCounters {
         DirCounters {
             by_type: Vec::new(),
             chunk_sizes: vec![DEFAULT_CHUNK_SIZE],
-            video_frames: 0,
-            keyframes: 0,
-            audio_frames: 0,
+            counter: MediaCounter::default(),
             media_bytes: 0,
             first_ts: None,
             last_ts: 0,
@@ -229,11 +226,8 @@ impl DirCounters {
                 self.chunk_sizes.push(n & 0x7FFF_FFFF)
             }
             Some(Message::Video(body)) => {
+                self.counter.count(true, body);
                 if let Ok(v) = VideoInfo::parse(body) {
-                    if v.is_coded_frames() {
-                        self.video_frames += 1;
-                        self.keyframes += u64::from(v.is_keyframe());
-                    }
                     let codec = v.fourcc.map_or_else(|| v.codec_name(), |f| f.text());
                     let (frame, key) = (v.is_coded_frames(), v.is_keyframe());
                     self.track_media(true, v.multitrack, &v.tracks, &codec, len, ts, frame, key);
@@ -241,10 +235,8 @@ impl DirCounters {
                 self.media(len, ts);
             }
             Some(Message::Audio(body)) => {
+                self.counter.count(false, body);
                 if let Ok(a) = AudioInfo::parse(body) {
-                    if a.is_coded_frames() {
-                        self.audio_frames += 1;
-                    }
                     let codec = a.fourcc.map_or_else(|| a.codec_name(), |f| f.text());
                     let frame = a.is_coded_frames();
                     self.track_media(
@@ -341,9 +333,10 @@ impl DirCounters {
         json!({
             "messages": types,
             "chunk_sizes": self.chunk_sizes,
-            "video_frames": self.video_frames,
-            "keyframes": self.keyframes,
-            "audio_frames": self.audio_frames,
+            "video_frames": self.counter.video_frames,
+            "keyframes": self.counter.keyframes,
+            "audio_frames": self.counter.audio_frames,
+            "unparsed_media": self.counter.unparsed,
             "media_bytes": self.media_bytes,
             "bitrate_kbps": self.bitrate_kbps(),
             "first_timestamp": self.first_ts,
@@ -1282,9 +1275,9 @@ impl<W: Write> Renderer<W> {
             d.bitrate_kbps().map_or("-".into(), |b| format!("{b:.0}"))
         }));
         f.add_row(row("video frames (key)", &|d| {
-            format!("{} ({})", d.video_frames, d.keyframes)
+            format!("{} ({})", d.counter.video_frames, d.counter.keyframes)
         }));
-        f.add_row(row("audio frames", &|d| d.audio_frames.to_string()));
+        f.add_row(row("audio frames", &|d| d.counter.audio_frames.to_string()));
         // Per-track rows when a direction carried more than one track or any
         // E-RTMP track id other than the default 0.
         let multi = c.dirs.iter().any(|d| {
