@@ -235,6 +235,12 @@ pub enum RecordKind {
         /// TCP counters, indexed by [`Dir::index`].
         stats: [DirStats; 2],
     },
+    /// The capture ended (the last record; `conn` is empty, `conn_id` is
+    /// [`u64::MAX`]).
+    EndOfCapture {
+        /// RTMP connections seen.
+        connections: u64,
+    },
 }
 
 impl RecordKind {
@@ -355,6 +361,7 @@ struct Ctx<'a> {
     opts: &'a Options,
     time: Timestamp,
     emit: &'a mut dyn FnMut(Record),
+    rtmp_conns: &'a mut u64,
 }
 
 impl Ctx<'_> {
@@ -390,6 +397,10 @@ pub struct Analyzer {
     opts: Options,
     re: Reassembler,
     conns: HashMap<u64, Conn>,
+    /// Connections announced as RTMP so far.
+    rtmp_conns: u64,
+    /// Frame and time of the last packet.
+    last: (u64, Timestamp),
 }
 
 /// The name of handshake packet `n` (0, 1, 2) sent in direction `d`.
@@ -411,6 +422,8 @@ impl Analyzer {
             opts,
             re: Reassembler::new(),
             conns: HashMap::new(),
+            rtmp_conns: 0,
+            last: (0, Timestamp::default()),
         }
     }
 
@@ -428,26 +441,52 @@ impl Analyzer {
         let Transport::Tcp(seg) = d.transport else {
             return;
         };
-        let Analyzer { opts, re, conns } = self;
+        self.last = (p.frame, p.time);
+        let Analyzer {
+            opts,
+            re,
+            conns,
+            rtmp_conns,
+            ..
+        } = self;
         let mut ctx = Ctx {
             opts,
             time: p.time,
             emit,
+            rtmp_conns,
         };
         re.segment(d.src, d.dst, &seg, p.frame, p.time, |ev| {
             handle(conns, &mut ctx, ev)
         });
     }
 
-    /// End of capture: reports what is still pending (gaps, ends).
+    /// End of capture: reports what is still pending (gaps, cut-off
+    /// messages, ends), then [`RecordKind::EndOfCapture`].
     pub fn finish(&mut self, emit: &mut dyn FnMut(Record)) {
-        let Analyzer { opts, re, conns } = self;
+        let Analyzer {
+            opts,
+            re,
+            conns,
+            rtmp_conns,
+            last,
+        } = self;
         let mut ctx = Ctx {
             opts,
-            time: Timestamp::default(),
+            time: last.1,
             emit,
+            rtmp_conns,
         };
         re.flush(|ev| handle(conns, &mut ctx, ev));
+        let connections = *ctx.rtmp_conns;
+        (ctx.emit)(Record {
+            conn: Arc::from(""),
+            conn_id: u64::MAX,
+            dir: None,
+            frame: last.0,
+            time: last.1,
+            offset: None,
+            kind: RecordKind::EndOfCapture { connections },
+        });
     }
 }
 
@@ -586,6 +625,7 @@ fn announce(c: &mut Conn, frame: u64, ctx: &mut Ctx<'_>) {
         return;
     }
     c.announced = true;
+    *ctx.rtmp_conns += 1;
     let kind = RecordKind::Open {
         client: c.client,
         server: c.server,

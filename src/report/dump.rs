@@ -864,6 +864,9 @@ impl<W: Write> Renderer<W> {
     }
 
     fn count(&mut self, r: &Record) {
+        if matches!(r.kind, RecordKind::EndOfCapture { .. }) {
+            return;
+        }
         let i = *self.index.entry(r.conn_id).or_insert_with(|| {
             self.conns.push(ConnCounters {
                 id: r.conn_id,

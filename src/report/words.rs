@@ -37,6 +37,7 @@ pub fn code(kind: &RecordKind) -> &'static str {
         RecordKind::ChunkError { .. } => "chunk_error",
         RecordKind::Closed { .. } => "closed",
         RecordKind::End { .. } => "connection_end",
+        RecordKind::EndOfCapture { .. } => "end_of_capture",
     }
 }
 
@@ -179,6 +180,9 @@ pub fn describe(kind: &RecordKind, dir: Option<Dir>) -> Option<String> {
             CloseKind::Fin => format!("{name}: FIN (the sender closed its side)"),
             CloseKind::Rst => format!("{name}: RST (the sender reset the connection)"),
         },
+        RecordKind::EndOfCapture { connections } => {
+            format!("end of capture: {connections} RTMP connection(s)")
+        }
         RecordKind::Open { .. }
         | RecordKind::Handshake(_)
         | RecordKind::Chunk(_)
