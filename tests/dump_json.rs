@@ -441,3 +441,71 @@ fn capture_starting_mid_connection_finds_chunk_boundaries() {
         }
     }
 }
+
+/// Ctrl-C while reading a pipe (`tcpdump -w - | rtmptool dump --stats -`):
+/// the tables so far are printed and the exit status is 0, though the writer
+/// still holds the pipe open.
+#[test]
+fn ctrl_c_on_a_pipe_prints_the_stats_so_far() {
+    use std::time::{Duration, Instant};
+    let pcap = std::fs::read(root().join("rtmp/pub_ffmpeg_h264aac_fast.pcap")).unwrap();
+    for json in [false, true] {
+        let mut args = vec!["dump", "--stats", "-"];
+        if json {
+            args.insert(0, "--json");
+        }
+        let mut child = bin()
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        // Two thirds of the capture; the pipe stays open.
+        let part = pcap.len() * 2 / 3;
+        stdin.write_all(&pcap[..part]).unwrap();
+        stdin.flush().unwrap();
+        // Wait until rtmptool has read it (its read counter), then Ctrl-C.
+        let io = format!("/proc/{}/io", child.id());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let read: u64 = std::fs::read_to_string(&io)
+                .ok()
+                .and_then(|t| {
+                    t.lines()
+                        .find_map(|l| l.strip_prefix("rchar: ").map(|v| v.trim().parse().ok()))
+                        .flatten()
+                })
+                .unwrap_or(0);
+            if read >= part as u64 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "rtmptool did not read its input");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = common::wait_output(child, "dump --stats -", Duration::from_secs(10));
+        drop(stdin);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        if json {
+            let r: Json = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+            assert_eq!(r["type"], "conn_stats");
+            let audio = r["c2s"]["audio_frames"].as_u64().unwrap();
+            assert!(audio > 10, "{r}");
+        } else {
+            assert!(text.contains("connection #0"), "{text}");
+            assert!(text.contains("audio frames"), "{text}");
+        }
+    }
+}

@@ -4,9 +4,18 @@
 //!
 //! Bad input (not a capture, a truncated or corrupt record) ends the run with
 //! exit status 7 after everything decoded before it has been printed.
+//!
+//! Ctrl-C is a normal way to end a capture read from a pipe (`tcpdump -w - |
+//! rtmptool dump --stats -`): reading stops, what is pending is reported, the
+//! `--stats` tables so far are printed, and the exit status is 0. A second
+//! Ctrl-C ends at once with 130.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use anyhow::anyhow;
 use rtmptool::analyze::{Analyzer, Options};
@@ -23,11 +32,23 @@ pub fn run(args: &DumpArgs, style: &Style) -> Result<(), Exit> {
         code: exit::USAGE,
         error: e,
     })?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    // A second Ctrl-C (the flag already set) ends at once with 130.
+    let _ = signal_hook::flag::register_conditional_shutdown(
+        signal_hook::consts::SIGINT,
+        130,
+        interrupted.clone(),
+    );
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone());
     let (input, name, streaming): (Box<dyn Read>, String, bool) = if args.input == "-" {
-        let stdin = io::stdin();
         // A pipe or terminal: print records as packets arrive.
         let regular = is_regular_stdin();
-        (Box::new(stdin.lock()), "stdin".into(), !regular)
+        if regular {
+            (Box::new(io::stdin().lock()), "stdin".into(), false)
+        } else {
+            let r = Interruptible::new(interrupted.clone());
+            (Box::new(r), "stdin".into(), true)
+        }
     } else {
         let f = File::open(&args.input).map_err(|e| Exit {
             code: exit::BAD_INPUT,
@@ -50,6 +71,11 @@ pub fn run(args: &DumpArgs, style: &Style) -> Result<(), Exit> {
     let mut io_err: Option<io::Error> = None;
     let mut result = Ok(());
     loop {
+        // A pipe ends by itself once Ctrl-C came (what it had is decoded);
+        // a file stops at once.
+        if !streaming && interrupted.load(Ordering::Relaxed) {
+            break;
+        }
         match reader.next_packet() {
             Ok(Some(p)) => {
                 an.packet(&p, &mut |rec| {
@@ -71,6 +97,8 @@ pub fn run(args: &DumpArgs, style: &Style) -> Result<(), Exit> {
                 }
             }
             Ok(None) => break,
+            // Ctrl-C in the middle of a record: the end, not bad input.
+            Err(_) if interrupted.load(Ordering::Relaxed) => break,
             Err(e) => {
                 result = Err(bad(e));
                 break;
@@ -115,5 +143,88 @@ fn is_regular_stdin() -> bool {
     #[cfg(not(unix))]
     {
         false
+    }
+}
+
+/// Stdin read on a thread, so that Ctrl-C can end a read that would block on
+/// a pipe: after the signal it reads as the end of input.
+struct Interruptible {
+    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+    pos: usize,
+    interrupted: Arc<AtomicBool>,
+    done: bool,
+}
+
+impl Interruptible {
+    fn new(interrupted: Arc<AtomicBool>) -> Self {
+        let (tx, rx) = mpsc::sync_channel(4);
+        std::thread::spawn(move || {
+            let mut stdin = io::stdin().lock();
+            loop {
+                let mut b = vec![0u8; 1 << 16];
+                match stdin.read(&mut b) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        b.truncate(n);
+                        if tx.send(Ok(b)).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        break;
+                    }
+                }
+            }
+        });
+        Interruptible {
+            rx,
+            buf: Vec::new(),
+            pos: 0,
+            interrupted,
+            done: false,
+        }
+    }
+}
+
+impl Read for Interruptible {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.buf.len() {
+            if self.done {
+                return Ok(0);
+            }
+            if self.interrupted.load(Ordering::Relaxed) {
+                // What was read from the pipe before Ctrl-C is still decoded.
+                match self.rx.try_recv() {
+                    Ok(Ok(b)) => {
+                        self.buf = b;
+                        self.pos = 0;
+                        continue;
+                    }
+                    _ => {
+                        self.done = true;
+                        return Ok(0);
+                    }
+                }
+            }
+            match self.rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(Ok(b)) => {
+                    self.buf = b;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    self.done = true;
+                    return Ok(0);
+                }
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
