@@ -35,14 +35,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use crate::capture::tcp::{CloseKind, GapReason};
-use crate::capture::tcp::{ConnId, ConnKey, Dir, DirStats, Event, Reassembler, Roles};
-use crate::capture::{Packet, Timestamp, Transport, decode};
+use crate::capture::tcp::{
+    ConnId, ConnKey, Dir, DirStats, EndReason, Event, Limits, Reassembler, Roles,
+};
+use crate::capture::{DecodeError, Packet, Timestamp, Transport, decode};
 use crate::proto::chunk::walk::{
     CANDIDATE_CHUNK_SIZES, Search, SearchOptions, Start, WalkState, find_boundary,
 };
 use crate::proto::chunk::{
     ChunkDecoder, ChunkError, ChunkEvent, ChunkInfo, DamagedMessage, DecoderConfig, RawMessage,
-    Skip, Type3ExtendedTimestamp,
+    ReserveBudget, Skip, Type3ExtendedTimestamp,
 };
 use crate::proto::handshake::{
     C1S1Info, C2S2Info, PACKET_LEN, RTMP_VERSION, Role, inspect_c1s1, inspect_c2s2,
@@ -68,7 +70,25 @@ pub struct Options {
     pub port: Option<u16>,
     /// Emit a [`RecordKind::Chunk`] record for every chunk.
     pub report_chunks: bool,
+    /// Bytes incomplete messages of all connections may reserve ahead of
+    /// their data (default [`DEFAULT_MAX_RESERVED`]); past it buffers grow
+    /// with what arrives, so announced lengths alone cannot take memory.
+    pub max_reserved_bytes: Option<usize>,
+    /// TCP connections tracked at once (default [`DEFAULT_MAX_CONNECTIONS`]);
+    /// past it the least recently active eighth is dropped, and each dropped
+    /// connection says so.
+    pub max_connections: Option<usize>,
 }
+
+/// Default of [`Options::max_connections`]: 32768 (a few KiB each while
+/// the handshake is held).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 32_768;
+
+/// Undecodable packets reported one by one (the rest are counted).
+pub const MAX_UNDECODABLE_REPORTS: u64 = 10;
+
+/// Default of [`Options::max_reserved_bytes`]: 32 MiB.
+pub const DEFAULT_MAX_RESERVED: usize = 32 << 20;
 
 /// Which handshake packet a [`RecordKind::Handshake`] describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +245,9 @@ pub enum RecordKind {
         /// Whether the direction looks for another boundary (else it stops).
         resync: bool,
     },
+    /// The connection was dropped: too many connections were tracked at once
+    /// ([`Options::max_connections`]; the least recently active go first).
+    Evicted,
     /// A direction was closed by FIN or RST.
     Closed {
         /// FIN or RST.
@@ -235,9 +258,19 @@ pub enum RecordKind {
         /// TCP counters, indexed by [`Dir::index`].
         stats: [DirStats; 2],
     },
+    /// A packet that could not be decoded down to TCP/UDP: an unsupported
+    /// link type or a malformed header (`conn` is empty, `conn_id` is
+    /// [`u64::MAX`]). The first [`MAX_UNDECODABLE_REPORTS`] are reported one
+    /// by one; the end of capture says how many there were.
+    Undecodable {
+        /// Why.
+        reason: String,
+    },
     /// The capture ended (the last record; `conn` is empty, `conn_id` is
     /// [`u64::MAX`]).
     EndOfCapture {
+        /// Packets that could not be decoded (link type, IP or TCP header).
+        undecodable: u64,
         /// RTMP connections seen.
         connections: u64,
     },
@@ -246,6 +279,10 @@ pub enum RecordKind {
 impl RecordKind {
     /// Whether the record reports a problem in the capture (a `warning`).
     pub fn is_problem(&self) -> bool {
+        if let RecordKind::EndOfCapture { undecodable, .. } = self {
+            // Some undecodable packets were only counted: say so.
+            return *undecodable > MAX_UNDECODABLE_REPORTS;
+        }
         matches!(
             self,
             RecordKind::MidStream
@@ -259,6 +296,8 @@ impl RecordKind {
                 | RecordKind::NoBoundary { .. }
                 | RecordKind::Damaged(_)
                 | RecordKind::ChunkError { .. }
+                | RecordKind::Undecodable { .. }
+                | RecordKind::Evicted
         )
     }
 }
@@ -362,6 +401,7 @@ struct Ctx<'a> {
     time: Timestamp,
     emit: &'a mut dyn FnMut(Record),
     rtmp_conns: &'a mut u64,
+    budget: &'a Arc<ReserveBudget>,
 }
 
 impl Ctx<'_> {
@@ -401,6 +441,10 @@ pub struct Analyzer {
     rtmp_conns: u64,
     /// Frame and time of the last packet.
     last: (u64, Timestamp),
+    /// Up-front reservations of incomplete messages, over all connections.
+    budget: Arc<ReserveBudget>,
+    /// Packets that did not decode down to TCP/UDP.
+    undecodable: u64,
 }
 
 /// The name of handshake packet `n` (0, 1, 2) sent in direction `d`.
@@ -418,12 +462,19 @@ pub fn handshake_packet_name(d: Dir, n: usize) -> &'static str {
 impl Analyzer {
     /// A new analyzer.
     pub fn new(opts: Options) -> Self {
+        let opts_reserve = opts.max_reserved_bytes.unwrap_or(DEFAULT_MAX_RESERVED);
+        let max_conns = opts.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
         Analyzer {
             opts,
-            re: Reassembler::new(),
+            re: Reassembler::with_limits(Limits {
+                max_conns,
+                ..Limits::default()
+            }),
             conns: HashMap::new(),
             rtmp_conns: 0,
             last: (0, Timestamp::default()),
+            budget: ReserveBudget::new(opts_reserve),
+            undecodable: 0,
         }
     }
 
@@ -434,19 +485,38 @@ impl Analyzer {
 
     /// Processes one captured packet; records go to `emit` in order.
     pub fn packet(&mut self, p: &Packet<'_>, emit: &mut dyn FnMut(Record)) {
-        let Ok(d) = decode(p.link_type, p.data) else {
-            // Not IP (ARP, LLC...) or a malformed header: not ours to decode.
-            return;
+        self.last = (p.frame, p.time);
+        let d = match decode(p.link_type, p.data) {
+            Ok(d) => d,
+            // Not IP (ARP, LLC...): not ours to decode.
+            Err(DecodeError::NotIp(_)) => return,
+            Err(e) => {
+                self.undecodable += 1;
+                if self.undecodable <= MAX_UNDECODABLE_REPORTS {
+                    emit(Record {
+                        conn: Arc::from(""),
+                        conn_id: u64::MAX,
+                        dir: None,
+                        frame: p.frame,
+                        time: p.time,
+                        offset: Some(p.offset),
+                        kind: RecordKind::Undecodable {
+                            reason: e.to_string(),
+                        },
+                    });
+                }
+                return;
+            }
         };
         let Transport::Tcp(seg) = d.transport else {
             return;
         };
-        self.last = (p.frame, p.time);
         let Analyzer {
             opts,
             re,
             conns,
             rtmp_conns,
+            budget,
             ..
         } = self;
         let mut ctx = Ctx {
@@ -454,6 +524,7 @@ impl Analyzer {
             time: p.time,
             emit,
             rtmp_conns,
+            budget,
         };
         re.segment(d.src, d.dst, &seg, p.frame, p.time, |ev| {
             handle(conns, &mut ctx, ev)
@@ -469,12 +540,15 @@ impl Analyzer {
             conns,
             rtmp_conns,
             last,
+            budget,
+            undecodable,
         } = self;
         let mut ctx = Ctx {
             opts,
             time: last.1,
             emit,
             rtmp_conns,
+            budget,
         };
         re.flush(|ev| handle(conns, &mut ctx, ev));
         let connections = *ctx.rtmp_conns;
@@ -485,7 +559,10 @@ impl Analyzer {
             frame: last.0,
             time: last.1,
             offset: None,
-            kind: RecordKind::EndOfCapture { connections },
+            kind: RecordKind::EndOfCapture {
+                undecodable: *undecodable,
+                connections,
+            },
         });
     }
 }
@@ -583,10 +660,18 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
                 ctx.rec(c, Some(dir), frame, None, RecordKind::Closed { kind });
             }
         }
-        Event::End { conn, stats, .. } => {
+        Event::End {
+            conn,
+            stats,
+            reason,
+            ..
+        } => {
             if let Some(mut c) = conns.remove(&conn.0)
                 && matches!(c.class, Class::Rtmp)
             {
+                if reason == EndReason::Evicted {
+                    ctx.rec(&mut c, None, 0, None, RecordKind::Evicted);
+                }
                 let stats = if c.flipped {
                     [stats[1], stats[0]]
                 } else {
@@ -834,6 +919,7 @@ fn handshake_progress(c: &mut Conn, dir: Dir, have: usize, frame: u64, ctx: &mut
             dec: Box::new(ChunkDecoder::new(DecoderConfig {
                 start_offset: HANDSHAKE_LEN as u64,
                 report_chunks: ctx.opts.report_chunks,
+                reserve_budget: Some(ctx.budget.clone()),
                 ..Default::default()
             })),
         };
@@ -1093,6 +1179,7 @@ fn try_sync(c: &mut Conn, dir: Dir, final_bytes: bool, frame: u64, ctx: &mut Ctx
                     chunk_size: b.chunk_size,
                     start_offset,
                     report_chunks: ctx.opts.report_chunks,
+                    reserve_budget: Some(ctx.budget.clone()),
                     resume: true,
                     ..Default::default()
                 })),

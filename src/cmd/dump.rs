@@ -67,6 +67,7 @@ pub fn run(args: &DumpArgs, style: &Style) -> Result<(), Exit> {
     let mut an = Analyzer::new(Options {
         port: args.port,
         report_chunks: style.verbosity > 0 && !style.json && !args.stats,
+        ..Default::default()
     });
     let mut io_err: Option<io::Error> = None;
     let mut result = Ok(());

@@ -864,7 +864,8 @@ impl<W: Write> Renderer<W> {
     }
 
     fn count(&mut self, r: &Record) {
-        if matches!(r.kind, RecordKind::EndOfCapture { .. }) {
+        if r.conn_id == u64::MAX {
+            // Capture-level records (end of capture, undecodable packets).
             return;
         }
         let i = *self.index.entry(r.conn_id).or_insert_with(|| {

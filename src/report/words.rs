@@ -38,6 +38,8 @@ pub fn code(kind: &RecordKind) -> &'static str {
         RecordKind::Closed { .. } => "closed",
         RecordKind::End { .. } => "connection_end",
         RecordKind::EndOfCapture { .. } => "end_of_capture",
+        RecordKind::Undecodable { .. } => "undecodable",
+        RecordKind::Evicted => "evicted",
     }
 }
 
@@ -180,8 +182,23 @@ pub fn describe(kind: &RecordKind, dir: Option<Dir>) -> Option<String> {
             CloseKind::Fin => format!("{name}: FIN (the sender closed its side)"),
             CloseKind::Rst => format!("{name}: RST (the sender reset the connection)"),
         },
-        RecordKind::EndOfCapture { connections } => {
-            format!("end of capture: {connections} RTMP connection(s)")
+        RecordKind::EndOfCapture {
+            connections,
+            undecodable,
+        } => {
+            let mut t = format!("end of capture: {connections} RTMP connection(s)");
+            if *undecodable > 0 {
+                t.push_str(&format!(
+                    "; {undecodable} packet(s) could not be decoded (link type or IP/TCP header)"
+                ));
+            }
+            t
+        }
+        RecordKind::Evicted => "connection dropped: too many TCP connections tracked at once \
+             (the least recently active are dropped first); what follows of it is not decoded"
+            .into(),
+        RecordKind::Undecodable { reason } => {
+            format!("packet not decoded: {reason}")
         }
         RecordKind::Open { .. }
         | RecordKind::Handshake(_)

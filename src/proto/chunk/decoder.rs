@@ -22,12 +22,60 @@
 //! [`ChunkDecoder::restart`].
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::header::{MAX_CSID, decode_basic_header};
 use super::{DEFAULT_CHUNK_SIZE, EXTENDED_TIMESTAMP_MARK, MessageHeader, Type3ExtendedTimestamp};
 use crate::proto::message::MessageType;
+
+/// Bytes that incomplete messages may reserve ahead of their data, shared by
+/// every decoder of a process (a capture with thousands of connections, each
+/// announcing 16 MiB messages, must not reserve them all). Past the limit a
+/// message's buffer grows with what arrives instead.
+#[derive(Debug)]
+pub struct ReserveBudget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl ReserveBudget {
+    /// A budget of `limit` bytes, to share between decoders.
+    pub fn new(limit: usize) -> Arc<ReserveBudget> {
+        Arc::new(ReserveBudget {
+            limit,
+            used: AtomicUsize::new(0),
+        })
+    }
+
+    /// Bytes reserved now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// The limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    fn take(&self, n: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                u.checked_add(n).filter(|&t| t <= self.limit)
+            })
+            .is_ok()
+    }
+
+    fn give(&self, n: usize) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                Some(u.saturating_sub(n))
+            });
+    }
+}
 
 /// Settings of a [`ChunkDecoder`].
 #[derive(Debug, Clone)]
@@ -45,6 +93,9 @@ pub struct DecoderConfig {
     /// gap): a fmt-1 header on an unseen chunk stream starts a message with
     /// unknown absolute timestamp and message stream id.
     pub resume: bool,
+    /// A budget for up-front reservations shared with other decoders (the
+    /// analyzer gives every connection the same one).
+    pub reserve_budget: Option<Arc<ReserveBudget>>,
 }
 
 impl Default for DecoderConfig {
@@ -55,6 +106,7 @@ impl Default for DecoderConfig {
             max_partial_bytes: 64 << 20,
             report_chunks: false,
             resume: false,
+            reserve_budget: None,
         }
     }
 }
@@ -348,6 +400,20 @@ impl ChunkDecoder {
         self.buf.len()
     }
 
+    /// Gives back `n` reserved bytes (to the shared budget too).
+    fn release(&mut self, n: usize) {
+        let n = n.min(self.reserved);
+        self.reserved -= n;
+        if let Some(g) = &self.cfg.reserve_budget {
+            g.give(n);
+        }
+    }
+
+    /// Bytes reserved ahead of their data by this decoder's incomplete messages.
+    pub fn reserved_bytes(&self) -> usize {
+        self.reserved
+    }
+
     /// Takes the bytes pushed but not yet consumed (after an error: from the
     /// chunk that failed on).
     pub fn take_pending(&mut self) -> Bytes {
@@ -468,7 +534,7 @@ impl ChunkDecoder {
             }
         }
         self.partial_bytes = 0;
-        self.reserved = 0;
+        self.release(self.reserved);
         self.filler.clear();
         self.offset += self.buf.len() as u64 + len;
         self.buf.clear();
@@ -699,6 +765,7 @@ impl ChunkDecoder {
         // `max_partial_bytes` (no regrowth copies); past that it grows with
         // what arrives, so an announced length alone never allocates much.
         let budget = self.cfg.max_partial_bytes.saturating_sub(self.reserved);
+        let global = self.cfg.reserve_budget.clone();
         let mut reserved_now = 0;
         let mut released = 0;
         let st = self.state(csid);
@@ -767,14 +834,15 @@ impl ChunkDecoder {
         } else {
             let p = st.partial.get_or_insert_with(|| {
                 let want = msg_len as usize;
-                let (cap, reserved) = if want <= budget {
-                    reserved_now = want;
-                    (want, want)
-                } else {
-                    // Grow with what arrives: 65599 chunk streams could each
-                    // announce 16 MiB.
-                    (want.min(payload_len.saturating_mul(4).max(256)), 0)
-                };
+                let (cap, reserved) =
+                    if want <= budget && global.as_ref().is_none_or(|g| g.take(want)) {
+                        reserved_now = want;
+                        (want, want)
+                    } else {
+                        // Grow with what arrives: 65599 chunk streams could each
+                        // announce 16 MiB.
+                        (want.min(payload_len.saturating_mul(4).max(256)), 0)
+                    };
                 Partial {
                     data: BytesMut::with_capacity(cap),
                     reserved,
@@ -808,7 +876,8 @@ impl ChunkDecoder {
                 None
             }
         };
-        self.reserved = (self.reserved + reserved_now).saturating_sub(released);
+        self.reserved += reserved_now;
+        self.release(released);
         if let Some((received, length)) = dropped {
             self.partial_bytes = self.partial_bytes.saturating_sub(received);
             self.events.push_back(ChunkEvent::MessageInterrupted {
@@ -883,7 +952,7 @@ impl ChunkDecoder {
                     && let Some(partial) = st.partial.take()
                 {
                     discarded = partial.data.len();
-                    self.reserved = self.reserved.saturating_sub(partial.reserved);
+                    self.release(partial.reserved);
                 }
                 self.partial_bytes = self.partial_bytes.saturating_sub(discarded);
                 self.events.push_back(ChunkEvent::Aborted {
@@ -905,4 +974,11 @@ fn be24(b: &[u8]) -> u32 {
 #[inline]
 fn be32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+
+impl Drop for ChunkDecoder {
+    fn drop(&mut self) {
+        // What this decoder reserved goes back to the shared budget.
+        self.release(self.reserved);
+    }
 }

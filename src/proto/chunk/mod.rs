@@ -13,7 +13,7 @@ pub mod walk;
 
 pub use decoder::{
     ChunkDecoder, ChunkError, ChunkEvent, ChunkInfo, DamagedMessage, DecoderConfig, RawMessage,
-    Skip, UnknownFields,
+    ReserveBudget, Skip, UnknownFields,
 };
 pub use encoder::{ChunkEncoder, EncoderConfig};
 pub use header::{BasicHeader, MAX_CSID, MIN_CSID, decode_basic_header, encode_basic_header};

@@ -1,0 +1,192 @@
+//! Captures built to make the tool fall over: many connections announcing
+//! huge messages, many half-open connections, link types and IP headers it
+//! cannot decode. Memory is measured as the peak RSS of `rtmptool dump`
+//! (`/usr/bin/time -f %M`), which must stay bounded whatever the capture
+//! announces; nothing may be silent.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use etherparse::PacketBuilder;
+
+/// A little-endian pcap of Ethernet frames, written as it is built.
+struct Pcap {
+    out: Vec<u8>,
+    t: u32,
+}
+
+impl Pcap {
+    fn new(link: u32) -> Pcap {
+        let mut out = Vec::new();
+        out.extend(0xa1b2_c3d4u32.to_le_bytes());
+        out.extend(2u16.to_le_bytes());
+        out.extend(4u16.to_le_bytes());
+        out.extend([0u8; 8]);
+        out.extend(262_144u32.to_le_bytes());
+        out.extend(link.to_le_bytes());
+        Pcap { out, t: 0 }
+    }
+
+    fn raw(&mut self, frame: &[u8]) {
+        self.t += 1;
+        self.out.extend((self.t / 1000).to_le_bytes());
+        self.out.extend(((self.t % 1000) * 1000).to_le_bytes());
+        self.out.extend((frame.len() as u32).to_le_bytes());
+        self.out.extend((frame.len() as u32).to_le_bytes());
+        self.out.extend(frame);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn tcp(
+        &mut self,
+        src: ([u8; 4], u16),
+        dst: ([u8; 4], u16),
+        seq: u32,
+        syn: bool,
+        payload: &[u8],
+    ) {
+        let mut frame = Vec::with_capacity(payload.len() + 60);
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4(src.0, dst.0, 64)
+            .tcp(src.1, dst.1, seq, 65535);
+        let b = if syn { b.syn() } else { b.ack(1) };
+        b.write(&mut frame, payload).unwrap();
+        self.raw(&frame);
+    }
+}
+
+/// Runs `rtmptool dump ARGS` over `pcap` on stdin; returns (exit code,
+/// stdout, stderr, peak RSS in KiB).
+fn dump(pcap: &[u8], args: &[&str]) -> (Option<i32>, String, String, u64) {
+    let time = std::path::Path::new("/usr/bin/time");
+    assert!(
+        time.exists(),
+        "/usr/bin/time is needed (Debian package `time`)"
+    );
+    let mut child = Command::new(time)
+        .args(["-f", "RSS %M"])
+        .arg(env!("CARGO_BIN_EXE_rtmptool"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let data = pcap.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let rss = stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("RSS "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no RSS in {stderr}"));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        stderr,
+        rss,
+    )
+}
+
+/// An RTMP connection up to the chunk stream: SYN, C0+C1, S0+S1+S2, C2.
+/// An IPv4 endpoint.
+type Ep = ([u8; 4], u16);
+
+fn rtmp_conn(p: &mut Pcap, i: u32) -> (Ep, Ep, u32) {
+    let c = (
+        [10, (i >> 16) as u8, (i >> 8) as u8, i as u8],
+        40000 + (i % 20000) as u16,
+    );
+    let s = ([10, 255, 0, 1], 1935);
+    p.tcp(c, s, 999, true, &[]);
+    let mut c0c1 = vec![3u8];
+    c0c1.extend([0u8; 1536]);
+    p.tcp(c, s, 1000, false, &c0c1);
+    let mut s012 = vec![3u8];
+    s012.extend([0u8; 3072]);
+    p.tcp(s, c, 5000, false, &s012);
+    p.tcp(c, s, 1000 + 1537, false, &[0u8; 1536]);
+    (c, s, 1000 + 3073)
+}
+
+/// 400 connections, each starting four messages that announce 16 MiB with
+/// one 128-byte chunk: reservations are bounded over all connections, not per
+/// connection (this took 6.8 GB before).
+#[test]
+fn many_connections_announcing_huge_messages_stay_small() {
+    let mut p = Pcap::new(1);
+    for i in 0..400 {
+        let (c, s, mut seq) = rtmp_conn(&mut p, i);
+        for k in 0..4u8 {
+            let mut chunk = vec![4 + k, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0];
+            chunk.push(0x17);
+            chunk.extend([0x55u8; 127]);
+            p.tcp(c, s, seq, false, &chunk);
+            seq += chunk.len() as u32;
+        }
+    }
+    let (code, out, err, rss) = dump(&p.out, &["--json", "dump", "-"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(rss < 128 * 1024, "peak RSS {rss} KiB");
+    // Each message cut off by the end of the capture is reported.
+    let cut = out
+        .lines()
+        .filter(|l| l.contains("\"code\":\"damaged_message\""))
+        .count();
+    assert_eq!(cut, 1600, "{}", &out[..out.len().min(2000)]);
+    eprintln!("400 x 4 announced 16 MiB messages: peak RSS {rss} KiB");
+}
+
+/// 100,000 connections that send C0+C1 and nothing more: the oldest are
+/// dropped past the connection bound, memory stays bounded.
+#[test]
+fn hundred_thousand_half_open_connections_stay_bounded() {
+    let mut p = Pcap::new(1);
+    for i in 0..100_000u32 {
+        let c = (
+            [10, (i >> 16) as u8, (i >> 8) as u8, i as u8],
+            40000 + (i % 20000) as u16,
+        );
+        let s = ([10, 255, 0, 1], 1935);
+        p.tcp(c, s, 999, true, &[]);
+        let mut c0c1 = vec![3u8];
+        c0c1.extend([0u8; 1536]);
+        p.tcp(c, s, 1000, false, &c0c1);
+    }
+    let (code, _out, err, rss) = dump(&p.out, &["--json", "dump", "-"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(rss < 256 * 1024, "peak RSS {rss} KiB");
+    eprintln!("100,000 half-open connections: peak RSS {rss} KiB");
+}
+
+/// A link type the reader cannot decode (NFLOG) and IPv4 packets with broken
+/// headers are warnings with their frame numbers, not silence.
+#[test]
+fn undecodable_packets_are_reported() {
+    let mut p = Pcap::new(239); // LINKTYPE_NFLOG
+    for _ in 0..5 {
+        p.raw(&[2, 0, 0, 0, 8, 0, 1, 0]);
+    }
+    let (code, out, err, _) = dump(&p.out, &["--json", "dump", "-"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("\"code\":\"undecodable\""), "{out}");
+    assert!(out.contains("\"frame\":1"), "{out}");
+
+    let mut p = Pcap::new(1);
+    let mut bad = vec![2u8; 12];
+    bad.extend([0x08, 0x00]);
+    bad.extend([
+        0x4f, 0, 0, 20, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ]);
+    p.raw(&bad);
+    let (_, out, _, _) = dump(&p.out, &["--json", "dump", "-"]);
+    assert!(out.contains("\"code\":\"undecodable\""), "{out}");
+}
