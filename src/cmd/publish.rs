@@ -211,12 +211,6 @@ impl Stats {
 /// Runs `publish`.
 pub fn run(args: &PublishArgs, global: &GlobalArgs) -> Result<(), Exit> {
     let style = Style::from_args(global);
-    if !(args.rate.is_finite() && args.rate > 0.0) {
-        return Err(err(
-            exit::USAGE,
-            format!("--rate {}: must be a positive number", args.rate),
-        ));
-    }
     if args.input == Path::new("-") && args.loops != 1 {
         return Err(err(
             exit::USAGE,
