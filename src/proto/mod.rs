@@ -13,6 +13,7 @@ pub mod handshake;
 pub mod media;
 pub mod message;
 pub mod session;
+pub mod timeline;
 
 /// Deepest nesting of AMF containers (objects, arrays, ...) a decoder accepts.
 ///

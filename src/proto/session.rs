@@ -347,6 +347,11 @@ impl ClientSession {
         }
     }
 
+    /// Bytes queued to send (not counting handshake bytes).
+    pub fn poll_transmit_len(&self) -> usize {
+        self.transmit.len()
+    }
+
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
         self.events.pop_front()
