@@ -233,7 +233,7 @@ impl std::fmt::Display for Truncation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "AMF decoding stopped at byte {} after the budget of {} elements; {} byte(s) not decoded",
+            "AMF truncated at byte {}: the budget of {} elements per message ran out; {} byte(s) not decoded",
             self.offset, self.limit, self.bytes_left
         )
     }
