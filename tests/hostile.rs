@@ -71,6 +71,11 @@ enum Mode {
     Aggregates,
     /// A publisher is accepted, then never read from again.
     StopReading,
+    /// The answer to connect is a command whose AMF does not decode.
+    MalformedResult,
+    /// The answer to connect is a type-3 chunk on a chunk stream that has
+    /// had no header.
+    HeaderlessChunk,
 }
 
 const AGG_SHIFT: u32 = 1000;
@@ -170,6 +175,16 @@ fn serve(s: TcpStream, mode: Mode, stopped: mpsc::Sender<Instant>) {
             };
             let tid = cmd.transaction_id().unwrap_or(0.0);
             match cmd.name() {
+                "connect" if mode == Mode::MalformedResult => {
+                    // "_result", then a string that claims 200 bytes and has 3.
+                    let mut p = Vec::new();
+                    rtmptool::proto::amf0::encode(&Amf0Value::String("_result".into()), &mut p);
+                    p.extend_from_slice(&[2, 0, 200, b'a', b'b', b'c']);
+                    c.send(3, 20, 0, 0, &p);
+                }
+                "connect" if mode == Mode::HeaderlessChunk => {
+                    let _ = c.s.write_all(&[0xC0 | 9, 1, 2, 3]);
+                }
                 "connect" => {
                     c.send(2, 1, 0, 0, &(CHUNK as u32).to_be_bytes());
                     c.chunk = CHUNK;
@@ -600,5 +615,35 @@ fn arguments_out_of_range_are_usage_errors() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.starts_with("error: "), "{args:?}: {err}");
+    }
+}
+
+/// A peer that breaks the protocol gets exit 9 from probe, publish and play.
+#[test]
+fn protocol_violations_exit_9() {
+    let src = common::media(SRC);
+    for mode in [Mode::MalformedResult, Mode::HeaderlessChunk] {
+        let (port, _) = server(mode);
+        let url = format!("rtmp://127.0.0.1:{port}/live/x");
+        for cmd in [
+            vec!["probe", url.as_str()],
+            vec!["play", url.as_str()],
+            vec!["publish", src.to_str().unwrap(), url.as_str()],
+        ] {
+            let mut args = vec!["--timeout", "5s"];
+            args.extend(&cmd);
+            let start = Instant::now();
+            let out = usage(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(9), "{mode:?} {cmd:?}: {err}");
+            assert!(
+                err.contains("broke the protocol"),
+                "{mode:?} {cmd:?}: {err}"
+            );
+            assert!(
+                start.elapsed() < Duration::from_secs(4),
+                "{mode:?} {cmd:?}: waited"
+            );
+        }
     }
 }
