@@ -101,6 +101,7 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             [CompletionResult]::new('--loop', '--loop', [CompletionResultType]::ParameterName, 'Send the file N times with continuous timestamps (0: forever)')
             [CompletionResult]::new('--start-timestamp', '--start-timestamp', [CompletionResultType]::ParameterName, 'Timestamp of the first tag (ms); e.g. 16777000 crosses 0xFFFFFF (extended timestamps) in 215 ms')
             [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Stop after this much media time, e.g. 30s')
+            [CompletionResult]::new('--max-gap', '--max-gap', [CompletionResultType]::ParameterName, 'A timestamp jump larger than this (or any step backwards) is warned about once and bridged, not waited out')
             [CompletionResult]::new('--kind', '--kind', [CompletionResultType]::ParameterName, 'Publishing type of the publish command')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Limit for each network phase, e.g. 500ms, 2s, 1m')

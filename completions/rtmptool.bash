@@ -425,7 +425,7 @@ _rtmptool() {
             return 0
             ;;
         rtmptool__subcmd__publish)
-            opts="-q -v -h -V --app --stream --chunk-size --ca --insecure --reveal-keys --rate --no-pace --loop --start-timestamp --duration --kind --json --color --quiet --verbose --timeout --help --version"
+            opts="-q -v -h -V --app --stream --chunk-size --ca --insecure --reveal-keys --rate --no-pace --loop --start-timestamp --duration --max-gap --kind --json --color --quiet --verbose --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -460,6 +460,10 @@ _rtmptool() {
                     return 0
                     ;;
                 --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-gap)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

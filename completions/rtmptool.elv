@@ -95,6 +95,7 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand --loop 'Send the file N times with continuous timestamps (0: forever)'
             cand --start-timestamp 'Timestamp of the first tag (ms); e.g. 16777000 crosses 0xFFFFFF (extended timestamps) in 215 ms'
             cand --duration 'Stop after this much media time, e.g. 30s'
+            cand --max-gap 'A timestamp jump larger than this (or any step backwards) is warned about once and bridged, not waited out'
             cand --kind 'Publishing type of the publish command'
             cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
             cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'

@@ -91,6 +91,7 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l rate -d 'P
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l loop -d 'Send the file N times with continuous timestamps (0: forever)' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l start-timestamp -d 'Timestamp of the first tag (ms); e.g. 16777000 crosses 0xFFFFFF (extended timestamps) in 215 ms' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l duration -d 'Stop after this much media time, e.g. 30s' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l max-gap -d 'A timestamp jump larger than this (or any step backwards) is warned about once and bridged, not waited out' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand publish" -l kind -d 'Publishing type of the publish command' -r -f -a "live\t''
 record\t''
 append\t''"

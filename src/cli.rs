@@ -35,7 +35,7 @@ pub struct GlobalArgs {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Limit for each network phase, e.g. 500ms, 2s, 1m
-    #[arg(long, default_value = "10s", value_parser = parse_duration, global = true, value_name = "DURATION")]
+    #[arg(long, default_value = "10s", value_parser = parse_timeout, global = true, value_name = "DURATION")]
     pub timeout: Duration,
 }
 
@@ -79,7 +79,7 @@ pub struct ProbeArgs {
     #[arg(long)]
     pub play: bool,
     /// Number of attempts (like ping -c)
-    #[arg(short = 'c', long, default_value_t = 1, value_name = "N")]
+    #[arg(short = 'c', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
     pub count: u32,
     /// Pause between attempts
     #[arg(short = 'i', long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
@@ -100,7 +100,7 @@ pub struct ProbeArgs {
     #[arg(long)]
     pub stream: Option<String>,
     /// Trust only the CA certificates in this PEM file (rtmps)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
     pub ca: Option<PathBuf>,
     /// rtmps without certificate verification (encrypted, not authenticated)
     #[arg(long)]
@@ -126,7 +126,7 @@ pub struct ConnArgs {
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=0x7FFF_FFFF), value_name = "N")]
     pub chunk_size: u32,
     /// Trust only the CA certificates in this PEM file (rtmps)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
     pub ca: Option<PathBuf>,
     /// rtmps without certificate verification (encrypted, not authenticated)
     #[arg(long)]
@@ -150,6 +150,7 @@ pub struct PublishArgs {
     #[arg(
         long,
         default_value_t = 1.0,
+        value_parser = parse_rate,
         value_name = "X",
         conflicts_with = "no_pace"
     )]
@@ -166,6 +167,9 @@ pub struct PublishArgs {
     /// Stop after this much media time, e.g. 30s
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub duration: Option<Duration>,
+    /// A timestamp jump larger than this (or any step backwards) is warned about once and bridged, not waited out
+    #[arg(long, default_value = "10s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub max_gap: Duration,
     /// Publishing type of the publish command
     #[arg(long, default_value = "live", value_parser = ["live", "record", "append"])]
     pub kind: String,
@@ -284,6 +288,39 @@ pub struct ManArgs {
     pub force: bool,
 }
 
+/// Slowest and fastest `publish --rate`.
+pub const RATE_RANGE: std::ops::RangeInclusive<f64> = 0.01..=1000.0;
+
+/// Parses `--rate`: a number within [`RATE_RANGE`].
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    let r: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number (e.g. 1, 0.5, 2)"))?;
+    if !RATE_RANGE.contains(&r) {
+        return Err(format!(
+            "'{s}' is out of range: give {} to {} (times real time)",
+            RATE_RANGE.start(),
+            RATE_RANGE.end()
+        ));
+    }
+    Ok(r)
+}
+
+/// Parses `--timeout`: a duration above zero (a zero limit would fail every phase).
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    parse_positive_duration(s)
+}
+
+/// Parses a duration that must be above zero.
+pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!("'{s}': must be more than 0 (e.g. 500ms, 2s)"));
+    }
+    Ok(d)
+}
+
 /// Parses `500ms`, `2s`, `1.5s`, `1m`, `250us` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -320,6 +357,18 @@ mod tests {
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("2 parsecs").is_err());
+        assert!(parse_timeout("0").is_err());
+        assert!(parse_timeout("0ms").is_err());
+        assert_eq!(parse_timeout("1ms"), Ok(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("2"), Ok(2.0));
+        assert_eq!(parse_rate("0.01"), Ok(0.01));
+        for bad in ["1e-300", "0", "-1", "NaN", "inf", "1001", "fast"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

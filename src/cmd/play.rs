@@ -150,6 +150,8 @@ struct Stats {
     has_audio: bool,
     has_video: bool,
     interrupted: bool,
+    /// Messages from the server that did not decode (skipped).
+    malformed: u64,
     /// The reader of stdout or of a FIFO went away (EPIPE): a normal end,
     /// as when `ffprobe -` has seen enough.
     output_closed: bool,
@@ -397,6 +399,7 @@ async fn play(
         b
     });
     let mut last_draw = Instant::now();
+    let mut warned_truncated = false;
 
     loop {
         let deadline = Instant::now() + idle;
@@ -450,10 +453,35 @@ async fn play(
             Event::Audio { timestamp, payload } => (TagType(8), timestamp, payload),
             Event::Video { timestamp, payload } => (TagType(9), timestamp, payload),
             Event::Data { timestamp, data } => {
+                if let Some(t) = data.truncated()
+                    && !warned_truncated
+                {
+                    warned_truncated = true;
+                    warn(
+                        &bar,
+                        &format!(
+                            "play: the data message {:?} at timestamp {timestamp} holds more AMF than the budget: {t}; written to the output cut there",
+                            data.name()
+                        ),
+                    );
+                }
                 let Some(body) = script_body(data) else {
                     continue;
                 };
                 (TagType(18), timestamp, body)
+            }
+            Event::Malformed { msg_type, error } => {
+                st.malformed += 1;
+                if st.malformed == 1 {
+                    warn(
+                        &bar,
+                        &format!(
+                            "play: the server sent a malformed {} message ({error}); skipped (further ones are counted in the stats)",
+                            rtmptool::proto::message::MessageType(msg_type)
+                        ),
+                    );
+                }
+                continue;
             }
             Event::Status(s) if s.is_error() => {
                 failure = Some(err(
@@ -575,6 +603,15 @@ async fn play(
     }
 }
 
+/// A warning line on stderr (around the progress bar).
+fn warn(bar: &Option<indicatif::ProgressBar>, w: &str) {
+    let line = format!("rtmptool: warning: {}", rtmptool::text::sanitize(w));
+    match bar {
+        Some(b) => b.suspend(|| eprintln!("{line}")),
+        None => eprintln!("{line}"),
+    }
+}
+
 /// A failed write ends the play: with an error, or quietly when the reader
 /// of a pipe went away.
 fn write_error(out: &Out, e: &std::io::Error, st: &mut Stats) -> Option<Exit> {
@@ -669,6 +706,7 @@ fn report(
                 "av_max_spread_ms": (st.has_audio && st.has_video).then_some(st.max_spread),
                 "gaps": st.gaps,
                 "regressions": st.regressions,
+                "malformed_messages": st.malformed,
                 "wall_ms": ms_f(wall),
                 "interrupted": st.interrupted,
                 "output_closed": st.output_closed,

@@ -314,6 +314,9 @@ async fn run_phases(
         match d.next_event(deadline).await {
             Ok(ev) => {
                 let at = ev.at;
+                if let Some(why) = super::streaming::malformed_command(&ev.event) {
+                    return fail(a, Phase::Connect, exit::PROTOCOL, why);
+                }
                 if let Some(r) = observe(a, ev.event, url, args.reveal_keys) {
                     let info = |k: &str| r.info(k).unwrap_or_default().into_owned();
                     if !r.ok {
@@ -352,6 +355,14 @@ async fn run_phases(
             match d.next_event(deadline).await {
                 Ok(ev) => {
                     let at = ev.at;
+                    if let Some(why) = super::streaming::malformed_command(&ev.event) {
+                        let phase = if created_at.is_some() {
+                            start_phase
+                        } else {
+                            Phase::CreateStream
+                        };
+                        return fail(a, phase, exit::PROTOCOL, why);
+                    }
                     match ev.event {
                         Event::StreamCreated(id) => {
                             a.server.insert("stream_id".into(), json!(id));

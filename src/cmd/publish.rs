@@ -27,6 +27,7 @@ use rtmptool::proto::flv::{FlvEvent, FlvWarning, Reader, Tag};
 use rtmptool::proto::media::MediaUnit;
 use rtmptool::proto::message::{Message, MessageType};
 use rtmptool::proto::session::{Event, Goal};
+use rtmptool::proto::timeline::{Discontinuity, Timeline, Track};
 
 /// What the input thread hands over.
 enum Item {
@@ -174,6 +175,8 @@ struct Stats {
     max_lag: Duration,
     passes: u32,
     interrupted: bool,
+    /// Timestamp discontinuities bridged.
+    discontinuities: u64,
 }
 
 impl Stats {
@@ -205,12 +208,6 @@ impl Stats {
 /// Runs `publish`.
 pub fn run(args: &PublishArgs, global: &GlobalArgs) -> Result<(), Exit> {
     let style = Style::from_args(global);
-    if !(args.rate.is_finite() && args.rate > 0.0) {
-        return Err(err(
-            exit::USAGE,
-            format!("--rate {}: must be a positive number", args.rate),
-        ));
-    }
     if args.input == Path::new("-") && args.loops != 1 {
         return Err(err(
             exit::USAGE,
@@ -334,14 +331,7 @@ async fn publish(
     let mut t0: Option<Instant> = None;
     // Timestamp of the first tag sent; output = base + media time.
     let mut base: Option<u32> = None;
-    // Per pass: first source timestamp and media offset of the pass.
-    let mut pass_first: Option<u32> = None;
-    let mut pass_offset = 0u64;
-    let mut max_media = 0u64;
-    let mut last_video: Option<u32> = None;
-    let mut last_audio: Option<u32> = None;
-    let mut step_video = 0u64;
-    let mut step_audio = 0u64;
+    let mut timeline = Timeline::new(args.max_gap.as_millis().min(u128::from(u32::MAX)) as u64);
     let mut broken: Option<(String, u64)> = None;
     let mut failure: Option<Exit> = None;
     let mut last_draw = Instant::now();
@@ -376,17 +366,7 @@ async fn publish(
         let tag = match item {
             Item::Tag(t) => t,
             Item::Pass => {
-                let step = if step_video > 0 {
-                    step_video
-                } else if step_audio > 0 {
-                    step_audio
-                } else {
-                    40
-                };
-                pass_offset = max_media + step;
-                pass_first = None;
-                last_video = None;
-                last_audio = None;
+                timeline.start_pass();
                 st.passes += 1;
                 continue;
             }
@@ -399,46 +379,42 @@ async fn publish(
                 break;
             }
             Item::Warn(w) => {
-                if let Some(b) = &bar {
-                    b.suspend(|| eprintln!("rtmptool: warning: {}", rtmptool::text::sanitize(&w)));
-                } else {
-                    eprintln!("rtmptool: warning: {}", rtmptool::text::sanitize(&w));
-                }
+                warn(&bar, &w);
                 continue;
             }
             Item::Header | Item::End => continue,
         };
-        let first = *pass_first.get_or_insert(tag.timestamp);
-        let media = pass_offset + u64::from(tag.timestamp.saturating_sub(first));
+        let track = if tag.is_video() {
+            Track::Video
+        } else if tag.is_audio() {
+            Track::Audio
+        } else {
+            Track::Data
+        };
+        let (media, jump) = timeline.place(track, tag.timestamp, tag.offset);
+        if let Some(j) = jump
+            && timeline.discontinuities == 1
+        {
+            warn(&bar, &discontinuity_warning(&name, &j, args.max_gap));
+        }
         if let Some(l) = limit
             && media >= l
         {
             break;
         }
-        // Frame steps, for continuous timestamps across --loop passes.
-        if tag.is_video() {
-            if let Some(p) = last_video
-                && tag.timestamp > p
-            {
-                step_video = u64::from(tag.timestamp - p);
-            }
-            last_video = Some(tag.timestamp);
-        } else if tag.is_audio() {
-            if let Some(p) = last_audio
-                && tag.timestamp > p
-            {
-                step_audio = u64::from(tag.timestamp - p);
-            }
-            last_audio = Some(tag.timestamp);
-        }
-        max_media = max_media.max(media);
         let base = *base.get_or_insert(args.start_timestamp.unwrap_or(tag.timestamp));
         let out_ts = (u64::from(base) + media) as u32;
 
         // Pace.
         let start = *t0.get_or_insert_with(Instant::now);
         if !args.no_pace {
-            let due = start + Duration::from_secs_f64(media as f64 / 1000.0 / args.rate);
+            // --rate is 0.01..=1000 (checked at parse time) and media time
+            // is bridged over jumps, so this stays small; saturate anyway.
+            let wait = Duration::try_from_secs_f64(media as f64 / 1000.0 / args.rate)
+                .unwrap_or(Duration::from_secs(u32::MAX.into()));
+            let due = start
+                .checked_add(wait)
+                .unwrap_or_else(|| start + Duration::from_secs(u32::MAX.into()));
             loop {
                 if Instant::now() >= due {
                     break;
@@ -482,9 +458,23 @@ async fn publish(
         };
         if let Some(m) = msg {
             d.session.send_media(&m, out_ts);
-            if let Err(e) = d.flush().await {
-                failure = Some(disconnected(&DriveError::Io(e), &st, &shown));
-                break;
+            // A peer that stops reading ends this within --timeout; Ctrl-C
+            // ends it at once.
+            let sent = tokio::select! {
+                biased;
+                _ = &mut ctrlc => None,
+                r = d.flush_within(global.timeout) => Some(r),
+            };
+            match sent {
+                None => {
+                    st.interrupted = true;
+                    break;
+                }
+                Some(Err(e)) => {
+                    failure = Some(disconnected(&DriveError::Io(e), &st, &shown));
+                    break;
+                }
+                Some(Ok(())) => {}
             }
         }
         st.count(&tag);
@@ -509,11 +499,19 @@ async fn publish(
         b.finish_and_clear();
     }
     let wall = t0.map_or(Duration::ZERO, |t| t.elapsed());
+    st.discontinuities = timeline.discontinuities;
     if failure.is_none() {
-        // Polite end: FCUnpublish + deleteStream, then close our side.
+        // Polite end: FCUnpublish + deleteStream, then close our side. After
+        // Ctrl-C within a second whatever happens: a server that stopped
+        // reading does not get them.
+        let limit = if st.interrupted {
+            global.timeout.min(Duration::from_millis(400))
+        } else {
+            global.timeout
+        };
         d.session.close();
-        let _ = tokio::time::timeout(global.timeout, d.flush()).await;
-        let _ = tokio::time::timeout(global.timeout, d.stream.shutdown()).await;
+        let _ = tokio::time::timeout(limit, d.flush()).await;
+        let _ = tokio::time::timeout(limit, d.stream.shutdown()).await;
     }
     report(&style, &st, wall, url, args);
     if let Some(f) = failure {
@@ -532,7 +530,48 @@ async fn publish(
     Ok(())
 }
 
+/// A warning line on stderr (around the progress bar).
+fn warn(bar: &Option<indicatif::ProgressBar>, w: &str) {
+    let line = format!("rtmptool: warning: {}", rtmptool::text::sanitize(w));
+    match bar {
+        Some(b) => b.suspend(|| eprintln!("{line}")),
+        None => eprintln!("{line}"),
+    }
+}
+
+fn discontinuity_warning(name: &str, j: &Discontinuity, max_gap: Duration) -> String {
+    let what = if j.backwards {
+        format!("steps back from {} ms to {} ms", j.previous, j.timestamp)
+    } else {
+        format!(
+            "jump from {} ms to {} ms (more than --max-gap {})",
+            j.previous,
+            j.timestamp,
+            rtmptool::net::human_duration(max_gap)
+        )
+    };
+    format!(
+        "{name}: tag timestamps {what} at offset {}; bridged: that tag goes out at {} of media, right after the one before, and the rest follows it (further discontinuities are bridged the same way and counted in the stats)",
+        j.offset,
+        media_time(j.placed_ms)
+    )
+}
+
 fn disconnected(e: &DriveError, st: &Stats, shown: &str) -> Exit {
+    if let DriveError::Io(io) = e
+        && io.kind() == std::io::ErrorKind::TimedOut
+    {
+        return err(
+            exit::NETWORK,
+            format!(
+                "{shown}: publish: {} (after {} tags, {} of media, {})",
+                rtmptool::text::sanitize(&io.to_string()),
+                st.tags,
+                media_time(st.media_ms),
+                human_bytes(st.bytes)
+            ),
+        );
+    }
     let code = match e {
         DriveError::Session(_) => exit::PROTOCOL,
         _ => exit::NETWORK,
@@ -568,13 +607,14 @@ fn report(style: &Style, st: &Stats, wall: Duration, url: &RtmpUrl, args: &Publi
                 "wall_ms": ms_f(wall),
                 "max_lag_ms": if args.no_pace { None } else { Some(ms_f(st.max_lag)) },
                 "passes": st.passes,
+                "discontinuities": st.discontinuities,
                 "interrupted": st.interrupted,
             }),
         );
     } else if style.verbosity >= 0 {
         let _ = writeln!(
             out,
-            "published {} to {}: {} video frames ({} keyframes), {} audio frames, {} tags, {} in {} of media ({:.0} kbit/s); wall {:.3} s{}{}{}",
+            "published {} to {}: {} video frames ({} keyframes), {} audio frames, {} tags, {} in {} of media ({:.0} kbit/s); wall {:.3} s{}{}{}{}",
             input_name(&args.input),
             url.shown(args.conn.reveal_keys),
             st.video_frames,
@@ -592,6 +632,11 @@ fn report(style: &Style, st: &Stats, wall: Duration, url: &RtmpUrl, args: &Publi
             },
             if st.passes > 1 {
                 format!(", {} passes", st.passes)
+            } else {
+                String::new()
+            },
+            if st.discontinuities > 0 {
+                format!(", {} timestamp discontinuities bridged", st.discontinuities)
             } else {
                 String::new()
             },

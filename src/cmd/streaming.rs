@@ -119,6 +119,20 @@ pub fn random_source() -> impl FnMut(&mut [u8]) {
     }
 }
 
+/// While a command's answer is awaited, a command message (20 or 17) that
+/// does not decode is the server breaking the protocol (exit 9): the answer
+/// may be that very message, so waiting on would only end in a timeout.
+pub fn malformed_command(ev: &Event) -> Option<String> {
+    match ev {
+        Event::Malformed { msg_type, error } if matches!(msg_type, 20 | 17) => Some(format!(
+            "the server broke the protocol: a malformed {} message ({})",
+            rtmptool::proto::message::MessageType(*msg_type),
+            rtmptool::text::sanitize(error)
+        )),
+        _ => None,
+    }
+}
+
 /// Maps a driver error after the handshake to an exit code and words.
 pub fn drive_failure(e: &DriveError, what: &str, shown: &str, timeout: Duration) -> Exit {
     let what = format!("{shown}: {what}");
@@ -230,6 +244,12 @@ pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
             .next_event(deadline)
             .await
             .map_err(|e| drive_failure(&e, phase.name(), &shown, timeout))?;
+        if let Some(why) = malformed_command(&ev.event) {
+            return Err(err(
+                exit::PROTOCOL,
+                format!("{shown}: {}: {why}", phase.name()),
+            ));
+        }
         match ev.event {
             Event::Reply(r) if r.to == "connect" && r.ok => phase = Phase::CreateStream,
             Event::Reply(r) if !r.ok => {

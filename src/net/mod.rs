@@ -146,14 +146,19 @@ impl Stream {
         }
     }
 
-    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+    /// Writes some of `buf` (at least one byte unless it is empty).
+    async fn write_some(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Stream::Plain(s) => s.write_all(buf).await,
-            Stream::Tls(s) => {
-                s.write_all(buf).await?;
-                // rustls buffers records: push them out now.
-                s.flush().await
-            }
+            Stream::Plain(s) => s.write(buf).await,
+            Stream::Tls(s) => s.write(buf).await,
+        }
+    }
+
+    /// Pushes out what the TLS layer buffered (no-op for plain TCP).
+    async fn flush_tls(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(_) => Ok(()),
+            Stream::Tls(s) => s.flush().await,
         }
     }
 
@@ -163,6 +168,17 @@ impl Stream {
             Stream::Plain(s) => s.shutdown().await,
             Stream::Tls(s) => s.shutdown().await,
         }
+    }
+}
+
+/// `3 s`, `500 ms`, `1.5 s`: a limit as people write it.
+pub fn human_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
     }
 }
 
@@ -207,6 +223,9 @@ pub struct Driver {
     pub reads: Vec<(Duration, usize)>,
     /// When each write was issued and how much (the first 4096).
     pub writes: Vec<(Duration, usize)>,
+    /// The part of a buffer from the session not yet written (a flush that
+    /// was cancelled or stalled resumes here, so the byte stream stays whole).
+    unsent: bytes::Bytes,
 }
 
 impl Driver {
@@ -222,6 +241,7 @@ impl Driver {
             quickack,
             reads: Vec::new(),
             writes: Vec::new(),
+            unsent: bytes::Bytes::new(),
         }
     }
 
@@ -230,16 +250,74 @@ impl Driver {
         self.epoch.elapsed()
     }
 
-    /// Writes everything the session has queued.
+    /// Writes everything the session has queued. Cancel safe: bytes not
+    /// yet written stay queued for the next flush.
     pub async fn flush(&mut self) -> io::Result<()> {
-        while let Some(b) = self.session.poll_transmit() {
-            if self.writes.len() < MAX_LOGGED_IO {
-                let at = self.now();
-                self.writes.push((at, b.len()));
+        self.flush_stalling(None).await
+    }
+
+    /// Bytes queued but not yet accepted by the socket.
+    pub fn unsent(&self) -> usize {
+        self.unsent.len()
+    }
+
+    /// Like [`Driver::flush`], but fails when the peer stops reading: when
+    /// the socket accepts no byte for `stall`, the error (kind `TimedOut`)
+    /// says "the server stopped reading: 0 bytes accepted in …", with how
+    /// much is still queued. A slow peer that takes some bytes within each
+    /// `stall` is waited for.
+    pub async fn flush_within(&mut self, stall: Duration) -> io::Result<()> {
+        self.flush_stalling(Some(stall)).await
+    }
+
+    async fn flush_stalling(&mut self, stall: Option<Duration>) -> io::Result<()> {
+        let stalled = |limit: Duration, queued: usize| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the server stopped reading: 0 bytes accepted in {}, {queued} bytes still to send",
+                    human_duration(limit)
+                ),
+            )
+        };
+        loop {
+            if self.unsent.is_empty() {
+                match self.session.poll_transmit() {
+                    None => {
+                        // rustls buffers records: push them out now.
+                        let flush = self.stream.flush_tls();
+                        return match stall {
+                            None => flush.await,
+                            Some(limit) => tokio::time::timeout(limit, flush)
+                                .await
+                                .unwrap_or_else(|_| Err(stalled(limit, 0))),
+                        };
+                    }
+                    Some(b) => {
+                        if self.writes.len() < MAX_LOGGED_IO {
+                            let at = self.now();
+                            self.writes.push((at, b.len()));
+                        }
+                        self.unsent = b;
+                    }
+                }
             }
-            self.stream.write_all(&b).await?;
+            let write = self.stream.write_some(&self.unsent);
+            let n = match stall {
+                None => write.await?,
+                Some(limit) => match tokio::time::timeout(limit, write).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        let queued = self.unsent.len() + self.session.poll_transmit_len();
+                        return Err(stalled(limit, queued));
+                    }
+                },
+            };
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            bytes::Buf::advance(&mut self.unsent, n);
         }
-        Ok(())
     }
 
     /// Reads once (whatever the socket has, waiting for at least one byte)

@@ -17,6 +17,18 @@
 //! [`decode_lax`] keeps the values decoded before such an error for forensic
 //! dumps.
 //!
+//! Element budget: one message decodes at most [`MAX_AMF_ELEMENTS`]
+//! elements (each value one, each property name one; AMF3 values after an
+//! AVM+ marker draw on the same budget, in the AMF3 decoder's units). Nulls
+//! and undefineds count like any value, so a strict array of 16 M nulls
+//! costs its count in budget, never 16 M boxed values in memory. Past the
+//! bound, decoding stops and says so: an [`Amf0Value::Truncated`] marker
+//! takes the place of the next value (in a strict array, as its last item;
+//! in an object, as the value of a property with an empty name), every
+//! enclosing container ends there, and no further value of the message is
+//! decoded. [`truncation`] finds the marker. Nothing is allocated from a
+//! declared count beyond a small head start ([`prealloc`]).
+//!
 //! AMF3 reference tables across AVM+ switches: one [`Decoder`] (one message
 //! body) keeps a single AMF3 context for all its 0x11 values, and a new
 //! [`Decoder`] starts with empty tables. This is what Adobe's own BlazeDS
@@ -28,8 +40,8 @@
 use bytes::BufMut;
 use serde_json::{Map, Value as Json};
 
-use crate::proto::MAX_AMF_DEPTH;
 use crate::proto::amf3::{self, Amf3Value};
+use crate::proto::{MAX_AMF_DEPTH, MAX_AMF_ELEMENTS};
 
 /// AMF0 type markers (AMF0 §2.1).
 mod marker {
@@ -201,6 +213,47 @@ pub enum Amf0Value {
         /// The bytes.
         bytes: Vec<u8>,
     },
+    /// Not a wire value: decoding stopped here because the message used up
+    /// its element budget (see the module doc). Encodes to nothing.
+    Truncated(Truncation),
+}
+
+/// Where and why the decoding of a message's AMF stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Truncation {
+    /// Offset of the first byte not decoded.
+    pub offset: usize,
+    /// The element budget that ran out.
+    pub limit: usize,
+    /// Bytes of the message from `offset` to its end, not decoded.
+    pub bytes_left: usize,
+}
+
+impl std::fmt::Display for Truncation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "AMF truncated at byte {}: the budget of {} elements per message ran out; {} byte(s) not decoded",
+            self.offset, self.limit, self.bytes_left
+        )
+    }
+}
+
+/// The truncation marker of decoded values, if decoding stopped early: it is
+/// always on the path of last values (the last value, its last item or
+/// property, and so on).
+pub fn truncation(values: &[Amf0Value]) -> Option<&Truncation> {
+    let mut v = values.last()?;
+    loop {
+        v = match v {
+            Amf0Value::Truncated(t) => return Some(t),
+            Amf0Value::StrictArray(items) => items.last()?,
+            Amf0Value::Object(p)
+            | Amf0Value::EcmaArray { properties: p, .. }
+            | Amf0Value::TypedObject { properties: p, .. } => &p.last()?.1,
+            _ => return None,
+        };
+    }
 }
 
 impl Amf0Value {
@@ -262,7 +315,8 @@ impl Amf0Value {
     /// - XML document → `{"$xml": "<text>"}`;
     /// - reference → `{"$ref": <index>}`;
     /// - movieclip / unsupported → `{"$marker": "movieclip" | "unsupported"}`;
-    /// - AVM+ → the AMF3 value's own JSON ([`Amf3Value::to_json`]).
+    /// - AVM+ → the AMF3 value's own JSON ([`Amf3Value::to_json`]);
+    /// - truncation marker → `{"$truncated": {"offset": …, "element_limit": …, "bytes_left": …}}`.
     pub fn to_json(&self) -> Json {
         match self {
             Amf0Value::Number(n) => number_json(*n),
@@ -301,6 +355,18 @@ impl Amf0Value {
                 Json::Object(m)
             }
             Amf0Value::AvmPlus(v) => v.to_json(),
+            Amf0Value::Truncated(t) => {
+                let mut m = Map::new();
+                m.insert(
+                    "$truncated".into(),
+                    serde_json::json!({
+                        "offset": t.offset,
+                        "element_limit": t.limit,
+                        "bytes_left": t.bytes_left,
+                    }),
+                );
+                Json::Object(m)
+            }
         }
     }
 }
@@ -351,16 +417,57 @@ pub struct Decoder<'a> {
     pos: usize,
     /// AMF3 context shared by every AVM+ value of this message (see the module doc).
     amf3: Option<amf3::Decoder<'a>>,
+    /// Elements decoded so far (AMF3 units included).
+    used: usize,
+    /// The element budget.
+    limit: usize,
+    /// Set once the budget ran out: nothing more is decoded.
+    stopped: Option<Truncation>,
 }
 
 impl<'a> Decoder<'a> {
-    /// A decoder at the start of `buf`, with empty AMF3 reference tables.
+    /// A decoder at the start of `buf`, with empty AMF3 reference tables and
+    /// the budget of [`MAX_AMF_ELEMENTS`].
     pub fn new(buf: &'a [u8]) -> Self {
+        Self::with_limit(buf, MAX_AMF_ELEMENTS)
+    }
+
+    /// A decoder with an element budget of `limit` (see the module doc).
+    pub fn with_limit(buf: &'a [u8], limit: usize) -> Self {
         Decoder {
             buf,
             pos: 0,
             amf3: None,
+            used: 0,
+            limit,
+            stopped: None,
         }
+    }
+
+    /// Where decoding stopped because the budget ran out, if it did.
+    pub fn truncated(&self) -> Option<Truncation> {
+        self.stopped
+    }
+
+    /// Spends one element; false (and decoding stops, with the marker for
+    /// `at`) when the budget is gone.
+    fn charge(&mut self, at: usize) -> Option<Amf0Value> {
+        self.used = self.used.saturating_add(1);
+        if self.used > self.limit {
+            Some(self.stop(at))
+        } else {
+            None
+        }
+    }
+
+    fn stop(&mut self, at: usize) -> Amf0Value {
+        let t = *self.stopped.get_or_insert(Truncation {
+            offset: at,
+            limit: self.limit,
+            bytes_left: self.buf.len().saturating_sub(at),
+        });
+        self.pos = self.buf.len();
+        Amf0Value::Truncated(t)
     }
 
     /// Offset of the next byte to decode.
@@ -373,7 +480,9 @@ impl<'a> Decoder<'a> {
         self.pos >= self.buf.len()
     }
 
-    /// Decodes the next value. On error the position is unspecified.
+    /// Decodes the next value. On error the position is unspecified. Once
+    /// the budget has run out, the value is (or ends in) an
+    /// [`Amf0Value::Truncated`] marker and the decoder is at the end.
     pub fn decode_value(&mut self) -> Result<Amf0Value, AmfError> {
         self.value(0)
     }
@@ -463,18 +572,29 @@ impl<'a> Decoder<'a> {
     fn properties(&mut self, depth: usize) -> Result<Vec<(String, Amf0Value)>, AmfError> {
         let mut props = Vec::new();
         loop {
+            let at = self.pos;
             let key = self.string16()?;
             if key.is_empty() && self.buf.get(self.pos) == Some(&marker::OBJECT_END) {
                 self.pos += 1;
                 return Ok(props);
             }
+            if let Some(marker) = self.charge(at) {
+                props.push((String::new(), marker));
+                return Ok(props);
+            }
             let v = self.value(depth)?;
             props.push((key, v));
+            if self.stopped.is_some() {
+                return Ok(props);
+            }
         }
     }
 
     fn value(&mut self, depth: usize) -> Result<Amf0Value, AmfError> {
         let at = self.pos;
+        if let Some(marker) = self.charge(at) {
+            return Ok(marker);
+        }
         let m = self.u8()?;
         Ok(match m {
             marker::NUMBER => Amf0Value::Number(self.f64()?),
@@ -516,6 +636,9 @@ impl<'a> Decoder<'a> {
                 let mut items = Vec::with_capacity(prealloc(count));
                 for _ in 0..count {
                     items.push(self.value(d)?);
+                    if self.stopped.is_some() {
+                        break;
+                    }
                 }
                 Amf0Value::StrictArray(items)
             }
@@ -539,9 +662,18 @@ impl<'a> Decoder<'a> {
                 let buf = self.buf;
                 let dec = self.amf3.get_or_insert_with(|| amf3::Decoder::new(buf));
                 dec.set_position(self.pos);
-                let v = dec.decode_at_depth(depth)?;
-                self.pos = dec.position();
-                Amf0Value::AvmPlus(v)
+                // One budget for the message: AMF3 spends from what is left.
+                dec.set_budget(self.used, self.limit);
+                let r = dec.decode_at_depth(depth);
+                self.used = dec.spent();
+                match r {
+                    Ok(v) => {
+                        self.pos = dec.position();
+                        Amf0Value::AvmPlus(v)
+                    }
+                    Err(AmfError::BudgetExceeded { .. }) => self.stop(at),
+                    Err(e) => return Err(e),
+                }
             }
             other => {
                 return Err(AmfError::UnknownMarker {
@@ -650,11 +782,17 @@ impl Encoder {
             }
             Amf0Value::StrictArray(items) => {
                 out.put_u8(marker::STRICT_ARRAY);
-                out.put_u32(u32::try_from(items.len()).unwrap_or(u32::MAX));
-                for v in items.iter().take(u32::MAX as usize) {
+                let real = items
+                    .iter()
+                    .filter(|v| !matches!(v, Amf0Value::Truncated(_)));
+                let n = real.clone().count();
+                out.put_u32(u32::try_from(n).unwrap_or(u32::MAX));
+                for v in real.take(u32::MAX as usize) {
                     self.encode(v, out);
                 }
             }
+            // Not a wire value: what was not decoded cannot be written back.
+            Amf0Value::Truncated(_) => {}
             Amf0Value::Date { millis, timezone } => {
                 out.put_u8(marker::DATE);
                 out.put_f64(*millis);
@@ -682,6 +820,9 @@ impl Encoder {
 
     fn put_properties(&mut self, props: &[(String, Amf0Value)], out: &mut impl BufMut) {
         for (k, v) in props {
+            if matches!(v, Amf0Value::Truncated(_)) {
+                continue;
+            }
             put_string16(k, out);
             self.encode(v, out);
         }
@@ -1044,6 +1185,90 @@ mod tests {
         assert_eq!(
             decode_all(&[0x03, 0x00, 0x01, 0xFF, 0x05, 0x00, 0x00, 0x09]),
             Err(AmfError::InvalidUtf8 { offset: 3 })
+        );
+    }
+
+    /// Past the element budget decoding stops with a marker where the next
+    /// value would be; enclosing containers end there; nothing after is decoded.
+    #[test]
+    fn budget_truncates_with_a_marker() {
+        // ["a", [null × 1000], 1.0] with a budget of 100 elements.
+        let mut b = vec![0x02, 0, 1, b'a', 0x0A, 0, 0, 0x03, 0xE8];
+        b.extend(std::iter::repeat_n(0x05, 1000));
+        b.extend([0x00, 0x3F, 0xF0, 0, 0, 0, 0, 0, 0]);
+        let mut d = Decoder::with_limit(&b, 100);
+        let mut values = Vec::new();
+        while !d.is_empty() {
+            values.push(d.decode_value().unwrap());
+        }
+        assert_eq!(values.len(), 2, "the number after the array is not decoded");
+        let Amf0Value::StrictArray(items) = &values[1] else {
+            panic!("{values:?}")
+        };
+        // "a" and the array cost 2: 98 nulls, then the marker.
+        assert_eq!(items.len(), 99);
+        assert!(items[..98].iter().all(|v| *v == Amf0Value::Null));
+        let t = Truncation {
+            offset: 9 + 98,
+            limit: 100,
+            bytes_left: b.len() - 9 - 98,
+        };
+        assert_eq!(items[98], Amf0Value::Truncated(t));
+        assert_eq!(d.truncated(), Some(t));
+        assert_eq!(truncation(&values), Some(&t));
+        assert_eq!(
+            values[1].to_json()[98],
+            json!({"$truncated": {"offset": 107, "element_limit": 100, "bytes_left": 911}})
+        );
+        // What decoded re-encodes as valid AMF0 without the marker.
+        let again = decode_all(&encode_all(&values)).unwrap();
+        let Amf0Value::StrictArray(items) = &again[1] else {
+            panic!()
+        };
+        assert_eq!(items.len(), 98);
+        assert_eq!(truncation(&again), None);
+
+        // An object: the marker is the value of an empty-named property.
+        let mut b = vec![0x03];
+        for _ in 0..50 {
+            b.extend([0, 1, b'k', 0x05]);
+        }
+        b.extend([0, 0, 9]);
+        let mut d = Decoder::with_limit(&b, 21);
+        let v = d.decode_value().unwrap();
+        let p = v.properties().unwrap();
+        // The object (1) + 10 properties × (name + value).
+        assert_eq!(p.len(), 11);
+        assert_eq!(p[10].0, "");
+        assert!(matches!(p[10].1, Amf0Value::Truncated(_)));
+        assert!(d.is_empty());
+        assert!(truncation(std::slice::from_ref(&v)).is_some());
+        // Under the budget nothing changes.
+        assert_eq!(truncation(&decode_all(&b).unwrap()), None);
+    }
+
+    /// AMF3 after an AVM+ marker spends the same budget; running out there
+    /// is a marker in place of the AVM+ value, not an error.
+    #[test]
+    fn budget_is_shared_with_amf3() {
+        // 0x11, AMF3 array of 1000 nulls: 09 (1000 << 1 | 1 as U29) 01 (empty key) 01 × 1000.
+        let mut b = vec![0x05, 0x11, 0x09];
+        crate::proto::amf3::put_u29(1000 << 1 | 1, &mut b);
+        b.push(0x01);
+        b.extend(std::iter::repeat_n(0x01, 1000));
+        let mut d = Decoder::with_limit(&b, 300);
+        let a = d.decode_value().unwrap();
+        let v = d.decode_value().unwrap();
+        assert_eq!(a, Amf0Value::Null);
+        assert!(
+            matches!(v, Amf0Value::Truncated(Truncation { offset: 1, .. })),
+            "{v:?}"
+        );
+        assert!(d.is_empty());
+        // With room, it decodes.
+        let v = decode_all(&b).unwrap();
+        assert!(
+            matches!(&v[1], Amf0Value::AvmPlus(Amf3Value::Array { dense, .. }) if dense.len() == 1000)
         );
     }
 

@@ -25,9 +25,9 @@ use std::rc::Rc;
 use bytes::BufMut;
 use serde_json::{Map, Value as Json};
 
-use crate::proto::MAX_AMF_DEPTH;
 pub use crate::proto::amf0::AmfError;
 use crate::proto::amf0::{number_json, prealloc, truncate_str};
+use crate::proto::{MAX_AMF_DEPTH, MAX_AMF_ELEMENTS};
 
 /// AMF3 type markers (§3.1).
 mod marker {
@@ -271,9 +271,10 @@ enum Slot {
 pub const BUDGET_PER_BYTE: usize = 16;
 /// Work units the default budget allows regardless of input size.
 pub const BUDGET_BASE: usize = 1 << 16;
-/// Hard cap on the default budget, whatever the input size: about 2 M
-/// values, so a decode never holds more than a few hundred MiB.
-pub const BUDGET_CAP: usize = 1 << 21;
+/// Hard cap on the default budget, whatever the input size: the per-message
+/// element bound shared with AMF0 ([`MAX_AMF_ELEMENTS`]), so a decode never
+/// holds more than some 30 MB.
+pub const BUDGET_CAP: usize = MAX_AMF_ELEMENTS;
 
 /// Decodes AMF3 values, keeping the three reference tables across values.
 ///
@@ -335,6 +336,18 @@ impl<'a> Decoder<'a> {
     /// True when every byte has been consumed.
     pub fn is_empty(&self) -> bool {
         self.pos >= self.buf.len()
+    }
+
+    /// Shares a budget with a caller (AMF0's decoder, for an AVM+ value):
+    /// `used` units already spent of `limit`.
+    pub fn set_budget(&mut self, used: usize, limit: usize) {
+        self.used = used;
+        self.limit = limit;
+    }
+
+    /// Units spent so far (see [`Decoder::set_budget`]).
+    pub fn spent(&self) -> usize {
+        self.used
     }
 
     /// Empties the three reference tables (a new AMF3 context); the budget spent stays spent.

@@ -242,6 +242,11 @@ impl Command {
     pub fn args(&self) -> &[Amf0Value] {
         self.values.get(3..).unwrap_or(&[])
     }
+
+    /// Where AMF decoding stopped early (the element budget ran out), if it did.
+    pub fn truncated(&self) -> Option<&amf0::Truncation> {
+        amf0::truncation(&self.values)
+    }
 }
 
 /// A data message (18 or 15), e.g. `@setDataFrame` + `onMetaData` + an ECMA array.
@@ -260,6 +265,11 @@ impl DataMessage {
             Some(Amf0Value::String(s) | Amf0Value::LongString(s)) => s,
             _ => "",
         }
+    }
+
+    /// Where AMF decoding stopped early (the element budget ran out), if it did.
+    pub fn truncated(&self) -> Option<&amf0::Truncation> {
+        amf0::truncation(&self.values)
     }
 }
 
@@ -591,6 +601,33 @@ pub fn aggregate_parts(body: &Bytes) -> (Vec<AggregatePart>, Option<MessageError
     (parts, None)
 }
 
+/// Splits an aggregate message (type 22, RTMP 1.0 §7.1.6) into the messages
+/// it carries, on the stream's timescale: "the difference between the
+/// timestamps of the aggregate message and the first sub-message is the
+/// offset used to renormalize the timestamps of the sub-messages", and "the
+/// message stream ID of the aggregate message overrides the message stream
+/// IDs for the sub-messages". So the first part gets `timestamp` (the
+/// aggregate's), each later part `timestamp + (its own - the first's)`
+/// (modulo 2^32, as RTMP timestamps wrap), and every part `stream_id`.
+///
+/// A pure function over the body, for every consumer (the client session
+/// for `play`, capture analysis for `dump`). Stops at the first part that
+/// does not fit, returning the parts before it and why.
+pub fn split_aggregate(
+    timestamp: u32,
+    stream_id: u32,
+    body: &Bytes,
+) -> (Vec<AggregatePart>, Option<MessageError>) {
+    let (mut parts, err) = aggregate_parts(body);
+    if let Some(first) = parts.first().map(|p| p.timestamp) {
+        for p in &mut parts {
+            p.timestamp = timestamp.wrapping_add(p.timestamp.wrapping_sub(first));
+            p.stream_id = stream_id;
+        }
+    }
+    (parts, err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -719,7 +756,51 @@ mod tests {
         assert!(err.is_some());
     }
 
+    #[test]
+    fn aggregate_timestamps_are_renormalized() {
+        // Sub-timestamps 1000, 1040, 1020 (relative to the first), the
+        // aggregate at 5000 on stream 7: parts at 5000, 5040, 5020.
+        let mut b = Vec::new();
+        for (t, ts) in [(9u8, 1000u32), (8, 1040), (9, 1020)] {
+            let data = [t, 1, 2];
+            b.push(t);
+            b.extend_from_slice(&(data.len() as u32).to_be_bytes()[1..]);
+            b.extend_from_slice(&ts.to_be_bytes()[1..]);
+            b.push((ts >> 24) as u8);
+            b.extend_from_slice(&[0, 0, 1]);
+            b.extend_from_slice(&data);
+            b.extend_from_slice(&(11 + data.len() as u32).to_be_bytes());
+        }
+        let body = Bytes::from(b);
+        let (parts, err) = split_aggregate(5000, 7, &body);
+        assert!(err.is_none());
+        let got: Vec<_> = parts
+            .iter()
+            .map(|p| (p.msg_type.0, p.timestamp, p.stream_id))
+            .collect();
+        assert_eq!(got, [(9, 5000, 7), (8, 5040, 7), (9, 5020, 7)]);
+        // Wrapping: the aggregate just below 2^32, a part 100 ms later.
+        let (parts, _) = split_aggregate(u32::MAX - 10, 1, &body);
+        assert_eq!(parts[1].timestamp, 29);
+        // Empty and cut bodies.
+        assert_eq!(split_aggregate(0, 1, &Bytes::new()), (vec![], None));
+        let (parts, err) = split_aggregate(0, 1, &body.slice(..20));
+        assert_eq!(parts.len(), 1);
+        assert!(err.is_some());
+    }
+
     proptest! {
+        #[test]
+        fn split_aggregate_never_panics(ts in any::<u32>(), body in prop::collection::vec(any::<u8>(), 0..96)) {
+            let b = Bytes::from(body);
+            let (parts, _) = split_aggregate(ts, 1, &b);
+            let total: usize = parts.iter().map(|p| 15 + p.payload.len()).sum();
+            prop_assert!(total <= b.len());
+            if let Some(p) = parts.first() {
+                prop_assert_eq!(p.timestamp, ts);
+            }
+        }
+
         #[test]
         fn arbitrary_bodies_never_panic(t in any::<u8>(), body in prop::collection::vec(any::<u8>(), 0..64)) {
             let b = Bytes::from(body);

@@ -13,9 +13,19 @@ pub mod handshake;
 pub mod media;
 pub mod message;
 pub mod session;
+pub mod timeline;
 
 /// Deepest nesting of AMF containers (objects, arrays, ...) a decoder accepts.
 ///
 /// Real peers nest two or three levels; the limit stops hostile input from
 /// exhausting the stack.
 pub const MAX_AMF_DEPTH: usize = 64;
+
+/// Most AMF elements one message decodes (AMF0 and AMF3 together; see
+/// [`amf0`]): past it, decoding stops with a truncation marker.
+///
+/// Real messages hold tens to a few thousand elements (an `onMetaData` with a
+/// keyframe index of a ten-hour file: about 72 000). At most about 100 bytes
+/// each, the bound keeps a decoded message within some 30 MB whatever its
+/// size on the wire.
+pub const MAX_AMF_ELEMENTS: usize = 1 << 18;

@@ -29,7 +29,9 @@ use crate::proto::chunk::{
 use crate::proto::handshake::{
     ClientHandshake, HandshakeConfig, HandshakeError, HandshakeOutcome, RTMP_VERSION,
 };
-use crate::proto::message::{Command, DataMessage, LimitType, Message, UserControl};
+use crate::proto::message::{
+    Command, DataMessage, LimitType, Message, MessageType, UserControl, split_aggregate,
+};
 
 /// Chunk stream used for protocol control and user control messages (§5.4).
 pub const CSID_CONTROL: u32 = 2;
@@ -345,6 +347,11 @@ impl ClientSession {
         }
     }
 
+    /// Bytes queued to send (not counting handshake bytes).
+    pub fn poll_transmit_len(&self) -> usize {
+        self.transmit.len()
+    }
+
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
         self.events.pop_front()
@@ -600,7 +607,59 @@ impl ClientSession {
                 },
             ),
             Message::Command(cmd) => self.on_command(cmd, header, now),
+            Message::Aggregate(body) => self.on_aggregate(&body, header, now),
             other => self.push(now, Event::Other(other)),
+        }
+    }
+
+    /// An aggregate (RTMP 1.0 §7.1.6, as Adobe Media Server and Wowza send
+    /// them) comes out as the audio, video and data messages inside it, on
+    /// the stream's timescale ([`split_aggregate`]). Parts of other types
+    /// (an aggregate inside an aggregate, a command) and a body that does
+    /// not split cleanly are [`Event::Malformed`]: said, not dropped.
+    fn on_aggregate(&mut self, body: &Bytes, header: MessageHeader, now: Duration) {
+        let (parts, error) = split_aggregate(header.timestamp, header.stream_id, body);
+        for p in parts {
+            if !matches!(
+                p.msg_type,
+                MessageType::AUDIO
+                    | MessageType::VIDEO
+                    | MessageType::DATA_AMF0
+                    | MessageType::DATA_AMF3
+            ) {
+                self.push(
+                    now,
+                    Event::Malformed {
+                        msg_type: MessageType::AGGREGATE.0,
+                        error: format!("aggregate carries a {} message; skipped", p.msg_type),
+                    },
+                );
+                continue;
+            }
+            let sub = MessageHeader {
+                timestamp: p.timestamp,
+                msg_type: p.msg_type,
+                stream_id: p.stream_id,
+            };
+            match Message::decode(p.msg_type, p.payload) {
+                Ok(msg) => self.on_message(msg, sub, now),
+                Err(e) => self.push(
+                    now,
+                    Event::Malformed {
+                        msg_type: MessageType::AGGREGATE.0,
+                        error: format!("in an aggregate: {e}"),
+                    },
+                ),
+            }
+        }
+        if let Some(e) = error {
+            self.push(
+                now,
+                Event::Malformed {
+                    msg_type: MessageType::AGGREGATE.0,
+                    error: e.to_string(),
+                },
+            );
         }
     }
 
