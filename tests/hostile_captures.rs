@@ -190,3 +190,52 @@ fn undecodable_packets_are_reported() {
     let (_, out, _, _) = dump(&p.out, &["--json", "dump", "-"]);
     assert!(out.contains("\"code\":\"undecodable\""), "{out}");
 }
+
+/// An Aggregate message (type 22, as Adobe Media Server and Wowza send):
+/// dump shows its parts with the aggregate's timestamp applied, and --stats
+/// counts them as the frames they are (the splitter play uses).
+#[test]
+fn aggregate_messages_are_split() {
+    fn tag(t: u8, ts: u32, data: &[u8]) -> Vec<u8> {
+        let mut v = vec![t];
+        v.extend(&(data.len() as u32).to_be_bytes()[1..]);
+        v.extend(&ts.to_be_bytes()[1..]);
+        v.push((ts >> 24) as u8);
+        v.extend([0, 0, 0]);
+        v.extend(data);
+        v.extend((11 + data.len() as u32).to_be_bytes());
+        v
+    }
+    let mut body = tag(9, 1000, &[0x17, 1, 0, 0, 0, 0xaa, 0xbb]);
+    body.extend(tag(8, 1010, &[0xaf, 1, 0x21, 0x22]));
+    body.extend(tag(9, 1040, &[0x27, 1, 0, 0, 0, 0xcc]));
+    let mut p = Pcap::new(1);
+    let (c, s, seq) = rtmp_conn(&mut p, 1);
+    // fmt 0, csid 4, timestamp 5000, type 22, stream 1; one chunk (< 128 bytes).
+    let mut chunk = vec![4, 0, 0x13, 0x88];
+    chunk.extend(&(body.len() as u32).to_be_bytes()[1..]);
+    chunk.extend([22, 1, 0, 0, 0]);
+    chunk.extend(&body);
+    assert!(body.len() <= 128);
+    p.tcp(s, c, 5000 + 3073, false, &chunk);
+    let _ = seq;
+    let (code, out, err, _) = dump(&p.out, &["--json", "dump", "-"]);
+    assert_eq!(code, Some(0), "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("\"msg_type\":22"))
+        .unwrap_or_else(|| panic!("no aggregate in {out}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let ts: Vec<u64> = v["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["timestamp"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ts, vec![5000, 5010, 5040]);
+    let (_, out, _, _) = dump(&p.out, &["--json", "dump", "--stats", "-"]);
+    let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(v["s2c"]["video_frames"], 2, "{v}");
+    assert_eq!(v["s2c"]["keyframes"], 1, "{v}");
+    assert_eq!(v["s2c"]["audio_frames"], 1, "{v}");
+}

@@ -252,6 +252,18 @@ impl DirCounters {
                 }
                 self.media(len, ts);
             }
+            Some(Message::Aggregate(body)) => {
+                // Its parts count as the messages they are (one splitter,
+                // shared with play: proto::message::split_aggregate).
+                let (parts, _) = rtmptool::proto::message::split_aggregate(ts, 0, body);
+                for p in parts {
+                    let video = p.msg_type == MessageType::VIDEO;
+                    if video || p.msg_type == MessageType::AUDIO {
+                        self.counter.count(video, &p.payload);
+                        self.media(p.payload.len() as u64, p.timestamp);
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -984,6 +996,24 @@ impl<W: Write> Renderer<W> {
                 );
                 m.insert("length".into(), json!(raw.payload.len()));
                 match decoded {
+                    Ok(Message::Aggregate(body)) => {
+                        let (parts, err) = rtmptool::proto::message::split_aggregate(
+                            raw.header.timestamp,
+                            raw.header.stream_id,
+                            body,
+                        );
+                        let list: Vec<Json> = parts
+                            .iter()
+                            .map(|p| {
+                                json!({"msg_type": p.msg_type.0, "msg_type_name": p.msg_type.name(),
+                                       "timestamp": p.timestamp, "length": p.payload.len()})
+                            })
+                            .collect();
+                        m.insert("parts".into(), json!(list));
+                        if let Some(e) = err {
+                            m.insert("error".into(), json!(e.to_string()));
+                        }
+                    }
                     Ok(msg) => content_json(&mut m, msg),
                     Err(e) => {
                         m.insert("error".into(), json!(e.to_string()));
