@@ -36,3 +36,5 @@ cargo clippy --all-targets -- -D warnings
 cargo test --all-targets
 cargo test --doc
 RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps
+# A short run of every fuzz target (FUZZ_SECONDS each, default 20); a crash fails.
+scripts/fuzz.sh

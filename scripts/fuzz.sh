@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target under fuzz/ for FUZZ_SECONDS each (default
+# 20), seeded from testdata/; exits non-zero on the first crash, leak or
+# timeout (the crashing input is in fuzz/artifacts/TARGET/).
+#
+#   scripts/fuzz.sh                      # the short run CI does
+#   FUZZ_SECONDS=3600 scripts/fuzz.sh    # a maintainer's long run
+#   FUZZ_SECONDS=600 scripts/fuzz.sh chunk_decoder amf0
+#
+# This machine has the stable toolchain only: RUSTC_BOOTSTRAP=1 lets
+# cargo-fuzz use the nightly flags it needs (-Zsanitizer=address).
+set -euo pipefail
+cd "$(dirname "$0")/../fuzz"
+export RUSTC_BOOTSTRAP=1
+command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+secs="${FUZZ_SECONDS:-20}"
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo fuzz list)
+for t in "${targets[@]}"; do cargo fuzz build -O "$t" 2>&1 | tail -n 1; done
+seeds() {
+  case "$1" in
+    amf0|amf3) echo ../testdata/amf ;;
+    handshake) echo ../testdata/handshake ;;
+    flv_reader) echo ../testdata/rtmp/media ;;
+    capture_reader|dump_pipeline) echo ../testdata/rtmp ../testdata/capture ;;
+    chunk_decoder|chunk_walk|client_session) echo ../testdata/amf ;;
+  esac
+}
+for t in "${targets[@]}"; do
+  mkdir -p "corpus/$t"
+  # shellcheck disable=SC2046
+  out=$(cargo fuzz run -O "$t" "corpus/$t" $(seeds "$t") -- \
+        -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -timeout=10 2>&1) || {
+    echo "$out" | tail -n 40
+    echo "fuzz target $t failed (input in fuzz/artifacts/$t/)" >&2
+    exit 1
+  }
+  echo "fuzz $t: $(echo "$out" | grep -E '^Done' | tail -n 1)"
+done
