@@ -6,6 +6,8 @@
 //! untouched source capture, which tests/dump_json.rs and tests/rtmp_captures.rs
 //! hold message for message to the independent reference decoder.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -47,20 +49,16 @@ fn read_packets(bytes: &[u8]) -> (u32, Vec<Pkt>) {
 
 /// A classic little-endian microsecond pcap.
 fn write_pcap(link: u32, pkts: &[Pkt], snaplen: Option<usize>) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend(0xa1b2_c3d4u32.to_le_bytes());
-    out.extend(2u16.to_le_bytes());
-    out.extend(4u16.to_le_bytes());
-    out.extend([0u8; 8]);
-    out.extend(262_144u32.to_le_bytes());
-    out.extend(link.to_le_bytes());
+    let mut out = common::pcap_header(link);
     for p in pkts {
         let cap = snaplen.map_or(p.data.len(), |s| s.min(p.data.len()));
-        out.extend((p.sec as u32).to_le_bytes());
-        out.extend((p.nsec / 1000).to_le_bytes());
-        out.extend((cap as u32).to_le_bytes());
-        out.extend(p.orig.to_le_bytes());
-        out.extend(&p.data[..cap]);
+        common::pcap_record(
+            &mut out,
+            p.sec as u32,
+            p.nsec / 1000,
+            &p.data[..cap],
+            p.orig,
+        );
     }
     out
 }

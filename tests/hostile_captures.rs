@@ -19,26 +19,18 @@ struct Pcap {
 
 impl Pcap {
     fn new(link: u32) -> Pcap {
-        let mut out = Vec::new();
-        out.extend(0xa1b2_c3d4u32.to_le_bytes());
-        out.extend(2u16.to_le_bytes());
-        out.extend(4u16.to_le_bytes());
-        out.extend([0u8; 8]);
-        out.extend(262_144u32.to_le_bytes());
-        out.extend(link.to_le_bytes());
-        Pcap { out, t: 0 }
+        Pcap {
+            out: common::pcap_header(link),
+            t: 0,
+        }
     }
 
     fn raw(&mut self, frame: &[u8]) {
         self.t += 1;
-        self.out.extend((self.t / 1000).to_le_bytes());
-        self.out.extend(((self.t % 1000) * 1000).to_le_bytes());
-        self.out.extend((frame.len() as u32).to_le_bytes());
-        self.out.extend((frame.len() as u32).to_le_bytes());
-        self.out.extend(frame);
+        let (sec, usec) = (self.t / 1000, (self.t % 1000) * 1000);
+        common::pcap_record(&mut self.out, sec, usec, frame, frame.len() as u32);
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn tcp(
         &mut self,
         src: ([u8; 4], u16),
@@ -100,7 +92,8 @@ fn dump(pcap: &[u8], args: &[&str]) -> (Option<i32>, String, String, u64) {
 /// An IPv4 endpoint.
 type Ep = ([u8; 4], u16);
 
-fn rtmp_conn(p: &mut Pcap, i: u32) -> (Ep, Ep, u32) {
+/// Connection `i`'s SYN and C0+C1 (a half-open RTMP connection).
+fn half_open(p: &mut Pcap, i: u32) -> (Ep, Ep) {
     let c = (
         [10, (i >> 16) as u8, (i >> 8) as u8, i as u8],
         40000 + (i % 20000) as u16,
@@ -110,6 +103,11 @@ fn rtmp_conn(p: &mut Pcap, i: u32) -> (Ep, Ep, u32) {
     let mut c0c1 = vec![3u8];
     c0c1.extend([0u8; 1536]);
     p.tcp(c, s, 1000, false, &c0c1);
+    (c, s)
+}
+
+fn rtmp_conn(p: &mut Pcap, i: u32) -> (Ep, Ep, u32) {
+    let (c, s) = half_open(p, i);
     let mut s012 = vec![3u8];
     s012.extend([0u8; 3072]);
     p.tcp(s, c, 5000, false, &s012);
@@ -151,15 +149,7 @@ fn many_connections_announcing_huge_messages_stay_small() {
 fn hundred_thousand_half_open_connections_stay_bounded() {
     let mut p = Pcap::new(1);
     for i in 0..100_000u32 {
-        let c = (
-            [10, (i >> 16) as u8, (i >> 8) as u8, i as u8],
-            40000 + (i % 20000) as u16,
-        );
-        let s = ([10, 255, 0, 1], 1935);
-        p.tcp(c, s, 999, true, &[]);
-        let mut c0c1 = vec![3u8];
-        c0c1.extend([0u8; 1536]);
-        p.tcp(c, s, 1000, false, &c0c1);
+        half_open(&mut p, i);
     }
     let (code, _out, err, rss) = dump(&p.out, &["--json", "dump", "-"]);
     assert_eq!(code, Some(0), "{err}");

@@ -619,14 +619,9 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
             frame,
             reason,
         } => {
-            let Some(c) = conns.get_mut(&conn.0) else {
-                return;
-            };
-            if !matches!(c.class, Class::Rtmp) {
-                return;
+            if let Some((c, dir)) = rtmp_conn(conns, conn, dir) {
+                gap(c, dir, stream_offset, missing_len, frame, reason, ctx);
             }
-            let dir = if c.flipped { dir.reverse() } else { dir };
-            gap(c, dir, stream_offset, missing_len, frame, reason, ctx);
         }
         Event::Inconsistent {
             conn,
@@ -635,11 +630,7 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
             len,
             frame,
         } => {
-            let Some(c) = conns.get_mut(&conn.0) else {
-                return;
-            };
-            if matches!(c.class, Class::Rtmp) {
-                let dir = if c.flipped { dir.reverse() } else { dir };
+            if let Some((c, dir)) = rtmp_conn(conns, conn, dir) {
                 let kind = RecordKind::Inconsistent { len };
                 ctx.rec(c, Some(dir), frame, Some(stream_offset), kind);
             }
@@ -650,11 +641,7 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
             kind,
             frame,
         } => {
-            let Some(c) = conns.get_mut(&conn.0) else {
-                return;
-            };
-            if matches!(c.class, Class::Rtmp) {
-                let dir = if c.flipped { dir.reverse() } else { dir };
+            if let Some((c, dir)) = rtmp_conn(conns, conn, dir) {
                 // A message the sender had not finished is cut off here.
                 finish_half(c, dir, frame, ctx);
                 ctx.rec(c, Some(dir), frame, None, RecordKind::Closed { kind });
@@ -684,6 +671,16 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
             }
         }
     }
+}
+
+/// A connection decoded as RTMP, and the reassembler's direction in our roles.
+fn rtmp_conn(conns: &mut HashMap<u64, Conn>, conn: ConnId, dir: Dir) -> Option<(&mut Conn, Dir)> {
+    let c = conns.get_mut(&conn.0)?;
+    if !matches!(c.class, Class::Rtmp) {
+        return None;
+    }
+    let dir = if c.flipped { dir.reverse() } else { dir };
+    Some((c, dir))
 }
 
 /// The direction ends: a message still in progress is reported cut off.

@@ -405,3 +405,24 @@ impl Nginx {
         (nginx, tls_port)
     }
 }
+
+/// The header of a little-endian microsecond pcap with link type `link`.
+pub fn pcap_header(link: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend(0xa1b2_c3d4u32.to_le_bytes());
+    out.extend(2u16.to_le_bytes());
+    out.extend(4u16.to_le_bytes());
+    out.extend([0u8; 8]);
+    out.extend(262_144u32.to_le_bytes());
+    out.extend(link.to_le_bytes());
+    out
+}
+
+/// Appends one pcap record: captured `data`, `orig` bytes on the wire.
+pub fn pcap_record(out: &mut Vec<u8>, sec: u32, usec: u32, data: &[u8], orig: u32) {
+    out.extend(sec.to_le_bytes());
+    out.extend(usec.to_le_bytes());
+    out.extend((data.len() as u32).to_le_bytes());
+    out.extend(orig.to_le_bytes());
+    out.extend(data);
+}

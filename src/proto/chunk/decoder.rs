@@ -28,7 +28,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::header::{MAX_CSID, decode_basic_header};
-use super::{DEFAULT_CHUNK_SIZE, EXTENDED_TIMESTAMP_MARK, MessageHeader, Type3ExtendedTimestamp};
+use super::{
+    DEFAULT_CHUNK_SIZE, EXTENDED_TIMESTAMP_MARK, MessageHeader, Type3ExtendedTimestamp, be24, be32,
+};
 use crate::proto::message::MessageType;
 
 /// Bytes that incomplete messages may reserve ahead of their data, shared by
@@ -964,16 +966,6 @@ impl ChunkDecoder {
             _ => {}
         }
     }
-}
-
-#[inline]
-fn be24(b: &[u8]) -> u32 {
-    u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2])
-}
-
-#[inline]
-fn be32(b: &[u8]) -> u32 {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
 impl Drop for ChunkDecoder {

@@ -53,5 +53,17 @@ pub struct MessageHeader {
     pub stream_id: u32,
 }
 
+/// A 24-bit big-endian field (timestamps and lengths of chunk headers).
+#[inline]
+pub(crate) fn be24(b: &[u8]) -> u32 {
+    u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2])
+}
+
+/// A 32-bit big-endian field.
+#[inline]
+pub(crate) fn be32(b: &[u8]) -> u32 {
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+
 #[cfg(test)]
 mod tests;

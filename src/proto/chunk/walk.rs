@@ -15,8 +15,8 @@
 //! header does not interrupt a message in progress, and message types,
 //! lengths, stream ids and the first payload byte are what real peers send.
 
-use super::EXTENDED_TIMESTAMP_MARK;
 use super::header::decode_basic_header;
+use super::{EXTENDED_TIMESTAMP_MARK, be24, be32};
 
 /// Largest chunk stream id a new chunk stream may have while searching (the
 /// one- and two-byte basic header forms; real peers use small ids).
@@ -357,6 +357,23 @@ pub struct SearchOptions {
     pub from: usize,
 }
 
+impl SearchOptions {
+    /// Joining a stream mid-way with nothing known: the candidate sizes and
+    /// the sizes the bytes point to, a fmt 0/1 start, six chunks and three
+    /// messages that hold together, the bytes taken as final.
+    pub fn join() -> SearchOptions {
+        SearchOptions {
+            sizes: CANDIDATE_CHUNK_SIZES.to_vec(),
+            infer_sizes: true,
+            start: Start::Join,
+            min_chunks: 6,
+            min_messages: 3,
+            final_bytes: true,
+            from: 0,
+        }
+    }
+}
+
 enum Verdict {
     Found(Boundary),
     Undecided,
@@ -501,16 +518,6 @@ fn infer_from(buf: &[u8], pos: usize, sizes: &mut Vec<u32>) {
     }
 }
 
-#[inline]
-fn be24(b: &[u8]) -> u32 {
-    u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2])
-}
-
-#[inline]
-fn be32(b: &[u8]) -> u32 {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -567,15 +574,7 @@ mod tests {
             let s = stream(size, 60);
             // Every cut point in the first few kilobytes.
             for cut in (1..6000).step_by(97) {
-                let opts = SearchOptions {
-                    sizes: CANDIDATE_CHUNK_SIZES.to_vec(),
-                    infer_sizes: true,
-                    start: Start::Join,
-                    min_chunks: 6,
-                    min_messages: 3,
-                    final_bytes: true,
-                    from: 0,
-                };
+                let opts = SearchOptions::join();
                 match find_boundary(&s[cut..], &WalkState::default(), &opts, &mut Vec::new()) {
                     Search::Found(b) => {
                         assert_eq!(b.chunk_size, size, "cut {cut}");
@@ -601,15 +600,7 @@ mod tests {
                 x as u8
             })
             .collect();
-        let opts = SearchOptions {
-            sizes: CANDIDATE_CHUNK_SIZES.to_vec(),
-            infer_sizes: true,
-            start: Start::Join,
-            min_chunks: 6,
-            min_messages: 3,
-            final_bytes: true,
-            from: 0,
-        };
+        let opts = SearchOptions::join();
         let _ = find_boundary(&buf, &WalkState::default(), &opts, &mut Vec::new());
         for cut in 0..buf.len().min(3000) {
             let mut st = WalkState::default();
