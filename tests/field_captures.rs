@@ -492,3 +492,55 @@ fn random_bytes_on_the_rtmp_port() {
         "no warning"
     );
 }
+
+/// Lost segments (a lossy capture point: every 7th or 13th data segment of a
+/// direction never captured, ACKs still there): every message decoded is
+/// one the sender sent, the losses are reported, and decoding never gives up.
+#[test]
+fn lost_segments_never_stop_decoding() {
+    for name in SOURCES {
+        let base = analyze_file(name);
+        let (link, pkts, dirs) = source(name);
+        for (d, every) in [(Dir::C2s, 7usize), (Dir::S2c, 13)] {
+            let total = dirs.iter().filter(|x| **x == Some(d)).count();
+            // A hole shows only when data follows it.
+            let holes = (4..total).any(|k| k % every == 0);
+            let mut k = 0;
+            let kept: Vec<Pkt> = pkts
+                .iter()
+                .zip(&dirs)
+                .filter(|(_, pd)| {
+                    if **pd != Some(d) {
+                        return true;
+                    }
+                    k += 1;
+                    // Keep the handshake; lose every `every`-th segment after it.
+                    k < 4 || k % every != 0
+                })
+                .map(|(p, _)| p.clone())
+                .collect();
+            if kept.len() == pkts.len() {
+                continue;
+            }
+            let got = analyze(&write_pcap(link, &kept, None)[..]);
+            let all = base.all();
+            for m in got.all() {
+                let sent = all.iter().any(|w| {
+                    (w.0, w.1, w.2, w.3, w.4, w.6) == (m.0, m.1, m.2, m.3, m.4, m.6)
+                        && (m.5.is_none() || m.5 == w.5)
+                });
+                assert!(sent, "{name} {d:?} every {every}: {m:?} was never sent");
+            }
+            assert!(!holes || !got.warnings("gap").is_empty(), "{name} {d:?}");
+            assert!(
+                !got.records
+                    .iter()
+                    .any(|r| matches!(r.kind, RecordKind::NoBoundary { .. })),
+                "{name} {d:?}: gave up"
+            );
+            let want = base.dir(d).len();
+            let have = got.dir(d).len();
+            eprintln!("{name} {d:?} losing every {every}th segment: {have} of {want} messages");
+        }
+    }
+}

@@ -1032,24 +1032,8 @@ fn gap(
     ctx: &mut Ctx<'_>,
 ) {
     let d = dir.index();
-    let ends = matches!(
-        reason,
-        GapReason::Reset | GapReason::Evicted | GapReason::Reused | GapReason::EndOfCapture
-    );
-    if ends {
-        // Bytes still waiting for a boundary: decide with what there is.
-        if matches!(c.half[d].phase, Phase::Sync { .. }) && !c.half[d].sync.is_empty() {
-            try_sync(c, dir, true, frame, ctx);
-        }
-        let then = AfterGap::Ends;
-        let kind = RecordKind::Gap {
-            missing,
-            reason,
-            then,
-        };
-        ctx.rec(c, Some(dir), frame, Some(offset), kind);
-        return;
-    }
+    // A gap at the end of a connection (reset, end of capture) is handled as
+    // any other: data buffered after it is still delivered and decoded.
     // Bytes waiting for a boundary end here: decide with what there is.
     if matches!(c.half[d].phase, Phase::Sync { .. }) && !c.half[d].sync.is_empty() {
         try_sync(c, dir, true, frame, ctx);
@@ -1233,8 +1217,18 @@ fn try_sync(c: &mut Conn, dir: Dir, final_bytes: bool, frame: u64, ctx: &mut Ctx
 /// A direction searched for too long without a boundary is not RTMP.
 fn give_up_if_long(c: &mut Conn, dir: Dir, frame: u64, ctx: &mut Ctx<'_>) {
     let h = &mut c.half[dir.index()];
+    // A direction already decoded as RTMP is searched again after every gap
+    // or error, however long it takes (the work per byte is bounded); only a
+    // stream never recognised is given up.
+    let joined = matches!(
+        h.phase,
+        Phase::Sync {
+            cause: SyncCause::MidStream,
+            ..
+        }
+    );
     let searched = h.sync_skipped + h.sync.len() as u64;
-    if searched <= GIVE_UP_AFTER {
+    if !joined || searched <= GIVE_UP_AFTER {
         return;
     }
     h.sync = Vec::new();
