@@ -300,3 +300,33 @@ fn self_signed_req_x509_is_pinned_with_ca() {
     assert!(!e.contains("selfsignedkey"), "{e}");
     drop(nginx);
 }
+
+/// rtmps:// to a port that answers the ClientHello in plain text: the error
+/// names what answered (an HTTP server, a plain RTMP server), and never
+/// suggests a plain rtmp:// port to an HTTP server.
+#[test]
+fn rtmps_to_a_plain_port_names_what_answered() {
+    for (answer, want, not) in [
+        (
+            &b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"[..],
+            "an HTTP server answered",
+            "rtmp://",
+        ),
+        (&[3u8; 1537][..], "use rtmp://", "HTTP"),
+    ] {
+        let port = listener(move |mut s| {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(answer);
+            std::thread::sleep(Duration::from_millis(500));
+        });
+        let url = format!("rtmps://127.0.0.1:{port}/live/x");
+        let out = rtmptool(&["--timeout", "2s", "probe", &url]);
+        assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+        let e = stderr(&out);
+        assert!(e.contains(want), "{e}");
+        let last = e.lines().last().unwrap_or_default();
+        let tail = last.split("tls failed:").nth(1).unwrap_or_default();
+        assert!(!tail.contains(not), "{e}");
+    }
+}

@@ -126,7 +126,7 @@ pub enum Stream {
     /// `rtmp://`.
     Plain(TcpStream),
     /// `rtmps://`.
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Tls(Box<tokio_rustls::client::TlsStream<tls::TcpUnderTls>>),
 }
 
 impl Stream {
@@ -134,7 +134,7 @@ impl Stream {
     pub fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(s) => s,
-            Stream::Tls(s) => s.get_ref().0,
+            Stream::Tls(s) => s.get_ref().0.tcp(),
         }
     }
 

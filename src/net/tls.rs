@@ -14,8 +14,12 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -71,8 +75,9 @@ pub enum TlsError {
     /// The certificate was rejected (the words say why).
     #[error("{0}")]
     Certificate(String),
-    /// The peer answered with bytes that are not TLS.
-    #[error("the server did not answer in TLS ({0}): is this a plain rtmp:// port?")]
+    /// The peer answered with bytes that are not TLS; the words say what
+    /// they are when they show it.
+    #[error("the server did not answer in TLS: {0}")]
     NotTls(String),
     /// The peer sent a TLS alert or the protocol failed otherwise.
     #[error("TLS handshake failed: {0}")]
@@ -156,26 +161,112 @@ fn client_config_seen(opts: &TlsOptions, seen: Seen) -> Result<ClientConfig, Tls
     Ok(config)
 }
 
+/// Most bytes of the server's first answer kept to name what answered.
+const FIRST_BYTES: usize = 32;
+
+/// The TCP socket under TLS, keeping the first bytes the server sent until
+/// the handshake is over: when they are not TLS they say what answered.
+#[derive(Debug)]
+pub struct TcpUnderTls {
+    inner: TcpStream,
+    first: Vec<u8>,
+    recording: bool,
+}
+
+impl TcpUnderTls {
+    /// The socket.
+    pub fn tcp(&self) -> &TcpStream {
+        &self.inner
+    }
+}
+
+impl AsyncRead for TcpUnderTls {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if this.recording {
+            let new = &buf.filled()[before..];
+            let take = new.len().min(FIRST_BYTES - this.first.len());
+            this.first.extend_from_slice(&new[..take]);
+            this.recording = this.first.len() < FIRST_BYTES;
+        }
+        r
+    }
+}
+
+impl AsyncWrite for TcpUnderTls {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, b)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// What bytes that are not TLS say about who answered a ClientHello.
+fn not_tls(first: &[u8]) -> String {
+    match first.first() {
+        None => "the connection closed without an answer".into(),
+        Some(3) => {
+            "an RTMP server answered (S0 = 3): this is a plain RTMP port, use rtmp://".into()
+        }
+        Some(&v) => {
+            let what = crate::proto::handshake::describe_bad_version(v, first);
+            format!(
+                "{what}; first bytes: {}",
+                crate::text::sanitize_bytes(&first[..first.len().min(16)])
+            )
+        }
+    }
+}
+
 /// Runs the TLS handshake over `tcp` for `host` within `timeout`.
 pub async fn connect(
     tcp: TcpStream,
     host: &str,
     opts: &TlsOptions,
     timeout: Duration,
-) -> Result<(TlsStream<TcpStream>, TlsInfo), TlsError> {
+) -> Result<(TlsStream<TcpUnderTls>, TlsInfo), TlsError> {
+    let tcp = TcpUnderTls {
+        inner: tcp,
+        first: Vec::with_capacity(FIRST_BYTES),
+        recording: true,
+    };
     let seen = Seen::default();
     let config = client_config_seen(opts, seen.clone())?;
     let name = ServerName::try_from(host.to_owned())
         .map_err(|e| TlsError::Protocol(format!("'{host}' is not a valid server name: {e}")))?;
     let connector = TlsConnector::from(Arc::new(config));
-    let stream = match tokio::time::timeout(timeout, connector.connect(name, tcp)).await {
+    // On failure the socket comes back, with the first bytes it received.
+    let connecting = connector.connect(name, tcp).into_fallible();
+    let stream = match tokio::time::timeout(timeout, connecting).await {
         Err(_) => return Err(TlsError::Timeout(timeout)),
-        Ok(Err(e)) => {
+        Ok(Err((e, tcp))) => {
             let leaf = seen.lock().ok().and_then(|mut g| g.take());
-            return Err(classify(e, leaf.as_ref(), host, opts));
+            return Err(classify(e, leaf.as_ref(), host, opts, &tcp.first));
         }
         Ok(Ok(s)) => s,
     };
+    let mut stream = stream;
+    stream.get_mut().0.recording = false;
     let info = info(stream.get_ref().1);
     Ok((stream, info))
 }
@@ -237,8 +328,12 @@ fn classify(
     leaf: Option<&CertificateDer<'_>>,
     host: &str,
     opts: &TlsOptions,
+    first: &[u8],
 ) -> TlsError {
     let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
+        if e.kind() == io::ErrorKind::UnexpectedEof && !first.is_empty() {
+            return TlsError::NotTls(not_tls(first));
+        }
         return TlsError::Io(e);
     };
     let f = leaf.and_then(facts);
@@ -296,7 +391,7 @@ fn classify(
                 clean(&format!("{other:?}"))
             ),
         }),
-        rustls::Error::InvalidMessage(m) => TlsError::NotTls(format!("{m:?}")),
+        rustls::Error::InvalidMessage(_) => TlsError::NotTls(not_tls(first)),
         other => TlsError::Protocol(clean(&other.to_string())),
     }
 }
