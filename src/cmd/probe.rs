@@ -58,13 +58,17 @@ fn ms(d: Duration) -> f64 {
 /// code of the last failure.
 pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
     let style = Style::from_args(global);
-    let url =
+    let mut url =
         RtmpUrl::parse(&args.url, args.app.as_deref(), args.stream.as_deref()).map_err(|e| {
             Exit {
                 code: exit::BAD_INPUT,
                 error: e.into(),
             }
         })?;
+    if let Some(t) = &args.tcurl {
+        // A token in --tcurl is as secret as one in the URL.
+        url.keep_secret(t);
+    }
     if args.insecure && url.tls {
         eprintln!(
             "rtmptool: WARNING: --insecure: the server's certificate is NOT verified; anyone on the path can impersonate it"

@@ -38,6 +38,8 @@ pub struct RtmpUrl {
     query: Option<String>,
     /// `user[:password]` before `@`.
     userinfo: Option<String>,
+    /// Secrets of other text the user gave with this URL (`--tcurl`).
+    also: Vec<String>,
 }
 
 /// Why a URL was rejected. Each variant holds the URL as given, redacted.
@@ -154,7 +156,20 @@ impl RtmpUrl {
             stream,
             query,
             userinfo,
+            also: Vec::new(),
         })
+    }
+
+    /// Treats the secrets of `text` (a `--tcurl` URL: its query values, user
+    /// info, the part after its app) as this URL's too, so that a server
+    /// echoing it back is scrubbed as well.
+    pub fn keep_secret(&mut self, text: &str) {
+        if let Ok(u) = RtmpUrl::parse(text, None, None) {
+            self.also.extend(u.secrets());
+        } else if let Some((_, q)) = text.split_once('?') {
+            self.also.push(q.to_owned());
+            self.also.extend(query_secrets(q));
+        }
     }
 
     /// The application as sent in `connect` (a secret when `--app` carries a
@@ -246,6 +261,7 @@ impl RtmpUrl {
                 None => v.push(u.clone()),
             }
         }
+        v.extend(self.also.iter().cloned());
         // Shorter ones match too much ordinary text; they are never printed
         // by the tool itself either way.
         v.retain(|s| s.chars().count() >= 3);
@@ -402,6 +418,19 @@ mod tests {
 
     fn p(s: &str) -> RtmpUrl {
         RtmpUrl::parse(s, None, None).unwrap()
+    }
+
+    /// A token in --tcurl is scrubbed from server text like the URL's own.
+    #[test]
+    fn tcurl_secrets_are_scrubbed() {
+        let mut u = p("rtmp://h/live/streamkey");
+        let echo = "tcUrl rtmp://h/live?auth=tcurltoken99 key streamkey";
+        assert!(u.scrub(echo, false).contains("tcurltoken99"));
+        u.keep_secret("rtmp://h/live?auth=tcurltoken99");
+        let out = u.scrub(echo, false);
+        assert!(!out.contains("tcurltoken99"), "{out}");
+        assert!(!out.contains("streamkey"), "{out}");
+        assert!(u.scrub(echo, true).contains("tcurltoken99"));
     }
 
     #[test]

@@ -11,8 +11,9 @@
 //! references to large values — errors with [`AmfError::BudgetExceeded`]
 //! instead of exhausting memory. Nesting is limited to
 //! [`MAX_AMF_DEPTH`] and every count is checked
-//! against the bytes left before allocating. Strings must be valid UTF-8
-//! ([`AmfError::InvalidUtf8`] otherwise).
+//! against the bytes left before allocating. A string that is not valid
+//! UTF-8 does not fail the message: its invalid bytes are shown as `\xNN`
+//! (the text a terminal and JSON can carry; the exact bytes are not kept).
 //!
 //! The [`Encoder`] writes strings and traits by reference the way Flash does
 //! (the first occurrence inline, later ones by index; the empty string always
@@ -442,11 +443,10 @@ impl<'a> Decoder<'a> {
     }
 
     fn utf8(&mut self, len: usize) -> Result<String, AmfError> {
-        let start = self.pos;
         let b = self.take(len)?;
-        std::str::from_utf8(b)
-            .map(str::to_owned)
-            .map_err(|_| AmfError::InvalidUtf8 { offset: start })
+        // Invalid UTF-8 does not fail the message: the string keeps its valid
+        // parts and shows each invalid byte as `\xNN` (a peer's bytes, named).
+        Ok(crate::text::escape_invalid_utf8(b).into_owned())
     }
 
     /// UTF-8-vr (§1.3.2/§3.8): inline (added to the string table unless empty) or by reference.
@@ -1078,6 +1078,20 @@ pub fn encode(value: &Amf3Value, out: &mut impl BufMut) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// A string that is not valid UTF-8 keeps its valid parts and names the
+    /// invalid bytes; the value around it still decodes.
+    #[test]
+    fn invalid_utf8_does_not_fail_the_value() {
+        // Object, dynamic, anonymous class: "k" -> string 61 ff 62, end.
+        let b = [
+            0x0a, 0x0b, 0x01, 0x03, b'k', 0x06, 0x07, b'a', 0xff, b'b', 0x01,
+        ];
+        let (v, used) = decode(&b).unwrap();
+        assert_eq!(used, b.len());
+        let j = v.to_json();
+        assert_eq!(j["k"], "a\\xffb", "{j}");
+    }
     use proptest::prelude::*;
 
     fn enc(v: &Amf3Value) -> Vec<u8> {
