@@ -41,6 +41,13 @@ fuzz_target!(|data: &[u8]| {
     for m in &msgs {
         let csid = m.csid.clamp(3, 65599);
         enc.encode(csid, &m.header, &m.payload, &mut out);
+        // A Set Chunk Size applies to what follows, on both sides.
+        if m.header.msg_type.0 == 1 && m.payload.len() >= 4 {
+            let v = u32::from_be_bytes([m.payload[0], m.payload[1], m.payload[2], m.payload[3]]);
+            if v & 0x7FFF_FFFF != 0 {
+                enc.set_chunk_size(v & 0x7FFF_FFFF);
+            }
+        }
     }
     let mut again = ChunkDecoder::new(DecoderConfig::default());
     again.push(&out);
