@@ -61,6 +61,8 @@ pub enum Command {
     Publish(PublishArgs),
     /// Receive a live stream and write it as FLV (file or stdout)
     Play(PlayArgs),
+    /// Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more
+    Diagnose(DiagnoseArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(CompletionsArgs),
     /// Write the man pages (one per command) into a directory
@@ -255,6 +257,20 @@ pub struct DumpArgs {
     /// Decode every TCP connection on this port as RTMP, handshake seen or not
     #[arg(long)]
     pub port: Option<u16>,
+}
+
+/// `rtmptool diagnose`.
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// Capture file (pcap or pcapng), or `-` for stdin
+    #[arg(value_name = "CAPTURE|-")]
+    pub input: String,
+    /// Decode every TCP connection on this port as RTMP, handshake seen or not
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Show stream keys and query values in full
+    #[arg(long)]
+    pub reveal_keys: bool,
 }
 
 /// A direction of a TCP connection.
