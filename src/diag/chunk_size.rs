@@ -426,7 +426,7 @@ pub fn infer_chunk_size(buf: &[u8], state: &[CsidHeader], announced: u32) -> Opt
         return None;
     }
     let mut sizes: Vec<u32> = CANDIDATE_CHUNK_SIZES.to_vec();
-    sizes.extend(sizes_pointed_to(buf, state, announced, a_reach));
+    sizes.extend(sizes_pointed_to(buf, state, announced));
     sizes.retain(|&s| s != announced);
     let mut seen = Vec::new();
     sizes.retain(|s| {
@@ -469,38 +469,37 @@ pub fn infer_chunk_size(buf: &[u8], state: &[CsidHeader], announced: u32) -> Opt
     })
 }
 
-/// Sizes the bytes point to: for the message in which the announced size
-/// fails (at `fail`), the distances from its first payload byte to bytes that
-/// read as a fmt-3 header of its chunk stream.
-fn sizes_pointed_to(buf: &[u8], state: &[CsidHeader], announced: u32, fail: usize) -> Vec<u32> {
-    let r = receive(buf, 0, state, announced, &Limits::default(), usize::MAX);
-    let Some(h) = r
-        .headers
-        .iter()
-        .rev()
-        .find(|h| h.starts_message && (h.offset as usize) <= fail && h.fmt <= 1)
-    else {
-        return Vec::new();
-    };
-    if h.csid >= 64 || h.length <= 64 {
-        return Vec::new();
-    }
-    let start = h.offset as usize + 1 + [11usize, 7][usize::from(h.fmt)];
-    let marker = 0xC0 | h.csid as u8;
-    let end = (start + (h.length as usize).min(1 << 17)).min(buf.len());
-    let mut out = Vec::new();
-    for (i, &b) in buf
-        .get(start..end)
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .skip(1)
-    {
-        if b == marker {
-            out.push(i as u32);
-            if out.len() == 6 {
-                break;
+/// Sizes the bytes point to: read with one chunk per message (a size no
+/// sender uses), the messages longer than the announced size hold the
+/// sender's own fmt-3 headers; the distance from a message's first payload
+/// byte to the first bytes that read as a fmt-3 header of its chunk stream
+/// is a candidate.
+fn sizes_pointed_to(buf: &[u8], state: &[CsidHeader], announced: u32) -> Vec<u32> {
+    let r = receive(buf, 0, state, 1 << 24, &Limits::default(), 64);
+    let mut out: Vec<u32> = Vec::new();
+    for h in r.headers.iter().filter(|h| h.starts_message && h.fmt <= 1) {
+        if h.csid >= 64 || h.length <= announced.min(128) {
+            continue;
+        }
+        let start = h.offset as usize + 1 + [11usize, 7][usize::from(h.fmt)];
+        let marker = 0xC0 | h.csid as u8;
+        let end = (start + (h.length as usize).min(1 << 17)).min(buf.len());
+        let found = buf
+            .get(start..end)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(_, b)| **b == marker)
+            .map(|(i, _)| i as u32)
+            .take(2);
+        for d in found {
+            if !out.contains(&d) {
+                out.push(d);
             }
+        }
+        if out.len() >= 8 {
+            break;
         }
     }
     out
@@ -572,7 +571,7 @@ mod tests {
         let s = stream(128, &lens);
         let d = divergence(&s, 0, &[], 4096, 128).expect("diverges");
         assert_eq!(d.offset, 12 + 128);
-        assert_eq!(d.misparsed_header, 12 + 300 + 2);
+        assert_eq!(d.misparsed_header, 12 + 300);
         assert_eq!(d.swallowed_headers, 2);
         let inf = infer_chunk_size(&s, &[], 4096).expect("a mismatch");
         assert_eq!(inf.size, 128);
