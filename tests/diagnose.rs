@@ -1,0 +1,698 @@
+//! `rtmptool diagnose` over testdata/: every fault capture yields the finding
+//! its sidecar's `ground_truth.fault` describes (frame, offset, chunk size
+//! really used, nginx's log line); clean captures yield no error; variants
+//! built by rewriting a clean capture's Set Chunk Size (other sizes, either
+//! direction) are found where the reference decoder's message table says;
+//! refusals and E-RTMP relaying are checked on records built by hand.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rtmptool::analyze::{Record, RecordKind};
+use rtmptool::capture::Timestamp;
+use rtmptool::capture::tcp::Dir;
+use rtmptool::diag::{Code, Diagnoser, Fact, Finding, Options, Severity};
+use rtmptool::proto::amf0::Amf0Value;
+use rtmptool::proto::chunk::{MessageHeader, RawMessage, UnknownFields};
+use rtmptool::proto::message::{Command as Cmd, Message, MessageType};
+use serde_json::Value as Json;
+
+fn testdata(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(rel)
+}
+
+fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtmptool"));
+    cmd.args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run rtmptool");
+    if let Some(b) = stdin {
+        use std::io::Write;
+        let mut i = child.stdin.take().expect("stdin");
+        let b = b.to_vec();
+        std::thread::spawn(move || {
+            let _ = i.write_all(&b);
+        });
+    }
+    child.wait_with_output().expect("rtmptool output")
+}
+
+/// `diagnose --json` on a file or on bytes given as stdin: the findings and the exit code.
+fn diagnose(path: Option<&Path>, stdin: Option<&[u8]>) -> (Vec<Json>, i32) {
+    let p = path.map(|p| p.to_string_lossy().into_owned());
+    let mut args = vec!["--json", "diagnose"];
+    args.push(p.as_deref().unwrap_or("-"));
+    let out = run(&args, stdin);
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let findings: Vec<Json> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    for f in &findings {
+        assert_eq!(f["type"], "finding", "{f}");
+        for k in [
+            "code", "severity", "conn", "dir", "frame", "offset", "message", "fix",
+        ] {
+            assert!(f.get(k).is_some(), "{k} missing in {f}");
+        }
+    }
+    (findings, out.status.code().unwrap_or(-1))
+}
+
+fn sidecar(rel: &str) -> Json {
+    let p = testdata(rel).with_extension("json");
+    serde_json::from_str(&std::fs::read_to_string(&p).expect("sidecar")).expect("sidecar JSON")
+}
+
+fn pcaps(dir: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(testdata(dir))
+        .expect("testdata")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The message part of an nginx error-log line: "N#N: *1 MESSAGE, client: ...".
+fn nginx_message(line: &str) -> &str {
+    let start = line.find("*1 ").map_or(0, |i| i + 3);
+    let end = line.find(", client:").unwrap_or(line.len());
+    &line[start..end]
+}
+
+#[test]
+fn chunk_size_faults_at_the_ground_truth_frame_and_offset() {
+    let mut checked = 0;
+    for p in pcaps("rtmp") {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let side = sidecar(&format!("rtmp/{name}"));
+        let fault = &side["ground_truth"]["fault"];
+        // Clean captures carry the fields too, with no divergence.
+        let div = &fault["first_divergence"];
+        if div.is_null() {
+            continue;
+        }
+        let (findings, code) = diagnose(Some(&p), None);
+        assert_eq!(code, 8, "{name}");
+        let f: Vec<&Json> = findings
+            .iter()
+            .filter(|f| f["code"] == "chunk_size_mismatch")
+            .collect();
+        assert_eq!(f.len(), 1, "{name}: {findings:?}");
+        let f = f[0];
+        assert_eq!(f["severity"], "error");
+        assert_eq!(f["dir"], "c2s", "{name}");
+        assert_eq!(f["offset"], div["first_divergence_off"], "{name}");
+        assert_eq!(f["frame"], div["first_divergence_frame"], "{name}");
+        assert_eq!(f["message_offset"], div["msg_off"], "{name}");
+        assert_eq!(f["message_frame"], div["msg_frame"], "{name}");
+        assert_eq!(
+            f["misparsed_header_offset"], div["first_misparsed_header_off"],
+            "{name}"
+        );
+        assert_eq!(f["used_chunk_size"], fault["used_chunk_size"], "{name}");
+        let announced = fault["announced_chunk_size"].as_u64().unwrap_or(128);
+        assert_eq!(f["announced_chunk_size"], announced, "{name}");
+        if let Some(n) = div.get("sender_headers_swallowed_as_payload") {
+            assert_eq!(&f["swallowed_headers"], n, "{name}");
+        }
+        let line = fault["nginx_errors"][0].as_str().expect("nginx line");
+        assert_eq!(f["nginx_log"], nginx_message(line), "{name}");
+        assert!(
+            f["message"].as_str().unwrap().contains(nginx_message(line)),
+            "{name}"
+        );
+        // Only the mismatch: what the server misreads after it is no finding.
+        assert!(
+            findings.iter().all(|x| x["code"] == "chunk_size_mismatch"),
+            "{name}: {findings:?}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 4);
+}
+
+#[test]
+fn handshake_faults_name_the_missing_packet_and_the_version() {
+    let mut checked = 0;
+    for p in pcaps("rtmp") {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let side = sidecar(&format!("rtmp/{name}"));
+        let fault = &side["ground_truth"]["fault"];
+        let Some(mode) = fault.get("server_mode").and_then(|m| m.as_str()) else {
+            continue;
+        };
+        let (findings, code) = diagnose(Some(&p), None);
+        assert_eq!(code, 8, "{name}");
+        assert_eq!(findings.len(), 1, "{name}: {findings:?}");
+        let f = &findings[0];
+        assert_eq!(f["severity"], "error");
+        assert_eq!(f["dir"], "s2c", "{name}");
+        let msg = f["message"].as_str().unwrap();
+        let waited = fault["client_gave_up_after_s"].as_f64().unwrap();
+        match mode {
+            "silent" => {
+                assert_eq!(f["code"], "handshake_incomplete", "{name}");
+                assert_eq!(f["missing"], "S0/S1");
+                assert_eq!(f["offset"], 0);
+                assert!(msg.contains("no S0/S1"), "{msg}");
+                assert!(
+                    msg.contains(&format!("{waited:.2} s later")),
+                    "{name}: {msg}"
+                );
+            }
+            "badversion" => {
+                assert_eq!(f["code"], "handshake_bad_version", "{name}");
+                assert_eq!(f["version"], fault["s0_version"]);
+                assert!(msg.contains("RTMPE"), "{msg}");
+                let ignored = fault["diagnosis"]
+                    .as_str()
+                    .unwrap()
+                    .contains("client ignored it");
+                assert_eq!(f["client_ignored"], if ignored { "yes" } else { "no" });
+                if ignored {
+                    assert!(msg.contains("connect (frame"), "{msg}");
+                    assert!(msg.contains(&format!("{waited:.2} s later")), "{msg}");
+                }
+            }
+            other => panic!("unknown server_mode {other}"),
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 6);
+}
+
+#[test]
+fn clean_captures_yield_no_error() {
+    let mut all = pcaps("rtmp");
+    all.extend(pcaps("ertmp"));
+    let mut clean = 0;
+    for p in all {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("fault_") {
+            continue;
+        }
+        let (findings, code) = diagnose(Some(&p), None);
+        let errors: Vec<&Json> = findings
+            .iter()
+            .filter(|f| f["severity"] == "error")
+            .collect();
+        assert!(errors.is_empty(), "{name}: {errors:?}");
+        if p.parent().unwrap().ends_with("rtmp") {
+            assert!(findings.is_empty(), "{name}: {findings:?}");
+            assert_eq!(code, 0, "{name}");
+        }
+        clean += 1;
+    }
+    assert!(clean >= 18, "{clean}");
+}
+
+#[test]
+fn ertmp_players_that_cannot_read_it_are_named() {
+    let (findings, code) = diagnose(Some(&testdata("ertmp/ertmp_hevc.pcap")), None);
+    assert_eq!(code, 8);
+    let msgs: Vec<&str> = findings
+        .iter()
+        .filter(|f| f["code"] == "ertmp_not_relayed")
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        msgs.iter().any(|m| m.contains("FFmpeg before 6.1")),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter().any(|m| m.contains("rtmpdump drops")),
+        "{msgs:?}"
+    );
+}
+
+#[test]
+fn exit_codes_and_stdin() {
+    let clean = std::fs::read(testdata("rtmp/pyclient_publish_ok.pcap")).unwrap();
+    let (f, code) = diagnose(None, Some(&clean));
+    assert_eq!((f.len(), code), (0, 0));
+    let fault = std::fs::read(testdata("rtmp/fault_d_silent_ffmpeg.pcap")).unwrap();
+    let (f, code) = diagnose(None, Some(&fault));
+    assert_eq!((f.len(), code), (1, 8));
+    let out = run(&["diagnose", "/nonexistent/x.pcap"], None);
+    assert_eq!(out.status.code(), Some(7));
+    let out = run(
+        &["diagnose", "-"],
+        Some(b"this is not a capture at all, no"),
+    );
+    assert_eq!(out.status.code(), Some(7));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // Human output: grouped per connection, with the fix.
+    let out = run(
+        &[
+            "--color",
+            "never",
+            "diagnose",
+            testdata("rtmp/fault_a_no_setchunksize.pcap")
+                .to_str()
+                .unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(8));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("connection #0 127.0.0.1:47934-127.0.0.1:19355\n"),
+        "{text}"
+    );
+    assert!(text.contains("error   chunk_size_mismatch (c2s, frame 26, offset 3568)"));
+    assert!(text.contains("fix: send Set Chunk Size 4096"), "{text}");
+}
+
+// ---------------------------------------------------------------------------
+// Variants: a clean capture whose Set Chunk Size is rewritten in place.
+
+/// Rewrites the value of the first Set Chunk Size (fmt 0, csid 2) sent in
+/// `dir` in a pcap (Ethernet, IPv4, TCP; the server is the 1935x port).
+fn rewrite_set_chunk_size(pcap: &[u8], dir: Dir, size: u32) -> Vec<u8> {
+    const SCS: [u8; 12] = [0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0];
+    let mut out = pcap.to_vec();
+    let mut pos = 24;
+    while pos + 16 <= out.len() {
+        let caplen = u32::from_le_bytes(out[pos + 8..pos + 12].try_into().unwrap()) as usize;
+        let data = pos + 16;
+        let ip = data + 14;
+        let ihl = usize::from(out[ip] & 0x0f) * 4;
+        let tcp = ip + ihl;
+        if out[ip + 9] == 6 {
+            let sport = u16::from_be_bytes([out[tcp], out[tcp + 1]]);
+            let from_server = (19350..19400).contains(&sport);
+            let payload = tcp + usize::from(out[tcp + 12] >> 4) * 4;
+            if from_server == (dir == Dir::S2c) && payload < data + caplen {
+                let seg = &out[payload..data + caplen];
+                if let Some(i) = seg.windows(12).position(|w| w == SCS) {
+                    let at = payload + i + 12;
+                    out[at..at + 4].copy_from_slice(&size.to_be_bytes());
+                    return out;
+                }
+            }
+        }
+        pos = data + caplen;
+    }
+    panic!("no Set Chunk Size in {dir:?}");
+}
+
+/// One row of the reference decoder's `.messages.tsv`.
+struct Row {
+    dir: String,
+    frame: u64,
+    last_frame: u64,
+    off: u64,
+    csid: u64,
+    fmt: u64,
+    msg_type: u64,
+    len: u64,
+}
+
+fn rows(rel: &str) -> Vec<Row> {
+    let p = testdata(rel).with_extension("messages.tsv");
+    std::fs::read_to_string(p)
+        .expect("messages.tsv")
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            let n = |i: usize| c[i].parse::<u64>().expect("number");
+            Row {
+                dir: c[1].to_string(),
+                frame: n(3),
+                last_frame: n(4),
+                off: n(5),
+                csid: n(6),
+                fmt: n(7),
+                msg_type: n(8),
+                len: n(9),
+            }
+        })
+        .collect()
+}
+
+/// Where a receiver with `announced` first parts from a sender chunking at
+/// `used`, by the reference decoder's table: the first message after the Set
+/// Chunk Size longer than the smaller size, after its header and that many
+/// payload bytes.
+fn expected_divergence<'a>(
+    rows: &'a [Row],
+    dir: &str,
+    announced: u32,
+    used: u32,
+) -> (u64, &'a Row) {
+    let scs = rows
+        .iter()
+        .find(|r| r.dir == dir && r.msg_type == 1)
+        .expect("Set Chunk Size in the table");
+    let small = u64::from(announced.min(used));
+    let m = rows
+        .iter()
+        .find(|r| r.dir == dir && r.off > scs.off && r.len > small)
+        .expect("a message longer than the smaller size");
+    assert!(m.csid < 64);
+    let header = 1 + [11, 7, 3, 0][m.fmt as usize];
+    (m.off + header + small, m)
+}
+
+fn variant(rel: &str, dir: Dir, announced: u32, used: u32) {
+    let pcap = std::fs::read(testdata(rel)).unwrap();
+    let bytes = rewrite_set_chunk_size(&pcap, dir, announced);
+    let (findings, code) = diagnose(None, Some(&bytes));
+    let what = format!("{rel} {dir:?} announced {announced} used {used}");
+    assert_eq!(code, 8, "{what}");
+    let f: Vec<&Json> = findings
+        .iter()
+        .filter(|f| f["code"] == "chunk_size_mismatch")
+        .collect();
+    assert_eq!(f.len(), 1, "{what}: {findings:?}");
+    let f = f[0];
+    let table = rows(rel);
+    let d = if dir == Dir::C2s { "c2s" } else { "s2c" };
+    let (off, m) = expected_divergence(&table, d, announced, used);
+    assert_eq!(f["dir"], d, "{what}");
+    assert_eq!(f["offset"], off, "{what}");
+    assert_eq!(f["message_offset"], m.off, "{what}");
+    let frame = f["frame"].as_u64().unwrap();
+    assert!(
+        (m.frame..=m.last_frame).contains(&frame),
+        "{what}: frame {frame} not in {}..{}",
+        m.frame,
+        m.last_frame
+    );
+    assert_eq!(f["announced_chunk_size"], announced, "{what}");
+    assert_eq!(f["used_chunk_size"], used, "{what}");
+    if dir == Dir::C2s {
+        let line = f["nginx_log"].as_str().unwrap_or("");
+        assert!(
+            line == "too big message: 1048576"
+                || line.starts_with("RTMP in chunk stream too big: "),
+            "{what}: {line:?}"
+        );
+    } else {
+        assert!(f.get("nginx_log").is_none(), "{what}");
+    }
+}
+
+#[test]
+fn variants_other_sizes_client_to_server() {
+    for announced in [1024, 2048, 8192, 65536] {
+        variant("rtmp/pyclient_publish_ok.pcap", Dir::C2s, announced, 4096);
+    }
+}
+
+#[test]
+fn variants_other_sizes_server_to_client() {
+    for announced in [1024, 16384] {
+        variant("rtmp/play_ffmpeg_c4096.pcap", Dir::S2c, announced, 4096);
+    }
+}
+
+#[test]
+fn a_rewrite_that_keeps_the_size_finds_nothing() {
+    // Control for the variants: rewriting 4096 to 4096 changes nothing.
+    let pcap = std::fs::read(testdata("rtmp/pyclient_publish_ok.pcap")).unwrap();
+    let bytes = rewrite_set_chunk_size(&pcap, Dir::C2s, 4096);
+    assert_eq!(bytes, pcap);
+    let (findings, code) = diagnose(None, Some(&bytes));
+    assert_eq!((findings.len(), code), (0, 0));
+}
+
+// ---------------------------------------------------------------------------
+// Records built by hand: refusals, E-RTMP through a stock nginx.
+
+struct Conn {
+    id: u64,
+    name: Arc<str>,
+    frame: u64,
+    offset: [u64; 2],
+}
+
+impl Conn {
+    fn new(id: u64) -> Self {
+        Conn {
+            id,
+            name: Arc::from(format!("127.0.0.1:{}-127.0.0.1:1935", 50000 + id)),
+            frame: 0,
+            offset: [3073, 3073],
+        }
+    }
+
+    fn rec(&mut self, dir: Option<Dir>, kind: RecordKind) -> Record {
+        self.frame += 1;
+        let offset = dir.map(|d| self.offset[d.index()]);
+        if let Some(d) = dir {
+            self.offset[d.index()] += 100;
+        }
+        Record {
+            conn: self.name.clone(),
+            conn_id: self.id,
+            dir,
+            frame: self.frame,
+            time: Timestamp {
+                sec: 1_700_000_000 + self.frame as i64 / 10,
+                nsec: 0,
+            },
+            offset,
+            kind,
+        }
+    }
+
+    fn msg(&mut self, dir: Dir, t: u8, payload: Bytes, m: Message) -> Record {
+        let raw = RawMessage {
+            csid: if t == 20 { 3 } else { 6 },
+            header: MessageHeader {
+                timestamp: self.frame as u32 * 20,
+                msg_type: MessageType(t),
+                stream_id: 1,
+            },
+            payload,
+            offset: self.offset[dir.index()],
+            fmt: 0,
+            chunks: 1,
+            extended_timestamp: false,
+            unknown: UnknownFields::default(),
+        };
+        self.rec(
+            Some(dir),
+            RecordKind::Message {
+                raw,
+                decoded: Ok(m),
+            },
+        )
+    }
+
+    fn cmd(
+        &mut self,
+        dir: Dir,
+        name: &str,
+        tx: f64,
+        obj: Amf0Value,
+        args: Vec<Amf0Value>,
+    ) -> Record {
+        let c = Cmd::new(name, tx, obj, args);
+        self.msg(
+            dir,
+            20,
+            Bytes::from_static(&[2, 0, 1, b'x']),
+            Message::Command(c),
+        )
+    }
+
+    fn media(&mut self, dir: Dir, video: bool, first: u8) -> Record {
+        let body = Bytes::from(vec![first, 1, 2, 3, 4, 5, 6, 7]);
+        let m = if video {
+            Message::Video(body.clone())
+        } else {
+            Message::Audio(body.clone())
+        };
+        self.msg(dir, if video { 9 } else { 8 }, body, m)
+    }
+}
+
+fn obj(kv: &[(&str, &str)]) -> Amf0Value {
+    Amf0Value::Object(
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), Amf0Value::String(v.to_string())))
+            .collect(),
+    )
+}
+
+fn connect(c: &mut Conn, flash_ver: &str) -> Vec<Record> {
+    vec![
+        c.rec(
+            None,
+            RecordKind::Open {
+                client: "127.0.0.1:50000".parse().unwrap(),
+                server: "127.0.0.1:1935".parse().unwrap(),
+                syn_seen: true,
+            },
+        ),
+        c.cmd(
+            Dir::C2s,
+            "connect",
+            1.0,
+            obj(&[("app", "live"), ("flashVer", flash_ver)]),
+            vec![],
+        ),
+        c.cmd(
+            Dir::S2c,
+            "_result",
+            1.0,
+            Amf0Value::Null,
+            vec![obj(&[
+                ("level", "status"),
+                ("code", "NetConnection.Connect.Success"),
+            ])],
+        ),
+    ]
+}
+
+fn run_records(recs: &[Record], reveal: bool) -> Vec<Finding> {
+    let mut d = Diagnoser::new(Options {
+        reveal_keys: reveal,
+    });
+    for r in recs {
+        d.record(r);
+    }
+    d.finish()
+}
+
+#[test]
+fn refusals_are_quoted_with_the_likely_reason_and_keys_redacted() {
+    let mut c = Conn::new(0);
+    let mut recs = connect(&mut c, "FMLE/3.0");
+    recs.push(c.cmd(
+        Dir::C2s,
+        "publish",
+        5.0,
+        Amf0Value::Null,
+        vec![Amf0Value::String("secretkey123".into())],
+    ));
+    recs.push(c.cmd(
+        Dir::S2c,
+        "onStatus",
+        0.0,
+        Amf0Value::Null,
+        vec![obj(&[
+            ("level", "error"),
+            ("code", "NetStream.Publish.BadName"),
+            ("description", "secretkey123 is already publishing\u{1b}[2J"),
+        ])],
+    ));
+    let f = run_records(&recs, false);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!((f[0].code, f[0].severity), (Code::Refused, Severity::Error));
+    let m = &f[0].message;
+    assert!(m.contains("NetStream.Publish.BadName"), "{m}");
+    assert!(m.contains("already publishing"), "{m}");
+    assert!(!m.contains("secretkey123") && m.contains("se…"), "{m}");
+    assert!(!m.contains('\u{1b}'), "{m}");
+    assert_eq!(f[0].frame, Some(5));
+    let f = run_records(&recs, true);
+    assert!(f[0].message.contains("secretkey123"));
+
+    // A connect the server answers by closing: a wrong app.
+    let mut c = Conn::new(1);
+    let mut recs = vec![c.rec(
+        None,
+        RecordKind::Open {
+            client: "127.0.0.1:50001".parse().unwrap(),
+            server: "127.0.0.1:1935".parse().unwrap(),
+            syn_seen: true,
+        },
+    )];
+    recs.push(c.cmd(Dir::C2s, "connect", 1.0, obj(&[("app", "nope")]), vec![]));
+    recs.push(c.rec(
+        Some(Dir::S2c),
+        RecordKind::Closed {
+            kind: rtmptool::analyze::CloseKind::Fin,
+        },
+    ));
+    let f = run_records(&recs, false);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].code, Code::Refused);
+    assert!(
+        f[0].message.contains("application not found"),
+        "{}",
+        f[0].message
+    );
+    // The same with a _result is no refusal.
+    let mut c = Conn::new(2);
+    let recs = connect(&mut c, "FMLE/3.0");
+    assert!(run_records(&recs, false).is_empty());
+}
+
+#[test]
+fn ertmp_video_through_stock_nginx_leaves_players_without_video() {
+    // The publisher sends E-RTMP video (ex-header bit) and AAC audio; stock
+    // nginx (wait_key on) relays the audio and never starts the video.
+    let mut p = Conn::new(0);
+    let mut recs = connect(&mut p, "FMLE/3.0 (compatible; rtmpclient)");
+    recs.push(p.cmd(
+        Dir::C2s,
+        "publish",
+        5.0,
+        Amf0Value::Null,
+        vec![Amf0Value::String("k".into())],
+    ));
+    for i in 0..10 {
+        recs.push(p.media(Dir::C2s, true, if i % 5 == 0 { 0x90 } else { 0xa1 }));
+        recs.push(p.media(Dir::C2s, false, 0xaf));
+    }
+    let mut pl = Conn::new(1);
+    recs.extend(connect(&mut pl, "LNX 10,0,32,18"));
+    recs.push(pl.cmd(
+        Dir::C2s,
+        "play",
+        4.0,
+        Amf0Value::Null,
+        vec![Amf0Value::String("k".into())],
+    ));
+    for _ in 0..10 {
+        recs.push(pl.media(Dir::S2c, false, 0xaf));
+    }
+    let f = run_records(&recs, false);
+    let e: Vec<&Finding> = f
+        .iter()
+        .filter(|f| f.code == Code::ErtmpNotRelayed)
+        .collect();
+    assert_eq!(e.len(), 1, "{f:?}");
+    assert_eq!((e[0].severity, e[0].conn_id), (Severity::Error, 1));
+    assert!(e[0].fix.contains("wait_key off"), "{}", e[0].fix);
+    assert!(
+        e[0].message.contains("10 audio messages"),
+        "{}",
+        e[0].message
+    );
+    assert_eq!(
+        e[0].facts
+            .iter()
+            .find(|x| x.0 == "audio_messages")
+            .map(|x| &x.1),
+        Some(&Fact::Int(10))
+    );
+    // Legacy video from the same publisher: nothing to say.
+    let mut p = Conn::new(0);
+    let mut recs = connect(&mut p, "FMLE/3.0");
+    recs.push(p.cmd(Dir::C2s, "publish", 5.0, Amf0Value::Null, vec![]));
+    recs.push(p.media(Dir::C2s, true, 0x17));
+    let mut pl = Conn::new(1);
+    recs.extend(connect(&mut pl, "LNX 10,0,32,18"));
+    recs.push(pl.cmd(Dir::C2s, "play", 4.0, Amf0Value::Null, vec![]));
+    recs.push(pl.media(Dir::S2c, false, 0xaf));
+    assert!(run_records(&recs, false).is_empty());
+}
