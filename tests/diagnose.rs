@@ -439,6 +439,8 @@ struct Conn {
     name: Arc<str>,
     frame: u64,
     offset: [u64; 2],
+    /// Timestamp of the next message (else 20 ms per record).
+    ts: Option<u32>,
 }
 
 impl Conn {
@@ -448,6 +450,7 @@ impl Conn {
             name: Arc::from(format!("127.0.0.1:{}-127.0.0.1:1935", 50000 + id)),
             frame: 0,
             offset: [3073, 3073],
+            ts: None,
         }
     }
 
@@ -475,7 +478,7 @@ impl Conn {
         let raw = RawMessage {
             csid: if t == 20 { 3 } else { 6 },
             header: MessageHeader {
-                timestamp: self.frame as u32 * 20,
+                timestamp: self.ts.take().unwrap_or(self.frame as u32 * 20),
                 msg_type: MessageType(t),
                 stream_id: 1,
             },
@@ -694,5 +697,174 @@ fn ertmp_video_through_stock_nginx_leaves_players_without_video() {
     recs.extend(connect(&mut pl, "LNX 10,0,32,18"));
     recs.push(pl.cmd(Dir::C2s, "play", 4.0, Amf0Value::Null, vec![]));
     recs.push(pl.media(Dir::S2c, false, 0xaf));
+    assert!(run_records(&recs, false).is_empty());
+}
+
+fn open(c: &mut Conn) -> Record {
+    c.rec(
+        None,
+        RecordKind::Open {
+            client: "127.0.0.1:50000".parse().unwrap(),
+            server: "127.0.0.1:1935".parse().unwrap(),
+            syn_seen: true,
+        },
+    )
+}
+
+fn fact<'a>(f: &'a Finding, k: &str) -> Option<&'a Fact> {
+    f.facts.iter().find(|x| x.0 == k).map(|x| &x.1)
+}
+
+#[test]
+fn server_limits_are_named_with_nginx_log_lines() {
+    // A 1.5 MiB key frame: over nginx's max_message.
+    let mut c = Conn::new(0);
+    let mut recs = vec![open(&mut c)];
+    let big = Bytes::from(vec![0x17; 1536 << 10]);
+    recs.push(c.msg(Dir::C2s, 9, big.clone(), Message::Video(big)));
+    let f = run_records(&recs, false);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(
+        (f[0].code, f[0].severity),
+        (Code::MessageTooBig, Severity::Warning)
+    );
+    assert_eq!(
+        fact(&f[0], "nginx_log"),
+        Some(&Fact::Text("too big message: 1048576".into()))
+    );
+    assert_eq!(fact(&f[0], "length"), Some(&Fact::Int(1536 << 10)));
+    // Set Chunk Size values servers refuse.
+    for (v, want) in [
+        (20 << 20, Some("too big RTMP chunk size:20971520")),
+        (0x8000_1000u32, None),
+        (64, None),
+    ] {
+        let mut c = Conn::new(0);
+        let mut recs = vec![open(&mut c)];
+        let body = Bytes::from(v.to_be_bytes().to_vec());
+        recs.push(c.msg(Dir::C2s, 1, body, Message::SetChunkSize(v)));
+        let f = run_records(&recs, false);
+        assert_eq!(f.len(), 1, "{v}: {f:?}");
+        assert_eq!(f[0].code, Code::MessageTooBig);
+        assert_eq!(
+            fact(&f[0], "nginx_log"),
+            want.map(|w| Fact::Text(w.into())).as_ref(),
+            "{v}"
+        );
+        let m = &f[0].message;
+        assert!(
+            m.contains("top bit") || m.contains("SRS") || m.contains("10 MiB"),
+            "{m}"
+        );
+    }
+    // Common sizes are fine.
+    for v in [128u32, 4096, 65536, 10_485_760] {
+        let mut c = Conn::new(0);
+        let mut recs = vec![open(&mut c)];
+        let body = Bytes::from(v.to_be_bytes().to_vec());
+        recs.push(c.msg(Dir::C2s, 1, body, Message::SetChunkSize(v)));
+        assert!(run_records(&recs, false).is_empty(), "{v}");
+    }
+}
+
+#[test]
+fn a_publisher_slower_than_real_time_is_found_with_its_rates() {
+    // 20 ms of media per record, 100 ms of capture time per record.
+    let mut c = Conn::new(0);
+    let mut recs = connect(&mut c, "FMLE/3.0");
+    recs.push(c.cmd(Dir::C2s, "publish", 5.0, Amf0Value::Null, vec![]));
+    for _ in 0..200 {
+        recs.push(c.media(Dir::C2s, false, 0xaf));
+    }
+    let f = run_records(&recs, false);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].code, Code::FallsBehindRealTime);
+    let get = |k| match fact(&f[0], k) {
+        Some(Fact::Float(x)) => *x,
+        other => panic!("{k}: {other:?}"),
+    };
+    let (media, wall) = (get("media_s"), get("wall_s"));
+    assert!((media - 3.98).abs() < 0.03, "{media}");
+    assert!((wall - 19.9).abs() < 0.2, "{wall}");
+    // 200 messages of 8 bytes.
+    assert!((get("media_kbps") - 1600.0 * 8.0 / media / 1000.0).abs() < 0.01);
+    assert!((get("carried_kbps") - 1600.0 * 8.0 / wall / 1000.0).abs() < 0.01);
+    assert!(f[0].message.contains("lag at the end"), "{}", f[0].message);
+    // Faster than real time (a file pushed without -re) is fine.
+    let mut c = Conn::new(0);
+    let mut recs = connect(&mut c, "FMLE/3.0");
+    for i in 0..200u32 {
+        c.ts = Some(i * 1000);
+        recs.push(c.media(Dir::C2s, false, 0xaf));
+    }
+    assert!(run_records(&recs, false).is_empty());
+}
+
+#[test]
+fn timestamps_that_go_back_are_found() {
+    let mut c = Conn::new(0);
+    let mut recs = vec![open(&mut c)];
+    for ts in [0u32, 40, 80, 120, 5000, 6000, 1000, 1040] {
+        c.ts = Some(ts);
+        recs.push(c.media(Dir::C2s, true, 0x27));
+    }
+    let f = run_records(&recs, false);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(
+        (f[0].code, f[0].severity),
+        (Code::ExtendedTimestamp, Severity::Warning)
+    );
+    assert!(
+        f[0].message.contains("go back 5000 ms (6000 -> 1000)"),
+        "{}",
+        f[0].message
+    );
+    // Mixed type-3 conventions on one direction.
+    let mut c = Conn::new(0);
+    let mut recs = vec![open(&mut c)];
+    use rtmptool::proto::chunk::Type3ExtendedTimestamp as T3;
+    for conv in [T3::Present, T3::Absent] {
+        recs.push(c.rec(
+            Some(Dir::C2s),
+            RecordKind::Type3Convention {
+                csid: 6,
+                convention: conv,
+            },
+        ));
+    }
+    let f = run_records(&recs, false);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].code, Code::ExtendedTimestamp);
+    assert!(f[0].message.contains("both with and without"));
+}
+
+#[test]
+fn a_receiver_that_never_acks_its_window() {
+    let mut c = Conn::new(0);
+    let mut recs = vec![open(&mut c)];
+    let w = Bytes::from(500u32.to_be_bytes().to_vec());
+    recs.push(c.msg(Dir::S2c, 5, w, Message::WindowAckSize(500)));
+    for _ in 0..30 {
+        recs.push(c.media(Dir::S2c, false, 0xaf));
+    }
+    let f = run_records(&recs, false);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(
+        (f[0].code, f[0].dir),
+        (Code::Acknowledgement, Some(Dir::S2c))
+    );
+    assert!(
+        f[0].message.contains("never acknowledged"),
+        "{}",
+        f[0].message
+    );
+    // With an acknowledgement: nothing.
+    let ack = Bytes::from(1000u32.to_be_bytes().to_vec());
+    recs.push(c.msg(
+        Dir::C2s,
+        3,
+        ack,
+        Message::Acknowledgement { sequence: 1000 },
+    ));
     assert!(run_records(&recs, false).is_empty());
 }

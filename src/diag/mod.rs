@@ -275,6 +275,13 @@ struct ConnDiag {
     type3_mixed: [Option<(u64, u64, u32)>; 2],
     flagged: Vec<(Code, Option<Dir>)>,
     findings: Vec<Finding>,
+    /// Window Acknowledgement Size sent in a direction: (size, offset, frame).
+    ack_window: [Option<(u32, u64, u64)>; 2],
+    /// Acknowledgements of a direction's bytes (sent the other way): count,
+    /// last sequence number, and where the sequence number went back (wrap).
+    acks: [(u64, u32, Option<(u64, u32, u32)>); 2],
+    /// Last media timestamp per direction, stream id and type.
+    last_ts: Vec<(Dir, u32, u8, u32)>,
     /// Messages the server sent after each c2s message count (for "closed right after").
     s2c_messages: u64,
 }
@@ -304,6 +311,9 @@ impl ConnDiag {
             type3_mixed: [None; 2],
             flagged: Vec::new(),
             findings: Vec::new(),
+            ack_window: [None; 2],
+            acks: [(0, 0, None); 2],
+            last_ts: Vec::new(),
             s2c_messages: 0,
         }
     }
@@ -433,6 +443,10 @@ impl Diagnoser {
             }
             RecordKind::Message { raw, decoded } => {
                 let Some(d) = r.dir else { return };
+                // Bytes of the direction so far, also without the byte tap (live use).
+                let end = raw.offset + raw.payload.len() as u64;
+                let b = &mut c.hs_bytes[d.index()];
+                *b = (*b).max(end);
                 message(c, d, r, raw, decoded.as_ref().ok(), reveal);
             }
             RecordKind::ChunkSizeChanged { new, .. } => {
@@ -718,7 +732,147 @@ fn message(
             }
         }
         Message::Command(cmd) => command(c, d, r, raw, cmd, reveal),
+        Message::WindowAckSize(w) => {
+            if c.ack_window[i].is_none() && *w > 0 {
+                c.ack_window[i] = Some((*w, raw.offset, r.frame));
+            }
+        }
+        Message::Acknowledgement { sequence } => {
+            // It acknowledges the bytes of the other direction.
+            let a = &mut c.acks[d.reverse().index()];
+            if a.0 > 0 && *sequence < a.1 && a.2.is_none() {
+                a.2 = Some((r.frame, a.1, *sequence));
+            }
+            a.0 += 1;
+            a.1 = *sequence;
+        }
         _ => {}
+    }
+    if in_step && matches!(m, Message::Audio(_) | Message::Video(_)) && !raw.unknown.timestamp {
+        media_timestamp(c, d, r, raw);
+    }
+}
+
+/// Timestamps per stream and track: regressions, jumps, the 0xFFFFFF crossing.
+fn media_timestamp(c: &mut ConnDiag, d: Dir, r: &Record, raw: &RawMessage) {
+    let (sid, t, ts) = (
+        raw.header.stream_id,
+        raw.header.msg_type.0,
+        raw.header.timestamp,
+    );
+    let prev = match c
+        .last_ts
+        .iter_mut()
+        .find(|x| x.0 == d && x.1 == sid && x.2 == t)
+    {
+        Some(x) => std::mem::replace(&mut x.3, ts),
+        None => {
+            c.last_ts.push((d, sid, t, ts));
+            return;
+        }
+    };
+    let kind = if t == 8 { "audio" } else { "video" };
+    let (what, severity) = if ts < prev && prev - ts > 1000 && prev - ts < 0x8000_0000 {
+        (
+            format!(
+                "{kind} timestamps on stream {sid} go back {} ms ({prev} -> {ts}): players                  stall or drop frames, recorders cut the file",
+                prev - ts
+            ),
+            Severity::Warning,
+        )
+    } else if ts > prev && ts - prev > 10_000 && ts - prev < 0x8000_0000 {
+        (
+            format!(
+                "{kind} timestamps on stream {sid} jump {} ms ahead ({prev} -> {ts}): players                  wait that long or resynchronise",
+                ts - prev
+            ),
+            Severity::Warning,
+        )
+    } else if prev < crate::proto::chunk::EXTENDED_TIMESTAMP_MARK
+        && ts >= crate::proto::chunk::EXTENDED_TIMESTAMP_MARK
+    {
+        (
+            format!(
+                "{kind} timestamps on stream {sid} cross 0xFFFFFF ms (4h39m): from here every                  header carries an extended timestamp, which peers treat differently on type-3                  chunks (nginx-rtmp publish_time_fix, SRS peeks, older OBS omitted it)"
+            ),
+            Severity::Info,
+        )
+    } else {
+        return;
+    };
+    if !c.once(Code::ExtendedTimestamp, Some(d)) {
+        return;
+    }
+    c.findings.push(Finding {
+        code: Code::ExtendedTimestamp,
+        severity,
+        conn: c.name.clone(),
+        conn_id: c.id,
+        dir: Some(d),
+        frame: Some(r.frame),
+        offset: Some(raw.offset),
+        time: Some(r.time),
+        message: format!("{} sends {what}", sender(d)),
+        fix: "keep timestamps monotonic per stream and track (check the encoder's timestamp               source; restart the stream after a source switch)"
+            .into(),
+        facts: vec![
+            ("previous_timestamp", Fact::Int(u64::from(prev))),
+            ("timestamp", Fact::Int(u64::from(ts))),
+        ],
+    });
+}
+
+/// Acknowledgement windows: a receiver that never acks, sequence-number wrap.
+fn acknowledgement(c: &mut ConnDiag) {
+    for d in [Dir::C2s, Dir::S2c] {
+        let i = d.index();
+        let (count, _, wrap) = c.acks[i];
+        if let Some((w, off, frame)) = c.ack_window[i] {
+            let after = c.hs_bytes[i].saturating_sub(off);
+            if count == 0 && after > 3 * u64::from(w) {
+                c.findings.push(Finding {
+                    code: Code::Acknowledgement,
+                    severity: Severity::Warning,
+                    conn: c.name.clone(),
+                    conn_id: c.id,
+                    dir: Some(d),
+                    frame: Some(frame),
+                    offset: Some(off),
+                    time: None,
+                    message: format!(
+                        "{} announced a window of {w} bytes and sent {after} bytes after it, but                          {} never acknowledged any: a sender that waits for acknowledgements                          stalls, and servers that count on them drop the session",
+                        sender(d),
+                        receiver(d)
+                    ),
+                    fix: format!(
+                        "{} must send Acknowledgement (type 3) after each window of bytes received",
+                        receiver(d)
+                    ),
+                    facts: vec![
+                        ("window", Fact::Int(u64::from(w))),
+                        ("bytes_after", Fact::Int(after)),
+                    ],
+                });
+            }
+        }
+        if let Some((frame, from, to)) = wrap {
+            c.findings.push(Finding {
+                code: Code::Acknowledgement,
+                severity: Severity::Info,
+                conn: c.name.clone(),
+                conn_id: c.id,
+                dir: Some(d.reverse()),
+                frame: Some(frame),
+                offset: None,
+                time: None,
+                message: format!(
+                    "{}'s acknowledgement sequence number went back from {from} to {to} (the                      4 GiB wrap, or a reset counter as nginx-rtmp does at 0xF0000000): servers                      that mishandle the wrap stall encoders (SRS #598/#730, nginx-rtmp #354)",
+                    receiver(d)
+                ),
+                fix: "nothing to do if the stream goes on; otherwise update the server".into(),
+                facts: vec![],
+            });
+        }
     }
 }
 
@@ -1180,6 +1334,7 @@ fn end_of_conn(c: &mut ConnDiag, reveal: bool) {
     handshake(c);
     silent_refusal(c, reveal);
     timing(c);
+    acknowledgement(c);
 }
 
 fn close_words(c: &ConnDiag, since: Timestamp) -> String {
