@@ -249,6 +249,10 @@ struct MediaStats {
     first_audio_frame: Option<u64>,
 }
 
+/// Acknowledgements of a direction's bytes: count, last sequence number,
+/// and where it went back (frame, from, to).
+type AckState = (u64, u32, Option<(u64, u32, u32)>);
+
 #[derive(Debug)]
 struct ConnDiag {
     name: Arc<str>,
@@ -279,7 +283,7 @@ struct ConnDiag {
     ack_window: [Option<(u32, u64, u64)>; 2],
     /// Acknowledgements of a direction's bytes (sent the other way): count,
     /// last sequence number, and where the sequence number went back (wrap).
-    acks: [(u64, u32, Option<(u64, u32, u32)>); 2],
+    acks: [AckState; 2],
     /// Last media timestamp per direction, stream id and type.
     last_ts: Vec<(Dir, u32, u8, u32)>,
     /// Messages the server sent after each c2s message count (for "closed right after").
@@ -732,10 +736,8 @@ fn message(
             }
         }
         Message::Command(cmd) => command(c, d, r, raw, cmd, reveal),
-        Message::WindowAckSize(w) => {
-            if c.ack_window[i].is_none() && *w > 0 {
-                c.ack_window[i] = Some((*w, raw.offset, r.frame));
-            }
+        Message::WindowAckSize(w) if c.ack_window[i].is_none() && *w > 0 => {
+            c.ack_window[i] = Some((*w, raw.offset, r.frame));
         }
         Message::Acknowledgement { sequence } => {
             // It acknowledges the bytes of the other direction.
