@@ -262,8 +262,8 @@ pub struct DumpArgs {
 /// `rtmptool diagnose`.
 #[derive(Debug, Args)]
 pub struct DiagnoseArgs {
-    /// Capture file (pcap or pcapng), or `-` for stdin
-    #[arg(value_name = "CAPTURE|-")]
+    /// Capture file (pcap or pcapng), `-` for stdin, or rtmp://host[:port]/app/stream for live checks
+    #[arg(value_name = "CAPTURE|-|URL")]
     pub input: String,
     /// Decode every TCP connection on this port as RTMP, handshake seen or not
     #[arg(long)]

@@ -17,7 +17,10 @@ use crate::report::Style;
 use crate::{Exit, exit};
 
 /// Runs `diagnose`.
-pub fn run(args: &DiagnoseArgs, style: &Style) -> Result<(), Exit> {
+pub fn run(args: &DiagnoseArgs, style: &Style, timeout: std::time::Duration) -> Result<(), Exit> {
+    if args.input.contains("://") {
+        return live(args, style, timeout);
+    }
     let (input, name): (Box<dyn Read>, String) = if args.input == "-" {
         (Box::new(io::stdin().lock()), "stdin".into())
     } else {
@@ -95,6 +98,64 @@ pub fn run(args: &DiagnoseArgs, style: &Style) -> Result<(), Exit> {
             code: exit::FAULT,
             error: anyhow!(
                 "{faults} fault{} found in {name}",
+                if faults == 1 { "" } else { "s" }
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// `diagnose URL`: live checks against a server.
+fn live(args: &DiagnoseArgs, style: &Style, timeout: std::time::Duration) -> Result<(), Exit> {
+    use rtmptool::diag::live::{CHECKS, run_checks};
+    use rtmptool::net::url::RtmpUrl;
+    let url = RtmpUrl::parse(&args.input, None, None).map_err(|e| Exit {
+        code: exit::BAD_INPUT,
+        error: e.into(),
+    })?;
+    if url.tls {
+        return Err(Exit {
+            code: exit::USAGE,
+            error: anyhow!(
+                "diagnose {}: live checks run over rtmp:// only",
+                url.shown(args.reveal_keys)
+            ),
+        });
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Exit {
+            code: exit::FAILURE,
+            error: e.into(),
+        })?;
+    let findings = rt.block_on(run_checks(&url, &CHECKS, timeout, args.reveal_keys));
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let _ =
+        crate::report::diagnose::render(&mut out, style, &findings, 0).and_then(|()| out.flush());
+    let unreachable = findings
+        .iter()
+        .all(|f| f.message.starts_with("could not run"));
+    if unreachable {
+        return Err(Exit {
+            code: exit::NETWORK,
+            error: anyhow!(
+                "diagnose {}: the server could not be reached",
+                url.shown(args.reveal_keys)
+            ),
+        });
+    }
+    let faults = findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .count();
+    if faults > 0 {
+        return Err(Exit {
+            code: exit::FAULT,
+            error: anyhow!(
+                "diagnose {}: the server refused {faults} check{}",
+                url.shown(args.reveal_keys),
                 if faults == 1 { "" } else { "s" }
             ),
         });

@@ -17,6 +17,7 @@
 //!   `falls_behind_real_time`.
 
 pub mod chunk_size;
+pub mod live;
 
 use std::collections::HashMap;
 use std::sync::Arc;

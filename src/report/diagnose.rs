@@ -17,9 +17,12 @@ pub fn finding_json(f: &Finding) -> Json {
     m.insert("code".into(), json!(f.code.as_str()));
     m.insert("severity".into(), json!(f.severity.as_str()));
     m.insert("conn".into(), json!(&*f.conn));
-    m.insert("dir".into(), json!(f.dir.map(words::dir_name)));
-    m.insert("frame".into(), json!(f.frame));
-    m.insert("offset".into(), json!(f.offset));
+    // Live checks carry "check" and "url" (facts) in place of dir, frame and offset.
+    if check(f).is_none() {
+        m.insert("dir".into(), json!(f.dir.map(words::dir_name)));
+        m.insert("frame".into(), json!(f.frame));
+        m.insert("offset".into(), json!(f.offset));
+    }
     if let Some(t) = f.time {
         m.insert("time".into(), json!(t.as_f64()));
     }
@@ -34,6 +37,47 @@ pub fn finding_json(f: &Finding) -> Json {
         m.insert((*k).into(), v);
     }
     Json::Object(m)
+}
+
+/// The live check a finding reports, if it is one.
+fn check(f: &Finding) -> Option<&str> {
+    f.facts.iter().find_map(|(k, v)| match (k, v) {
+        (&"check", Fact::Text(s)) => Some(s.as_str()),
+        _ => None,
+    })
+}
+
+fn fact_text<'a>(f: &'a Finding, key: &str) -> &'a str {
+    f.facts
+        .iter()
+        .find_map(|(k, v)| match v {
+            Fact::Text(s) if *k == key => Some(s.as_str()),
+            _ => None,
+        })
+        .unwrap_or("")
+}
+
+/// Live checks: one line per check, what the server accepts and refuses.
+fn render_checks(out: &mut dyn Write, style: &Style, findings: &[Finding]) -> io::Result<()> {
+    if let Some(f) = findings.first() {
+        writeln!(out, "checks against {}", fact_text(f, "url"))?;
+    }
+    for f in findings {
+        if style.verbosity < 0 && f.severity < Severity::Warning {
+            continue;
+        }
+        writeln!(
+            out,
+            "  {} {:<28} {}",
+            severity_word(f.severity, style.color),
+            check(f).unwrap_or(""),
+            f.message
+        )?;
+        if !f.fix.is_empty() {
+            writeln!(out, "          fix: {}", f.fix)?;
+        }
+    }
+    Ok(())
 }
 
 fn severity_word(s: Severity, color: bool) -> String {
@@ -60,6 +104,9 @@ pub fn render(
             write_json_line(out, &finding_json(f))?;
         }
         return Ok(());
+    }
+    if findings.iter().any(|f| check(f).is_some()) {
+        return render_checks(out, style, findings);
     }
     let shown: Vec<&Finding> = findings
         .iter()
