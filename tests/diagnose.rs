@@ -868,3 +868,245 @@ fn a_receiver_that_never_acks_its_window() {
     ));
     assert!(run_records(&recs, false).is_empty());
 }
+
+// ---------------------------------------------------------------------------
+// Whole conversations built here (handshake, chunk streams from the library's
+// encoder, TCP segments), for faults no shipped capture has.
+
+use rtmptool::proto::chunk::{ChunkEncoder, EncoderConfig};
+
+/// A TCP conversation as a pcap: SYN, SYN-ACK, ACK, then each `(dir, bytes)`
+/// in order, cut into segments of at most 1448 bytes, 1 ms apart; FINs.
+fn conversation(parts: &[(Dir, Vec<u8>)]) -> Vec<u8> {
+    use etherparse::PacketBuilder;
+    let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+    let (cp, sp) = (40000u16, 1935u16);
+    let mut seq = [1000u32, 5000u32];
+    let mut pkts: Vec<Vec<u8>> = Vec::new();
+    let mut seg = |d: Dir, flags: &str, payload: &[u8], seq: &mut [u32; 2]| {
+        let i = d.index();
+        let (src, dst, spt, dpt) = if d == Dir::C2s {
+            (c, s, cp, sp)
+        } else {
+            (s, c, sp, cp)
+        };
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4(src, dst, 64)
+            .tcp(spt, dpt, seq[i], 65535);
+        let b = match flags {
+            "S" => b.syn(),
+            "SA" => b.syn().ack(seq[1 - i]),
+            "F" => b.fin().ack(seq[1 - i]),
+            _ => b.ack(seq[1 - i]),
+        };
+        let mut frame = Vec::new();
+        b.write(&mut frame, payload).unwrap();
+        seq[i] = seq[i].wrapping_add(payload.len() as u32 + u32::from(flags.contains(['S', 'F'])));
+        pkts.push(frame);
+    };
+    seg(Dir::C2s, "S", &[], &mut seq);
+    seg(Dir::S2c, "SA", &[], &mut seq);
+    seg(Dir::C2s, "A", &[], &mut seq);
+    for (d, bytes) in parts {
+        for chunk in bytes.chunks(1448) {
+            seg(*d, "A", chunk, &mut seq);
+        }
+    }
+    seg(Dir::C2s, "F", &[], &mut seq);
+    seg(Dir::S2c, "F", &[], &mut seq);
+    let mut out = Vec::new();
+    out.extend(0xa1b2_c3d4u32.to_le_bytes());
+    out.extend(2u16.to_le_bytes());
+    out.extend(4u16.to_le_bytes());
+    out.extend([0u8; 8]);
+    out.extend(262_144u32.to_le_bytes());
+    out.extend(1u32.to_le_bytes());
+    for (i, p) in pkts.iter().enumerate() {
+        out.extend(1_700_000_000u32.to_le_bytes());
+        out.extend((i as u32 * 1000).to_le_bytes());
+        out.extend((p.len() as u32).to_le_bytes());
+        out.extend((p.len() as u32).to_le_bytes());
+        out.extend(p);
+    }
+    out
+}
+
+/// C0+C1 (simple: version bytes zero) from one side.
+fn hello() -> Vec<u8> {
+    let mut b = vec![3u8];
+    b.extend((0..1536).map(|i| if i < 8 { 0 } else { (i * 31 % 251) as u8 }));
+    b
+}
+
+/// A chunk stream written by the library's encoder at `size` (announcing
+/// `announce` with Set Chunk Size first when given); returns the bytes and
+/// each message's stream offset (the chunk stream starts at 3073).
+fn chunk_stream(
+    size: u32,
+    announce: Option<u32>,
+    msgs: &[(u32, u8, Vec<u8>)],
+) -> (Vec<u8>, Vec<u64>) {
+    let mut enc = ChunkEncoder::new(EncoderConfig::default());
+    let mut out = bytes::BytesMut::new();
+    let mut offsets = Vec::new();
+    if let Some(a) = announce {
+        let m = Message::SetChunkSize(a);
+        let h = MessageHeader {
+            timestamp: 0,
+            msg_type: MessageType(1),
+            stream_id: 0,
+        };
+        enc.encode(2, &h, &m.encode(), &mut out);
+    }
+    enc.set_chunk_size(size);
+    for (i, (csid, t, body)) in msgs.iter().enumerate() {
+        offsets.push(3073 + out.len() as u64);
+        let h = MessageHeader {
+            timestamp: i as u32 * 40,
+            msg_type: MessageType(*t),
+            stream_id: u32::from(*t != 20),
+        };
+        enc.encode(*csid, &h, body, &mut out);
+    }
+    (out.to_vec(), offsets)
+}
+
+fn amf_command(name: &str, pad: usize) -> Vec<u8> {
+    let c = Cmd::new(
+        name,
+        1.0,
+        obj(&[
+            ("app", "live"),
+            (
+                "tcUrl",
+                &format!("rtmp://10.0.0.2/live?{}", "x".repeat(pad)),
+            ),
+        ]),
+        vec![],
+    );
+    Message::Command(c).encode().to_vec()
+}
+
+fn media(video: bool, len: usize) -> (u32, u8, Vec<u8>) {
+    let mut b = vec![7u8; len];
+    b[0] = if video { 0x27 } else { 0xaf };
+    if video { (6, 9, b) } else { (4, 8, b) }
+}
+
+fn publish_messages(connect_pad: usize) -> Vec<(u32, u8, Vec<u8>)> {
+    let mut v = vec![(3, 20, amf_command("connect", connect_pad))];
+    for i in 0..40 {
+        v.push(media(
+            i % 2 == 0,
+            if i % 10 == 4 { 12_000 } else { 300 + i * 37 },
+        ));
+    }
+    v
+}
+
+fn only_mismatch(pcap: &[u8]) -> Json {
+    let (findings, code) = diagnose(None, Some(pcap));
+    assert_eq!(code, 8, "{findings:?}");
+    let f: Vec<&Json> = findings
+        .iter()
+        .filter(|f| f["code"] == "chunk_size_mismatch")
+        .collect();
+    assert_eq!(f.len(), 1, "{findings:?}");
+    f[0].clone()
+}
+
+#[test]
+fn the_very_first_message_chunked_at_an_unannounced_size() {
+    // connect of ~300 bytes at 4096, no Set Chunk Size: the receiver breaks
+    // after its first 128 payload bytes.
+    let (c2s, offs) = chunk_stream(4096, None, &publish_messages(200));
+    let mut c = hello();
+    c.extend(vec![0u8; 1536]); // C2
+    let mut s = hello();
+    s.extend(vec![0u8; 1536]); // S2
+    let pcap = conversation(&[
+        (Dir::C2s, hello()),
+        (Dir::S2c, s),
+        (Dir::C2s, {
+            let mut v = vec![0u8; 1536];
+            v.extend(&c2s);
+            v
+        }),
+    ]);
+    let f = only_mismatch(&pcap);
+    assert_eq!(f["dir"], "c2s");
+    assert_eq!(f["message_offset"], offs[0]);
+    assert_eq!(f["offset"], offs[0] + 12 + 128);
+    assert_eq!(f["used_chunk_size"], 4096);
+    assert_eq!(f["size_proven"], "yes");
+    assert_eq!(f["announced_chunk_size"], 128);
+}
+
+#[test]
+fn an_uncommon_size_is_inferred_from_the_bytes() {
+    for used in [1000u32, 1400, 3000] {
+        let mut msgs = vec![(3, 20, amf_command("connect", 0))];
+        for i in 0..30 {
+            msgs.push(media(
+                i % 2 == 0,
+                if i % 7 == 3 { 9000 } else { 200 + i * 11 },
+            ));
+        }
+        let (c2s, offs) = chunk_stream(used, None, &msgs);
+        let mut s = hello();
+        s.extend(vec![0u8; 1536]);
+        let mut c2 = vec![0u8; 1536];
+        c2.extend(&c2s);
+        let pcap = conversation(&[(Dir::C2s, hello()), (Dir::S2c, s), (Dir::C2s, c2)]);
+        let f = only_mismatch(&pcap);
+        assert_eq!(f["used_chunk_size"], used, "{f}");
+        // The first message over 128: the second media message (the
+        // connect is under 128).
+        let first_big = msgs.iter().position(|m| m.2.len() > 128).unwrap();
+        assert_eq!(f["message_offset"], offs[first_big], "{used}");
+        let hdr = if msgs[..first_big].iter().any(|m| m.0 == msgs[first_big].0) {
+            8
+        } else {
+            12
+        };
+        assert_eq!(f["offset"], offs[first_big] + hdr + 128, "{used}");
+    }
+}
+
+#[test]
+fn a_server_that_announces_4096_and_chunks_at_128() {
+    let mut c = hello();
+    c.extend(vec![0u8; 1536]);
+    let (c2s, _) = chunk_stream(128, None, &[(3, 20, amf_command("connect", 0))]);
+    c.extend(&c2s);
+    let mut s = hello();
+    s.extend(vec![0u8; 1536]);
+    let answers = vec![
+        (3, 20, amf_command("_result", 150)),
+        media(true, 5000),
+        media(false, 400),
+        media(true, 700),
+        media(false, 350),
+        media(true, 6000),
+    ];
+    let (s2c, offs) = chunk_stream(128, Some(4096), &answers);
+    s.extend(&s2c);
+    let pcap = conversation(&[(Dir::C2s, c), (Dir::S2c, s)]);
+    let f = only_mismatch(&pcap);
+    assert_eq!(f["dir"], "s2c");
+    assert_eq!(f["announced_chunk_size"], 4096);
+    assert_eq!(f["used_chunk_size"], 128);
+    assert_eq!(f["message_offset"], offs[0]);
+    assert_eq!(f["offset"], offs[0] + 12 + 128);
+    // The receiver takes the whole announced length: the next header it
+    // reads is past the message's bytes and the headers inside them.
+    let len = answers[0].2.len() as u64;
+    assert_eq!(f["misparsed_header_offset"], offs[0] + 12 + len);
+    assert!(f.get("nginx_log").is_none(), "the client receives s2c: {f}");
+    assert!(
+        f["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("the server must send Set Chunk Size 128")
+    );
+}

@@ -221,6 +221,28 @@ impl Watch {
         }
     }
 
+    /// Anchors the next walk at `offset` (a chunk boundary where the chunk
+    /// size in force and the per-stream state are known), unless trouble
+    /// froze the anchor or it is already further on.
+    fn anchor_at(&mut self, offset: u64) {
+        if self.trouble.is_some()
+            || self.done
+            || offset < self.base
+            || offset > self.end()
+            || self.anchor.as_ref().is_some_and(|a| a.offset > offset)
+        {
+            return;
+        }
+        let a = Anchor {
+            offset,
+            state: self.csids.clone(),
+            chunk_size: self.chunk_size,
+            announced_at: self.announced_at,
+        };
+        self.anchor = Some(a);
+        self.trim();
+    }
+
     /// Drops bytes before the anchor (amortised: only when they are many).
     fn trim(&mut self) {
         let Some(a) = &self.anchor else { return };
@@ -459,6 +481,11 @@ impl Diagnoser {
                     let w = &mut c.watch[d.index()];
                     w.chunk_size = *new;
                     w.announced_at = r.offset.map(|o| (o, r.frame));
+                    // Walks start after the Set Chunk Size (the walk does
+                    // not apply it): the new size is in force from here.
+                    if let Some(o) = r.offset {
+                        w.anchor_at(o);
+                    }
                 }
             }
             RecordKind::Resynced {
@@ -713,7 +740,16 @@ fn message(
     }
     let Some(m) = decoded else { return };
     match m {
-        Message::SetChunkSize(v) => set_chunk_size(c, d, r, raw, *v),
+        Message::SetChunkSize(v) => {
+            // Its own chunk stream is now known to the anchor after it.
+            let w = &mut c.watch[i];
+            if let Some((o, _)) = w.announced_at
+                && o > raw.offset
+            {
+                w.anchor_at(o);
+            }
+            set_chunk_size(c, d, r, raw, *v)
+        }
         Message::Audio(_) | Message::Video(_) => {
             let body = &raw.payload;
             let ms = &mut c.media[i];
