@@ -1110,3 +1110,46 @@ fn a_server_that_announces_4096_and_chunks_at_128() {
             .starts_with("the server must send Set Chunk Size 128")
     );
 }
+
+#[test]
+fn a_client_speaking_tls_or_http_to_the_rtmp_port() {
+    // A TLS ClientHello and an HTTP request where C0+C1 belong; with --port
+    // the connection is taken for RTMP and the first byte judged.
+    for (first, what, fix) in [
+        (
+            vec![
+                0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+            ],
+            "TLS",
+            "rtmps://",
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            "HTTP request",
+            "HTTP",
+        ),
+    ] {
+        let pcap = conversation(&[(Dir::C2s, first)]);
+        let tmp =
+            std::env::temp_dir().join(format!("rtmptool-diag-{}-{what}.pcap", std::process::id()));
+        std::fs::write(&tmp, &pcap).unwrap();
+        let out = run(
+            &[
+                "--json",
+                "diagnose",
+                "--port",
+                "1935",
+                tmp.to_str().unwrap(),
+            ],
+            None,
+        );
+        let _ = std::fs::remove_file(&tmp);
+        assert_eq!(out.status.code(), Some(8));
+        let f: Json =
+            serde_json::from_slice(out.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
+        assert_eq!(f["code"], "handshake_bad_version", "{f}");
+        assert_eq!(f["dir"], "c2s");
+        assert!(f["message"].as_str().unwrap().contains(what), "{f}");
+        assert!(f["fix"].as_str().unwrap().contains(fix), "{f}");
+    }
+}

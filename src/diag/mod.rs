@@ -1415,8 +1415,9 @@ fn handshake(c: &mut ConnDiag) {
     if let Some((d, version, head, frame, time)) = c.bad_version.clone() {
         let what = describe_bad_version(version, &head);
         let packet = if d == Dir::S2c { "S0" } else { "C0" };
+        let verb = if d == Dir::S2c { "answered" } else { "sent" };
         let mut msg = format!(
-            "{} answered {packet} = 0x{version:02x}, not 3: {what}",
+            "{} {verb} {packet} = 0x{version:02x}, not 3: {what}",
             sender(d)
         );
         if d == Dir::S2c {
@@ -1447,15 +1448,32 @@ fn handshake(c: &mut ConnDiag) {
                     close_words(c, time)
                 )),
             }
+        } else {
+            msg.push_str(&format!(
+                "; the server sees no RTMP handshake (nginx-rtmp closes such a connection): {}",
+                close_words(c, time)
+            ));
         }
-        let fix = match version {
+        let fix = match (d, version) {
+            (Dir::C2s, _) if what.contains("TLS") => {
+                "the client speaks TLS (rtmps://) to a plain RTMP port: use rtmp:// here, or the \
+                 server's RTMPS port"
+            }
+            (Dir::C2s, _) if what.contains("HTTP") => {
+                "the client speaks HTTP (a web URL, or RTMPT) to the RTMP port: use an rtmp:// URL"
+            }
+            (Dir::C2s, 6 | 8 | 9) => {
+                "the client asks for RTMPE (encrypted RTMP), which servers such as nginx-rtmp do \
+                 not speak: use rtmp:// or rtmps://"
+            }
+            (Dir::C2s, _) => "the client does not speak RTMP: check what connects to this port",
             _ if what.contains("HTTP") => {
                 "point the client at the RTMP port (1935), not an HTTP port"
             }
             _ if what.contains("TLS") => {
                 "use rtmps:// for this port, or the server's plain RTMP port"
             }
-            6 | 8 | 9 => {
+            (_, 6 | 8 | 9) => {
                 "the peer speaks RTMPE (encrypted RTMP): use plain rtmp:// against a server with \
                  RTMPE off, or rtmps://"
             }
