@@ -1153,3 +1153,18 @@ fn a_client_speaking_tls_or_http_to_the_rtmp_port() {
         assert!(f["fix"].as_str().unwrap().contains(fix), "{f}");
     }
 }
+
+#[test]
+fn a_publisher_through_a_400_kbit_shaper_falls_behind_real_time() {
+    let (f, code) = diagnose(Some(&testdata("diag/falls_behind_tbf400k.pcap")), None);
+    assert_eq!(code, 8);
+    assert_eq!(f.len(), 1, "{f:?}");
+    let f = &f[0];
+    assert_eq!(f["code"], "falls_behind_real_time");
+    assert_eq!(f["dir"], "c2s");
+    let media = f["media_kbps"].as_f64().unwrap();
+    let carried = f["carried_kbps"].as_f64().unwrap();
+    assert!((media / 957.0 - 1.0).abs() < 0.05, "media {media}");
+    assert!(carried < 400.0 && carried > 360.0, "carried {carried}");
+    assert!(f["lag_s"].as_f64().unwrap() > 8.0, "{f}");
+}
