@@ -1168,3 +1168,18 @@ fn a_publisher_through_a_400_kbit_shaper_falls_behind_real_time() {
     assert!(carried < 400.0 && carried > 360.0, "carried {carried}");
     assert!(f["lag_s"].as_f64().unwrap() > 8.0, "{f}");
 }
+
+#[test]
+fn ertmp_through_a_stock_nginx_leaves_the_player_without_video() {
+    let (f, code) = diagnose(Some(&testdata("diag/ertmp_stock_nginx.pcap")), None);
+    assert_eq!(code, 8);
+    assert_eq!(f.len(), 1, "{f:?}");
+    let f = &f[0];
+    assert_eq!(
+        (f["code"].as_str(), f["severity"].as_str()),
+        (Some("ertmp_not_relayed"), Some("error"))
+    );
+    assert_eq!(f["conn"], "127.0.0.1:58386-127.0.0.1:60105");
+    assert_eq!(f["audio_messages"], 175);
+    assert!(f["fix"].as_str().unwrap().contains("wait_key off"));
+}
