@@ -1183,3 +1183,30 @@ fn ertmp_through_a_stock_nginx_leaves_the_player_without_video() {
     assert_eq!(f["audio_messages"], 175);
     assert!(f["fix"].as_str().unwrap().contains("wait_key off"));
 }
+
+#[test]
+fn nginx_refusals_on_the_wire() {
+    let (f, code) = diagnose(Some(&testdata("diag/refused_nginx.pcap")), None);
+    assert_eq!(code, 8);
+    let got: Vec<(&str, &str)> = f
+        .iter()
+        .map(|x| (x["conn"].as_str().unwrap(), x["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("127.0.0.1:56940-127.0.0.1:39249", "refused"),
+            ("127.0.0.1:56948-127.0.0.1:39249", "refused"),
+            ("127.0.0.1:56960-127.0.0.1:39249", "refused"),
+        ]
+    );
+    let m = |i: usize| f[i]["message"].as_str().unwrap();
+    assert!(m(0).contains("NetStream.Publish.BadName") && m(0).contains("already publishing"));
+    assert_eq!(f[0]["status_code"], "NetStream.Publish.BadName");
+    assert!(
+        m(1).contains("connect (frame 250) got no answer")
+            && m(1).contains("application not found")
+    );
+    assert!(m(2).contains("publish (frame 304) was accepted") && m(2).contains("access forbidden"));
+    assert!(f[2]["fix"].as_str().unwrap().contains("allow publish"));
+}

@@ -1626,20 +1626,36 @@ fn silent_refusal(c: &mut ConnDiag, reveal: bool) {
     if c.findings.iter().any(|f| f.code == Code::ChunkSizeMismatch) {
         return;
     }
-    let Some(cmd) = c
-        .commands
+    if c.findings
         .iter()
-        .find(|x| !x.3 && x.1 < sframe && matches!(x.0.as_str(), "connect" | "publish" | "play"))
-        .cloned()
-    else {
+        .any(|f| f.code == Code::MessageTooBig && f.severity >= Severity::Warning)
+    {
         return;
-    };
+    }
     // The client closing first is a client giving up, not a refusal.
     if let Some((_, cf, _)) = c.closed[Dir::C2s.index()]
         && cf < sframe
     {
         return;
     }
+    let unanswered = c
+        .commands
+        .iter()
+        .find(|x| !x.3 && x.1 < sframe && matches!(x.0.as_str(), "connect" | "publish" | "play"))
+        .cloned();
+    // A publish/play the server accepted and then dropped at once.
+    let dropped = c
+        .commands
+        .iter()
+        .rev()
+        .find(|x| x.3 && x.1 < sframe && matches!(x.0.as_str(), "publish" | "play"))
+        .filter(|x| secs(x.2, stime) < 2.0)
+        .cloned();
+    let (cmd, answered) = match (unanswered, dropped) {
+        (Some(x), _) => (x, false),
+        (None, Some(x)) => (x, true),
+        (None, None) => return,
+    };
     let (why, fix) = match cmd.0.as_str() {
         "connect" => (
             "nginx-rtmp closes the connection this way when the application does not exist (its \
@@ -1648,11 +1664,26 @@ fn silent_refusal(c: &mut ConnDiag, reveal: bool) {
         ),
         _ => (
             "nginx-rtmp closes the connection this way when an access rule refuses the client \
-             (allow/deny publish|play, log \"access forbidden\") or an on_publish/on_play hook \
-             does not return 2xx",
+             (allow/deny publish|play, log \"access forbidden by rule\") or an on_publish/on_play \
+             hook does not return 2xx",
             "allow the client's address in the application (allow publish <addr>;) or fix the \
              credentials the hook checks",
         ),
+    };
+    let what = if answered {
+        format!(
+            "{} (frame {}) was accepted, but the server closed the connection {:.2} s later",
+            cmd.0,
+            cmd.1,
+            secs(cmd.2, stime)
+        )
+    } else {
+        format!(
+            "{} (frame {}) got no answer; the server closed the connection {:.2} s later",
+            cmd.0,
+            cmd.1,
+            secs(cmd.2, stime)
+        )
     };
     let _ = reveal;
     c.findings.push(Finding {
@@ -1664,12 +1695,7 @@ fn silent_refusal(c: &mut ConnDiag, reveal: bool) {
         frame: Some(sframe),
         offset: None,
         time: Some(stime),
-        message: format!(
-            "{} (frame {}) got no answer; the server closed the connection {:.2} s later: {why}",
-            cmd.0,
-            cmd.1,
-            secs(cmd.2, stime)
-        ),
+        message: format!("{what}: {why}"),
         fix: fix.into(),
         facts: vec![("command", Fact::Text(cmd.0))],
     });
