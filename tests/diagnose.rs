@@ -1210,3 +1210,27 @@ fn nginx_refusals_on_the_wire() {
     assert!(m(2).contains("publish (frame 304) was accepted") && m(2).contains("access forbidden"));
     assert!(f[2]["fix"].as_str().unwrap().contains("allow publish"));
 }
+
+#[test]
+fn a_key_frame_over_max_message_cut_off_by_nginx() {
+    let (f, code) = diagnose(Some(&testdata("diag/live_checks_nginx.pcap")), None);
+    assert_eq!(code, 8);
+    assert_eq!(f.len(), 2, "{f:?}");
+    let (ts, big) = (&f[0], &f[1]);
+    assert_eq!(
+        (ts["code"].as_str(), ts["severity"].as_str()),
+        (Some("extended_timestamp"), Some("info"))
+    );
+    assert!(ts["message"].as_str().unwrap().contains("cross 0xFFFFFF"));
+    assert_eq!(
+        (big["code"].as_str(), big["severity"].as_str()),
+        (Some("message_too_big"), Some("error"))
+    );
+    assert_eq!(
+        (big["frame"].as_u64(), big["offset"].as_u64()),
+        (Some(178), Some(3507))
+    );
+    assert_eq!(big["length"], 1_572_864);
+    assert_eq!(big["nginx_log"], "too big message: 1048576");
+    assert!(big["fix"].as_str().unwrap().contains("max_message"));
+}

@@ -527,6 +527,29 @@ impl Diagnoser {
                 }
                 trouble(w, r);
             }
+            RecordKind::Damaged(m) => {
+                // A message cut off: its header still says how long it was.
+                if let Some(d) = r.dir
+                    && d == Dir::C2s
+                    && m.length > NGINX_MAX_MESSAGE
+                    && c.watch[d.index()].trouble.is_none()
+                    && !c.findings.iter().any(|f| f.code == Code::ChunkSizeMismatch)
+                {
+                    let frame = c.watch[d.index()].frame_at(m.offset).unwrap_or(r.frame);
+                    let h = m.header;
+                    too_big(
+                        c,
+                        d,
+                        r,
+                        frame,
+                        m.offset,
+                        m.length,
+                        h.msg_type,
+                        h.timestamp,
+                        false,
+                    );
+                }
+            }
             RecordKind::Interrupted { .. } | RecordKind::InvalidChunkSize { .. } => {
                 if let Some(d) = r.dir {
                     trouble(&mut c.watch[d.index()], r);
@@ -679,35 +702,19 @@ fn message(
             .iter()
             .any(|f| f.code == Code::ChunkSizeMismatch && f.dir == Some(d));
     if d == Dir::C2s && in_step {
-        if len > NGINX_MAX_MESSAGE && c.once(Code::MessageTooBig, Some(d)) {
-            c.findings.push(Finding {
-                code: Code::MessageTooBig,
-                severity: Severity::Warning,
-                conn: c.name.clone(),
-                conn_id: c.id,
-                dir: Some(d),
-                frame: Some(r.frame),
-                offset: Some(raw.offset),
-                time: Some(r.time),
-                message: format!(
-                    "{} message of {len} bytes (ts {}) is over nginx-rtmp's max_message \
-                     (1 MiB): nginx logs \"too big message: {NGINX_MAX_MESSAGE}\" (its limit, \
-                     not the length) and closes the connection",
-                    raw.header.msg_type.name(),
-                    raw.header.timestamp
-                ),
-                fix: "raise max_message in nginx's rtmp server block (e.g. max_message 4M;), or \
-                      lower the encoder's key frame size (bitrate, keyint)"
-                    .into(),
-                facts: vec![
-                    ("length", Fact::Int(u64::from(len))),
-                    ("limit", Fact::Int(u64::from(NGINX_MAX_MESSAGE))),
-                    (
-                        "nginx_log",
-                        Fact::Text(format!("too big message: {NGINX_MAX_MESSAGE}")),
-                    ),
-                ],
-            });
+        if len > NGINX_MAX_MESSAGE {
+            let h = raw.header;
+            too_big(
+                c,
+                d,
+                r,
+                r.frame,
+                raw.offset,
+                len,
+                h.msg_type,
+                h.timestamp,
+                true,
+            );
         }
         if raw.csid >= NGINX_MAX_STREAMS && c.once(Code::MessageTooBig, None) {
             let line = format!(
@@ -811,10 +818,12 @@ fn media_timestamp(c: &mut ConnDiag, d: Dir, r: &Record, raw: &RawMessage) {
         }
     };
     let kind = if t == 8 { "audio" } else { "video" };
+    let who = sender(d);
     let (what, severity) = if ts < prev && prev - ts > 1000 && prev - ts < 0x8000_0000 {
         (
             format!(
-                "{kind} timestamps on stream {sid} go back {} ms ({prev} -> {ts}): players                  stall or drop frames, recorders cut the file",
+                "{kind} timestamps from {who} on stream {sid} go back {} ms ({prev} -> {ts}): players \
+                 stall or drop frames, recorders cut the file",
                 prev - ts
             ),
             Severity::Warning,
@@ -822,7 +831,8 @@ fn media_timestamp(c: &mut ConnDiag, d: Dir, r: &Record, raw: &RawMessage) {
     } else if ts > prev && ts - prev > 10_000 && ts - prev < 0x8000_0000 {
         (
             format!(
-                "{kind} timestamps on stream {sid} jump {} ms ahead ({prev} -> {ts}): players                  wait that long or resynchronise",
+                "{kind} timestamps from {who} on stream {sid} jump {} ms ahead ({prev} -> {ts}): players \
+                 wait that long or resynchronise",
                 ts - prev
             ),
             Severity::Warning,
@@ -832,7 +842,9 @@ fn media_timestamp(c: &mut ConnDiag, d: Dir, r: &Record, raw: &RawMessage) {
     {
         (
             format!(
-                "{kind} timestamps on stream {sid} cross 0xFFFFFF ms (4h39m): from here every                  header carries an extended timestamp, which peers treat differently on type-3                  chunks (nginx-rtmp publish_time_fix, SRS peeks, older OBS omitted it)"
+                "{kind} timestamps from {who} on stream {sid} cross 0xFFFFFF ms (4h39m): from here every \
+                 header carries an extended timestamp, which peers treat differently on type-3 \
+                 chunks (nginx-rtmp publish_time_fix, SRS peeks, older OBS omitted it)"
             ),
             Severity::Info,
         )
@@ -851,8 +863,9 @@ fn media_timestamp(c: &mut ConnDiag, d: Dir, r: &Record, raw: &RawMessage) {
         frame: Some(r.frame),
         offset: Some(raw.offset),
         time: Some(r.time),
-        message: format!("{} sends {what}", sender(d)),
-        fix: "keep timestamps monotonic per stream and track (check the encoder's timestamp               source; restart the stream after a source switch)"
+        message: what,
+        fix: "keep timestamps monotonic per stream and track (check the encoder's timestamp \
+         source; restart the stream after a source switch)"
             .into(),
         facts: vec![
             ("previous_timestamp", Fact::Int(u64::from(prev))),
@@ -879,7 +892,9 @@ fn acknowledgement(c: &mut ConnDiag) {
                     offset: Some(off),
                     time: None,
                     message: format!(
-                        "{} announced a window of {w} bytes and sent {after} bytes after it, but                          {} never acknowledged any: a sender that waits for acknowledgements                          stalls, and servers that count on them drop the session",
+                        "{} announced a window of {w} bytes and sent {after} bytes after it, but \
+                         {} never acknowledged any: a sender that waits for acknowledgements \
+                         stalls, and servers that count on them drop the session",
                         sender(d),
                         receiver(d)
                     ),
@@ -905,7 +920,9 @@ fn acknowledgement(c: &mut ConnDiag) {
                 offset: None,
                 time: None,
                 message: format!(
-                    "{}'s acknowledgement sequence number went back from {from} to {to} (the                      4 GiB wrap, or a reset counter as nginx-rtmp does at 0xF0000000): servers                      that mishandle the wrap stall encoders (SRS #598/#730, nginx-rtmp #354)",
+                    "{}'s acknowledgement sequence number went back from {from} to {to} (the \
+                     4 GiB wrap, or a reset counter as nginx-rtmp does at 0xF0000000): servers \
+                     that mishandle the wrap stall encoders (SRS #598/#730, nginx-rtmp #354)",
                     receiver(d)
                 ),
                 fix: "nothing to do if the stream goes on; otherwise update the server".into(),
@@ -913,6 +930,57 @@ fn acknowledgement(c: &mut ConnDiag) {
             });
         }
     }
+}
+
+/// A message over nginx-rtmp's max_message (seen whole, or only its header
+/// when the server cut the connection before the rest arrived).
+#[allow(clippy::too_many_arguments)]
+fn too_big(
+    c: &mut ConnDiag,
+    d: Dir,
+    r: &Record,
+    frame: u64,
+    offset: u64,
+    len: u32,
+    t: MessageType,
+    ts: u32,
+    whole: bool,
+) {
+    if !c.once(Code::MessageTooBig, Some(d)) {
+        return;
+    }
+    let cut = if whole {
+        String::new()
+    } else {
+        " (the connection ended before the rest of it was sent)".into()
+    };
+    c.findings.push(Finding {
+        code: Code::MessageTooBig,
+        severity: Severity::Warning,
+        conn: c.name.clone(),
+        conn_id: c.id,
+        dir: Some(d),
+        frame: Some(frame),
+        offset: Some(offset),
+        time: (frame == r.frame).then_some(r.time),
+        message: format!(
+            "{} message of {len} bytes (ts {ts}){cut} is over nginx-rtmp's max_message (1 MiB): \
+             nginx logs \"too big message: {NGINX_MAX_MESSAGE}\" (its limit, not the length) \
+             and closes the connection",
+            t.name(),
+        ),
+        fix: "raise max_message in nginx's rtmp server block (e.g. max_message 4M;), or lower \
+              the encoder's key frame size (bitrate, keyint)"
+            .into(),
+        facts: vec![
+            ("length", Fact::Int(u64::from(len))),
+            ("limit", Fact::Int(u64::from(NGINX_MAX_MESSAGE))),
+            (
+                "nginx_log",
+                Fact::Text(format!("too big message: {NGINX_MAX_MESSAGE}")),
+            ),
+        ],
+    });
 }
 
 fn set_chunk_size(c: &mut ConnDiag, d: Dir, r: &Record, raw: &RawMessage, v: u32) {
@@ -1369,6 +1437,20 @@ fn end_of_conn(c: &mut ConnDiag, reveal: bool) {
     }
     if !c.opened && !c.mid_stream {
         return;
+    }
+    // Over a limit and then closed by the server: the limit is why.
+    if let Some((_, sframe, _)) = c.closed[Dir::S2c.index()] {
+        for f in &mut c.findings {
+            if f.code == Code::MessageTooBig
+                && f.dir == Some(Dir::C2s)
+                && f.frame.is_some_and(|x| x <= sframe)
+            {
+                f.severity = Severity::Error;
+                f.message.push_str(&format!(
+                    "; the server closed the connection (frame {sframe})"
+                ));
+            }
+        }
     }
     handshake(c);
     silent_refusal(c, reveal);
