@@ -150,9 +150,12 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
         }
         'rtmptool;diagnose' {
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Decode every TCP connection on this port as RTMP, handshake seen or not')
+            [CompletionResult]::new('--bitrate', '--bitrate', [CompletionResultType]::ParameterName, 'URL: the bitrate you plan to send (e.g. 2500k, 6M), compared with --throughput')
+            [CompletionResult]::new('--measure', '--measure', [CompletionResultType]::ParameterName, 'URL: how long --throughput sends')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Limit for each network phase, e.g. 500ms, 2s, 1m')
             [CompletionResult]::new('--reveal-keys', '--reveal-keys', [CompletionResultType]::ParameterName, 'Show stream keys and query values in full')
+            [CompletionResult]::new('--throughput', '--throughput', [CompletionResultType]::ParameterName, 'URL: only measure how many Mbit/s the server takes (by its own Acknowledgements)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less human output')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less human output')

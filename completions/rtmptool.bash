@@ -115,13 +115,21 @@ _rtmptool() {
             return 0
             ;;
         rtmptool__subcmd__diagnose)
-            opts="-q -v -h -V --port --reveal-keys --json --color --quiet --verbose --timeout --help --version"
+            opts="-q -v -h -V --port --reveal-keys --throughput --bitrate --measure --json --color --quiet --verbose --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bitrate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --measure)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

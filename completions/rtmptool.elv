@@ -142,9 +142,12 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
         }
         &'rtmptool;diagnose'= {
             cand --port 'Decode every TCP connection on this port as RTMP, handshake seen or not'
+            cand --bitrate 'URL: the bitrate you plan to send (e.g. 2500k, 6M), compared with --throughput'
+            cand --measure 'URL: how long --throughput sends'
             cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
             cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'
             cand --reveal-keys 'Show stream keys and query values in full'
+            cand --throughput 'URL: only measure how many Mbit/s the server takes (by its own Acknowledgements)'
             cand --json 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
             cand -q 'Less human output'
             cand --quiet 'Less human output'

@@ -131,11 +131,14 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -s v -l verbose 
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -s V -l version -d 'Print version'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -l port -d 'Decode every TCP connection on this port as RTMP, handshake seen or not' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -l bitrate -d 'URL: the bitrate you plan to send (e.g. 2500k, 6M), compared with --throughput' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -l measure -d 'URL: how long --throughput sends' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
 always\t'Always colour'
 never\t'Never colour'"
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -l timeout -d 'Limit for each network phase, e.g. 500ms, 2s, 1m' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -l reveal-keys -d 'Show stream keys and query values in full'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -l throughput -d 'URL: only measure how many Mbit/s the server takes (by its own Acknowledgements)'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -l json -d 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -s q -l quiet -d 'Less human output'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -s v -l verbose -d 'More human output (repeatable)'

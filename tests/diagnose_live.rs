@@ -81,3 +81,147 @@ fn nobody_listening_is_a_network_error() {
     assert_eq!(code, 3, "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// A network namespace joined to the host by a veth pair whose host end is
+/// shaped by `tc … tbf`; removed on drop.
+struct ShapedNs {
+    ns: String,
+    veth: String,
+    /// The namespace's address.
+    addr: String,
+}
+
+impl ShapedNs {
+    fn new(rate: &str) -> ShapedNs {
+        common::require("ip");
+        common::require("tc");
+        let id = std::process::id() % 10_000;
+        let (ns, veth) = (format!("rtdiag{id}"), format!("rtd{id}"));
+        let net = format!("10.{}.{}", 90 + id % 100 / 10, id % 250);
+        let me = ShapedNs {
+            ns: ns.clone(),
+            veth: veth.clone(),
+            addr: format!("{net}.2"),
+        };
+        let sh = |args: &str| {
+            let ok = Command::new("sh")
+                .args(["-c", args])
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(
+                ok,
+                "failed: {args} (this test needs root: ip netns, veth, tc tbf)"
+            );
+        };
+        sh(&format!("ip netns add {ns}"));
+        sh(&format!("ip link add {veth}a type veth peer name {veth}b"));
+        sh(&format!("ip link set {veth}b netns {ns}"));
+        sh(&format!("ip addr add {net}.1/24 dev {veth}a"));
+        sh(&format!(
+            "ip netns exec {ns} ip addr add {net}.2/24 dev {veth}b"
+        ));
+        sh(&format!("ip link set {veth}a mtu 1500 up"));
+        sh(&format!(
+            "ip netns exec {ns} ip link set {veth}b mtu 1500 up"
+        ));
+        sh(&format!("ip netns exec {ns} ip link set lo up"));
+        sh(&format!(
+            "tc qdisc add dev {veth}a root tbf rate {rate} burst 32kb latency 200ms"
+        ));
+        me
+    }
+}
+
+impl Drop for ShapedNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+        // Usually gone with the namespace already.
+        let _ = Command::new("ip")
+            .args(["link", "del", &format!("{}a", self.veth)])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// nginx-rtmp inside the namespace, stopped by PID on drop.
+struct NsNginx {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl NsNginx {
+    fn start(ns: &ShapedNs) -> NsNginx {
+        let nginx = common::require("nginx");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path().display();
+        let conf = format!(
+            "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\nworker_processes 1;\n\
+             pid {d}/nginx.pid;\nerror_log {d}/error.log info;\nevents {{ worker_connections 64; }}\n\
+             rtmp {{ server {{ listen {}:1935; application live {{ live on; }} }} }}\n",
+            ns.addr
+        );
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns.ns])
+            .arg(nginx)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .args(["-g", "daemon off;"])
+            .spawn()
+            .expect("start nginx in the namespace");
+        let addr: std::net::SocketAddr = format!("{}:1935", ns.addr).parse().unwrap();
+        common::wait_for(
+            "nginx in the namespace",
+            std::time::Duration::from_secs(10),
+            || {
+                std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200))
+                    .ok()
+            },
+        );
+        NsNginx { child, _dir: dir }
+    }
+}
+
+impl Drop for NsNginx {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-QUIT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn throughput_is_measured_by_the_servers_acknowledgements_through_a_shaper() {
+    let ns = ShapedNs::new("3mbit");
+    let _nginx = NsNginx::start(&ns);
+    let url = format!("rtmp://{}:1935/live/tp", ns.addr);
+    let out = Command::new(env!("CARGO_BIN_EXE_rtmptool"))
+        .args([
+            "--json",
+            "diagnose",
+            "--throughput",
+            "--bitrate",
+            "4M",
+            &url,
+        ])
+        .output()
+        .expect("run rtmptool");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let f: Json = serde_json::from_str(text.lines().next().expect("a finding")).unwrap();
+    assert_eq!(f["check"], "throughput", "{f}");
+    let kbps = f["throughput_kbps"].as_f64().unwrap();
+    assert!(
+        (kbps / 3000.0 - 1.0).abs() < 0.10,
+        "measured {kbps} kbit/s through a 3 Mbit/s shaper"
+    );
+    // Less than the planned 4 Mbit/s: a warning, exit 8.
+    assert_eq!(f["severity"], "warning", "{f}");
+    assert_eq!(f["code"], "falls_behind_real_time");
+    assert_eq!(out.status.code(), Some(8));
+}

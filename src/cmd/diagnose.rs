@@ -21,6 +21,12 @@ pub fn run(args: &DiagnoseArgs, style: &Style, timeout: std::time::Duration) -> 
     if args.input.contains("://") {
         return live(args, style, timeout);
     }
+    if args.throughput {
+        return Err(Exit {
+            code: exit::USAGE,
+            error: anyhow!("--throughput measures a server: give an rtmp:// URL, not a capture"),
+        });
+    }
     let (input, name): (Box<dyn Read>, String) = if args.input == "-" {
         (Box::new(io::stdin().lock()), "stdin".into())
     } else {
@@ -129,7 +135,19 @@ fn live(args: &DiagnoseArgs, style: &Style, timeout: std::time::Duration) -> Res
             code: exit::FAILURE,
             error: e.into(),
         })?;
-    let findings = rt.block_on(run_checks(&url, &CHECKS, timeout, args.reveal_keys));
+    let throughput = [rtmptool::diag::live::Check::Throughput(args.measure)];
+    let checks: &[rtmptool::diag::live::Check] = if args.throughput {
+        &throughput
+    } else {
+        &CHECKS
+    };
+    let findings = rt.block_on(run_checks(
+        &url,
+        checks,
+        timeout,
+        args.reveal_keys,
+        args.bitrate,
+    ));
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let _ =

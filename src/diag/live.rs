@@ -36,6 +36,9 @@ pub enum Check {
     ExtendedTimestamp,
     /// Publish a key frame of this many bytes.
     BigKeyFrame(u32),
+    /// Publish as fast as the server takes it for this long, measuring the
+    /// rate by the server's own Acknowledgements.
+    Throughput(Duration),
 }
 
 impl Check {
@@ -48,6 +51,7 @@ impl Check {
             Check::Publish(n) => format!("publish_chunk_size_{n}"),
             Check::ExtendedTimestamp => "extended_timestamp".into(),
             Check::BigKeyFrame(n) => format!("key_frame_{n}"),
+            Check::Throughput(_) => "throughput".into(),
         }
     }
 }
@@ -67,9 +71,30 @@ pub const CHECKS: [Check; 8] = [
 /// How long a server that accepted media is watched for a refusal.
 const SETTLE: Duration = Duration::from_millis(600);
 
+/// Window Acknowledgement Size we ask the server to use during the
+/// throughput check: an Acknowledgement every 64 KiB received.
+const THROUGHPUT_WINDOW: u32 = 64 << 10;
+
+/// Video message size while measuring throughput: small, so one blocked
+/// write never holds back reading the server's acknowledgements for long.
+const THROUGHPUT_MESSAGE: usize = 4096;
+
+/// A throughput measurement from the server's acknowledgements.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Throughput {
+    /// Bits per second the server acknowledged.
+    pub bits_per_second: f64,
+    /// Acknowledgements used.
+    pub acks: usize,
+    /// Seconds between the first and the last of them.
+    pub seconds: f64,
+}
+
 /// What one check saw.
 enum Outcome {
     Accepted(String),
+    /// The throughput check's measurement.
+    Measured(Throughput),
     /// Refused: what happened, the server's words if any.
     Refused(String),
     /// The check could not run (network, a step before it failed).
@@ -142,7 +167,13 @@ async fn run_check(check: Check, url: &RtmpUrl, timeout: Duration) -> Outcome {
     let goal = match check {
         Check::HandshakeSimple | Check::HandshakeDigest | Check::Connect => Goal::Connect,
         _ => Goal::Publish {
-            stream: format!("{}_{}", url.stream_with_query(), check.name()),
+            // A name of its own per run: a server may still hold the last one.
+            stream: format!(
+                "{}_{}_{}",
+                url.stream_with_query(),
+                check.name(),
+                std::process::id()
+            ),
             kind: "live".into(),
         },
     };
@@ -205,6 +236,9 @@ async fn run_check(check: Check, url: &RtmpUrl, timeout: Duration) -> Outcome {
     if check == Check::Connect {
         return Outcome::Accepted("connect accepted".into());
     }
+    if let Check::Throughput(dur) = check {
+        return measure(d, dur).await;
+    }
     // Media.
     let (start, frames, key_len) = match check {
         Check::ExtendedTimestamp => (0x00FF_FF00u32, 12, 20_000),
@@ -262,19 +296,143 @@ async fn run_check(check: Check, url: &RtmpUrl, timeout: Duration) -> Outcome {
     ))
 }
 
+/// Publishes as fast as the server takes it for `dur` and measures the rate
+/// from the server's Acknowledgement messages (what it really received, not
+/// what our send buffer took). A task reads the socket and stamps each read
+/// with its arrival time while this one writes: a blocked write (the kernel
+/// wakes writers only when much of the buffer is free) never delays them.
+async fn measure(d: Driver, dur: Duration) -> Outcome {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Driver {
+        stream,
+        mut session,
+        epoch,
+        ..
+    } = d;
+    let Stream::Plain(tcp) = stream else {
+        return Outcome::Failed("throughput is measured over rtmp:// only".into());
+    };
+    // At the end, drop what is still queued (a reset): at a low rate the
+    // send buffer holds seconds of data the server need not read.
+    let _ = socket2::SockRef::from(&tcp).set_linger(Some(Duration::ZERO));
+    let (mut rd, mut wr) = tcp.into_split();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Duration, Vec<u8>)>();
+    let reader = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send((epoch.elapsed(), buf[..n].to_vec())).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    // Ask for an acknowledgement every THROUGHPUT_WINDOW bytes (sent on the
+    // publish stream: the session encodes it; servers dispatch control
+    // messages by type).
+    session.send_media(&Message::WindowAckSize(THROUGHPUT_WINDOW), 0);
+    session.send_media(&Message::Video(avc_sequence_header()), 0);
+    session.send_media(&Message::Video(avc_frame(true, THROUGHPUT_MESSAGE)), 0);
+    let end = Instant::now() + dur;
+    let mut acks: Vec<(Duration, u32)> = Vec::new();
+    let mut ts = 0u32;
+    let mut closed = false;
+    'send: while Instant::now() < end {
+        ts = ts.wrapping_add(40);
+        session.send_media(&Message::Video(avc_frame(false, THROUGHPUT_MESSAGE)), ts);
+        while let Some(b) = session.poll_transmit() {
+            let left = end.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, wr.write_all(&b)).await {
+                Err(_) => break 'send,
+                Ok(Err(_)) => {
+                    closed = true;
+                    break 'send;
+                }
+                Ok(Ok(())) => {}
+            }
+        }
+        while let Ok((at, bytes)) = rx.try_recv() {
+            if session.handle_input(&bytes, at).is_err() {
+                break;
+            }
+        }
+        while let Some(ev) = session.poll_event() {
+            if let Event::Acknowledgement(seq) = ev.event {
+                acks.push((ev.at, seq));
+            }
+        }
+    }
+    reader.abort();
+    drop(wr);
+    while let Ok((at, bytes)) = rx.try_recv() {
+        let _ = session.handle_input(&bytes, at);
+    }
+    while let Some(ev) = session.poll_event() {
+        if let Event::Acknowledgement(seq) = ev.event {
+            acks.push((ev.at, seq));
+        }
+    }
+    if closed && acks.len() < 3 {
+        return Outcome::Refused("the server closed the connection".into());
+    }
+    // Leave the first second out: the send buffer fills at memory speed.
+    let warm = acks
+        .first()
+        .map(|a| a.0 + Duration::from_millis(1000))
+        .unwrap_or_default();
+    let used: Vec<&(Duration, u32)> = acks.iter().filter(|a| a.0 >= warm).collect();
+    let (Some(a), Some(b)) = (used.first(), used.last()) else {
+        return Outcome::Refused(format!(
+            "the server sent {} acknowledgements in {:.1} s (it ignores Window Acknowledgement \
+             Size, or takes almost nothing)",
+            acks.len(),
+            dur.as_secs_f64()
+        ));
+    };
+    let secs = (b.0 - a.0).as_secs_f64();
+    if used.len() < 3 || secs <= 0.0 {
+        return Outcome::Refused(format!(
+            "too few acknowledgements to measure ({} in {:.1} s)",
+            acks.len(),
+            dur.as_secs_f64()
+        ));
+    }
+    let bytes = f64::from(b.1.wrapping_sub(a.1));
+    Outcome::Measured(Throughput {
+        bits_per_second: bytes * 8.0 / secs,
+        acks: used.len(),
+        seconds: secs,
+    })
+}
+
 /// Runs every check in `checks` against `url`, one connection each.
 pub async fn run_checks(
     url: &RtmpUrl,
     checks: &[Check],
     timeout: Duration,
     reveal: bool,
+    bitrate: Option<f64>,
 ) -> Vec<Finding> {
     let shown = url.shown(reveal);
     let conn: Arc<str> = Arc::from(format!("{}:{}", url.host, url.port));
     let mut out = Vec::new();
     for (n, &check) in checks.iter().enumerate() {
         let outcome = run_check(check, url, timeout).await;
-        let (severity, code, message, fix) = judge(check, outcome);
+        let mut facts = vec![
+            ("check", Fact::Text(check.name())),
+            ("url", Fact::Text(shown.clone())),
+        ];
+        if let Outcome::Measured(t) = &outcome {
+            facts.push(("throughput_kbps", Fact::Float(t.bits_per_second / 1000.0)));
+            facts.push(("acks", Fact::Int(t.acks as u64)));
+            if let Some(b) = bitrate {
+                facts.push(("bitrate_kbps", Fact::Float(b / 1000.0)));
+            }
+        }
+        let (severity, code, message, fix) = judge(check, outcome, bitrate);
         let message = url.scrub(&message, reveal).into_owned();
         out.push(Finding {
             code,
@@ -287,17 +445,47 @@ pub async fn run_checks(
             time: None,
             message,
             fix,
-            facts: vec![
-                ("check", Fact::Text(check.name())),
-                ("url", Fact::Text(shown.clone())),
-            ],
+            facts,
         });
     }
     out
 }
 
-fn judge(check: Check, o: Outcome) -> (Severity, Code, String, String) {
+fn judge(check: Check, o: Outcome, bitrate: Option<f64>) -> (Severity, Code, String, String) {
     let (what, refused) = match o {
+        Outcome::Measured(t) => {
+            let mbps = t.bits_per_second / 1e6;
+            let how = format!(
+                "the server took {mbps:.2} Mbit/s (its own acknowledgements: {} over {:.1} s)",
+                t.acks, t.seconds
+            );
+            return match bitrate {
+                Some(b) if t.bits_per_second < b => (
+                    Severity::Warning,
+                    Code::FallsBehindRealTime,
+                    format!(
+                        "{how}, less than the {:.2} Mbit/s you plan to send: the stream will fall \
+                         behind real time and players will buffer",
+                        b / 1e6
+                    ),
+                    "lower the bitrate below what the path carries, or find the bottleneck \
+                     (uplink, a shaper, server CPU)"
+                        .into(),
+                ),
+                Some(b) => (
+                    Severity::Info,
+                    Code::FallsBehindRealTime,
+                    format!("{how}: room for the {:.2} Mbit/s you plan to send", b / 1e6),
+                    String::new(),
+                ),
+                None => (
+                    Severity::Info,
+                    Code::FallsBehindRealTime,
+                    how,
+                    String::new(),
+                ),
+            };
+        }
         Outcome::Accepted(s) => {
             return (
                 Severity::Info,
@@ -337,6 +525,11 @@ fn judge(check: Check, o: Outcome) -> (Severity, Code, String, String) {
             Severity::Warning,
             "the server mishandles extended timestamps: streams break after 4h39m (nginx: publish_time_fix)".to_string(),
         ),
+        Check::Throughput(_) => (
+            Severity::Warning,
+            "the throughput could not be measured: the server must acknowledge what it receives"
+                .to_string(),
+        ),
         Check::BigKeyFrame(n) => (
             Severity::Warning,
             format!(
@@ -361,5 +554,6 @@ fn code_of(check: Check) -> Code {
         Check::Publish(_) => Code::ChunkSizeMismatch,
         Check::ExtendedTimestamp => Code::ExtendedTimestamp,
         Check::BigKeyFrame(_) => Code::MessageTooBig,
+        Check::Throughput(_) => Code::FallsBehindRealTime,
     }
 }
