@@ -149,6 +149,9 @@ struct Seen {
 
 /// Bytes kept after a chunk stream went wrong before it is judged.
 const EVIDENCE_AFTER_TROUBLE: u64 = 2 << 20;
+/// Clean message starts kept as walk anchors.
+const ANCHOR_LAG: usize = 16;
+
 /// Most bytes buffered without a message start to anchor them.
 const MAX_UNANCHORED: usize = 64 << 20;
 
@@ -172,7 +175,11 @@ struct Watch {
     chunk_size: u32,
     announced_at: Option<(u64, u64)>,
     csids: Vec<CsidHeader>,
-    anchor: Option<Anchor>,
+    /// The last [`ANCHOR_LAG`] clean message starts (since the last chunk
+    /// size change), oldest first: walks start at the oldest, so a few
+    /// misread messages that happened to look sane before the first symptom
+    /// do not hide where the stream really went wrong.
+    anchors: std::collections::VecDeque<Anchor>,
     /// First symptom: offset and frame.
     trouble: Option<(u64, u64)>,
     /// Where the analyzer's decoder broke.
@@ -202,7 +209,7 @@ impl Watch {
         self.buf.clear();
         self.segs.clear();
         self.base = at;
-        self.anchor = None;
+        self.anchors.clear();
     }
 
     fn push(&mut self, d: &Data<'_>) {
@@ -215,37 +222,61 @@ impl Watch {
         }
         self.segs.push((d.offset, d.frame));
         self.buf.extend_from_slice(d.bytes);
-        if self.anchor.is_none() && self.trouble.is_none() && self.buf.len() > MAX_UNANCHORED {
+        if self.anchors.is_empty() && self.trouble.is_none() && self.buf.len() > MAX_UNANCHORED {
             let end = self.end();
             self.reset(end);
         }
     }
 
-    /// Anchors the next walk at `offset` (a chunk boundary where the chunk
-    /// size in force and the per-stream state are known), unless trouble
-    /// froze the anchor or it is already further on.
-    fn anchor_at(&mut self, offset: u64) {
+    /// Adds a walk anchor at `offset` (a chunk boundary where the chunk size
+    /// in force and the per-stream state `self.csids` are known), unless
+    /// trouble froze the anchors or the last one is further on. After a
+    /// chunk size change (`fresh`) the older anchors go: walks do not apply
+    /// Set Chunk Size.
+    fn add_anchor(&mut self, offset: u64, fresh: bool) {
         if self.trouble.is_some()
             || self.done
             || offset < self.base
             || offset > self.end()
-            || self.anchor.as_ref().is_some_and(|a| a.offset > offset)
+            || self.anchors.back().is_some_and(|a| a.offset > offset)
         {
             return;
         }
-        let a = Anchor {
-            offset,
-            state: self.csids.clone(),
-            chunk_size: self.chunk_size,
-            announced_at: self.announced_at,
+        if fresh {
+            self.anchors.clear();
+        }
+        if self.anchors.back().is_some_and(|a| a.offset == offset) {
+            self.anchors.pop_back();
+        }
+        // Reuse the oldest anchor's allocation once the ring is full.
+        let mut a = if self.anchors.len() >= ANCHOR_LAG {
+            self.anchors.pop_front().unwrap_or_else(|| Anchor {
+                offset,
+                state: Vec::new(),
+                chunk_size: 0,
+                announced_at: None,
+            })
+        } else {
+            Anchor {
+                offset,
+                state: Vec::new(),
+                chunk_size: 0,
+                announced_at: None,
+            }
         };
-        self.anchor = Some(a);
+        a.offset = offset;
+        a.state.clone_from(&self.csids);
+        a.chunk_size = self.chunk_size;
+        a.announced_at = self.announced_at;
+        self.anchors.push_back(a);
         self.trim();
     }
 
-    /// Drops bytes before the anchor (amortised: only when they are many).
+    /// Drops bytes before the oldest anchor (amortised: only when they are many).
     fn trim(&mut self) {
-        let Some(a) = &self.anchor else { return };
+        let Some(a) = self.anchors.front() else {
+            return;
+        };
         let dead = (a.offset - self.base) as usize;
         if dead > (64 << 10) && dead > self.buf.len() / 2 {
             self.buf.drain(..dead);
@@ -443,15 +474,10 @@ impl Diagnoser {
                     HandshakePacket::Response(..) => {
                         // The chunk stream starts after C2/S2 with nothing known.
                         let w = &mut c.watch[d.index()];
-                        let at = crate::analyze::HANDSHAKE_LEN as u64;
-                        if w.base <= at && at <= w.end() {
-                            w.anchor = Some(Anchor {
-                                offset: at,
-                                state: Vec::new(),
-                                chunk_size: DEFAULT_CHUNK_SIZE,
-                                announced_at: None,
-                            });
-                        }
+                        w.csids.clear();
+                        w.chunk_size = DEFAULT_CHUNK_SIZE;
+                        w.announced_at = None;
+                        w.add_anchor(crate::analyze::HANDSHAKE_LEN as u64, true);
                         2
                     }
                 };
@@ -484,7 +510,7 @@ impl Diagnoser {
                     // Walks start after the Set Chunk Size (the walk does
                     // not apply it): the new size is in force from here.
                     if let Some(o) = r.offset {
-                        w.anchor_at(o);
+                        w.add_anchor(o, true);
                     }
                 }
             }
@@ -510,7 +536,7 @@ impl Diagnoser {
                                 }
                                 let keep = o >= w.base && o <= w.end();
                                 if keep {
-                                    w.anchor = None;
+                                    w.anchors.clear();
                                 } else {
                                     w.reset(o);
                                 }
@@ -562,7 +588,7 @@ impl Diagnoser {
                         judge_chunks(c, d);
                     }
                     let w = &mut c.watch[i];
-                    w.anchor = None;
+                    w.anchors.clear();
                 }
             }
             RecordKind::Type3Convention { convention, .. } => {
@@ -632,6 +658,20 @@ fn trouble(w: &mut Watch, r: &Record) {
     }
 }
 
+/// Whether a body starting with `b` is what real peers send for type `t`
+/// (as the boundary walk judges first payload bytes).
+fn plausible_first_byte(t: u8, b: u8) -> bool {
+    match t {
+        18 | 20 => b == 0x02,
+        15 | 17 => b == 0x00 || b == 0x02,
+        // Frame type 1-5 (codec ids 2-7, 12), or an E-RTMP ex-header.
+        9 => b & 0x80 != 0 || ((1..=5).contains(&(b >> 4)) && matches!(b & 0x0f, 1..=7 | 12 | 13)),
+        // Every sound format but the reserved 12 and 13 (9 is E-RTMP's ex-header).
+        8 => !matches!(b >> 4, 12 | 13),
+        _ => true,
+    }
+}
+
 fn known_type(t: u8) -> bool {
     matches!(t, 1..=6 | 8 | 9 | 15..=20 | 22)
 }
@@ -651,33 +691,18 @@ fn message(
     // a clean one can anchor the next walk.
     {
         let w = &mut c.watch[i];
-        let sane = decoded.is_some() && known_type(t) && plausible_length(t, len.max(1));
+        let sane = decoded.is_some()
+            && known_type(t)
+            && plausible_length(t, len.max(1))
+            && raw
+                .payload
+                .first()
+                .is_none_or(|&b| plausible_first_byte(t, b));
         if !sane {
             trouble(w, r);
         } else if w.trouble.is_none() && !w.done {
-            if raw.fmt <= 1
-                && raw.offset >= w.base
-                && raw.offset < w.end()
-                && w.anchor.as_ref().is_none_or(|a| raw.offset > a.offset)
-            {
-                let (chunk_size, announced_at) = (w.chunk_size, w.announced_at);
-                match &mut w.anchor {
-                    Some(a) => {
-                        a.offset = raw.offset;
-                        a.state.clone_from(&w.csids);
-                        a.chunk_size = chunk_size;
-                        a.announced_at = announced_at;
-                    }
-                    None => {
-                        w.anchor = Some(Anchor {
-                            offset: raw.offset,
-                            state: w.csids.clone(),
-                            chunk_size,
-                            announced_at,
-                        });
-                    }
-                }
-                w.trim();
+            if raw.fmt <= 1 && w.anchors.back().is_none_or(|a| raw.offset > a.offset) {
+                w.add_anchor(raw.offset, false);
             }
             let h = CsidHeader {
                 csid: raw.csid,
@@ -753,7 +778,7 @@ fn message(
             if let Some((o, _)) = w.announced_at
                 && o > raw.offset
             {
-                w.anchor_at(o);
+                w.add_anchor(o, true);
             }
             set_chunk_size(c, d, r, raw, *v)
         }
@@ -1242,7 +1267,7 @@ fn judge_chunks(c: &mut ConnDiag, d: Dir) {
     let i = d.index();
     let w = &mut c.watch[i];
     let Some((t_off, _)) = w.trouble else { return };
-    let Some(a) = w.anchor.clone() else {
+    let Some(a) = w.anchors.front().cloned() else {
         w.done = true;
         return;
     };
@@ -1254,7 +1279,7 @@ fn judge_chunks(c: &mut ConnDiag, d: Dir) {
     let Some(inf) = chunk_size::infer_chunk_size(buf, &a.state, a.chunk_size) else {
         // The announced size holds: the trouble is something else. Watch on.
         w.trouble = None;
-        w.anchor = None;
+        w.anchors.clear();
         if w.end() > t_off + EVIDENCE_AFTER_TROUBLE {
             w.done = true;
         }
