@@ -151,6 +151,8 @@ struct Seen {
 const EVIDENCE_AFTER_TROUBLE: u64 = 2 << 20;
 /// Clean message starts kept as walk anchors.
 const ANCHOR_LAG: usize = 16;
+/// Bytes the oldest anchor may lie behind the newest.
+const ANCHOR_SPAN: u64 = 256 << 10;
 
 /// Most bytes buffered without a message start to anchor them.
 const MAX_UNANCHORED: usize = 64 << 20;
@@ -269,6 +271,16 @@ impl Watch {
         a.chunk_size = self.chunk_size;
         a.announced_at = self.announced_at;
         self.anchors.push_back(a);
+        // Bounded in bytes too: big media messages keep few anchors (and
+        // the buffer small enough to stay in cache).
+        while self.anchors.len() > 1
+            && self
+                .anchors
+                .front()
+                .is_some_and(|f| offset - f.offset > ANCHOR_SPAN)
+        {
+            self.anchors.pop_front();
+        }
         self.trim();
     }
 
