@@ -1234,3 +1234,21 @@ fn a_key_frame_over_max_message_cut_off_by_nginx() {
     assert_eq!(big["nginx_log"], "too big message: 1048576");
     assert!(big["fix"].as_str().unwrap().contains("max_message"));
 }
+
+#[test]
+fn a_player_that_never_acknowledges_its_window() {
+    let (f, code) = diagnose(Some(&testdata("diag/never_acked.pcap")), None);
+    assert_eq!(code, 8);
+    assert_eq!(f.len(), 1, "{f:?}");
+    let f = &f[0];
+    assert_eq!(
+        (f["code"].as_str(), f["severity"].as_str()),
+        (Some("acknowledgement"), Some("warning"))
+    );
+    assert_eq!(
+        (f["dir"].as_str(), f["frame"].as_u64(), f["offset"].as_u64()),
+        (Some("s2c"), Some(14), Some(3073))
+    );
+    assert_eq!(f["window"], 100_000);
+    assert_eq!(f["bytes_after"], 360_098);
+}
