@@ -1252,3 +1252,63 @@ fn a_player_that_never_acknowledges_its_window() {
     assert_eq!(f["window"], 100_000);
     assert_eq!(f["bytes_after"], 360_098);
 }
+
+#[test]
+fn a_digest_that_does_not_verify() {
+    use rtmptool::analyze::HandshakePacket;
+    use rtmptool::proto::handshake::{C1S1Info, PeerHandshake};
+    for (dir, severity) in [(Dir::C2s, Severity::Info), (Dir::S2c, Severity::Warning)] {
+        let mut c = Conn::new(0);
+        let mut recs = vec![open(&mut c)];
+        for d in [Dir::C2s, Dir::S2c] {
+            recs.push(c.rec(Some(d), RecordKind::Handshake(HandshakePacket::Version(3))));
+            let info = C1S1Info {
+                time: 0,
+                version: [9, 0, 124, 2],
+                kind: if d == dir {
+                    PeerHandshake::UnverifiedDigest
+                } else {
+                    PeerHandshake::Simple
+                },
+                digest_offset: None,
+            };
+            recs.push(c.rec(
+                Some(d),
+                RecordKind::Handshake(HandshakePacket::Hello {
+                    info,
+                    echo_of_peer: false,
+                }),
+            ));
+            recs.push(c.rec(
+                Some(d),
+                RecordKind::Handshake(HandshakePacket::Response(None, 0)),
+            ));
+        }
+        let mut d = Diagnoser::new(Options::default());
+        for r in &recs {
+            d.record(r);
+        }
+        // Handshake bytes as the tap would have counted them.
+        for dd in [Dir::C2s, Dir::S2c] {
+            d.data(rtmptool::analyze::Data {
+                conn_id: 0,
+                dir: dd,
+                offset: 0,
+                frame: 1,
+                time: Timestamp::default(),
+                bytes: &[3u8; 3073],
+            });
+        }
+        let f = d.finish();
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(
+            (f[0].code, f[0].severity, f[0].dir),
+            (Code::HandshakeBadVersion, severity, Some(dir))
+        );
+        assert!(
+            f[0].message.contains("no digest verifies"),
+            "{}",
+            f[0].message
+        );
+    }
+}

@@ -14,7 +14,10 @@
 //! - `refused`: `_error` answers and `onStatus` errors (§7.2), and servers that
 //!   close after connect or publish without an answer;
 //! - `extended_timestamp` (§5.3.1.3), `ertmp_not_relayed` (E-RTMP v2),
-//!   `falls_behind_real_time`.
+//!   `falls_behind_real_time`, `acknowledgement` (§5.4.3, §5.4.4).
+//!
+//! [`live`] runs checks against a server (`diagnose URL`) and reports them
+//! as findings too.
 
 pub mod chunk_size;
 pub mod live;
@@ -352,8 +355,6 @@ struct ConnDiag {
     acks: [AckState; 2],
     /// Last media timestamp per direction, stream id and type.
     last_ts: Vec<(Dir, u32, u8, u32)>,
-    /// Messages the server sent after each c2s message count (for "closed right after").
-    s2c_messages: u64,
 }
 
 impl ConnDiag {
@@ -384,7 +385,6 @@ impl ConnDiag {
             ack_window: [None; 2],
             acks: [(0, 0, None); 2],
             last_ts: Vec::new(),
-            s2c_messages: 0,
         }
     }
 
@@ -727,9 +727,6 @@ fn message(
                 None => w.csids.push(h),
             }
         }
-    }
-    if d == Dir::S2c {
-        c.s2c_messages += 1;
     }
     // Limits of common servers (what the client sends), on a chunk stream
     // that is read in step (after a mismatch, "messages" are misreads).
@@ -1622,10 +1619,27 @@ fn handshake(c: &mut ConnDiag) {
     }
     for d in [Dir::C2s, Dir::S2c] {
         if c.bad_digest[d.index()] {
-            let p = if d == Dir::C2s { "C1" } else { "S1" };
+            let (p, severity, effect, fix) = if d == Dir::C2s {
+                (
+                    "C1",
+                    Severity::Info,
+                    "servers that check it (nginx-rtmp) answer with the simple handshake (S1 \
+                     echoes C1); servers that require a digest drop the client",
+                    "send zero in bytes 4-7 for a simple handshake, or a correct digest",
+                )
+            } else {
+                (
+                    "S1",
+                    Severity::Warning,
+                    "clients that offered a digest handshake check the server's: FFmpeg fails \
+                     with \"Server response validating failed\"",
+                    "the server must send a valid S1 digest (or zero version bytes for a simple \
+                     handshake)",
+                )
+            };
             c.findings.push(Finding {
                 code: Code::HandshakeBadVersion,
-                severity: Severity::Info,
+                severity,
                 conn: c.name.clone(),
                 conn_id: c.id,
                 dir: Some(d),
@@ -1634,11 +1648,10 @@ fn handshake(c: &mut ConnDiag) {
                 time: c.hs[d.index()][1].map(|s| s.time),
                 message: format!(
                     "{p} carries a version in bytes 4-7 (digest handshake) but no digest verifies \
-                     under either scheme: servers that check it (nginx-rtmp) fall back to the \
-                     simple handshake or drop the client"
+                     under either scheme: {effect}"
                 ),
-                fix: "send zero in bytes 4-7 for a simple handshake, or a correct digest".into(),
-                facts: vec![],
+                fix: fix.into(),
+                facts: vec![("packet", Fact::Text(p.into()))],
             });
         }
     }
