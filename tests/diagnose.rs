@@ -1312,3 +1312,64 @@ fn a_digest_that_does_not_verify() {
         );
     }
 }
+
+#[test]
+fn handshakes_that_stop_at_other_packets() {
+    let mut s012 = hello();
+    s012.extend(vec![0u8; 1536]);
+    // No C2 after S0+S1+S2.
+    let pcap = conversation(&[(Dir::C2s, hello()), (Dir::S2c, s012.clone())]);
+    let (f, code) = diagnose(None, Some(&pcap));
+    assert_eq!(code, 8);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(
+        (f[0]["code"].as_str(), f[0]["missing"].as_str()),
+        (Some("handshake_incomplete"), Some("C2"))
+    );
+    assert_eq!(
+        (f[0]["dir"].as_str(), f[0]["offset"].as_u64()),
+        (Some("c2s"), Some(1537))
+    );
+    assert!(
+        f[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("handshake: client not responding")
+    );
+    // S0+S1 and no S2.
+    let pcap = conversation(&[(Dir::C2s, hello()), (Dir::S2c, hello())]);
+    let (f, _) = diagnose(None, Some(&pcap));
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(
+        (f[0]["missing"].as_str(), f[0]["dir"].as_str()),
+        (Some("S2"), Some("s2c"))
+    );
+    // C0 and half a C1.
+    let pcap = conversation(&[(Dir::C2s, hello()[..700].to_vec())]);
+    let (f, _) = diagnose(None, Some(&pcap));
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0]["missing"], "C1");
+    assert!(
+        f[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("700 of 1537 bytes"),
+        "{}",
+        f[0]["message"]
+    );
+    // An HTTP server where RTMP was expected: S0 is 'H'.
+    let http = b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\nContent-Length: 0\r\n\r\n".to_vec();
+    let pcap = conversation(&[(Dir::C2s, hello()), (Dir::S2c, http)]);
+    let (f, _) = diagnose(None, Some(&pcap));
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(
+        (f[0]["code"].as_str(), f[0]["version"].as_u64()),
+        (Some("handshake_bad_version"), Some(0x48))
+    );
+    assert!(
+        f[0]["message"].as_str().unwrap().contains("HTTP response"),
+        "{}",
+        f[0]["message"]
+    );
+    assert!(f[0]["fix"].as_str().unwrap().contains("RTMP port"));
+}

@@ -157,8 +157,9 @@ const ANCHOR_LAG: usize = 16;
 /// Bytes the oldest anchor may lie behind the newest.
 const ANCHOR_SPAN: u64 = 256 << 10;
 
-/// Most bytes buffered without a message start to anchor them.
-const MAX_UNANCHORED: usize = 64 << 20;
+/// Most bytes buffered without a message start to anchor them (a stream
+/// still looking for its first chunk boundary, or one huge message).
+const MAX_UNANCHORED: usize = 8 << 20;
 
 #[derive(Debug, Clone)]
 struct Anchor {
@@ -586,6 +587,15 @@ impl Diagnoser {
                         h.timestamp,
                         false,
                     );
+                }
+            }
+            RecordKind::NoBoundary { .. } => {
+                // Not RTMP after all: nothing to re-walk.
+                if let Some(d) = r.dir {
+                    let w = &mut c.watch[d.index()];
+                    w.done = true;
+                    w.buf = Vec::new();
+                    w.segs = Vec::new();
                 }
             }
             RecordKind::Interrupted { .. } | RecordKind::InvalidChunkSize { .. } => {
