@@ -280,10 +280,15 @@ fn exit_codes_and_stdin() {
 // Variants: a clean capture whose Set Chunk Size is rewritten in place.
 
 /// Rewrites the value of the first Set Chunk Size (fmt 0, csid 2) sent in
-/// `dir` in a pcap (Ethernet, IPv4, TCP; the server is the 1935x port).
+/// `dir` in a pcap (Ethernet, IPv4, TCP; the server is the 1935x port). The
+/// direction's payloads are searched as one stream: a sender may write the
+/// header and the value in two segments (FFmpeg does).
 fn rewrite_set_chunk_size(pcap: &[u8], dir: Dir, size: u32) -> Vec<u8> {
     const SCS: [u8; 12] = [0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0];
     let mut out = pcap.to_vec();
+    // File position of every payload byte of the direction, in order.
+    let mut at: Vec<usize> = Vec::new();
+    let mut stream: Vec<u8> = Vec::new();
     let mut pos = 24;
     while pos + 16 <= out.len() {
         let caplen = u32::from_le_bytes(out[pos + 8..pos + 12].try_into().unwrap()) as usize;
@@ -295,18 +300,23 @@ fn rewrite_set_chunk_size(pcap: &[u8], dir: Dir, size: u32) -> Vec<u8> {
             let sport = u16::from_be_bytes([out[tcp], out[tcp + 1]]);
             let from_server = (19350..19400).contains(&sport);
             let payload = tcp + usize::from(out[tcp + 12] >> 4) * 4;
-            if from_server == (dir == Dir::S2c) && payload < data + caplen {
-                let seg = &out[payload..data + caplen];
-                if let Some(i) = seg.windows(12).position(|w| w == SCS) {
-                    let at = payload + i + 12;
-                    out[at..at + 4].copy_from_slice(&size.to_be_bytes());
-                    return out;
+            if from_server == (dir == Dir::S2c) {
+                for i in payload..data + caplen {
+                    at.push(i);
+                    stream.push(out[i]);
                 }
             }
         }
         pos = data + caplen;
     }
-    panic!("no Set Chunk Size in {dir:?}");
+    let i = stream
+        .windows(12)
+        .position(|w| w == SCS)
+        .unwrap_or_else(|| panic!("no Set Chunk Size in {dir:?}"));
+    for (k, b) in size.to_be_bytes().iter().enumerate() {
+        out[at[i + 12 + k]] = *b;
+    }
+    out
 }
 
 /// One row of the reference decoder's `.messages.tsv`.
@@ -412,6 +422,18 @@ fn variants_other_sizes_client_to_server() {
     for announced in [1024, 2048, 8192, 65536] {
         variant("rtmp/pyclient_publish_ok.pcap", Dir::C2s, announced, 4096);
     }
+}
+
+#[test]
+fn variants_on_ffmpeg_and_rtmpdump_captures() {
+    // FFmpeg's own publish (fmt 1-3 headers for new messages) told 128 or
+    // 65536 while it chunks at 4096; rtmpdump's player fed by a server that
+    // says 2048.
+    for announced in [128, 65536] {
+        variant("rtmp/pub_ffmpeg_h264aac_re.pcap", Dir::C2s, announced, 4096);
+    }
+    variant("rtmp/pub_ffmpeg_bframes.pcap", Dir::C2s, 1000, 4096);
+    variant("rtmp/play_rtmpdump_c4096.pcap", Dir::S2c, 2048, 4096);
 }
 
 #[test]
