@@ -301,10 +301,8 @@ fn rewrite_set_chunk_size(pcap: &[u8], dir: Dir, size: u32) -> Vec<u8> {
             let from_server = (19350..19400).contains(&sport);
             let payload = tcp + usize::from(out[tcp + 12] >> 4) * 4;
             if from_server == (dir == Dir::S2c) {
-                for i in payload..data + caplen {
-                    at.push(i);
-                    stream.push(out[i]);
-                }
+                at.extend(payload..data + caplen);
+                stream.extend_from_slice(&out[payload..data + caplen]);
             }
         }
         pos = data + caplen;
