@@ -225,3 +225,248 @@ fn throughput_is_measured_by_the_servers_acknowledgements_through_a_shaper() {
     assert_eq!(f["code"], "falls_behind_real_time");
     assert_eq!(out.status.code(), Some(8));
 }
+
+// ---------------------------------------------------------------------------
+// nginx's own log line against the one diagnose predicts from the same bytes.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use rtmptool::proto::amf0::Amf0Value;
+use rtmptool::proto::chunk::{ChunkEncoder, EncoderConfig, MessageHeader};
+use rtmptool::proto::message::{Command as Cmd, Message, MessageType};
+
+/// The client's bytes: simple handshake, Set Chunk Size `announced` (if
+/// any), connect/createStream/publish, then media; everything after the Set
+/// Chunk Size chunked at `used`.
+fn mismatched_publish(announced: Option<u32>, used: u32, seed: u32) -> Vec<u8> {
+    let mut out = vec![3u8];
+    out.extend((0..1536).map(|i| if i < 8 { 0 } else { (i * 7 % 253) as u8 }));
+    out.extend(vec![0u8; 1536]); // C2
+    let mut enc = ChunkEncoder::new(EncoderConfig::default());
+    let mut b = bytes::BytesMut::new();
+    let h = |t: u8, sid: u32, ts: u32| MessageHeader {
+        timestamp: ts,
+        msg_type: MessageType(t),
+        stream_id: sid,
+    };
+    if let Some(a) = announced {
+        enc.encode(2, &h(1, 0, 0), &Message::SetChunkSize(a).encode(), &mut b);
+    }
+    enc.set_chunk_size(used);
+    let cmd = |name: &str, tx: f64, obj: Amf0Value, args: Vec<Amf0Value>| {
+        Message::Command(Cmd::new(name, tx, obj, args)).encode()
+    };
+    let app = Amf0Value::Object(vec![
+        ("app".into(), Amf0Value::String("live".into())),
+        ("tcUrl".into(), Amf0Value::String("rtmp://h/live".into())),
+    ]);
+    enc.encode(3, &h(20, 0, 0), &cmd("connect", 1.0, app, vec![]), &mut b);
+    enc.encode(
+        3,
+        &h(20, 0, 0),
+        &cmd("createStream", 2.0, Amf0Value::Null, vec![]),
+        &mut b,
+    );
+    let name = Amf0Value::String(format!("mm{seed}"));
+    enc.encode(
+        8,
+        &h(20, 1, 0),
+        &cmd("publish", 3.0, Amf0Value::Null, vec![name]),
+        &mut b,
+    );
+    let mut x = seed.wrapping_mul(2_654_435_761) | 1;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x
+    };
+    for i in 0..40u32 {
+        let video = i % 3 != 0;
+        let len = if video {
+            150 + rnd() as usize % 9000
+        } else {
+            150 + rnd() as usize % 400
+        };
+        let mut body: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
+        body[0] = if video { 0x27 } else { 0xaf };
+        let (csid, t) = if video { (6, 9) } else { (4, 8) };
+        enc.encode(csid, &h(t, 1, i * 40), &body, &mut b);
+    }
+    out.extend_from_slice(&b);
+    out
+}
+
+/// Sends `bytes` to nginx, reads until it closes; returns what it sent back.
+fn send_to(addr: std::net::SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to nginx");
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let _ = s.write_all(bytes);
+    let mut back = Vec::new();
+    let mut buf = [0u8; 65536];
+    let end = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < end {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => back.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break,
+        }
+    }
+    back
+}
+
+/// A pcap of one conversation (Ethernet/IPv4/TCP, SYN first, segments of
+/// at most 1448 bytes).
+fn pcap_of(c2s: &[u8], s2c: &[u8]) -> Vec<u8> {
+    use etherparse::PacketBuilder;
+    let mut pkts = Vec::new();
+    let (mut cs, mut ss) = (1000u32, 5000u32);
+    let mut push = |from_client: bool, flags: u8, payload: &[u8], cs: &mut u32, ss: &mut u32| {
+        let (src, dst, sp, dp, seq, ack) = if from_client {
+            ([10, 0, 0, 1], [10, 0, 0, 2], 40000, 1935, *cs, *ss)
+        } else {
+            ([10, 0, 0, 2], [10, 0, 0, 1], 1935, 40000, *ss, *cs)
+        };
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4(src, dst, 64)
+            .tcp(sp, dp, seq, 65535);
+        let b = match flags {
+            1 => b.syn(),
+            2 => b.syn().ack(ack),
+            _ => b.ack(ack),
+        };
+        let mut f = Vec::new();
+        b.write(&mut f, payload).unwrap();
+        let adv = payload.len() as u32 + u32::from(flags != 0);
+        if from_client {
+            *cs += adv;
+        } else {
+            *ss += adv;
+        }
+        pkts.push(f);
+    };
+    push(true, 1, &[], &mut cs, &mut ss);
+    push(false, 2, &[], &mut cs, &mut ss);
+    // C0+C1, then the server's answer, then the rest.
+    push(true, 0, &c2s[..1537], &mut cs, &mut ss);
+    for seg in s2c.chunks(1448) {
+        push(false, 0, seg, &mut cs, &mut ss);
+    }
+    for seg in c2s[1537..].chunks(1448) {
+        push(true, 0, seg, &mut cs, &mut ss);
+    }
+    let mut out = Vec::new();
+    out.extend(0xa1b2_c3d4u32.to_le_bytes());
+    out.extend(2u16.to_le_bytes());
+    out.extend(4u16.to_le_bytes());
+    out.extend([0u8; 8]);
+    out.extend(262_144u32.to_le_bytes());
+    out.extend(1u32.to_le_bytes());
+    for (i, p) in pkts.iter().enumerate() {
+        out.extend(1_700_000_000u32.to_le_bytes());
+        out.extend((i as u32 * 100).to_le_bytes());
+        out.extend((p.len() as u32).to_le_bytes());
+        out.extend((p.len() as u32).to_le_bytes());
+        out.extend(p);
+    }
+    out
+}
+
+/// nginx's error lines that close a session for a chunk-stream reason.
+fn nginx_chunk_lines(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| {
+            [
+                "RTMP in chunk stream too big",
+                "too big message",
+                "too big RTMP chunk size",
+            ]
+            .iter()
+            .find_map(|k| l.find(k))
+            .map(|i| {
+                let rest = &l[i..];
+                rest[..rest.find(", client:").unwrap_or(rest.len())].to_string()
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn predicted_nginx_log_lines_match_nginx() {
+    let nginx = common::Nginx::start(4096, "");
+    let cases: [(Option<u32>, u32); 8] = [
+        (None, 4096),
+        (None, 1000),
+        (Some(4096), 128),
+        (Some(8192), 4096),
+        (Some(128), 60000),
+        (Some(2048), 4096),
+        (None, 65536),
+        (Some(65536), 1400),
+    ];
+    let mut compared = 0;
+    for (i, (announced, used)) in cases.iter().enumerate() {
+        for seed in 1..=4u32 {
+            let before = nginx_chunk_lines(&nginx.log()).len();
+            let c2s = mismatched_publish(*announced, *used, seed * 100 + i as u32);
+            let s2c = send_to(nginx.addr, &c2s);
+            // nginx logs before it closes; give the log a moment anyway.
+            std::thread::sleep(Duration::from_millis(50));
+            let lines = nginx_chunk_lines(&nginx.log());
+            let actual = lines.get(before).cloned();
+            let out = Command::new(env!("CARGO_BIN_EXE_rtmptool"))
+                .args(["--json", "diagnose", "-"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .and_then(|mut ch| {
+                    let pcap = pcap_of(&c2s, &s2c);
+                    if std::env::var_os("DIAG_DUMP").is_some() {
+                        std::fs::write(format!("/tmp/mm-{i}-{seed}.pcap"), &pcap).unwrap();
+                    }
+                    ch.stdin.take().unwrap().write_all(&pcap)?;
+                    ch.wait_with_output()
+                })
+                .expect("run rtmptool");
+            let findings: Vec<Json> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            let f = findings
+                .iter()
+                .find(|f| f["code"] == "chunk_size_mismatch")
+                .unwrap_or_else(|| {
+                    panic!("{announced:?}/{used} seed {seed}: no mismatch in {findings:?}")
+                });
+            // With no message longer than the size used, larger sizes fit
+            // the bytes as well: the finding lists them.
+            if f["size_proven"] == "yes" {
+                assert_eq!(
+                    f["used_chunk_size"], *used,
+                    "{announced:?}/{used} seed {seed}: {f}"
+                );
+            } else {
+                let m = f["message"].as_str().unwrap();
+                assert!(
+                    f["used_chunk_size"] == *used || m.contains(&format!(" {used}")),
+                    "{announced:?}/{used} seed {seed}: {f}"
+                );
+            }
+            let predicted = f["nginx_log"].as_str().map(String::from);
+            assert_eq!(
+                predicted, actual,
+                "{announced:?}/{used} seed {seed}: predicted vs nginx's log"
+            );
+            compared += usize::from(actual.is_some());
+        }
+    }
+    assert!(
+        compared >= 28,
+        "only {compared} cases where nginx logged a line"
+    );
+}

@@ -470,39 +470,54 @@ pub fn infer_chunk_size(buf: &[u8], state: &[CsidHeader], announced: u32) -> Opt
 }
 
 /// Sizes the bytes point to: read with one chunk per message (a size no
-/// sender uses), the messages longer than the announced size hold the
-/// sender's own fmt-3 headers; the distance from a message's first payload
-/// byte to the first bytes that read as a fmt-3 header of its chunk stream
-/// is a candidate.
+/// sender uses), a message longer than the size its sender used holds the
+/// sender's own fmt-3 headers, one byte each, every `size` payload bytes. A
+/// byte that reads as a fmt-3 header of the message's chunk stream at
+/// distance `d` from its first payload byte makes `d` a candidate when the
+/// bytes at `2d + 1`, `3d + 2`, ... (as far as the message goes) are such
+/// headers too; sizes with more of them confirmed come first.
 fn sizes_pointed_to(buf: &[u8], state: &[CsidHeader], announced: u32) -> Vec<u32> {
     let r = receive(buf, 0, state, 1 << 24, &Limits::default(), 64);
-    let mut out: Vec<u32> = Vec::new();
+    let mut found: Vec<(usize, u32)> = Vec::new();
     for h in r.headers.iter().filter(|h| h.starts_message && h.fmt <= 1) {
         if h.csid >= 64 || h.length <= announced.min(128) {
             continue;
         }
         let start = h.offset as usize + 1 + [11usize, 7][usize::from(h.fmt)];
         let marker = 0xC0 | h.csid as u8;
-        let end = (start + (h.length as usize).min(1 << 17)).min(buf.len());
-        let found = buf
-            .get(start..end)
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .skip(1)
-            .filter(|(_, b)| **b == marker)
-            .map(|(i, _)| i as u32)
-            .take(2);
-        for d in found {
-            if !out.contains(&d) {
-                out.push(d);
+        let len = h.length as usize;
+        let end = (start + len.min(1 << 17)).min(buf.len());
+        let Some(payload) = buf.get(start..end) else {
+            continue;
+        };
+        for d in (1..payload.len()).filter(|&i| payload[i] == marker) {
+            // Continuation headers at k*d + (k-1), while payload remains.
+            let mut confirmed = 0;
+            let mut k = 1;
+            let ok = loop {
+                if k * d >= len {
+                    break true;
+                }
+                match buf.get(start + k * d + (k - 1)) {
+                    Some(&b) if b == marker => confirmed += 1,
+                    Some(_) => break false,
+                    None => break true,
+                }
+                k += 1;
+            };
+            if ok && confirmed > 0 {
+                match found.iter_mut().find(|x| x.1 == d as u32) {
+                    Some(x) => x.0 = x.0.max(confirmed),
+                    None => found.push((confirmed, d as u32)),
+                }
             }
         }
-        if out.len() >= 8 {
+        if found.len() >= 64 {
             break;
         }
     }
-    out
+    found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    found.into_iter().take(24).map(|x| x.1).collect()
 }
 
 #[inline]

@@ -164,6 +164,9 @@ const MAX_UNANCHORED: usize = 8 << 20;
 #[derive(Debug, Clone)]
 struct Anchor {
     offset: u64,
+    /// Set where a Set Chunk Size took effect (no message read with the
+    /// new size yet).
+    scs: bool,
     state: Vec<CsidHeader>,
     chunk_size: u32,
     /// Where the chunk size in force was announced (offset, frame), if it was.
@@ -186,6 +189,10 @@ struct Watch {
     /// misread messages that happened to look sane before the first symptom
     /// do not hide where the stream really went wrong.
     anchors: std::collections::VecDeque<Anchor>,
+    /// The anchors from before the last Set Chunk Size, until a message is
+    /// read cleanly with the new size: a "Set Chunk Size" misread from a
+    /// payload must not hide where the stream went wrong.
+    prev_anchors: std::collections::VecDeque<Anchor>,
     /// First symptom: offset and frame.
     trouble: Option<(u64, u64)>,
     /// Where the analyzer's decoder broke.
@@ -216,6 +223,7 @@ impl Watch {
         self.segs.clear();
         self.base = at;
         self.anchors.clear();
+        self.prev_anchors.clear();
     }
 
     fn push(&mut self, d: &Data<'_>) {
@@ -249,7 +257,14 @@ impl Watch {
             return;
         }
         if fresh {
+            let only_scs = self.anchors.len() == 1 && self.anchors[0].scs;
+            if !only_scs {
+                self.prev_anchors = std::mem::take(&mut self.anchors);
+            }
             self.anchors.clear();
+        } else if !self.prev_anchors.is_empty() {
+            // A message read cleanly with the new size: it holds.
+            self.prev_anchors.clear();
         }
         if self.anchors.back().is_some_and(|a| a.offset == offset) {
             self.anchors.pop_back();
@@ -258,6 +273,7 @@ impl Watch {
         let mut a = if self.anchors.len() >= ANCHOR_LAG {
             self.anchors.pop_front().unwrap_or_else(|| Anchor {
                 offset,
+                scs: fresh,
                 state: Vec::new(),
                 chunk_size: 0,
                 announced_at: None,
@@ -265,12 +281,14 @@ impl Watch {
         } else {
             Anchor {
                 offset,
+                scs: fresh,
                 state: Vec::new(),
                 chunk_size: 0,
                 announced_at: None,
             }
         };
         a.offset = offset;
+        a.scs = fresh;
         a.state.clone_from(&self.csids);
         a.chunk_size = self.chunk_size;
         a.announced_at = self.announced_at;
@@ -550,6 +568,7 @@ impl Diagnoser {
                                 let keep = o >= w.base && o <= w.end();
                                 if keep {
                                     w.anchors.clear();
+                                    w.prev_anchors.clear();
                                 } else {
                                     w.reset(o);
                                 }
@@ -611,6 +630,7 @@ impl Diagnoser {
                     }
                     let w = &mut c.watch[i];
                     w.anchors.clear();
+                    w.prev_anchors.clear();
                 }
             }
             RecordKind::Type3Convention { convention, .. } => {
@@ -713,7 +733,12 @@ fn message(
     // a clean one can anchor the next walk.
     {
         let w = &mut c.watch[i];
+        // A Set Chunk Size beyond any message length (RTMP 1.0 §5.4.1: sizes
+        // over 0xFFFFFF are all the same) is more likely a misread.
+        let odd_size =
+            matches!(decoded, Some(Message::SetChunkSize(v)) if !(1..=0xFF_FFFF).contains(v));
         let sane = decoded.is_some()
+            && !odd_size
             && known_type(t)
             && plausible_length(t, len.max(1))
             && raw
@@ -1286,7 +1311,14 @@ fn judge_chunks(c: &mut ConnDiag, d: Dir) {
     let i = d.index();
     let w = &mut c.watch[i];
     let Some((t_off, _)) = w.trouble else { return };
-    let Some(a) = w.anchors.front().cloned() else {
+    // Right after a Set Chunk Size that no message confirmed, walk from
+    // before it: it may itself be a misread.
+    let from = if w.anchors.len() == 1 && w.anchors[0].scs && !w.prev_anchors.is_empty() {
+        &w.prev_anchors
+    } else {
+        &w.anchors
+    };
+    let Some(a) = from.front().cloned() else {
         w.done = true;
         return;
     };
@@ -1299,6 +1331,7 @@ fn judge_chunks(c: &mut ConnDiag, d: Dir) {
         // The announced size holds: the trouble is something else. Watch on.
         w.trouble = None;
         w.anchors.clear();
+        w.prev_anchors.clear();
         if w.end() > t_off + EVIDENCE_AFTER_TROUBLE {
             w.done = true;
         }
@@ -1453,6 +1486,12 @@ fn judge_chunks(c: &mut ConnDiag, d: Dir) {
         message: msg,
         fix,
         facts,
+    });
+    // What the direction "said" from the divergence on was misread: no
+    // other finding rests on it.
+    let cut = div.offset;
+    c.findings.retain(|f| {
+        f.code == Code::ChunkSizeMismatch || f.dir != Some(d) || f.offset.is_none_or(|o| o < cut)
     });
     let w = &mut c.watch[i];
     w.done = true;
