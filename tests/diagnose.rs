@@ -47,8 +47,20 @@ fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
     child.wait_with_output().expect("rtmptool output")
 }
 
-/// `diagnose --json` on a file or on bytes given as stdin: the findings and the exit code.
+/// `diagnose --json` on a file or on bytes given as stdin: the findings
+/// (without the `nagle_stall` notes most loopback captures carry; see
+/// [`diagnose_all`]) and the exit code.
 fn diagnose(path: Option<&Path>, stdin: Option<&[u8]>) -> (Vec<Json>, i32) {
+    let (f, code) = diagnose_all(path, stdin);
+    let f = f
+        .into_iter()
+        .filter(|x| x["code"] != "nagle_stall")
+        .collect();
+    (f, code)
+}
+
+/// `diagnose --json`: every finding and the exit code.
+fn diagnose_all(path: Option<&Path>, stdin: Option<&[u8]>) -> (Vec<Json>, i32) {
     let p = path.map(|p| p.to_string_lossy().into_owned());
     let mut args = vec!["--json", "diagnose"];
     args.push(p.as_deref().unwrap_or("-"));
@@ -212,6 +224,12 @@ fn clean_captures_yield_no_error() {
         if p.parent().unwrap().ends_with("rtmp") {
             assert!(findings.is_empty(), "{name}: {findings:?}");
             assert_eq!(code, 0, "{name}");
+            // Notes at most (nagle_stall on loopback captures).
+            let (all, _) = diagnose_all(Some(&p), None);
+            assert!(
+                all.iter().all(|f| f["severity"] == "info"),
+                "{name}: {all:?}"
+            );
         }
         clean += 1;
     }
@@ -1392,4 +1410,55 @@ fn handshakes_that_stop_at_other_packets() {
         f[0]["message"]
     );
     assert!(f[0]["fix"].as_str().unwrap().contains("RTMP port"));
+}
+
+#[test]
+fn loopback_captures_show_the_nagle_stall() {
+    // FFmpeg publishing to nginx-rtmp: FFmpeg's second writes (connect after
+    // C2, a chunk body after its header) and nginx's second reply write each
+    // wait ~40 ms for the peer's delayed ACK.
+    let (f, code) = diagnose_all(Some(&testdata("rtmp/pub_ffmpeg_h264aac_re.pcap")), None);
+    assert_eq!(code, 0, "notes do not fail the run");
+    let n: Vec<&Json> = f.iter().filter(|x| x["code"] == "nagle_stall").collect();
+    assert_eq!(n.len(), 2, "{f:?}");
+    assert!(n.iter().all(|x| x["severity"] == "info"));
+    let (c, s) = (n[0], n[1]);
+    assert_eq!(
+        (c["dir"].as_str(), c["frame"].as_u64()),
+        (Some("c2s"), Some(12))
+    );
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("connect (frame 12) 42 ms"),
+        "{c}"
+    );
+    assert!(c["message"].as_str().unwrap().contains("FFmpeg"), "{c}");
+    assert_eq!(
+        (s["dir"].as_str(), s["frame"].as_u64()),
+        (Some("s2c"), Some(16))
+    );
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap()
+            .contains("nginx-rtmp does not set TCP_NODELAY"),
+        "{s}"
+    );
+    let ms = |x: &Json| x["stall_ms"].as_f64().unwrap();
+    assert!(
+        (ms(c) - 173.0).abs() < 3.0 && (ms(s) - 44.0).abs() < 2.0,
+        "{c} {s}"
+    );
+    assert!(
+        (s["connect_cost_ms"].as_f64().unwrap() - 217.0).abs() < 4.0,
+        "{s}"
+    );
+    // Built conversations (1 ms between packets) show none.
+    let mut s012 = hello();
+    s012.extend(vec![0u8; 1536]);
+    let pcap = conversation(&[(Dir::C2s, hello()), (Dir::S2c, s012)]);
+    let (f, _) = diagnose_all(None, Some(&pcap));
+    assert!(f.iter().all(|x| x["code"] != "nagle_stall"), "{f:?}");
 }

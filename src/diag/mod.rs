@@ -57,6 +57,8 @@ pub enum Code {
     FallsBehindRealTime,
     /// Acknowledgement window trouble.
     Acknowledgement,
+    /// Writes held back by Nagle's algorithm against delayed ACKs.
+    NagleStall,
 }
 
 impl Code {
@@ -72,6 +74,7 @@ impl Code {
             Code::ErtmpNotRelayed => "ertmp_not_relayed",
             Code::FallsBehindRealTime => "falls_behind_real_time",
             Code::Acknowledgement => "acknowledgement",
+            Code::NagleStall => "nagle_stall",
         }
     }
 }
@@ -359,6 +362,8 @@ struct ConnDiag {
     /// Commands the client sent: name, frame, time, answered.
     commands: Vec<(String, u64, Timestamp, bool)>,
     flash_ver: Option<String>,
+    /// The server answered connect with nginx-rtmp's fmsVer.
+    nginx: bool,
     secrets: Vec<String>,
     publishing: bool,
     playing: Option<(u64, Timestamp)>,
@@ -374,6 +379,15 @@ struct ConnDiag {
     acks: [AckState; 2],
     /// Last media timestamp per direction, stream id and type.
     last_ts: Vec<(Dir, u32, u8, u32)>,
+    /// Per direction: the last segment (time, frame, length) and whether
+    /// the peer sent data since.
+    last_seg: [Option<(Timestamp, u64, usize)>; 2],
+    peer_since: [bool; 2],
+    /// Media began in the direction (the setup phase is over).
+    media_started: [bool; 2],
+    /// Segments sent ~40 ms after a small one with nothing from the peer in
+    /// between: (dir, frame, delay in s, what the held segment carried).
+    stalls: Vec<(Dir, u64, f64, Option<String>)>,
 }
 
 impl ConnDiag {
@@ -393,6 +407,7 @@ impl ConnDiag {
             pending: Vec::new(),
             commands: Vec::new(),
             flash_ver: None,
+            nginx: false,
             secrets: Vec::new(),
             publishing: false,
             playing: None,
@@ -404,6 +419,10 @@ impl ConnDiag {
             ack_window: [None; 2],
             acks: [(0, 0, None); 2],
             last_ts: Vec::new(),
+            last_seg: [None; 2],
+            peer_since: [false; 2],
+            media_started: [false; 2],
+            stalls: Vec::new(),
         }
     }
 
@@ -466,6 +485,7 @@ impl Diagnoser {
         if !is_zero(d.time) {
             c.last_time = Some(d.time);
         }
+        segment_timing(c, d.dir, d.time, d.frame, d.bytes.len());
         let w = &mut c.watch[i];
         w.push(&d);
         if let Some((t, _)) = w.trouble
@@ -693,6 +713,111 @@ impl Diagnoser {
     }
 }
 
+/// Linux delays an ACK up to 40 ms (TCP_DELACK_MIN); a held write leaves
+/// when it arrives.
+const DELAYED_ACK: std::ops::RangeInclusive<f64> = 0.036..=0.048;
+
+/// Setup-phase segment timing: a small write that leaves ~40 ms after the
+/// previous one, with nothing from the peer in between, waited for the
+/// peer's delayed ACK (Nagle's algorithm holds a small segment while one is
+/// unacknowledged).
+fn segment_timing(c: &mut ConnDiag, d: Dir, t: Timestamp, frame: u64, len: usize) {
+    let i = d.index();
+    if len == 0 || is_zero(t) {
+        return;
+    }
+    if !c.media_started[i]
+        && !c.peer_since[i]
+        && let Some((t0, _, _)) = c.last_seg[i]
+    {
+        let gap = secs(t0, t);
+        if DELAYED_ACK.contains(&gap) && c.stalls.len() < 16 {
+            c.stalls.push((d, frame, gap, None));
+        }
+    }
+    c.last_seg[i] = Some((t, frame, len));
+    c.peer_since[i] = false;
+    c.peer_since[1 - i] = true;
+}
+
+/// One finding per direction whose writes waited for delayed ACKs.
+fn nagle(c: &mut ConnDiag) {
+    let mut total = 0.0;
+    for d in [Dir::C2s, Dir::S2c] {
+        let held: Vec<&(Dir, u64, f64, Option<String>)> =
+            c.stalls.iter().filter(|s| s.0 == d).collect();
+        if held.is_empty() {
+            continue;
+        }
+        let cost: f64 = held.iter().map(|s| s.2).sum();
+        total += cost;
+        let list: Vec<String> = held
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} (frame {}) {:.0} ms",
+                    s.3.as_deref().unwrap_or("a write"),
+                    s.1,
+                    s.2 * 1000.0
+                )
+            })
+            .collect();
+        let ffmpeg = c.flash_ver.as_deref().is_some_and(|f| f.contains("Lavf"));
+        let who = match d {
+            Dir::S2c if c.nginx => {
+                "nginx-rtmp does not set TCP_NODELAY and writes a reply in pieces: the second \
+                 waits for the client's delayed ACK of the first"
+            }
+            Dir::S2c => {
+                "the server writes a reply in pieces without TCP_NODELAY: the second waits for \
+                 the client's delayed ACK of the first"
+            }
+            Dir::C2s if ffmpeg => {
+                "FFmpeg writes C2 and connect, and each chunk header and its body, separately: \
+                 the second write waits for the server's delayed ACK of the first"
+            }
+            Dir::C2s => {
+                "the client writes in pieces without TCP_NODELAY: the second write waits for the \
+                 server's delayed ACK of the first"
+            }
+        };
+        c.findings.push(Finding {
+            code: Code::NagleStall,
+            severity: Severity::Info,
+            conn: c.name.clone(),
+            conn_id: c.id,
+            dir: Some(d),
+            frame: Some(held[0].1),
+            offset: None,
+            time: None,
+            message: format!(
+                "{} held {} small write(s) about 40 ms each until {}'s delayed ACK came: {}; {who} \
+                 (Nagle's algorithm against delayed ACKs); {:.0} ms of setup lost in this direction",
+                sender(d),
+                held.len(),
+                receiver(d),
+                list.join(", "),
+                cost * 1000.0
+            ),
+            fix: format!(
+                "set TCP_NODELAY on {}'s socket, or write each message (header and body) in one piece",
+                sender(d)
+            ),
+            facts: vec![("stall_ms", Fact::Float(cost * 1000.0))],
+        });
+    }
+    if total > 0.0
+        && let Some(f) = c
+            .findings
+            .iter_mut()
+            .rev()
+            .find(|f| f.code == Code::NagleStall)
+    {
+        f.facts
+            .push(("connect_cost_ms", Fact::Float(total * 1000.0)));
+    }
+}
+
 /// Marks the first symptom of a direction's chunk stream going wrong.
 fn trouble(w: &mut Watch, r: &Record) {
     if w.trouble.is_none() && !w.done {
@@ -813,6 +938,20 @@ fn message(
                 ],
             });
         }
+    }
+    // Name a held write by the first message it completed.
+    if let Some(s) = c
+        .stalls
+        .iter_mut()
+        .find(|s| s.0 == d && s.1 == r.frame && s.3.is_none())
+    {
+        s.3 = Some(match decoded {
+            Some(Message::Command(cmd)) => cmd.name().to_string(),
+            _ => raw.header.msg_type.name().to_string(),
+        });
+    }
+    if matches!(t, 8 | 9) {
+        c.media_started[i] = true;
     }
     let Some(m) = decoded else { return };
     match m {
@@ -1200,6 +1339,15 @@ fn command(
             if let Some(a) = &asked {
                 answered(c, &a.1.clone());
             }
+            // nginx-rtmp answers connect with this fmsVer.
+            if cmd
+                .command_object()
+                .and_then(|o| o.get("fmsVer"))
+                .and_then(text)
+                .is_some_and(|v| v == "FMS/3,0,1,123")
+            {
+                c.nginx = true;
+            }
             return;
         }
         "_error" => {
@@ -1539,6 +1687,7 @@ fn end_of_conn(c: &mut ConnDiag, reveal: bool) {
     silent_refusal(c, reveal);
     timing(c);
     acknowledgement(c);
+    nagle(c);
 }
 
 fn close_words(c: &ConnDiag, since: Timestamp) -> String {

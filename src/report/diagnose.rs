@@ -167,23 +167,29 @@ pub fn render(
                 "no fault found in {connections} RTMP connection{}",
                 if connections == 1 { "" } else { "s" }
             )?;
-            if i > 0 {
-                write!(
-                    out,
-                    " ({i} note{}; -v shows them)",
-                    if i == 1 { "" } else { "s" }
-                )?;
-            }
+            notes(out, i, style)?;
             writeln!(out)?;
         } else {
-            writeln!(
+            write!(
                 out,
                 "{e} error{}, {w} warning{} in {connections} RTMP connection{}",
                 if e == 1 { "" } else { "s" },
                 if w == 1 { "" } else { "s" },
                 if connections == 1 { "" } else { "s" }
             )?;
+            notes(out, i, style)?;
+            writeln!(out)?;
         }
     }
     Ok(())
+}
+
+/// " (N notes; -v shows them)" after the summary, when there are notes.
+fn notes(out: &mut dyn Write, n: usize, style: &Style) -> io::Result<()> {
+    let s = if n == 1 { "" } else { "s" };
+    match (n, style.verbosity) {
+        (0, _) => Ok(()),
+        (_, 0) => write!(out, " ({n} note{s}; -v shows them)"),
+        _ => write!(out, " ({n} note{s})"),
+    }
 }
