@@ -19,6 +19,9 @@ _rtmptool() {
             rtmptool,completions)
                 cmd="rtmptool__subcmd__completions"
                 ;;
+            rtmptool,diagnose)
+                cmd="rtmptool__subcmd__diagnose"
+                ;;
             rtmptool,dump)
                 cmd="rtmptool__subcmd__dump"
                 ;;
@@ -39,6 +42,9 @@ _rtmptool() {
                 ;;
             rtmptool__subcmd__help,completions)
                 cmd="rtmptool__subcmd__help__subcmd__completions"
+                ;;
+            rtmptool__subcmd__help,diagnose)
+                cmd="rtmptool__subcmd__help__subcmd__diagnose"
                 ;;
             rtmptool__subcmd__help,dump)
                 cmd="rtmptool__subcmd__help__subcmd__dump"
@@ -65,7 +71,7 @@ _rtmptool() {
 
     case "${cmd}" in
         rtmptool)
-            opts="-q -v -h -V --json --color --quiet --verbose --timeout --help --version probe dump publish play completions man help"
+            opts="-q -v -h -V --json --color --quiet --verbose --timeout --help --version probe dump publish play diagnose completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -93,6 +99,40 @@ _rtmptool() {
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rtmptool__subcmd__diagnose)
+            opts="-q -v -h -V --port --reveal-keys --throughput --bitrate --measure --json --color --quiet --verbose --timeout --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bitrate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --measure)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -155,7 +195,7 @@ _rtmptool() {
             return 0
             ;;
         rtmptool__subcmd__help)
-            opts="probe dump publish play completions man help"
+            opts="probe dump publish play diagnose completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -169,6 +209,20 @@ _rtmptool() {
             return 0
             ;;
         rtmptool__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rtmptool__subcmd__help__subcmd__diagnose)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -33,6 +33,7 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand dump 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
             cand publish 'Send an FLV file (or stdin) to a server as a live stream'
             cand play 'Receive a live stream and write it as FLV (file or stdout)'
+            cand diagnose 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
             cand completions 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
             cand man 'Write the man pages (one per command) into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -140,6 +141,24 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'rtmptool;diagnose'= {
+            cand --port 'Decode every TCP connection on this port as RTMP, handshake seen or not'
+            cand --bitrate 'URL: the bitrate you plan to send (e.g. 2500k, 6M), compared with --throughput'
+            cand --measure 'URL: how long --throughput sends'
+            cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
+            cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'
+            cand --reveal-keys 'Show stream keys and query values in full'
+            cand --throughput 'URL: only measure how many Mbit/s the server takes (by its own Acknowledgements)'
+            cand --json 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
+            cand -q 'Less human output'
+            cand --quiet 'Less human output'
+            cand -v 'More human output (repeatable)'
+            cand --verbose 'More human output (repeatable)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'rtmptool;completions'= {
             cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
             cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'
@@ -172,6 +191,7 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand dump 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
             cand publish 'Send an FLV file (or stdin) to a server as a live stream'
             cand play 'Receive a live stream and write it as FLV (file or stdout)'
+            cand diagnose 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
             cand completions 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
             cand man 'Write the man pages (one per command) into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -183,6 +203,8 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
         &'rtmptool;help;publish'= {
         }
         &'rtmptool;help;play'= {
+        }
+        &'rtmptool;help;diagnose'= {
         }
         &'rtmptool;help;completions'= {
         }

@@ -37,6 +37,7 @@ complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "probe" -d 'Connec
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "dump" -d 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "publish" -d 'Send an FLV file (or stdin) to a server as a live stream'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "play" -d 'Receive a live stream and write it as FLV (file or stdout)'
+complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "diagnose" -d 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "man" -d 'Write the man pages (one per command) into a directory'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -130,6 +131,20 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -s q -l quiet -d
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -s v -l verbose -d 'More human output (repeatable)'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -s V -l version -d 'Print version'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -l port -d 'Decode every TCP connection on this port as RTMP, handshake seen or not' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -l bitrate -d 'URL: the bitrate you plan to send (e.g. 2500k, 6M), compared with --throughput' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -l measure -d 'URL: how long --throughput sends' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -l timeout -d 'Limit for each network phase, e.g. 500ms, 2s, 1m' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -l reveal-keys -d 'Show stream keys and query values in full'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -l throughput -d 'URL: only measure how many Mbit/s the server takes (by its own Acknowledgements)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -l json -d 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -s q -l quiet -d 'Less human output'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -s v -l verbose -d 'More human output (repeatable)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -s V -l version -d 'Print version'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand completions" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
 always\t'Always colour'
 never\t'Never colour'"
@@ -149,10 +164,11 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s q -l quiet -d 
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s v -l verbose -d 'More human output (repeatable)'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s V -l version -d 'Print version'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play completions man help" -f -a "probe" -d 'Connect to a server, time every phase, say what the server announced'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play completions man help" -f -a "dump" -d 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play completions man help" -f -a "publish" -d 'Send an FLV file (or stdin) to a server as a live stream'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play completions man help" -f -a "play" -d 'Receive a live stream and write it as FLV (file or stdout)'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play completions man help" -f -a "man" -d 'Write the man pages (one per command) into a directory'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose completions man help" -f -a "probe" -d 'Connect to a server, time every phase, say what the server announced'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose completions man help" -f -a "dump" -d 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose completions man help" -f -a "publish" -d 'Send an FLV file (or stdin) to a server as a live stream'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose completions man help" -f -a "play" -d 'Receive a live stream and write it as FLV (file or stdout)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose completions man help" -f -a "diagnose" -d 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose completions man help" -f -a "man" -d 'Write the man pages (one per command) into a directory'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

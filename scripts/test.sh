@@ -18,7 +18,7 @@ if [ ! -c /dev/null ]; then
   fi
 fi
 
-packages=(nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg rtmpdump tshark tcpdump openssl ca-certificates time)
+packages=(nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg rtmpdump tshark tcpdump openssl ca-certificates time iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

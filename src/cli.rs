@@ -61,6 +61,8 @@ pub enum Command {
     Publish(PublishArgs),
     /// Receive a live stream and write it as FLV (file or stdout)
     Play(PlayArgs),
+    /// Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more
+    Diagnose(DiagnoseArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(CompletionsArgs),
     /// Write the man pages (one per command) into a directory
@@ -259,6 +261,44 @@ pub struct DumpArgs {
     /// Decode every TCP connection on this port as RTMP, handshake seen or not
     #[arg(long)]
     pub port: Option<u16>,
+}
+
+/// `rtmptool diagnose`.
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// Capture file (pcap or pcapng), `-` for stdin, or rtmp://host[:port]/app/stream for live checks
+    #[arg(value_name = "CAPTURE|-|URL")]
+    pub input: String,
+    /// Decode every TCP connection on this port as RTMP, handshake seen or not
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Show stream keys and query values in full
+    #[arg(long)]
+    pub reveal_keys: bool,
+    /// URL: only measure how many Mbit/s the server takes (by its own Acknowledgements)
+    #[arg(long)]
+    pub throughput: bool,
+    /// URL: the bitrate you plan to send (e.g. 2500k, 6M), compared with --throughput
+    #[arg(long, value_parser = parse_bitrate, value_name = "RATE", requires = "throughput")]
+    pub bitrate: Option<f64>,
+    /// URL: how long --throughput sends
+    #[arg(long, default_value = "6s", value_parser = parse_duration, value_name = "DURATION")]
+    pub measure: Duration,
+}
+
+/// A bit rate: `2500k`, `6M`, `800000` (bit/s).
+pub fn parse_bitrate(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1e3),
+        Some((i, 'm' | 'M')) => (&t[..i], 1e6),
+        Some((i, 'g' | 'G')) => (&t[..i], 1e9),
+        _ => (t, 1.0),
+    };
+    match num.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n * mult),
+        _ => Err(format!("'{s}' is not a bit rate (e.g. 2500k, 6M)")),
+    }
 }
 
 /// A direction of a TCP connection.

@@ -61,6 +61,11 @@ fn run(cli: Cli) -> Result<(), Exit> {
     match cli.command {
         Command::Probe(args) => cmd::probe::run(&args, &cli.global),
         Command::Dump(args) => cmd::dump::run(&args, &report::Style::from_args(&cli.global)),
+        Command::Diagnose(args) => cmd::diagnose::run(
+            &args,
+            &report::Style::from_args(&cli.global),
+            cli.global.timeout,
+        ),
         Command::Publish(args) => cmd::publish::run(&args, &cli.global),
         Command::Play(args) => cmd::play::run(&args, &cli.global),
         Command::Completions(args) => {

@@ -395,6 +395,26 @@ struct Conn {
     held: Vec<Record>,
 }
 
+/// Bytes of one direction of an RTMP connection, handed to a tap
+/// ([`Analyzer::packet_with_data`]) before the records they produce: for
+/// analyses that walk the chunk stream again (chunk-size inference in
+/// `diag`) without parsing the capture a second time.
+#[derive(Debug, Clone, Copy)]
+pub struct Data<'a> {
+    /// Connection number, as in [`Record::conn_id`].
+    pub conn_id: u64,
+    /// Direction.
+    pub dir: Dir,
+    /// Stream offset of `bytes[0]` (C0 = 0).
+    pub offset: u64,
+    /// Frame of the packet that delivered them.
+    pub frame: u64,
+    /// Capture time of that packet.
+    pub time: Timestamp,
+    /// The bytes, in stream order.
+    pub bytes: &'a [u8],
+}
+
 /// Where records go.
 struct Ctx<'a> {
     opts: &'a Options,
@@ -402,6 +422,8 @@ struct Ctx<'a> {
     emit: &'a mut dyn FnMut(Record),
     rtmp_conns: &'a mut u64,
     budget: &'a Arc<ReserveBudget>,
+    /// Where the bytes go, when someone asked for them.
+    data: Option<&'a mut dyn FnMut(Data<'_>)>,
 }
 
 impl Ctx<'_> {
@@ -485,6 +507,26 @@ impl Analyzer {
 
     /// Processes one captured packet; records go to `emit` in order.
     pub fn packet(&mut self, p: &Packet<'_>, emit: &mut dyn FnMut(Record)) {
+        self.packet_inner(p, emit, None);
+    }
+
+    /// As [`Analyzer::packet`], and hands every byte of an RTMP connection
+    /// to `data` (in stream order, before the records it produces).
+    pub fn packet_with_data(
+        &mut self,
+        p: &Packet<'_>,
+        emit: &mut dyn FnMut(Record),
+        data: &mut dyn FnMut(Data<'_>),
+    ) {
+        self.packet_inner(p, emit, Some(data));
+    }
+
+    fn packet_inner<'a>(
+        &'a mut self,
+        p: &Packet<'_>,
+        emit: &'a mut dyn FnMut(Record),
+        data: Option<&'a mut dyn FnMut(Data<'_>)>,
+    ) {
         self.last = (p.frame, p.time);
         let d = match decode(p.link_type, p.data) {
             Ok(d) => d,
@@ -525,6 +567,7 @@ impl Analyzer {
             emit,
             rtmp_conns,
             budget,
+            data,
         };
         re.segment(d.src, d.dst, &seg, p.frame, p.time, |ev| {
             handle(conns, &mut ctx, ev)
@@ -549,6 +592,7 @@ impl Analyzer {
             emit,
             rtmp_conns,
             budget,
+            data: None,
         };
         re.flush(|ev| handle(conns, &mut ctx, ev));
         let connections = *ctx.rtmp_conns;
@@ -608,6 +652,16 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
                 }
             }
             if matches!(c.class, Class::Rtmp) {
+                if let Some(tap) = ctx.data.as_mut() {
+                    tap(Data {
+                        conn_id: c.id,
+                        dir,
+                        offset: stream_offset,
+                        frame,
+                        time,
+                        bytes,
+                    });
+                }
                 feed(c, dir, stream_offset, bytes, frame, ctx);
             }
         }

@@ -2,6 +2,7 @@
 //! not print protocol output themselves except through `report` renderers.
 
 pub mod completions;
+pub mod diagnose;
 pub mod dump;
 pub mod man;
 pub mod play;

@@ -2,6 +2,7 @@
 //! decide colour and write NDJSON, so that human and JSON output carry the
 //! same content and `--json` prints nothing but JSON lines on stdout.
 
+pub mod diagnose;
 pub mod dump;
 pub mod words;
 

@@ -1,0 +1,183 @@
+//! `rtmptool diagnose CAPTURE|-`: reads a capture once, runs the
+//! [`rtmptool::analyze::Analyzer`] over it and hands its records (and the
+//! bytes, for chunk-size inference) to a [`rtmptool::diag::Diagnoser`];
+//! prints the findings through `report::diagnose`. Exit 8 when a fault
+//! (error or warning) is found, 0 when none is, 7 for a bad capture.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+
+use anyhow::anyhow;
+use rtmptool::analyze::{Analyzer, Options, RecordKind};
+use rtmptool::capture::Reader;
+use rtmptool::diag::{Diagnoser, Severity};
+
+use crate::cli::DiagnoseArgs;
+use crate::report::Style;
+use crate::{Exit, exit};
+
+/// Runs `diagnose`.
+pub fn run(args: &DiagnoseArgs, style: &Style, timeout: std::time::Duration) -> Result<(), Exit> {
+    if args.input.contains("://") {
+        return live(args, style, timeout);
+    }
+    if args.throughput {
+        return Err(Exit {
+            code: exit::USAGE,
+            error: anyhow!("--throughput measures a server: give an rtmp:// URL, not a capture"),
+        });
+    }
+    let (input, name): (Box<dyn Read>, String) = if args.input == "-" {
+        (Box::new(io::stdin().lock()), "stdin".into())
+    } else {
+        let f = File::open(&args.input).map_err(|e| Exit {
+            code: exit::BAD_INPUT,
+            error: anyhow!("cannot open capture {}: {e}", args.input),
+        })?;
+        (Box::new(f), args.input.clone())
+    };
+    let bad = |e: rtmptool::capture::CaptureError| Exit {
+        code: exit::BAD_INPUT,
+        error: anyhow!("{name}: {e}"),
+    };
+    let mut reader = Reader::new(input).map_err(bad)?;
+    let mut an = Analyzer::new(Options {
+        port: args.port,
+        report_chunks: false,
+        ..Default::default()
+    });
+    let mut dg = Diagnoser::new(rtmptool::diag::Options {
+        reveal_keys: args.reveal_keys,
+    });
+    let mut connections = 0u64;
+    let mut result = Ok(());
+    loop {
+        match reader.next_packet() {
+            Ok(Some(p)) => {
+                // Two sinks of one pass: records and the bytes they came from.
+                let dg_cell = std::cell::RefCell::new(&mut dg);
+                an.packet_with_data(
+                    &p,
+                    &mut |rec| {
+                        if matches!(rec.kind, RecordKind::Open { .. }) {
+                            connections += 1;
+                        }
+                        dg_cell.borrow_mut().record(&rec);
+                    },
+                    &mut |d| dg_cell.borrow_mut().data(d),
+                );
+            }
+            Ok(None) => break,
+            Err(e) => {
+                result = Err(bad(e));
+                break;
+            }
+        }
+    }
+    an.finish(&mut |rec| {
+        if matches!(rec.kind, RecordKind::Open { .. }) {
+            connections += 1;
+        }
+        dg.record(&rec);
+    });
+    let findings = dg.finish();
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let written = crate::report::diagnose::render(&mut out, style, &findings, connections)
+        .and_then(|()| out.flush());
+    match written {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Err(e) => {
+            return Err(Exit {
+                code: exit::FAILURE,
+                error: anyhow!("cannot write output: {e}"),
+            });
+        }
+        Ok(()) => {}
+    }
+    result?;
+    let faults = findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .count();
+    if faults > 0 {
+        return Err(Exit {
+            code: exit::FAULT,
+            error: anyhow!(
+                "{faults} fault{} found in {name}",
+                if faults == 1 { "" } else { "s" }
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// `diagnose URL`: live checks against a server.
+fn live(args: &DiagnoseArgs, style: &Style, timeout: std::time::Duration) -> Result<(), Exit> {
+    use rtmptool::diag::live::{CHECKS, run_checks};
+    use rtmptool::net::url::RtmpUrl;
+    let url = RtmpUrl::parse(&args.input, None, None).map_err(|e| Exit {
+        code: exit::BAD_INPUT,
+        error: e.into(),
+    })?;
+    if url.tls {
+        return Err(Exit {
+            code: exit::USAGE,
+            error: anyhow!(
+                "diagnose {}: live checks run over rtmp:// only",
+                url.shown(args.reveal_keys)
+            ),
+        });
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Exit {
+            code: exit::FAILURE,
+            error: e.into(),
+        })?;
+    let throughput = [rtmptool::diag::live::Check::Throughput(args.measure)];
+    let checks: &[rtmptool::diag::live::Check] = if args.throughput {
+        &throughput
+    } else {
+        &CHECKS
+    };
+    let findings = rt.block_on(run_checks(
+        &url,
+        checks,
+        timeout,
+        args.reveal_keys,
+        args.bitrate,
+    ));
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let _ =
+        crate::report::diagnose::render(&mut out, style, &findings, 0).and_then(|()| out.flush());
+    let unreachable = findings
+        .iter()
+        .all(|f| f.message.starts_with("could not run"));
+    if unreachable {
+        return Err(Exit {
+            code: exit::NETWORK,
+            error: anyhow!(
+                "diagnose {}: the server could not be reached",
+                url.shown(args.reveal_keys)
+            ),
+        });
+    }
+    let faults = findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .count();
+    if faults > 0 {
+        return Err(Exit {
+            code: exit::FAULT,
+            error: anyhow!(
+                "diagnose {}: the server refused {faults} check{}",
+                url.shown(args.reveal_keys),
+                if faults == 1 { "" } else { "s" }
+            ),
+        });
+    }
+    Ok(())
+}
