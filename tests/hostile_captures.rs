@@ -229,3 +229,29 @@ fn aggregate_messages_are_split() {
     assert_eq!(v["s2c"]["keyframes"], 1, "{v}");
     assert_eq!(v["s2c"]["audio_frames"], 1, "{v}");
 }
+
+/// A client that sends TLS (or HTTP) to the RTMP port is reported with what
+/// it sent, not ignored.
+#[test]
+fn tls_or_http_sent_to_the_rtmp_port_is_named() {
+    for (first, want) in [
+        (
+            &[0x16u8, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc][..],
+            "TLS",
+        ),
+        (&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..], "HTTP"),
+    ] {
+        let mut p = Pcap::new(1);
+        let c = ([10, 0, 0, 9], 40001);
+        let s = ([10, 255, 0, 1], 1935);
+        p.tcp(c, s, 999, true, &[]);
+        p.tcp(c, s, 1000, false, first);
+        let (code, out, err, _) = dump(&p.out, &["--json", "dump", "-"]);
+        assert_eq!(code, Some(0), "{err}");
+        let line = out
+            .lines()
+            .find(|l| l.contains("\"code\":\"bad_version\""))
+            .unwrap_or_else(|| panic!("no bad_version in {out}"));
+        assert!(line.contains(want), "{line}");
+    }
+}

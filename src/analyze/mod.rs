@@ -815,6 +815,9 @@ fn classify(c: &mut Conn, dir: Dir, bytes: &[u8], opts: &Options) {
         .port
         .is_some_and(|p| c.server.port() == p || c.client.port() == p);
     if c.syn_seen {
+        // On the RTMP port a client that does not send C0 = 3 is still
+        // reported (TLS or HTTP sent to an RTMP server, RTMPE).
+        let forced = forced || (opts.port.is_none() && c.server.port() == 1935 && dir == Dir::C2s);
         // The handshake starts with the client's C0; a server speaking first
         // is another protocol.
         c.class = if forced || (dir == Dir::C2s && first == RTMP_VERSION) {
