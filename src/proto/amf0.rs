@@ -27,7 +27,7 @@
 //! in an object, as the value of a property with an empty name), every
 //! enclosing container ends there, and no further value of the message is
 //! decoded. [`truncation`] finds the marker. Nothing is allocated from a
-//! declared count beyond a small head start ([`prealloc`]).
+//! declared count beyond a small head start.
 //!
 //! AMF3 reference tables across AVM+ switches: one [`Decoder`] (one message
 //! body) keeps a single AMF3 context for all its 0x11 values, and a new
