@@ -7,6 +7,7 @@
 
 pub mod analyze;
 pub mod capture;
+pub mod load;
 pub mod net;
 pub mod proto;
 pub mod text;
