@@ -3,6 +3,7 @@
 
 pub mod completions;
 pub mod dump;
+pub mod load;
 pub mod man;
 pub mod play;
 pub mod probe;

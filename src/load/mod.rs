@@ -191,7 +191,11 @@ pub async fn run(
         .await;
     let elapsed = epoch.elapsed().as_secs_f64() * 1000.0;
     let m = ctx.metrics.borrow();
-    let first = ctx.cfg.streams.first().map(|u| u.shown(ctx.cfg.reveal_keys));
+    let first = ctx
+        .cfg
+        .streams
+        .first()
+        .map(|u| u.shown(ctx.cfg.reveal_keys));
     Ok(Summary::new(
         &m,
         first.unwrap_or_default(),
@@ -239,13 +243,10 @@ async fn drive(
     loop {
         // Wait for the next thing to do.
         let want_open = i < plan.len();
-        let gate = want_open
-            && plan[i].0 == Role::Publisher
-            && !publishers_started
-            && {
-                let m = ctx.metrics.borrow();
-                m.players_ok + m.players_failed < cfg.players
-            };
+        let gate = want_open && plan[i].0 == Role::Publisher && !publishers_started && {
+            let m = ctx.metrics.borrow();
+            m.players_ok + m.players_failed < cfg.players
+        };
         let open_at = if want_open && !gate {
             Some(next_open)
         } else {
@@ -259,7 +260,7 @@ async fn drive(
             _ = tokio::time::sleep_until(open_at.unwrap_or(start)), if open_at.is_some() => 1,
             _ = tokio::time::sleep_until(end_at.unwrap_or(start)), if end_at.is_some() => 2,
             // Re-check the publisher gate and the natural end often.
-            _ = tokio::time::sleep(Duration::from_millis(20)), if (gate || want_done(&ctx, i, &plan)) => 3,
+            _ = tokio::time::sleep(Duration::from_millis(20)), if (gate || i == plan.len()) => 3,
         };
         match wake {
             0 => report(&ctx, &mut prev),
@@ -278,6 +279,14 @@ async fn drive(
             }
             2 => break,
             _ => {
+                if i == plan.len() {
+                    // Every connection ended (failed, or players saw their
+                    // stream end): nothing is left to wait for.
+                    let m = ctx.metrics.borrow();
+                    if m.connecting + m.playing + m.publishing == 0 {
+                        break;
+                    }
+                }
                 if want_done(&ctx, i, &plan) && wind_down.is_none() {
                     // Publishers are done: give players up to `timeout` to
                     // drain (they end by themselves on the unpublish notify).
@@ -448,7 +457,16 @@ async fn connection(ctx: Rc<Ctx>, role: Role, stream: usize) {
     let started = Instant::now();
     let mut frames = MediaCounter::default();
     let mut ended = false;
-    let r = run_connection(&ctx, role, stream, started, &mut state, &mut frames, &mut ended).await;
+    let r = run_connection(
+        &ctx,
+        role,
+        stream,
+        started,
+        &mut state,
+        &mut frames,
+        &mut ended,
+    )
+    .await;
     let was_active = matches!(state, Counted::Active(_));
     set_state(&ctx, &mut state, Counted::Done);
     let mut m = ctx.metrics.borrow_mut();
@@ -539,7 +557,9 @@ async fn run_connection(
                     return Err(refused(phase, &s.code));
                 }
                 Event::Started(_) => break 'setup,
-                Event::Malformed { msg_type, .. } if matches!(msg_type, 17 | 20) => {
+                Event::Malformed {
+                    msg_type: 17 | 20, ..
+                } => {
                     return Err(Failure {
                         phase,
                         class: FailureClass::Protocol,
@@ -704,8 +724,7 @@ async fn publish(
             {
                 let us = ctx.now().as_micros() as u64;
                 let ts = (now - t0).as_millis() as u32;
-                c.session
-                    .send_media(&p.message(us, flv.video_codec), ts);
+                c.session.send_media(&p.message(us, flv.video_codec), ts);
                 next_probe += PROBE_INTERVAL;
                 if next_probe < now {
                     next_probe = now + PROBE_INTERVAL;

@@ -246,7 +246,7 @@ impl Metrics {
                 count: *count,
             })
             .collect();
-        v.sort_by(|a, b| b.count.cmp(&a.count));
+        v.sort_by_key(|f| std::cmp::Reverse(f.count));
         v
     }
 
@@ -553,7 +553,10 @@ mod tests {
     #[test]
     fn fail_if_parses_and_checks() {
         let c = FailIf::parse("p99_delay_ms > 500").unwrap();
-        assert_eq!((c.key.as_str(), c.op, c.value), ("p99_delay_ms", Op::Gt, 500.0));
+        assert_eq!(
+            (c.key.as_str(), c.op, c.value),
+            ("p99_delay_ms", Op::Gt, 500.0)
+        );
         assert_eq!(FailIf::parse("failed>=1").unwrap().op, Op::Ge);
         assert!(FailIf::parse("p99_delay>5").is_err());
         assert!(FailIf::parse("failed>x").is_err());
