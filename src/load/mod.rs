@@ -222,7 +222,7 @@ async fn drive(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
-    let mut prev: Option<(f64, u64)> = None;
+    let mut prev: Option<(f64, u64)> = Some((0.0, 0));
     let mut report = |ctx: &Ctx, prev: &mut Option<(f64, u64)>| {
         let m = ctx.metrics.borrow();
         let t = ctx.epoch.elapsed().as_secs_f64() * 1000.0;
@@ -327,6 +327,9 @@ struct Conn {
     session: ClientSession,
     /// Receive buffer size offered to the next read (grows on busy streams).
     want: usize,
+    /// Re-arm TCP_QUICKACK after every read (while setting up: without it
+    /// the server's delayed ACKs add ~40 ms to the command exchange).
+    quickack: bool,
 }
 
 const MIN_READ: usize = 2048;
@@ -406,6 +409,9 @@ impl Conn {
             .map_err(ConnErr::Io)?;
         if n == 0 {
             return Err(ConnErr::Closed);
+        }
+        if self.quickack {
+            crate::net::arm_quickack(&self.tcp);
         }
         // Busy streams get bigger reads; idle ones keep small buffers.
         self.want = if n >= want {
@@ -524,7 +530,9 @@ async fn run_connection(
         tcp,
         session,
         want: MIN_READ,
+        quickack: true,
     };
+    crate::net::arm_quickack(&c.tcp);
     // Phases up to playing/publishing.
     let mut phase = Phase::Handshake;
     let start_phase = if role == Role::Player {
@@ -579,6 +587,7 @@ async fn run_connection(
         &mut ctx.metrics.borrow_mut().connect_us,
         started.elapsed().as_micros() as u64,
     );
+    c.quickack = false;
     set_state(ctx, state, Counted::Active(role));
     let r = match role {
         Role::Player => play(ctx, &mut c, &mut stop, started, frames, ended).await,
