@@ -15,6 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PLAYERS=${PLAYERS:-"100 400"}
+# Extra `load` flags, e.g. LOAD_FLAGS="--read-every 100ms" (fewer wakeups).
+LOAD_FLAGS=${LOAD_FLAGS:-}
 IDLE=${IDLE:-"50 500"}
 WINDOW=${WINDOW:-5}
 FLV=${FLV:-testdata/rtmp/media/h264base_aac_60s.flv}
@@ -57,6 +59,7 @@ $SERVER "$BIN" -q publish --rate 1.4 --loop 0 "$FLV" "$URL/cap" &
 pub=$!
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 # Waits (bounded) until the load run in $2 reports $3 playing.
 wait_playing() {
@@ -73,21 +76,22 @@ echo "== active players of one stream (~$(( $(stat -c %s "$FLV") * 8 * 14 / 10 /
 printf '%8s %12s %16s %14s %8s\n' players "client CPU%" "CPU µs/s/player" "in kbit/s" failed
 for n in $PLAYERS; do
   out=$dir/active-$n.json
-  $CLIENT "$BIN" --json load "$URL/cap" --players "$n" --ramp 1000 --duration $((WINDOW + 60)) > "$out" &
+  $CLIENT "$BIN" --json load "$URL/cap" --players "$n" --ramp 1000 $LOAD_FLAGS --duration $((WINDOW + 60)) > "$out" &
   lp=$!
   if ! wait_playing $lp "$out" "$n"; then echo "$n players never all played" >&2; kill $lp || true; continue; fi
   sleep 1
-  t1=$(ticks $lp); s1=$(date +%s.%N)
+  t1=$(ticks $lp); k1=$(sys_ticks $lp); s1=$(date +%s.%N)
   sleep "$WINDOW"
-  t2=$(ticks $lp); s2=$(date +%s.%N)
+  t2=$(ticks $lp); k2=$(sys_ticks $lp); s2=$(date +%s.%N)
   kill -INT $lp; wait $lp || true
   kbps=$(grep load_progress "$out" | tail -2 | head -1 | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["bitrate_kbps"])')
   failed=$(grep load_summary "$out" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["failed"])')
-  python3 - "$n" "$t1" "$t2" "$s1" "$s2" "$CLK" "$kbps" "$failed" <<'PY'
+  python3 - "$n" "$t1" "$t2" "$s1" "$s2" "$CLK" "$kbps" "$failed" "$k1" "$k2" <<'PY'
 import sys
 n, t1, t2, s1, s2, clk = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
 cpu = (t2 - t1) / clk / (s2 - s1)
-print(f"{n:8d} {cpu*100:11.1f}% {cpu*1e6/n:16.1f} {sys.argv[7]:>14} {sys.argv[8]:>8}")
+ksys = (int(sys.argv[10]) - int(sys.argv[9])) / clk / (s2 - s1)
+print(f"{n:8d} {cpu*100:11.1f}% {cpu*1e6/n:16.1f} {sys.argv[7]:>14} {sys.argv[8]:>8}   (kernel {ksys*100:.1f}%)")
 print(f"         -> one core at this rate: about {int(n / cpu) if cpu > 0 else 0} players")
 PY
 done

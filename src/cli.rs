@@ -255,6 +255,9 @@ pub struct LoadArgs {
     /// Buffer length players announce with Set Buffer Length (ms)
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub buffer_ms: u32,
+    /// Players pause this long after each read (fewer wakeups per player; adds up to this much delay)
+    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
+    pub read_every: Duration,
     /// Show stream keys and query values in full
     #[arg(long)]
     pub reveal_keys: bool,

@@ -104,6 +104,7 @@ pub fn run(args: &LoadArgs, global: &GlobalArgs) -> Result<(), Exit> {
         timeout: global.timeout,
         chunk_size: args.chunk_size,
         buffer_ms: args.buffer_ms,
+        read_every: args.read_every,
         reveal_keys: args.reveal_keys,
     };
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -65,6 +65,11 @@ pub struct LoadConfig {
     pub chunk_size: u32,
     /// Players' Set Buffer Length (ms).
     pub buffer_ms: u32,
+    /// Players pause this long after each read, so that what arrives in
+    /// between is read (and acknowledged) at once: fewer wakeups and
+    /// syscalls per player, at the cost of up to this much added delay.
+    /// Zero: read as data arrives.
+    pub read_every: Duration,
     /// Show keys in reports.
     pub reveal_keys: bool,
 }
@@ -687,6 +692,12 @@ async fn play(
         tokio::select! {
             _ = stop.changed() => return Ok(()),
             r = c.read(ctx) => r?,
+        }
+        if !ctx.cfg.read_every.is_zero() {
+            tokio::select! {
+                _ = stop.changed() => return Ok(()),
+                _ = tokio::time::sleep(ctx.cfg.read_every) => {}
+            }
         }
     }
 }
