@@ -186,3 +186,62 @@ fn fail_if_sets_exit_8() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn ctrl_c_closes_every_connection_and_prints_the_summary() {
+    let nginx = Nginx::start(4096, "");
+    let mut child = bin()
+        .args(["--json", "load"])
+        .arg(nginx.url("live/nobody"))
+        .args(["--players", "10", "--ramp", "500"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut lines = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "players never played: {lines:?}");
+        let line = rx.recv_timeout(left).expect("a progress record");
+        let playing = serde_json::from_str::<serde_json::Value>(&line).unwrap()["playing"] == 10;
+        lines.push(line);
+        if playing {
+            break;
+        }
+    }
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = wait_output(child, "load after Ctrl-C", Duration::from_secs(20));
+    reader.join().unwrap();
+    lines.extend(rx.try_iter());
+    assert!(out.status.success(), "{:?} {lines:?}", out.status);
+    let s: serde_json::Value =
+        serde_json::from_str(lines.iter().find(|l| l.contains("load_summary")).unwrap()).unwrap();
+    assert_eq!(s["interrupted"], true, "{s}");
+    assert_eq!(s["players"], 10, "{s}");
+    assert_eq!(s["failed"], 0, "{s}");
+    // Every player closed its stream (deleteStream) and the connection.
+    let progress: serde_json::Value = serde_json::from_str(
+        lines
+            .iter()
+            .rev()
+            .find(|l| l.contains("load_progress"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(progress["closed"], 10, "{progress}");
+}

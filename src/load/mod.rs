@@ -26,7 +26,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::net::{Phase, RtmpUrl};
-use crate::proto::media::MediaCounter;
+use crate::proto::media::{MediaCounter, MediaUnit};
 use crate::proto::message::{Message, UserControl};
 use crate::proto::session::{ClientSession, Event, Goal, SessionConfig, SessionError};
 
@@ -672,14 +672,17 @@ async fn play(
             }
             let unit = frames.count(video, &body);
             let mut m = ctx.metrics.borrow_mut();
-            m.frames_in.count(video, &body);
-            if first
-                && matches!(
-                    unit,
-                    crate::proto::media::MediaUnit::VideoFrame { .. }
-                        | crate::proto::media::MediaUnit::AudioFrame
-                )
-            {
+            // The same unit, counted once more for the run (no second parse).
+            match unit {
+                MediaUnit::VideoFrame { key } => {
+                    m.frames_in.video_frames += 1;
+                    m.frames_in.keyframes += u64::from(key);
+                }
+                MediaUnit::AudioFrame => m.frames_in.audio_frames += 1,
+                MediaUnit::Unparsed => m.frames_in.unparsed += 1,
+                MediaUnit::Config => {}
+            }
+            if first && matches!(unit, MediaUnit::VideoFrame { .. } | MediaUnit::AudioFrame) {
                 first = false;
                 let us = started.elapsed().as_micros() as u64;
                 Metrics::record(&mut m.first_frame_us, us);
