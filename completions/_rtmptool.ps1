@@ -162,6 +162,7 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Application name, overriding how the URL path is split')
             [CompletionResult]::new('--chunk-size', '--chunk-size', [CompletionResultType]::ParameterName, 'Chunk size we send with (announced with Set Chunk Size before connect)')
             [CompletionResult]::new('--buffer-ms', '--buffer-ms', [CompletionResultType]::ParameterName, 'Buffer length players announce with Set Buffer Length (ms)')
+            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Local address to connect from; repeat to spread connections over more source ports (e.g. 127.0.0.2, 127.0.0.3)')
             [CompletionResult]::new('--read-every', '--read-every', [CompletionResultType]::ParameterName, 'Players pause this long after each read (fewer wakeups per player; adds up to this much delay)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Limit for each network phase, e.g. 500ms, 2s, 1m')

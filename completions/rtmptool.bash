@@ -287,7 +287,7 @@ _rtmptool() {
             return 0
             ;;
         rtmptool__subcmd__load)
-            opts="-q -v -h -V --players --publishers --flv --stream-pattern --streams --ramp --duration --delay-probe --probe-as --fail-if --app --chunk-size --buffer-ms --read-every --reveal-keys --json --color --quiet --verbose --timeout --help --version"
+            opts="-q -v -h -V --players --publishers --flv --stream-pattern --streams --ramp --duration --delay-probe --probe-as --fail-if --app --chunk-size --buffer-ms --bind --read-every --reveal-keys --json --color --quiet --verbose --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -338,6 +338,10 @@ _rtmptool() {
                     return 0
                     ;;
                 --buffer-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bind)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

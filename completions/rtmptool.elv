@@ -154,6 +154,7 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand --app 'Application name, overriding how the URL path is split'
             cand --chunk-size 'Chunk size we send with (announced with Set Chunk Size before connect)'
             cand --buffer-ms 'Buffer length players announce with Set Buffer Length (ms)'
+            cand --bind 'Local address to connect from; repeat to spread connections over more source ports (e.g. 127.0.0.2, 127.0.0.3)'
             cand --read-every 'Players pause this long after each read (fewer wakeups per player; adds up to this much delay)'
             cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
             cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'

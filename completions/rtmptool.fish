@@ -144,6 +144,7 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l fail-if -d 'E
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l app -d 'Application name, overriding how the URL path is split' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l chunk-size -d 'Chunk size we send with (announced with Set Chunk Size before connect)' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l buffer-ms -d 'Buffer length players announce with Set Buffer Length (ms)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l bind -d 'Local address to connect from; repeat to spread connections over more source ports (e.g. 127.0.0.2, 127.0.0.3)' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l read-every -d 'Players pause this long after each read (fewer wakeups per player; adds up to this much delay)' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
 always\t'Always colour'

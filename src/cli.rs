@@ -255,6 +255,9 @@ pub struct LoadArgs {
     /// Buffer length players announce with Set Buffer Length (ms)
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub buffer_ms: u32,
+    /// Local address to connect from; repeat to spread connections over more source ports (e.g. 127.0.0.2, 127.0.0.3)
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Vec<std::net::IpAddr>,
     /// Players pause this long after each read (fewer wakeups per player; adds up to this much delay)
     #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
     pub read_every: Duration,

@@ -245,3 +245,35 @@ fn ctrl_c_closes_every_connection_and_prints_the_summary() {
     .unwrap();
     assert_eq!(progress["closed"], 10, "{progress}");
 }
+
+#[test]
+fn too_few_file_descriptors_fail_before_connecting() {
+    // A hard limit below what 500 players need: the run must not start.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 100 && exec {} load rtmp://127.0.0.1:1/live/x --players 500 --bind 127.0.0.1",
+            env!("CARGO_BIN_EXE_rtmptool")
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ulimit -n 532"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn bind_spreads_source_addresses() {
+    let nginx = Nginx::start(4096, "");
+    let out = bin()
+        .args(["--json", "load"])
+        .arg(nginx.url("live/b"))
+        .args(["--players", "4", "--duration", "1s"])
+        .args(["--bind", "127.0.0.2", "--bind", "127.0.0.3"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let s = summary(&out.stdout);
+    assert_eq!(s["players"], 4, "{s}");
+}

@@ -105,6 +105,7 @@ pub fn run(args: &LoadArgs, global: &GlobalArgs) -> Result<(), Exit> {
         chunk_size: args.chunk_size,
         buffer_ms: args.buffer_ms,
         read_every: args.read_every,
+        bind: args.bind.clone(),
         reveal_keys: args.reveal_keys,
     };
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -70,6 +70,9 @@ pub struct LoadConfig {
     /// syscalls per player, at the cost of up to this much added delay.
     /// Zero: read as data arrives.
     pub read_every: Duration,
+    /// Local addresses to connect from, used in turn (more source ports
+    /// than one address has); empty: the system's choice.
+    pub bind: Vec<std::net::IpAddr>,
     /// Show keys in reports.
     pub reveal_keys: bool,
 }
@@ -131,6 +134,8 @@ struct Ctx {
     stop: watch::Receiver<bool>,
     /// Handshake randomness (no cryptographic quality needed).
     seed: std::cell::Cell<u64>,
+    /// Connections opened with `--bind` so far (picks the next address).
+    bound: std::cell::Cell<usize>,
 }
 
 impl Ctx {
@@ -188,6 +193,7 @@ pub async fn run(
         metrics: RefCell::new(Metrics::new(names)),
         stop: stop_rx,
         seed: std::cell::Cell::new(seed),
+        bound: std::cell::Cell::new(0),
         cfg,
     });
     let local = tokio::task::LocalSet::new();
@@ -514,9 +520,14 @@ async fn run_connection(
         return Ok(());
     }
     let addrs = &ctx.addrs[stream];
-    let tcp = crate::net::tcp_connect(addrs, cfg.timeout)
-        .await
-        .map_err(|e| ConnErr::Io(e).failure(Phase::TcpConnect))?;
+    let tcp = if cfg.bind.is_empty() {
+        crate::net::tcp_connect(addrs, cfg.timeout).await
+    } else {
+        let n = ctx.bound.get();
+        ctx.bound.set(n.wrapping_add(1));
+        connect_from(cfg.bind[n % cfg.bind.len()], addrs, cfg.timeout).await
+    }
+    .map_err(|e| ConnErr::Io(e).failure(Phase::TcpConnect))?;
     let goal = match role {
         Role::Player => Goal::Play {
             stream: url.stream_with_query(),
@@ -604,6 +615,33 @@ async fn run_connection(
     let _ = c.flush(ctx).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), c.tcp.shutdown()).await;
     Ok(())
+}
+
+/// Connects from `local` (any port) to the first address of its family.
+async fn connect_from(
+    local: std::net::IpAddr,
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> std::io::Result<TcpStream> {
+    let Some(addr) = addrs.iter().find(|a| a.is_ipv4() == local.is_ipv4()) else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            format!("--bind {local}: the server has no address of that family"),
+        ));
+    };
+    let sock = if local.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    sock.bind(SocketAddr::new(local, 0))?;
+    let s = tokio::time::timeout(timeout, sock.connect(*addr))
+        .await
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "TCP connect timed out")
+        })??;
+    s.set_nodelay(true)?;
+    Ok(s)
 }
 
 fn refused(phase: Phase, code: &str) -> Failure {
