@@ -37,6 +37,7 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             [CompletionResult]::new('publish', 'publish', [CompletionResultType]::ParameterValue, 'Send an FLV file (or stdin) to a server as a live stream')
             [CompletionResult]::new('play', 'play', [CompletionResultType]::ParameterValue, 'Receive a live stream and write it as FLV (file or stdout)')
             [CompletionResult]::new('diagnose', 'diagnose', [CompletionResultType]::ParameterValue, 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more')
+            [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'Many publishers and players from one process: capacity, delay, failures')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write the man pages (one per command) into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -168,6 +169,36 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'rtmptool;load' {
+            [CompletionResult]::new('--players', '--players', [CompletionResultType]::ParameterName, 'Players to subscribe (player k plays stream k mod the number of streams)')
+            [CompletionResult]::new('--publishers', '--publishers', [CompletionResultType]::ParameterName, 'Publishers (publisher i publishes stream i); needs --flv')
+            [CompletionResult]::new('--flv', '--flv', [CompletionResultType]::ParameterName, 'FLV every publisher sends (read once, shared), paced by its timestamps')
+            [CompletionResult]::new('--stream-pattern', '--stream-pattern', [CompletionResultType]::ParameterName, 'Stream path per stream number, replacing the URL''s path, e.g. ''live/s{i}''')
+            [CompletionResult]::new('--streams', '--streams', [CompletionResultType]::ParameterName, 'Streams the players spread over when there are no publishers (default 1)')
+            [CompletionResult]::new('--ramp', '--ramp', [CompletionResultType]::ParameterName, 'Connections opened per second')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'How long the load runs (publishers repeat the FLV); default: publishers send it once, players-only runs go on until Ctrl-C')
+            [CompletionResult]::new('--probe-as', '--probe-as', [CompletionResultType]::ParameterName, 'How the delay probe travels: video (a video command frame, forwarded by every server) or data (onTextData, not forwarded by nginx-rtmp)')
+            [CompletionResult]::new('--fail-if', '--fail-if', [CompletionResultType]::ParameterName, 'Exit 8 when the summary violates KEY OP NUMBER, e.g. ''p99_delay_ms>500'', ''failed>0'' (repeatable)')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Application name, overriding how the URL path is split')
+            [CompletionResult]::new('--chunk-size', '--chunk-size', [CompletionResultType]::ParameterName, 'Chunk size we send with (announced with Set Chunk Size before connect)')
+            [CompletionResult]::new('--buffer-ms', '--buffer-ms', [CompletionResultType]::ParameterName, 'Buffer length players announce with Set Buffer Length (ms)')
+            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Local address to connect from; repeat to spread connections over more source ports (e.g. 127.0.0.2, 127.0.0.3)')
+            [CompletionResult]::new('--read-every', '--read-every', [CompletionResultType]::ParameterName, 'Players pause this long after each read (fewer wakeups per player; adds up to this much delay)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Limit for each network phase, e.g. 500ms, 2s, 1m')
+            [CompletionResult]::new('--delay-probe', '--delay-probe', [CompletionResultType]::ParameterName, 'Publishers stamp their send time every 100 ms; players report arrival minus send')
+            [CompletionResult]::new('--reveal-keys', '--reveal-keys', [CompletionResultType]::ParameterName, 'Show stream keys and query values in full')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less human output')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less human output')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More human output (repeatable)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More human output (repeatable)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'rtmptool;completions' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Limit for each network phase, e.g. 500ms, 2s, 1m')
@@ -203,6 +234,7 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             [CompletionResult]::new('publish', 'publish', [CompletionResultType]::ParameterValue, 'Send an FLV file (or stdin) to a server as a live stream')
             [CompletionResult]::new('play', 'play', [CompletionResultType]::ParameterValue, 'Receive a live stream and write it as FLV (file or stdout)')
             [CompletionResult]::new('diagnose', 'diagnose', [CompletionResultType]::ParameterValue, 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more')
+            [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'Many publishers and players from one process: capacity, delay, failures')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write the man pages (one per command) into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -221,6 +253,9 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             break
         }
         'rtmptool;help;diagnose' {
+            break
+        }
+        'rtmptool;help;load' {
             break
         }
         'rtmptool;help;completions' {

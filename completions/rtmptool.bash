@@ -28,6 +28,9 @@ _rtmptool() {
             rtmptool,help)
                 cmd="rtmptool__subcmd__help"
                 ;;
+            rtmptool,load)
+                cmd="rtmptool__subcmd__load"
+                ;;
             rtmptool,man)
                 cmd="rtmptool__subcmd__man"
                 ;;
@@ -52,6 +55,9 @@ _rtmptool() {
             rtmptool__subcmd__help,help)
                 cmd="rtmptool__subcmd__help__subcmd__help"
                 ;;
+            rtmptool__subcmd__help,load)
+                cmd="rtmptool__subcmd__help__subcmd__load"
+                ;;
             rtmptool__subcmd__help,man)
                 cmd="rtmptool__subcmd__help__subcmd__man"
                 ;;
@@ -71,7 +77,7 @@ _rtmptool() {
 
     case "${cmd}" in
         rtmptool)
-            opts="-q -v -h -V --json --color --quiet --verbose --timeout --help --version probe dump publish play diagnose completions man help"
+            opts="-q -v -h -V --json --color --quiet --verbose --timeout --help --version probe dump publish play diagnose load completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -195,7 +201,7 @@ _rtmptool() {
             return 0
             ;;
         rtmptool__subcmd__help)
-            opts="probe dump publish play diagnose completions man help"
+            opts="probe dump publish play diagnose load completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -264,6 +270,20 @@ _rtmptool() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        rtmptool__subcmd__help__subcmd__load)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         rtmptool__subcmd__help__subcmd__man)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -313,6 +333,84 @@ _rtmptool() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rtmptool__subcmd__load)
+            opts="-q -v -h -V --players --publishers --flv --stream-pattern --streams --ramp --duration --delay-probe --probe-as --fail-if --app --chunk-size --buffer-ms --bind --read-every --reveal-keys --json --color --quiet --verbose --timeout --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --players)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --publishers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --flv)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stream-pattern)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --streams)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ramp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --probe-as)
+                    COMPREPLY=($(compgen -W "video data" -- "${cur}"))
+                    return 0
+                    ;;
+                --fail-if)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --chunk-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --buffer-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bind)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --read-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

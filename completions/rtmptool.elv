@@ -34,6 +34,7 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand publish 'Send an FLV file (or stdin) to a server as a live stream'
             cand play 'Receive a live stream and write it as FLV (file or stdout)'
             cand diagnose 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
+            cand load 'Many publishers and players from one process: capacity, delay, failures'
             cand completions 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
             cand man 'Write the man pages (one per command) into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -159,6 +160,35 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'rtmptool;load'= {
+            cand --players 'Players to subscribe (player k plays stream k mod the number of streams)'
+            cand --publishers 'Publishers (publisher i publishes stream i); needs --flv'
+            cand --flv 'FLV every publisher sends (read once, shared), paced by its timestamps'
+            cand --stream-pattern 'Stream path per stream number, replacing the URL''s path, e.g. ''live/s{i}'''
+            cand --streams 'Streams the players spread over when there are no publishers (default 1)'
+            cand --ramp 'Connections opened per second'
+            cand --duration 'How long the load runs (publishers repeat the FLV); default: publishers send it once, players-only runs go on until Ctrl-C'
+            cand --probe-as 'How the delay probe travels: video (a video command frame, forwarded by every server) or data (onTextData, not forwarded by nginx-rtmp)'
+            cand --fail-if 'Exit 8 when the summary violates KEY OP NUMBER, e.g. ''p99_delay_ms>500'', ''failed>0'' (repeatable)'
+            cand --app 'Application name, overriding how the URL path is split'
+            cand --chunk-size 'Chunk size we send with (announced with Set Chunk Size before connect)'
+            cand --buffer-ms 'Buffer length players announce with Set Buffer Length (ms)'
+            cand --bind 'Local address to connect from; repeat to spread connections over more source ports (e.g. 127.0.0.2, 127.0.0.3)'
+            cand --read-every 'Players pause this long after each read (fewer wakeups per player; adds up to this much delay)'
+            cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
+            cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'
+            cand --delay-probe 'Publishers stamp their send time every 100 ms; players report arrival minus send'
+            cand --reveal-keys 'Show stream keys and query values in full'
+            cand --json 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
+            cand -q 'Less human output'
+            cand --quiet 'Less human output'
+            cand -v 'More human output (repeatable)'
+            cand --verbose 'More human output (repeatable)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'rtmptool;completions'= {
             cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
             cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'
@@ -192,6 +222,7 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand publish 'Send an FLV file (or stdin) to a server as a live stream'
             cand play 'Receive a live stream and write it as FLV (file or stdout)'
             cand diagnose 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
+            cand load 'Many publishers and players from one process: capacity, delay, failures'
             cand completions 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
             cand man 'Write the man pages (one per command) into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -205,6 +236,8 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
         &'rtmptool;help;play'= {
         }
         &'rtmptool;help;diagnose'= {
+        }
+        &'rtmptool;help;load'= {
         }
         &'rtmptool;help;completions'= {
         }

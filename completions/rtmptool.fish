@@ -38,6 +38,7 @@ complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "dump" -d 'Decode 
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "publish" -d 'Send an FLV file (or stdin) to a server as a live stream'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "play" -d 'Receive a live stream and write it as FLV (file or stdout)'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "diagnose" -d 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
+complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "load" -d 'Many publishers and players from one process: capacity, delay, failures'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "man" -d 'Write the man pages (one per command) into a directory'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -145,6 +146,32 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -s q -l quie
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -s v -l verbose -d 'More human output (repeatable)'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -s V -l version -d 'Print version'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l players -d 'Players to subscribe (player k plays stream k mod the number of streams)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l publishers -d 'Publishers (publisher i publishes stream i); needs --flv' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l flv -d 'FLV every publisher sends (read once, shared), paced by its timestamps' -r -F
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l stream-pattern -d 'Stream path per stream number, replacing the URL\'s path, e.g. \'live/s{i}\'' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l streams -d 'Streams the players spread over when there are no publishers (default 1)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l ramp -d 'Connections opened per second' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l duration -d 'How long the load runs (publishers repeat the FLV); default: publishers send it once, players-only runs go on until Ctrl-C' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l probe-as -d 'How the delay probe travels: video (a video command frame, forwarded by every server) or data (onTextData, not forwarded by nginx-rtmp)' -r -f -a "video\t'A video command frame (FLV frame type 5) carrying the send time'
+data\t'An onTextData data message carrying the send time'"
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l fail-if -d 'Exit 8 when the summary violates KEY OP NUMBER, e.g. \'p99_delay_ms>500\', \'failed>0\' (repeatable)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l app -d 'Application name, overriding how the URL path is split' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l chunk-size -d 'Chunk size we send with (announced with Set Chunk Size before connect)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l buffer-ms -d 'Buffer length players announce with Set Buffer Length (ms)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l bind -d 'Local address to connect from; repeat to spread connections over more source ports (e.g. 127.0.0.2, 127.0.0.3)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l read-every -d 'Players pause this long after each read (fewer wakeups per player; adds up to this much delay)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l timeout -d 'Limit for each network phase, e.g. 500ms, 2s, 1m' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l delay-probe -d 'Publishers stamp their send time every 100 ms; players report arrival minus send'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l reveal-keys -d 'Show stream keys and query values in full'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -l json -d 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -s q -l quiet -d 'Less human output'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -s v -l verbose -d 'More human output (repeatable)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -s V -l version -d 'Print version'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand completions" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
 always\t'Always colour'
 never\t'Never colour'"
@@ -164,11 +191,12 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s q -l quiet -d 
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s v -l verbose -d 'More human output (repeatable)'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s V -l version -d 'Print version'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose completions man help" -f -a "probe" -d 'Connect to a server, time every phase, say what the server announced'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose completions man help" -f -a "dump" -d 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose completions man help" -f -a "publish" -d 'Send an FLV file (or stdin) to a server as a live stream'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose completions man help" -f -a "play" -d 'Receive a live stream and write it as FLV (file or stdout)'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose completions man help" -f -a "diagnose" -d 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose completions man help" -f -a "man" -d 'Write the man pages (one per command) into a directory'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load completions man help" -f -a "probe" -d 'Connect to a server, time every phase, say what the server announced'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load completions man help" -f -a "dump" -d 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load completions man help" -f -a "publish" -d 'Send an FLV file (or stdin) to a server as a live stream'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load completions man help" -f -a "play" -d 'Receive a live stream and write it as FLV (file or stdout)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load completions man help" -f -a "diagnose" -d 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load completions man help" -f -a "load" -d 'Many publishers and players from one process: capacity, delay, failures'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load completions man help" -f -a "man" -d 'Write the man pages (one per command) into a directory'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

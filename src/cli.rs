@@ -63,6 +63,8 @@ pub enum Command {
     Play(PlayArgs),
     /// Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more
     Diagnose(DiagnoseArgs),
+    /// Many publishers and players from one process: capacity, delay, failures
+    Load(LoadArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(CompletionsArgs),
     /// Write the man pages (one per command) into a directory
@@ -209,6 +211,85 @@ pub struct PlayArgs {
     /// Give up when no media arrives for this long (default: --timeout)
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub idle_timeout: Option<Duration>,
+}
+
+/// `rtmptool load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// rtmp://host[:port]/app/stream; a `{i}` in the path is the stream number (0, 1, ...)
+    pub url: String,
+    /// Players to subscribe (player k plays stream k mod the number of streams)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub players: u64,
+    /// Publishers (publisher i publishes stream i); needs --flv
+    #[arg(long, default_value_t = 0, value_name = "M", requires = "flv")]
+    pub publishers: u64,
+    /// FLV every publisher sends (read once, shared), paced by its timestamps
+    #[arg(long, value_name = "FILE")]
+    pub flv: Option<PathBuf>,
+    /// Stream path per stream number, replacing the URL's path, e.g. 'live/s{i}'
+    #[arg(long, value_name = "PATTERN")]
+    pub stream_pattern: Option<String>,
+    /// Streams the players spread over when there are no publishers (default 1)
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    pub streams: Option<u64>,
+    /// Connections opened per second
+    #[arg(long, default_value = "100", value_parser = parse_ramp, value_name = "RATE")]
+    pub ramp: f64,
+    /// How long the load runs (publishers repeat the FLV); default: publishers send it once, players-only runs go on until Ctrl-C
+    #[arg(long, value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub duration: Option<Duration>,
+    /// Publishers stamp their send time every 100 ms; players report arrival minus send
+    #[arg(long)]
+    pub delay_probe: bool,
+    /// How the delay probe travels: video (a video command frame, forwarded by every server) or data (onTextData, not forwarded by nginx-rtmp)
+    #[arg(long, value_enum, default_value_t = ProbeCarrier::Video, value_name = "HOW")]
+    pub probe_as: ProbeCarrier,
+    /// Exit 8 when the summary violates KEY OP NUMBER, e.g. 'p99_delay_ms>500', 'failed>0' (repeatable)
+    #[arg(long = "fail-if", value_name = "COND", value_parser = parse_fail_if)]
+    pub fail_if: Vec<rtmptool::load::FailIf>,
+    /// Application name, overriding how the URL path is split
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Chunk size we send with (announced with Set Chunk Size before connect)
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=0x7FFF_FFFF), value_name = "N")]
+    pub chunk_size: u32,
+    /// Buffer length players announce with Set Buffer Length (ms)
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub buffer_ms: u32,
+    /// Local address to connect from; repeat to spread connections over more source ports (e.g. 127.0.0.2, 127.0.0.3)
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Vec<std::net::IpAddr>,
+    /// Players pause this long after each read (fewer wakeups per player; adds up to this much delay)
+    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
+    pub read_every: Duration,
+    /// Show stream keys and query values in full
+    #[arg(long)]
+    pub reveal_keys: bool,
+}
+
+/// How the delay probe travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProbeCarrier {
+    /// A video command frame (FLV frame type 5) carrying the send time.
+    Video,
+    /// An onTextData data message carrying the send time.
+    Data,
+}
+
+/// Parses `--ramp`: connections per second above 0.
+pub fn parse_ramp(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= 1e6 => Ok(r),
+        _ => Err(format!(
+            "'{s}' is not a rate: give connections per second above 0 (e.g. 50, 0.5)"
+        )),
+    }
+}
+
+/// Parses a `--fail-if` condition.
+pub fn parse_fail_if(s: &str) -> Result<rtmptool::load::FailIf, String> {
+    rtmptool::load::FailIf::parse(s)
 }
 
 /// Handshake choice of `probe`.

@@ -8,6 +8,7 @@
 pub mod analyze;
 pub mod capture;
 pub mod diag;
+pub mod load;
 pub mod net;
 pub mod proto;
 pub mod text;
