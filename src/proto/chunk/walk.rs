@@ -504,10 +504,15 @@ fn infer_from(buf: &[u8], pos: usize, sizes: &mut Vec<u32>) {
     if !plausible_length(h[6], len as u32) || len <= 64 {
         return;
     }
+    // Only where a message can start: its first payload byte must fit.
+    if buf.get(start).is_none_or(|&b| !plausible_first_byte(h[6], b)) {
+        return;
+    }
     let marker = 0xC0 | bh.csid as u8;
-    let end = (start + len.min(1 << 13)).min(buf.len());
+    // Sizes from 64 to 2 KiB (larger common ones are candidates anyway).
+    let end = (start + len.min(1 << 11)).min(buf.len());
     let mut found = 0;
-    for (i, &b) in buf[start..end].iter().enumerate().skip(1) {
+    for (i, &b) in buf[start..end].iter().enumerate().skip(64) {
         if b == marker && !sizes.contains(&(i as u32)) {
             sizes.push(i as u32);
             found += 1;
