@@ -41,7 +41,7 @@ for t in "${targets[@]}"; do
   # shellcheck disable=SC2046
   out=$(cargo fuzz run -O "$t" "corpus/$t" $(seeds "$t") -- \
         -max_total_time="$secs" -runs="$runs" -max_len="$(max_len "$t")" \
-        -rss_limit_mb=2048 -timeout=10 2>&1) || {
+        -rss_limit_mb=4096 -malloc_limit_mb=1024 -timeout=10 2>&1) || {
     echo "$out" | tail -n 40
     echo "fuzz target $t failed (input in fuzz/artifacts/$t/)" >&2
     exit 1
