@@ -505,7 +505,10 @@ fn infer_from(buf: &[u8], pos: usize, sizes: &mut Vec<u32>) {
         return;
     }
     // Only where a message can start: its first payload byte must fit.
-    if buf.get(start).is_none_or(|&b| !plausible_first_byte(h[6], b)) {
+    if buf
+        .get(start)
+        .is_none_or(|&b| !plausible_first_byte(h[6], b))
+    {
         return;
     }
     let marker = 0xC0 | bh.csid as u8;
