@@ -1,11 +1,8 @@
-//! The client session against a small server state machine built from the
-//! same core (ServerHandshake, chunk decoder/encoder, messages), in memory.
-//! The server behaves as nginx-rtmp does (RTMP 1.0 §7.2.1.1 connect sequence:
-//! Window Ack Size, Set Peer Bandwidth, Set Chunk Size, `_result`, onBWDone).
+//! The client session against the server session, in memory, as a [`Pair`]
+//! driven by one clock (see [`Server`]).
 
 use super::*;
-use crate::proto::chunk::ChunkDecoder;
-use crate::proto::handshake::{PeerHandshake, ServerHandshake};
+use crate::proto::handshake::PeerHandshake;
 
 fn random(seed: u64) -> impl FnMut(&mut [u8]) {
     let mut x = seed | 1;
@@ -19,171 +16,99 @@ fn random(seed: u64) -> impl FnMut(&mut [u8]) {
     }
 }
 
-/// What the test server received, decoded.
+/// What the server side of a [`Pair`] does with requests (the caller's
+/// decisions a real server makes).
 #[derive(Default)]
-struct Server {
-    hs: Option<ServerHandshake>,
-    hs_buf: BytesMut,
-    handshaken: bool,
-    dec: Option<ChunkDecoder>,
-    enc: ChunkEncoder,
-    out: BytesMut,
-    got: Vec<(u32, u32, Message)>, // (csid, stream id, message)
-    chunk_size: u32,
-    window: u32,
+struct Policy {
     /// `publish` answers BadName (a stream of that name is being published).
     busy: bool,
     /// Refuse connect with `_error`.
     refuse: bool,
 }
 
+/// A client and a [`ServerSession`] in memory, driven by one clock. The
+/// server answers as nginx-rtmp does (RTMP 1.0 §7.2.1.1 connect sequence:
+/// Window Ack Size, Set Peer Bandwidth, Set Chunk Size, `_result`), pings the
+/// client after connect, and sends a 10 kB video and an audio message to a
+/// player.
+struct Server {
+    session: ServerSession,
+    policy: Policy,
+    /// Everything the server session reported.
+    got: Vec<ServerEvent>,
+}
+
 impl Server {
     fn new() -> Server {
+        Server::with(ServerConfig::default())
+    }
+
+    fn with(config: ServerConfig) -> Server {
         Server {
-            hs: Some(ServerHandshake::new(
-                HandshakeConfig::server(),
-                0,
-                &mut random(7),
-            )),
-            dec: Some(ChunkDecoder::default()),
-            chunk_size: 4096,
-            window: 5_000_000,
-            ..Server::default()
+            session: ServerSession::new(config, Duration::ZERO, &mut random(7)),
+            policy: Policy::default(),
+            got: Vec::new(),
         }
     }
 
-    fn send(&mut self, csid: u32, stream_id: u32, ts: u32, msg: Message) {
-        let h = MessageHeader {
-            timestamp: ts,
-            msg_type: msg.msg_type(),
-            stream_id,
-        };
-        self.enc.encode(csid, &h, &msg.encode(), &mut self.out);
+    fn window(window: u32) -> Server {
+        Server::with(ServerConfig {
+            window_ack_size: window,
+            ..ServerConfig::default()
+        })
     }
 
-    fn status(&mut self, stream_id: u32, level: &str, code: &str, desc: &str) {
-        let info = Amf0Value::Object(vec![
-            ("level".into(), Amf0Value::String(level.into())),
-            ("code".into(), Amf0Value::String(code.into())),
-            ("description".into(), Amf0Value::String(desc.into())),
-        ]);
-        let c = Command::new("onStatus", 0.0, Amf0Value::Null, vec![info]);
-        self.send(5, stream_id, 0, Message::Command(c));
+    fn input(&mut self, data: &[u8], now: Duration) {
+        self.session.handle_input(data, now).unwrap();
+        while let Some(ev) = self.session.poll_event() {
+            let ev = ev.event;
+            if let ServerEvent::Request(id, req) = &ev {
+                let s = &mut self.session;
+                match req {
+                    Request::Connect { .. } if self.policy.refuse => {
+                        s.reject(*id, "NetConnection.Connect.Rejected", "go away")
+                    }
+                    Request::Connect { .. } => {
+                        s.accept(*id);
+                        s.send_ping(1234);
+                    }
+                    Request::Publish { .. } if self.policy.busy => {
+                        s.reject(*id, "NetStream.Publish.BadName", "Already publishing")
+                    }
+                    Request::Play { stream_id, .. } => {
+                        let sid = *stream_id;
+                        s.accept(*id);
+                        // A large video message: several chunks at 4096.
+                        s.send_media(sid, MessageType::VIDEO, 40, &[0x17u8; 10_000]);
+                        s.send_media(sid, MessageType::AUDIO, 41, &[0xaf, 1, 2]);
+                    }
+                    _ => {
+                        s.accept(*id);
+                    }
+                }
+            }
+            self.got.push(ev);
+        }
     }
 
-    fn input(&mut self, data: &[u8]) {
-        let hs = self.hs.as_mut().unwrap();
-        let mut rest = BytesMut::new();
-        if !self.handshaken {
-            self.hs_buf.extend_from_slice(data);
-            if hs.handle_input(&mut self.hs_buf, 1).unwrap().is_some() {
-                self.handshaken = true;
-                rest = self.hs_buf.split();
-            }
-            if let Some(b) = hs.poll_transmit() {
-                self.out.extend_from_slice(&b);
-            }
-        } else {
-            rest.extend_from_slice(data);
+    fn out(&mut self) -> Vec<u8> {
+        let mut v = Vec::new();
+        while let Some(b) = self.session.poll_transmit() {
+            v.extend_from_slice(&b);
         }
-        let dec = self.dec.as_mut().unwrap();
-        dec.push(&rest);
-        let mut msgs = Vec::new();
-        while let Some(ev) = dec.poll().unwrap() {
-            if let ChunkEvent::Message(m) = ev {
-                msgs.push((
-                    m.csid,
-                    m.header.stream_id,
-                    Message::decode(m.header.msg_type, m.payload).unwrap(),
-                ));
-            }
-        }
-        for (csid, sid, msg) in msgs {
-            self.got.push((csid, sid, msg.clone()));
-            let Message::Command(c) = msg else { continue };
-            let txn = c.transaction_id().unwrap_or(0.0);
-            match c.name() {
-                "connect" if self.refuse => {
-                    let info = Amf0Value::Object(vec![
-                        ("level".into(), Amf0Value::String("error".into())),
-                        (
-                            "code".into(),
-                            Amf0Value::String("NetConnection.Connect.Rejected".into()),
-                        ),
-                        ("description".into(), Amf0Value::String("go away".into())),
-                    ]);
-                    let r = Command::new("_error", txn, Amf0Value::Null, vec![info]);
-                    self.send(3, 0, 0, Message::Command(r));
-                }
-                "connect" => {
-                    self.send(2, 0, 0, Message::WindowAckSize(self.window));
-                    self.send(
-                        2,
-                        0,
-                        0,
-                        Message::SetPeerBandwidth {
-                            size: 5_000_000,
-                            limit: LimitType::DYNAMIC,
-                        },
-                    );
-                    self.send(2, 0, 0, Message::SetChunkSize(self.chunk_size));
-                    self.enc.set_chunk_size(self.chunk_size);
-                    let props = Amf0Value::Object(vec![
-                        ("fmsVer".into(), Amf0Value::String("FMS/3,0,1,123".into())),
-                        ("capabilities".into(), Amf0Value::Number(31.0)),
-                    ]);
-                    let info = Amf0Value::Object(vec![
-                        ("level".into(), Amf0Value::String("status".into())),
-                        (
-                            "code".into(),
-                            Amf0Value::String("NetConnection.Connect.Success".into()),
-                        ),
-                    ]);
-                    let r = Command::new("_result", txn, props, vec![info]);
-                    self.send(3, 0, 0, Message::Command(r));
-                    let bw = Command::new("onBWDone", 0.0, Amf0Value::Null, vec![]);
-                    self.send(3, 0, 0, Message::Command(bw));
-                    self.send(
-                        2,
-                        0,
-                        0,
-                        Message::UserControl(UserControl::PingRequest(1234)),
-                    );
-                }
-                "createStream" => {
-                    let r = Command::new(
-                        "_result",
-                        txn,
-                        Amf0Value::Null,
-                        vec![Amf0Value::Number(1.0)],
-                    );
-                    self.send(3, 0, 0, Message::Command(r));
-                }
-                "publish" if self.busy => self.status(
-                    sid,
-                    "error",
-                    "NetStream.Publish.BadName",
-                    "Already publishing",
-                ),
-                "publish" => {
-                    self.status(sid, "status", "NetStream.Publish.Start", "Start publishing")
-                }
-                "play" => {
-                    self.send(2, 0, 0, Message::UserControl(UserControl::StreamBegin(sid)));
-                    self.status(sid, "status", "NetStream.Play.Start", "Start live");
-                    // A large video message: several chunks at the new size.
-                    let big = Bytes::from(vec![0x17u8; 10_000]);
-                    self.send(6, sid, 40, Message::Video(big));
-                    self.send(
-                        4,
-                        sid,
-                        41,
-                        Message::Audio(Bytes::from_static(&[0xaf, 1, 2])),
-                    );
-                }
-                _ => {}
-            }
-        }
+        v
+    }
+
+    /// Command names the server saw, in order (requests and others).
+    fn commands(&self) -> Vec<&str> {
+        self.got
+            .iter()
+            .filter_map(|e| match e {
+                ServerEvent::Request(_, r) => Some(r.command()),
+                ServerEvent::Command(c) => Some(c.name()),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -206,10 +131,11 @@ fn run_with(
     for _ in 0..100 {
         let mut moved = false;
         while let Some(b) = client.poll_transmit() {
-            server.input(&b);
+            *now += 1;
+            server.input(&b, Duration::from_millis(*now));
             moved = true;
         }
-        let out = server.out.split();
+        let out = server.out();
         for piece in out.chunks(split.max(1)) {
             *now += 1;
             let at = Duration::from_millis(*now);
@@ -258,7 +184,6 @@ fn connect_reports_everything_the_server_said() {
             limit: LimitType::DYNAMIC
         }));
         assert!(ev.contains(&Event::ChunkSize(4096)));
-        assert!(ev.contains(&Event::BwDone));
         let reply = ev
             .iter()
             .find_map(|e| match e {
@@ -273,21 +198,20 @@ fn connect_reports_everything_the_server_said() {
             Some("NetConnection.Connect.Success")
         );
         assert_eq!(c.peer_chunk_size(), 4096);
-        // The server saw: our Set Chunk Size (before connect), connect with
-        // app and tcUrl, and the answer to its ping.
-        assert_eq!(server.got[0].2, Message::SetChunkSize(4096));
-        let Message::Command(connect) = &server.got[1].2 else {
-            panic!()
+        // The server saw: the handshake, our Set Chunk Size (before
+        // connect), connect with app and tcUrl, and the answer to its ping.
+        assert!(matches!(server.got[0], ServerEvent::Handshake(_)));
+        assert_eq!(server.got[1], ServerEvent::ChunkSize(4096));
+        let ServerEvent::Request(_, Request::Connect { app, tc_url, .. }) = &server.got[2] else {
+            panic!("{:?}", server.got[2])
         };
-        assert_eq!(connect.name(), "connect");
-        assert_eq!(connect.transaction_id(), Some(1.0));
-        let obj = connect.command_object().unwrap();
-        assert_eq!(obj.get("app").and_then(Amf0Value::as_str), Some("live"));
+        assert_eq!(app, "live");
+        assert_eq!(tc_url.as_deref(), Some("rtmp://127.0.0.1/live"));
+        assert!(server.session.is_connected());
         assert!(
             server
                 .got
-                .iter()
-                .any(|(_, _, m)| *m == Message::UserControl(UserControl::PingResponse(1234)))
+                .contains(&ServerEvent::UserControl(UserControl::PingResponse(1234)))
         );
     }
 }
@@ -296,12 +220,12 @@ fn connect_reports_everything_the_server_said() {
 fn event_times_are_the_times_of_arrival() {
     let mut server = Server::new();
     let mut c = ClientSession::new(config(Goal::Connect), Duration::ZERO, &mut random(3));
-    server.input(&c.poll_transmit().unwrap());
-    let s = server.out.split();
+    server.input(&c.poll_transmit().unwrap(), Duration::ZERO);
+    let s = server.out();
     c.handle_input(&s[..3073], Duration::from_millis(5))
         .unwrap();
-    server.input(&c.poll_transmit().unwrap());
-    let replies = server.out.split();
+    server.input(&c.poll_transmit().unwrap(), Duration::ZERO);
+    let replies = server.out();
     c.handle_input(&replies, Duration::from_millis(9)).unwrap();
     let all: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
     assert_eq!(all[0].at, Duration::from_millis(5));
@@ -329,16 +253,8 @@ fn publish_then_close_sends_fcunpublish_and_delete_stream() {
     c.send_media(&Message::Video(Bytes::from_static(&[0x17, 0, 0, 0, 0])), 0);
     c.close();
     run(&mut c, &mut server, 100, &mut now);
-    let names: Vec<&str> = server
-        .got
-        .iter()
-        .filter_map(|(_, _, m)| match m {
-            Message::Command(c) => Some(c.name()),
-            _ => None,
-        })
-        .collect();
     assert_eq!(
-        names,
+        server.commands(),
         [
             "connect",
             "releaseStream",
@@ -349,17 +265,18 @@ fn publish_then_close_sends_fcunpublish_and_delete_stream() {
             "deleteStream"
         ]
     );
-    assert!(
-        server.got.iter().any(|(csid, sid, m)| *csid == CSID_VIDEO
-            && *sid == 1
-            && matches!(m, Message::Video(_)))
-    );
+    assert!(server.got.iter().any(|e| matches!(e,
+        ServerEvent::Media(m) if m.csid == CSID_VIDEO
+            && m.header.stream_id == 1
+            && m.header.msg_type == MessageType::VIDEO
+            && m.payload[..] == [0x17, 0, 0, 0, 0])));
+    assert_eq!(server.session.stream_state(1), None, "deleted");
 }
 
 #[test]
 fn publish_refused_with_bad_name_fails() {
     let mut server = Server::new();
-    server.busy = true;
+    server.policy.busy = true;
     let mut now = 0;
     let goal = Goal::Publish {
         stream: "key".into(),
@@ -378,7 +295,7 @@ fn publish_refused_with_bad_name_fails() {
 #[test]
 fn connect_error_is_a_failed_reply() {
     let mut server = Server::new();
-    server.refuse = true;
+    server.policy.refuse = true;
     let mut now = 0;
     let mut c = ClientSession::new(config(Goal::Connect), Duration::ZERO, &mut random(3));
     run(&mut c, &mut server, 100, &mut now);
@@ -401,8 +318,8 @@ fn connect_error_is_a_failed_reply() {
 
 #[test]
 fn play_delivers_media_and_acknowledges_per_window() {
-    let mut server = Server::new();
-    server.window = 2500; // small, so the 10 kB video needs acknowledgements
+    // A small window, so the 10 kB video needs acknowledgements.
+    let mut server = Server::window(2500);
     let mut now = 0;
     let goal = Goal::Play {
         stream: "s".into(),
@@ -424,17 +341,21 @@ fn play_delivers_media_and_acknowledges_per_window() {
             .any(|e| matches!(e, Event::Audio { timestamp: 41, .. }))
     );
     // Set Buffer Length for stream 1 went out after play.
-    assert!(server.got.iter().any(|(_, _, m)| *m
-        == Message::UserControl(UserControl::SetBufferLength {
-            stream_id: 1,
-            buffer_ms: 3000
-        })));
+    assert!(
+        server
+            .got
+            .contains(&ServerEvent::UserControl(UserControl::SetBufferLength {
+                stream_id: 1,
+                buffer_ms: 3000
+            }))
+    );
+    assert_eq!(server.session.stream_state(1), Some(StreamState::Playing));
     // Acknowledgements: increasing, each at least a window after the last.
     let acks: Vec<u32> = server
         .got
         .iter()
-        .filter_map(|(_, _, m)| match m {
-            Message::Acknowledgement { sequence } => Some(*sequence),
+        .filter_map(|e| match e {
+            ServerEvent::Acknowledgement(sequence) => Some(*sequence),
             _ => None,
         })
         .collect();
@@ -450,8 +371,7 @@ fn receive_buffer_input_equals_handle_input() {
     for split in [1, 7, 500, 100_000] {
         let mut runs = Vec::new();
         for in_place in [false, true] {
-            let mut server = Server::new();
-            server.window = 2500;
+            let mut server = Server::window(2500);
             let mut now = 0;
             let goal = Goal::Play {
                 stream: "s".into(),
@@ -489,8 +409,8 @@ fn hostile_input_after_the_handshake_never_panics() {
     proptest!(|(junk in proptest::collection::vec(any::<u8>(), 0..4000))| {
         let mut server = Server::new();
         let mut c = ClientSession::new(config(Goal::Connect), Duration::ZERO, &mut random(3));
-        server.input(&c.poll_transmit().unwrap());
-        let s = server.out.split();
+        server.input(&c.poll_transmit().unwrap(), Duration::ZERO);
+        let s = server.out();
         c.handle_input(&s, Duration::ZERO).unwrap();
         let _ = c.handle_input(&junk, Duration::ZERO);
         while c.poll_event().is_some() {}

@@ -23,15 +23,17 @@ use bytes::{Bytes, BytesMut};
 use thiserror::Error;
 
 use crate::proto::amf0::Amf0Value;
-use crate::proto::chunk::{
-    ChunkDecoder, ChunkEncoder, ChunkError, ChunkEvent, DecoderConfig, MessageHeader,
-};
-use crate::proto::handshake::{
-    ClientHandshake, HandshakeConfig, HandshakeError, HandshakeOutcome, RTMP_VERSION,
-};
+use crate::proto::chunk::{ChunkError, ChunkEvent, MessageHeader};
+use crate::proto::handshake::{HandshakeConfig, HandshakeError, HandshakeOutcome, RTMP_VERSION};
 use crate::proto::message::{
     Command, DataMessage, LimitType, Message, MessageType, UserControl, split_aggregate,
 };
+
+pub mod conn;
+mod server;
+
+pub use conn::{ConnEvent, Connection};
+pub use server::*;
 
 /// Chunk stream used for protocol control and user control messages (§5.4).
 pub const CSID_CONTROL: u32 = 2;
@@ -273,20 +275,12 @@ pub enum SessionError {
 pub struct ClientSession {
     config: SessionConfig,
     state: State,
-    handshake: ClientHandshake,
-    hs_buf: BytesMut,
-    decoder: ChunkDecoder,
-    encoder: ChunkEncoder,
-    transmit: BytesMut,
+    conn: Connection,
     events: VecDeque<SessionEvent>,
     next_txn: f64,
     /// Our outstanding commands: transaction id and name.
     pending: Vec<(f64, &'static str)>,
     stream_id: Option<u32>,
-    /// Bytes received after the handshake, for Acknowledgements (wraps).
-    received: u64,
-    acked: u64,
-    peer_window: Option<u32>,
     failed: Option<SessionError>,
 }
 
@@ -294,25 +288,14 @@ impl ClientSession {
     /// Starts a session: C0+C1 are ready to send at once. `random` fills the
     /// handshake's random fields.
     pub fn new(config: SessionConfig, now: Duration, random: &mut impl FnMut(&mut [u8])) -> Self {
-        let handshake = ClientHandshake::new(config.handshake, ms(now), random);
         ClientSession {
-            encoder: ChunkEncoder::default(),
-            decoder: ChunkDecoder::new(DecoderConfig {
-                start_offset: 3073,
-                ..DecoderConfig::default()
-            }),
+            conn: Connection::client(config.handshake, ms(now), random),
             config,
             state: State::Handshake,
-            handshake,
-            hs_buf: BytesMut::new(),
-            transmit: BytesMut::new(),
             events: VecDeque::new(),
             next_txn: 1.0,
             pending: Vec::new(),
             stream_id: None,
-            received: 0,
-            acked: 0,
-            peer_window: None,
             failed: None,
         }
     }
@@ -329,27 +312,22 @@ impl ClientSession {
 
     /// The chunk size the peer sends with.
     pub fn peer_chunk_size(&self) -> u32 {
-        self.decoder.chunk_size()
+        self.conn.peer_chunk_size()
+    }
+
+    /// The connection layer underneath (counters, chunk sizes).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
     }
 
     /// Bytes to write to the peer, if any.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        if let Some(hs) = self.handshake.poll_transmit() {
-            // Handshake bytes always precede anything queued after them.
-            let mut b = BytesMut::from(&hs[..]);
-            b.extend_from_slice(&self.transmit.split());
-            return Some(b.freeze());
-        }
-        if self.transmit.is_empty() {
-            None
-        } else {
-            Some(self.transmit.split().freeze())
-        }
+        self.conn.poll_transmit()
     }
 
     /// Bytes queued to send (not counting handshake bytes).
     pub fn poll_transmit_len(&self) -> usize {
-        self.transmit.len()
+        self.conn.transmit_len()
     }
 
     /// The next event, if any.
@@ -363,22 +341,8 @@ impl ClientSession {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let r = self.input(data, now);
-        if let Err(e) = &r {
-            self.failed = Some(e.clone());
-            self.state = State::Failed;
-        }
-        r
-    }
-
-    fn input(&mut self, data: &[u8], now: Duration) -> Result<(), SessionError> {
-        if self.state == State::Handshake {
-            self.hs_buf.extend_from_slice(data);
-        } else {
-            self.received += data.len() as u64;
-            self.decoder.push(data);
-        }
-        self.process(now)
+        self.conn.handle_input(data);
+        self.processed(now)
     }
 
     /// The buffer the next received bytes belong in, with at least `want`
@@ -386,13 +350,7 @@ impl ClientSession {
     /// copy) and then call [`ClientSession::handle_received`]. Bytes must
     /// only be appended.
     pub fn receive_buffer(&mut self, want: usize) -> &mut BytesMut {
-        let b = if self.state == State::Handshake {
-            &mut self.hs_buf
-        } else {
-            self.decoder.buffer_mut()
-        };
-        b.reserve(want);
-        b
+        self.conn.receive_buffer(want)
     }
 
     /// Processes `n` bytes a driver appended to
@@ -402,9 +360,11 @@ impl ClientSession {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        if self.state != State::Handshake {
-            self.received += n as u64;
-        }
+        self.conn.handle_received(n);
+        self.processed(now)
+    }
+
+    fn processed(&mut self, now: Duration) -> Result<(), SessionError> {
         let r = self.process(now);
         if let Err(e) = &r {
             self.failed = Some(e.clone());
@@ -415,34 +375,27 @@ impl ClientSession {
 
     /// Runs the handshake on what it has buffered, then decodes chunks.
     fn process(&mut self, now: Duration) -> Result<(), SessionError> {
-        if self.state == State::Handshake {
-            match self.handshake.handle_input(&mut self.hs_buf, ms(now))? {
-                None => return Ok(()),
-                Some(outcome) => {
+        while let Some(ev) = self.conn.poll(ms(now))? {
+            match ev {
+                ConnEvent::Handshake(outcome) => {
                     self.push(now, Event::Handshake(outcome));
                     self.after_handshake();
-                    // Whatever followed S2 in the same read is chunk data.
-                    let rest = self.hs_buf.split();
-                    self.received += rest.len() as u64;
-                    self.decoder.push(&rest);
                 }
+                ConnEvent::Chunk(ChunkEvent::Message(m)) => {
+                    match Message::decode(m.header.msg_type, m.payload) {
+                        Ok(msg) => self.on_message(msg, m.header, now),
+                        Err(e) => self.push(
+                            now,
+                            Event::Malformed {
+                                msg_type: m.header.msg_type.0,
+                                error: e.to_string(),
+                            },
+                        ),
+                    }
+                }
+                ConnEvent::Chunk(_) => {}
             }
         }
-        while let Some(ev) = self.decoder.poll()? {
-            if let ChunkEvent::Message(m) = ev {
-                match Message::decode(m.header.msg_type, m.payload) {
-                    Ok(msg) => self.on_message(msg, m.header, now),
-                    Err(e) => self.push(
-                        now,
-                        Event::Malformed {
-                            msg_type: m.header.msg_type.0,
-                            error: e.to_string(),
-                        },
-                    ),
-                }
-            }
-        }
-        self.maybe_ack();
         Ok(())
     }
 
@@ -478,12 +431,23 @@ impl ClientSession {
         let Some(stream_id) = self.stream_id else {
             return;
         };
-        let csid = match msg {
-            Message::Audio(_) => CSID_AUDIO,
-            Message::Video(_) => CSID_VIDEO,
-            _ => CSID_STREAM,
+        let csid = media_csid(msg.msg_type());
+        self.conn.send(csid, stream_id, timestamp, msg);
+    }
+
+    /// Sends a message body byte for byte on the created stream (publish,
+    /// relay): `msg_type` picks the chunk stream as [`ClientSession::send_media`]
+    /// does. Does nothing before the stream exists.
+    pub fn send_raw_media(&mut self, msg_type: MessageType, timestamp: u32, payload: &[u8]) {
+        let Some(stream_id) = self.stream_id else {
+            return;
         };
-        self.send(csid, stream_id, timestamp, msg);
+        let header = MessageHeader {
+            timestamp,
+            msg_type,
+            stream_id,
+        };
+        self.conn.send_raw(media_csid(msg_type), &header, payload);
     }
 
     fn push(&mut self, at: Duration, event: Event) {
@@ -491,13 +455,7 @@ impl ClientSession {
     }
 
     fn send(&mut self, csid: u32, stream_id: u32, timestamp: u32, msg: &Message) {
-        let header = MessageHeader {
-            timestamp,
-            msg_type: msg.msg_type(),
-            stream_id,
-        };
-        self.encoder
-            .encode(csid, &header, &msg.encode(), &mut self.transmit);
+        self.conn.send(csid, stream_id, timestamp, msg);
     }
 
     /// Sends a command; `expect` names it when a `_result`/`_error` is awaited.
@@ -525,11 +483,7 @@ impl ClientSession {
 
     fn after_handshake(&mut self) {
         self.state = State::Connect;
-        let size = self.config.chunk_size.clamp(1, 0x7FFF_FFFF);
-        if size != 128 {
-            self.send(CSID_CONTROL, 0, 0, &Message::SetChunkSize(size));
-            self.encoder.set_chunk_size(size);
-        }
+        self.conn.set_chunk_size(self.config.chunk_size);
         let obj = Amf0Value::Object(vec![
             ("app".into(), Amf0Value::String(self.config.app.clone())),
             ("type".into(), Amf0Value::String("nonprivate".into())),
@@ -549,42 +503,18 @@ impl ClientSession {
         self.send(CSID_COMMAND, 0, 0, &Message::Command(cmd));
     }
 
-    fn maybe_ack(&mut self) {
-        if let Some(window) = self.peer_window {
-            // Acknowledge once a window's worth arrived since the last one
-            // (§5.4.3); the sequence number is the total, modulo 2^32.
-            if window > 0 && self.received - self.acked >= u64::from(window) {
-                self.acked = self.received;
-                let sequence = self.received as u32;
-                self.send(CSID_CONTROL, 0, 0, &Message::Acknowledgement { sequence });
-            }
-        }
-    }
-
     fn on_message(&mut self, msg: Message, header: MessageHeader, now: Duration) {
         match msg {
             Message::SetChunkSize(n) => self.push(now, Event::ChunkSize(n & 0x7FFF_FFFF)),
-            Message::WindowAckSize(n) => {
-                self.peer_window = Some(n);
-                self.push(now, Event::WindowAckSize(n));
-            }
+            Message::WindowAckSize(n) => self.push(now, Event::WindowAckSize(n)),
             Message::SetPeerBandwidth { size, limit } => {
                 self.push(now, Event::PeerBandwidth { size, limit })
             }
             Message::Acknowledgement { sequence } => {
                 self.push(now, Event::Acknowledgement(sequence))
             }
-            Message::UserControl(uc) => {
-                if let UserControl::PingRequest(t) = uc {
-                    self.send(
-                        CSID_CONTROL,
-                        0,
-                        0,
-                        &Message::UserControl(UserControl::PingResponse(t)),
-                    );
-                }
-                self.push(now, Event::UserControl(uc));
-            }
+            // Ping requests were answered by the connection layer.
+            Message::UserControl(uc) => self.push(now, Event::UserControl(uc)),
             Message::Audio(payload) => self.push(
                 now,
                 Event::Audio {
@@ -789,8 +719,17 @@ impl ClientSession {
     }
 }
 
+/// The chunk stream a media or data message goes on.
+pub fn media_csid(t: MessageType) -> u32 {
+    match t {
+        MessageType::AUDIO => CSID_AUDIO,
+        MessageType::VIDEO => CSID_VIDEO,
+        _ => CSID_STREAM,
+    }
+}
+
 /// The RTMP epoch in ms (wraps, as the 32-bit time fields do).
-fn ms(now: Duration) -> u32 {
+pub(crate) fn ms(now: Duration) -> u32 {
     now.as_millis() as u32
 }
 
