@@ -35,6 +35,7 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand play 'Receive a live stream and write it as FLV (file or stdout)'
             cand diagnose 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
             cand load 'Many publishers and players from one process: capacity, delay, failures'
+            cand serve 'A strict diagnostic RTMP/RTMPS server: accepts publishers and players, fans streams out, reports every protocol deviation of its peers live'
             cand completions 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
             cand man 'Write the man pages (one per command) into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -189,6 +190,35 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'rtmptool;serve'= {
+            cand -l 'Address to listen on (repeatable); RTMP, and RTMPS on the same port with --cert/--key'
+            cand --listen 'Address to listen on (repeatable); RTMP, and RTMPS on the same port with --cert/--key'
+            cand --cert 'Certificate chain (PEM) for RTMPS'
+            cand --key 'Private key (PEM) for RTMPS'
+            cand --record 'Write each published stream to DIR/APP_STREAM.flv (never overwriting: a suffix is added)'
+            cand --publish-key 'Publishing needs this key: as the stream name, or as its key= query parameter'
+            cand --allow 'Allow an address for publish/play: [publish:|play:]ADDR[/PREFIX] or all; first matching rule wins'
+            cand --deny 'Deny an address for publish/play: [publish:|play:]ADDR[/PREFIX] or all; first matching rule wins'
+            cand --max-connections 'Connections at once'
+            cand --max-message 'Largest message a client may send (bytes)'
+            cand --handshake-timeout 'Time for the RTMP (and TLS) handshake'
+            cand --idle-timeout 'Close a connection that neither sends nor takes a byte for this long'
+            cand --chunk-size 'Chunk size the server sends with'
+            cand --queue 'Messages a player may fall behind before it skips to the next key frame'
+            cand --duration 'Stop after this long (for scripts and tests); default: until Ctrl-C'
+            cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
+            cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'
+            cand --reveal-keys 'Show stream keys in full'
+            cand --json 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
+            cand -q 'Less human output'
+            cand --quiet 'Less human output'
+            cand -v 'More human output (repeatable)'
+            cand --verbose 'More human output (repeatable)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'rtmptool;completions'= {
             cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
             cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'
@@ -223,6 +253,7 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand play 'Receive a live stream and write it as FLV (file or stdout)'
             cand diagnose 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
             cand load 'Many publishers and players from one process: capacity, delay, failures'
+            cand serve 'A strict diagnostic RTMP/RTMPS server: accepts publishers and players, fans streams out, reports every protocol deviation of its peers live'
             cand completions 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
             cand man 'Write the man pages (one per command) into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -238,6 +269,8 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
         &'rtmptool;help;diagnose'= {
         }
         &'rtmptool;help;load'= {
+        }
+        &'rtmptool;help;serve'= {
         }
         &'rtmptool;help;completions'= {
         }

@@ -39,6 +39,7 @@ complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "publish" -d 'Send
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "play" -d 'Receive a live stream and write it as FLV (file or stdout)'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "diagnose" -d 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "load" -d 'Many publishers and players from one process: capacity, delay, failures'
+complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "serve" -d 'A strict diagnostic RTMP/RTMPS server: accepts publishers and players, fans streams out, reports every protocol deviation of its peers live'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "man" -d 'Write the man pages (one per command) into a directory'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -172,6 +173,30 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -s q -l quiet -d
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -s v -l verbose -d 'More human output (repeatable)'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -s V -l version -d 'Print version'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -s l -l listen -d 'Address to listen on (repeatable); RTMP, and RTMPS on the same port with --cert/--key' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l cert -d 'Certificate chain (PEM) for RTMPS' -r -F
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l key -d 'Private key (PEM) for RTMPS' -r -F
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l record -d 'Write each published stream to DIR/APP_STREAM.flv (never overwriting: a suffix is added)' -r -F
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l publish-key -d 'Publishing needs this key: as the stream name, or as its key= query parameter' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l allow -d 'Allow an address for publish/play: [publish:|play:]ADDR[/PREFIX] or all; first matching rule wins' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l deny -d 'Deny an address for publish/play: [publish:|play:]ADDR[/PREFIX] or all; first matching rule wins' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l max-connections -d 'Connections at once' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l max-message -d 'Largest message a client may send (bytes)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l handshake-timeout -d 'Time for the RTMP (and TLS) handshake' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l idle-timeout -d 'Close a connection that neither sends nor takes a byte for this long' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l chunk-size -d 'Chunk size the server sends with' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l queue -d 'Messages a player may fall behind before it skips to the next key frame' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l duration -d 'Stop after this long (for scripts and tests); default: until Ctrl-C' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l timeout -d 'Limit for each network phase, e.g. 500ms, 2s, 1m' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l reveal-keys -d 'Show stream keys in full'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l json -d 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -s q -l quiet -d 'Less human output'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -s v -l verbose -d 'More human output (repeatable)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand completions" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
 always\t'Always colour'
 never\t'Never colour'"
@@ -191,12 +216,13 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s q -l quiet -d 
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s v -l verbose -d 'More human output (repeatable)'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s V -l version -d 'Print version'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load completions man help" -f -a "probe" -d 'Connect to a server, time every phase, say what the server announced'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load completions man help" -f -a "dump" -d 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load completions man help" -f -a "publish" -d 'Send an FLV file (or stdin) to a server as a live stream'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load completions man help" -f -a "play" -d 'Receive a live stream and write it as FLV (file or stdout)'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load completions man help" -f -a "diagnose" -d 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load completions man help" -f -a "load" -d 'Many publishers and players from one process: capacity, delay, failures'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load completions man help" -f -a "man" -d 'Write the man pages (one per command) into a directory'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load serve completions man help" -f -a "probe" -d 'Connect to a server, time every phase, say what the server announced'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load serve completions man help" -f -a "dump" -d 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load serve completions man help" -f -a "publish" -d 'Send an FLV file (or stdin) to a server as a live stream'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load serve completions man help" -f -a "play" -d 'Receive a live stream and write it as FLV (file or stdout)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load serve completions man help" -f -a "diagnose" -d 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load serve completions man help" -f -a "load" -d 'Many publishers and players from one process: capacity, delay, failures'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load serve completions man help" -f -a "serve" -d 'A strict diagnostic RTMP/RTMPS server: accepts publishers and players, fans streams out, reports every protocol deviation of its peers live'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load serve completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load serve completions man help" -f -a "man" -d 'Write the man pages (one per command) into a directory'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -65,6 +65,8 @@ pub enum Command {
     Diagnose(DiagnoseArgs),
     /// Many publishers and players from one process: capacity, delay, failures
     Load(LoadArgs),
+    /// A strict diagnostic RTMP/RTMPS server: accepts publishers and players, fans streams out, reports every protocol deviation of its peers live
+    Serve(ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(CompletionsArgs),
     /// Write the man pages (one per command) into a directory
@@ -365,6 +367,61 @@ pub struct DiagnoseArgs {
     /// URL: how long --throughput sends
     #[arg(long, default_value = "6s", value_parser = parse_duration, value_name = "DURATION")]
     pub measure: Duration,
+}
+
+/// `rtmptool serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (repeatable); RTMP, and RTMPS on the same port with --cert/--key
+    #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:1935")]
+    pub listen: Vec<std::net::SocketAddr>,
+    /// Certificate chain (PEM) for RTMPS
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<std::path::PathBuf>,
+    /// Private key (PEM) for RTMPS
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<std::path::PathBuf>,
+    /// Write each published stream to DIR/APP_STREAM.flv (never overwriting: a suffix is added)
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<std::path::PathBuf>,
+    /// Publishing needs this key: as the stream name, or as its key= query parameter
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "RTMPTOOL_PUBLISH_KEY",
+        hide_env_values = true
+    )]
+    pub publish_key: Option<String>,
+    /// Allow an address for publish/play: [publish:|play:]ADDR[/PREFIX] or all; first matching rule wins
+    #[arg(long, value_name = "RULE")]
+    pub allow: Vec<String>,
+    /// Deny an address for publish/play: [publish:|play:]ADDR[/PREFIX] or all; first matching rule wins
+    #[arg(long, value_name = "RULE")]
+    pub deny: Vec<String>,
+    /// Connections at once
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub max_connections: usize,
+    /// Largest message a client may send (bytes)
+    #[arg(long, default_value_t = 16 << 20, value_name = "BYTES")]
+    pub max_message: usize,
+    /// Time for the RTMP (and TLS) handshake
+    #[arg(long, default_value = "10s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub handshake_timeout: Duration,
+    /// Close a connection that neither sends nor takes a byte for this long
+    #[arg(long, default_value = "30s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub idle_timeout: Duration,
+    /// Chunk size the server sends with
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=0x7FFF_FFFF), value_name = "N")]
+    pub chunk_size: u32,
+    /// Messages a player may fall behind before it skips to the next key frame
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000), value_name = "N")]
+    pub queue: u32,
+    /// Stop after this long (for scripts and tests); default: until Ctrl-C
+    #[arg(long, value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub duration: Option<Duration>,
+    /// Show stream keys in full
+    #[arg(long)]
+    pub reveal_keys: bool,
 }
 
 /// A bit rate: `2500k`, `6M`, `800000` (bit/s).

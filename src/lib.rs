@@ -11,4 +11,5 @@ pub mod diag;
 pub mod load;
 pub mod net;
 pub mod proto;
+pub mod serve;
 pub mod text;

@@ -1308,3 +1308,147 @@ fn give_up_if_long(c: &mut Conn, dir: Dir, frame: u64, ctx: &mut Ctx<'_>) {
         );
     }
 }
+
+/// One live connection (`serve`, `relay --listen`) followed exactly as a
+/// reassembled TCP connection of a capture is: the same records and taps,
+/// so the same analyses (`diag`) run on it. "Frame" counts the reads and
+/// writes handed in (1-based); offsets are stream offsets (C0 = 0).
+pub struct LiveConn {
+    opts: Options,
+    conn: Option<Conn>,
+    key: ConnKey,
+    offsets: [u64; 2],
+    frame: u64,
+    stats: [DirStats; 2],
+    rtmp_conns: u64,
+    budget: Arc<ReserveBudget>,
+}
+
+impl LiveConn {
+    /// A connection from `client` to `server` (us), opened at `time`;
+    /// `budget` is shared by every connection of the process.
+    pub fn new(
+        opts: Options,
+        client: SocketAddr,
+        server: SocketAddr,
+        id: u64,
+        budget: Arc<ReserveBudget>,
+    ) -> Self {
+        let key = ConnKey {
+            client,
+            server,
+            roles: Roles::Syn,
+        };
+        let conn = new_conn(ConnId(id), key, true, &opts);
+        LiveConn {
+            opts,
+            conn: Some(conn),
+            key,
+            offsets: [0; 2],
+            frame: 0,
+            stats: [DirStats::default(); 2],
+            rtmp_conns: 0,
+            budget,
+        }
+    }
+
+    fn with_ctx<'a>(
+        &'a mut self,
+        time: Timestamp,
+        emit: &'a mut dyn FnMut(Record),
+        data: Option<&'a mut dyn FnMut(Data<'_>)>,
+        ev: Event<'_>,
+    ) {
+        let Some(c) = self.conn.take() else { return };
+        let mut conns = HashMap::with_capacity(1);
+        conns.insert(c.id, c);
+        let mut ctx = Ctx {
+            opts: &self.opts,
+            time,
+            emit,
+            rtmp_conns: &mut self.rtmp_conns,
+            budget: &self.budget,
+            data,
+        };
+        handle(&mut conns, &mut ctx, ev);
+        self.conn = conns.into_values().next();
+    }
+
+    /// Bytes that went `dir` (received from the client, or sent to it).
+    pub fn data<'a>(
+        &'a mut self,
+        dir: Dir,
+        bytes: &[u8],
+        time: Timestamp,
+        emit: &'a mut dyn FnMut(Record),
+        tap: Option<&'a mut dyn FnMut(Data<'_>)>,
+    ) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.frame += 1;
+        let i = dir.index();
+        let offset = self.offsets[i];
+        self.offsets[i] += bytes.len() as u64;
+        self.stats[i].segments += 1;
+        self.stats[i].bytes += bytes.len() as u64;
+        let conn = ConnId(self.conn.as_ref().map_or(0, |c| c.id));
+        let frame = self.frame;
+        self.with_ctx(
+            time,
+            emit,
+            tap,
+            Event::Data {
+                conn,
+                dir,
+                stream_offset: offset,
+                bytes,
+                frame,
+                time,
+            },
+        );
+    }
+
+    /// The connection ended (`kind` for the direction that closed first):
+    /// a message cut off is reported, then [`RecordKind::End`].
+    pub fn end(
+        &mut self,
+        dir: Dir,
+        kind: CloseKind,
+        time: Timestamp,
+        emit: &mut dyn FnMut(Record),
+    ) {
+        let Some(id) = self.conn.as_ref().map(|c| c.id) else {
+            return;
+        };
+        let frame = self.frame;
+        self.with_ctx(
+            time,
+            emit,
+            None,
+            Event::Close {
+                conn: ConnId(id),
+                dir,
+                kind,
+                frame,
+            },
+        );
+        let (key, stats) = (self.key, self.stats);
+        self.with_ctx(
+            time,
+            emit,
+            None,
+            Event::End {
+                conn: ConnId(id),
+                key,
+                reason: if kind == CloseKind::Rst {
+                    EndReason::Reset
+                } else {
+                    EndReason::Closed
+                },
+                stats,
+            },
+        );
+        self.conn = None;
+    }
+}

@@ -9,4 +9,5 @@ pub mod man;
 pub mod play;
 pub mod probe;
 pub mod publish;
+pub mod serve;
 mod streaming;

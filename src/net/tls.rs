@@ -100,6 +100,36 @@ fn provider() -> Arc<CryptoProvider> {
 /// can be explained.
 type Seen = Arc<Mutex<Option<CertificateDer<'static>>>>;
 
+/// Builds a server configuration (`serve --cert --key`) from a PEM
+/// certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1).
+pub fn server_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<rustls::ServerConfig, String> {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read certificate {}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!("no certificate in {}", cert.display()));
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read private key {}: {e}", key.display()))?;
+    rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|e| {
+            format!(
+                "{} and {} do not make a usable certificate: {e}",
+                cert.display(),
+                key.display()
+            )
+        })
+}
+
 /// Builds the client configuration for `opts`.
 pub fn client_config(opts: &TlsOptions) -> Result<ClientConfig, TlsError> {
     client_config_seen(opts, Seen::default())

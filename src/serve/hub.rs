@@ -1,0 +1,355 @@
+//! The stream hub of `serve`: one entry per stream name, one publisher, any
+//! number of players. Each published message is shared (`Arc`) by every
+//! player through a bounded broadcast queue: the publisher never waits for a
+//! player, and a player that falls more than the queue behind skips to the
+//! next key frame ([`Subscription`]). A GOP cache (metadata, sequence
+//! headers, the frames since the last key frame; bounded) lets a new player
+//! start on a key frame with everything it needs before it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::broadcast;
+
+use crate::proto::media::{AudioInfo, MediaUnit, VideoInfo};
+use crate::proto::message::MessageType;
+
+/// One message of a published stream, as received (body byte for byte).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Audio, video or data (AMF0/AMF3).
+    pub msg_type: MessageType,
+    /// Timestamp (ms), unchanged.
+    pub timestamp: u32,
+    /// The body.
+    pub payload: Bytes,
+    /// What it counts as.
+    pub unit: MediaUnit,
+}
+
+impl Frame {
+    /// Classifies a message body once, for every player.
+    pub fn new(msg_type: MessageType, timestamp: u32, payload: Bytes) -> Frame {
+        let unit = match msg_type {
+            MessageType::VIDEO => MediaUnit::of(true, &payload),
+            MessageType::AUDIO => MediaUnit::of(false, &payload),
+            _ => MediaUnit::Config,
+        };
+        Frame {
+            msg_type,
+            timestamp,
+            payload,
+            unit,
+        }
+    }
+
+    /// A video key frame.
+    pub fn is_keyframe(&self) -> bool {
+        self.unit == MediaUnit::VideoFrame { key: true }
+    }
+}
+
+/// What kind of configuration message a frame is, for the cache.
+fn config_slot(f: &Frame) -> Option<usize> {
+    match f.msg_type {
+        MessageType::DATA_AMF0 | MessageType::DATA_AMF3 => {
+            // onMetaData (after @setDataFrame was stripped) replaces the last.
+            is_metadata(&f.payload).then_some(0)
+        }
+        MessageType::AUDIO => AudioInfo::parse(&f.payload)
+            .ok()
+            .filter(AudioInfo::is_sequence_header)
+            .map(|_| 1),
+        MessageType::VIDEO => VideoInfo::parse(&f.payload)
+            .ok()
+            .filter(VideoInfo::is_sequence_header)
+            .map(|_| 2),
+        _ => None,
+    }
+}
+
+/// The AMF0 string `onMetaData` first.
+fn is_metadata(p: &[u8]) -> bool {
+    p.starts_with(b"\x02\x00\x0aonMetaData")
+}
+
+/// A `@setDataFrame` data message's body without the `@setDataFrame` string
+/// (what nginx-rtmp and FMS hand to players), byte for byte otherwise.
+pub fn strip_set_data_frame(p: &Bytes) -> Bytes {
+    const SDF: &[u8] = b"\x02\x00\x0d@setDataFrame";
+    if p.starts_with(SDF) {
+        p.slice(SDF.len()..)
+    } else {
+        p.clone()
+    }
+}
+
+/// Bounds of the hub.
+#[derive(Debug, Clone, Copy)]
+pub struct HubLimits {
+    /// Messages a player may lag behind before it skips to a key frame.
+    pub queue: usize,
+    /// Bytes of the GOP cache per stream (frames since the last key frame);
+    /// over it the cache is dropped until the next key frame.
+    pub gop_bytes: usize,
+}
+
+impl Default for HubLimits {
+    fn default() -> Self {
+        HubLimits {
+            queue: 1024,
+            gop_bytes: 16 << 20,
+        }
+    }
+}
+
+/// What is published on a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    /// A message.
+    Frame(Arc<Frame>),
+    /// The publisher left.
+    Unpublished,
+    /// A publisher started.
+    Published,
+}
+
+struct Slot {
+    publisher: Option<u64>,
+    tx: broadcast::Sender<Update>,
+    /// metadata, audio sequence header, video sequence header
+    config: [Option<Arc<Frame>>; 3],
+    gop: VecDeque<Arc<Frame>>,
+    gop_bytes: usize,
+    /// A key frame started the cache (else it holds nothing useful).
+    gop_valid: bool,
+    has_video: bool,
+    players: usize,
+}
+
+/// All streams of a server.
+pub struct Hub {
+    limits: HubLimits,
+    streams: Mutex<HashMap<String, Slot>>,
+}
+
+/// Why a publish is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishRefused {
+    /// Another connection publishes this name (nginx: `NetStream.Publish.BadName`).
+    Busy,
+}
+
+/// A player's view of a stream: what to send first, then the live queue.
+pub struct Subscription {
+    /// Metadata, sequence headers and the frames since the last key frame.
+    pub start: Vec<Arc<Frame>>,
+    /// Live messages after them.
+    pub rx: broadcast::Receiver<Update>,
+    /// Whether the stream has a publisher now.
+    pub live: bool,
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new(limits: HubLimits) -> Arc<Hub> {
+        Arc::new(Hub {
+            limits,
+            streams: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn slot<'a>(&self, map: &'a mut HashMap<String, Slot>, name: &str) -> &'a mut Slot {
+        map.entry(name.to_owned()).or_insert_with(|| Slot {
+            publisher: None,
+            tx: broadcast::channel(self.limits.queue.max(1)).0,
+            config: [None, None, None],
+            gop: VecDeque::new(),
+            gop_bytes: 0,
+            gop_valid: false,
+            has_video: false,
+            players: 0,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
+        // A panic elsewhere cannot leave the map inconsistent in a way that
+        // matters more than stopping every stream would.
+        self.streams.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes `conn` the publisher of `name`, unless someone else is.
+    pub fn publish(&self, name: &str, conn: u64) -> Result<(), PublishRefused> {
+        let mut map = self.lock();
+        let s = self.slot(&mut map, name);
+        if s.publisher.is_some_and(|p| p != conn) {
+            return Err(PublishRefused::Busy);
+        }
+        s.publisher = Some(conn);
+        s.config = [None, None, None];
+        s.gop.clear();
+        s.gop_bytes = 0;
+        s.gop_valid = false;
+        s.has_video = false;
+        let _ = s.tx.send(Update::Published);
+        Ok(())
+    }
+
+    /// `conn` stopped publishing `name` (if it was its publisher).
+    pub fn unpublish(&self, name: &str, conn: u64) {
+        let mut map = self.lock();
+        let gone = match map.get_mut(name) {
+            Some(s) if s.publisher == Some(conn) => {
+                s.publisher = None;
+                let _ = s.tx.send(Update::Unpublished);
+                s.players == 0
+            }
+            _ => false,
+        };
+        if gone {
+            map.remove(name);
+        }
+    }
+
+    /// A message from the publisher of `name`.
+    pub fn frame(&self, name: &str, frame: Frame) {
+        let frame = Arc::new(frame);
+        let mut map = self.lock();
+        let Some(s) = map.get_mut(name) else { return };
+        if let Some(i) = config_slot(&frame) {
+            if i == 2 {
+                s.has_video = true;
+            }
+            s.config[i] = Some(frame.clone());
+        } else if frame.msg_type == MessageType::VIDEO || frame.msg_type == MessageType::AUDIO {
+            if frame.msg_type == MessageType::VIDEO {
+                s.has_video = true;
+            }
+            if frame.is_keyframe() {
+                s.gop.clear();
+                s.gop_bytes = 0;
+                s.gop_valid = true;
+            }
+            if s.gop_valid {
+                s.gop_bytes += frame.payload.len();
+                s.gop.push_back(frame.clone());
+                if s.gop_bytes > self.limits.gop_bytes {
+                    // Too long a GOP to keep: new players wait for the next
+                    // key frame instead.
+                    s.gop.clear();
+                    s.gop_bytes = 0;
+                    s.gop_valid = false;
+                }
+            }
+        }
+        let _ = s.tx.send(Update::Frame(frame));
+    }
+
+    /// Subscribes a player to `name` (which need not be published yet).
+    pub fn subscribe(&self, name: &str) -> Subscription {
+        let mut map = self.lock();
+        let s = self.slot(&mut map, name);
+        s.players += 1;
+        let mut start: Vec<Arc<Frame>> = s.config.iter().flatten().cloned().collect();
+        if s.gop_valid || !s.has_video {
+            start.extend(s.gop.iter().cloned());
+        }
+        Subscription {
+            start,
+            rx: s.tx.subscribe(),
+            live: s.publisher.is_some(),
+        }
+    }
+
+    /// A player of `name` left.
+    pub fn unsubscribe(&self, name: &str) {
+        let mut map = self.lock();
+        let gone = match map.get_mut(name) {
+            Some(s) => {
+                s.players = s.players.saturating_sub(1);
+                s.players == 0 && s.publisher.is_none()
+            }
+            None => false,
+        };
+        if gone {
+            map.remove(name);
+        }
+    }
+
+    /// Whether `name` has a video track (players that lagged wait for a key
+    /// frame only then).
+    pub fn has_video(&self, name: &str) -> bool {
+        self.lock().get(name).is_some_and(|s| s.has_video)
+    }
+
+    /// Streams and their player counts.
+    pub fn streams(&self) -> Vec<(String, bool, usize)> {
+        self.lock()
+            .iter()
+            .map(|(k, s)| (k.clone(), s.publisher.is_some(), s.players))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn video(key: bool, seq: bool) -> Frame {
+        let b0 = if key { 0x17 } else { 0x27 };
+        let pt = if seq { 0 } else { 1 };
+        Frame::new(
+            MessageType::VIDEO,
+            0,
+            Bytes::from(vec![b0, pt, 0, 0, 0, 1, 2, 3]),
+        )
+    }
+
+    #[test]
+    fn a_new_player_starts_with_config_then_the_gop_from_its_key_frame() {
+        let hub = Hub::new(HubLimits::default());
+        hub.publish("s", 1).unwrap();
+        hub.frame("s", video(false, false)); // before any key frame: not cached
+        hub.frame("s", video(true, true)); // sequence header
+        hub.frame("s", video(true, false));
+        hub.frame("s", video(false, false));
+        let sub = hub.subscribe("s");
+        assert_eq!(sub.start.len(), 3);
+        assert_eq!(*sub.start[0], video(true, true));
+        assert_eq!(*sub.start[1], video(true, false));
+        assert!(sub.live);
+        assert_eq!(hub.publish("s", 2), Err(PublishRefused::Busy));
+        hub.unpublish("s", 2); // not the publisher: nothing happens
+        assert_eq!(hub.publish("s", 2), Err(PublishRefused::Busy));
+        hub.unpublish("s", 1);
+        assert_eq!(hub.publish("s", 2), Ok(()));
+    }
+
+    #[test]
+    fn an_oversized_gop_is_dropped_until_the_next_key_frame() {
+        let hub = Hub::new(HubLimits {
+            queue: 8,
+            gop_bytes: 20,
+        });
+        hub.publish("s", 1).unwrap();
+        hub.frame("s", video(true, false));
+        hub.frame("s", video(false, false));
+        hub.frame("s", video(false, false));
+        assert!(hub.subscribe("s").start.is_empty());
+        hub.frame("s", video(true, false));
+        assert_eq!(hub.subscribe("s").start.len(), 1);
+    }
+
+    #[test]
+    fn set_data_frame_is_stripped_byte_for_byte() {
+        let mut p = b"\x02\x00\x0d@setDataFrame".to_vec();
+        p.extend_from_slice(b"\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00\x00\x00\x09");
+        let s = strip_set_data_frame(&Bytes::from(p));
+        assert!(is_metadata(&s));
+        assert_eq!(
+            &s[..],
+            b"\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00\x00\x00\x09"
+        );
+    }
+}

@@ -1,0 +1,1144 @@
+//! `serve`: a strict RTMP/RTMPS server (tokio edge over the sans-IO
+//! [`ServerSession`]). Publishers' streams fan out to players through the
+//! [`hub::Hub`]; every connection is followed by [`strict::Strict`], whose
+//! findings carry the codes and words of `diagnose`.
+//!
+//! One listening port takes RTMP and, with a certificate, RTMPS: a first
+//! byte of 0x16 (a TLS handshake record) is TLS, anything else RTMP.
+
+pub mod hub;
+pub mod record;
+pub mod strict;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{broadcast, watch};
+
+use crate::analyze::CloseKind;
+use crate::capture::Timestamp;
+use crate::capture::tcp::Dir;
+use crate::diag::{Code, Fact, Finding, Severity};
+use crate::net::url::redact;
+use crate::proto::chunk::ReserveBudget;
+use crate::proto::handshake::HandshakeConfig;
+use crate::proto::message::{MessageType, UserControl};
+use crate::proto::session::{Request, RequestId, ServerConfig, ServerEvent, ServerSession, Status};
+use hub::{Frame, Hub, HubLimits, PublishRefused, Update};
+
+/// What `--allow`/`--deny` rules apply to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Publishing.
+    Publish,
+    /// Playing.
+    Play,
+    /// Both.
+    All,
+}
+
+/// One `--allow`/`--deny` rule: `publish:10.0.0.0/8`, `play:all`, `::1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// Allow (true) or deny.
+    pub allow: bool,
+    /// What it is about.
+    pub action: Action,
+    /// Network and prefix length; `None` matches every address.
+    pub net: Option<(IpAddr, u8)>,
+}
+
+impl Rule {
+    /// Parses `[publish:|play:]ADDR[/PREFIX]|all`.
+    pub fn parse(allow: bool, s: &str) -> Result<Rule, String> {
+        let (action, rest) = match s.split_once(':') {
+            Some(("publish", r)) => (Action::Publish, r),
+            Some(("play", r)) => (Action::Play, r),
+            _ => (Action::All, s),
+        };
+        if rest == "all" {
+            return Ok(Rule {
+                allow,
+                action,
+                net: None,
+            });
+        }
+        let (addr, prefix) = match rest.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (rest, None),
+        };
+        let addr: IpAddr = addr
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| format!("{s:?}: expected [publish:|play:]ADDRESS[/PREFIX] or all"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: prefix length must be 0..={max}"))?,
+            None => max,
+        };
+        Ok(Rule {
+            allow,
+            action,
+            net: Some((addr, prefix)),
+        })
+    }
+
+    fn matches(&self, action: Action, ip: IpAddr) -> bool {
+        if self.action != Action::All && self.action != action {
+            return false;
+        }
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match self.net {
+            None => true,
+            Some((IpAddr::V4(n), p)) => match ip {
+                IpAddr::V4(a) => {
+                    let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+                    u32::from(a) & mask == u32::from(n) & mask
+                }
+                IpAddr::V6(_) => false,
+            },
+            Some((IpAddr::V6(n), p)) => match ip {
+                IpAddr::V6(a) => {
+                    let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
+                    u128::from(a) & mask == u128::from(n) & mask
+                }
+                IpAddr::V4(_) => false,
+            },
+        }
+    }
+}
+
+/// Whether `ip` may do `action`: the first matching rule decides; none
+/// matching allows (as nginx-rtmp's `allow`/`deny`).
+pub fn allowed(rules: &[Rule], action: Action, ip: IpAddr) -> bool {
+    rules
+        .iter()
+        .find(|r| r.matches(action, ip))
+        .is_none_or(|r| r.allow)
+}
+
+/// Settings of a server.
+#[derive(Clone)]
+pub struct ServeConfig {
+    /// Addresses to listen on.
+    pub listen: Vec<SocketAddr>,
+    /// TLS (RTMPS) on the same ports, when a certificate was given.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Write every published stream to an FLV file here.
+    pub record_dir: Option<PathBuf>,
+    /// A key publishers must give (the stream name, or its `key=` query
+    /// parameter).
+    pub publish_key: Option<String>,
+    /// Address rules for publish and play.
+    pub rules: Vec<Rule>,
+    /// Connections at once; more are closed at once.
+    pub max_connections: usize,
+    /// Largest message a client may send (bytes held for partial messages
+    /// of one connection).
+    pub max_message: usize,
+    /// Time for the handshake (and TLS) to complete.
+    pub handshake_timeout: Duration,
+    /// A connection that neither sends nor takes a byte for this long is closed.
+    pub idle_timeout: Duration,
+    /// Chunk size we send with.
+    pub chunk_size: u32,
+    /// Queue and GOP cache bounds.
+    pub hub: HubLimits,
+    /// SO_SNDBUF of each connection (Linux doubles it).
+    pub send_buffer: usize,
+    /// Show stream keys in full.
+    pub reveal_keys: bool,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 1935))],
+            tls: None,
+            record_dir: None,
+            publish_key: None,
+            rules: Vec::new(),
+            max_connections: 10_000,
+            max_message: 16 << 20,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            chunk_size: 4096,
+            hub: HubLimits::default(),
+            send_buffer: 256 * 1024,
+            reveal_keys: false,
+        }
+    }
+}
+
+/// What a session did (the `event` of a `session` record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// `connect` accepted.
+    Connect,
+    /// Publishing started.
+    Publish,
+    /// Playing started.
+    Play,
+    /// A request was refused.
+    Refused,
+    /// The connection closed.
+    Close,
+}
+
+impl SessionKind {
+    /// The JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Connect => "connect",
+            SessionKind::Publish => "publish",
+            SessionKind::Play => "play",
+            SessionKind::Refused => "refused",
+            SessionKind::Close => "close",
+        }
+    }
+}
+
+/// Counters of one connection, reported when it closes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Messages published (publisher) or sent (player).
+    pub messages: u64,
+    /// Messages a player skipped after falling behind.
+    pub skipped: u64,
+}
+
+/// What the server reports, as it happens.
+#[derive(Debug, Clone)]
+pub enum ServeEvent {
+    /// Listening on an address (with TLS when `tls`).
+    Listening {
+        /// The bound address.
+        addr: SocketAddr,
+        /// RTMPS too.
+        tls: bool,
+    },
+    /// A session moved on.
+    Session {
+        /// The client.
+        peer: SocketAddr,
+        /// Connection number.
+        id: u64,
+        /// What happened.
+        kind: SessionKind,
+        /// `app/stream` (stream key redacted), when known.
+        stream: String,
+        /// More words: the refusal's code and why, how it closed.
+        detail: String,
+        /// Counters (for `close`).
+        stats: ConnStats,
+    },
+    /// A deviation of a peer.
+    Finding {
+        /// The client.
+        peer: SocketAddr,
+        /// The finding.
+        finding: Box<Finding>,
+    },
+    /// A player fell behind and skipped to a key frame.
+    Skipped {
+        /// The player.
+        peer: SocketAddr,
+        /// Connection number.
+        id: u64,
+        /// `app/stream`.
+        stream: String,
+        /// Messages dropped this time.
+        dropped: u64,
+    },
+    /// A file is being recorded.
+    Recording {
+        /// The publisher.
+        peer: SocketAddr,
+        /// The file (stream key redacted).
+        path: String,
+    },
+}
+
+/// Where events go.
+pub type Sink = Arc<dyn Fn(ServeEvent) + Send + Sync>;
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A listening socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Totals of a server run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServeSummary {
+    /// Connections accepted.
+    pub connections: u64,
+    /// Findings reported.
+    pub findings: u64,
+}
+
+struct Shared {
+    cfg: ServeConfig,
+    hub: Arc<Hub>,
+    sink: Sink,
+    budget: Arc<ReserveBudget>,
+    open: AtomicUsize,
+    findings: AtomicU64,
+    epoch: Instant,
+    stop: watch::Receiver<bool>,
+}
+
+/// Binds every listening address (so that a port conflict fails before
+/// anything else), returning the listeners and their bound addresses.
+pub async fn bind(cfg: &ServeConfig) -> Result<Vec<TcpListener>, ServeError> {
+    let mut out = Vec::new();
+    for &addr in &cfg.listen {
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        out.push(l);
+    }
+    Ok(out)
+}
+
+/// Runs the server on `listeners` until `stop` turns true; then closes every
+/// connection and returns the totals.
+pub async fn run(
+    cfg: ServeConfig,
+    listeners: Vec<TcpListener>,
+    sink: Sink,
+    stop: watch::Receiver<bool>,
+) -> ServeSummary {
+    let shared = Arc::new(Shared {
+        hub: Hub::new(cfg.hub),
+        budget: ReserveBudget::new(256 << 20),
+        cfg,
+        sink,
+        open: AtomicUsize::new(0),
+        findings: AtomicU64::new(0),
+        epoch: Instant::now(),
+        stop: stop.clone(),
+    });
+    let next_id = Arc::new(AtomicU64::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for l in listeners {
+        let addr = l.local_addr().ok();
+        if let Some(addr) = addr {
+            (shared.sink)(ServeEvent::Listening {
+                addr,
+                tls: shared.cfg.tls.is_some(),
+            });
+        }
+        let shared = shared.clone();
+        let next_id = next_id.clone();
+        let mut stop = stop.clone();
+        tasks.spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    r = l.accept() => {
+                        let Ok((tcp, peer)) = r else { continue };
+                        let id = next_id.fetch_add(1, Ordering::Relaxed);
+                        let shared = shared.clone();
+                        conns.spawn(async move { connection(tcp, peer, id, shared).await });
+                    }
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                    _ = stop.changed() => break,
+                }
+            }
+            while conns.join_next().await.is_some() {}
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    ServeSummary {
+        connections: next_id.load(Ordering::Relaxed),
+        findings: shared.findings.load(Ordering::Relaxed),
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+fn wall_clock() -> Timestamp {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp {
+        sec: d.as_secs() as i64,
+        nsec: d.subsec_nanos(),
+    }
+}
+
+fn seed(id: u64) -> impl FnMut(&mut [u8]) {
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut x = (t ^ id.rotate_left(32)) | 1;
+    move |buf: &mut [u8]| {
+        for b in buf {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = (x >> 24) as u8;
+        }
+    }
+}
+
+/// Spare room offered to each socket read.
+const READ_SIZE: usize = 64 * 1024;
+/// A player whose bytes waiting to be written reach this drops what comes
+/// and starts again at the next key frame once below it.
+const HIGH_WATER: usize = 256 * 1024;
+/// After a session error, how long and how much the client is still read.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+const DRAIN_BYTES: usize = 4 << 20;
+
+enum Role {
+    None,
+    Publisher {
+        key: String,
+        stream_id: u32,
+        record: Option<record::Recorder>,
+    },
+    Player {
+        key: String,
+        stream_id: u32,
+        rx: broadcast::Receiver<Update>,
+        need_key: bool,
+        last_skip_report: Option<Instant>,
+        unreported: u64,
+    },
+}
+
+struct Conn {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    id: u64,
+    session: ServerSession,
+    strict: strict::Strict,
+    app: String,
+    role: Role,
+    stats: ConnStats,
+    /// The next bytes are a player's start: stop following what we send
+    /// once they are queued.
+    stop_following: bool,
+    /// The last stream published or played (redacted), for the close record.
+    last_stream: String,
+}
+
+async fn connection(tcp: TcpStream, peer: SocketAddr, id: u64, shared: Arc<Shared>) {
+    let open = shared.open.fetch_add(1, Ordering::Relaxed) + 1;
+    struct Guard(Arc<Shared>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    let _guard = Guard(shared.clone());
+    let local = tcp
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    if open > shared.cfg.max_connections {
+        (shared.sink)(ServeEvent::Session {
+            peer,
+            id,
+            kind: SessionKind::Refused,
+            stream: String::new(),
+            detail: format!(
+                "closed at once: {} connections open (--max-connections)",
+                open - 1
+            ),
+            stats: ConnStats::default(),
+        });
+        return;
+    }
+    let _ = tcp.set_nodelay(true);
+    // A player that stops reading fills this and then its queue: keep it
+    // small enough that the skip comes within seconds, not megabytes.
+    let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(shared.cfg.send_buffer);
+    let deadline = Instant::now() + shared.cfg.handshake_timeout;
+    // RTMPS on the same port: a TLS record starts with 0x16.
+    let io: Box<dyn Io> = match &shared.cfg.tls {
+        Some(tls) => {
+            let mut first = [0u8; 1];
+            let peeked = tokio::time::timeout_at(deadline.into(), tcp.peek(&mut first)).await;
+            match peeked {
+                Ok(Ok(1)) if first[0] == 0x16 => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
+                    match tokio::time::timeout_at(deadline.into(), acceptor.accept(tcp)).await {
+                        Ok(Ok(s)) => Box::new(s),
+                        Ok(Err(e)) => {
+                            closed(
+                                &shared,
+                                peer,
+                                id,
+                                format!("TLS handshake failed: {e}"),
+                                ConnStats::default(),
+                            );
+                            return;
+                        }
+                        Err(_) => {
+                            closed(
+                                &shared,
+                                peer,
+                                id,
+                                "TLS handshake timed out".into(),
+                                ConnStats::default(),
+                            );
+                            return;
+                        }
+                    }
+                }
+                _ => Box::new(tcp),
+            }
+        }
+        None => Box::new(tcp),
+    };
+    let session = ServerSession::new(
+        ServerConfig {
+            handshake: HandshakeConfig::server(),
+            chunk_size: shared.cfg.chunk_size,
+            budget: Some(shared.budget.clone()),
+            ..ServerConfig::default()
+        },
+        shared.epoch.elapsed(),
+        &mut seed(id),
+    );
+    let strict = strict::Strict::new(
+        peer,
+        local,
+        id,
+        shared.budget.clone(),
+        shared.cfg.reveal_keys,
+    );
+    let mut c = Conn {
+        shared: shared.clone(),
+        peer,
+        id,
+        session,
+        strict,
+        app: String::new(),
+        role: Role::None,
+        stats: ConnStats::default(),
+        stop_following: false,
+        last_stream: String::new(),
+    };
+    let (how, detail) = c.drive(io, deadline).await;
+    c.finish(how, detail);
+}
+
+fn closed(shared: &Shared, peer: SocketAddr, id: u64, detail: String, stats: ConnStats) {
+    (shared.sink)(ServeEvent::Session {
+        peer,
+        id,
+        kind: SessionKind::Close,
+        stream: String::new(),
+        detail,
+        stats,
+    });
+}
+
+/// `app/name` with the stream key redacted.
+fn shown_key(key: &str, reveal: bool) -> String {
+    match key.rsplit_once('/') {
+        Some((a, s)) => format!("{a}/{}", redact(s, reveal)),
+        None => redact(key, reveal),
+    }
+}
+
+/// `app/name` without the query: the hub's key.
+fn stream_key(app: &str, name: &str) -> String {
+    let name = name.split('?').next().unwrap_or("");
+    format!("{app}/{name}")
+}
+
+impl Conn {
+    fn shown(&self, key: &str) -> String {
+        shown_key(key, self.shared.cfg.reveal_keys)
+    }
+
+    fn session_event(&self, kind: SessionKind, stream: String, detail: String) {
+        (self.shared.sink)(ServeEvent::Session {
+            peer: self.peer,
+            id: self.id,
+            kind,
+            stream,
+            detail,
+            stats: self.stats,
+        });
+    }
+
+    /// Reads, writes and fans out until the connection ends; says how.
+    async fn drive(
+        &mut self,
+        io: Box<dyn Io>,
+        hs_deadline: Instant,
+    ) -> (Option<(Dir, CloseKind)>, String) {
+        let (mut rd, mut wr) = tokio::io::split(io);
+        let mut rbuf = BytesMut::with_capacity(READ_SIZE);
+        let mut pending = Bytes::new();
+        let mut last_activity = Instant::now();
+        let mut stop = self.shared.stop.clone();
+        let idle = self.shared.cfg.idle_timeout;
+        let mut needs_flush = false;
+        // After the session failed: what the client sends next is still
+        // read (not answered) for a moment, as evidence for the analysis.
+        let mut failed: Option<String> = None;
+        let mut drain_until: Option<Instant> = None;
+        let mut drained = 0usize;
+        loop {
+            if pending.is_empty() {
+                if let Some(b) = self.session.poll_transmit() {
+                    self.strict.sent(&b, wall_clock());
+                    if self.stop_following {
+                        self.strict.stop_following_sent();
+                        self.stop_following = false;
+                    }
+                    self.stats.bytes_out += b.len() as u64;
+                    pending = b;
+                } else if needs_flush {
+                    if wr.flush().await.is_err() {
+                        return (Some((Dir::S2c, CloseKind::Rst)), "write failed".into());
+                    }
+                    needs_flush = false;
+                }
+            }
+            let queued = pending.len() + self.session.poll_transmit_len();
+            let handshaken = self.session.connection().is_handshaken();
+            let deadline = if handshaken {
+                last_activity + idle
+            } else {
+                hs_deadline
+            };
+            let rx = match &mut self.role {
+                Role::Player { rx, .. } if failed.is_none() => Some(rx),
+                _ => None,
+            };
+            if let Some(until) = drain_until
+                && (Instant::now() >= until || drained >= DRAIN_BYTES)
+            {
+                return (Some((Dir::S2c, CloseKind::Fin)), failed.unwrap_or_default());
+            }
+            tokio::select! {
+                r = rd.read_buf(&mut rbuf) => match r {
+                    Ok(0) => return (Some((Dir::C2s, CloseKind::Fin)), "closed by the client".into()),
+                    Err(e) => return (Some((Dir::C2s, CloseKind::Rst)), format!("read failed: {e}")),
+                    Ok(n) => {
+                        last_activity = Instant::now();
+                        self.stats.bytes_in += n as u64;
+                        self.strict.received(&rbuf, wall_clock());
+                        if failed.is_some() {
+                            drained += n;
+                        } else {
+                            let r = self.session.handle_input(&rbuf, self.shared.epoch.elapsed());
+                            self.events(queued);
+                            if let Err(e) = r {
+                                // The session cannot go on; the strict
+                                // analysis says what went wrong.
+                                failed = Some(format!("closed: {e}"));
+                                drain_until = Some(Instant::now() + DRAIN_TIME);
+                                self.leave();
+                            }
+                        }
+                        rbuf.clear();
+                        if rbuf.capacity() < READ_SIZE {
+                            rbuf.reserve(READ_SIZE);
+                        }
+                    }
+                },
+                w = wr.write(&pending), if !pending.is_empty() => match w {
+                    Ok(0) | Err(_) => return (Some((Dir::S2c, CloseKind::Rst)), "write failed: the client went away".into()),
+                    Ok(n) => {
+                        last_activity = Instant::now();
+                        pending.advance(n);
+                        needs_flush = true;
+                    }
+                },
+                u = recv(rx) => self.update(u, queued),
+                _ = tokio::time::sleep_until(drain_until.unwrap_or(deadline).into()) => {
+                    if let Some(f) = failed {
+                        return (Some((Dir::S2c, CloseKind::Fin)), f);
+                    }
+                    return if handshaken {
+                        let what = if queued > 0 { "took no byte" } else { "sent nothing" };
+                        (Some((Dir::S2c, CloseKind::Fin)), format!("closed: the client {what} for {} (--idle-timeout)", crate::net::human_duration(idle)))
+                    } else {
+                        (Some((Dir::S2c, CloseKind::Fin)), format!("closed: no complete handshake within {} (--handshake-timeout)", crate::net::human_duration(self.shared.cfg.handshake_timeout)))
+                    };
+                }
+                _ = stop.changed() => {
+                    let _ = wr.shutdown().await;
+                    return (Some((Dir::S2c, CloseKind::Fin)), "server stopping".into());
+                }
+            }
+        }
+    }
+
+    /// Acts on what the session reported.
+    fn events(&mut self, _queued: usize) {
+        while let Some(ev) = self.session.poll_event() {
+            match ev.event {
+                ServerEvent::Request(id, req) => self.request(id, req),
+                ServerEvent::Media(m) => {
+                    if let Role::Publisher { key, record, .. } = &mut self.role {
+                        let payload = if matches!(
+                            m.header.msg_type,
+                            MessageType::DATA_AMF0 | MessageType::DATA_AMF3
+                        ) {
+                            hub::strip_set_data_frame(&m.payload)
+                        } else {
+                            m.payload
+                        };
+                        let frame = Frame::new(m.header.msg_type, m.header.timestamp, payload);
+                        if let Some(r) = record {
+                            r.write(&frame);
+                        }
+                        self.stats.messages += 1;
+                        self.shared.hub.frame(key, frame);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn refuse(
+        &mut self,
+        id: RequestId,
+        stream: String,
+        code: &str,
+        why: &str,
+        finding: Option<String>,
+    ) {
+        self.session.reject(id, code, why);
+        self.session_event(SessionKind::Refused, stream, format!("{code}: {why}"));
+        if let Some(message) = finding {
+            self.shared.findings.fetch_add(1, Ordering::Relaxed);
+            (self.shared.sink)(ServeEvent::Finding {
+                peer: self.peer,
+                finding: Box::new(Finding {
+                    code: Code::Refused,
+                    severity: Severity::Warning,
+                    conn: Arc::from(format!("{}-{}", self.peer, "serve")),
+                    conn_id: self.id,
+                    dir: Some(Dir::S2c),
+                    frame: None,
+                    offset: None,
+                    time: Some(wall_clock()),
+                    message,
+                    fix: match code {
+                        "NetStream.Publish.BadName" => {
+                            "stop the other publisher, or publish under another stream name".into()
+                        }
+                        "NetStream.Publish.Unauthorized" => {
+                            "give the stream key the server expects (serve --publish-key)".into()
+                        }
+                        _ => "check the server's --allow/--deny rules".into(),
+                    },
+                    facts: vec![("status_code", Fact::Text(code.into()))],
+                }),
+            });
+        }
+    }
+
+    fn request(&mut self, id: RequestId, req: Request) {
+        let ip = self.peer.ip();
+        let rules = &self.shared.cfg.rules;
+        match req {
+            Request::Connect { app, .. } => {
+                self.app = crate::text::sanitize(&app).into_owned();
+                self.session.accept(id);
+                self.session_event(SessionKind::Connect, self.app.clone(), String::new());
+            }
+            Request::Publish {
+                stream_id,
+                name,
+                kind,
+            } => {
+                let key = stream_key(&self.app, &name);
+                let shown = self.shown(&key);
+                if !matches!(self.role, Role::None) {
+                    self.refuse(
+                        id,
+                        shown,
+                        "NetStream.Publish.BadConnection",
+                        "this connection already publishes or plays",
+                        None,
+                    );
+                    return;
+                }
+                if !allowed(rules, Action::Publish, ip) {
+                    let m = format!(
+                        "publish of {shown} from {ip} refused: denied by the server's rules"
+                    );
+                    self.refuse(
+                        id,
+                        shown,
+                        "NetStream.Publish.Unauthorized",
+                        "publishing from this address is denied",
+                        Some(m),
+                    );
+                    return;
+                }
+                if let Some(want) = &self.shared.cfg.publish_key {
+                    let plain = name.split('?').next().unwrap_or("");
+                    let given = plain.rsplit('/').next().unwrap_or(plain);
+                    let query_key = name
+                        .split_once('?')
+                        .and_then(|(_, q)| q.split('&').find_map(|kv| kv.strip_prefix("key=")));
+                    if given != want && query_key != Some(want.as_str()) {
+                        let m = format!(
+                            "publish of {shown} refused: the stream key is not the one the server expects"
+                        );
+                        self.refuse(
+                            id,
+                            shown,
+                            "NetStream.Publish.Unauthorized",
+                            "wrong stream key",
+                            Some(m),
+                        );
+                        return;
+                    }
+                }
+                match self.shared.hub.publish(&key, self.id) {
+                    Err(PublishRefused::Busy) => {
+                        let m = format!(
+                            "second publisher of {shown} refused with NetStream.Publish.BadName (already publishing), as nginx-rtmp does"
+                        );
+                        self.refuse(
+                            id,
+                            shown,
+                            "NetStream.Publish.BadName",
+                            "Already publishing",
+                            Some(m),
+                        );
+                    }
+                    Ok(()) => {
+                        self.session.accept(id);
+                        let record = self.shared.cfg.record_dir.as_ref().and_then(|dir| {
+                            match record::Recorder::create(dir, &key) {
+                                Ok(r) => {
+                                    let path = r.path().display().to_string();
+                                    let shown_path = if self.shared.cfg.reveal_keys {
+                                        path
+                                    } else {
+                                        match path.rsplit_once('/') {
+                                            Some((d, f)) => format!("{d}/{}", redact(f, false)),
+                                            None => redact(&path, false),
+                                        }
+                                    };
+                                    (self.shared.sink)(ServeEvent::Recording {
+                                        peer: self.peer,
+                                        path: shown_path,
+                                    });
+                                    Some(r)
+                                }
+                                Err(e) => {
+                                    self.session_event(
+                                        SessionKind::Refused,
+                                        shown.clone(),
+                                        format!("not recorded: {e}"),
+                                    );
+                                    None
+                                }
+                            }
+                        });
+                        self.role = Role::Publisher {
+                            key,
+                            stream_id,
+                            record,
+                        };
+                        self.last_stream = shown.clone();
+                        self.session_event(SessionKind::Publish, shown, kind);
+                    }
+                }
+            }
+            Request::Play {
+                stream_id, name, ..
+            } => {
+                let key = stream_key(&self.app, &name);
+                let shown = self.shown(&key);
+                if !matches!(self.role, Role::None) {
+                    self.refuse(
+                        id,
+                        shown,
+                        "NetStream.Play.Failed",
+                        "this connection already publishes or plays",
+                        None,
+                    );
+                    return;
+                }
+                if !allowed(rules, Action::Play, ip) {
+                    let m =
+                        format!("play of {shown} from {ip} refused: denied by the server's rules");
+                    self.refuse(
+                        id,
+                        shown,
+                        "NetStream.Play.Forbidden",
+                        "playing from this address is denied",
+                        Some(m),
+                    );
+                    return;
+                }
+                let sub = self.shared.hub.subscribe(&key);
+                self.session.accept(id);
+                for f in &sub.start {
+                    self.session
+                        .send_media(stream_id, f.msg_type, f.timestamp, &f.payload);
+                    self.stats.messages += 1;
+                }
+                self.stop_following = true;
+                self.role = Role::Player {
+                    key,
+                    stream_id,
+                    rx: sub.rx,
+                    need_key: false,
+                    last_skip_report: None,
+                    unreported: 0,
+                };
+                let detail = if sub.live {
+                    "live"
+                } else {
+                    "waiting for a publisher"
+                };
+                self.last_stream = shown.clone();
+                self.session_event(SessionKind::Play, shown, detail.into());
+            }
+            Request::DeleteStream { stream_id } | Request::CloseStream { stream_id } => {
+                let mine = match &self.role {
+                    Role::Publisher { stream_id: s, .. } | Role::Player { stream_id: s, .. } => {
+                        *s == stream_id
+                    }
+                    Role::None => false,
+                };
+                if mine {
+                    self.leave();
+                }
+                self.session.accept(id);
+            }
+            _ => {
+                self.session.accept(id);
+            }
+        }
+    }
+
+    /// Stops publishing or playing.
+    fn leave(&mut self) {
+        match std::mem::replace(&mut self.role, Role::None) {
+            Role::Publisher { key, record, .. } => {
+                self.shared.hub.unpublish(&key, self.id);
+                if let Some(r) = record {
+                    r.finish();
+                }
+            }
+            Role::Player { key, .. } => self.shared.hub.unsubscribe(&key),
+            Role::None => {}
+        }
+    }
+
+    fn update(&mut self, u: Result<Update, broadcast::error::RecvError>, queued: usize) {
+        let Role::Player {
+            key,
+            stream_id,
+            need_key,
+            last_skip_report,
+            unreported,
+            ..
+        } = &mut self.role
+        else {
+            return;
+        };
+        let sid = *stream_id;
+        match u {
+            Ok(Update::Frame(f)) => {
+                let media = matches!(f.msg_type, MessageType::AUDIO | MessageType::VIDEO);
+                if queued >= HIGH_WATER && media {
+                    // The player takes less than the stream brings: its
+                    // bytes waiting are at the bound. Drop, and start
+                    // again at a key frame once it catches up.
+                    *need_key = true;
+                    *unreported += 1;
+                    self.stats.skipped += 1;
+                    report_skip(
+                        &self.shared,
+                        self.peer,
+                        self.id,
+                        key,
+                        last_skip_report,
+                        unreported,
+                    );
+                    return;
+                }
+                if *need_key {
+                    let audio_only =
+                        f.msg_type == MessageType::AUDIO && !self.shared.hub.has_video(key);
+                    if f.is_keyframe() || audio_only {
+                        *need_key = false;
+                    } else if matches!(f.msg_type, MessageType::AUDIO | MessageType::VIDEO) {
+                        *unreported += 1;
+                        self.stats.skipped += 1;
+                        return;
+                    }
+                }
+                self.session
+                    .send_media(sid, f.msg_type, f.timestamp, &f.payload);
+                self.stats.messages += 1;
+            }
+            Ok(Update::Unpublished) => {
+                self.session.send_user_control(UserControl::StreamEof(sid));
+                self.session.send_status(
+                    sid,
+                    &status("NetStream.Play.UnpublishNotify", "stream is unpublished"),
+                );
+            }
+            Ok(Update::Published) => {
+                self.session.send_status(
+                    sid,
+                    &status("NetStream.Play.PublishNotify", "stream is published"),
+                );
+                self.session
+                    .send_user_control(UserControl::StreamBegin(sid));
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                // Fell a whole queue behind: skip to the next key frame.
+                *need_key = true;
+                *unreported += n;
+                self.stats.skipped += n;
+                report_skip(
+                    &self.shared,
+                    self.peer,
+                    self.id,
+                    key,
+                    last_skip_report,
+                    unreported,
+                );
+            }
+            Err(broadcast::error::RecvError::Closed) => {}
+        }
+    }
+
+    fn finish(mut self, how: Option<(Dir, CloseKind)>, detail: String) {
+        let stream = if self.last_stream.is_empty() {
+            self.app.clone()
+        } else {
+            self.last_stream.clone()
+        };
+        self.leave();
+        let (dir, kind) = how.unwrap_or((Dir::S2c, CloseKind::Fin));
+        let findings = self.strict.end(dir, kind, wall_clock());
+        for f in findings {
+            self.shared.findings.fetch_add(1, Ordering::Relaxed);
+            (self.shared.sink)(ServeEvent::Finding {
+                peer: self.peer,
+                finding: Box::new(f),
+            });
+        }
+        (self.shared.sink)(ServeEvent::Session {
+            peer: self.peer,
+            id: self.id,
+            kind: SessionKind::Close,
+            stream,
+            detail,
+            stats: self.stats,
+        });
+    }
+}
+
+/// Says a player skipped, at most once a second (with what it dropped since).
+fn report_skip(
+    shared: &Shared,
+    peer: SocketAddr,
+    id: u64,
+    key: &str,
+    last: &mut Option<Instant>,
+    unreported: &mut u64,
+) {
+    let now = Instant::now();
+    if last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+        *last = Some(now);
+        (shared.sink)(ServeEvent::Skipped {
+            peer,
+            id,
+            stream: shown_key(key, shared.cfg.reveal_keys),
+            dropped: std::mem::take(unreported),
+        });
+    }
+}
+
+fn status(code: &str, description: &str) -> Status {
+    Status {
+        stream_id: 0,
+        level: "status".into(),
+        code: code.into(),
+        description: description.into(),
+        info: crate::proto::amf0::Amf0Value::Null,
+    }
+}
+
+async fn recv(
+    rx: Option<&mut broadcast::Receiver<Update>>,
+) -> Result<Update, broadcast::error::RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_match_by_action_and_prefix() {
+        let rules = vec![
+            Rule::parse(true, "publish:127.0.0.1").unwrap(),
+            Rule::parse(false, "publish:all").unwrap(),
+            Rule::parse(false, "play:10.0.0.0/8").unwrap(),
+        ];
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let ten: IpAddr = "10.1.2.3".parse().unwrap();
+        let mapped: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
+        assert!(allowed(&rules, Action::Publish, lo));
+        assert!(!allowed(&rules, Action::Publish, ten));
+        assert!(!allowed(&rules, Action::Play, ten));
+        assert!(!allowed(&rules, Action::Play, mapped));
+        assert!(allowed(&rules, Action::Play, lo));
+        assert!(Rule::parse(true, "10.0.0.0/33").is_err());
+        assert!(Rule::parse(true, "nonsense").is_err());
+        assert!(allowed(
+            &[Rule::parse(true, "::1/128").unwrap()],
+            Action::Play,
+            "::1".parse().unwrap()
+        ));
+    }
+
+    #[test]
+    fn the_hub_key_drops_the_query() {
+        assert_eq!(stream_key("live", "key?token=x"), "live/key");
+    }
+}

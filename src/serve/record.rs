@@ -1,0 +1,104 @@
+//! `serve --record DIR`: each published stream to an FLV file. A file is
+//! never overwritten: `app_name.flv` exists → `app_name-1.flv`, and so on.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::proto::flv::{FlvHeader, TagType, Writer};
+use crate::proto::message::MessageType;
+
+use super::hub::Frame;
+
+/// One recording.
+pub struct Recorder {
+    path: PathBuf,
+    out: BufWriter<File>,
+    writer: Writer,
+    failed: bool,
+}
+
+/// A file name from `app/name`: letters, digits, `-`, `_`, `.` kept, the
+/// rest `_`.
+fn file_stem(key: &str) -> String {
+    let s: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let s = s.trim_start_matches('.').to_owned();
+    if s.is_empty() { "stream".into() } else { s }
+}
+
+impl Recorder {
+    /// Creates a new file in `dir` for stream `key` (never an existing one).
+    pub fn create(dir: &Path, key: &str) -> io::Result<Recorder> {
+        let stem = file_stem(key);
+        for n in 0..10_000u32 {
+            let name = if n == 0 {
+                format!("{stem}.flv")
+            } else {
+                format!("{stem}-{n}.flv")
+            };
+            let path = dir.join(name);
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(f) => {
+                    let mut out = BufWriter::with_capacity(256 * 1024, f);
+                    let mut writer = Writer::new();
+                    let mut head = Vec::new();
+                    writer.write_header(&FlvHeader::new(true, true), &mut head);
+                    out.write_all(&head)?;
+                    return Ok(Recorder {
+                        path,
+                        out,
+                        writer,
+                        failed: false,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{stem}.flv and 9,999 numbered names exist"),
+        ))
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one message as a tag (a write error stops the recording).
+    pub fn write(&mut self, f: &Frame) {
+        if self.failed {
+            return;
+        }
+        let tag_type = match f.msg_type {
+            MessageType::AUDIO => TagType::AUDIO,
+            MessageType::VIDEO => TagType::VIDEO,
+            MessageType::DATA_AMF0 => TagType::SCRIPT,
+            _ => return,
+        };
+        let mut buf = Vec::with_capacity(f.payload.len() + 15);
+        if self
+            .writer
+            .write_tag_parts(tag_type, f.timestamp, 0, &f.payload, &mut buf)
+            .is_err()
+            || self.out.write_all(&buf).is_err()
+        {
+            self.failed = true;
+        }
+    }
+
+    /// Flushes the file.
+    pub fn finish(mut self) {
+        let _ = self.out.flush();
+    }
+}

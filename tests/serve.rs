@@ -1,0 +1,584 @@
+//! `rtmptool serve` with real peers on loopback: FFmpeg publishes, rtmpdump,
+//! FFmpeg and `rtmptool play` play, tag for tag; RTMPS on the same port;
+//! nginx-rtmp pushes to it and pulls from it; a second publisher is refused
+//! as nginx refuses it; a player that stops reading does not hold anyone
+//! back; the client byte streams of the fault captures give the findings
+//! `diagnose` gives on the captures.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+
+use common::{Certs, Nginx, assert_same, bin, free_port, media, require, wait_for, wait_output};
+
+/// `rtmptool --json serve` on a free port, its NDJSON in a file.
+struct Serve {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Serve {
+    fn start(extra: &[&str]) -> Serve {
+        let dir = tempfile::tempdir().expect("tmp");
+        let log = dir.path().join("serve.ndjson");
+        let port = free_port();
+        let child = bin()
+            .args(["--json", "serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .stdout(std::fs::File::create(&log).expect("log"))
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start serve");
+        let s = Serve {
+            child,
+            port,
+            log,
+            _dir: dir,
+        };
+        wait_for("serve to listen", Duration::from_secs(10), || {
+            s.records()
+                .iter()
+                .any(|r| r["type"] == "listening")
+                .then_some(())
+        });
+        s
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/{path}", self.port)
+    }
+
+    fn records(&self) -> Vec<Json> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    fn sessions(&self, event: &str) -> usize {
+        self.records()
+            .iter()
+            .filter(|r| r["type"] == "session" && r["event"] == event)
+            .count()
+    }
+
+    fn wait_sessions(&self, event: &str, n: usize) {
+        wait_for(
+            &format!("{n} {event} sessions"),
+            Duration::from_secs(20),
+            || (self.sessions(event) >= n).then_some(()),
+        );
+    }
+
+    fn findings(&self) -> Vec<Json> {
+        self.records()
+            .into_iter()
+            .filter(|r| r["type"] == "finding")
+            .collect()
+    }
+
+    /// Ctrl-C, then the records (every connection closed, findings out).
+    fn stop(mut self) -> Vec<Json> {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                assert!(st.success(), "serve exited with {st}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "serve did not stop on SIGINT");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.records()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for a player to end by itself (up to `limit`), else interrupts
+/// it by PID (ffmpeg and rtmpdump finish their files on SIGINT).
+fn end_player(mut child: Child, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = wait_output(child, "player after SIGINT", Duration::from_secs(10));
+}
+
+fn ffmpeg_publish(url: &str, src: &Path) {
+    let out = Command::new(require("ffmpeg"))
+        .args(["-nostdin", "-loglevel", "error", "-re", "-i"])
+        .arg(src)
+        .args(["-c", "copy", "-f", "flv", url])
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        out.status.success(),
+        "ffmpeg publish: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn rtmptool_play(url: &str, out: &Path, extra: &[&str]) -> Child {
+    bin()
+        .args(["--json", "play", url, "-o"])
+        .arg(out)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start play")
+}
+
+#[test]
+fn ffmpeg_publishes_and_rtmpdump_ffmpeg_and_rtmptool_play_tag_for_tag() {
+    let rtmpdump = require("rtmpdump");
+    let ffmpeg = require("ffmpeg");
+    let serve = Serve::start(&[]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = media("h264base_aac_10s.flv");
+    let url = serve.url("live/interop");
+    let ours = dir.path().join("rtmptool.flv");
+    let by_ffmpeg = dir.path().join("ffmpeg.flv");
+    let by_rtmpdump = dir.path().join("rtmpdump.flv");
+    let p1 = rtmptool_play(&url, &ours, &[]);
+    let p2 = Command::new(&ffmpeg)
+        .args([
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-rw_timeout",
+            "3000000",
+            "-i",
+            &url,
+        ])
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(&by_ffmpeg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ffmpeg player");
+    let p3 = Command::new(&rtmpdump)
+        .args(["-q", "--live", "-r", &url, "-o"])
+        .arg(&by_rtmpdump)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start rtmpdump");
+    serve.wait_sessions("play", 3);
+    ffmpeg_publish(&url, &src);
+    let po = wait_output(p1, "rtmptool play", Duration::from_secs(20));
+    assert!(
+        po.status.success(),
+        "play: {}",
+        String::from_utf8_lossy(&po.stderr)
+    );
+    end_player(p2, Duration::from_secs(10));
+    end_player(p3, Duration::from_secs(5));
+    assert_same("ffmpeg → serve → rtmptool play", &src, &ours, 0);
+    assert_same("ffmpeg → serve → ffmpeg", &src, &by_ffmpeg, 0);
+    // librtmp does not hand video bodies of 5 bytes or less to rtmpdump's
+    // writer (here FFmpeg's end-of-sequence tag, which the other two
+    // players received): compare without them.
+    let (sa, sv) = common::tracks(&src);
+    let (ga, gv) = common::tracks(&by_rtmpdump);
+    let sv: Vec<_> = sv.into_iter().filter(|t| t.1.len() > 5).collect();
+    assert!(sa == ga, "ffmpeg → serve → rtmpdump: audio differs");
+    assert!(sv == gv, "ffmpeg → serve → rtmpdump: video differs");
+    let log = serve.log.clone();
+    let records = serve.stop();
+    // FFmpeg, rtmpdump and our player keep to the protocol: no error.
+    let errors: Vec<&Json> = records
+        .iter()
+        .filter(|r| r["type"] == "finding" && r["severity"] == "error")
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    // The publisher's stream key is never printed in full.
+    let all = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!all.contains("interop"), "stream key in the output");
+}
+
+#[test]
+fn rtmps_and_rtmp_on_one_port() {
+    let certs = Certs::new();
+    let cert = certs.cert.to_string_lossy().into_owned();
+    let key = certs.key.to_string_lossy().into_owned();
+    let serve = Serve::start(&["--cert", &cert, "--key", &key]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = media("h264base_aac_10s.flv");
+    let out = dir.path().join("played.flv");
+    let play = rtmptool_play(&serve.url("live/tls"), &out, &[]);
+    serve.wait_sessions("play", 1);
+    let tls_url = format!("rtmps://127.0.0.1:{}/live/tls", serve.port);
+    let p = bin()
+        .args(["publish", "--rate", "4", "--ca"])
+        .arg(&certs.ca)
+        .arg(&src)
+        .arg(&tls_url)
+        .output()
+        .expect("publish");
+    assert!(
+        p.status.success(),
+        "rtmps publish: {}",
+        String::from_utf8_lossy(&p.stderr)
+    );
+    let po = wait_output(play, "play", Duration::from_secs(20));
+    assert!(
+        po.status.success(),
+        "play: {}",
+        String::from_utf8_lossy(&po.stderr)
+    );
+    assert_same("rtmps publish → serve → rtmp play", &src, &out, 0);
+}
+
+#[test]
+fn a_second_publisher_is_refused_as_nginx_refuses_it() {
+    let serve = Serve::start(&[]);
+    let src = media("h264base_aac_60s.flv");
+    let url = serve.url("live/twice");
+    let first = bin()
+        .args(["publish"])
+        .arg(&src)
+        .arg(&url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("first publisher");
+    serve.wait_sessions("publish", 1);
+    let second = bin()
+        .args(["publish"])
+        .arg(&src)
+        .arg(&url)
+        .output()
+        .expect("second publisher");
+    assert_eq!(
+        second.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("NetStream.Publish.BadName"), "{err}");
+    let f = serve.findings();
+    assert!(
+        f.iter().any(|f| f["code"] == "refused"
+            && f["status_code"] == "NetStream.Publish.BadName"
+            && f["peer"].is_string()),
+        "{f:?}"
+    );
+    let _ = Command::new("kill").arg(first.id().to_string()).status();
+    let _ = wait_output(first, "first publisher", Duration::from_secs(10));
+}
+
+#[test]
+fn publish_key_and_address_rules() {
+    let serve = Serve::start(&["--publish-key", "s3cret", "--deny", "play:127.0.0.0/8"]);
+    let src = media("aac_only_10s.flv");
+    let wrong = bin()
+        .args(["publish", "--rate", "8"])
+        .arg(&src)
+        .arg(serve.url("live/guess"))
+        .output()
+        .expect("publish");
+    assert_eq!(wrong.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("Unauthorized"));
+    let right = bin()
+        .args(["publish", "--rate", "8"])
+        .arg(&src)
+        .arg(serve.url("live/s3cret"))
+        .output()
+        .expect("publish");
+    assert!(
+        right.status.success(),
+        "{}",
+        String::from_utf8_lossy(&right.stderr)
+    );
+    let play = bin()
+        .args([
+            "play",
+            &serve.url("live/s3cret"),
+            "-o",
+            "-",
+            "--duration",
+            "1s",
+        ])
+        .output()
+        .expect("play");
+    assert_eq!(
+        play.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&play.stderr)
+    );
+    let records = serve.stop();
+    let text = records.iter().map(|r| r.to_string()).collect::<String>();
+    assert!(!text.contains("s3cret"), "the key reached the output");
+}
+
+/// Coded frames only (sequence headers left out: nginx-rtmp re-sends its
+/// own copies when a relay starts).
+fn frames(t: common::Track) -> common::Track {
+    t.into_iter()
+        .filter(|(_, b)| !(b.len() >= 2 && b[1] == 0 && matches!(b[0], 0xaf | 0x17)))
+        .collect()
+}
+
+/// nginx-rtmp's relay joins a live stream where it is (its push connects
+/// after the publisher started): what arrives is the source's frames from
+/// some point to the end, byte for byte, and most of them.
+fn assert_suffix(what: &str, source: &Path, got: &Path) {
+    let (sa, sv) = common::tracks(source);
+    let (ga, gv) = common::tracks(got);
+    for (kind, s, g) in [
+        ("audio", frames(sa), frames(ga)),
+        ("video", frames(sv), frames(gv)),
+    ] {
+        assert!(
+            g.len() * 10 >= s.len() * 7,
+            "{what}: only {} of {} {kind} frames",
+            g.len(),
+            s.len()
+        );
+        assert!(
+            s.ends_with(&g),
+            "{what}: the {kind} frames are not the source's last {}",
+            g.len()
+        );
+    }
+}
+
+/// nginx-rtmp pushes a stream to serve (`push`), and pulls one from it
+/// (`pull`); both arrive tag for tag.
+#[test]
+fn nginx_pushes_to_serve_and_pulls_from_it() {
+    let serve = Serve::start(&[]);
+    let apps = format!(
+        "application push {{ live on; push 127.0.0.1:{p} app=live; }}\n    \
+         application pull {{ live on; pull rtmp://127.0.0.1:{p}/live; }}",
+        p = serve.port
+    );
+    let nginx = Nginx::start(4096, &apps);
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = media("h264base_aac_10s.flv");
+    // push: ffmpeg → nginx/push/pushed → serve/live/pushed → rtmptool play
+    let out = dir.path().join("pushed.flv");
+    let play = rtmptool_play(&serve.url("live/pushed"), &out, &[]);
+    serve.wait_sessions("play", 1);
+    ffmpeg_publish(&nginx.url("push/pushed"), &src);
+    let po = wait_output(play, "play from serve", Duration::from_secs(20));
+    assert!(
+        po.status.success(),
+        "{}",
+        String::from_utf8_lossy(&po.stderr)
+    );
+    assert_suffix("nginx push → serve", &src, &out);
+    // pull: rtmptool publish → serve/live/pulled ← nginx/pull/pulled ← play
+    let out = dir.path().join("pulled.flv");
+    let play = rtmptool_play(&nginx.url("pull/pulled"), &out, &[]);
+    serve.wait_sessions("play", 2);
+    let p = bin()
+        .args(["publish"])
+        .arg(&src)
+        .arg(serve.url("live/pulled"))
+        .output()
+        .expect("publish");
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    end_player(play, Duration::from_secs(15));
+    assert_suffix("serve ← nginx pull", &src, &out);
+}
+
+/// A player that stops reading: the publisher keeps its pace, a second
+/// player gets every tag, and serve says the stalled one skipped.
+#[test]
+fn a_player_that_stops_reading_holds_no_one_back() {
+    use rtmptool::proto::session::{ClientSession, Goal, SessionConfig, State};
+    let serve = Serve::start(&["--queue", "32"]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = media("h264base_aac_60s.flv");
+    let url = serve.url("live/slow");
+    // The stalled player: plays, then never reads again (small receive buffer).
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], serve.port)).into())
+        .unwrap();
+    let mut tcp: TcpStream = sock.into();
+    let goal = Goal::Play {
+        stream: "slow".into(),
+        start: -2.0,
+        buffer_ms: 1000,
+    };
+    let cfg = SessionConfig::new(
+        "live",
+        &format!("rtmp://127.0.0.1:{}/live", serve.port),
+        goal,
+    );
+    let mut x = 7u8;
+    let mut c = ClientSession::new(cfg, Duration::ZERO, &mut |b: &mut [u8]| {
+        for v in b {
+            x = x.wrapping_mul(31).wrapping_add(7);
+            *v = x;
+        }
+    });
+    let mut buf = vec![0u8; 4096];
+    let t0 = Instant::now();
+    while c.state() != State::Active {
+        while let Some(b) = c.poll_transmit() {
+            tcp.write_all(&b).unwrap();
+        }
+        let n = tcp.read(&mut buf).unwrap();
+        assert!(n > 0, "serve closed on the stalled player");
+        c.handle_input(&buf[..n], t0.elapsed()).unwrap();
+        assert!(t0.elapsed() < Duration::from_secs(10), "play never started");
+    }
+    // A healthy player.
+    let out = dir.path().join("healthy.flv");
+    let healthy = rtmptool_play(&url, &out, &[]);
+    serve.wait_sessions("play", 2);
+    let start = Instant::now();
+    let p = bin()
+        .args(["publish", "--rate", "4"])
+        .arg(&src)
+        .arg(&url)
+        .output()
+        .expect("publish");
+    let took = start.elapsed();
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    // 60 s of media at 4× real time: 15 s; a publisher held back by the
+    // stalled player would take much longer (or never end).
+    assert!(took < Duration::from_secs(20), "publish took {took:?}");
+    let po = wait_output(healthy, "healthy player", Duration::from_secs(20));
+    assert!(
+        po.status.success(),
+        "{}",
+        String::from_utf8_lossy(&po.stderr)
+    );
+    assert_same("healthy player beside a stalled one", &src, &out, 0);
+    let skipped: Vec<Json> = serve
+        .records()
+        .into_iter()
+        .filter(|r| r["type"] == "skipped")
+        .collect();
+    assert!(!skipped.is_empty(), "no skip reported");
+    assert!(skipped.iter().all(|r| r["dropped"].as_u64() > Some(0)));
+    drop(tcp);
+}
+
+/// The client bytes of a capture (C0 on), reassembled.
+fn client_bytes(pcap: &Path) -> Vec<u8> {
+    use rtmptool::analyze::{Analyzer, Options};
+    use rtmptool::capture::Reader;
+    use rtmptool::capture::tcp::Dir;
+    let f = std::fs::File::open(pcap).expect("open");
+    let mut r = Reader::new(f).expect("capture");
+    let mut an = Analyzer::new(Options::default());
+    let mut bytes = Vec::new();
+    while let Some(p) = r.next_packet().expect("packet") {
+        an.packet_with_data(&p, &mut |_| {}, &mut |d| {
+            if d.dir == Dir::C2s && d.conn_id == 0 {
+                bytes.extend_from_slice(d.bytes);
+            }
+        });
+    }
+    bytes
+}
+
+/// Codes of `diagnose --json` findings about the client's bytes.
+fn diagnose_codes(pcap: &Path) -> Vec<String> {
+    let out = bin()
+        .args(["--json", "diagnose"])
+        .arg(pcap)
+        .output()
+        .expect("diagnose");
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Json>(l).ok())
+        .filter(|f| f["dir"] == "c2s" && f["severity"] != "info")
+        .filter_map(|f| f["code"].as_str().map(str::to_owned))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[test]
+fn fault_captures_replayed_give_the_findings_of_diagnose() {
+    let serve = Serve::start(&["--handshake-timeout", "2s", "--idle-timeout", "2s"]);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/rtmp");
+    let cases = [
+        "fault_a_no_setchunksize.pcap",
+        "fault_a_no_setchunksize_toobig.pcap",
+        "fault_b_announce8192_chunk4096.pcap",
+        "fault_b_lying_setchunksize.pcap",
+    ];
+    let mut expected = Vec::new();
+    for name in cases {
+        let pcap = dir.join(name);
+        let want = diagnose_codes(&pcap);
+        assert!(!want.is_empty(), "{name}: diagnose found nothing in c2s");
+        let bytes = client_bytes(&pcap);
+        let mut tcp = TcpStream::connect(("127.0.0.1", serve.port)).expect("connect");
+        let reader = {
+            let mut r = tcp.try_clone().unwrap();
+            std::thread::spawn(move || {
+                let mut b = [0u8; 65536];
+                while matches!(r.read(&mut b), Ok(n) if n > 0) {}
+            })
+        };
+        // The client's bytes as it sent them; the server may close early.
+        for piece in bytes.chunks(1460) {
+            if tcp.write_all(piece).is_err() {
+                break;
+            }
+        }
+        let _ = tcp.shutdown(std::net::Shutdown::Write);
+        reader.join().unwrap();
+        expected.push((name, want));
+    }
+    let records = serve.stop();
+    let findings: Vec<&Json> = records.iter().filter(|r| r["type"] == "finding").collect();
+    for (i, (name, want)) in expected.iter().enumerate() {
+        let mut got: Vec<String> = findings
+            .iter()
+            .filter(|f| {
+                f["conn"].as_str().is_some() && f["dir"] == "c2s" && f["severity"] != "info"
+            })
+            .filter(|f| {
+                records
+                    .iter()
+                    .any(|s| s["type"] == "session" && s["id"] == i && s["peer"] == f["peer"])
+            })
+            .filter_map(|f| f["code"].as_str().map(str::to_owned))
+            .collect();
+        got.sort();
+        got.dedup();
+        let mine: Vec<&Json> = records.iter().filter(|r| r["id"] == i).collect();
+        assert_eq!(
+            &got, want,
+            "{name}: serve {got:?}, diagnose {want:?}; {mine:?}"
+        );
+    }
+}
