@@ -24,7 +24,7 @@ seeds() {
     handshake) echo ../testdata/handshake ;;
     flv_reader) echo ../testdata/rtmp/media ;;
     capture_reader|dump_pipeline) echo ../testdata/rtmp ../testdata/capture ;;
-    chunk_decoder|chunk_walk|client_session) echo ../testdata/amf ;;
+    chunk_decoder|chunk_walk|client_session|server_session) echo ../testdata/amf ;;
   esac
 }
 # Captures need room for a few packets; the other decoders find their bugs

@@ -381,9 +381,6 @@ pub async fn run(
     }
 }
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
 fn wall_clock() -> Timestamp {
     let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -409,8 +406,10 @@ fn seed(id: u64) -> impl FnMut(&mut [u8]) {
     }
 }
 
-/// Spare room offered to each socket read.
+/// Spare room offered to each socket read once reads fill a small buffer.
 const READ_SIZE: usize = 64 * 1024;
+/// The first read buffer of a connection.
+const SMALL_READ: usize = 4096;
 /// A player whose bytes waiting to be written reach this drops what comes
 /// and starts again at the next key frame once below it.
 const HIGH_WATER: usize = 256 * 1024;
@@ -447,6 +446,9 @@ struct Conn {
     /// The next bytes are a player's start: stop following what we send
     /// once they are queued.
     stop_following: bool,
+    /// A new player's start (metadata, sequence headers, GOP): queued once
+    /// the answer to its play has gone to the analysis.
+    start: Vec<Arc<Frame>>,
     /// The last stream published or played (redacted), for the close record.
     last_stream: String,
 }
@@ -483,7 +485,7 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, id: u64, shared: Arc<Share
     let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(shared.cfg.send_buffer);
     let deadline = Instant::now() + shared.cfg.handshake_timeout;
     // RTMPS on the same port: a TLS record starts with 0x16.
-    let io: Box<dyn Io> = match &shared.cfg.tls {
+    let tls_stream = match &shared.cfg.tls {
         Some(tls) => {
             let mut first = [0u8; 1];
             let peeked = tokio::time::timeout_at(deadline.into(), tcp.peek(&mut first)).await;
@@ -491,7 +493,7 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, id: u64, shared: Arc<Share
                 Ok(Ok(1)) if first[0] == 0x16 => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
                     match tokio::time::timeout_at(deadline.into(), acceptor.accept(tcp)).await {
-                        Ok(Ok(s)) => Box::new(s),
+                        Ok(Ok(s)) => Ok(s),
                         Ok(Err(e)) => {
                             closed(
                                 &shared,
@@ -514,10 +516,10 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, id: u64, shared: Arc<Share
                         }
                     }
                 }
-                _ => Box::new(tcp),
+                _ => Err(tcp),
             }
         }
-        None => Box::new(tcp),
+        None => Err(tcp),
     };
     let session = ServerSession::new(
         ServerConfig {
@@ -546,9 +548,20 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, id: u64, shared: Arc<Share
         role: Role::None,
         stats: ConnStats::default(),
         stop_following: false,
+        start: Vec::new(),
         last_stream: String::new(),
     };
-    let (how, detail) = c.drive(io, deadline).await;
+    // Plain TCP: lock-free halves and no flush; TLS: the generic split.
+    let (how, detail) = match tls_stream {
+        Err(tcp) => {
+            let (rd, wr) = tcp.into_split();
+            c.drive(rd, wr, false, deadline).await
+        }
+        Ok(tls) => {
+            let (rd, wr) = tokio::io::split(tls);
+            c.drive(rd, wr, true, deadline).await
+        }
+    };
     c.finish(how, detail);
 }
 
@@ -561,6 +574,30 @@ fn closed(shared: &Shared, peer: SocketAddr, id: u64, detail: String, stats: Con
         detail,
         stats,
     });
+}
+
+/// A write half that can write without waiting: fan-out writes a player's
+/// bytes as soon as they are queued (one wakeup per message, as nginx-rtmp
+/// sends from the publisher's event), and waits for writability only when
+/// the socket is full.
+trait TryWrite {
+    /// `None` when the socket is full or the stream cannot tell (TLS).
+    fn try_write_now(&mut self, buf: &[u8]) -> Option<std::io::Result<usize>>;
+}
+
+impl TryWrite for tokio::net::tcp::OwnedWriteHalf {
+    fn try_write_now(&mut self, buf: &[u8]) -> Option<std::io::Result<usize>> {
+        match self.try_write(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+            r => Some(r),
+        }
+    }
+}
+
+impl<T> TryWrite for tokio::io::WriteHalf<T> {
+    fn try_write_now(&mut self, _: &[u8]) -> Option<std::io::Result<usize>> {
+        None
+    }
 }
 
 /// `app/name` with the stream key redacted.
@@ -594,16 +631,24 @@ impl Conn {
     }
 
     /// Reads, writes and fans out until the connection ends; says how.
-    async fn drive(
+    async fn drive<R: AsyncRead + Unpin, W: AsyncWrite + TryWrite + Unpin>(
         &mut self,
-        io: Box<dyn Io>,
+        mut rd: R,
+        mut wr: W,
+        tls: bool,
         hs_deadline: Instant,
     ) -> (Option<(Dir, CloseKind)>, String) {
-        let (mut rd, mut wr) = tokio::io::split(io);
-        let mut rbuf = BytesMut::with_capacity(READ_SIZE);
+        // Players send little: a small read buffer, grown for publishers.
+        let mut rbuf = BytesMut::with_capacity(SMALL_READ);
+        let sleep = tokio::time::sleep_until(hs_deadline.into());
+        tokio::pin!(sleep);
+        let mut armed = hs_deadline;
         let mut pending = Bytes::new();
         let mut last_activity = Instant::now();
-        let mut stop = self.shared.stop.clone();
+        // One registration for the whole connection, not one per wakeup.
+        let mut stop_rx = self.shared.stop.clone();
+        let stop = stop_rx.changed();
+        tokio::pin!(stop);
         let idle = self.shared.cfg.idle_timeout;
         let mut needs_flush = false;
         // After the session failed: what the client sends next is still
@@ -618,6 +663,17 @@ impl Conn {
                     if self.stop_following {
                         self.strict.stop_following_sent();
                         self.stop_following = false;
+                        if let Role::Player { stream_id, .. } = self.role {
+                            for f in std::mem::take(&mut self.start) {
+                                self.session.send_media(
+                                    stream_id,
+                                    f.msg_type,
+                                    f.timestamp,
+                                    &f.payload,
+                                );
+                                self.stats.messages += 1;
+                            }
+                        }
                     }
                     self.stats.bytes_out += b.len() as u64;
                     pending = b;
@@ -635,8 +691,16 @@ impl Conn {
             } else {
                 hs_deadline
             };
+            // One timer per connection, moved only when the deadline moved
+            // by more than a little (activity moves it all the time).
+            let due = drain_until.unwrap_or(deadline);
+            if due < armed || due.saturating_duration_since(armed) > Duration::from_millis(500) {
+                sleep.as_mut().reset(due.into());
+                armed = due;
+            }
             let rx = match &mut self.role {
-                Role::Player { rx, .. } if failed.is_none() => Some(rx),
+                // Live messages wait until the start has been queued.
+                Role::Player { rx, .. } if failed.is_none() && !self.stop_following => Some(rx),
                 _ => None,
             };
             if let Some(until) = drain_until
@@ -665,8 +729,9 @@ impl Conn {
                                 self.leave();
                             }
                         }
+                        let full = rbuf.len() == rbuf.capacity();
                         rbuf.clear();
-                        if rbuf.capacity() < READ_SIZE {
+                        if full && rbuf.capacity() < READ_SIZE {
                             rbuf.reserve(READ_SIZE);
                         }
                     }
@@ -676,11 +741,54 @@ impl Conn {
                     Ok(n) => {
                         last_activity = Instant::now();
                         pending.advance(n);
-                        needs_flush = true;
+                        needs_flush = tls;
                     }
                 },
-                u = recv(rx) => self.update(u, queued),
-                _ = tokio::time::sleep_until(drain_until.unwrap_or(deadline).into()) => {
+                u = recv(rx) => {
+                    self.update(u, queued);
+                    // What else is ready goes out in the same write.
+                    for _ in 0..64 {
+                        let queued = pending.len() + self.session.poll_transmit_len();
+                        let next = match &mut self.role {
+                            Role::Player { rx, .. } => rx.try_recv(),
+                            _ => break,
+                        };
+                        match next {
+                            Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed) => break,
+                            Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                                self.update(Err(broadcast::error::RecvError::Lagged(n)), queued)
+                            }
+                            Ok(u) => self.update(Ok(u), queued),
+                        }
+                    }
+                    // Out at once while the socket takes it.
+                    loop {
+                        if pending.is_empty() {
+                            match self.session.poll_transmit() {
+                                Some(b) => {
+                                    self.stats.bytes_out += b.len() as u64;
+                                    pending = b;
+                                }
+                                None => break,
+                            }
+                        }
+                        match wr.try_write_now(&pending) {
+                            Some(Ok(n)) if n > 0 => {
+                                last_activity = Instant::now();
+                                pending.advance(n);
+                            }
+                            Some(Ok(_) | Err(_)) => return (Some((Dir::S2c, CloseKind::Rst)), "write failed: the client went away".into()),
+                            None => break,
+                        }
+                    }
+                }
+                _ = &mut sleep => {
+                    if Instant::now() < due {
+                        // Armed early (the deadline moved on since).
+                        sleep.as_mut().reset(due.into());
+                        armed = due;
+                        continue;
+                    }
                     if let Some(f) = failed {
                         return (Some((Dir::S2c, CloseKind::Fin)), f);
                     }
@@ -691,7 +799,7 @@ impl Conn {
                         (Some((Dir::S2c, CloseKind::Fin)), format!("closed: no complete handshake within {} (--handshake-timeout)", crate::net::human_duration(self.shared.cfg.handshake_timeout)))
                     };
                 }
-                _ = stop.changed() => {
+                _ = &mut stop => {
                     let _ = wr.shutdown().await;
                     return (Some((Dir::S2c, CloseKind::Fin)), "server stopping".into());
                 }
