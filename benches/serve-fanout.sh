@@ -8,11 +8,15 @@
 #   - server memory per player: (RSS at N_big - RSS at N_small) / (N_big - N_small);
 #   - p50/p99 delay from publisher to player (load's probe: one process, one clock);
 #   - failures.
+# serve runs twice: writing every message at once, and with merged writes
+# (MERGE, default 50ms: players write what queued up at most every 50 ms,
+# as SRS's mw_latency does).
 # Bounded: PLAYERS="200 1000" by default, WINDOW=8 s each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PLAYERS=${PLAYERS:-"200 1000"}
 WINDOW=${WINDOW:-8}
+MERGE=${MERGE:-50ms}
 cargo build --release --quiet
 BIN=${CARGO_TARGET_DIR:-target}/release/rtmptool
 CLK=$(getconf CLK_TCK)
@@ -85,13 +89,17 @@ PY
 }
 
 echo "== one ${kbps} kbit/s stream, ${WINDOW} s windows; server on one core, load on the other"
-p=$(port)
-$SERVER "$BIN" -q serve --listen "127.0.0.1:$p" --max-connections $((max + 64)) > "$dir/serve.log" 2>&1 &
-spid=$!
-wait_port "$p"
-run serve "rtmp://127.0.0.1:$p/live" "$spid"
-kill -INT "$spid"; wait "$spid" || true; spid=""
+for merge in 0ms "$MERGE"; do
+  p=$(port)
+  $SERVER "$BIN" -q serve --listen "127.0.0.1:$p" --max-connections $((max + 64)) --merge-writes "$merge" > "$dir/serve.log" 2>&1 &
+  spid=$!
+  wait_port "$p"
+  echo "-- serve --merge-writes $merge"
+  run serve "rtmp://127.0.0.1:$p/live" "$spid"
+  kill -INT "$spid"; wait "$spid" || true; spid=""
+done
 
+echo "-- nginx-rtmp (1 worker)"
 p=$(port)
 cat > "$dir/nginx.conf" <<CONF
 load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;

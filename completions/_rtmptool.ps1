@@ -215,6 +215,7 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close a connection that neither sends nor takes a byte for this long')
             [CompletionResult]::new('--chunk-size', '--chunk-size', [CompletionResultType]::ParameterName, 'Chunk size the server sends with')
             [CompletionResult]::new('--queue', '--queue', [CompletionResultType]::ParameterName, 'Messages a player may fall behind before it skips to the next key frame')
+            [CompletionResult]::new('--merge-writes', '--merge-writes', [CompletionResultType]::ParameterName, 'Players write what queued up at most this often (0: every message at once): fewer wakeups and writes for up to this much added delay')
             [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Stop after this long (for scripts and tests); default: until Ctrl-C')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Limit for each network phase, e.g. 500ms, 2s, 1m')

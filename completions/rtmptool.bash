@@ -659,7 +659,7 @@ _rtmptool() {
             return 0
             ;;
         rtmptool__subcmd__serve)
-            opts="-l -q -v -h -V --listen --cert --key --record --publish-key --allow --deny --max-connections --max-message --handshake-timeout --idle-timeout --chunk-size --queue --duration --reveal-keys --json --color --quiet --verbose --timeout --help --version"
+            opts="-l -q -v -h -V --listen --cert --key --record --publish-key --allow --deny --max-connections --max-message --handshake-timeout --idle-timeout --chunk-size --queue --merge-writes --duration --reveal-keys --json --color --quiet --verbose --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -718,6 +718,10 @@ _rtmptool() {
                     return 0
                     ;;
                 --queue)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --merge-writes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

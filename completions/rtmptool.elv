@@ -205,6 +205,7 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand --idle-timeout 'Close a connection that neither sends nor takes a byte for this long'
             cand --chunk-size 'Chunk size the server sends with'
             cand --queue 'Messages a player may fall behind before it skips to the next key frame'
+            cand --merge-writes 'Players write what queued up at most this often (0: every message at once): fewer wakeups and writes for up to this much added delay'
             cand --duration 'Stop after this long (for scripts and tests); default: until Ctrl-C'
             cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
             cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'

@@ -186,6 +186,7 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l handshake-ti
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l idle-timeout -d 'Close a connection that neither sends nor takes a byte for this long' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l chunk-size -d 'Chunk size the server sends with' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l queue -d 'Messages a player may fall behind before it skips to the next key frame' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l merge-writes -d 'Players write what queued up at most this often (0: every message at once): fewer wakeups and writes for up to this much added delay' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l duration -d 'Stop after this long (for scripts and tests); default: until Ctrl-C' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
 always\t'Always colour'

@@ -416,6 +416,9 @@ pub struct ServeArgs {
     /// Messages a player may fall behind before it skips to the next key frame
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000), value_name = "N")]
     pub queue: u32,
+    /// Players write what queued up at most this often (0: every message at once): fewer wakeups and writes for up to this much added delay
+    #[arg(long, default_value = "0ms", value_parser = parse_duration, value_name = "DURATION")]
+    pub merge_writes: Duration,
     /// Stop after this long (for scripts and tests); default: until Ctrl-C
     #[arg(long, value_parser = parse_positive_duration, value_name = "DURATION")]
     pub duration: Option<Duration>,

@@ -183,6 +183,7 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Result<(), Exit> {
             ..HubLimits::default()
         },
         send_buffer: 256 * 1024,
+        merge_writes: args.merge_writes,
         reveal_keys: args.reveal_keys,
     };
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -9,11 +9,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::sync::broadcast;
 
+use crate::proto::chunk::{ChunkEncoder, MessageHeader};
 use crate::proto::media::{AudioInfo, MediaUnit, VideoInfo};
 use crate::proto::message::MessageType;
+use crate::proto::session::media_csid;
 
 /// One message of a published stream, as received (body byte for byte).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,21 +28,41 @@ pub struct Frame {
     pub payload: Bytes,
     /// What it counts as.
     pub unit: MediaUnit,
+    /// The message chunked once for every player: full (type 0) headers,
+    /// message stream [`WIRE_STREAM_ID`], the server's chunk size.
+    pub wire: Bytes,
 }
 
+/// The message stream id of [`Frame::wire`]: the first (and in practice
+/// only) stream a client creates.
+pub const WIRE_STREAM_ID: u32 = 1;
+
 impl Frame {
-    /// Classifies a message body once, for every player.
-    pub fn new(msg_type: MessageType, timestamp: u32, payload: Bytes) -> Frame {
+    /// Classifies a message body and chunks it at `chunk_size`, once for
+    /// every player.
+    pub fn new(msg_type: MessageType, timestamp: u32, payload: Bytes, chunk_size: u32) -> Frame {
         let unit = match msg_type {
             MessageType::VIDEO => MediaUnit::of(true, &payload),
             MessageType::AUDIO => MediaUnit::of(false, &payload),
             _ => MediaUnit::Config,
         };
+        // A fresh encoder: type 0 headers, which read right whatever the
+        // player's chunk streams carried before.
+        let mut enc = ChunkEncoder::default();
+        enc.set_chunk_size(chunk_size);
+        let mut wire = BytesMut::with_capacity(payload.len() + payload.len() / 128 + 32);
+        let header = MessageHeader {
+            timestamp,
+            msg_type,
+            stream_id: WIRE_STREAM_ID,
+        };
+        enc.encode(media_csid(msg_type), &header, &payload, &mut wire);
         Frame {
             msg_type,
             timestamp,
             payload,
             unit,
+            wire: wire.freeze(),
         }
     }
 
@@ -303,6 +325,7 @@ mod tests {
             MessageType::VIDEO,
             0,
             Bytes::from(vec![b0, pt, 0, 0, 0, 1, 2, 3]),
+            4096,
         )
     }
 

@@ -10,6 +10,7 @@ pub mod hub;
 pub mod record;
 pub mod strict;
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -160,6 +161,10 @@ pub struct ServeConfig {
     pub hub: HubLimits,
     /// SO_SNDBUF of each connection (Linux doubles it).
     pub send_buffer: usize,
+    /// Players take their queue and write it at most this often (zero:
+    /// every message at once); fewer wakeups and writes per player for up
+    /// to this much delay (SRS's merged write, `mw_latency`).
+    pub merge_writes: Duration,
     /// Show stream keys in full.
     pub reveal_keys: bool,
 }
@@ -179,6 +184,7 @@ impl Default for ServeConfig {
             chunk_size: 4096,
             hub: HubLimits::default(),
             send_buffer: 256 * 1024,
+            merge_writes: Duration::ZERO,
             reveal_keys: false,
         }
     }
@@ -451,6 +457,10 @@ struct Conn {
     start: Vec<Arc<Frame>>,
     /// The last stream published or played (redacted), for the close record.
     last_stream: String,
+    /// Bytes to write, in order (the session's and shared frames').
+    out: VecDeque<Bytes>,
+    /// Their total length.
+    out_len: usize,
 }
 
 async fn connection(tcp: TcpStream, peer: SocketAddr, id: u64, shared: Arc<Shared>) {
@@ -550,6 +560,8 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, id: u64, shared: Arc<Share
         stop_following: false,
         start: Vec::new(),
         last_stream: String::new(),
+        out: VecDeque::new(),
+        out_len: 0,
     };
     // Plain TCP: lock-free halves and no flush; TLS: the generic split.
     let (how, detail) = match tls_stream {
@@ -582,12 +594,18 @@ fn closed(shared: &Shared, peer: SocketAddr, id: u64, detail: String, stats: Con
 /// the socket is full.
 trait TryWrite {
     /// `None` when the socket is full or the stream cannot tell (TLS).
-    fn try_write_now(&mut self, buf: &[u8]) -> Option<std::io::Result<usize>>;
+    fn try_write_vectored_now(
+        &mut self,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Option<std::io::Result<usize>>;
 }
 
 impl TryWrite for tokio::net::tcp::OwnedWriteHalf {
-    fn try_write_now(&mut self, buf: &[u8]) -> Option<std::io::Result<usize>> {
-        match self.try_write(buf) {
+    fn try_write_vectored_now(
+        &mut self,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Option<std::io::Result<usize>> {
+        match self.try_write_vectored(bufs) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
             r => Some(r),
         }
@@ -595,7 +613,10 @@ impl TryWrite for tokio::net::tcp::OwnedWriteHalf {
 }
 
 impl<T> TryWrite for tokio::io::WriteHalf<T> {
-    fn try_write_now(&mut self, _: &[u8]) -> Option<std::io::Result<usize>> {
+    fn try_write_vectored_now(
+        &mut self,
+        _: &[std::io::IoSlice<'_>],
+    ) -> Option<std::io::Result<usize>> {
         None
     }
 }
@@ -631,6 +652,89 @@ impl Conn {
     }
 
     /// Reads, writes and fans out until the connection ends; says how.
+    /// Moves what the session queued to the output (through the strict
+    /// analysis while it follows our side); a new player's start frames go
+    /// right after the answer to its play.
+    fn pull_session(&mut self) {
+        while let Some(b) = self.session.poll_transmit() {
+            self.strict.sent(&b, wall_clock());
+            self.stats.bytes_out += b.len() as u64;
+            self.out_len += b.len();
+            self.out.push_back(b);
+            if self.stop_following {
+                self.strict.stop_following_sent();
+                self.stop_following = false;
+                if let Role::Player { stream_id, .. } = self.role {
+                    for f in std::mem::take(&mut self.start) {
+                        self.push_frame(stream_id, &f);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queues one message to a player: the bytes chunked once for every
+    /// player when it plays on stream 1 (as the server's sessions number
+    /// streams), else chunked for it alone.
+    fn push_frame(&mut self, stream_id: u32, f: &Frame) {
+        self.stats.messages += 1;
+        if stream_id == hub::WIRE_STREAM_ID && !f.wire.is_empty() {
+            self.pull_session();
+            self.stats.bytes_out += f.wire.len() as u64;
+            self.out_len += f.wire.len();
+            self.out.push_back(f.wire.clone());
+            // The shared bytes start with full headers: the session's own
+            // next message on those chunk streams must too.
+            self.session.reset_chunk_state();
+        } else {
+            self.session
+                .send_media(stream_id, f.msg_type, f.timestamp, &f.payload);
+        }
+    }
+
+    /// Takes `n` written bytes off the output.
+    fn consume(&mut self, mut n: usize) {
+        self.out_len -= n;
+        while n > 0 {
+            let Some(front) = self.out.front_mut() else {
+                break;
+            };
+            if front.len() <= n {
+                n -= front.len();
+                self.out.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
+            }
+        }
+    }
+
+    /// Writes what the socket takes now, many buffers per call.
+    fn write_now<W: TryWrite>(&mut self, wr: &mut W) -> Result<bool, ()> {
+        let mut wrote = false;
+        loop {
+            self.pull_session();
+            if self.out.is_empty() {
+                return Ok(wrote);
+            }
+            let slices: Vec<std::io::IoSlice<'_>> = self
+                .out
+                .iter()
+                .take(64)
+                .map(|b| std::io::IoSlice::new(b))
+                .collect();
+            match wr.try_write_vectored_now(&slices) {
+                Some(Ok(n)) if n > 0 => {
+                    self.consume(n);
+                    wrote = true;
+                }
+                Some(_) => return Err(()),
+                None => return Ok(wrote),
+            }
+        }
+    }
+
+    /// Reads, writes and fans out until the connection ends; says how.
     async fn drive<R: AsyncRead + Unpin, W: AsyncWrite + TryWrite + Unpin>(
         &mut self,
         mut rd: R,
@@ -638,12 +742,17 @@ impl Conn {
         tls: bool,
         hs_deadline: Instant,
     ) -> (Option<(Dir, CloseKind)>, String) {
+        let gone = || {
+            (
+                Some((Dir::S2c, CloseKind::Rst)),
+                "write failed: the client went away".to_string(),
+            )
+        };
         // Players send little: a small read buffer, grown for publishers.
         let mut rbuf = BytesMut::with_capacity(SMALL_READ);
         let sleep = tokio::time::sleep_until(hs_deadline.into());
         tokio::pin!(sleep);
         let mut armed = hs_deadline;
-        let mut pending = Bytes::new();
         let mut last_activity = Instant::now();
         // One registration for the whole connection, not one per wakeup.
         let mut stop_rx = self.shared.stop.clone();
@@ -656,35 +765,27 @@ impl Conn {
         let mut failed: Option<String> = None;
         let mut drain_until: Option<Instant> = None;
         let mut drained = 0usize;
+        let merge = self.shared.cfg.merge_writes;
+        // With merged writes, a player takes its queue again only then.
+        let mut next_take: Option<Instant> = None;
         loop {
-            if pending.is_empty() {
-                if let Some(b) = self.session.poll_transmit() {
-                    self.strict.sent(&b, wall_clock());
-                    if self.stop_following {
-                        self.strict.stop_following_sent();
-                        self.stop_following = false;
-                        if let Role::Player { stream_id, .. } = self.role {
-                            for f in std::mem::take(&mut self.start) {
-                                self.session.send_media(
-                                    stream_id,
-                                    f.msg_type,
-                                    f.timestamp,
-                                    &f.payload,
-                                );
-                                self.stats.messages += 1;
-                            }
-                        }
-                    }
-                    self.stats.bytes_out += b.len() as u64;
-                    pending = b;
-                } else if needs_flush {
-                    if wr.flush().await.is_err() {
-                        return (Some((Dir::S2c, CloseKind::Rst)), "write failed".into());
-                    }
-                    needs_flush = false;
-                }
+            match self.write_now(&mut wr) {
+                Ok(true) => last_activity = Instant::now(),
+                Ok(false) => {}
+                Err(()) => return gone(),
             }
-            let queued = pending.len() + self.session.poll_transmit_len();
+            if let Some(t) = next_take
+                && Instant::now() >= t
+            {
+                next_take = None;
+            }
+            if self.out.is_empty() && needs_flush {
+                if wr.flush().await.is_err() {
+                    return gone();
+                }
+                needs_flush = false;
+            }
+            let queued = self.out_len + self.session.poll_transmit_len();
             let handshaken = self.session.connection().is_handshaken();
             let deadline = if handshaken {
                 last_activity + idle
@@ -694,13 +795,18 @@ impl Conn {
             // One timer per connection, moved only when the deadline moved
             // by more than a little (activity moves it all the time).
             let due = drain_until.unwrap_or(deadline);
+            let due = next_take.map_or(due, |t| t.min(due));
             if due < armed || due.saturating_duration_since(armed) > Duration::from_millis(500) {
                 sleep.as_mut().reset(due.into());
                 armed = due;
             }
             let rx = match &mut self.role {
                 // Live messages wait until the start has been queued.
-                Role::Player { rx, .. } if failed.is_none() && !self.stop_following => Some(rx),
+                Role::Player { rx, .. }
+                    if failed.is_none() && !self.stop_following && next_take.is_none() =>
+                {
+                    Some(rx)
+                }
                 _ => None,
             };
             if let Some(until) = drain_until
@@ -708,6 +814,8 @@ impl Conn {
             {
                 return (Some((Dir::S2c, CloseKind::Fin)), failed.unwrap_or_default());
             }
+            // The socket was full: wait until it takes the next buffer.
+            let front = self.out.front().cloned().unwrap_or_default();
             tokio::select! {
                 r = rd.read_buf(&mut rbuf) => match r {
                     Ok(0) => return (Some((Dir::C2s, CloseKind::Fin)), "closed by the client".into()),
@@ -720,7 +828,7 @@ impl Conn {
                             drained += n;
                         } else {
                             let r = self.session.handle_input(&rbuf, self.shared.epoch.elapsed());
-                            self.events(queued);
+                            self.events();
                             if let Err(e) = r {
                                 // The session cannot go on; the strict
                                 // analysis says what went wrong.
@@ -736,11 +844,11 @@ impl Conn {
                         }
                     }
                 },
-                w = wr.write(&pending), if !pending.is_empty() => match w {
-                    Ok(0) | Err(_) => return (Some((Dir::S2c, CloseKind::Rst)), "write failed: the client went away".into()),
+                w = wr.write(&front), if !front.is_empty() => match w {
+                    Ok(0) | Err(_) => return gone(),
                     Ok(n) => {
                         last_activity = Instant::now();
-                        pending.advance(n);
+                        self.consume(n);
                         needs_flush = tls;
                     }
                 },
@@ -748,7 +856,7 @@ impl Conn {
                     self.update(u, queued);
                     // What else is ready goes out in the same write.
                     for _ in 0..64 {
-                        let queued = pending.len() + self.session.poll_transmit_len();
+                        let queued = self.out_len + self.session.poll_transmit_len();
                         let next = match &mut self.role {
                             Role::Player { rx, .. } => rx.try_recv(),
                             _ => break,
@@ -761,28 +869,14 @@ impl Conn {
                             Ok(u) => self.update(Ok(u), queued),
                         }
                     }
-                    // Out at once while the socket takes it.
-                    loop {
-                        if pending.is_empty() {
-                            match self.session.poll_transmit() {
-                                Some(b) => {
-                                    self.stats.bytes_out += b.len() as u64;
-                                    pending = b;
-                                }
-                                None => break,
-                            }
-                        }
-                        match wr.try_write_now(&pending) {
-                            Some(Ok(n)) if n > 0 => {
-                                last_activity = Instant::now();
-                                pending.advance(n);
-                            }
-                            Some(Ok(_) | Err(_)) => return (Some((Dir::S2c, CloseKind::Rst)), "write failed: the client went away".into()),
-                            None => break,
-                        }
+                    if !merge.is_zero() {
+                        next_take = Some(Instant::now() + merge);
                     }
                 }
                 _ = &mut sleep => {
+                    if next_take.is_some_and(|t| Instant::now() >= t) {
+                        continue;
+                    }
                     if Instant::now() < due {
                         // Armed early (the deadline moved on since).
                         sleep.as_mut().reset(due.into());
@@ -808,7 +902,7 @@ impl Conn {
     }
 
     /// Acts on what the session reported.
-    fn events(&mut self, _queued: usize) {
+    fn events(&mut self) {
         while let Some(ev) = self.session.poll_event() {
             match ev.event {
                 ServerEvent::Request(id, req) => self.request(id, req),
@@ -822,7 +916,12 @@ impl Conn {
                         } else {
                             m.payload
                         };
-                        let frame = Frame::new(m.header.msg_type, m.header.timestamp, payload);
+                        let frame = Frame::new(
+                            m.header.msg_type,
+                            m.header.timestamp,
+                            payload,
+                            self.shared.cfg.chunk_size,
+                        );
                         if let Some(r) = record {
                             r.write(&frame);
                         }
@@ -1015,11 +1114,7 @@ impl Conn {
                 }
                 let sub = self.shared.hub.subscribe(&key);
                 self.session.accept(id);
-                for f in &sub.start {
-                    self.session
-                        .send_media(stream_id, f.msg_type, f.timestamp, &f.payload);
-                    self.stats.messages += 1;
-                }
+                self.start = sub.start;
                 self.stop_following = true;
                 self.role = Role::Player {
                     key,
@@ -1113,9 +1208,7 @@ impl Conn {
                         return;
                     }
                 }
-                self.session
-                    .send_media(sid, f.msg_type, f.timestamp, &f.payload);
-                self.stats.messages += 1;
+                self.push_frame(sid, &f);
             }
             Ok(Update::Unpublished) => {
                 self.session.send_user_control(UserControl::StreamEof(sid));

@@ -282,6 +282,12 @@ impl Connection {
         self.send_raw(csid, &header, &msg.encode());
     }
 
+    /// Forgets the header state of our chunk streams (next messages go with
+    /// type 0 headers); the chunk size stays.
+    pub fn reset_encoder(&mut self) {
+        self.encoder.reset();
+    }
+
     /// Announces `size` with Set Chunk Size and chunks at it from then on
     /// (clamped to 1..=2^31-1; nothing is sent when it is already in force).
     pub fn set_chunk_size(&mut self, size: u32) {

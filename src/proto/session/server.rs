@@ -674,6 +674,14 @@ impl ServerSession {
 }
 
 impl ServerSession {
+    /// Forgets the chunk header state of every chunk stream we send on: the
+    /// next message on each goes with a full (type 0) header. For a caller
+    /// that wrote chunks of its own to the peer in between
+    /// ([`crate::serve`]'s shared frames).
+    pub fn reset_chunk_state(&mut self) {
+        self.conn.reset_encoder();
+    }
+
     /// Sends a ping request (user control event 6) with `timestamp`; the
     /// answer comes as [`ServerEvent::UserControl`] `PingResponse`.
     pub fn send_ping(&mut self, timestamp: u32) {
