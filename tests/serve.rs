@@ -288,13 +288,19 @@ fn a_second_publisher_is_refused_as_nginx_refuses_it() {
     );
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(err.contains("NetStream.Publish.BadName"), "{err}");
-    let f = serve.findings();
-    assert!(
-        f.iter().any(|f| f["code"] == "refused"
-            && f["status_code"] == "NetStream.Publish.BadName"
-            && f["peer"].is_string()),
-        "{f:?}"
-    );
+    wait_for("the refusal finding", Duration::from_secs(10), || {
+        serve
+            .findings()
+            .iter()
+            .any(|f| {
+                f["code"] == "refused"
+                    && f["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("NetStream.Publish.BadName"))
+                    && f["peer"].is_string()
+            })
+            .then_some(())
+    });
     let _ = Command::new("kill").arg(first.id().to_string()).status();
     let _ = wait_output(first, "first publisher", Duration::from_secs(10));
 }
@@ -586,4 +592,46 @@ fn fault_captures_replayed_give_the_findings_of_diagnose() {
             "{name}: serve {got:?}, diagnose {want:?}; {mine:?}"
         );
     }
+}
+
+/// HTTP sent to the RTMP port and a handshake that stalls: each is a
+/// finding with `diagnose`'s code, and the server goes on serving.
+#[test]
+fn hostile_peers_are_findings_and_the_server_goes_on() {
+    let serve = Serve::start(&["--handshake-timeout", "1s"]);
+    let mut http = TcpStream::connect(("127.0.0.1", serve.port)).expect("connect");
+    http.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let _ = http.shutdown(std::net::Shutdown::Write);
+    let mut stall = TcpStream::connect(("127.0.0.1", serve.port)).expect("connect");
+    stall.write_all(&[3; 700]).unwrap();
+    // The stalled client is closed by the handshake timeout.
+    let mut b = [0u8; 4096];
+    stall
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    while matches!(stall.read(&mut b), Ok(n) if n > 0) {}
+    wait_for("both findings", Duration::from_secs(10), || {
+        let f = serve.findings();
+        let has = |code: &str| f.iter().any(|x| x["code"] == code && x["dir"] == "c2s");
+        (has("handshake_bad_version") && has("handshake_incomplete")).then_some(())
+    });
+    let http_finding = serve
+        .findings()
+        .into_iter()
+        .find(|x| x["code"] == "handshake_bad_version")
+        .unwrap();
+    assert!(
+        http_finding["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("HTTP"),
+        "{http_finding}"
+    );
+    // Still serving.
+    let p = bin()
+        .args(["probe", &serve.url("live/x")])
+        .output()
+        .expect("probe");
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
 }

@@ -25,7 +25,7 @@ use tokio::sync::{broadcast, watch};
 use crate::analyze::CloseKind;
 use crate::capture::Timestamp;
 use crate::capture::tcp::Dir;
-use crate::diag::{Code, Fact, Finding, Severity};
+use crate::diag::Finding;
 use crate::net::url::redact;
 use crate::proto::chunk::ReserveBudget;
 use crate::proto::handshake::HandshakeConfig;
@@ -934,43 +934,12 @@ impl Conn {
         }
     }
 
-    fn refuse(
-        &mut self,
-        id: RequestId,
-        stream: String,
-        code: &str,
-        why: &str,
-        finding: Option<String>,
-    ) {
+    /// Refuses a request: the status goes to the client, a `refused`
+    /// session record to the output; the strict analysis sees the answer
+    /// and reports it as `diagnose` would (code `refused`).
+    fn refuse(&mut self, id: RequestId, stream: String, code: &str, why: &str) {
         self.session.reject(id, code, why);
         self.session_event(SessionKind::Refused, stream, format!("{code}: {why}"));
-        if let Some(message) = finding {
-            self.shared.findings.fetch_add(1, Ordering::Relaxed);
-            (self.shared.sink)(ServeEvent::Finding {
-                peer: self.peer,
-                finding: Box::new(Finding {
-                    code: Code::Refused,
-                    severity: Severity::Warning,
-                    conn: Arc::from(format!("{}-{}", self.peer, "serve")),
-                    conn_id: self.id,
-                    dir: Some(Dir::S2c),
-                    frame: None,
-                    offset: None,
-                    time: Some(wall_clock()),
-                    message,
-                    fix: match code {
-                        "NetStream.Publish.BadName" => {
-                            "stop the other publisher, or publish under another stream name".into()
-                        }
-                        "NetStream.Publish.Unauthorized" => {
-                            "give the stream key the server expects (serve --publish-key)".into()
-                        }
-                        _ => "check the server's --allow/--deny rules".into(),
-                    },
-                    facts: vec![("status_code", Fact::Text(code.into()))],
-                }),
-            });
-        }
     }
 
     fn request(&mut self, id: RequestId, req: Request) {
@@ -995,20 +964,15 @@ impl Conn {
                         shown,
                         "NetStream.Publish.BadConnection",
                         "this connection already publishes or plays",
-                        None,
                     );
                     return;
                 }
                 if !allowed(rules, Action::Publish, ip) {
-                    let m = format!(
-                        "publish of {shown} from {ip} refused: denied by the server's rules"
-                    );
                     self.refuse(
                         id,
                         shown,
                         "NetStream.Publish.Unauthorized",
                         "publishing from this address is denied",
-                        Some(m),
                     );
                     return;
                 }
@@ -1019,31 +983,18 @@ impl Conn {
                         .split_once('?')
                         .and_then(|(_, q)| q.split('&').find_map(|kv| kv.strip_prefix("key=")));
                     if given != want && query_key != Some(want.as_str()) {
-                        let m = format!(
-                            "publish of {shown} refused: the stream key is not the one the server expects"
-                        );
                         self.refuse(
                             id,
                             shown,
                             "NetStream.Publish.Unauthorized",
                             "wrong stream key",
-                            Some(m),
                         );
                         return;
                     }
                 }
                 match self.shared.hub.publish(&key, self.id) {
                     Err(PublishRefused::Busy) => {
-                        let m = format!(
-                            "second publisher of {shown} refused with NetStream.Publish.BadName (already publishing), as nginx-rtmp does"
-                        );
-                        self.refuse(
-                            id,
-                            shown,
-                            "NetStream.Publish.BadName",
-                            "Already publishing",
-                            Some(m),
-                        );
+                        self.refuse(id, shown, "NetStream.Publish.BadName", "Already publishing");
                     }
                     Ok(()) => {
                         self.session.accept(id);
@@ -1096,19 +1047,15 @@ impl Conn {
                         shown,
                         "NetStream.Play.Failed",
                         "this connection already publishes or plays",
-                        None,
                     );
                     return;
                 }
                 if !allowed(rules, Action::Play, ip) {
-                    let m =
-                        format!("play of {shown} from {ip} refused: denied by the server's rules");
                     self.refuse(
                         id,
                         shown,
                         "NetStream.Play.Forbidden",
                         "playing from this address is denied",
-                        Some(m),
                     );
                     return;
                 }

@@ -34,7 +34,18 @@ impl Strict {
         reveal_keys: bool,
     ) -> Strict {
         Strict {
-            live: LiveConn::new(Options::default(), client, server, id, budget),
+            // Every connection to our port is RTMP, whatever it sends first
+            // (TLS or HTTP to an RTMP port is a finding, not another protocol).
+            live: LiveConn::new(
+                Options {
+                    port: Some(server.port()),
+                    ..Options::default()
+                },
+                client,
+                server,
+                id,
+                budget,
+            ),
             diag: Diagnoser::new(crate::diag::Options { reveal_keys }),
             follow_sent: true,
         }
