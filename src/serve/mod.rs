@@ -535,6 +535,7 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, id: u64, shared: Arc<Share
         ServerConfig {
             handshake: HandshakeConfig::server(),
             chunk_size: shared.cfg.chunk_size,
+            max_message: shared.cfg.max_message,
             budget: Some(shared.budget.clone()),
             ..ServerConfig::default()
         },

@@ -60,7 +60,11 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn new(handshake: Handshake, budget: Option<std::sync::Arc<ReserveBudget>>) -> Self {
+    fn new(
+        handshake: Handshake,
+        budget: Option<std::sync::Arc<ReserveBudget>>,
+        max_partial: usize,
+    ) -> Self {
         Connection {
             handshake,
             hs_buf: BytesMut::new(),
@@ -68,6 +72,7 @@ impl Connection {
             decoder: ChunkDecoder::new(DecoderConfig {
                 start_offset: 3073,
                 reserve_budget: budget,
+                max_partial_bytes: max_partial,
                 ..DecoderConfig::default()
             }),
             encoder: ChunkEncoder::default(),
@@ -88,20 +93,24 @@ impl Connection {
         Self::new(
             Handshake::Client(ClientHandshake::new(config, now_ms, random)),
             None,
+            DecoderConfig::default().max_partial_bytes,
         )
     }
 
     /// The server side: waits for C0+C1. Partial messages of every server
-    /// connection draw on `budget`, when given (one per process).
+    /// connection draw on `budget`, when given (one per process); one
+    /// connection holds at most `max_partial` bytes of them.
     pub fn server(
         config: HandshakeConfig,
         now_ms: u32,
         random: &mut impl FnMut(&mut [u8]),
         budget: Option<std::sync::Arc<ReserveBudget>>,
+        max_partial: usize,
     ) -> Self {
         Self::new(
             Handshake::Server(ServerHandshake::new(config, now_ms, random)),
             budget,
+            max_partial,
         )
     }
 

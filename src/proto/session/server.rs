@@ -41,6 +41,9 @@ pub struct ServerConfig {
     pub max_streams: u32,
     /// A process-wide budget for partial messages of every connection.
     pub budget: Option<std::sync::Arc<ReserveBudget>>,
+    /// Bytes a client may hold in messages it has not finished (over it the
+    /// chunk stream fails: a message too big).
+    pub max_message: usize,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +55,7 @@ impl Default for ServerConfig {
             peer_bandwidth: 5_000_000,
             max_streams: 16,
             budget: None,
+            max_message: 16 << 20,
         }
     }
 }
@@ -240,7 +244,13 @@ impl ServerSession {
     /// A session for a connection just accepted: waits for C0+C1.
     pub fn new(config: ServerConfig, now: Duration, random: &mut impl FnMut(&mut [u8])) -> Self {
         ServerSession {
-            conn: Connection::server(config.handshake, ms(now), random, config.budget.clone()),
+            conn: Connection::server(
+                config.handshake,
+                ms(now),
+                random,
+                config.budget.clone(),
+                config.max_message,
+            ),
             config,
             connected: false,
             events: VecDeque::new(),
