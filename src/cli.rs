@@ -65,6 +65,8 @@ pub enum Command {
     Diagnose(DiagnoseArgs),
     /// Many publishers and players from one process: capacity, delay, failures
     Load(LoadArgs),
+    /// Pull a stream from one server and push it to another, byte for byte, reconnecting with --reconnect
+    Relay(RelayArgs),
     /// A strict diagnostic RTMP/RTMPS server: accepts publishers and players, fans streams out, reports every protocol deviation of its peers live
     Serve(ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
@@ -367,6 +369,38 @@ pub struct DiagnoseArgs {
     /// URL: how long --throughput sends
     #[arg(long, default_value = "6s", value_parser = parse_duration, value_name = "DURATION")]
     pub measure: Duration,
+}
+
+/// `rtmptool relay`.
+#[derive(Debug, Args)]
+pub struct RelayArgs {
+    /// Where to play from: rtmp://host[:port]/app/stream or rtmps://…
+    #[arg(value_name = "SRC_URL")]
+    pub src: String,
+    /// Where to publish to: rtmp://host[:port]/app/stream or rtmps://…
+    #[arg(value_name = "DST_URL")]
+    pub dst: String,
+    /// Reconnect either side when it drops (backoff up to 10 s); the destination gets metadata and sequence headers first, video from a key frame
+    #[arg(long)]
+    pub reconnect: bool,
+    /// Bytes waiting for the destination beyond which media is dropped to the next key frame
+    #[arg(long, default_value_t = 4 << 20, value_name = "BYTES")]
+    pub queue: usize,
+    /// Chunk size we send with
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=0x7FFF_FFFF), value_name = "N")]
+    pub chunk_size: u32,
+    /// Trust only the CA certificates in this PEM file (rtmps)
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    pub ca: Option<PathBuf>,
+    /// rtmps without certificate verification (encrypted, not authenticated)
+    #[arg(long)]
+    pub insecure: bool,
+    /// Show stream keys and query values in full
+    #[arg(long)]
+    pub reveal_keys: bool,
+    /// Stop after this long; default: until the source's stream ends (or Ctrl-C)
+    #[arg(long, value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub duration: Option<Duration>,
 }
 
 /// `rtmptool serve`.

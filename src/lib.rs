@@ -11,5 +11,6 @@ pub mod diag;
 pub mod load;
 pub mod net;
 pub mod proto;
+pub mod relay;
 pub mod serve;
 pub mod text;

@@ -70,6 +70,7 @@ fn run(cli: Cli) -> Result<(), Exit> {
         Command::Play(args) => cmd::play::run(&args, &cli.global),
         Command::Load(args) => cmd::load::run(&args, &cli.global),
         Command::Serve(args) => cmd::serve::run(&args, &cli.global),
+        Command::Relay(args) => cmd::relay::run(&args, &cli.global),
         Command::Completions(args) => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();

@@ -9,5 +9,6 @@ pub mod man;
 pub mod play;
 pub mod probe;
 pub mod publish;
+pub mod relay;
 pub mod serve;
 mod streaming;

@@ -452,7 +452,9 @@ async fn play(
         let (kind, ts, data) = match ev {
             Event::Audio { timestamp, payload } => (TagType(8), timestamp, payload),
             Event::Video { timestamp, payload } => (TagType(9), timestamp, payload),
-            Event::Data { timestamp, data } => {
+            Event::Data {
+                timestamp, data, ..
+            } => {
                 if let Some(t) = data.truncated()
                     && !warned_truncated
                 {

@@ -141,6 +141,33 @@ impl Nginx {
         self.child.id()
     }
 
+    /// Stops nginx (by PID, at once: SIGTERM) and starts it again with the
+    /// same configuration on the same port; returns once it listens.
+    pub fn restart(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        let conf = self.dir.path().join("nginx.conf");
+        self.child = Command::new(require("nginx"))
+            .arg("-p")
+            .arg(self.dir.path())
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(self.dir.path().join("error.log"))
+            .args(["-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("restart nginx");
+        let addr = self.addr;
+        wait_for("nginx to listen again", Duration::from_secs(10), || {
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
+        });
+    }
+
     /// nginx's error log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()

@@ -236,6 +236,8 @@ pub enum Event {
         timestamp: u32,
         /// The message.
         data: DataMessage,
+        /// Its body as received (for a relay that forwards it byte for byte).
+        raw: Bytes,
     },
     /// Any other command from the server.
     Command(Command),
@@ -382,8 +384,8 @@ impl ClientSession {
                     self.after_handshake();
                 }
                 ConnEvent::Chunk(ChunkEvent::Message(m)) => {
-                    match Message::decode(m.header.msg_type, m.payload) {
-                        Ok(msg) => self.on_message(msg, m.header, now),
+                    match Message::decode(m.header.msg_type, m.payload.clone()) {
+                        Ok(msg) => self.on_message(msg, m.header, m.payload, now),
                         Err(e) => self.push(
                             now,
                             Event::Malformed {
@@ -503,7 +505,7 @@ impl ClientSession {
         self.send(CSID_COMMAND, 0, 0, &Message::Command(cmd));
     }
 
-    fn on_message(&mut self, msg: Message, header: MessageHeader, now: Duration) {
+    fn on_message(&mut self, msg: Message, header: MessageHeader, raw: Bytes, now: Duration) {
         match msg {
             Message::SetChunkSize(n) => self.push(now, Event::ChunkSize(n & 0x7FFF_FFFF)),
             Message::WindowAckSize(n) => self.push(now, Event::WindowAckSize(n)),
@@ -534,6 +536,7 @@ impl ClientSession {
                 Event::Data {
                     timestamp: header.timestamp,
                     data,
+                    raw,
                 },
             ),
             Message::Command(cmd) => self.on_command(cmd, header, now),
@@ -571,8 +574,9 @@ impl ClientSession {
                 msg_type: p.msg_type,
                 stream_id: p.stream_id,
             };
+            let raw = p.payload.clone();
             match Message::decode(p.msg_type, p.payload) {
-                Ok(msg) => self.on_message(msg, sub, now),
+                Ok(msg) => self.on_message(msg, sub, raw, now),
                 Err(e) => self.push(
                     now,
                     Event::Malformed {

@@ -1,0 +1,185 @@
+//! `rtmptool relay SRC DST`: reaches both ends with `publish`'s and
+//! `play`'s connect ([`super::streaming::connect`]) and runs
+//! [`rtmptool::relay`]; says when an end drops or comes back (stderr), and
+//! prints the final stats (stdout; a `stats` record with `--json`).
+
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::streaming::{ConnectOptions, connect, err, human_bytes};
+use crate::cli::{GlobalArgs, RelayArgs};
+use crate::report::{Style, write_json_line};
+use crate::{Exit, exit};
+use rtmptool::net::{Driver, RtmpUrl};
+use rtmptool::proto::session::Goal;
+use rtmptool::relay::{self, ConnectError, Connector, Progress, RelayConfig, RelayStats, Side};
+
+struct Ends<'a> {
+    src: RtmpUrl,
+    dst: RtmpUrl,
+    args: &'a RelayArgs,
+    timeout: std::time::Duration,
+}
+
+impl Connector for Ends<'_> {
+    async fn connect(&mut self, side: Side) -> Result<Driver, ConnectError> {
+        let (url, goal) = match side {
+            Side::Source => (
+                &self.src,
+                Goal::Play {
+                    stream: self.src.stream_with_query(),
+                    start: -2.0,
+                    buffer_ms: 1000,
+                },
+            ),
+            Side::Destination => (
+                &self.dst,
+                Goal::Publish {
+                    stream: self.dst.stream_with_query(),
+                    kind: "live".into(),
+                },
+            ),
+        };
+        connect(ConnectOptions {
+            url,
+            goal,
+            chunk_size: self.args.chunk_size,
+            timeout: self.timeout,
+            ca: self.args.ca.clone(),
+            insecure: self.args.insecure,
+            reveal_keys: self.args.reveal_keys,
+        })
+        .await
+        .map_err(|e| ConnectError {
+            code: e.code,
+            message: format!("{:#}", e.error),
+        })
+    }
+}
+
+fn stats_json(s: &RelayStats, secs: f64, src: &str, dst: &str) -> serde_json::Value {
+    json!({
+        "type": "stats", "src": src, "dst": dst,
+        "bytes": s.bytes, "video_frames": s.frames.video_frames,
+        "audio_frames": s.frames.audio_frames, "keyframes": s.frames.keyframes,
+        "duration_ms": (secs * 1e6).round() / 1e3,
+        "bitrate_kbps": if secs > 0.0 { (s.bytes as f64 * 8.0 / secs / 1000.0 * 10.0).round() / 10.0 } else { 0.0 },
+        "source_reconnects": s.source_reconnects,
+        "destination_reconnects": s.destination_reconnects,
+        "dropped": s.dropped,
+    })
+}
+
+/// Runs `relay`.
+pub fn run(args: &RelayArgs, global: &GlobalArgs) -> Result<(), Exit> {
+    let style = Style::from_args(global);
+    let parse =
+        |u: &str| RtmpUrl::parse(u, None, None).map_err(|e| err(exit::BAD_INPUT, e.to_string()));
+    let src = parse(&args.src)?;
+    let dst = parse(&args.dst)?;
+    let (src_shown, dst_shown) = (src.shown(args.reveal_keys), dst.shown(args.reveal_keys));
+    let mut ends = Ends {
+        src,
+        dst,
+        args,
+        timeout: global.timeout,
+    };
+    let cfg = RelayConfig {
+        reconnect: args.reconnect,
+        queue_bytes: args.queue,
+        stall: global.timeout,
+        ..RelayConfig::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| err(exit::FAILURE, format!("cannot start the runtime: {e}")))?;
+    let quiet = style.verbosity < 0;
+    let json = style.json;
+    let started = Instant::now();
+    let live = std::io::stderr().is_terminal() && !json && !quiet;
+    let mut last_line = Instant::now();
+    let progress = |p: &Progress, s: &RelayStats| {
+        let line = match p {
+            Progress::Flowing => format!("relaying {src_shown} → {dst_shown}"),
+            Progress::Dropped { side, why } => format!(
+                "{} dropped: {}{}",
+                side.name(),
+                rtmptool::text::sanitize(why),
+                if args.reconnect { "; reconnecting" } else { "" }
+            ),
+            Progress::Reconnected { side } => format!(
+                "{} reconnected (reconnects: source {}, destination {})",
+                side.name(),
+                s.source_reconnects,
+                s.destination_reconnects
+            ),
+            Progress::Skipping { queued } => format!(
+                "the destination is slower than the source: {} waiting; dropping media to the next key frame",
+                human_bytes(*queued as u64)
+            ),
+        };
+        if json {
+            let _ = write_json_line(
+                &mut std::io::stdout(),
+                &json!({"type":"relay_event","message":line,"elapsed_ms":(started.elapsed().as_secs_f64()*1e6).round()/1e3}),
+            );
+        } else if !quiet {
+            eprintln!("{line}");
+        }
+        if live && last_line.elapsed().as_secs() >= 1 {
+            last_line = Instant::now();
+        }
+    };
+    let result = rt.block_on(async {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let stopper = async move {
+            match args.duration {
+                Some(d) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(d) => {}
+                        _ = tokio::signal::ctrl_c() => {}
+                    }
+                }
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+            let _ = tx.send(true);
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            r = relay::run(&mut ends, cfg, progress, rx) => r,
+            _ = stopper => unreachable!(),
+        }
+    });
+    let secs = started.elapsed().as_secs_f64();
+    let (stats, failure) = match result {
+        Ok(s) => (s, None),
+        Err(e) => (e.stats, Some((e.code, e.side, e.message))),
+    };
+    let out = std::io::stdout();
+    let mut o = out.lock();
+    if json {
+        let _ = write_json_line(&mut o, &stats_json(&stats, secs, &src_shown, &dst_shown));
+    } else if !quiet {
+        let _ = writeln!(
+            o,
+            "relayed {src_shown} → {dst_shown}: {} video frames ({} keyframes), {} audio frames, {} in {:.1} s; reconnects: source {}, destination {}; dropped {}",
+            stats.frames.video_frames,
+            stats.frames.keyframes,
+            stats.frames.audio_frames,
+            human_bytes(stats.bytes),
+            secs,
+            stats.source_reconnects,
+            stats.destination_reconnects,
+            stats.dropped
+        );
+    }
+    match failure {
+        None => Ok(()),
+        Some((code, side, message)) => Err(err(code, format!("relay: {}: {message}", side.name()))),
+    }
+}

@@ -1,0 +1,414 @@
+//! `relay SRC DST`: plays a stream from one server and publishes it to
+//! another, forwarding metadata, sequence headers, audio and video bodies
+//! byte for byte with their timestamps (RTMP 1.0 §7.1; no AMF or media
+//! body is re-encoded).
+//!
+//! The engine runs over two connected [`Driver`]s and reconnects through a
+//! [`Connector`] the command supplies. After the destination is reached
+//! again, the cached metadata and sequence headers go first and video
+//! resumes at a key frame, so the downstream stream is decodable from its
+//! first frame. A destination slower than the source is bounded: past
+//! `queue_bytes` waiting, media is dropped until the next key frame, and
+//! the drop is reported.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use crate::net::{DriveError, Driver};
+use crate::proto::media::{AudioInfo, MediaCounter, MediaUnit, VideoInfo};
+use crate::proto::message::{MessageType, UserControl};
+use crate::proto::session::Event;
+
+/// Which end of the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Where the stream is played from.
+    Source,
+    /// Where it is published to.
+    Destination,
+}
+
+impl Side {
+    /// `source` or `destination`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Source => "source",
+            Side::Destination => "destination",
+        }
+    }
+}
+
+/// Why an end could not be reached (the command's words and exit code).
+#[derive(Debug)]
+pub struct ConnectError {
+    /// Exit code of CLI.md for it.
+    pub code: u8,
+    /// One line.
+    pub message: String,
+}
+
+/// Reaches one end: play from the source, publish to the destination, up
+/// to the first onStatus.
+pub trait Connector {
+    /// Connects `side`.
+    fn connect(&mut self, side: Side) -> impl Future<Output = Result<Driver, ConnectError>>;
+}
+
+/// Settings of a relay.
+#[derive(Debug, Clone, Copy)]
+pub struct RelayConfig {
+    /// Reconnect an end that dropped (with backoff) instead of stopping.
+    pub reconnect: bool,
+    /// Longest wait between reconnection attempts.
+    pub max_backoff: Duration,
+    /// Bytes waiting for the destination beyond which media is dropped to
+    /// the next key frame.
+    pub queue_bytes: usize,
+    /// The destination must take a byte within this long.
+    pub stall: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            reconnect: false,
+            max_backoff: Duration::from_secs(10),
+            queue_bytes: 4 << 20,
+            stall: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Counters of a relay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayStats {
+    /// Media and data bytes forwarded.
+    pub bytes: u64,
+    /// Frames forwarded, by the shared counting rule.
+    pub frames: MediaCounter,
+    /// Reconnections of the source.
+    pub source_reconnects: u32,
+    /// Reconnections of the destination.
+    pub destination_reconnects: u32,
+    /// Messages dropped (slow destination, or waiting for a key frame
+    /// after a reconnect).
+    pub dropped: u64,
+    /// Bytes waiting for the destination now.
+    pub queued: usize,
+}
+
+/// What the relay reports as it goes.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// Both ends are up; the stream flows.
+    Flowing,
+    /// An end dropped; `retry_in` until the next attempt (when reconnecting).
+    Dropped {
+        /// Which end.
+        side: Side,
+        /// Why.
+        why: String,
+    },
+    /// An end is back.
+    Reconnected {
+        /// Which end.
+        side: Side,
+    },
+    /// Media dropped to the next key frame (slow destination).
+    Skipping {
+        /// Bytes waiting when it began.
+        queued: usize,
+    },
+}
+
+/// Why the relay stopped early.
+#[derive(Debug)]
+pub struct RelayError {
+    /// Which end.
+    pub side: Side,
+    /// Exit code of CLI.md.
+    pub code: u8,
+    /// One line.
+    pub message: String,
+    /// What was relayed until then.
+    pub stats: RelayStats,
+}
+
+/// Metadata and sequence headers of the stream, for a reconnected destination.
+#[derive(Default)]
+struct Cache {
+    metadata: Option<(u32, Bytes)>,
+    audio: Option<(u32, Bytes)>,
+    video: Option<(u32, Bytes)>,
+}
+
+fn is_metadata(p: &[u8]) -> bool {
+    p.starts_with(b"\x02\x00\x0aonMetaData") || p.starts_with(b"\x02\x00\x0d@setDataFrame")
+}
+
+enum Step {
+    /// Source bytes arrived (events are in its session).
+    Source(Result<usize, DriveError>),
+    /// The destination took bytes, or sent some.
+    Destination(Result<(), DriveError>),
+    Stop,
+}
+
+/// Flushes what is queued for the destination, else reads what it sends
+/// (acknowledgements, pings, an error status). Cancel safe.
+async fn destination_step(d: &mut Driver, stall: Duration) -> Result<(), DriveError> {
+    if d.unsent() > 0 || d.session.poll_transmit_len() > 0 {
+        d.flush_within(stall).await.map_err(DriveError::Io)
+    } else {
+        d.read_some().await.map(|_| ())
+    }
+}
+
+/// Runs the relay until the source ends (or `stop`), reconnecting when
+/// configured.
+pub async fn run<C: Connector>(
+    connector: &mut C,
+    cfg: RelayConfig,
+    mut progress: impl FnMut(&Progress, &RelayStats),
+    mut stop: watch::Receiver<bool>,
+) -> Result<RelayStats, RelayError> {
+    let mut stats = RelayStats::default();
+    let fail = |side: Side, e: ConnectError, stats: RelayStats| RelayError {
+        side,
+        code: e.code,
+        message: e.message,
+        stats,
+    };
+    let mut src = connector
+        .connect(Side::Source)
+        .await
+        .map_err(|e| fail(Side::Source, e, stats))?;
+    let mut dst = connector
+        .connect(Side::Destination)
+        .await
+        .map_err(|e| fail(Side::Destination, e, stats))?;
+    progress(&Progress::Flowing, &stats);
+    let mut cache = Cache::default();
+    // Video waits for a key frame (after a reconnect or a skip).
+    let mut need_key = false;
+    let mut skipping = false;
+    loop {
+        let step = tokio::select! {
+            r = src.read_some() => Step::Source(r),
+            r = destination_step(&mut dst, cfg.stall) => Step::Destination(r),
+            _ = stop.changed() => Step::Stop,
+        };
+        let (side, error) = match step {
+            Step::Stop => {
+                src.session.close();
+                dst.session.close();
+                let _ = tokio::time::timeout(Duration::from_secs(2), src.flush()).await;
+                let _ = tokio::time::timeout(Duration::from_secs(2), dst.flush()).await;
+                return Ok(stats);
+            }
+            Step::Destination(Ok(())) => {
+                while let Some(ev) = dst.session.poll_event() {
+                    if let Event::Status(s) = ev.event
+                        && s.is_error()
+                    {
+                        let e = format!("the destination sent {} ({})", s.code, s.description);
+                        if !cfg.reconnect {
+                            return Err(RelayError {
+                                side: Side::Destination,
+                                code: 5,
+                                message: e,
+                                stats,
+                            });
+                        }
+                    }
+                }
+                continue;
+            }
+            Step::Destination(Err(e)) => (Side::Destination, e),
+            Step::Source(Err(e)) => (Side::Source, e),
+            Step::Source(Ok(_)) => {
+                let mut ended = false;
+                while let Some(ev) = src.session.poll_event() {
+                    let (t, ts, payload) = match ev.event {
+                        Event::Audio { timestamp, payload } => {
+                            (MessageType::AUDIO, timestamp, payload)
+                        }
+                        Event::Video { timestamp, payload } => {
+                            (MessageType::VIDEO, timestamp, payload)
+                        }
+                        Event::Data { timestamp, raw, .. } => {
+                            (MessageType::DATA_AMF0, timestamp, raw)
+                        }
+                        // The publisher left (nginx-rtmp: Stream EOF; others
+                        // say it with a status).
+                        Event::Status(s)
+                            if s.code == "NetStream.Play.UnpublishNotify"
+                                || s.code == "NetStream.Play.Stop"
+                                || s.code == "NetStream.Play.Complete" =>
+                        {
+                            ended = true;
+                            continue;
+                        }
+                        Event::UserControl(UserControl::StreamEof(_)) if stats.bytes > 0 => {
+                            ended = true;
+                            continue;
+                        }
+                        _ => continue,
+                    };
+                    forward(
+                        &mut dst,
+                        &mut cache,
+                        &mut stats,
+                        &mut need_key,
+                        &mut skipping,
+                        cfg,
+                        t,
+                        ts,
+                        payload,
+                        &mut progress,
+                    );
+                }
+                if ended && !cfg.reconnect {
+                    // The publisher left: the relay is done.
+                    let _ = tokio::time::timeout(cfg.stall, dst.flush()).await;
+                    src.session.close();
+                    dst.session.close();
+                    let _ = tokio::time::timeout(Duration::from_secs(2), src.flush()).await;
+                    let _ = tokio::time::timeout(Duration::from_secs(2), dst.flush()).await;
+                    return Ok(stats);
+                }
+                continue;
+            }
+        };
+        let why = match &error {
+            DriveError::Closed => format!("the {} closed the connection", side.name()),
+            e => e.to_string(),
+        };
+        if !cfg.reconnect {
+            if side == Side::Source && matches!(error, DriveError::Closed) {
+                let _ = tokio::time::timeout(cfg.stall, dst.flush()).await;
+                dst.session.close();
+                let _ = tokio::time::timeout(Duration::from_secs(2), dst.flush()).await;
+                return Ok(stats);
+            }
+            return Err(RelayError {
+                side,
+                code: if matches!(error, DriveError::Session(_)) {
+                    9
+                } else {
+                    3
+                },
+                message: why,
+                stats,
+            });
+        }
+        progress(&Progress::Dropped { side, why }, &stats);
+        let mut wait = Duration::from_millis(250);
+        let d = loop {
+            let attempt = tokio::select! {
+                r = connector.connect(side) => Some(r),
+                _ = stop.changed() => None,
+            };
+            match attempt {
+                None => return Ok(stats),
+                Some(Ok(d)) => break d,
+                Some(Err(_)) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = stop.changed() => return Ok(stats),
+                    }
+                    wait = (wait * 2).min(cfg.max_backoff);
+                }
+            }
+        };
+        match side {
+            Side::Source => {
+                src = d;
+                stats.source_reconnects += 1;
+                need_key = true;
+            }
+            Side::Destination => {
+                dst = d;
+                stats.destination_reconnects += 1;
+                // Decodable from its first frame: metadata and sequence
+                // headers first, video from the next key frame.
+                for (t, c) in [
+                    (MessageType::DATA_AMF0, &cache.metadata),
+                    (MessageType::AUDIO, &cache.audio),
+                    (MessageType::VIDEO, &cache.video),
+                ] {
+                    if let Some((ts, p)) = c {
+                        dst.session.send_raw_media(t, *ts, p);
+                    }
+                }
+                need_key = true;
+            }
+        }
+        progress(&Progress::Reconnected { side }, &stats);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn forward(
+    dst: &mut Driver,
+    cache: &mut Cache,
+    stats: &mut RelayStats,
+    need_key: &mut bool,
+    skipping: &mut bool,
+    cfg: RelayConfig,
+    t: MessageType,
+    ts: u32,
+    payload: Bytes,
+    progress: &mut impl FnMut(&Progress, &RelayStats),
+) {
+    let unit = match t {
+        MessageType::VIDEO => MediaUnit::of(true, &payload),
+        MessageType::AUDIO => MediaUnit::of(false, &payload),
+        _ => MediaUnit::Config,
+    };
+    match t {
+        MessageType::DATA_AMF0 if is_metadata(&payload) => {
+            cache.metadata = Some((ts, payload.clone()))
+        }
+        MessageType::AUDIO if AudioInfo::parse(&payload).is_ok_and(|a| a.is_sequence_header()) => {
+            cache.audio = Some((ts, payload.clone()))
+        }
+        MessageType::VIDEO if VideoInfo::parse(&payload).is_ok_and(|v| v.is_sequence_header()) => {
+            cache.video = Some((ts, payload.clone()))
+        }
+        _ => {}
+    }
+    let queued = dst.unsent() + dst.session.poll_transmit_len();
+    stats.queued = queued;
+    let frame = matches!(unit, MediaUnit::VideoFrame { .. } | MediaUnit::AudioFrame);
+    if queued > cfg.queue_bytes && frame {
+        if !*skipping {
+            *skipping = true;
+            progress(&Progress::Skipping { queued }, stats);
+        }
+        *need_key = true;
+        stats.dropped += 1;
+        return;
+    }
+    if *need_key {
+        match unit {
+            MediaUnit::VideoFrame { key: true } => {
+                *need_key = false;
+                *skipping = false;
+            }
+            MediaUnit::VideoFrame { key: false } => {
+                stats.dropped += 1;
+                return;
+            }
+            _ => {}
+        }
+    }
+    dst.session.send_raw_media(t, ts, &payload);
+    stats.bytes += payload.len() as u64;
+    if matches!(t, MessageType::AUDIO | MessageType::VIDEO) {
+        stats.frames.count(t == MessageType::VIDEO, &payload);
+    }
+}

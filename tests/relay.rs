@@ -1,0 +1,164 @@
+//! `rtmptool relay SRC DST` between two nginx-rtmp servers started by the
+//! test: FFmpeg publishes to A, the relay plays A and publishes to B, FFmpeg
+//! and rtmpdump play from B, tag for tag; B restarted mid-stream with
+//! `--reconnect`: play from B resumes decodable (a sequence header or a key
+//! frame first).
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Nginx, bin, media, require, tracks, wait_logged, wait_output};
+
+fn relay(src: &str, dst: &str, extra: &[&str]) -> Child {
+    bin()
+        .args(["--json", "relay", src, dst])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start relay")
+}
+
+fn end(child: Child, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let mut child = child;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = wait_output(child, "after SIGINT", Duration::from_secs(10));
+}
+
+#[test]
+fn ffmpeg_to_a_relay_to_b_ffmpeg_and_rtmpdump_play_tag_for_tag() {
+    let ffmpeg = require("ffmpeg");
+    let rtmpdump = require("rtmpdump");
+    let a = Nginx::start(4096, "");
+    let b = Nginx::start(4096, "");
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = media("h264base_aac_10s.flv");
+    let by_ffmpeg = dir.path().join("ffmpeg.flv");
+    let by_rtmpdump = dir.path().join("rtmpdump.flv");
+    let p1 = Command::new(&ffmpeg)
+        .args([
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-rw_timeout",
+            "3000000",
+            "-i",
+        ])
+        .arg(b.url("live/relayed"))
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(&by_ffmpeg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg player");
+    let p2 = Command::new(&rtmpdump)
+        .args(["-q", "--live", "-r"])
+        .arg(b.url("live/relayed"))
+        .arg("-o")
+        .arg(&by_rtmpdump)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rtmpdump");
+    wait_logged(&b, "play", &["relayed"]);
+    let r = relay(&a.url("live/origin"), &b.url("live/relayed"), &[]);
+    wait_logged(&a, "play", &["origin"]);
+    wait_logged(&b, "publish", &["relayed"]);
+    let out = Command::new(&ffmpeg)
+        .args(["-nostdin", "-loglevel", "error", "-re", "-i"])
+        .arg(&src)
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(a.url("live/origin"))
+        .output()
+        .expect("ffmpeg publish");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ro = wait_output(r, "relay", Duration::from_secs(20));
+    assert!(
+        ro.status.success(),
+        "relay: {}",
+        String::from_utf8_lossy(&ro.stderr)
+    );
+    let text = String::from_utf8_lossy(&ro.stdout);
+    let stats: serde_json::Value = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|v: &serde_json::Value| v["type"] == "stats")
+        .expect("stats record");
+    assert_eq!(stats["video_frames"], 250, "{stats}");
+    end(p1, Duration::from_secs(10));
+    end(p2, Duration::from_secs(5));
+    common::assert_same("ffmpeg → A → relay → B → ffmpeg", &src, &by_ffmpeg, 0);
+    // librtmp leaves out video bodies of 5 bytes or less (FFmpeg's end of
+    // sequence), see tests/serve.rs.
+    let (sa, sv) = tracks(&src);
+    let (ga, gv) = tracks(&by_rtmpdump);
+    let sv: Vec<_> = sv.into_iter().filter(|t| t.1.len() > 5).collect();
+    assert!(sa == ga, "rtmpdump: audio differs");
+    assert!(sv == gv, "rtmpdump: video differs");
+}
+
+#[test]
+fn b_restarted_mid_stream_resumes_decodable_with_reconnect() {
+    let a = Nginx::start(4096, "");
+    let mut b = Nginx::start(4096, "");
+    let publisher = common::ffmpeg_publish_loop(&a, "loop");
+    let r = relay(&a.url("live/loop"), &b.url("live/copy"), &["--reconnect"]);
+    wait_logged(&b, "publish", &["copy"]);
+    b.restart();
+    // The relay reconnects and publishes again.
+    common::wait_for(
+        "the relay to publish again",
+        Duration::from_secs(20),
+        || {
+            b.log()
+                .matches("publish: name='copy'")
+                .count()
+                .ge(&2)
+                .then_some(())
+        },
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("after.flv");
+    let play = bin()
+        .args(["play", &b.url("live/copy"), "-o"])
+        .arg(&out)
+        .args(["--duration", "3s"])
+        .output()
+        .expect("play");
+    assert!(
+        play.status.success(),
+        "{}",
+        String::from_utf8_lossy(&play.stderr)
+    );
+    let (_, video) = tracks(&out);
+    let first = &video.first().expect("video after the restart").1;
+    // AVC sequence header (0x17 0x00) or a key frame (0x17 0x01).
+    assert_eq!(
+        first[0], 0x17,
+        "first video tag is not a key frame or header"
+    );
+    let _ = Command::new("kill")
+        .args(["-INT", &r.id().to_string()])
+        .status();
+    let ro = wait_output(r, "relay", Duration::from_secs(10));
+    let text = String::from_utf8_lossy(&ro.stdout);
+    assert!(text.contains("\"destination_reconnects\":1"), "{text}");
+    let _ = Command::new("kill")
+        .arg(publisher.id().to_string())
+        .status();
+}
