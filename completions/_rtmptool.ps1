@@ -38,6 +38,7 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             [CompletionResult]::new('play', 'play', [CompletionResultType]::ParameterValue, 'Receive a live stream and write it as FLV (file or stdout)')
             [CompletionResult]::new('diagnose', 'diagnose', [CompletionResultType]::ParameterValue, 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more')
             [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'Many publishers and players from one process: capacity, delay, failures')
+            [CompletionResult]::new('relay', 'relay', [CompletionResultType]::ParameterValue, 'Pull a stream from one server and push it to another, byte for byte, reconnecting with --reconnect')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'A strict diagnostic RTMP/RTMPS server: accepts publishers and players, fans streams out, reports every protocol deviation of its peers live')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write the man pages (one per command) into a directory')
@@ -200,6 +201,27 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'rtmptool;relay' {
+            [CompletionResult]::new('--queue', '--queue', [CompletionResultType]::ParameterName, 'Bytes waiting for the destination beyond which media is dropped to the next key frame')
+            [CompletionResult]::new('--chunk-size', '--chunk-size', [CompletionResultType]::ParameterName, 'Chunk size we send with')
+            [CompletionResult]::new('--ca', '--ca', [CompletionResultType]::ParameterName, 'Trust only the CA certificates in this PEM file (rtmps)')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Stop after this long; default: until the source''s stream ends (or Ctrl-C)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Limit for each network phase, e.g. 500ms, 2s, 1m')
+            [CompletionResult]::new('--reconnect', '--reconnect', [CompletionResultType]::ParameterName, 'Reconnect either side when it drops (backoff up to 10 s); the destination gets metadata and sequence headers first, video from a key frame')
+            [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'rtmps without certificate verification (encrypted, not authenticated)')
+            [CompletionResult]::new('--reveal-keys', '--reveal-keys', [CompletionResultType]::ParameterName, 'Show stream keys and query values in full')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less human output')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less human output')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More human output (repeatable)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More human output (repeatable)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'rtmptool;serve' {
             [CompletionResult]::new('-l', '-l', [CompletionResultType]::ParameterName, 'Address to listen on (repeatable); RTMP, and RTMPS on the same port with --cert/--key')
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on (repeatable); RTMP, and RTMPS on the same port with --cert/--key')
@@ -267,6 +289,7 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             [CompletionResult]::new('play', 'play', [CompletionResultType]::ParameterValue, 'Receive a live stream and write it as FLV (file or stdout)')
             [CompletionResult]::new('diagnose', 'diagnose', [CompletionResultType]::ParameterValue, 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more')
             [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'Many publishers and players from one process: capacity, delay, failures')
+            [CompletionResult]::new('relay', 'relay', [CompletionResultType]::ParameterValue, 'Pull a stream from one server and push it to another, byte for byte, reconnecting with --reconnect')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'A strict diagnostic RTMP/RTMPS server: accepts publishers and players, fans streams out, reports every protocol deviation of its peers live')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write the man pages (one per command) into a directory')
@@ -289,6 +312,9 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             break
         }
         'rtmptool;help;load' {
+            break
+        }
+        'rtmptool;help;relay' {
             break
         }
         'rtmptool;help;serve' {

@@ -43,6 +43,9 @@ _rtmptool() {
             rtmptool,publish)
                 cmd="rtmptool__subcmd__publish"
                 ;;
+            rtmptool,relay)
+                cmd="rtmptool__subcmd__relay"
+                ;;
             rtmptool,serve)
                 cmd="rtmptool__subcmd__serve"
                 ;;
@@ -73,6 +76,9 @@ _rtmptool() {
             rtmptool__subcmd__help,publish)
                 cmd="rtmptool__subcmd__help__subcmd__publish"
                 ;;
+            rtmptool__subcmd__help,relay)
+                cmd="rtmptool__subcmd__help__subcmd__relay"
+                ;;
             rtmptool__subcmd__help,serve)
                 cmd="rtmptool__subcmd__help__subcmd__serve"
                 ;;
@@ -83,7 +89,7 @@ _rtmptool() {
 
     case "${cmd}" in
         rtmptool)
-            opts="-q -v -h -V --json --color --quiet --verbose --timeout --help --version probe dump publish play diagnose load serve completions man help"
+            opts="-q -v -h -V --json --color --quiet --verbose --timeout --help --version probe dump publish play diagnose load relay serve completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -207,7 +213,7 @@ _rtmptool() {
             return 0
             ;;
         rtmptool__subcmd__help)
-            opts="probe dump publish play diagnose load serve completions man help"
+            opts="probe dump publish play diagnose load relay serve completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -333,6 +339,20 @@ _rtmptool() {
             return 0
             ;;
         rtmptool__subcmd__help__subcmd__publish)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rtmptool__subcmd__help__subcmd__relay)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -641,6 +661,44 @@ _rtmptool() {
                     ;;
                 --kind)
                     COMPREPLY=($(compgen -W "live record append" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rtmptool__subcmd__relay)
+            opts="-q -v -h -V --reconnect --queue --chunk-size --ca --insecure --reveal-keys --duration --json --color --quiet --verbose --timeout --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --queue)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --chunk-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --color)

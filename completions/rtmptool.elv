@@ -35,6 +35,7 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand play 'Receive a live stream and write it as FLV (file or stdout)'
             cand diagnose 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
             cand load 'Many publishers and players from one process: capacity, delay, failures'
+            cand relay 'Pull a stream from one server and push it to another, byte for byte, reconnecting with --reconnect'
             cand serve 'A strict diagnostic RTMP/RTMPS server: accepts publishers and players, fans streams out, reports every protocol deviation of its peers live'
             cand completions 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
             cand man 'Write the man pages (one per command) into a directory'
@@ -190,6 +191,26 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'rtmptool;relay'= {
+            cand --queue 'Bytes waiting for the destination beyond which media is dropped to the next key frame'
+            cand --chunk-size 'Chunk size we send with'
+            cand --ca 'Trust only the CA certificates in this PEM file (rtmps)'
+            cand --duration 'Stop after this long; default: until the source''s stream ends (or Ctrl-C)'
+            cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
+            cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'
+            cand --reconnect 'Reconnect either side when it drops (backoff up to 10 s); the destination gets metadata and sequence headers first, video from a key frame'
+            cand --insecure 'rtmps without certificate verification (encrypted, not authenticated)'
+            cand --reveal-keys 'Show stream keys and query values in full'
+            cand --json 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
+            cand -q 'Less human output'
+            cand --quiet 'Less human output'
+            cand -v 'More human output (repeatable)'
+            cand --verbose 'More human output (repeatable)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'rtmptool;serve'= {
             cand -l 'Address to listen on (repeatable); RTMP, and RTMPS on the same port with --cert/--key'
             cand --listen 'Address to listen on (repeatable); RTMP, and RTMPS on the same port with --cert/--key'
@@ -254,6 +275,7 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand play 'Receive a live stream and write it as FLV (file or stdout)'
             cand diagnose 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
             cand load 'Many publishers and players from one process: capacity, delay, failures'
+            cand relay 'Pull a stream from one server and push it to another, byte for byte, reconnecting with --reconnect'
             cand serve 'A strict diagnostic RTMP/RTMPS server: accepts publishers and players, fans streams out, reports every protocol deviation of its peers live'
             cand completions 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
             cand man 'Write the man pages (one per command) into a directory'
@@ -270,6 +292,8 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
         &'rtmptool;help;diagnose'= {
         }
         &'rtmptool;help;load'= {
+        }
+        &'rtmptool;help;relay'= {
         }
         &'rtmptool;help;serve'= {
         }

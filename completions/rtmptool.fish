@@ -39,6 +39,7 @@ complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "publish" -d 'Send
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "play" -d 'Receive a live stream and write it as FLV (file or stdout)'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "diagnose" -d 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "load" -d 'Many publishers and players from one process: capacity, delay, failures'
+complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "relay" -d 'Pull a stream from one server and push it to another, byte for byte, reconnecting with --reconnect'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "serve" -d 'A strict diagnostic RTMP/RTMPS server: accepts publishers and players, fans streams out, reports every protocol deviation of its peers live'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "man" -d 'Write the man pages (one per command) into a directory'
@@ -173,6 +174,22 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -s q -l quiet -d
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -s v -l verbose -d 'More human output (repeatable)'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -s V -l version -d 'Print version'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l queue -d 'Bytes waiting for the destination beyond which media is dropped to the next key frame' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l chunk-size -d 'Chunk size we send with' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l ca -d 'Trust only the CA certificates in this PEM file (rtmps)' -r -F
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l duration -d 'Stop after this long; default: until the source\'s stream ends (or Ctrl-C)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l timeout -d 'Limit for each network phase, e.g. 500ms, 2s, 1m' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l reconnect -d 'Reconnect either side when it drops (backoff up to 10 s); the destination gets metadata and sequence headers first, video from a key frame'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l insecure -d 'rtmps without certificate verification (encrypted, not authenticated)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l reveal-keys -d 'Show stream keys and query values in full'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l json -d 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -s q -l quiet -d 'Less human output'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -s v -l verbose -d 'More human output (repeatable)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -s V -l version -d 'Print version'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -s l -l listen -d 'Address to listen on (repeatable); RTMP, and RTMPS on the same port with --cert/--key' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l cert -d 'Certificate chain (PEM) for RTMPS' -r -F
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand serve" -l key -d 'Private key (PEM) for RTMPS' -r -F
@@ -217,13 +234,14 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s q -l quiet -d 
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s v -l verbose -d 'More human output (repeatable)'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s V -l version -d 'Print version'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load serve completions man help" -f -a "probe" -d 'Connect to a server, time every phase, say what the server announced'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load serve completions man help" -f -a "dump" -d 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load serve completions man help" -f -a "publish" -d 'Send an FLV file (or stdin) to a server as a live stream'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load serve completions man help" -f -a "play" -d 'Receive a live stream and write it as FLV (file or stdout)'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load serve completions man help" -f -a "diagnose" -d 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load serve completions man help" -f -a "load" -d 'Many publishers and players from one process: capacity, delay, failures'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load serve completions man help" -f -a "serve" -d 'A strict diagnostic RTMP/RTMPS server: accepts publishers and players, fans streams out, reports every protocol deviation of its peers live'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load serve completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load serve completions man help" -f -a "man" -d 'Write the man pages (one per command) into a directory'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "probe" -d 'Connect to a server, time every phase, say what the server announced'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "dump" -d 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "publish" -d 'Send an FLV file (or stdin) to a server as a live stream'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "play" -d 'Receive a live stream and write it as FLV (file or stdout)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "diagnose" -d 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "load" -d 'Many publishers and players from one process: capacity, delay, failures'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "relay" -d 'Pull a stream from one server and push it to another, byte for byte, reconnecting with --reconnect'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "serve" -d 'A strict diagnostic RTMP/RTMPS server: accepts publishers and players, fans streams out, reports every protocol deviation of its peers live'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "man" -d 'Write the man pages (one per command) into a directory'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -116,7 +116,7 @@ fn ffmpeg_to_a_relay_to_b_ffmpeg_and_rtmpdump_play_tag_for_tag() {
 fn b_restarted_mid_stream_resumes_decodable_with_reconnect() {
     let a = Nginx::start(4096, "");
     let mut b = Nginx::start(4096, "");
-    let publisher = common::ffmpeg_publish_loop(&a, "loop");
+    let mut publisher = common::ffmpeg_publish_loop(&a, "loop");
     let r = relay(&a.url("live/loop"), &b.url("live/copy"), &["--reconnect"]);
     wait_logged(&b, "publish", &["copy"]);
     b.restart();
@@ -161,4 +161,5 @@ fn b_restarted_mid_stream_resumes_decodable_with_reconnect() {
     let _ = Command::new("kill")
         .arg(publisher.id().to_string())
         .status();
+    let _ = publisher.wait();
 }

@@ -69,6 +69,12 @@ fn stats_json(s: &RelayStats, secs: f64, src: &str, dst: &str) -> serde_json::Va
         "source_reconnects": s.source_reconnects,
         "destination_reconnects": s.destination_reconnects,
         "dropped": s.dropped,
+        "relay_latency_ms": {
+            "count": s.latency_us.count(),
+            "p50": s.latency_us.quantile_ms(0.5),
+            "p99": s.latency_us.quantile_ms(0.99),
+            "max": s.latency_us.quantile_ms(1.0),
+        },
     })
 }
 

@@ -83,7 +83,7 @@ impl Default for RelayConfig {
 }
 
 /// Counters of a relay.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct RelayStats {
     /// Media and data bytes forwarded.
     pub bytes: u64,
@@ -98,6 +98,37 @@ pub struct RelayStats {
     pub dropped: u64,
     /// Bytes waiting for the destination now.
     pub queued: usize,
+    /// Microseconds from a message's arrival from the source to the moment
+    /// the destination's socket had taken all of it: what the relay adds.
+    pub latency_us: LatencyHistogram,
+}
+
+/// A histogram of per-message relay latencies (µs, 1 µs to 60 s).
+#[derive(Debug, Clone)]
+pub struct LatencyHistogram(hdrhistogram::Histogram<u64>);
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram(
+            hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
+        )
+    }
+}
+
+impl LatencyHistogram {
+    fn record(&mut self, us: u64) {
+        let _ = self.0.record(us.clamp(1, 60_000_000));
+    }
+
+    /// Messages measured.
+    pub fn count(&self) -> u64 {
+        self.0.len()
+    }
+
+    /// The value at quantile `q` (0..=1), in ms.
+    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
+        (!self.0.is_empty()).then(|| self.0.value_at_quantile(q) as f64 / 1000.0)
+    }
 }
 
 /// What the relay reports as it goes.
@@ -176,22 +207,24 @@ pub async fn run<C: Connector>(
     mut stop: watch::Receiver<bool>,
 ) -> Result<RelayStats, RelayError> {
     let mut stats = RelayStats::default();
-    let fail = |side: Side, e: ConnectError, stats: RelayStats| RelayError {
+    let fail = |side: Side, e: ConnectError, stats: &RelayStats| RelayError {
         side,
         code: e.code,
         message: e.message,
-        stats,
+        stats: stats.clone(),
     };
     let mut src = connector
         .connect(Side::Source)
         .await
-        .map_err(|e| fail(Side::Source, e, stats))?;
+        .map_err(|e| fail(Side::Source, e, &stats))?;
     let mut dst = connector
         .connect(Side::Destination)
         .await
-        .map_err(|e| fail(Side::Destination, e, stats))?;
+        .map_err(|e| fail(Side::Destination, e, &stats))?;
     progress(&Progress::Flowing, &stats);
     let mut cache = Cache::default();
+    // Arrival times of messages not yet all taken by the destination.
+    let mut in_flight: std::collections::VecDeque<std::time::Instant> = Default::default();
     // Video waits for a key frame (after a reconnect or a skip).
     let mut need_key = false;
     let mut skipping = false;
@@ -210,6 +243,14 @@ pub async fn run<C: Connector>(
                 return Ok(stats);
             }
             Step::Destination(Ok(())) => {
+                if dst.unsent() == 0 && dst.session.poll_transmit_len() == 0 {
+                    let now = std::time::Instant::now();
+                    for t in in_flight.drain(..) {
+                        stats
+                            .latency_us
+                            .record(now.duration_since(t).as_micros() as u64);
+                    }
+                }
                 while let Some(ev) = dst.session.poll_event() {
                     if let Event::Status(s) = ev.event
                         && s.is_error()
@@ -230,6 +271,7 @@ pub async fn run<C: Connector>(
             Step::Destination(Err(e)) => (Side::Destination, e),
             Step::Source(Err(e)) => (Side::Source, e),
             Step::Source(Ok(_)) => {
+                let arrived = std::time::Instant::now();
                 let mut ended = false;
                 while let Some(ev) = src.session.poll_event() {
                     let (t, ts, payload) = match ev.event {
@@ -258,7 +300,7 @@ pub async fn run<C: Connector>(
                         }
                         _ => continue,
                     };
-                    forward(
+                    let sent = forward(
                         &mut dst,
                         &mut cache,
                         &mut stats,
@@ -270,6 +312,9 @@ pub async fn run<C: Connector>(
                         payload,
                         &mut progress,
                     );
+                    if sent && in_flight.len() < 65_536 {
+                        in_flight.push_back(arrived);
+                    }
                 }
                 if ended && !cfg.reconnect {
                     // The publisher left: the relay is done.
@@ -363,7 +408,7 @@ fn forward(
     ts: u32,
     payload: Bytes,
     progress: &mut impl FnMut(&Progress, &RelayStats),
-) {
+) -> bool {
     let unit = match t {
         MessageType::VIDEO => MediaUnit::of(true, &payload),
         MessageType::AUDIO => MediaUnit::of(false, &payload),
@@ -391,7 +436,7 @@ fn forward(
         }
         *need_key = true;
         stats.dropped += 1;
-        return;
+        return false;
     }
     if *need_key {
         match unit {
@@ -401,7 +446,7 @@ fn forward(
             }
             MediaUnit::VideoFrame { key: false } => {
                 stats.dropped += 1;
-                return;
+                return false;
             }
             _ => {}
         }
@@ -411,4 +456,5 @@ fn forward(
     if matches!(t, MessageType::AUDIO | MessageType::VIDEO) {
         stats.frames.count(t == MessageType::VIDEO, &payload);
     }
+    true
 }
