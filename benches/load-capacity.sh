@@ -9,6 +9,9 @@
 #  idle:   players of a stream nobody publishes (connected, playing, no
 #          media): RSS per idle player connection from /proc/PID/status,
 #          (RSS at N_big − RSS at N_small) / (N_big − N_small).
+# SERVER_KIND=serve runs `rtmptool serve --merge-writes 50ms` as the server
+# instead of nginx-rtmp (it serves more players per core, so the load
+# generator, not the server, is what saturates).
 # Bounded by default (a few hundred players, seconds each); raise with
 # PLAYERS="1000 5000" IDLE="100 5000" WINDOW=10 (nginx may be the limit:
 # the figures are of the load generator itself).
@@ -45,11 +48,18 @@ events { worker_connections $((max + 256)); }
 rtmp { server { listen 127.0.0.1:$port; chunk_size 4096;
   application live { live on; } } }
 CONF
-$SERVER nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+srv=""
+if [ "${SERVER_KIND:-nginx}" = serve ]; then
+  $SERVER "$BIN" -q serve --listen "127.0.0.1:$port" --max-connections $((max * 2 + 256)) --merge-writes 50ms > "$dir/serve.log" 2>&1 &
+  srv=$!
+else
+  $SERVER nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+fi
 pub=""
 cleanup() {
   [ -n "$pub" ] && kill "$pub" 2>/dev/null || true
-  kill "$(cat "$dir/nginx.pid")" 2>/dev/null || true
+  [ -n "$srv" ] && kill "$srv" 2>/dev/null || true
+  kill "$(cat "$dir/nginx.pid" 2>/dev/null)" 2>/dev/null || true
 }
 trap cleanup EXIT
 for _ in $(seq 100); do bash -c "echo >/dev/tcp/127.0.0.1/$port" 2>/dev/null && break; sleep 0.05; done

@@ -124,6 +124,10 @@ pub fn run(args: &LoadArgs, global: &GlobalArgs) -> Result<(), Exit> {
                 let mut v = serde_json::to_value(p).unwrap_or_default();
                 if let Some(o) = v.as_object_mut() {
                     o.shift_insert(0, "type".into(), json!("load_progress"));
+                    // The same shape as in the summary.
+                    if let Some(fs) = o.get_mut("failures") {
+                        *fs = failures_json(&p.failures);
+                    }
                 }
                 let _ = write_json_line(&mut std::io::stdout().lock(), &v);
             } else if live {
