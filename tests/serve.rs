@@ -635,3 +635,77 @@ fn hostile_peers_are_findings_and_the_server_goes_on() {
         .expect("probe");
     assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
 }
+
+/// VmRSS of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// 300 clients, each past the handshake, announce four 16 MiB messages and
+/// send one small chunk of each, then hold on: serve reserves nothing it
+/// was not sent (bounded), a real client is still served, and every one of
+/// them is closed by the idle timeout.
+#[test]
+fn announced_lengths_cost_nothing_until_sent() {
+    let serve = Serve::start(&["--idle-timeout", "3s"]);
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        let mut s = TcpStream::connect(("127.0.0.1", serve.port)).expect("connect");
+        let mut hs = vec![3u8];
+        hs.extend(std::iter::repeat_n(0u8, 1536 * 2));
+        s.write_all(&hs).unwrap();
+        let mut out = Vec::new();
+        for csid in 4u8..8 {
+            // fmt 0 on chunk stream csid: timestamp 0, length 0xFFFFFF,
+            // type 9 (video), stream 1; then 128 bytes of it.
+            out.extend_from_slice(&[csid, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0]);
+            out.extend(std::iter::repeat_n(0x17u8, 128));
+        }
+        s.write_all(&out).unwrap();
+        held.push(s);
+    }
+    // Every connection has been read (the server took the bytes).
+    wait_for(
+        "the 300 connections to be read",
+        Duration::from_secs(20),
+        || {
+            held.iter()
+                .all(|s| {
+                    let mut b = [0u8; 1];
+                    s.set_nonblocking(true).ok();
+                    // S0+S1+S2 arrived: the server read C0+C1.
+                    matches!(s.peek(&mut b), Ok(1))
+                })
+                .then_some(())
+        },
+    );
+    let rss = rss_kib(serve.child.id());
+    eprintln!("serve RSS with 300 such clients: {rss} KiB");
+    assert!(
+        rss < 128 * 1024,
+        "serve RSS {rss} KiB with 300 × 4 announced 16 MiB messages"
+    );
+    let p = bin()
+        .args(["probe", &serve.url("live/x")])
+        .output()
+        .expect("probe");
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    // The idle timeout closes them all.
+    for mut s in held {
+        s.set_nonblocking(false).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let mut b = [0u8; 65536];
+        loop {
+            match s.read(&mut b) {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(e) => panic!("not closed by the idle timeout: {e}"),
+            }
+        }
+    }
+}
