@@ -342,7 +342,7 @@ pub async fn run(
 ) -> ServeSummary {
     let shared = Arc::new(Shared {
         hub: Hub::new(cfg.hub),
-        budget: ReserveBudget::new(256 << 20),
+        budget: ReserveBudget::new(32 << 20),
         cfg,
         sink,
         open: AtomicUsize::new(0),
