@@ -709,3 +709,96 @@ fn announced_lengths_cost_nothing_until_sent() {
         }
     }
 }
+
+/// Enhanced RTMP through serve: the client bytes of a captured E-RTMP HEVC
+/// publish (FourCC `hvc1`, ex-headers) replayed to serve; a player gets
+/// every video body byte for byte, starting with the sequence start.
+#[test]
+fn enhanced_rtmp_hevc_goes_through_byte_for_byte() {
+    use rtmptool::analyze::{Analyzer, Options, RecordKind};
+    use rtmptool::capture::Reader;
+    use rtmptool::capture::tcp::Dir;
+    use rtmptool::proto::message::{Message, MessageType};
+    let pcap = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/ertmp/ertmp_hevc.pcap");
+    // What the publishing client sent: its bytes, its stream name, its
+    // video bodies (the capture also holds players' connections).
+    let mut an = Analyzer::new(Options::default());
+    let mut r = Reader::new(std::fs::File::open(&pcap).unwrap()).unwrap();
+    let mut per_conn: std::collections::HashMap<u64, (Vec<u8>, Vec<(u32, bytes::Bytes)>)> =
+        Default::default();
+    let mut name = None;
+    let mut publisher = None;
+    while let Some(p) = r.next_packet().unwrap() {
+        let cell = std::cell::RefCell::new(&mut per_conn);
+        an.packet_with_data(
+            &p,
+            &mut |rec| {
+                if rec.dir != Some(Dir::C2s) {
+                    return;
+                }
+                if let RecordKind::Message { raw, decoded } = rec.kind {
+                    if raw.header.msg_type == MessageType::VIDEO {
+                        cell.borrow_mut()
+                            .entry(rec.conn_id)
+                            .or_default()
+                            .1
+                            .push((raw.header.timestamp, raw.payload.clone()));
+                    }
+                    if let Ok(Message::Command(c)) = decoded
+                        && c.name() == "publish"
+                    {
+                        name = c.args().first().and_then(|a| a.as_str()).map(str::to_owned);
+                        publisher = Some(rec.conn_id);
+                    }
+                }
+            },
+            &mut |d| {
+                if d.dir == Dir::C2s {
+                    cell.borrow_mut()
+                        .entry(d.conn_id)
+                        .or_default()
+                        .0
+                        .extend_from_slice(d.bytes);
+                }
+            },
+        );
+    }
+    let (bytes, video) = per_conn
+        .remove(&publisher.expect("a publish in the capture"))
+        .unwrap();
+    let name = name.expect("a publish in the capture");
+    assert!(!video.is_empty());
+    let serve = Serve::start(&[]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("hevc.flv");
+    // The capture's app is `live` (its connect); play the same name.
+    let play = rtmptool_play(&serve.url(&format!("live/{name}")), &out, &[]);
+    serve.wait_sessions("play", 1);
+    let mut tcp = TcpStream::connect(("127.0.0.1", serve.port)).expect("connect");
+    let reader = {
+        let mut r = tcp.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 65536];
+            while matches!(r.read(&mut b), Ok(n) if n > 0) {}
+        })
+    };
+    tcp.write_all(&bytes).unwrap();
+    let _ = tcp.shutdown(std::net::Shutdown::Write);
+    reader.join().unwrap();
+    assert_eq!(serve.sessions("publish"), 1, "{:?}", serve.records());
+    let po = wait_output(play, "play", Duration::from_secs(20));
+    assert!(
+        po.status.success(),
+        "{}",
+        String::from_utf8_lossy(&po.stderr)
+    );
+    let (_, got) = common::tracks(&out);
+    assert_eq!(got.len(), video.len(), "video tag count");
+    for (i, (a, b)) in video.iter().zip(&got).enumerate() {
+        assert_eq!(a.0, b.0, "video {i} timestamp");
+        assert!(a.1 == b.1, "video {i} body differs");
+    }
+    // Ex-header, SequenceStart (packet type 0) of hvc1 first.
+    assert_eq!(got[0].1[0] & 0x8f, 0x80, "{:02x?}", &got[0].1[..8]);
+    assert_eq!(&got[0].1[1..5], b"hvc1");
+}

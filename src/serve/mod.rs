@@ -830,6 +830,11 @@ impl Conn {
                         } else {
                             let r = self.session.handle_input(&rbuf, self.shared.epoch.elapsed());
                             self.events();
+                            // Decisions decode what followed a request.
+                            let r = r.and_then(|()| match self.session.error() {
+                                Some(e) => Err(e.clone()),
+                                None => Ok(()),
+                            });
                             if let Err(e) = r {
                                 // The session cannot go on; the strict
                                 // analysis says what went wrong.

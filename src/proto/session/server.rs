@@ -222,6 +222,14 @@ pub struct ServerSession {
     streams: Vec<(u32, StreamState)>,
     next_stream: u32,
     failed: Option<SessionError>,
+    /// A request that changes what later commands mean (connect,
+    /// createStream, publish, play) awaits the caller's decision: input
+    /// after it is decoded once it is decided, so a client that sends
+    /// `publish` right behind `createStream` (without waiting for the
+    /// answer) is understood.
+    blocked: Option<RequestId>,
+    /// `now` of the last input, for what a decision unblocks.
+    last_now: Duration,
 }
 
 fn info(level: &str, code: &str, description: &str) -> Amf0Value {
@@ -257,6 +265,8 @@ impl ServerSession {
             streams: Vec::new(),
             next_stream: 1,
             failed: None,
+            blocked: None,
+            last_now: now,
         }
     }
 
@@ -319,6 +329,7 @@ impl ServerSession {
     }
 
     fn processed(&mut self, now: Duration) -> Result<(), SessionError> {
+        self.last_now = now;
         let r = self.process(now);
         if let Err(e) = &r {
             self.failed = Some(e.clone());
@@ -331,7 +342,9 @@ impl ServerSession {
     }
 
     fn process(&mut self, now: Duration) -> Result<(), SessionError> {
-        while let Some(ev) = self.conn.poll(ms(now))? {
+        while self.blocked.is_none()
+            && let Some(ev) = self.conn.poll(ms(now))?
+        {
             match ev {
                 ConnEvent::Handshake(o) => self.push(now, ServerEvent::Handshake(o)),
                 ConnEvent::Chunk(ChunkEvent::ChunkSizeChanged { new, .. }) => {
@@ -480,7 +493,34 @@ impl ServerSession {
                 return;
             }
         };
+        if matches!(
+            rid.kind,
+            Kind::Connect | Kind::CreateStream | Kind::Publish | Kind::Play
+        ) {
+            self.blocked = Some(rid);
+        }
         self.push(now, ServerEvent::Request(rid, req));
+    }
+
+    /// After a decision: decodes what the client sent behind the request.
+    /// An error here is kept and returned by [`ServerSession::error`] and
+    /// by the next input call.
+    fn unblock(&mut self, decided: RequestId) {
+        if self.blocked != Some(decided) {
+            return;
+        }
+        self.blocked = None;
+        if self.failed.is_none() {
+            let now = self.last_now;
+            if let Err(e) = self.process(now) {
+                self.failed = Some(e);
+            }
+        }
+    }
+
+    /// The error that stopped the session, if one did.
+    pub fn error(&self) -> Option<&SessionError> {
+        self.failed.as_ref()
     }
 
     fn set_stream(&mut self, stream_id: u32, state: StreamState) {
@@ -525,6 +565,12 @@ impl ServerSession {
     ///
     /// Returns the stream id a `createStream` created.
     pub fn accept(&mut self, id: RequestId) -> Option<u32> {
+        let r = self.answer(id);
+        self.unblock(id);
+        r
+    }
+
+    fn answer(&mut self, id: RequestId) -> Option<u32> {
         match id.kind {
             Kind::Connect => {
                 self.connected = true;
@@ -559,7 +605,7 @@ impl ServerSession {
             }
             Kind::CreateStream => {
                 if self.streams.len() as u32 >= self.config.max_streams {
-                    self.reject(id, "NetConnection.Call.Failed", "Too many streams");
+                    self.refuse(id, "NetConnection.Call.Failed", "Too many streams");
                     return None;
                 }
                 let sid = self.next_stream;
@@ -635,6 +681,11 @@ impl ServerSession {
     /// `onStatus` level `error` to `publish` and `play` (the stream returns
     /// to idle).
     pub fn reject(&mut self, id: RequestId, code: &str, description: &str) {
+        self.refuse(id, code, description);
+        self.unblock(id);
+    }
+
+    fn refuse(&mut self, id: RequestId, code: &str, description: &str) {
         match id.kind {
             Kind::Publish | Kind::Play => {
                 self.set_stream(id.stream_id, StreamState::Idle);

@@ -416,3 +416,58 @@ fn hostile_input_after_the_handshake_never_panics() {
         while c.poll_event().is_some() {}
     });
 }
+
+/// A client that does not wait for answers (commands pipelined behind
+/// `connect` and `createStream`): each is understood as if it had waited,
+/// because input behind a request is decoded once it is decided.
+#[test]
+fn pipelined_commands_are_understood_in_order() {
+    let goal = Goal::Publish {
+        stream: "key".into(),
+        kind: "live".into(),
+    };
+    // Everything a publishing client sends, as one input: its bytes against
+    // a first server, replayed to a second.
+    let mut first = Server::new();
+    let mut c = ClientSession::new(config(goal), Duration::ZERO, &mut random(3));
+    let mut now = 0;
+    let mut sent = Vec::new();
+    for _ in 0..20 {
+        while let Some(b) = c.poll_transmit() {
+            sent.extend_from_slice(&b);
+            now += 1;
+            first.input(&b, Duration::from_millis(now));
+        }
+        let out = first.out();
+        if out.is_empty() {
+            break;
+        }
+        c.handle_input(&out, Duration::from_millis(now)).unwrap();
+    }
+    c.send_media(&Message::Video(Bytes::from_static(&[0x17, 1, 0, 0, 0])), 40);
+    while let Some(b) = c.poll_transmit() {
+        sent.extend_from_slice(&b);
+    }
+    let mut second = Server::new();
+    second.input(&sent, Duration::ZERO);
+    assert_eq!(
+        second.commands(),
+        [
+            "connect",
+            "releaseStream",
+            "FCPublish",
+            "createStream",
+            "publish"
+        ]
+    );
+    assert_eq!(
+        second.session.stream_state(1),
+        Some(StreamState::Publishing)
+    );
+    assert!(
+        second
+            .got
+            .iter()
+            .any(|e| matches!(e, ServerEvent::Media(m) if m.header.timestamp == 40))
+    );
+}
