@@ -724,8 +724,7 @@ fn enhanced_rtmp_hevc_goes_through_byte_for_byte() {
     // video bodies (the capture also holds players' connections).
     let mut an = Analyzer::new(Options::default());
     let mut r = Reader::new(std::fs::File::open(&pcap).unwrap()).unwrap();
-    let mut per_conn: std::collections::HashMap<u64, (Vec<u8>, Vec<(u32, bytes::Bytes)>)> =
-        Default::default();
+    let mut per_conn: std::collections::HashMap<u64, (Vec<u8>, common::Track)> = Default::default();
     let mut name = None;
     let mut publisher = None;
     while let Some(p) = r.next_packet().unwrap() {
