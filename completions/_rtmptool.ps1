@@ -202,6 +202,7 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             break
         }
         'rtmptool;relay' {
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Accept encoders here and carry each to DST_URL''s server: a decoding proxy that prints every message both ways (the dump renderer; --json too) and reports the diagnose findings')
             [CompletionResult]::new('--queue', '--queue', [CompletionResultType]::ParameterName, 'Bytes waiting for the destination beyond which media is dropped to the next key frame')
             [CompletionResult]::new('--chunk-size', '--chunk-size', [CompletionResultType]::ParameterName, 'Chunk size we send with')
             [CompletionResult]::new('--ca', '--ca', [CompletionResultType]::ParameterName, 'Trust only the CA certificates in this PEM file (rtmps)')

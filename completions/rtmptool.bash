@@ -679,12 +679,16 @@ _rtmptool() {
             return 0
             ;;
         rtmptool__subcmd__relay)
-            opts="-q -v -h -V --reconnect --queue --chunk-size --ca --insecure --reveal-keys --duration --json --color --quiet --verbose --timeout --help --version"
+            opts="-q -v -h -V --listen --reconnect --queue --chunk-size --ca --insecure --reveal-keys --duration --json --color --quiet --verbose --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --queue)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -192,6 +192,7 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand --version 'Print version'
         }
         &'rtmptool;relay'= {
+            cand --listen 'Accept encoders here and carry each to DST_URL''s server: a decoding proxy that prints every message both ways (the dump renderer; --json too) and reports the diagnose findings'
             cand --queue 'Bytes waiting for the destination beyond which media is dropped to the next key frame'
             cand --chunk-size 'Chunk size we send with'
             cand --ca 'Trust only the CA certificates in this PEM file (rtmps)'

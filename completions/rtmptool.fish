@@ -174,6 +174,7 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -s q -l quiet -d
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -s v -l verbose -d 'More human output (repeatable)'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand load" -s V -l version -d 'Print version'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l listen -d 'Accept encoders here and carry each to DST_URL\'s server: a decoding proxy that prints every message both ways (the dump renderer; --json too) and reports the diagnose findings' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l queue -d 'Bytes waiting for the destination beyond which media is dropped to the next key frame' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l chunk-size -d 'Chunk size we send with' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l ca -d 'Trust only the CA certificates in this PEM file (rtmps)' -r -F

@@ -374,12 +374,12 @@ pub struct DiagnoseArgs {
 /// `rtmptool relay`.
 #[derive(Debug, Args)]
 pub struct RelayArgs {
-    /// Where to play from: rtmp://host[:port]/app/stream or rtmps://…
-    #[arg(value_name = "SRC_URL")]
-    pub src: String,
-    /// Where to publish to: rtmp://host[:port]/app/stream or rtmps://…
-    #[arg(value_name = "DST_URL")]
-    pub dst: String,
+    /// SRC_URL DST_URL (play from SRC, publish to DST), or with --listen only DST_URL (rtmp:// or rtmps://)
+    #[arg(value_name = "URL", num_args = 1..=2, required = true)]
+    pub urls: Vec<String>,
+    /// Accept encoders here and carry each to DST_URL's server: a decoding proxy that prints every message both ways (the dump renderer; --json too) and reports the diagnose findings
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
     /// Reconnect either side when it drops (backoff up to 10 s); the destination gets metadata and sequence headers first, video from a key frame
     #[arg(long)]
     pub reconnect: bool,

@@ -163,3 +163,119 @@ fn b_restarted_mid_stream_resumes_decodable_with_reconnect() {
         .status();
     let _ = publisher.wait();
 }
+
+/// `relay --listen`: FFmpeg publishes through the proxy to nginx; play from
+/// nginx equals the source; the live decode (`--json`, the dump records)
+/// shows FFmpeg's connect and its Set Chunk Size; a client whose chunks lie
+/// about their size (the lying fault capture's client bytes, replayed) is
+/// reported with `chunk_size_mismatch`.
+#[test]
+fn listen_proxies_ffmpeg_to_nginx_and_decodes_it_live() {
+    use std::io::{Read, Write};
+    let ffmpeg = require("ffmpeg");
+    let b = Nginx::start(4096, "");
+    let port = common::free_port();
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("proxy.ndjson");
+    let mut proxy = bin()
+        .args(["--json", "relay", "--listen", &format!("127.0.0.1:{port}")])
+        .arg(b.url("live"))
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("proxy");
+    common::wait_for("the proxy to listen", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    let src = media("h264base_aac_10s.flv");
+    let out = dir.path().join("played.flv");
+    let play = bin()
+        .args(["play", &b.url("live/viaproxy"), "-o"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("play");
+    wait_logged(&b, "play", &["viaproxy"]);
+    let p = Command::new(&ffmpeg)
+        .args(["-nostdin", "-loglevel", "error", "-re", "-i"])
+        .arg(&src)
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(format!("rtmp://127.0.0.1:{port}/live/viaproxy"))
+        .output()
+        .expect("ffmpeg");
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    let po = wait_output(play, "play", Duration::from_secs(20));
+    assert!(
+        po.status.success(),
+        "{}",
+        String::from_utf8_lossy(&po.stderr)
+    );
+    common::assert_same("ffmpeg → relay --listen → nginx → play", &src, &out, 0);
+    // The lying client.
+    let bytes = client_bytes("testdata/rtmp/fault_b_lying_setchunksize.pcap");
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut r = tcp.try_clone().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut b = [0u8; 65536];
+        while matches!(r.read(&mut b), Ok(n) if n > 0) {}
+    });
+    for piece in bytes.chunks(1460) {
+        if tcp.write_all(piece).is_err() {
+            break;
+        }
+    }
+    let _ = tcp.shutdown(std::net::Shutdown::Write);
+    reader.join().unwrap();
+    let records = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    common::wait_for(
+        "the chunk_size_mismatch finding",
+        Duration::from_secs(15),
+        || {
+            records()
+                .iter()
+                .any(|r| r["type"] == "finding" && r["code"] == "chunk_size_mismatch")
+                .then_some(())
+        },
+    );
+    let all = records();
+    assert!(
+        all.iter()
+            .any(|r| r["type"] == "message" && r["dir"] == "c2s" && r["command"] == "connect"),
+        "no connect from the encoder in the live decode"
+    );
+    assert!(
+        all.iter()
+            .any(|r| r["type"] == "message" && r["dir"] == "c2s" && r["msg_type"] == 1),
+        "no Set Chunk Size from the encoder in the live decode"
+    );
+    let _ = Command::new("kill")
+        .args(["-INT", &proxy.id().to_string()])
+        .status();
+    let _ = proxy.wait();
+}
+
+/// The client bytes (C0 on) of the first connection of a capture.
+fn client_bytes(rel: &str) -> Vec<u8> {
+    use rtmptool::analyze::{Analyzer, Options};
+    use rtmptool::capture::Reader;
+    use rtmptool::capture::tcp::Dir;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    let mut r = Reader::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut an = Analyzer::new(Options::default());
+    let mut bytes = Vec::new();
+    while let Some(p) = r.next_packet().unwrap() {
+        an.packet_with_data(&p, &mut |_| {}, &mut |d| {
+            if d.dir == Dir::C2s && d.conn_id == 0 {
+                bytes.extend_from_slice(d.bytes);
+            }
+        });
+    }
+    bytes
+}

@@ -83,8 +83,23 @@ pub fn run(args: &RelayArgs, global: &GlobalArgs) -> Result<(), Exit> {
     let style = Style::from_args(global);
     let parse =
         |u: &str| RtmpUrl::parse(u, None, None).map_err(|e| err(exit::BAD_INPUT, e.to_string()));
-    let src = parse(&args.src)?;
-    let dst = parse(&args.dst)?;
+    if let Some(addr) = args.listen {
+        let [dst] = args.urls.as_slice() else {
+            return Err(err(
+                exit::USAGE,
+                "relay --listen ADDR takes one URL: the server to carry encoders to".into(),
+            ));
+        };
+        return listen(args, global, style, addr, parse(dst)?);
+    }
+    let [src, dst] = args.urls.as_slice() else {
+        return Err(err(
+            exit::USAGE,
+            "relay takes SRC_URL and DST_URL (or --listen ADDR DST_URL)".into(),
+        ));
+    };
+    let src = parse(src)?;
+    let dst = parse(dst)?;
     let (src_shown, dst_shown) = (src.shown(args.reveal_keys), dst.shown(args.reveal_keys));
     let mut ends = Ends {
         src,
@@ -188,4 +203,118 @@ pub fn run(args: &RelayArgs, global: &GlobalArgs) -> Result<(), Exit> {
         None => Ok(()),
         Some((code, side, message)) => Err(err(code, format!("relay: {}: {message}", side.name()))),
     }
+}
+
+/// `relay --listen ADDR DST`: the decoding proxy, its records rendered by
+/// `dump`'s renderer, its findings by `diagnose`'s.
+fn listen(
+    args: &RelayArgs,
+    global: &GlobalArgs,
+    style: Style,
+    addr: std::net::SocketAddr,
+    dst: RtmpUrl,
+) -> Result<(), Exit> {
+    use crate::cli::DumpArgs;
+    use crate::report::dump::{Filter, Renderer};
+    use rtmptool::relay::proxy::{self, ProxyConfig, ProxyEvent};
+    let dump_args = DumpArgs {
+        input: "-".into(),
+        hex: false,
+        stats: false,
+        conn: Vec::new(),
+        dir: None,
+        msg_type: Vec::new(),
+        stream_id: Vec::new(),
+        command: Vec::new(),
+        port: None,
+    };
+    let filter = Filter::from_args(&dump_args).map_err(|e| err(exit::USAGE, e.to_string()))?;
+    let renderer =
+        std::sync::Mutex::new(Renderer::new(std::io::stdout(), style, &dump_args, filter));
+    let json = style.json;
+    let shown = dst.shown(args.reveal_keys);
+    let sink: proxy::ProxySink = std::sync::Arc::new(move |ev: ProxyEvent| {
+        let mut r = renderer.lock().unwrap_or_else(|e| e.into_inner());
+        match ev {
+            ProxyEvent::Record(rec) => {
+                let _ = r.record(&rec);
+                let _ = r.flush();
+            }
+            ProxyEvent::Finding(f) => {
+                drop(r);
+                let mut o = std::io::stdout().lock();
+                if json {
+                    let _ = write_json_line(&mut o, &crate::report::diagnose::finding_json(&f));
+                } else {
+                    let _ = writeln!(
+                        o,
+                        "#{} finding {} {}: {}\n    fix: {}",
+                        f.conn_id,
+                        f.severity.as_str(),
+                        f.code.as_str(),
+                        f.message,
+                        f.fix
+                    );
+                }
+            }
+            ProxyEvent::Accepted { id, peer } => {
+                if !json {
+                    eprintln!("#{id} {peer}: encoder connected");
+                }
+            }
+            ProxyEvent::Closed {
+                id,
+                peer,
+                why,
+                bytes,
+            } => {
+                if !json {
+                    eprintln!(
+                        "#{id} {peer}: {} ({} bytes from the encoder, {} from the server)",
+                        rtmptool::text::sanitize(&why),
+                        bytes[0],
+                        bytes[1]
+                    );
+                }
+            }
+        }
+    });
+    let cfg = ProxyConfig {
+        upstream: dst,
+        tls: rtmptool::net::tls::TlsOptions {
+            ca: args.ca.clone(),
+            insecure: args.insecure,
+        },
+        timeout: global.timeout,
+        reveal_keys: args.reveal_keys,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| err(exit::FAILURE, format!("cannot start the runtime: {e}")))?;
+    let duration = args.duration;
+    rt.block_on(async move {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| err(exit::NETWORK, format!("cannot listen on {addr}: {e}")))?;
+        if !json && style.verbosity >= 0 {
+            eprintln!("relaying encoders on {addr} to {shown}");
+        }
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(proxy::run(l, cfg, sink, rx));
+        match duration {
+            Some(d) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        let _ = tx.send(true);
+        let _ = task.await;
+        Ok(())
+    })
 }

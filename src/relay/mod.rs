@@ -11,6 +11,8 @@
 //! `queue_bytes` waiting, media is dropped until the next key frame, and
 //! the drop is reported.
 
+pub mod proxy;
+
 use std::future::Future;
 use std::time::Duration;
 

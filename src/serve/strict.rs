@@ -22,7 +22,12 @@ pub struct Strict {
     live: LiveConn,
     diag: Diagnoser,
     follow_sent: bool,
+    /// Who else sees the records (a live decode).
+    tap: Option<RecordTap>,
 }
+
+/// A consumer of the records of a followed connection.
+pub type RecordTap = Box<dyn FnMut(&crate::analyze::Record) + Send>;
 
 impl Strict {
     /// Follows a connection from `client` to `server` (us).
@@ -48,16 +53,31 @@ impl Strict {
             ),
             diag: Diagnoser::new(crate::diag::Options { reveal_keys }),
             follow_sent: true,
+            tap: None,
         }
     }
 
+    /// Also hands every record to `tap` (`relay --listen`'s live decode).
+    pub fn with_tap(mut self, tap: RecordTap) -> Strict {
+        self.tap = Some(tap);
+        self
+    }
+
     fn feed(&mut self, dir: Dir, bytes: &[u8], time: Timestamp) {
-        let dg = std::cell::RefCell::new(&mut self.diag);
-        self.live.data(
+        let Strict {
+            live, diag, tap, ..
+        } = self;
+        let dg = std::cell::RefCell::new(diag);
+        live.data(
             dir,
             bytes,
             time,
-            &mut |r| dg.borrow_mut().record(&r),
+            &mut |r| {
+                if let Some(t) = tap.as_mut() {
+                    t(&r);
+                }
+                dg.borrow_mut().record(&r)
+            },
             Some(&mut |d| dg.borrow_mut().data(d)),
         );
     }
@@ -87,8 +107,15 @@ impl Strict {
     /// The connection ended: what the end reveals (a handshake that never
     /// completed, a message cut off), then every finding not yet taken.
     pub fn end(mut self, dir: Dir, kind: CloseKind, time: Timestamp) -> Vec<Finding> {
-        let dg = &mut self.diag;
-        self.live.end(dir, kind, time, &mut |r| dg.record(&r));
+        let Strict {
+            live, diag, tap, ..
+        } = &mut self;
+        live.end(dir, kind, time, &mut |r| {
+            if let Some(t) = tap.as_mut() {
+                t(&r);
+            }
+            diag.record(&r)
+        });
         self.diag.finish()
     }
 }
