@@ -679,7 +679,7 @@ _rtmptool() {
             return 0
             ;;
         rtmptool__subcmd__relay)
-            opts="-q -v -h -V --listen --reconnect --queue --chunk-size --ca --insecure --reveal-keys --duration --json --color --quiet --verbose --timeout --help --version"
+            opts="-q -v -h -V --listen --reconnect --queue --chunk-size --ca --insecure --reveal-keys --record --duration --json --color --quiet --verbose --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -698,6 +698,10 @@ _rtmptool() {
                     return 0
                     ;;
                 --ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --record)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -196,6 +196,7 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand --queue 'Bytes waiting for the destination beyond which media is dropped to the next key frame'
             cand --chunk-size 'Chunk size we send with'
             cand --ca 'Trust only the CA certificates in this PEM file (rtmps)'
+            cand --record 'With --listen: keep a copy of each encoder''s media in FILE.flv (never overwritten: FILE-1.flv, FILE-2.flv, … for the next)'
             cand --duration 'Stop after this long; default: until the source''s stream ends (or Ctrl-C)'
             cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
             cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'

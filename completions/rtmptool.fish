@@ -178,6 +178,7 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l listen -d 'A
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l queue -d 'Bytes waiting for the destination beyond which media is dropped to the next key frame' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l chunk-size -d 'Chunk size we send with' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l ca -d 'Trust only the CA certificates in this PEM file (rtmps)' -r -F
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l record -d 'With --listen: keep a copy of each encoder\'s media in FILE.flv (never overwritten: FILE-1.flv, FILE-2.flv, … for the next)' -r -F
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l duration -d 'Stop after this long; default: until the source\'s stream ends (or Ctrl-C)' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand relay" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
 always\t'Always colour'

@@ -398,6 +398,9 @@ pub struct RelayArgs {
     /// Show stream keys and query values in full
     #[arg(long)]
     pub reveal_keys: bool,
+    /// With --listen: keep a copy of each encoder's media in FILE.flv (never overwritten: FILE-1.flv, FILE-2.flv, … for the next)
+    #[arg(long, value_name = "FILE.flv", requires = "listen")]
+    pub record: Option<PathBuf>,
     /// Stop after this long; default: until the source's stream ends (or Ctrl-C)
     #[arg(long, value_parser = parse_positive_duration, value_name = "DURATION")]
     pub duration: Option<Duration>,

@@ -177,9 +177,13 @@ fn listen_proxies_ffmpeg_to_nginx_and_decodes_it_live() {
     let port = common::free_port();
     let dir = tempfile::tempdir().expect("tmp");
     let log = dir.path().join("proxy.ndjson");
+    let copy = dir.path().join("copy.flv");
+    std::fs::write(&copy, b"not to be overwritten").unwrap();
     let mut proxy = bin()
         .args(["--json", "relay", "--listen", &format!("127.0.0.1:{port}")])
         .arg(b.url("live"))
+        .arg("--record")
+        .arg(&copy)
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(Stdio::null())
         .spawn()
@@ -212,6 +216,25 @@ fn listen_proxies_ffmpeg_to_nginx_and_decodes_it_live() {
         String::from_utf8_lossy(&po.stderr)
     );
     common::assert_same("ffmpeg → relay --listen → nginx → play", &src, &out, 0);
+    // --record: the encoder's media, in a new file beside the existing one.
+    assert_eq!(std::fs::read(&copy).unwrap(), b"not to be overwritten");
+    // (The test's own connect to see the proxy listen made copy-1.flv.)
+    let (sa, sv) = common::tracks(&src);
+    let recorded = common::wait_for(
+        "the recording to be complete",
+        Duration::from_secs(10),
+        || {
+            (1..4)
+                .map(|n| dir.path().join(format!("copy-{n}.flv")))
+                .find(|p| {
+                    std::fs::read(p)
+                        .ok()
+                        .and_then(|d| rtmptool::proto::flv::read_all(&d).ok())
+                        .is_some_and(|(_, tags, _)| tags.len() >= sa.len() + sv.len())
+                })
+        },
+    );
+    common::assert_same("relay --listen --record", &src, &recorded, 0);
     // The lying client.
     let bytes = client_bytes("testdata/rtmp/fault_b_lying_setchunksize.pcap");
     let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -121,9 +121,35 @@ pub fn run(args: &RelayArgs, global: &GlobalArgs) -> Result<(), Exit> {
     let json = style.json;
     let started = Instant::now();
     let live = std::io::stderr().is_terminal() && !json && !quiet;
-    let mut last_line = Instant::now();
+    let mut last_bytes = 0u64;
+    let mut shown_live = false;
     let progress = |p: &Progress, s: &RelayStats| {
+        if let Progress::Tick = p {
+            // A live status line on a terminal: bitrate over the last
+            // second, frames, reconnects, queue depth.
+            if live {
+                let kbps = (s.bytes - last_bytes.min(s.bytes)) as f64 * 8.0 / 1000.0;
+                last_bytes = s.bytes;
+                eprint!(
+                    "\r\x1b[K{:.0} kbit/s, {} video / {} audio frames, reconnects {}+{}, queue {}, dropped {}",
+                    kbps,
+                    s.frames.video_frames,
+                    s.frames.audio_frames,
+                    s.source_reconnects,
+                    s.destination_reconnects,
+                    human_bytes(s.queued as u64),
+                    s.dropped
+                );
+                shown_live = true;
+            }
+            return;
+        }
+        if shown_live {
+            eprint!("\r\x1b[K");
+            shown_live = false;
+        }
         let line = match p {
+            Progress::Tick => return,
             Progress::Flowing => format!("relaying {src_shown} → {dst_shown}"),
             Progress::Dropped { side, why } => format!(
                 "{} dropped: {}{}",
@@ -150,9 +176,6 @@ pub fn run(args: &RelayArgs, global: &GlobalArgs) -> Result<(), Exit> {
         } else if !quiet {
             eprintln!("{line}");
         }
-        if live && last_line.elapsed().as_secs() >= 1 {
-            last_line = Instant::now();
-        }
     };
     let result = rt.block_on(async {
         let (tx, rx) = tokio::sync::watch::channel(false);
@@ -176,6 +199,9 @@ pub fn run(args: &RelayArgs, global: &GlobalArgs) -> Result<(), Exit> {
             _ = stopper => unreachable!(),
         }
     });
+    if live {
+        eprint!("\r\x1b[K");
+    }
     let secs = started.elapsed().as_secs_f64();
     let (stats, failure) = match result {
         Ok(s) => (s, None),
@@ -287,6 +313,7 @@ fn listen(
         },
         timeout: global.timeout,
         reveal_keys: args.reveal_keys,
+        record: args.record.clone(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

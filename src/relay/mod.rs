@@ -150,6 +150,8 @@ pub enum Progress {
         /// Which end.
         side: Side,
     },
+    /// Once a second while the stream flows (for a live status line).
+    Tick,
     /// Media dropped to the next key frame (slow destination).
     Skipping {
         /// Bytes waiting when it began.
@@ -230,8 +232,15 @@ pub async fn run<C: Connector>(
     // Video waits for a key frame (after a reconnect or a skip).
     let mut need_key = false;
     let mut skipping = false;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let step = tokio::select! {
+            _ = tick.tick() => {
+                stats.queued = dst.unsent() + dst.session.poll_transmit_len();
+                progress(&Progress::Tick, &stats);
+                continue;
+            }
             r = src.read_some() => Step::Source(r),
             r = destination_step(&mut dst, cfg.stall) => Step::Destination(r),
             _ = stop.changed() => Step::Stop,

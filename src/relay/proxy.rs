@@ -76,6 +76,9 @@ pub struct ProxyConfig {
     pub timeout: Duration,
     /// Show stream keys in full in findings.
     pub reveal_keys: bool,
+    /// Keep each encoder's media in this FLV file (suffixed, never
+    /// overwritten).
+    pub record: Option<std::path::PathBuf>,
 }
 
 fn wall_clock() -> Timestamp {
@@ -197,7 +200,22 @@ async fn one(
             let mut down =
                 Connection::server(HandshakeConfig::server(), 0, &mut fill, None, 16 << 20);
             let mut upc = Connection::client(HandshakeConfig::client(), 0, &mut fill);
-            pump(
+            let mut record = match &cfg.record {
+                Some(p) => match crate::serve::record::Recorder::create_path(p) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        sink(ProxyEvent::Closed {
+                            id,
+                            peer,
+                            why: format!("not recorded: {}: {e}", p.display()),
+                            bytes: [0, 0],
+                        });
+                        None
+                    }
+                },
+                None => None,
+            };
+            let r = pump(
                 tcp,
                 up,
                 &mut down,
@@ -206,8 +224,13 @@ async fn one(
                 &mut bytes,
                 epoch,
                 &mut stop,
+                &mut record,
             )
-            .await
+            .await;
+            if let Some(r) = record {
+                r.finish();
+            }
+            r
         }
     };
     for f in strict.end(how.0, how.1, wall_clock()) {
@@ -231,6 +254,7 @@ async fn pump(
     bytes: &mut [u64; 2],
     epoch: Instant,
     stop: &mut watch::Receiver<bool>,
+    record: &mut Option<crate::serve::record::Recorder>,
 ) -> (String, (Dir, CloseKind)) {
     let (mut er, mut ew) = enc.into_split();
     let (mut ur, mut uw) = tokio::io::split(up);
@@ -256,7 +280,16 @@ async fn pump(
         }
         tokio::select! {
             r = er.read_buf(&mut ebuf) => match r {
-                Ok(0) => { let _ = uw.flush().await; return fin("closed by the encoder", Dir::C2s) }
+                Ok(0) => {
+                    // What the encoder sent before it closed goes on first.
+                    let _ = uw.write_all(&to_up).await;
+                    while let Some(b) = upc.poll_transmit() {
+                        let _ = uw.write_all(&b).await;
+                    }
+                    let _ = uw.flush().await;
+                    let _ = uw.shutdown().await;
+                    return fin("closed by the encoder", Dir::C2s);
+                }
                 Err(e) => return (format!("encoder: {e}"), (Dir::C2s, CloseKind::Rst)),
                 Ok(n) => {
                     bytes[0] += n as u64;
@@ -266,6 +299,11 @@ async fn pump(
                     loop {
                         match down.poll(epoch.elapsed().as_millis() as u32) {
                             Ok(Some(ConnEvent::Chunk(ChunkEvent::Message(m)))) => {
+                                if let Some(r) = record.as_mut() {
+                                    let t = m.header.msg_type;
+                                    let body = crate::serve::hub::strip_set_data_frame(&m.payload);
+                                    r.write_message(t, m.header.timestamp, &body);
+                                }
                                 if upc.is_handshaken() { forward(upc, &m) } else { waiting.push(m) }
                             }
                             Ok(Some(_)) => {}
@@ -276,7 +314,15 @@ async fn pump(
                 }
             },
             r = ur.read_buf(&mut ubuf) => match r {
-                Ok(0) => return fin("closed by the server", Dir::S2c),
+                Ok(0) => {
+                    let _ = ew.write_all(&to_enc).await;
+                    while let Some(b) = down.poll_transmit() {
+                        strict.sent(&b, wall_clock());
+                        let _ = ew.write_all(&b).await;
+                    }
+                    let _ = ew.shutdown().await;
+                    return fin("closed by the server", Dir::S2c);
+                }
                 Err(e) => return (format!("server: {e}"), (Dir::S2c, CloseKind::Rst)),
                 Ok(n) => {
                     bytes[1] += n as u64;

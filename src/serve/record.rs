@@ -70,6 +70,56 @@ impl Recorder {
         ))
     }
 
+    /// Creates `path`, or when it exists `STEM-1.EXT`, `STEM-2.EXT`, …
+    /// (never an existing file).
+    pub fn create_path(path: &Path) -> io::Result<Recorder> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "relay".into());
+        let ext = path
+            .extension()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "flv".into());
+        for n in 0..10_000u32 {
+            let name = if n == 0 {
+                format!("{stem}.{ext}")
+            } else {
+                format!("{stem}-{n}.{ext}")
+            };
+            match Self::open_new(dir.join(name)) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                r => return r,
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{stem}.{ext} and 9,999 numbered names exist"),
+        ))
+    }
+
+    fn open_new(path: PathBuf) -> io::Result<Recorder> {
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        let mut out = BufWriter::with_capacity(256 * 1024, f);
+        let mut writer = Writer::new();
+        let mut head = Vec::new();
+        writer.write_header(&FlvHeader::new(true, true), &mut head);
+        out.write_all(&head)?;
+        Ok(Recorder {
+            path,
+            out,
+            writer,
+            failed: false,
+        })
+    }
+
     /// The file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -77,19 +127,25 @@ impl Recorder {
 
     /// Appends one message as a tag (a write error stops the recording).
     pub fn write(&mut self, f: &Frame) {
+        self.write_message(f.msg_type, f.timestamp, &f.payload);
+    }
+
+    /// Appends an audio, video or AMF0 data message body as a tag (others
+    /// are not FLV tags and are skipped).
+    pub fn write_message(&mut self, msg_type: MessageType, timestamp: u32, payload: &[u8]) {
         if self.failed {
             return;
         }
-        let tag_type = match f.msg_type {
+        let tag_type = match msg_type {
             MessageType::AUDIO => TagType::AUDIO,
             MessageType::VIDEO => TagType::VIDEO,
             MessageType::DATA_AMF0 => TagType::SCRIPT,
             _ => return,
         };
-        let mut buf = Vec::with_capacity(f.payload.len() + 15);
+        let mut buf = Vec::with_capacity(payload.len() + 15);
         if self
             .writer
-            .write_tag_parts(tag_type, f.timestamp, 0, &f.payload, &mut buf)
+            .write_tag_parts(tag_type, timestamp, 0, payload, &mut buf)
             .is_err()
             || self.out.write_all(&buf).is_err()
         {
