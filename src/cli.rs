@@ -324,7 +324,7 @@ pub struct DumpArgs {
     /// Instead of the messages, a table per connection: messages and bytes per type and direction, chunk sizes, media bitrate, frames, timestamps
     #[arg(long)]
     pub stats: bool,
-    /// Only connections matching: `client-server` string, an address or port it contains, or its number (0, 1, ...)
+    /// Only connections matching: `client-server` string, an address or port it contains, or its number (0, 1, ...; RTMFP sessions u0, u1, ...)
     #[arg(long, value_name = "CONN")]
     pub conn: Vec<String>,
     /// Only this direction
@@ -342,6 +342,9 @@ pub struct DumpArgs {
     /// Decode every TCP connection on this port as RTMP, handshake seen or not
     #[arg(long)]
     pub port: Option<u16>,
+    /// RTMFP session keys (`RTMFP_SESSION` lines) to open encrypted RTMFP session packets
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Option<std::path::PathBuf>,
 }
 
 /// `rtmptool diagnose`.

@@ -87,10 +87,11 @@ impl Filter {
     /// Whether `r` is to be shown (and counted by `--stats`).
     pub fn matches(&self, r: &Record) -> bool {
         if !self.conns.is_empty()
-            && !self
-                .conns
-                .iter()
-                .any(|c| c.parse::<u64>().ok() == Some(r.conn_id) || r.conn.contains(c.as_str()))
+            && !self.conns.iter().any(|c| {
+                c.parse::<u64>().ok() == Some(r.conn_id)
+                    || *c == rtmptool::analyze::conn_label(r.conn_id)
+                    || r.conn.contains(c.as_str())
+            })
         {
             return false;
         }
@@ -120,6 +121,7 @@ impl Filter {
             RecordKind::Handshake(_) | RecordKind::Chunk(_) => !self.message_filters(),
             k if k.is_problem() => true,
             RecordKind::Open { .. } | RecordKind::End { .. } => true,
+            RecordKind::RtmfpSession { .. } => true,
             _ => !self.message_filters(),
         }
     }
@@ -368,6 +370,8 @@ struct ConnCounters {
     dirs: [DirCounters; 2],
     warnings: u64,
     tcp: Option<[DirStats; 2]>,
+    /// RTMFP session counters (RTMFP sessions only).
+    rtmfp: Option<Box<super::rtmfp::SessionStats>>,
 }
 
 /// Turns records into output.
@@ -887,6 +891,7 @@ impl<W: Write> Renderer<W> {
                 dirs: Default::default(),
                 warnings: 0,
                 tcp: None,
+                rtmfp: None,
             });
             self.conns.len() - 1
         });
@@ -910,6 +915,14 @@ impl<W: Write> Renderer<W> {
             }
             k if k.is_problem() => c.warnings += 1,
             RecordKind::End { stats } => c.tcp = Some(*stats),
+            RecordKind::RtmfpSession { .. } => c.rtmfp = Some(Box::default()),
+            RecordKind::Rtmfp(p) => {
+                if let Some(d) = r.dir {
+                    c.rtmfp
+                        .get_or_insert_with(Box::default)
+                        .packet(d, r.time, p);
+                }
+            }
             _ => {}
         }
     }
@@ -935,6 +948,20 @@ impl<W: Write> Renderer<W> {
                 m.insert("client".into(), json!(client.to_string()));
                 m.insert("server".into(), json!(server.to_string()));
                 m.insert("syn_seen".into(), json!(syn_seen));
+                Json::Object(m)
+            }
+            RecordKind::RtmfpSession {
+                initiator,
+                responder,
+            } => {
+                let mut m = self.base(r, "rtmfp_session");
+                m.insert("initiator".into(), json!(initiator.to_string()));
+                m.insert("responder".into(), json!(responder.to_string()));
+                Json::Object(m)
+            }
+            RecordKind::Rtmfp(p) => {
+                let mut m = self.base(r, "rtmfp_packet");
+                super::rtmfp::packet_json(&mut m, p, self.hex);
                 Json::Object(m)
             }
             RecordKind::Handshake(h) => {
@@ -1075,7 +1102,7 @@ impl<W: Write> Renderer<W> {
             "{:>6} {:>10.6} #{} {}",
             r.frame,
             rel,
-            r.conn_id,
+            rtmptool::analyze::conn_label(r.conn_id),
             r.dir.map_or("   ", dir_str)
         );
         let prefix = self.paint(&prefix, |s| s.dimmed().to_string());
@@ -1089,6 +1116,35 @@ impl<W: Write> Renderer<W> {
                 let line = format!("connection #{}: {client} -> {server} ({how})", r.conn_id);
                 let line = self.paint(&line, |s| s.bold().to_string());
                 writeln!(self.out, "{prefix} {line}")
+            }
+            RecordKind::RtmfpSession {
+                initiator,
+                responder,
+            } => {
+                let line = format!(
+                    "RTMFP session #{}: {initiator} -> {responder} (initiator -> responder)",
+                    rtmptool::analyze::conn_label(r.conn_id)
+                );
+                let line = self.paint(&line, |s| s.bold().to_string());
+                writeln!(self.out, "{prefix} {line}")
+            }
+            RecordKind::Rtmfp(p) => {
+                writeln!(self.out, "{prefix} {}", super::rtmfp::packet_text(p))?;
+                if self.hex
+                    && let Some(pk) = p.packet()
+                {
+                    for c in &pk.chunks {
+                        if let rtmptool::proto::rtmfp::chunk::ChunkBody::UserData(d) = &c.body
+                            && !d.data.is_empty()
+                        {
+                            hexyl::PrinterBuilder::new(&mut self.out)
+                                .show_color(self.style.color)
+                                .build()
+                                .print_all(&d.data[..])?;
+                        }
+                    }
+                }
+                Ok(())
             }
             RecordKind::Handshake(h) => {
                 let d = r.dir.unwrap_or(Dir::C2s);
@@ -1229,6 +1285,22 @@ impl<W: Write> Renderer<W> {
         if self.stats {
             let conns = std::mem::take(&mut self.conns);
             for c in &conns {
+                if let Some(st) = &c.rtmfp {
+                    if self.style.json {
+                        write_json_line(&mut self.out, &st.json(&c.name))?;
+                    } else {
+                        let title = format!(
+                            "RTMFP session #{}: {}",
+                            rtmptool::analyze::conn_label(c.id),
+                            c.name
+                        );
+                        let title = self.paint(&title, |s| s.bold().to_string());
+                        write!(self.out, "{}", st.text(&title))?;
+                    }
+                    if c.dirs.iter().all(|d| d.by_type.is_empty()) {
+                        continue;
+                    }
+                }
                 if self.style.json {
                     let mut v = json!({
                         "type": "conn_stats",

@@ -199,7 +199,7 @@ pub fn open_flash(
         return Err(OpenError::BadLength);
     }
     let ct = &payload[4..payload.len() - tag_len];
-    if ct.is_empty() || ct.len() % 16 != 0 {
+    if ct.is_empty() || !ct.len().is_multiple_of(16) {
         return Err(OpenError::BadLength);
     }
     let hmac = match &keys.hmac {
@@ -255,7 +255,7 @@ pub fn seal_flash(sid: [u8; 4], packet: &[u8], sseq: u64, keys: &DirKeys) -> Vec
     }
     let body = block.len();
     block.extend_from_slice(packet);
-    while block.len() % 16 != 0 {
+    while !block.len().is_multiple_of(16) {
         block.push(0xff);
     }
     if keys.hmac.is_none() {

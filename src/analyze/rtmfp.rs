@@ -1,0 +1,363 @@
+//! RTMFP over UDP, the second producer of the analyzer's record stream
+//! (RFC 7016, RFC 7425). Any UDP datagram the default key, a key of the
+//! `--keylog` or the plain profile opens is RTMFP, on any port; once an
+//! address pair is known as RTMFP, datagrams no key opens are reported as
+//! sealed (session id and size only). Sessions are keyed by their address
+//! pair; the initiator is the side that sent IHello/IIKeying or mode-1
+//! packets.
+//!
+//! User data of flows whose metadata starts with "TC" (RTMP in RTMFP, RFC
+//! 7425 §5.1) is reassembled per flow (sequence order, fragments, forward
+//! sequence numbers, bounded buffers) and every message is decoded with the
+//! RTMP core and emitted as a [`RecordKind::Message`] record with the flow
+//! id as its `csid`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{Record, RecordKind};
+use crate::capture::tcp::Dir;
+use crate::capture::{Timestamp, Udp};
+use crate::proto::chunk::{MessageHeader, RawMessage, UnknownFields};
+use crate::proto::message::{Message, MessageType};
+use crate::proto::rtmfp::chunk::{ChunkBody, UserData, ty};
+use crate::proto::rtmfp::crypto::unscramble_sid;
+use crate::proto::rtmfp::datagram::{Opened, open};
+use crate::proto::rtmfp::keylog::KeyLog;
+
+/// One RTMFP datagram as captured.
+#[derive(Debug, Clone)]
+pub struct RtmfpPacket {
+    /// Source.
+    pub src: SocketAddr,
+    /// Destination.
+    pub dst: SocketAddr,
+    /// IP ECN codepoint.
+    pub ecn: u8,
+    /// IP DSCP.
+    pub dscp: u8,
+    /// UDP payload length on the wire.
+    pub udp_len: u32,
+    /// Unscrambled session id.
+    pub sid: [u8; 4],
+    /// The opened packet; `None` when no key opened it (sealed).
+    pub opened: Option<Opened>,
+    /// User Data chunks of this packet whose sequence number had been seen
+    /// before (retransmissions).
+    pub retransmitted: u32,
+}
+
+impl RtmfpPacket {
+    /// The decoded packet, if it was opened and parsed.
+    pub fn packet(&self) -> Option<&crate::proto::rtmfp::chunk::Packet> {
+        self.opened.as_ref()?.packet.as_ref().ok()
+    }
+}
+
+/// Sessions tracked at once.
+pub const MAX_SESSIONS: usize = 65_536;
+/// Out-of-order user data chunks held per flow.
+const MAX_PENDING: usize = 512;
+/// Largest reassembled message.
+const MAX_MESSAGE: usize = 16 << 20;
+/// Flows tracked per session.
+const MAX_FLOWS: usize = 4096;
+
+#[derive(Default)]
+struct Flow {
+    metadata: Option<Vec<u8>>,
+    next: Option<u64>,
+    pending: BTreeMap<u64, (u8, Vec<u8>)>,
+    pending_bytes: usize,
+    partial: Option<Vec<u8>>,
+    /// Every sequence number up to this one was seen.
+    seen_upto: Option<u64>,
+    /// Sequence numbers seen above `seen_upto`.
+    seen: std::collections::BTreeSet<u64>,
+}
+
+impl Flow {
+    /// Notes a sequence number; true when it was seen before.
+    fn seen(&mut self, seq: u64, fsn: Option<u64>) -> bool {
+        let upto = self
+            .seen_upto
+            .get_or_insert(fsn.unwrap_or(seq.saturating_sub(1)));
+        if let Some(f) = fsn.map(|f| f.min(seq.saturating_sub(1)))
+            && f > *upto
+        {
+            *upto = f;
+            self.seen.retain(|&k| k > f);
+        }
+        if seq <= *upto || !self.seen.insert(seq) {
+            return true;
+        }
+        while self.seen.remove(&(*upto + 1)) {
+            *upto += 1;
+        }
+        if self.seen.len() > 4096 {
+            // A hole that never fills: give it up.
+            if let Some(&k) = self.seen.iter().next() {
+                *upto = k;
+                self.seen.remove(&k);
+            }
+        }
+        false
+    }
+}
+
+struct Session {
+    id: u64,
+    name: Arc<str>,
+    initiator: SocketAddr,
+    flows: HashMap<(u8, u64), Flow>,
+}
+
+/// The RTMFP half of the analyzer.
+pub struct Rtmfp {
+    keys: Option<Arc<KeyLog>>,
+    sessions: HashMap<(SocketAddr, SocketAddr), Session>,
+    next_id: u64,
+    buf: Vec<u8>,
+}
+
+fn pair(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+/// The flow's RTMP message stream id from "TC" metadata (RFC 7425 §5.1.3).
+fn tc_stream_id(md: &[u8]) -> Option<u32> {
+    if md.len() < 3 || &md[..2] != b"TC" {
+        return None;
+    }
+    let rest = md.get(3..).unwrap_or(&[]);
+    match rest.first() {
+        None | Some(0) => Some(0),
+        Some(_) if rest.len() > 1 => crate::proto::rtmfp::vlu::read_vlu(&rest[1..])
+            .map(|v| v.0 as u32)
+            .or(Some(u32::from(rest[0]))),
+        Some(&x) => Some(u32::from(x)),
+    }
+}
+
+impl Rtmfp {
+    /// A new RTMFP analyzer with these keys.
+    pub fn new(keys: Option<Arc<KeyLog>>) -> Self {
+        Rtmfp {
+            keys,
+            sessions: HashMap::new(),
+            next_id: super::RTMFP_CONN_BASE,
+            buf: Vec::with_capacity(2048),
+        }
+    }
+
+    /// RTMFP sessions seen.
+    pub fn sessions(&self) -> u64 {
+        self.next_id - super::RTMFP_CONN_BASE
+    }
+
+    /// One UDP datagram; records go to `emit`.
+    pub fn datagram(&mut self, u: &Udp<'_>, emit: &mut dyn FnMut(Record)) {
+        let sid = unscramble_sid(u.payload);
+        let empty = KeyLog::default();
+        let kl = self.keys.as_deref().unwrap_or(&empty);
+        let ks = kl.keys_for(u.src, u.dst, sid);
+        let opened = open(u.payload, ks, &mut self.buf);
+        let key = pair(u.src, u.dst);
+        if opened.is_none() && !self.sessions.contains_key(&key) {
+            return;
+        }
+        if !self.sessions.contains_key(&key) {
+            if self.sessions.len() >= MAX_SESSIONS {
+                return;
+            }
+            let initiator = match opened.as_ref().and_then(|o| o.packet.as_ref().ok()) {
+                Some(p) => {
+                    let responder_says = p.chunks.iter().any(|c| {
+                        matches!(
+                            c.ty,
+                            ty::RHELLO | ty::REDIRECT | ty::RIKEYING | ty::COOKIE_CHANGE
+                        )
+                    });
+                    if responder_says || p.mode() == 2 {
+                        u.dst
+                    } else {
+                        u.src
+                    }
+                }
+                None => u.src,
+            };
+            let responder = if initiator == u.src { u.dst } else { u.src };
+            let id = self.next_id;
+            self.next_id += 1;
+            let name: Arc<str> = Arc::from(format!("{initiator}-{responder}"));
+            emit(Record {
+                conn: name.clone(),
+                conn_id: id,
+                dir: None,
+                frame: u.frame,
+                time: u.time,
+                offset: None,
+                kind: RecordKind::RtmfpSession {
+                    initiator,
+                    responder,
+                },
+            });
+            self.sessions.insert(
+                key,
+                Session {
+                    id,
+                    name,
+                    initiator,
+                    flows: HashMap::new(),
+                },
+            );
+        }
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        let dir = if u.src == s.initiator {
+            Dir::C2s
+        } else {
+            Dir::S2c
+        };
+        let mut msgs = Vec::new();
+        let mut retransmitted = 0;
+        if let Some(p) = opened.as_ref().and_then(|o| o.packet.as_ref().ok()) {
+            for c in &p.chunks {
+                if let ChunkBody::UserData(d) = &c.body {
+                    retransmitted += u32::from(deliver(s, dir, d, &mut msgs));
+                }
+            }
+        }
+        let (conn, id) = (s.name.clone(), s.id);
+        let rec = |kind| Record {
+            conn: conn.clone(),
+            conn_id: id,
+            dir: Some(dir),
+            frame: u.frame,
+            time: u.time,
+            offset: None,
+            kind,
+        };
+        emit(rec(RecordKind::Rtmfp(Box::new(RtmfpPacket {
+            src: u.src,
+            dst: u.dst,
+            ecn: u.ecn,
+            dscp: u.dscp,
+            udp_len: u.wire_len,
+            sid,
+            opened,
+            retransmitted,
+        }))));
+        for m in msgs {
+            emit(rec(m));
+        }
+    }
+
+    /// Capture time is not needed at the end: nothing is pending that a
+    /// record could say (partial messages are dropped silently).
+    pub fn finish(&mut self, _last: (u64, Timestamp), _emit: &mut dyn FnMut(Record)) {}
+}
+
+/// Takes one user data chunk into its flow; returns whether it was seen
+/// before. Completed RTMP messages go to `out`.
+fn deliver(s: &mut Session, dir: Dir, d: &UserData, out: &mut Vec<RecordKind>) -> bool {
+    let n = s.flows.len();
+    let f = match s.flows.get_mut(&(dir.index() as u8, d.flow_id)) {
+        Some(f) => f,
+        None if n < MAX_FLOWS => s.flows.entry((dir.index() as u8, d.flow_id)).or_default(),
+        None => return false,
+    };
+    if f.metadata.is_none()
+        && let Some(md) = d.metadata()
+    {
+        f.metadata = Some(md.to_vec());
+    }
+    let fsn = d.fsn_offset.map(|o| d.sequence.saturating_sub(o));
+    let dup = f.seen(d.sequence, fsn);
+    let Some(stream_id) = f.metadata.as_deref().and_then(tc_stream_id) else {
+        return dup;
+    };
+    let next = f.next.get_or_insert(fsn.map_or(d.sequence, |x| x + 1));
+    if let Some(fsn) = fsn
+        && fsn >= *next
+    {
+        *next = fsn + 1;
+        f.partial = None;
+    }
+    if d.sequence < *next || dup {
+        return dup;
+    }
+    if f.pending.len() >= MAX_PENDING || f.pending_bytes > MAX_MESSAGE {
+        // Lost data: continue from what is held.
+        if let Some((&k, _)) = f.pending.iter().next() {
+            *next = k;
+        }
+        f.partial = None;
+    }
+    f.pending_bytes += d.data.len();
+    f.pending
+        .entry(d.sequence)
+        .or_insert_with(|| (d.flags, d.data.clone()));
+    f.pending.retain(|&k, _| k >= *next);
+    while let Some((flags, data)) = f.pending.remove(next) {
+        f.pending_bytes = f.pending_bytes.saturating_sub(data.len());
+        *next += 1;
+        if flags & 0x02 != 0 {
+            f.partial = None;
+            continue;
+        }
+        let whole = match (flags >> 4) & 3 {
+            0 => Some(data),
+            1 => {
+                f.partial = Some(data);
+                None
+            }
+            3 => {
+                if let Some(p) = &mut f.partial
+                    && p.len() + data.len() <= MAX_MESSAGE
+                {
+                    p.extend_from_slice(&data);
+                } else {
+                    f.partial = None;
+                }
+                None
+            }
+            _ => f.partial.take().and_then(|mut p| {
+                (p.len() + data.len() <= MAX_MESSAGE).then(|| {
+                    p.extend_from_slice(&data);
+                    p
+                })
+            }),
+        };
+        if let Some(m) = whole
+            && m.len() >= 5
+        {
+            let msg_type = MessageType(m[0]);
+            let timestamp = u32::from_be_bytes([m[1], m[2], m[3], m[4]]);
+            let payload = Bytes::from(m).slice(5..);
+            let decoded = Message::decode(msg_type, payload.clone());
+            out.push(RecordKind::Message {
+                raw: RawMessage {
+                    csid: d.flow_id as u32,
+                    header: MessageHeader {
+                        timestamp,
+                        msg_type,
+                        stream_id,
+                    },
+                    payload,
+                    offset: 0,
+                    fmt: 0,
+                    chunks: 1,
+                    extended_timestamp: false,
+                    unknown: UnknownFields::default(),
+                },
+                decoded,
+            });
+        }
+    }
+    dup
+}

@@ -1,0 +1,574 @@
+//! Words and JSON for RTMFP records (`rtmfp_packet`) and the per-session
+//! `--stats` of `dump`. Chunk `fields` use the names of the ground truth of
+//! `testdata/rtmfp` (flow ids, sequence numbers, ack ranges, ECN count,
+//! handshake fields as hex).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use rtmptool::analyze::RtmfpPacket;
+use rtmptool::capture::Timestamp;
+use rtmptool::capture::tcp::Dir;
+use rtmptool::proto::rtmfp::chunk::{Chunk, ChunkBody, chunk_name};
+use rtmptool::proto::rtmfp::vlu::read_options;
+use rtmptool::text::sanitize_bytes;
+use serde_json::{Map, Value as Json, json};
+
+/// Lower-case hex.
+pub fn hex(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
+}
+
+fn opts_json(o: &[(u64, Vec<u8>)]) -> Json {
+    Json::Array(o.iter().map(|(t, v)| json!([t, hex(v)])).collect())
+}
+
+/// The `fields` object of a chunk.
+pub fn chunk_fields(c: &Chunk) -> Json {
+    match &c.body {
+        ChunkBody::IHello { epd, tag } => {
+            let mut m = Map::new();
+            m.insert("epd".into(), json!(hex(epd)));
+            match read_options(epd) {
+                Ok((o, _, _)) => m.insert("epd_options".into(), opts_json(&o)),
+                Err(_) => m.insert("parse_error".into(), json!("truncated field")),
+            };
+            m.insert("tag".into(), json!(hex(tag)));
+            Json::Object(m)
+        }
+        ChunkBody::FIHello { epd, reply, tag } => json!({
+            "epd": hex(epd), "reply": {"addr": reply.addr.to_string(), "origin": reply.origin},
+            "tag": hex(tag)}),
+        ChunkBody::RHello { tag, cookie, cert } => {
+            json!({"tag": hex(tag), "cookie": hex(cookie), "cert": hex(cert)})
+        }
+        ChunkBody::Redirect { tag, addresses } => json!({
+            "tag": hex(tag),
+            "addresses": addresses.iter().map(|a| json!({"addr": a.addr.to_string(), "origin": a.origin})).collect::<Vec<_>>(),
+        }),
+        ChunkBody::CookieChange { old, new } => {
+            json!({"old_cookie": hex(old), "new_cookie": hex(new)})
+        }
+        ChunkBody::IIKeying {
+            initiator_ssid,
+            cookie,
+            cert,
+            skic,
+            signature,
+        } => {
+            json!({"initiator_ssid": hex(initiator_ssid), "cookie": hex(cookie), "cert": hex(cert),
+                    "skic": hex(skic), "signature": hex(signature)})
+        }
+        ChunkBody::RIKeying {
+            responder_ssid,
+            skrc,
+            signature,
+        } => {
+            json!({"responder_ssid": hex(responder_ssid), "skrc": hex(skrc), "signature": hex(signature)})
+        }
+        ChunkBody::Ping(m) | ChunkBody::PingReply(m) => json!({"message": hex(m)}),
+        ChunkBody::UserData(d) => {
+            let mut m = Map::new();
+            m.insert("flags".into(), json!(d.flags));
+            m.insert("flow_id".into(), json!(d.flow_id));
+            m.insert("sequence".into(), json!(d.sequence));
+            m.insert("fsn_offset".into(), json!(d.fsn_offset));
+            if let Some(o) = &d.options {
+                m.insert("options".into(), opts_json(o));
+            }
+            m.insert("data_len".into(), json!(d.data.len()));
+            Json::Object(m)
+        }
+        ChunkBody::BitmapAck {
+            flow_id,
+            buffer_blocks,
+            cumulative_ack,
+            bitmap,
+        } => json!({"flow_id": flow_id, "buffer_blocks": buffer_blocks,
+                    "cumulative_ack": cumulative_ack, "bitmap": hex(bitmap)}),
+        ChunkBody::RangeAck {
+            flow_id,
+            buffer_blocks,
+            cumulative_ack,
+            ranges,
+        } => json!({"flow_id": flow_id, "buffer_blocks": buffer_blocks,
+                    "cumulative_ack": cumulative_ack,
+                    "ranges": ranges.iter().map(|(h, r)| json!([h, r])).collect::<Vec<_>>()}),
+        ChunkBody::BufferProbe { flow_id } => json!({"flow_id": flow_id}),
+        ChunkBody::FlowException { flow_id, code } => {
+            json!({"flow_id": flow_id, "exception_code": code})
+        }
+        ChunkBody::Close | ChunkBody::CloseAck => json!({}),
+        ChunkBody::EcnReport { ce_count } => json!({"ce_count_mod256": ce_count}),
+        ChunkBody::Unknown(raw) => json!({"raw": hex(raw)}),
+        ChunkBody::Malformed { raw, reason } => json!({"raw": hex(raw), "parse_error": reason}),
+    }
+}
+
+fn ecn_name(e: u8) -> &'static str {
+    match e {
+        1 => "ECT(1)",
+        2 => "ECT(0)",
+        3 => "CE",
+        _ => "Not-ECT",
+    }
+}
+
+/// Fills an `rtmfp_packet` record.
+pub fn packet_json(m: &mut Map<String, Json>, p: &RtmfpPacket, with_hex: bool) {
+    m.insert("src".into(), json!(p.src.to_string()));
+    m.insert("dst".into(), json!(p.dst.to_string()));
+    m.insert("session_id".into(), json!(hex(&p.sid)));
+    m.insert("udp_len".into(), json!(p.udp_len));
+    m.insert("ecn".into(), json!(p.ecn));
+    m.insert("dscp".into(), json!(p.dscp));
+    let Some(o) = &p.opened else {
+        m.insert("encrypted".into(), json!(true));
+        m.insert("key".into(), Json::Null);
+        return;
+    };
+    m.insert("encrypted".into(), json!(false));
+    m.insert("key".into(), json!(o.key.as_str()));
+    m.insert("sseq".into(), json!(o.sseq));
+    m.insert("checksum".into(), json!(o.checksum.as_str()));
+    m.insert("hmac".into(), json!(o.hmac.as_str()));
+    m.insert("margin_hex".into(), json!(hex(&o.margin)));
+    match &o.packet {
+        Ok(pk) => {
+            m.insert("flags".into(), json!(pk.flags));
+            m.insert("mode".into(), json!(pk.mode()));
+            m.insert("tc".into(), json!(pk.flags & 0x80 != 0));
+            m.insert("tcr".into(), json!(pk.flags & 0x40 != 0));
+            m.insert("ts".into(), json!(pk.ts));
+            m.insert("tse".into(), json!(pk.tse));
+            m.insert("padding_len".into(), json!(pk.padding_len));
+            let chunks: Vec<Json> = pk
+                .chunks
+                .iter()
+                .map(|c| {
+                    let mut f = chunk_fields(c);
+                    if with_hex
+                        && let (ChunkBody::UserData(d), Some(o)) = (&c.body, f.as_object_mut())
+                    {
+                        o.insert("data_hex".into(), json!(hex(&d.data)));
+                    }
+                    json!({"type": format!("{:#04x}", c.ty), "name": chunk_name(c.ty),
+                           "len": c.len, "fields": f})
+                })
+                .collect();
+            m.insert("chunks".into(), Json::Array(chunks));
+            if p.retransmitted > 0 {
+                m.insert("retransmitted".into(), json!(p.retransmitted));
+            }
+        }
+        Err(e) => {
+            m.insert("error".into(), json!(e.to_string()));
+        }
+    }
+}
+
+fn short(b: &[u8]) -> String {
+    if b.len() <= 8 {
+        hex(b)
+    } else {
+        format!("{}…({} B)", hex(&b[..6]), b.len())
+    }
+}
+
+/// The human summary of one chunk.
+pub fn chunk_text(c: &Chunk) -> String {
+    let name = chunk_name(c.ty);
+    match &c.body {
+        ChunkBody::IHello { epd, tag } => {
+            let what = match read_options(epd) {
+                Ok((o, _, _)) => o
+                    .iter()
+                    .map(|(t, v)| match t {
+                        0x00 => format!("hostname \"{}\"", sanitize_bytes(v)),
+                        0x0a => format!("ancillary \"{}\"", sanitize_bytes(v)),
+                        0x0f => format!("fingerprint {}", short(v)),
+                        _ => format!("option {t:#x} {}", short(v)),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Err(_) => format!("raw \"{}\"", sanitize_bytes(epd)),
+            };
+            format!("IHello(epd {what}, tag {})", short(tag))
+        }
+        ChunkBody::FIHello { reply, tag, .. } => {
+            format!("FIHello(reply {}, tag {})", reply.addr, short(tag))
+        }
+        ChunkBody::RHello { tag, cookie, cert } => format!(
+            "RHello(tag {}, cookie {} B, cert {} B)",
+            short(tag),
+            cookie.len(),
+            cert.len()
+        ),
+        ChunkBody::Redirect { addresses, .. } => format!(
+            "Redirect({})",
+            if addresses.is_empty() {
+                "to the sender's address".into()
+            } else {
+                addresses
+                    .iter()
+                    .map(|a| a.addr.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ),
+        ChunkBody::CookieChange { new, .. } => format!("CookieChange(new cookie {} B)", new.len()),
+        ChunkBody::IIKeying {
+            initiator_ssid,
+            cert,
+            skic,
+            ..
+        } => format!(
+            "IIKeying(initiator session {}, cert {} B, SKIC {} B)",
+            hex(initiator_ssid),
+            cert.len(),
+            skic.len()
+        ),
+        ChunkBody::RIKeying {
+            responder_ssid,
+            skrc,
+            ..
+        } => format!(
+            "RIKeying(responder session {}, SKRC {} B)",
+            hex(responder_ssid),
+            skrc.len()
+        ),
+        ChunkBody::Ping(m) | ChunkBody::PingReply(m) => format!("{name}({} B)", m.len()),
+        ChunkBody::UserData(d) => {
+            let mut s = format!("{name}(flow {} seq {}", d.flow_id, d.sequence);
+            if let Some(o) = d.fsn_offset {
+                let _ = write!(s, " fsn {}", d.sequence.saturating_sub(o));
+            }
+            if let Some(md) = d.metadata() {
+                let _ = write!(s, " metadata \"{}\"", sanitize_bytes(md));
+            }
+            if let Some(r) = d.return_flow() {
+                let _ = write!(s, " return-flow {r}");
+            }
+            let frag = match d.fragment() {
+                1 => " begin",
+                2 => " end",
+                3 => " middle",
+                _ => "",
+            };
+            let fin = if d.flags & 1 != 0 { " FIN" } else { "" };
+            let abn = if d.flags & 2 != 0 { " abandoned" } else { "" };
+            let _ = write!(s, "{frag}{fin}{abn}, {} B)", d.data.len());
+            s
+        }
+        ChunkBody::BitmapAck {
+            flow_id,
+            cumulative_ack,
+            ..
+        } => format!("BitmapAck(flow {flow_id} cum {cumulative_ack})"),
+        ChunkBody::RangeAck {
+            flow_id,
+            buffer_blocks,
+            cumulative_ack,
+            ranges,
+        } => {
+            let mut s = format!("RangeAck(flow {flow_id} cum {cumulative_ack}");
+            let mut at = *cumulative_ack;
+            for (h, r) in ranges {
+                let from = at.saturating_add(h + 2);
+                let to = from.saturating_add(*r);
+                let _ = write!(s, " +{from}-{to}");
+                at = to;
+            }
+            let _ = write!(s, ", window {} KiB)", buffer_blocks);
+            s
+        }
+        ChunkBody::BufferProbe { flow_id } => format!("BufferProbe(flow {flow_id})"),
+        ChunkBody::FlowException { flow_id, code } => {
+            format!("FlowException(flow {flow_id} code {code})")
+        }
+        ChunkBody::Close => "Close".into(),
+        ChunkBody::CloseAck => "CloseAck".into(),
+        ChunkBody::EcnReport { ce_count } => format!("EcnReport(CE {ce_count})"),
+        ChunkBody::Unknown(raw) => format!("chunk {:#04x}({} B)", c.ty, raw.len()),
+        ChunkBody::Malformed { raw, reason } => {
+            format!("{name}(malformed: {reason}, {} B)", raw.len())
+        }
+    }
+}
+
+/// The human line of one packet (without the common prefix).
+pub fn packet_text(p: &RtmfpPacket) -> String {
+    let ecn = if p.ecn != 0 {
+        format!(" [{}]", ecn_name(p.ecn))
+    } else {
+        String::new()
+    };
+    let Some(o) = &p.opened else {
+        return format!(
+            "RTMFP session {} {} B{ecn} encrypted (no key: give --keylog)",
+            hex(&p.sid),
+            p.udp_len
+        );
+    };
+    let mut s = format!("RTMFP session {} {} key", hex(&p.sid), o.key.as_str());
+    if let Some(q) = o.sseq {
+        let _ = write!(s, " sseq {q}");
+    }
+    if o.hmac != rtmptool::proto::rtmfp::crypto::Check::None {
+        let _ = write!(s, " hmac {}", o.hmac.as_str());
+    }
+    match &o.packet {
+        Ok(pk) => {
+            let mode = match pk.mode() {
+                1 => "initiator",
+                2 => "responder",
+                3 => "startup",
+                _ => "mode 0",
+            };
+            let _ = write!(s, " {mode}");
+            if let Some(t) = pk.ts {
+                let _ = write!(s, " ts {t}");
+            }
+            if let Some(t) = pk.tse {
+                let _ = write!(s, " tse {t}");
+            }
+            let _ = write!(s, " {} B{ecn}:", p.udp_len);
+            for c in &pk.chunks {
+                s.push(' ');
+                s.push_str(&chunk_text(c));
+            }
+            if p.retransmitted > 0 {
+                let _ = write!(s, " ({} retransmitted)", p.retransmitted);
+            }
+        }
+        Err(e) => {
+            let _ = write!(s, " {} B{ecn}: {e}", p.udp_len);
+        }
+    }
+    s
+}
+
+/// Per-flow counters.
+#[derive(Debug, Default, Clone)]
+pub struct FlowStats {
+    /// Flow metadata (printable).
+    pub metadata: Option<String>,
+    /// Return flow association.
+    pub return_flow: Option<u64>,
+    /// User data chunks.
+    pub chunks: u64,
+    /// User data bytes.
+    pub bytes: u64,
+    /// Chunks seen before.
+    pub retransmitted: u64,
+    /// FIN seen.
+    pub fin: bool,
+    /// Exception code reported by the receiver.
+    pub exception: Option<u64>,
+}
+
+/// Per-direction counters.
+#[derive(Debug, Default, Clone)]
+pub struct DirStats {
+    packets: u64,
+    bytes: u64,
+    sealed: u64,
+    acks: u64,
+    ecn_reports: u64,
+    pings: u64,
+    buffer_probes: u64,
+    flows: BTreeMap<u64, FlowStats>,
+    /// Last timestamp sent and when.
+    last_ts: Option<(u16, f64)>,
+    rtt_ms: Vec<f64>,
+}
+
+/// Counters of one RTMFP session.
+#[derive(Debug, Default, Clone)]
+pub struct SessionStats {
+    dirs: [DirStats; 2],
+    close: Vec<String>,
+}
+
+impl SessionStats {
+    /// Counts one packet of direction `d` at `time`.
+    pub fn packet(&mut self, d: Dir, time: Timestamp, p: &RtmfpPacket) {
+        let t = time.as_f64();
+        let i = d.index();
+        {
+            let s = &mut self.dirs[i];
+            s.packets += 1;
+            s.bytes += u64::from(p.udp_len);
+        }
+        let Some(pk) = p.packet() else {
+            self.dirs[i].sealed += 1;
+            return;
+        };
+        // RTT at the receiver of an echo: its clock now minus the echo.
+        if let Some(tse) = pk.tse
+            && let Some((ts, at)) = self.dirs[1 - i].last_ts
+        {
+            let now = ts.wrapping_add(((t - at) * 250.0).round() as u16);
+            let d = now.wrapping_sub(tse);
+            if d < 32768 && self.dirs[1 - i].rtt_ms.len() < 1 << 20 {
+                self.dirs[1 - i].rtt_ms.push(f64::from(d) * 4.0);
+            }
+        }
+        let mut exceptions = Vec::new();
+        let s = &mut self.dirs[i];
+        if let Some(ts) = pk.ts {
+            s.last_ts = Some((ts, t));
+        }
+        for c in &pk.chunks {
+            match &c.body {
+                ChunkBody::UserData(u) => {
+                    if s.flows.len() >= 4096 && !s.flows.contains_key(&u.flow_id) {
+                        continue;
+                    }
+                    let f = s.flows.entry(u.flow_id).or_default();
+                    f.chunks += 1;
+                    f.bytes += u.data.len() as u64;
+                    if let Some(md) = u.metadata()
+                        && f.metadata.is_none()
+                    {
+                        f.metadata = Some(sanitize_bytes(md).into_owned());
+                    }
+                    if let Some(r) = u.return_flow() {
+                        f.return_flow = Some(r);
+                    }
+                    f.fin |= u.flags & 1 != 0;
+                }
+                ChunkBody::RangeAck { .. } | ChunkBody::BitmapAck { .. } => s.acks += 1,
+                ChunkBody::EcnReport { .. } => s.ecn_reports += 1,
+                ChunkBody::Ping(_) => s.pings += 1,
+                ChunkBody::BufferProbe { .. } => s.buffer_probes += 1,
+                ChunkBody::FlowException { flow_id, code } => exceptions.push((*flow_id, *code)),
+                ChunkBody::Close | ChunkBody::CloseAck if self.close.len() < 16 => {
+                    let who = if d == Dir::C2s {
+                        "initiator"
+                    } else {
+                        "responder"
+                    };
+                    let what = if c.ty == 0x0c { "Close" } else { "CloseAck" };
+                    let e = format!("{what} by {who}");
+                    if self.close.last() != Some(&e) {
+                        self.close.push(e);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let rt = u64::from(p.retransmitted);
+        if rt > 0
+            && let Some(f) = pk.chunks.iter().find_map(|c| match &c.body {
+                ChunkBody::UserData(u) => Some(u.flow_id),
+                _ => None,
+            })
+            && let Some(fl) = s.flows.get_mut(&f)
+        {
+            fl.retransmitted += rt;
+        }
+        // An exception is about a flow of the other direction.
+        for (flow, code) in exceptions {
+            if let Some(f) = self.dirs[1 - i].flows.get_mut(&flow) {
+                f.exception = Some(code);
+            }
+        }
+    }
+
+    fn closed(&self) -> String {
+        if self.close.is_empty() {
+            "not closed in the capture".into()
+        } else {
+            self.close.join(", ")
+        }
+    }
+
+    fn rtt(v: &[f64]) -> Json {
+        if v.is_empty() {
+            return Json::Null;
+        }
+        let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = v.iter().copied().fold(0.0, f64::max);
+        let avg = v.iter().sum::<f64>() / v.len() as f64;
+        json!({"samples": v.len(), "min": min, "avg": (avg * 1000.0).round() / 1000.0, "max": max})
+    }
+
+    /// The `rtmfp_stats` record.
+    pub fn json(&self, conn: &str) -> Json {
+        let dir = |s: &DirStats| {
+            json!({
+                "packets": s.packets, "bytes": s.bytes, "encrypted_without_key": s.sealed,
+                "acks": s.acks, "ecn_reports": s.ecn_reports, "pings": s.pings,
+                "buffer_probes": s.buffer_probes,
+                "rtt_ms": Self::rtt(&s.rtt_ms),
+                "flows": s.flows.iter().map(|(id, f)| json!({
+                    "flow_id": id, "metadata": f.metadata, "return_flow": f.return_flow,
+                    "user_data_chunks": f.chunks, "bytes": f.bytes,
+                    "retransmitted": f.retransmitted, "fin": f.fin, "exception": f.exception,
+                })).collect::<Vec<_>>(),
+            })
+        };
+        json!({"type": "rtmfp_stats", "conn": conn, "c2s": dir(&self.dirs[0]),
+               "s2c": dir(&self.dirs[1]), "closed": self.closed()})
+    }
+
+    /// The human table.
+    pub fn text(&self, title: &str) -> String {
+        let mut s = format!("{title}\n");
+        for (i, name) in ["initiator -> responder", "responder -> initiator"]
+            .iter()
+            .enumerate()
+        {
+            let d = &self.dirs[i];
+            let rtt = match Self::rtt(&d.rtt_ms) {
+                Json::Null => "rtt -".to_string(),
+                r => format!(
+                    "rtt {}/{}/{} ms (min/avg/max, {} samples)",
+                    r["min"], r["avg"], r["max"], r["samples"]
+                ),
+            };
+            let _ = writeln!(
+                s,
+                "  {name}: {} packets, {} bytes, {} acks, {} ECN reports, {} pings, {} buffer probes{}; {rtt}",
+                d.packets,
+                d.bytes,
+                d.acks,
+                d.ecn_reports,
+                d.pings,
+                d.buffer_probes,
+                if d.sealed > 0 {
+                    format!(", {} encrypted without key", d.sealed)
+                } else {
+                    String::new()
+                }
+            );
+            for (id, f) in &d.flows {
+                let _ = writeln!(
+                    s,
+                    "    flow {id}{}{}: {} chunks, {} bytes, {} retransmitted{}{}",
+                    f.metadata
+                        .as_ref()
+                        .map(|m| format!(" \"{m}\""))
+                        .unwrap_or_default(),
+                    f.return_flow
+                        .map(|r| format!(" (return of {r})"))
+                        .unwrap_or_default(),
+                    f.chunks,
+                    f.bytes,
+                    f.retransmitted,
+                    if f.fin { ", FIN" } else { "" },
+                    f.exception
+                        .map(|c| format!(", rejected with exception {c}"))
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        let _ = writeln!(s, "  closed: {}", self.closed());
+        s
+    }
+}
