@@ -61,6 +61,8 @@ pub enum Command {
     Publish(PublishArgs),
     /// Receive a live stream and write it as FLV (file or stdout)
     Play(PlayArgs),
+    /// ECN inspection of RTMFP sessions in a capture: IP codepoints vs ECN Reports, verdicts per session and direction
+    Ecn(EcnArgs),
     /// Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more
     Diagnose(DiagnoseArgs),
     /// Many publishers and players from one process: capacity, delay, failures
@@ -343,6 +345,17 @@ pub struct DumpArgs {
     #[arg(long)]
     pub port: Option<u16>,
     /// RTMFP session keys (`RTMFP_SESSION` lines) to open encrypted RTMFP session packets
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Option<std::path::PathBuf>,
+}
+
+/// `rtmptool ecn`.
+#[derive(Debug, Args)]
+pub struct EcnArgs {
+    /// Capture file (pcap or pcapng), or `-` for stdin
+    #[arg(value_name = "CAPTURE|-")]
+    pub input: String,
+    /// RTMFP session keys (`RTMFP_SESSION` lines): without them user data and ECN Reports of sessions cannot be seen
     #[arg(long, value_name = "FILE")]
     pub keylog: Option<std::path::PathBuf>,
 }

@@ -4,6 +4,7 @@
 pub mod completions;
 pub mod diagnose;
 pub mod dump;
+pub mod ecn;
 pub mod load;
 pub mod man;
 pub mod play;
