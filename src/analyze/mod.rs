@@ -496,6 +496,8 @@ pub struct Analyzer {
     undecodable: u64,
     /// RTMFP over UDP.
     rtmfp: rtmfp::Rtmfp,
+    /// IP fragments of UDP datagrams.
+    defrag: crate::capture::frag::Defragmenter,
 }
 
 /// The name of handshake packet `n` (0, 1, 2) sent in direction `d`.
@@ -526,6 +528,7 @@ impl Analyzer {
             budget: ReserveBudget::new(opts_reserve),
             undecodable: 0,
             rtmfp: rtmfp::Rtmfp::new(opts.keylog.clone()),
+            defrag: Default::default(),
             opts,
         }
     }
@@ -588,6 +591,31 @@ impl Analyzer {
                 }
                 return;
             }
+            Transport::Fragment => {
+                if let Some(f) = d.fragment
+                    && f.protocol == 17
+                    && let Some(w) = self
+                        .defrag
+                        .add(d.src.ip(), d.dst.ip(), d.ecn, &f, p.time.sec)
+                    && w.bytes.len() >= 8
+                {
+                    let b = &w.bytes;
+                    let len = usize::from(u16::from_be_bytes([b[4], b[5]]));
+                    let end = if len >= 8 { len.min(b.len()) } else { b.len() };
+                    let u = crate::capture::Udp {
+                        src: SocketAddr::new(d.src.ip(), u16::from_be_bytes([b[0], b[1]])),
+                        dst: SocketAddr::new(d.dst.ip(), u16::from_be_bytes([b[2], b[3]])),
+                        payload: &b[8..end],
+                        wire_len: (end - 8) as u32,
+                        ecn: w.ecn,
+                        dscp: d.dscp,
+                        frame: p.frame,
+                        time: p.time,
+                    };
+                    self.rtmfp.datagram(&u, emit);
+                }
+                return;
+            }
             _ => return,
         };
         let Analyzer {
@@ -623,6 +651,7 @@ impl Analyzer {
             budget,
             undecodable,
             rtmfp,
+            ..
         } = self;
         let mut ctx = Ctx {
             opts,

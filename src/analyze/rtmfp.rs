@@ -48,6 +48,8 @@ pub struct RtmfpPacket {
     /// User Data chunks of this packet whose sequence number had been seen
     /// before (retransmissions).
     pub retransmitted: u32,
+    /// The capture cut the datagram (snaplen): it is not opened.
+    pub truncated: bool,
     /// A hash of the payload (length, first 32 and last 16 bytes): equal
     /// on two legs of a relayed session, which never changes payloads.
     pub fingerprint: u64,
@@ -178,9 +180,15 @@ impl Rtmfp {
         let empty = KeyLog::default();
         let kl = self.keys.as_deref().unwrap_or(&empty);
         let ks = kl.keys_for(u.src, u.dst, sid);
-        let opened = open(u.payload, ks, &mut self.buf);
+        let truncated = (u.payload.len() as u64) < u64::from(u.wire_len);
+        let opened = if truncated {
+            None
+        } else {
+            open(u.payload, ks, &mut self.buf)
+        };
         let key = pair(u.src, u.dst);
         if opened.is_none() && !self.sessions.contains_key(&key) {
+            // Not (known as) RTMFP: a truncated startup packet cannot be told.
             return;
         }
         if !self.sessions.contains_key(&key) {
@@ -265,6 +273,7 @@ impl Rtmfp {
             sid,
             opened,
             retransmitted,
+            truncated,
             fingerprint: fingerprint(u.payload),
         }))));
         for m in msgs {

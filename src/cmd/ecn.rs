@@ -101,12 +101,7 @@ fn leg_text(d: &LegDir, out: &mut dyn Write) -> io::Result<()> {
             .iter()
             .map(|(f, v)| format!("#{f}:{v}"))
             .collect();
-        writeln!(
-            out,
-            "ECN Reports sent ({}): {}",
-            list.len(),
-            list.join(" ")
-        )?;
+        writeln!(out, "ECN Reports sent ({}): {}", list.len(), list.join(" "))?;
     }
     for v in &d.verdicts {
         writeln!(out, "  {:7} {}: {}", v.outcome.as_str(), v.code, v.message)?;

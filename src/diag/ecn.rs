@@ -497,4 +497,3 @@ fn judge_reports(d: &mut LegDir, marks: &[(u64, bool)]) {
         },
     });
 }
-

@@ -126,6 +126,9 @@ pub fn packet_json(m: &mut Map<String, Json>, p: &RtmfpPacket, with_hex: bool) {
     m.insert("udp_len".into(), json!(p.udp_len));
     m.insert("ecn".into(), json!(p.ecn));
     m.insert("dscp".into(), json!(p.dscp));
+    if p.truncated {
+        m.insert("truncated".into(), json!(true));
+    }
     let Some(o) = &p.opened else {
         m.insert("encrypted".into(), json!(true));
         m.insert("key".into(), Json::Null);
@@ -307,6 +310,13 @@ pub fn packet_text(p: &RtmfpPacket) -> String {
     } else {
         String::new()
     };
+    if p.truncated {
+        return format!(
+            "RTMFP session {} {} B{ecn} cut short by the capture (snaplen): not decoded",
+            hex(&p.sid),
+            p.udp_len
+        );
+    }
     let Some(o) = &p.opened else {
         return format!(
             "RTMFP session {} {} B{ecn} encrypted (no key: give --keylog)",
