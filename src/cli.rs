@@ -117,6 +117,15 @@ pub struct ProbeArgs {
     /// Re-arm TCP_QUICKACK after every read (Linux); off shows what ordinary clients see
     #[arg(long, value_enum, default_value_t = OnOff::On)]
     pub quickack: OnOff,
+    /// rtmfp:// only: send the server's certificate fingerprint (64 hex digits) as the endpoint discriminator instead of the URL
+    #[arg(long, value_name = "HEX", conflicts_with = "hostname")]
+    pub fingerprint: Option<String>,
+    /// rtmfp:// only: send this required hostname as the endpoint discriminator instead of the URL
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// rtmfp:// with --handshake full: Diffie-Hellman group (2: 1024-bit, 14: 2048-bit); default: 14, else 2
+    #[arg(long, value_name = "N", value_parser = clap::builder::PossibleValuesParser::new(["2", "14"]))]
+    pub dh_group: Option<String>,
 }
 
 /// Connection flags of `publish` and `play`.
@@ -301,8 +310,10 @@ pub enum HandshakeChoice {
     Simple,
     /// HMAC-SHA256 digest, as Flash Player and FFmpeg.
     Digest,
-    /// Digest (what servers expect from modern clients).
+    /// Digest (what servers expect from modern clients); for rtmfp:// URLs, IHello to RHello only.
     Auto,
+    /// rtmfp:// only: go on from RHello to an open session (IIKeying/RIKeying, Diffie-Hellman).
+    Full,
 }
 
 /// A switch.

@@ -9,5 +9,6 @@ pub mod load;
 pub mod man;
 pub mod play;
 pub mod probe;
+pub mod probe_rtmfp;
 pub mod publish;
 mod streaming;
