@@ -386,6 +386,8 @@ pub struct Renderer<W: Write> {
     dirty: bool,
     conns: Vec<ConnCounters>,
     index: HashMap<u64, usize>,
+    /// Scratch buffer for records written directly.
+    line: Vec<u8>,
 }
 
 fn dir_str(d: Dir) -> &'static str {
@@ -845,6 +847,7 @@ impl<W: Write> Renderer<W> {
             dirty: false,
             conns: Vec::new(),
             index: HashMap::new(),
+            line: Vec::with_capacity(4096),
         }
     }
 
@@ -869,6 +872,20 @@ impl<W: Write> Renderer<W> {
         }
         self.dirty = true;
         if self.style.json {
+            if let RecordKind::Rtmfp(p) = &r.kind {
+                // The bulk of RTMFP output: written directly (see report::rtmfp::Obj).
+                self.line.clear();
+                super::rtmfp::packet_line(
+                    &mut self.line,
+                    &r.conn,
+                    r.dir.map(dir_str),
+                    r.frame,
+                    r.time.as_f64(),
+                    p,
+                    self.hex,
+                );
+                return self.out.write_all(&self.line);
+            }
             let v = self.json(r);
             if v.is_null() {
                 return Ok(());

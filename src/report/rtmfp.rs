@@ -582,3 +582,359 @@ impl SessionStats {
         s
     }
 }
+
+/// A JSON object written straight into a buffer (the `rtmfp_packet`
+/// records are the bulk of `dump --json` on RTMFP captures; building a
+/// `serde_json::Value` for each costs most of the time). Strings written
+/// here are ASCII of this program's making (hex, names, addresses) or go
+/// through [`Obj::str`], which escapes like serde_json plus the characters
+/// [`rtmptool::text::is_unsafe`] names.
+pub struct Obj<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+impl<'a> Obj<'a> {
+    /// Opens an object.
+    pub fn new(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Obj { out, first: true }
+    }
+    fn key(&mut self, k: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(k.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+    /// A string value, escaped.
+    pub fn str(&mut self, k: &str, v: &str) -> &mut Self {
+        self.key(k);
+        write_str(self.out, v);
+        self
+    }
+    /// A hex string.
+    pub fn hex(&mut self, k: &str, v: &[u8]) -> &mut Self {
+        self.key(k);
+        write_hex(self.out, v);
+        self
+    }
+    /// An unsigned number.
+    pub fn num(&mut self, k: &str, v: u64) -> &mut Self {
+        self.key(k);
+        let mut b = itoa_buf(v);
+        self.out.extend_from_slice(b.as_slice());
+        b.clear();
+        self
+    }
+    /// An optional number (`null`).
+    pub fn opt(&mut self, k: &str, v: Option<u64>) -> &mut Self {
+        match v {
+            Some(v) => self.num(k, v),
+            None => self.raw(k, "null"),
+        }
+    }
+    /// A boolean.
+    pub fn bool(&mut self, k: &str, v: bool) -> &mut Self {
+        self.raw(k, if v { "true" } else { "false" })
+    }
+    /// Raw JSON text.
+    pub fn raw(&mut self, k: &str, v: &str) -> &mut Self {
+        self.key(k);
+        self.out.extend_from_slice(v.as_bytes());
+        self
+    }
+    /// A float as serde_json writes it.
+    pub fn float(&mut self, k: &str, v: f64) -> &mut Self {
+        self.key(k);
+        let _ = serde_json::to_writer(&mut *self.out, &v);
+        self
+    }
+    /// A nested value written by `f`.
+    pub fn with(&mut self, k: &str, f: impl FnOnce(&mut Vec<u8>)) -> &mut Self {
+        self.key(k);
+        f(self.out);
+        self
+    }
+    /// Closes the object.
+    pub fn end(&mut self) {
+        self.out.push(b'}');
+    }
+}
+
+fn itoa_buf(v: u64) -> Vec<u8> {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    let mut x = v;
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (x % 10) as u8;
+        x /= 10;
+        if x == 0 {
+            break;
+        }
+    }
+    tmp[i..].to_vec()
+}
+
+fn write_hex(out: &mut Vec<u8>, v: &[u8]) {
+    out.reserve(v.len() * 2 + 2);
+    out.push(b'"');
+    for &b in v {
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 15)]);
+    }
+    out.push(b'"');
+}
+
+fn write_str(out: &mut Vec<u8>, v: &str) {
+    out.push(b'"');
+    for c in v.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            c if (c as u32) < 0x20 || rtmptool::text::is_unsafe(c) => {
+                let _ = std::io::Write::write_fmt(out, format_args!("\\u{:04x}", c as u32));
+            }
+            c => {
+                let mut b = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+fn opts_list(out: &mut Vec<u8>, o: &[(u64, Vec<u8>)]) {
+    out.push(b'[');
+    for (i, (t, v)) in o.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'[');
+        out.extend_from_slice(&itoa_buf(*t));
+        out.push(b',');
+        write_hex(out, v);
+        out.push(b']');
+    }
+    out.push(b']');
+}
+
+fn addr_list(out: &mut Vec<u8>, a: &[rtmptool::proto::rtmfp::vlu::Address]) {
+    out.push(b'[');
+    for (i, x) in a.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let mut o = Obj::new(out);
+        o.str("addr", &x.addr.to_string()).num("origin", u64::from(x.origin));
+        o.end();
+    }
+    out.push(b']');
+}
+
+/// Writes the `fields` object of a chunk (the same content as
+/// [`chunk_fields`]).
+fn fields_fast(out: &mut Vec<u8>, c: &Chunk, with_hex: bool) {
+    let mut o = Obj::new(out);
+    match &c.body {
+        ChunkBody::IHello { epd, tag } => {
+            o.hex("epd", epd);
+            match read_options(epd) {
+                Ok((opts, _, _)) => o.with("epd_options", |w| opts_list(w, &opts)),
+                Err(_) => o.str("parse_error", "truncated field"),
+            };
+            o.hex("tag", tag);
+        }
+        ChunkBody::FIHello { epd, reply, tag } => {
+            o.hex("epd", epd)
+                .with("reply", |w| {
+                    let mut r = Obj::new(w);
+                    r.str("addr", &reply.addr.to_string())
+                        .num("origin", u64::from(reply.origin));
+                    r.end();
+                })
+                .hex("tag", tag);
+        }
+        ChunkBody::RHello { tag, cookie, cert } => {
+            o.hex("tag", tag).hex("cookie", cookie).hex("cert", cert);
+        }
+        ChunkBody::Redirect { tag, addresses } => {
+            o.hex("tag", tag)
+                .with("addresses", |w| addr_list(w, addresses));
+        }
+        ChunkBody::CookieChange { old, new } => {
+            o.hex("old_cookie", old).hex("new_cookie", new);
+        }
+        ChunkBody::IIKeying {
+            initiator_ssid,
+            cookie,
+            cert,
+            skic,
+            signature,
+        } => {
+            o.hex("initiator_ssid", initiator_ssid)
+                .hex("cookie", cookie)
+                .hex("cert", cert)
+                .hex("skic", skic)
+                .hex("signature", signature);
+        }
+        ChunkBody::RIKeying {
+            responder_ssid,
+            skrc,
+            signature,
+        } => {
+            o.hex("responder_ssid", responder_ssid)
+                .hex("skrc", skrc)
+                .hex("signature", signature);
+        }
+        ChunkBody::Ping(m) | ChunkBody::PingReply(m) => {
+            o.hex("message", m);
+        }
+        ChunkBody::UserData(d) => {
+            o.num("flags", u64::from(d.flags))
+                .num("flow_id", d.flow_id)
+                .num("sequence", d.sequence)
+                .opt("fsn_offset", d.fsn_offset);
+            if let Some(opts) = &d.options {
+                o.with("options", |w| opts_list(w, opts));
+            }
+            o.num("data_len", d.data.len() as u64);
+            if with_hex {
+                o.hex("data_hex", &d.data);
+            }
+        }
+        ChunkBody::BitmapAck {
+            flow_id,
+            buffer_blocks,
+            cumulative_ack,
+            bitmap,
+        } => {
+            o.num("flow_id", *flow_id)
+                .num("buffer_blocks", *buffer_blocks)
+                .num("cumulative_ack", *cumulative_ack)
+                .hex("bitmap", bitmap);
+        }
+        ChunkBody::RangeAck {
+            flow_id,
+            buffer_blocks,
+            cumulative_ack,
+            ranges,
+        } => {
+            o.num("flow_id", *flow_id)
+                .num("buffer_blocks", *buffer_blocks)
+                .num("cumulative_ack", *cumulative_ack)
+                .with("ranges", |w| {
+                    w.push(b'[');
+                    for (i, (h, r)) in ranges.iter().enumerate() {
+                        if i > 0 {
+                            w.push(b',');
+                        }
+                        w.push(b'[');
+                        w.extend_from_slice(&itoa_buf(*h));
+                        w.push(b',');
+                        w.extend_from_slice(&itoa_buf(*r));
+                        w.push(b']');
+                    }
+                    w.push(b']');
+                });
+        }
+        ChunkBody::BufferProbe { flow_id } => {
+            o.num("flow_id", *flow_id);
+        }
+        ChunkBody::FlowException { flow_id, code } => {
+            o.num("flow_id", *flow_id).num("exception_code", *code);
+        }
+        ChunkBody::Close | ChunkBody::CloseAck => {}
+        ChunkBody::EcnReport { ce_count } => {
+            o.num("ce_count_mod256", u64::from(*ce_count));
+        }
+        ChunkBody::Unknown(raw) => {
+            o.hex("raw", raw);
+        }
+        ChunkBody::Malformed { raw, reason } => {
+            o.hex("raw", raw).str("parse_error", reason);
+        }
+    }
+    o.end();
+}
+
+/// Writes one `rtmfp_packet` record (a line) into `out`: the record's
+/// common keys, then those of [`packet_json`].
+pub fn packet_line(
+    out: &mut Vec<u8>,
+    conn: &str,
+    dir: Option<&str>,
+    frame: u64,
+    time: f64,
+    p: &RtmfpPacket,
+    with_hex: bool,
+) {
+    let mut o = Obj::new(out);
+    o.str("type", "rtmfp_packet").str("conn", conn);
+    match dir {
+        Some(d) => o.str("dir", d),
+        None => o.raw("dir", "null"),
+    };
+    o.num("frame", frame)
+        .float("time", time)
+        .str("src", &p.src.to_string())
+        .str("dst", &p.dst.to_string())
+        .hex("session_id", &p.sid)
+        .num("udp_len", u64::from(p.udp_len))
+        .num("ecn", u64::from(p.ecn))
+        .num("dscp", u64::from(p.dscp));
+    if p.truncated {
+        o.bool("truncated", true);
+    }
+    let Some(op) = &p.opened else {
+        o.bool("encrypted", true).raw("key", "null");
+        o.end();
+        out.push(b'\n');
+        return;
+    };
+    o.bool("encrypted", false)
+        .str("key", op.key.as_str())
+        .opt("sseq", op.sseq)
+        .str("checksum", op.checksum.as_str())
+        .str("hmac", op.hmac.as_str())
+        .hex("margin_hex", &op.margin);
+    match &op.packet {
+        Ok(pk) => {
+            o.num("flags", u64::from(pk.flags))
+                .num("mode", u64::from(pk.mode()))
+                .bool("tc", pk.flags & 0x80 != 0)
+                .bool("tcr", pk.flags & 0x40 != 0)
+                .opt("ts", pk.ts.map(u64::from))
+                .opt("tse", pk.tse.map(u64::from))
+                .num("padding_len", pk.padding_len as u64)
+                .with("chunks", |w| {
+                    w.push(b'[');
+                    for (i, c) in pk.chunks.iter().enumerate() {
+                        if i > 0 {
+                            w.push(b',');
+                        }
+                        let mut co = Obj::new(w);
+                        co.str("type", &format!("{:#04x}", c.ty))
+                            .str("name", chunk_name(c.ty))
+                            .num("len", u64::from(c.len))
+                            .with("fields", |w| fields_fast(w, c, with_hex));
+                        co.end();
+                    }
+                    w.push(b']');
+                });
+            if p.retransmitted > 0 {
+                o.num("retransmitted", u64::from(p.retransmitted));
+            }
+        }
+        Err(e) => {
+            o.str("error", &e.to_string());
+        }
+    }
+    o.end();
+    out.push(b'\n');
+}
