@@ -84,16 +84,11 @@ fn check(name: &str) -> usize {
             "{name} {f} padding"
         );
         // The packet bytes: flags through the last chunk.
-        let start = if o.key.as_str() == "plain" { 4 } else { 0 };
-        let bytes: Vec<u8> = if start == 4 {
-            u.payload[4..4 + pk.len].to_vec()
-        } else {
-            buf[o.margin.len()..o.margin.len() + pk.len].to_vec()
-        };
+        let bytes = &o.plain[..pk.len];
         match w("packet_hex").as_str() {
-            Some(h) => assert_eq!(hex(&bytes), h, "{name} {f} packet"),
+            Some(h) => assert_eq!(hex(bytes), h, "{name} {f} packet"),
             None => assert_eq!(
-                hex(&Sha256::digest(&bytes)),
+                hex(&Sha256::digest(bytes)),
                 w("packet_sha256").as_str().unwrap(),
                 "{name} {f} packet sha256"
             ),

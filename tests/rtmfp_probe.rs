@@ -60,7 +60,7 @@ fn ihello_is_byte_for_byte_the_captured_one() {
         let mut buf = Vec::new();
         let o = open_default(&d, &mut buf).unwrap();
         let p = o.packet.unwrap();
-        let packet = &buf[o.margin.len()..o.margin.len() + p.len];
+        let packet = &o.plain[..p.len];
         assert_eq!(hex(packet), t["packet_hex"].as_str().unwrap());
         assert_eq!(hex(&o.margin), t["margin_hex"].as_str().unwrap());
     }

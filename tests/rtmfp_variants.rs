@@ -355,13 +355,13 @@ fn ecn_without_reports_sender_must_stop_marking() {
         let ks = keys.keys_for(f.src, f.dst, sid).to_vec();
         let o = open(&f.payload, &ks, &mut buf).unwrap();
         if o.key.as_str() == "session" {
-            let pk = decode_packet(&buf[o.margin.len()..]).unwrap();
+            let pk = decode_packet(&o.plain).unwrap();
             if pk
                 .chunks
                 .iter()
                 .any(|c| matches!(c.body, ChunkBody::EcnReport { .. }))
             {
-                let body = &buf[o.margin.len()..];
+                let body = &o.plain[..];
                 let mut p = Vec::new();
                 write_header(&mut p, pk.flags, pk.ts, pk.tse);
                 let mut at =

@@ -35,6 +35,8 @@ pub struct RtmfpPacket {
     pub src: SocketAddr,
     /// Destination.
     pub dst: SocketAddr,
+    /// `src` and `dst` as text (made once per session).
+    pub names: Arc<(String, String)>,
     /// IP ECN codepoint.
     pub ecn: u8,
     /// IP DSCP.
@@ -128,13 +130,15 @@ struct Session {
     id: u64,
     name: Arc<str>,
     initiator: SocketAddr,
+    /// Address texts of c2s and s2c packets.
+    names: [Arc<(String, String)>; 2],
     flows: HashMap<(u8, u64), Flow>,
 }
 
 /// The RTMFP half of the analyzer.
 pub struct Rtmfp {
     keys: Option<Arc<KeyLog>>,
-    sessions: HashMap<(SocketAddr, SocketAddr), Session>,
+    sessions: HashMap<(SocketAddr, SocketAddr), Session, crate::proto::rtmfp::vlu::FnvBuild>,
     next_id: u64,
     buf: Vec<u8>,
 }
@@ -163,7 +167,7 @@ impl Rtmfp {
     pub fn new(keys: Option<Arc<KeyLog>>) -> Self {
         Rtmfp {
             keys,
-            sessions: HashMap::new(),
+            sessions: HashMap::default(),
             next_id: super::RTMFP_CONN_BASE,
             buf: Vec::with_capacity(2048),
         }
@@ -187,11 +191,12 @@ impl Rtmfp {
             open(u.payload, ks, &mut self.buf)
         };
         let key = pair(u.src, u.dst);
-        if opened.is_none() && !self.sessions.contains_key(&key) {
+        let known = self.sessions.contains_key(&key);
+        if opened.is_none() && !known {
             // Not (known as) RTMFP: a truncated startup packet cannot be told.
             return;
         }
-        if !self.sessions.contains_key(&key) {
+        if !known {
             if self.sessions.len() >= MAX_SESSIONS {
                 return;
             }
@@ -233,6 +238,10 @@ impl Rtmfp {
                     id,
                     name,
                     initiator,
+                    names: [
+                        Arc::new((initiator.to_string(), responder.to_string())),
+                        Arc::new((responder.to_string(), initiator.to_string())),
+                    ],
                     flows: HashMap::new(),
                 },
             );
@@ -255,6 +264,7 @@ impl Rtmfp {
             }
         }
         let (conn, id) = (s.name.clone(), s.id);
+        let names = s.names[dir.index()].clone();
         let rec = |kind| Record {
             conn: conn.clone(),
             conn_id: id,
@@ -267,6 +277,7 @@ impl Rtmfp {
         emit(rec(RecordKind::Rtmfp(Box::new(RtmfpPacket {
             src: u.src,
             dst: u.dst,
+            names,
             ecn: u.ecn,
             dscp: u.dscp,
             udp_len: u.wire_len,
@@ -325,7 +336,7 @@ fn deliver(s: &mut Session, dir: Dir, d: &UserData, out: &mut Vec<RecordKind>) -
     f.pending_bytes += d.data.len();
     f.pending
         .entry(d.sequence)
-        .or_insert_with(|| (d.flags, d.data.clone()));
+        .or_insert_with(|| (d.flags, d.data.to_vec()));
     f.pending.retain(|&k, _| k >= *next);
     while let Some((flags, data)) = f.pending.remove(next) {
         f.pending_bytes = f.pending_bytes.saturating_sub(data.len());

@@ -614,7 +614,15 @@ impl<'a> Obj<'a> {
     /// A string value, escaped.
     pub fn str(&mut self, k: &str, v: &str) -> &mut Self {
         self.key(k);
-        write_str(self.out, v);
+        if v.bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        {
+            self.out.push(b'"');
+            self.out.extend_from_slice(v.as_bytes());
+            self.out.push(b'"');
+        } else {
+            write_str(self.out, v);
+        }
         self
     }
     /// A hex string.
@@ -626,9 +634,7 @@ impl<'a> Obj<'a> {
     /// An unsigned number.
     pub fn num(&mut self, k: &str, v: u64) -> &mut Self {
         self.key(k);
-        let mut b = itoa_buf(v);
-        self.out.extend_from_slice(b.as_slice());
-        b.clear();
+        push_num(self.out, v);
         self
     }
     /// An optional number (`null`).
@@ -664,6 +670,21 @@ impl<'a> Obj<'a> {
     pub fn end(&mut self) {
         self.out.push(b'}');
     }
+}
+
+fn push_num(out: &mut Vec<u8>, v: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    let mut x = v;
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (x % 10) as u8;
+        x /= 10;
+        if x == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&tmp[i..]);
 }
 
 fn itoa_buf(v: u64) -> Vec<u8> {
@@ -731,7 +752,8 @@ fn addr_list(out: &mut Vec<u8>, a: &[rtmptool::proto::rtmfp::vlu::Address]) {
             out.push(b',');
         }
         let mut o = Obj::new(out);
-        o.str("addr", &x.addr.to_string()).num("origin", u64::from(x.origin));
+        o.str("addr", &x.addr.to_string())
+            .num("origin", u64::from(x.origin));
         o.end();
     }
     out.push(b']');
@@ -882,8 +904,8 @@ pub fn packet_line(
     };
     o.num("frame", frame)
         .float("time", time)
-        .str("src", &p.src.to_string())
-        .str("dst", &p.dst.to_string())
+        .str("src", &p.names.0)
+        .str("dst", &p.names.1)
         .hex("session_id", &p.sid)
         .num("udp_len", u64::from(p.udp_len))
         .num("ecn", u64::from(p.ecn))
@@ -919,7 +941,13 @@ pub fn packet_line(
                             w.push(b',');
                         }
                         let mut co = Obj::new(w);
-                        co.str("type", &format!("{:#04x}", c.ty))
+                        let t = [
+                            b'0',
+                            b'x',
+                            HEX[usize::from(c.ty >> 4)],
+                            HEX[usize::from(c.ty & 15)],
+                        ];
+                        co.str("type", std::str::from_utf8(&t).unwrap_or("0x??"))
                             .str("name", chunk_name(c.ty))
                             .num("len", u64::from(c.len))
                             .with("fields", |w| fields_fast(w, c, with_hex));

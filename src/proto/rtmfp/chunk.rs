@@ -6,6 +6,8 @@
 //! Unknown chunk types are kept raw; a known chunk whose payload does not
 //! parse is kept raw with the reason.
 
+use bytes::Bytes;
+
 use super::vlu::{Address, Cursor, ListEnd, Opt, read_options, write_field, write_vlu};
 
 /// Flags byte: time critical.
@@ -90,8 +92,8 @@ pub struct UserData {
     /// Options (present when flags has OPT): metadata (0x00), return flow
     /// association (0x0a), others.
     pub options: Option<Vec<Opt>>,
-    /// The user data.
-    pub data: Vec<u8>,
+    /// The user data (shares the decrypted packet's buffer).
+    pub data: Bytes,
 }
 
 impl UserData {
@@ -305,6 +307,12 @@ pub const MAX_CHUNKS: usize = 1024;
 
 /// Decodes a packet (flags through padding).
 pub fn decode_packet(b: &[u8]) -> Result<Packet, PacketError> {
+    decode_packet_shared(&Bytes::copy_from_slice(b))
+}
+
+/// Decodes a packet held in `b`; user data shares its buffer.
+pub fn decode_packet_shared(bytes: &Bytes) -> Result<Packet, PacketError> {
+    let b = &bytes[..];
     let mut c = Cursor::new(b);
     let flags = c.u8().ok_or(PacketError::Empty)?;
     let ts = if flags & FLAG_TS != 0 {
@@ -332,8 +340,11 @@ pub fn decode_packet(b: &[u8]) -> Result<Packet, PacketError> {
             end = ChunkListEnd::Overlong { offset: pos, len };
             break;
         }
-        let payload = &b[pos + 3..pos + 3 + usize::from(len)];
-        let body = decode_chunk(t, payload, &mut prev);
+        let body = decode_chunk_shared(
+            t,
+            bytes.slice(pos + 3..pos + 3 + usize::from(len)),
+            &mut prev,
+        );
         chunks.push(Chunk { ty: t, len, body });
         pos += 3 + usize::from(len);
     }
@@ -358,6 +369,11 @@ fn malformed(p: &[u8], reason: &'static str) -> ChunkBody {
 /// Decodes one chunk payload. `prev` is the (flow id, sequence) of the last
 /// User Data chunk of the packet, for Next User Data.
 pub fn decode_chunk(t: u8, p: &[u8], prev: &mut Option<(u64, u64)>) -> ChunkBody {
+    decode_chunk_shared(t, Bytes::copy_from_slice(p), prev)
+}
+
+fn decode_chunk_shared(t: u8, shared: Bytes, prev: &mut Option<(u64, u64)>) -> ChunkBody {
+    let p = &shared[..];
     let mut c = Cursor::new(p);
     match t {
         ty::IHELLO => match c.field() {
@@ -478,7 +494,7 @@ pub fn decode_chunk(t: u8, p: &[u8], prev: &mut Option<(u64, u64)>) -> ChunkBody
                 sequence,
                 fsn_offset,
                 options,
-                data: c.rest().to_vec(),
+                data: shared.slice(c.pos()..),
             })
         }
         ty::BITMAP_ACK | ty::RANGE_ACK => {

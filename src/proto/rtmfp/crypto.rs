@@ -78,11 +78,15 @@ impl Cipher {
     /// Decrypts `ct` (a multiple of 16 bytes) into `out` (replaced): CBC
     /// with a zero IV. The blocks are decrypted in parallel, then chained.
     pub fn decrypt(&self, ct: &[u8], out: &mut Vec<u8>) {
+        let n = ct.len() / 16 * 16;
         out.clear();
-        out.extend_from_slice(ct);
-        let n = out.len() / 16 * 16;
-        let (blocks, _) = Array::<u8, U16>::slice_as_chunks_mut(&mut out[..n]);
-        self.0.decrypt_blocks(blocks);
+        out.resize(n, 0);
+        let (inb, _) = Array::<u8, U16>::slice_as_chunks(&ct[..n]);
+        let (outb, _) = Array::<u8, U16>::slice_as_chunks_mut(&mut out[..n]);
+        if self.0.decrypt_blocks_b2b(inb, outb).is_err() {
+            out.clear();
+            return;
+        }
         for i in 16..n {
             out[i] ^= ct[i - 16];
         }

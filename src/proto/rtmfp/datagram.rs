@@ -4,7 +4,9 @@
 //! decode the packet. A payload no key opens is reported sealed, with what
 //! is visible (session id, size).
 
-use super::chunk::{Packet, PacketError, decode_packet};
+use bytes::Bytes;
+
+use super::chunk::{Packet, PacketError, decode_packet_shared};
 use super::crypto::{Check, DirKeys, open_flash, open_plain, unscramble_sid};
 
 /// Which key opened a datagram.
@@ -44,6 +46,8 @@ pub struct Opened {
     pub hmac: Check,
     /// The bytes before the packet (sequence number and checksum).
     pub margin: Vec<u8>,
+    /// The cleartext after the margin: the packet and its padding.
+    pub plain: Bytes,
     /// The packet.
     pub packet: Result<Packet, PacketError>,
 }
@@ -53,8 +57,8 @@ pub struct Opened {
 pub fn open(payload: &[u8], session: &[DirKeys], buf: &mut Vec<u8>) -> Option<Opened> {
     let sid = unscramble_sid(payload);
     if let Some((len, checksum)) = open_plain(payload) {
-        let body = &payload[4..4 + len + 16];
-        let packet = decode_packet(body);
+        let body = Bytes::copy_from_slice(&payload[4..4 + len + 16]);
+        let packet = decode_packet_shared(&body);
         if plausible(&packet) {
             return Some(Opened {
                 sid,
@@ -63,6 +67,7 @@ pub fn open(payload: &[u8], session: &[DirKeys], buf: &mut Vec<u8>) -> Option<Op
                 checksum,
                 hmac: Check::None,
                 margin: Vec::new(),
+                plain: body,
                 packet,
             });
         }
@@ -89,15 +94,18 @@ fn plausible(p: &Result<Packet, PacketError>) -> bool {
     matches!(p, Ok(p) if p.mode() != 0 && !p.chunks.is_empty())
 }
 
-fn finish(sid: [u8; 4], key: KeyUsed, o: super::crypto::Opened, buf: &[u8]) -> Opened {
+fn finish(sid: [u8; 4], key: KeyUsed, o: super::crypto::Opened, buf: &mut Vec<u8>) -> Opened {
+    // The packet keeps the buffer (user data shares it): no copy.
+    let all = Bytes::from(std::mem::take(buf));
     Opened {
         sid,
         key,
         sseq: o.sseq,
         checksum: o.checksum,
         hmac: o.hmac,
-        margin: buf[..o.margin_len].to_vec(),
-        packet: decode_packet(&buf[o.margin_len..]),
+        margin: all[..o.margin_len].to_vec(),
+        plain: all.slice(o.margin_len..),
+        packet: decode_packet_shared(&all.slice(o.margin_len..)),
     }
 }
 

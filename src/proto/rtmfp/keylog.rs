@@ -49,7 +49,7 @@ impl std::fmt::Debug for KeyEntry {
 pub struct KeyLog {
     /// Entries in file order.
     pub entries: Vec<KeyEntry>,
-    index: HashMap<(SocketAddr, SocketAddr, [u8; 4]), Vec<DirKeys>>,
+    index: HashMap<(SocketAddr, SocketAddr, [u8; 4]), Vec<DirKeys>, super::vlu::FnvBuild>,
 }
 
 /// A key log line that does not parse.

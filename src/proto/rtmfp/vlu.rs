@@ -283,3 +283,30 @@ mod tests {
         }
     }
 }
+
+/// FNV-1a, for the small fixed keys (addresses, session ids) of the RTMFP
+/// maps: much cheaper than SipHash, and the keys come from a capture the
+/// user chose, not from an attacker able to aim at collisions in a way
+/// that matters (a bucket degrades to a list, nothing worse).
+#[derive(Debug, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// A `HashMap` hasher of [`Fnv`].
+pub type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
