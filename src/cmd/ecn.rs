@@ -62,7 +62,7 @@ pub fn leg_json(d: &LegDir) -> serde_json::Value {
     v
 }
 
-fn leg_text(d: &LegDir, out: &mut dyn Write) -> io::Result<()> {
+fn leg_text(d: &LegDir, verbose: bool, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "{} {} ({} -> {})",
@@ -101,12 +101,26 @@ fn leg_text(d: &LegDir, out: &mut dyn Write) -> io::Result<()> {
             .iter()
             .map(|(f, v)| format!("#{f}:{v}"))
             .collect();
-        writeln!(out, "ECN Reports sent ({}): {}", list.len(), list.join(" "))?;
+        // Long lists: the first and the last few (-v or --json: all).
+        let shown = if list.len() > 12 && !verbose {
+            format!(
+                "{} … {}",
+                list[..6].join(" "),
+                list[list.len() - 3..].join(" ")
+            )
+        } else {
+            list.join(" ")
+        };
+        writeln!(
+            out,
+            "ECN Reports sent ({}, #frame:value): {shown}",
+            list.len()
+        )?;
     }
     for v in &d.verdicts {
         writeln!(out, "  {:7} {}: {}", v.outcome.as_str(), v.code, v.message)?;
     }
-    writeln!(out)
+    Ok(())
 }
 
 /// Runs `ecn`.
@@ -142,11 +156,14 @@ pub fn run(args: &EcnArgs, style: &Style) -> Result<(), Exit> {
         if legs.is_empty() && !style.json {
             writeln!(out, "no RTMFP session found in {name}")?;
         }
-        for d in &legs {
+        for (i, d) in legs.iter().enumerate() {
+            if i > 0 && !style.json {
+                writeln!(out)?;
+            }
             if style.json {
                 write_json_line(out, &leg_json(d))?;
             } else {
-                leg_text(d, out)?;
+                leg_text(d, style.verbosity > 0, out)?;
             }
         }
         out.flush()

@@ -349,8 +349,17 @@ impl Ecn {
 
 fn judge(d: &mut LegDir, reverse_reports: &[(u64, u8)], reverse_sealed: u64) {
     let sent_marked = d.user_data_packets[1] + d.user_data_packets[2] + d.user_data_packets[3];
+    let sealed: u64 = d.sealed.iter().sum();
     let v = &mut d.verdicts;
-    v.push(if d.marked_without_user_data == 0 {
+    v.push(if d.marked_without_user_data == 0 && sealed > 0 {
+        Verdict {
+            code: "marks_only_user_data",
+            outcome: Outcome::Unknown,
+            message: format!(
+                "{sealed} packets could not be opened (no key: give --keylog): which carry user data is unknown"
+            ),
+        }
+    } else if d.marked_without_user_data == 0 {
         Verdict {
             code: "marks_only_user_data",
             outcome: Outcome::Ok,
