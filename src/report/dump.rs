@@ -1339,7 +1339,11 @@ impl<W: Write> Renderer<W> {
     }
 
     fn stats_table(&mut self, c: &ConnCounters) -> io::Result<()> {
-        let title = format!("connection #{}: {}", c.id, c.name);
+        let title = format!(
+            "connection #{}: {}",
+            rtmptool::analyze::conn_label(c.id),
+            c.name
+        );
         writeln!(self.out, "{}", self.paint(&title, |s| s.bold().to_string()))?;
         let mut t = Table::new();
         t.load_style(presets::ASCII_MARKDOWN)

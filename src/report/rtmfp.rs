@@ -174,6 +174,22 @@ pub fn packet_json(m: &mut Map<String, Json>, p: &RtmfpPacket, with_hex: bool) {
     }
 }
 
+/// Flow metadata for humans: RTMP-in-RTMFP flows (`TC` 0x04, RFC 7425
+/// §5.1.3) by their stream, others as text.
+pub fn metadata_text(md: &[u8]) -> String {
+    if md.len() >= 3 && &md[..3] == b"TC\x04" {
+        let stream = match md.get(3) {
+            None | Some(0) => 0,
+            Some(_) if md.len() > 4 => {
+                rtmptool::proto::rtmfp::vlu::read_vlu(&md[4..]).map_or(u64::from(md[3]), |v| v.0)
+            }
+            Some(&x) => u64::from(x),
+        };
+        return format!("RTMP stream {stream}");
+    }
+    format!("\"{}\"", sanitize_bytes(md))
+}
+
 fn short(b: &[u8]) -> String {
     if b.len() <= 8 {
         hex(b)
@@ -251,7 +267,7 @@ pub fn chunk_text(c: &Chunk) -> String {
                 let _ = write!(s, " fsn {}", d.sequence.saturating_sub(o));
             }
             if let Some(md) = d.metadata() {
-                let _ = write!(s, " metadata \"{}\"", sanitize_bytes(md));
+                let _ = write!(s, " metadata {}", metadata_text(md));
             }
             if let Some(r) = d.return_flow() {
                 let _ = write!(s, " return-flow {r}");
@@ -365,8 +381,8 @@ pub fn packet_text(p: &RtmfpPacket) -> String {
 /// Per-flow counters.
 #[derive(Debug, Default, Clone)]
 pub struct FlowStats {
-    /// Flow metadata (printable).
-    pub metadata: Option<String>,
+    /// Flow metadata as sent.
+    pub metadata: Option<Vec<u8>>,
     /// Return flow association.
     pub return_flow: Option<u64>,
     /// User data chunks.
@@ -445,7 +461,7 @@ impl SessionStats {
                     if let Some(md) = u.metadata()
                         && f.metadata.is_none()
                     {
-                        f.metadata = Some(sanitize_bytes(md).into_owned());
+                        f.metadata = Some(md.to_vec());
                     }
                     if let Some(r) = u.return_flow() {
                         f.return_flow = Some(r);
@@ -517,7 +533,9 @@ impl SessionStats {
                 "buffer_probes": s.buffer_probes,
                 "rtt_ms": Self::rtt(&s.rtt_ms),
                 "flows": s.flows.iter().map(|(id, f)| json!({
-                    "flow_id": id, "metadata": f.metadata, "return_flow": f.return_flow,
+                    "flow_id": id,
+                    "metadata": f.metadata.as_deref().map(|m| String::from_utf8_lossy(m).into_owned()),
+                    "return_flow": f.return_flow,
                     "user_data_chunks": f.chunks, "bytes": f.bytes,
                     "retransmitted": f.retransmitted, "fin": f.fin, "exception": f.exception,
                 })).collect::<Vec<_>>(),
@@ -563,7 +581,7 @@ impl SessionStats {
                     "    flow {id}{}{}: {} chunks, {} bytes, {} retransmitted{}{}",
                     f.metadata
                         .as_ref()
-                        .map(|m| format!(" \"{m}\""))
+                        .map(|m| format!(" {}", metadata_text(m)))
                         .unwrap_or_default(),
                     f.return_flow
                         .map(|r| format!(" (return of {r})"))
