@@ -210,8 +210,14 @@ pub fn probe(
             .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(1));
         let _ = sock.set_read_timeout(Some(wait));
-        let Ok(n) = sock.recv(&mut buf) else {
-            continue;
+        let n = match sock.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                return Err(ProbeError::Network(format!(
+                    "{addr}: ICMP port unreachable: nothing listens on that UDP port"
+                )));
+            }
+            Err(_) => continue,
         };
         match ini.handle(&buf[..n]) {
             Ok(InitiatorEvent::RHello { cookie, cert }) => {
@@ -276,8 +282,14 @@ pub fn probe(
             .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(1));
         let _ = sock.set_read_timeout(Some(wait));
-        let Ok(n) = sock.recv(&mut buf) else {
-            continue;
+        let n = match sock.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                return Err(ProbeError::Network(format!(
+                    "{addr}: ICMP port unreachable: nothing listens on that UDP port"
+                )));
+            }
+            Err(_) => continue,
         };
         // Session packets that beat the RIKeying are not ours to read yet.
         if unscramble_sid(&buf[..n]) != ssid && unscramble_sid(&buf[..n]) != [0; 4] {
