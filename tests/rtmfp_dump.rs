@@ -171,3 +171,59 @@ fn stats_per_session() {
     assert_eq!(reject["exception"], 42);
     assert_eq!(s["closed"], "Close by initiator, CloseAck by responder");
 }
+
+#[test]
+fn wrong_keys_are_told_apart_from_missing_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = std::fs::read_to_string("testdata/rtmfp/flash_cksum_g2_host.keys").unwrap();
+    // Every AES key one bit off: no session packet opens, and each says why.
+    let bad: String = keys
+        .lines()
+        .map(|l| {
+            if l.starts_with("RTMFP_SESSION") {
+                let mut w: Vec<String> = l.split(' ').map(String::from).collect();
+                for i in [3, 4] {
+                    let c = if w[i].starts_with('0') { "1" } else { "0" };
+                    w[i].replace_range(0..1, c);
+                }
+                w.join(" ")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let p = dir.path().join("bad.keys");
+    std::fs::write(&p, bad).unwrap();
+    let recs = run(&[
+        "--json",
+        "dump",
+        "testdata/rtmfp/flash_cksum_g2_host.pcap",
+        "--keylog",
+        p.to_str().unwrap(),
+    ]);
+    let sealed: Vec<_> = recs
+        .iter()
+        .filter(|r| r["type"] == "rtmfp_packet" && r["encrypted"] == true)
+        .collect();
+    assert!(!sealed.is_empty());
+    assert!(
+        sealed
+            .iter()
+            .all(|r| r["error"].as_str().unwrap().contains("does not open"))
+    );
+    // A bad key log line is bad input (exit 7), with its line number.
+    std::fs::write(&p, "RTMFP_SESSION 02000000 zz\n").unwrap();
+    let out = common::bin()
+        .args([
+            "dump",
+            "testdata/rtmfp/flash_cksum_g2_host.pcap",
+            "--keylog",
+        ])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 1"), "{err}");
+}

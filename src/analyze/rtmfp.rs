@@ -52,6 +52,10 @@ pub struct RtmfpPacket {
     pub retransmitted: u32,
     /// The capture cut the datagram (snaplen): it is not opened.
     pub truncated: bool,
+    /// The key log has keys for this packet's session and direction, and
+    /// none opened it (HMAC or checksum does not verify: damaged, or the
+    /// wrong keys).
+    pub key_failed: bool,
     /// A hash of the payload (length, first 32 and last 16 bytes): equal
     /// on two legs of a relayed session, which never changes payloads.
     pub fingerprint: u64,
@@ -83,6 +87,9 @@ const MAX_PENDING: usize = 512;
 const MAX_MESSAGE: usize = 16 << 20;
 /// Flows tracked per session.
 const MAX_FLOWS: usize = 4096;
+/// Bytes held for reassembly over all flows of all sessions; past it the
+/// flow that would grow drops what it holds (its messages are lost).
+pub const MAX_HELD: usize = 64 << 20;
 
 #[derive(Default)]
 struct Flow {
@@ -100,6 +107,14 @@ struct Flow {
 impl Flow {
     /// Notes a sequence number; true when it was seen before.
     fn seen(&mut self, seq: u64, fsn: Option<u64>) -> bool {
+        // In order with nothing above: no set to touch.
+        if let Some(u) = self.seen_upto.as_mut()
+            && self.seen.is_empty()
+            && seq == *u + 1
+        {
+            *u = seq;
+            return false;
+        }
         let upto = self
             .seen_upto
             .get_or_insert(fsn.unwrap_or(seq.saturating_sub(1)));
@@ -132,7 +147,7 @@ struct Session {
     initiator: SocketAddr,
     /// Address texts of c2s and s2c packets.
     names: [Arc<(String, String)>; 2],
-    flows: HashMap<(u8, u64), Flow>,
+    flows: HashMap<(u8, u64), Flow, crate::proto::rtmfp::vlu::FnvBuild>,
 }
 
 /// The RTMFP half of the analyzer.
@@ -141,6 +156,8 @@ pub struct Rtmfp {
     sessions: HashMap<(SocketAddr, SocketAddr), Session, crate::proto::rtmfp::vlu::FnvBuild>,
     next_id: u64,
     buf: Vec<u8>,
+    /// Bytes all flows hold for reassembly.
+    held: usize,
 }
 
 fn pair(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
@@ -170,6 +187,7 @@ impl Rtmfp {
             sessions: HashMap::default(),
             next_id: super::RTMFP_CONN_BASE,
             buf: Vec::with_capacity(2048),
+            held: 0,
         }
     }
 
@@ -185,11 +203,13 @@ impl Rtmfp {
         let kl = self.keys.as_deref().unwrap_or(&empty);
         let ks = kl.keys_for(u.src, u.dst, sid);
         let truncated = (u.payload.len() as u64) < u64::from(u.wire_len);
+        let had_keys = !ks.is_empty();
         let opened = if truncated {
             None
         } else {
             open(u.payload, ks, &mut self.buf)
         };
+        let key_failed = had_keys && !truncated && opened.is_none();
         let key = pair(u.src, u.dst);
         let known = self.sessions.contains_key(&key);
         if opened.is_none() && !known {
@@ -242,7 +262,7 @@ impl Rtmfp {
                         Arc::new((initiator.to_string(), responder.to_string())),
                         Arc::new((responder.to_string(), initiator.to_string())),
                     ],
-                    flows: HashMap::new(),
+                    flows: HashMap::default(),
                 },
             );
         }
@@ -259,7 +279,7 @@ impl Rtmfp {
         if let Some(p) = opened.as_ref().and_then(|o| o.packet.as_ref().ok()) {
             for c in &p.chunks {
                 if let ChunkBody::UserData(d) = &c.body {
-                    retransmitted += u32::from(deliver(s, dir, d, &mut msgs));
+                    retransmitted += u32::from(deliver(s, dir, d, &mut msgs, &mut self.held));
                 }
             }
         }
@@ -285,6 +305,7 @@ impl Rtmfp {
             opened,
             retransmitted,
             truncated,
+            key_failed,
             fingerprint: fingerprint(u.payload),
         }))));
         for m in msgs {
@@ -299,13 +320,40 @@ impl Rtmfp {
 
 /// Takes one user data chunk into its flow; returns whether it was seen
 /// before. Completed RTMP messages go to `out`.
-fn deliver(s: &mut Session, dir: Dir, d: &UserData, out: &mut Vec<RecordKind>) -> bool {
+fn deliver(
+    s: &mut Session,
+    dir: Dir,
+    d: &UserData,
+    out: &mut Vec<RecordKind>,
+    held: &mut usize,
+) -> bool {
     let n = s.flows.len();
     let f = match s.flows.get_mut(&(dir.index() as u8, d.flow_id)) {
         Some(f) => f,
         None if n < MAX_FLOWS => s.flows.entry((dir.index() as u8, d.flow_id)).or_default(),
         None => return false,
     };
+    let before = f.held();
+    let dup = take(f, d, out);
+    let after = f.held();
+    *held = (*held + after).saturating_sub(before);
+    if *held > MAX_HELD {
+        *held = held.saturating_sub(after);
+        f.pending.clear();
+        f.pending_bytes = 0;
+        f.partial = None;
+        f.next = None;
+    }
+    dup
+}
+
+impl Flow {
+    fn held(&self) -> usize {
+        self.pending_bytes + self.partial.as_ref().map_or(0, Vec::len)
+    }
+}
+
+fn take(f: &mut Flow, d: &UserData, out: &mut Vec<RecordKind>) -> bool {
     if f.metadata.is_none()
         && let Some(md) = d.metadata()
     {
@@ -337,7 +385,15 @@ fn deliver(s: &mut Session, dir: Dir, d: &UserData, out: &mut Vec<RecordKind>) -
     f.pending
         .entry(d.sequence)
         .or_insert_with(|| (d.flags, d.data.to_vec()));
-    f.pending.retain(|&k, _| k >= *next);
+    let mut freed = 0;
+    f.pending.retain(|&k, v| {
+        let keep = k >= *next;
+        if !keep {
+            freed += v.1.len();
+        }
+        keep
+    });
+    f.pending_bytes = f.pending_bytes.saturating_sub(freed);
     while let Some((flags, data)) = f.pending.remove(next) {
         f.pending_bytes = f.pending_bytes.saturating_sub(data.len());
         *next += 1;

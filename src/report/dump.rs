@@ -976,11 +976,8 @@ impl<W: Write> Renderer<W> {
                 m.insert("responder".into(), json!(responder.to_string()));
                 Json::Object(m)
             }
-            RecordKind::Rtmfp(p) => {
-                let mut m = self.base(r, "rtmfp_packet");
-                super::rtmfp::packet_json(&mut m, p, self.hex);
-                Json::Object(m)
-            }
+            // Written directly by `record` (report::rtmfp::packet_line).
+            RecordKind::Rtmfp(_) => Json::Null,
             RecordKind::Handshake(h) => {
                 let mut m = self.base(r, "handshake");
                 let d = r.dir.unwrap_or(Dir::C2s);

@@ -12,7 +12,7 @@ use rtmptool::capture::tcp::Dir;
 use rtmptool::proto::rtmfp::chunk::{Chunk, ChunkBody, chunk_name};
 use rtmptool::proto::rtmfp::vlu::read_options;
 use rtmptool::text::sanitize_bytes;
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Value as Json, json};
 
 /// Lower-case hex.
 pub fn hex(b: &[u8]) -> String {
@@ -23,154 +23,12 @@ pub fn hex(b: &[u8]) -> String {
     s
 }
 
-fn opts_json(o: &[(u64, Vec<u8>)]) -> Json {
-    Json::Array(o.iter().map(|(t, v)| json!([t, hex(v)])).collect())
-}
-
-/// The `fields` object of a chunk.
-pub fn chunk_fields(c: &Chunk) -> Json {
-    match &c.body {
-        ChunkBody::IHello { epd, tag } => {
-            let mut m = Map::new();
-            m.insert("epd".into(), json!(hex(epd)));
-            match read_options(epd) {
-                Ok((o, _, _)) => m.insert("epd_options".into(), opts_json(&o)),
-                Err(_) => m.insert("parse_error".into(), json!("truncated field")),
-            };
-            m.insert("tag".into(), json!(hex(tag)));
-            Json::Object(m)
-        }
-        ChunkBody::FIHello { epd, reply, tag } => json!({
-            "epd": hex(epd), "reply": {"addr": reply.addr.to_string(), "origin": reply.origin},
-            "tag": hex(tag)}),
-        ChunkBody::RHello { tag, cookie, cert } => {
-            json!({"tag": hex(tag), "cookie": hex(cookie), "cert": hex(cert)})
-        }
-        ChunkBody::Redirect { tag, addresses } => json!({
-            "tag": hex(tag),
-            "addresses": addresses.iter().map(|a| json!({"addr": a.addr.to_string(), "origin": a.origin})).collect::<Vec<_>>(),
-        }),
-        ChunkBody::CookieChange { old, new } => {
-            json!({"old_cookie": hex(old), "new_cookie": hex(new)})
-        }
-        ChunkBody::IIKeying {
-            initiator_ssid,
-            cookie,
-            cert,
-            skic,
-            signature,
-        } => {
-            json!({"initiator_ssid": hex(initiator_ssid), "cookie": hex(cookie), "cert": hex(cert),
-                    "skic": hex(skic), "signature": hex(signature)})
-        }
-        ChunkBody::RIKeying {
-            responder_ssid,
-            skrc,
-            signature,
-        } => {
-            json!({"responder_ssid": hex(responder_ssid), "skrc": hex(skrc), "signature": hex(signature)})
-        }
-        ChunkBody::Ping(m) | ChunkBody::PingReply(m) => json!({"message": hex(m)}),
-        ChunkBody::UserData(d) => {
-            let mut m = Map::new();
-            m.insert("flags".into(), json!(d.flags));
-            m.insert("flow_id".into(), json!(d.flow_id));
-            m.insert("sequence".into(), json!(d.sequence));
-            m.insert("fsn_offset".into(), json!(d.fsn_offset));
-            if let Some(o) = &d.options {
-                m.insert("options".into(), opts_json(o));
-            }
-            m.insert("data_len".into(), json!(d.data.len()));
-            Json::Object(m)
-        }
-        ChunkBody::BitmapAck {
-            flow_id,
-            buffer_blocks,
-            cumulative_ack,
-            bitmap,
-        } => json!({"flow_id": flow_id, "buffer_blocks": buffer_blocks,
-                    "cumulative_ack": cumulative_ack, "bitmap": hex(bitmap)}),
-        ChunkBody::RangeAck {
-            flow_id,
-            buffer_blocks,
-            cumulative_ack,
-            ranges,
-        } => json!({"flow_id": flow_id, "buffer_blocks": buffer_blocks,
-                    "cumulative_ack": cumulative_ack,
-                    "ranges": ranges.iter().map(|(h, r)| json!([h, r])).collect::<Vec<_>>()}),
-        ChunkBody::BufferProbe { flow_id } => json!({"flow_id": flow_id}),
-        ChunkBody::FlowException { flow_id, code } => {
-            json!({"flow_id": flow_id, "exception_code": code})
-        }
-        ChunkBody::Close | ChunkBody::CloseAck => json!({}),
-        ChunkBody::EcnReport { ce_count } => json!({"ce_count_mod256": ce_count}),
-        ChunkBody::Unknown(raw) => json!({"raw": hex(raw)}),
-        ChunkBody::Malformed { raw, reason } => json!({"raw": hex(raw), "parse_error": reason}),
-    }
-}
-
 fn ecn_name(e: u8) -> &'static str {
     match e {
         1 => "ECT(1)",
         2 => "ECT(0)",
         3 => "CE",
         _ => "Not-ECT",
-    }
-}
-
-/// Fills an `rtmfp_packet` record.
-pub fn packet_json(m: &mut Map<String, Json>, p: &RtmfpPacket, with_hex: bool) {
-    m.insert("src".into(), json!(p.src.to_string()));
-    m.insert("dst".into(), json!(p.dst.to_string()));
-    m.insert("session_id".into(), json!(hex(&p.sid)));
-    m.insert("udp_len".into(), json!(p.udp_len));
-    m.insert("ecn".into(), json!(p.ecn));
-    m.insert("dscp".into(), json!(p.dscp));
-    if p.truncated {
-        m.insert("truncated".into(), json!(true));
-    }
-    let Some(o) = &p.opened else {
-        m.insert("encrypted".into(), json!(true));
-        m.insert("key".into(), Json::Null);
-        return;
-    };
-    m.insert("encrypted".into(), json!(false));
-    m.insert("key".into(), json!(o.key.as_str()));
-    m.insert("sseq".into(), json!(o.sseq));
-    m.insert("checksum".into(), json!(o.checksum.as_str()));
-    m.insert("hmac".into(), json!(o.hmac.as_str()));
-    m.insert("margin_hex".into(), json!(hex(&o.margin)));
-    match &o.packet {
-        Ok(pk) => {
-            m.insert("flags".into(), json!(pk.flags));
-            m.insert("mode".into(), json!(pk.mode()));
-            m.insert("tc".into(), json!(pk.flags & 0x80 != 0));
-            m.insert("tcr".into(), json!(pk.flags & 0x40 != 0));
-            m.insert("ts".into(), json!(pk.ts));
-            m.insert("tse".into(), json!(pk.tse));
-            m.insert("padding_len".into(), json!(pk.padding_len));
-            let chunks: Vec<Json> = pk
-                .chunks
-                .iter()
-                .map(|c| {
-                    let mut f = chunk_fields(c);
-                    if with_hex
-                        && let (ChunkBody::UserData(d), Some(o)) = (&c.body, f.as_object_mut())
-                    {
-                        o.insert("data_hex".into(), json!(hex(&d.data)));
-                    }
-                    json!({"type": format!("{:#04x}", c.ty), "name": chunk_name(c.ty),
-                           "len": c.len, "fields": f})
-                })
-                .collect();
-            m.insert("chunks".into(), Json::Array(chunks));
-            if p.retransmitted > 0 {
-                m.insert("retransmitted".into(), json!(p.retransmitted));
-            }
-        }
-        Err(e) => {
-            m.insert("error".into(), json!(e.to_string()));
-        }
     }
 }
 
@@ -334,8 +192,13 @@ pub fn packet_text(p: &RtmfpPacket) -> String {
         );
     }
     let Some(o) = &p.opened else {
+        let why = if p.key_failed {
+            "the key log's key does not open it: HMAC or checksum does not verify"
+        } else {
+            "no key: give --keylog"
+        };
         return format!(
-            "RTMFP session {} {} B{ecn} encrypted (no key: give --keylog)",
+            "RTMFP session {} {} B{ecn} encrypted ({why})",
             hex(&p.sid),
             p.udp_len
         );
@@ -777,8 +640,8 @@ fn addr_list(out: &mut Vec<u8>, a: &[rtmptool::proto::rtmfp::vlu::Address]) {
     out.push(b']');
 }
 
-/// Writes the `fields` object of a chunk (the same content as
-/// [`chunk_fields`]).
+/// Writes the `fields` object of a chunk (field names of
+/// the ground truth of `testdata/rtmfp`).
 fn fields_fast(out: &mut Vec<u8>, c: &Chunk, with_hex: bool) {
     let mut o = Obj::new(out);
     match &c.body {
@@ -904,7 +767,7 @@ fn fields_fast(out: &mut Vec<u8>, c: &Chunk, with_hex: bool) {
 }
 
 /// Writes one `rtmfp_packet` record (a line) into `out`: the record's
-/// common keys, then those of [`packet_json`].
+/// common keys, then the packet's (CLI.md `rtmfp_packet`).
 pub fn packet_line(
     out: &mut Vec<u8>,
     conn: &str,
@@ -933,6 +796,12 @@ pub fn packet_line(
     }
     let Some(op) = &p.opened else {
         o.bool("encrypted", true).raw("key", "null");
+        if p.key_failed {
+            o.str(
+                "error",
+                "the key log's session key does not open it (HMAC or checksum does not verify)",
+            );
+        }
         o.end();
         out.push(b'\n');
         return;
