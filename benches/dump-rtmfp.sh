@@ -3,7 +3,7 @@
 # replaying the sessions of testdata/rtmfp (every capture with a key log)
 # again and again with shifted addresses (10.r.x.y per replica) and times,
 # with their key logs rewritten the same way; against `cat`.
-# Prints MB/s, the ratio to cat and peak RSS.
+# Prints MB/s (best of RUNS=3), the ratio to cat and peak RSS (highest).
 #
 # Usage: benches/dump-rtmfp.sh   Env: MB (default 200), WORK (default target/bench)
 set -euo pipefail
@@ -59,9 +59,19 @@ PY
 fi
 size=$(stat -c %s "$PCAP")
 t() { /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -n 1; }
+# Best of RUNS (default 3): the machine may be shared.
+best() {
+  local b="" kb=0 s k
+  for _ in $(seq "${RUNS:-3}"); do
+    read -r s k < <(t "$@")
+    if [ -z "$b" ] || python3 -c "import sys; sys.exit(0 if $s < $b else 1)"; then b=$s; fi
+    [ "$k" -gt "$kb" ] && kb=$k
+  done
+  echo "$b $kb"
+}
 cat "$PCAP" >/dev/null
-read -r cat_s _ < <(t cat "$PCAP")
-read -r dump_s dump_kb < <(t "$RTMPTOOL" --json dump --keylog "$KEYS" "$PCAP")
+read -r cat_s _ < <(best cat "$PCAP")
+read -r dump_s dump_kb < <(best "$RTMPTOOL" --json dump --keylog "$KEYS" "$PCAP")
 python3 - "$size" "$cat_s" "$dump_s" "$dump_kb" <<'PY'
 import sys
 size, cat_s, dump_s, kb = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
