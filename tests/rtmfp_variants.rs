@@ -391,3 +391,40 @@ fn ecn_without_reports_sender_must_stop_marking() {
     assert_eq!(verdict(c2s, "kept_marking_without_reports"), ["fault"]);
     assert_eq!(verdict(c2s, "path_bleaches_ecn"), ["fault"]);
 }
+
+#[test]
+fn a_reconnect_on_the_same_addresses_is_a_new_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "testdata/rtmfp/flash_cksum_g2_host";
+    let frames = read(&format!("{base}.pcap"));
+    let mut out = Vec::new();
+    for shift in [0u32, 60] {
+        for f in &frames {
+            for d in ip_frames(f, false, None, 1) {
+                let n = d.len();
+                out.push((f.sec + shift, f.usec, d, n));
+            }
+        }
+    }
+    let p = dir.path().join("twice.pcap");
+    write(&p, &out);
+    let out = common::bin()
+        .args(["--json", "dump", "--stats"])
+        .arg(&p)
+        .arg("--keylog")
+        .arg(format!("{base}.keys"))
+        .output()
+        .unwrap();
+    let recs: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let stats: Vec<_> = recs.iter().filter(|r| r["type"] == "rtmfp_stats").collect();
+    assert_eq!(stats.len(), 2);
+    for s in stats {
+        let n = s["c2s"]["packets"].as_u64().unwrap() + s["s2c"]["packets"].as_u64().unwrap();
+        assert_eq!(n as usize, frames.len());
+        assert_eq!(s["closed"], "Close by initiator, CloseAck by responder");
+    }
+}

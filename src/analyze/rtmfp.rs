@@ -147,6 +147,8 @@ struct Session {
     initiator: SocketAddr,
     /// Address texts of c2s and s2c packets.
     names: [Arc<(String, String)>; 2],
+    /// A session packet (mode 1 or 2) was seen.
+    opened: bool,
     flows: HashMap<(u8, u64), Flow, crate::proto::rtmfp::vlu::FnvBuild>,
 }
 
@@ -211,6 +213,18 @@ impl Rtmfp {
         };
         let key_failed = had_keys && !truncated && opened.is_none();
         let key = pair(u.src, u.dst);
+        let pk = opened.as_ref().and_then(|o| o.packet.as_ref().ok());
+        // A new IHello or IIKeying after the session opened on these
+        // addresses (a reconnect from the same port) starts a new session.
+        if let Some(p) = pk
+            && p.mode() == 3
+            && p.chunks
+                .iter()
+                .any(|c| c.ty == ty::IHELLO || c.ty == ty::IIKEYING)
+            && self.sessions.get(&key).is_some_and(|s| s.opened)
+        {
+            self.sessions.remove(&key);
+        }
         let known = self.sessions.contains_key(&key);
         if opened.is_none() && !known {
             // Not (known as) RTMFP: a truncated startup packet cannot be told.
@@ -263,6 +277,7 @@ impl Rtmfp {
                         Arc::new((responder.to_string(), initiator.to_string())),
                     ],
                     flows: HashMap::default(),
+                    opened: false,
                 },
             );
         }
@@ -274,6 +289,14 @@ impl Rtmfp {
         } else {
             Dir::S2c
         };
+        if opened
+            .as_ref()
+            .and_then(|o| o.packet.as_ref().ok())
+            .is_some_and(|p| matches!(p.mode(), 1 | 2))
+            || opened.is_none()
+        {
+            s.opened = true;
+        }
         let mut msgs = Vec::new();
         let mut retransmitted = 0;
         if let Some(p) = opened.as_ref().and_then(|o| o.packet.as_ref().ok()) {
@@ -451,4 +474,58 @@ fn take(f: &mut Flow, d: &UserData, out: &mut Vec<RecordKind>) -> bool {
         }
     }
     dup
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::rtmfp::chunk::{write_chunk, write_header};
+    use crate::proto::rtmfp::crypto::{DirKeys, seal_flash};
+    use proptest::prelude::*;
+
+    fn udp<'a>(payload: &'a [u8], frame: u64) -> Udp<'a> {
+        Udp {
+            src: "10.0.0.1:5000".parse().unwrap(),
+            dst: "10.0.0.2:1935".parse().unwrap(),
+            payload,
+            wire_len: payload.len() as u32,
+            ecn: 2,
+            dscp: 0,
+            frame,
+            time: Timestamp::default(),
+        }
+    }
+
+    proptest! {
+        /// Valid startup and user-data packets (so the session and its flows
+        /// exist), then arbitrary and bit-flipped ones: never a panic.
+        #[test]
+        fn never_panics(garbage in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..20),
+                        flips in proptest::collection::vec((any::<usize>(), 0u8..8), 0..20)) {
+            let mut r = Rtmfp::new(None);
+            let mut p = Vec::new();
+            write_header(&mut p, 0x0b, Some(1), None);
+            write_chunk(&mut p, 0x30, &[2, 0x01, 0x0a, 1, 2, 3]);
+            let hello = seal_flash([0; 4], &p, 0, &DirKeys::default_key());
+            let mut q = Vec::new();
+            write_header(&mut q, 0x09, Some(2), None);
+            write_chunk(&mut q, 0x10, &[0x90, 2, 1, 1, 5, 0, b'T', b'C', 4, 0, 0, 0x14, 0, 0, 0, 0, 2]);
+            write_chunk(&mut q, 0x11, &[0x20, 0, 3, b'a', b'b', b'c']);
+            let data = seal_flash([0; 4], &q, 0, &DirKeys::default_key());
+            let mut n = 0;
+            let mut emit = |_: Record| n += 1;
+            r.datagram(&udp(&hello, 1), &mut emit);
+            r.datagram(&udp(&data, 2), &mut emit);
+            for (i, g) in garbage.iter().enumerate() {
+                r.datagram(&udp(g, 3 + i as u64), &mut emit);
+            }
+            for (at, bit) in flips {
+                let mut d = data.clone();
+                let i = at % d.len();
+                d[i] ^= 1 << bit;
+                r.datagram(&udp(&d, 100), &mut emit);
+            }
+            prop_assert!(n >= 2);
+        }
+    }
 }
