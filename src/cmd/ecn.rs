@@ -47,6 +47,9 @@ pub fn leg_json(d: &LegDir) -> serde_json::Value {
         "verdicts": d.verdicts.iter().map(|v| json!({
             "code": v.code, "verdict": v.outcome.as_str(), "message": v.message})).collect::<Vec<_>>(),
     });
+    if d.ecn_reports_omitted > 0 {
+        v["ecn_reports_omitted"] = json!(d.ecn_reports_omitted);
+    }
     if let Some(to) = &d.relayed_to {
         let mut t = serde_json::Map::new();
         for (i, a) in NAMES.iter().enumerate() {

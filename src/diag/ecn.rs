@@ -97,8 +97,17 @@ pub struct LegDir {
     /// ECT/CE user-data packets sent after the first ack of the reverse
     /// direction while no report had come (frame of the first).
     pub marked_after_unreported_ack: Vec<u64>,
-    /// Timeline for report checks: (frame, was CE) of every ECT/CE packet.
-    marks: Vec<(u64, bool)>,
+    /// ECN Reports not kept (over the memory budget), counted.
+    pub ecn_reports_omitted: u64,
+    /// Report check, streaming: the first report that claimed more CE than
+    /// had arrived (frame, value, CE received), CE received at the
+    /// previous report, and the last report's lag and allowance.
+    over: Option<(u64, u8, u64)>,
+    ce_at_prev_report: u64,
+    last_lag: u64,
+    last_allowed: u64,
+    /// Reports in this direction are copies relayed from another leg.
+    relayed_copies: u64,
     /// Reports sent before any ECN-capable packet arrived (frames).
     pub reports_without_marks: Vec<u64>,
     /// Verdicts.
@@ -116,28 +125,41 @@ pub struct LegDir {
     session_first_frame: u64,
 }
 
-/// Cap on timeline entries per direction (beyond it report checks use
-/// the counts only).
-const MAX_MARKS: usize = 1 << 22;
-/// Payload hashes held per direction for pairing legs.
-const MAX_HASHES: usize = 1 << 20;
+/// ECN Reports kept over all sessions (16 bytes each); past it they are
+/// counted, not listed.
+pub const MAX_REPORTS: usize = 1 << 21;
+/// Packets of each direction of a session held (fingerprint, codepoint)
+/// until their copy on the relayed leg shows up: the first ones of every
+/// session, and more once the session is paired with another leg.
+const WINDOW_UNPAIRED: usize = 64;
+const WINDOW_PAIRED: usize = 8192;
 
 #[derive(Default)]
 struct Sess {
     first_frame: u64,
     /// By [`Dir::index`].
     dirs: [LegDir; 2],
-    /// FIFO of (hash, ecn) of each direction for leg comparison.
-    hashes: [VecDeque<(u64, u8)>; 2],
+    /// Originals not yet matched by a copy on the paired leg.
+    window: [VecDeque<(u64, u8)>; 2],
+    /// The other leg of the same session, once known.
+    paired: Option<usize>,
     /// Any report seen in each direction so far.
     report_seen: [bool; 2],
+    /// Packets seen.
+    packets: u64,
 }
 
 /// The streaming ECN analysis: feed records, then [`Ecn::finish`].
+/// Memory: a fixed amount per session plus the listed ECN Reports (at most
+/// [`MAX_REPORTS`] over all sessions).
 #[derive(Default)]
 pub struct Ecn {
     sessions: Vec<Sess>,
     index: HashMap<u64, usize>,
+    /// First packet fingerprint of each session: legs of one relayed
+    /// session start with the same datagram.
+    first: HashMap<u64, usize>,
+    reports_kept: usize,
 }
 
 /// A grace after an ack for packets already on their way (seconds).
@@ -172,13 +194,11 @@ impl Ecn {
         let Some(&si) = self.index.get(&r.conn_id) else {
             return;
         };
-        let s = &mut self.sessions[si];
         let i = dir.index();
         let t = r.time.as_f64();
         let e = usize::from(p.ecn & 3);
-        if s.hashes[i].len() < MAX_HASHES {
-            s.hashes[i].push_back((p.fingerprint, p.ecn & 3));
-        }
+        let copy = self.relay(si, i, p.fingerprint, p.ecn & 3);
+        let s = &mut self.sessions[si];
         let first_frame = s.first_frame;
         let d = &mut s.dirs[i];
         if d.src.is_none() {
@@ -191,9 +211,6 @@ impl Ecn {
             d.session_first_frame = first_frame;
         }
         d.packets[e] += 1;
-        if e != 0 && d.marks.len() < MAX_MARKS {
-            d.marks.push((r.frame, e == 3));
-        }
         let Some(pk) = p.packet() else {
             d.sealed[e] += 1;
             return;
@@ -223,9 +240,15 @@ impl Ecn {
             d.first_ack = Some((r.frame, t));
         }
         for v in &reports {
-            if d.ecn_reports.len() < MAX_MARKS {
+            if self.reports_kept < MAX_REPORTS {
                 d.ecn_reports.push((r.frame, *v));
+                self.reports_kept += 1;
+            } else {
+                d.ecn_reports_omitted += 1;
             }
+        }
+        if copy && !reports.is_empty() {
+            d.relayed_copies += 1;
         }
         if !reports.is_empty() {
             s.report_seen[i] = true;
@@ -246,51 +269,111 @@ impl Ecn {
         {
             me.marked_after_unreported_ack.push(r.frame);
         }
-        // Reports in this direction judge what this side received.
-        if !reports.is_empty() {
-            let received_marked = other.marks.iter().any(|(f, _)| *f < r.frame);
-            if !received_marked && me.reports_without_marks.len() < 16 {
+        // Reports in this direction judge what this side received so far
+        // (the other direction's packets on this leg, in capture order).
+        if !reports.is_empty() && !copy {
+            let marked = other.packets[1] + other.packets[2] + other.packets[3];
+            if marked == 0 && me.reports_without_marks.len() < 16 {
                 me.reports_without_marks.push(r.frame);
+            }
+            let ce = other.packets[3];
+            for v in reports {
+                let ahead = v.wrapping_sub((ce & 0xff) as u8);
+                if (1..=0xdf).contains(&ahead) && me.over.is_none() {
+                    me.over = Some((r.frame, v, ce));
+                }
+                me.last_lag = u64::from(((ce & 0xff) as u8).wrapping_sub(v));
+                me.last_allowed = ce - me.ce_at_prev_report;
+                me.ce_at_prev_report = ce;
             }
         }
     }
 
-    /// Ends the analysis: pairs relayed legs, judges, returns every leg
-    /// direction in order of appearance.
+    /// Leg pairing and codepoint comparison for one packet of session
+    /// `si`, direction `i`. Returns whether the packet is a relayed copy.
+    fn relay(&mut self, si: usize, i: usize, fp: u64, ecn: u8) -> bool {
+        if self.sessions[si].packets == 0 {
+            match self.first.get(&fp) {
+                Some(&up) if up != si && self.sessions[up].paired.is_none() => {
+                    self.sessions[up].paired = Some(si);
+                    self.sessions[si].paired = Some(up);
+                }
+                Some(_) => {}
+                None => {
+                    if self.first.len() < crate::analyze::MAX_SESSIONS {
+                        self.first.insert(fp, si);
+                    }
+                }
+            }
+        }
+        self.sessions[si].packets += 1;
+        if let Some(other) = self.sessions[si].paired {
+            let w = &mut self.sessions[other].window[i];
+            if let Some(k) = w.iter().position(|x| x.0 == fp) {
+                let (_, orig) = w.remove(k).unwrap_or((fp, ecn));
+                let name = self.sessions[si].dirs[i].conn.clone();
+                let name = if name.is_empty() { None } else { Some(name) };
+                let o = &mut self.sessions[other].dirs[i];
+                o.transitions[usize::from(orig)][usize::from(ecn)] += 1;
+                if o.relayed_to.is_none() {
+                    o.relayed_to = name;
+                }
+                return true;
+            }
+        }
+        let s = &mut self.sessions[si];
+        let cap = if s.paired.is_some() {
+            WINDOW_PAIRED
+        } else {
+            WINDOW_UNPAIRED
+        };
+        let w = &mut s.window[i];
+        if w.len() >= cap {
+            if s.paired.is_none() {
+                return false;
+            }
+            w.pop_front();
+        }
+        w.push_back((fp, ecn));
+        false
+    }
+
+    /// Ends the analysis: judges, returns every leg direction in order of
+    /// appearance.
     pub fn finish(mut self) -> Vec<LegDir> {
-        self.pair_legs();
+        // Names of the legs copies went to (known only once both had packets).
+        let names: Vec<String> = self
+            .sessions
+            .iter()
+            .map(|s| {
+                s.dirs
+                    .iter()
+                    .find(|d| !d.conn.is_empty())
+                    .map(|d| d.conn.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
         let mut out = Vec::new();
-        for s in &mut self.sessions {
+        for (si, s) in self.sessions.iter_mut().enumerate() {
+            let other = s.paired.map(|o| names[o].clone());
             for i in 0..2 {
-                let reverse_reports = s.dirs[1 - i].ecn_reports.clone();
+                let reverse_reports =
+                    s.dirs[1 - i].ecn_reports.len() as u64 + s.dirs[1 - i].ecn_reports_omitted;
                 let reverse_sealed = s.dirs[1 - i].sealed.iter().sum::<u64>();
                 let d = &mut s.dirs[i];
                 if d.src.is_none() {
                     continue;
                 }
-                judge(d, &reverse_reports, reverse_sealed);
-            }
-            // Report checks: this direction's reports against the CE marks of
-            // the other direction on this leg.
-            for i in 0..2 {
-                let marks = std::mem::take(&mut s.dirs[1 - i].marks);
-                if s.dirs[i].src.is_some() {
-                    match s.dirs[i].reports_from_leg.clone() {
-                        Some(leg) if !s.dirs[i].ecn_reports.is_empty() => {
-                            s.dirs[i].verdicts.push(Verdict {
-                                code: "reports_match_ce",
-                                outcome: Outcome::Info,
-                                message: format!(
-                                    "these ECN Reports were relayed from leg {leg}, where they are judged"
-                                ),
-                            })
-                        }
-                        Some(_) => {}
-                        None => judge_reports(&mut s.dirs[i], &marks),
-                    }
+                if d.transitions.iter().flatten().any(|&n| n > 0) && d.relayed_to.is_none() {
+                    d.relayed_to = other.clone();
                 }
-                s.dirs[1 - i].marks = marks;
+                if d.relayed_copies > 0 {
+                    d.reports_from_leg = other.clone();
+                }
+                judge(d, reverse_reports, reverse_sealed);
+                judge_reports(d);
             }
+            let _ = si;
             for d in &s.dirs {
                 if d.src.is_some() {
                     out.push(d.clone());
@@ -300,54 +383,9 @@ impl Ecn {
         out.sort_by_key(|d| (d.session_first_frame, d.first_frame));
         out
     }
-
-    /// Legs of one session through a relay carry the same payloads: pair
-    /// sessions whose first packets are equal, the earlier one nearer the
-    /// initiator, and compare codepoints packet by packet.
-    fn pair_legs(&mut self) {
-        let mut first: HashMap<u64, usize> = HashMap::new();
-        let mut pairs = Vec::new();
-        for (si, s) in self.sessions.iter().enumerate() {
-            let Some(&(h, _)) = s.hashes[0].front() else {
-                continue;
-            };
-            match first.get(&h) {
-                Some(&up) => pairs.push((up, si)),
-                None => {
-                    first.insert(h, si);
-                }
-            }
-        }
-        for (up, down) in pairs {
-            for i in 0..2 {
-                // c2s flows up -> down, s2c down -> up.
-                let (from, to) = if i == 0 { (up, down) } else { (down, up) };
-                let mut queue: HashMap<u64, VecDeque<u8>> = HashMap::new();
-                for &(h, e) in &self.sessions[from].hashes[i] {
-                    queue.entry(h).or_default().push_back(e);
-                }
-                let mut tr = [[0u64; 4]; 4];
-                for &(h, e) in &self.sessions[to].hashes[i] {
-                    if let Some(q) = queue.get_mut(&h)
-                        && let Some(a) = q.pop_front()
-                    {
-                        tr[usize::from(a)][usize::from(e)] += 1;
-                    }
-                }
-                let name = self.sessions[to].dirs[i].conn.clone();
-                let from_name = self.sessions[from].dirs[i].conn.clone();
-                let d = &mut self.sessions[from].dirs[i];
-                d.relayed_to = Some(name.clone());
-                d.transitions = tr;
-                // Reports travel with the direction: those on the far leg
-                // were written by the sender of this direction, next to `from`.
-                self.sessions[to].dirs[i].reports_from_leg = Some(from_name);
-            }
-        }
-    }
 }
 
-fn judge(d: &mut LegDir, reverse_reports: &[(u64, u8)], reverse_sealed: u64) {
+fn judge(d: &mut LegDir, reverse_reports: u64, reverse_sealed: u64) {
     let sent_marked = d.user_data_packets[1] + d.user_data_packets[2] + d.user_data_packets[3];
     let sealed: u64 = d.sealed.iter().sum();
     let v = &mut d.verdicts;
@@ -383,14 +421,14 @@ fn judge(d: &mut LegDir, reverse_reports: &[(u64, u8)], reverse_sealed: u64) {
                 "kept marking user data (frame {f}) after acks came without any ECN Report: it must stop"
             ),
         });
-    } else if sent_marked > 0 && reverse_reports.is_empty() {
+    } else if sent_marked > 0 && reverse_reports == 0 {
         v.push(Verdict {
             code: "kept_marking_without_reports",
             outcome: Outcome::Ok,
             message: "stopped marking when acks came without ECN Reports".into(),
         });
     }
-    if sent_marked > 0 && reverse_reports.is_empty() && reverse_sealed == 0 {
+    if sent_marked > 0 && reverse_reports == 0 && reverse_sealed == 0 {
         v.push(Verdict {
             code: "path_bleaches_ecn",
             outcome: Outcome::Fault,
@@ -441,9 +479,21 @@ fn judge(d: &mut LegDir, reverse_reports: &[(u64, u8)], reverse_sealed: u64) {
     }
 }
 
-/// Judges the reports sent in direction `d` against `marks`, the ECT/CE
-/// packets it received (frame, CE) on the same leg.
-fn judge_reports(d: &mut LegDir, marks: &[(u64, bool)]) {
+/// Judges the reports sent in direction `d` (checked as they came, against
+/// the CE marks received on the same leg before each).
+fn judge_reports(d: &mut LegDir) {
+    if let Some(leg) = d.reports_from_leg.clone() {
+        if !d.ecn_reports.is_empty() {
+            d.verdicts.push(Verdict {
+                code: "reports_match_ce",
+                outcome: Outcome::Info,
+                message: format!(
+                    "these ECN Reports were relayed from leg {leg}, where they are judged"
+                ),
+            });
+        }
+        return;
+    }
     if let Some(&f) = d.reports_without_marks.first() {
         d.verdicts.push(Verdict {
             code: "report_without_marks",
@@ -453,33 +503,12 @@ fn judge_reports(d: &mut LegDir, marks: &[(u64, bool)]) {
             ),
         });
     }
-    if d.ecn_reports.is_empty() {
+    let Some(&(_, last)) = d.ecn_reports.last() else {
         return;
-    }
-    // CE received before each report, and before the report preceding it.
-    let mut over = None;
-    let mut j = 0;
-    let mut ce: u64 = 0;
-    let mut prev_ce: u64 = 0;
-    let mut last_lag = 0u64;
-    let mut last_allowed = 0u64;
-    for &(f, r) in &d.ecn_reports {
-        let before = ce;
-        while j < marks.len() && marks[j].0 < f {
-            ce += u64::from(marks[j].1);
-            j += 1;
-        }
-        let c = (ce & 0xff) as u8;
-        let ahead = r.wrapping_sub(c);
-        if (1..=0xdf).contains(&ahead) && over.is_none() {
-            over = Some((f, r, ce));
-        }
-        last_lag = u64::from(c.wrapping_sub(r));
-        last_allowed = ce - prev_ce;
-        prev_ce = before;
-    }
-    let last = d.ecn_reports.last().map_or(0, |x| x.1);
-    d.verdicts.push(match over {
+    };
+    let ce = d.ce_at_prev_report;
+    let n = d.ecn_reports.len() as u64 + d.ecn_reports_omitted;
+    d.verdicts.push(match d.over {
         Some((f, r, c)) => Verdict {
             code: "reports_match_ce",
             outcome: Outcome::Fault,
@@ -488,7 +517,7 @@ fn judge_reports(d: &mut LegDir, marks: &[(u64, bool)]) {
                 c % 256
             ),
         },
-        None if last_lag > last_allowed => Verdict {
+        None if d.last_lag > d.last_allowed => Verdict {
             code: "reports_match_ce",
             outcome: Outcome::Fault,
             message: format!(
@@ -500,8 +529,7 @@ fn judge_reports(d: &mut LegDir, marks: &[(u64, bool)]) {
             code: "reports_match_ce",
             outcome: Outcome::Ok,
             message: format!(
-                "{} ECN Reports agree with the {ce} CE marks received (last report {last} = {ce} mod 256)",
-                d.ecn_reports.len()
+                "{n} ECN Reports agree with the {ce} CE marks received (last report {last} = {ce} mod 256)"
             ),
         },
     });
