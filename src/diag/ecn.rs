@@ -158,7 +158,7 @@ pub struct Ecn {
     index: HashMap<u64, usize>,
     /// First packet fingerprint of each session: legs of one relayed
     /// session start with the same datagram.
-    first: HashMap<u64, usize>,
+    first: HashMap<u64, (usize, f64)>,
     reports_kept: usize,
 }
 
@@ -197,7 +197,7 @@ impl Ecn {
         let i = dir.index();
         let t = r.time.as_f64();
         let e = usize::from(p.ecn & 3);
-        let copy = self.relay(si, i, p.fingerprint, p.ecn & 3);
+        let copy = self.relay(si, i, p.fingerprint, p.ecn & 3, t);
         let s = &mut self.sessions[si];
         let first_frame = s.first_frame;
         let d = &mut s.dirs[i];
@@ -290,18 +290,24 @@ impl Ecn {
     }
 
     /// Leg pairing and codepoint comparison for one packet of session
-    /// `si`, direction `i`. Returns whether the packet is a relayed copy.
-    fn relay(&mut self, si: usize, i: usize, fp: u64, ecn: u8) -> bool {
+    /// `si`, direction `i`, at capture time `t`. Returns whether the packet
+    /// is a relayed copy.
+    fn relay(&mut self, si: usize, i: usize, fp: u64, ecn: u8, t: f64) -> bool {
         if self.sessions[si].packets == 0 {
             match self.first.get(&fp) {
-                Some(&up) if up != si && self.sessions[up].paired.is_none() => {
+                // A relay forwards at once: the copy follows within a second.
+                Some(&(up, at))
+                    if up != si && self.sessions[up].paired.is_none() && (t - at).abs() <= 1.0 =>
+                {
                     self.sessions[up].paired = Some(si);
                     self.sessions[si].paired = Some(up);
+                    self.first.remove(&fp);
                 }
-                Some(_) => {}
-                None => {
+                _ => {
+                    // The same first datagram again (a replay, a repeated
+                    // IHello): the newest session is the one to pair.
                     if self.first.len() < crate::analyze::MAX_SESSIONS {
-                        self.first.insert(fp, si);
+                        self.first.insert(fp, (si, t));
                     }
                 }
             }
