@@ -116,7 +116,7 @@ pub struct LegDir {
     /// transitions (in -> out) seen on this direction (set on the leg
     /// nearer the sender).
     pub relayed_to: Option<String>,
-    /// Transitions [in][out] between this leg and the relayed leg.
+    /// Transitions `[in][out]` between this leg and the relayed leg.
     pub transitions: [[u64; 4]; 4],
     /// The reports of this direction were relayed from another leg (named
     /// here): they are judged there, against the marks the reporter got.
