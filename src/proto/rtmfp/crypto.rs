@@ -114,8 +114,8 @@ pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// Keys and framing of one direction of a session (from a key log or a
-/// handshake).
-#[derive(Debug, Clone)]
+/// handshake). Its `Debug` shows no key material.
+#[derive(Clone)]
 pub struct DirKeys {
     /// AES key.
     pub cipher: Cipher,
@@ -123,6 +123,15 @@ pub struct DirKeys {
     pub hmac: Option<([u8; 32], usize)>,
     /// Packets start with a session sequence number.
     pub sseq: bool,
+}
+
+impl std::fmt::Debug for DirKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirKeys")
+            .field("hmac_len", &self.hmac.as_ref().map(|h| h.1))
+            .field("sseq", &self.sseq)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DirKeys {
