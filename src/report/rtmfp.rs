@@ -233,6 +233,12 @@ pub fn packet_text(p: &RtmfpPacket) -> String {
             if p.retransmitted > 0 {
                 let _ = write!(s, " ({} retransmitted)", p.retransmitted);
             }
+            if let rtmptool::proto::rtmfp::chunk::ChunkListEnd::Overlong { offset, len } = pk.end {
+                let _ = write!(
+                    s,
+                    " (chunk at offset {offset} claims {len} bytes, more than the packet holds)"
+                );
+            }
         }
         Err(e) => {
             let _ = write!(s, " {} B{ecn}: {e}", p.udp_len);
@@ -844,6 +850,12 @@ pub fn packet_line(
                 });
             if p.retransmitted > 0 {
                 o.num("retransmitted", u64::from(p.retransmitted));
+            }
+            if let rtmptool::proto::rtmfp::chunk::ChunkListEnd::Overlong { offset, len } = pk.end {
+                o.str(
+                    "error",
+                    &format!("chunk at packet offset {offset} claims {len} bytes, more than the packet holds: the rest is not decoded"),
+                );
             }
         }
         Err(e) => {
