@@ -110,7 +110,7 @@ impl Flow {
         // In order with nothing above: no set to touch.
         if let Some(u) = self.seen_upto.as_mut()
             && self.seen.is_empty()
-            && seq == *u + 1
+            && Some(seq) == u.checked_add(1)
         {
             *u = seq;
             return false;
@@ -127,8 +127,10 @@ impl Flow {
         if seq <= *upto || !self.seen.insert(seq) {
             return true;
         }
-        while self.seen.remove(&(*upto + 1)) {
-            *upto += 1;
+        while let Some(n) = upto.checked_add(1)
+            && self.seen.remove(&n)
+        {
+            *upto = n;
         }
         if self.seen.len() > 4096 {
             // A hole that never fills: give it up.
@@ -387,11 +389,13 @@ fn take(f: &mut Flow, d: &UserData, out: &mut Vec<RecordKind>) -> bool {
     let Some(stream_id) = f.metadata.as_deref().and_then(tc_stream_id) else {
         return dup;
     };
-    let next = f.next.get_or_insert(fsn.map_or(d.sequence, |x| x + 1));
+    let next = f
+        .next
+        .get_or_insert(fsn.map_or(d.sequence, |x| x.saturating_add(1)));
     if let Some(fsn) = fsn
         && fsn >= *next
     {
-        *next = fsn + 1;
+        *next = fsn.saturating_add(1);
         f.partial = None;
     }
     if d.sequence < *next || dup {
@@ -419,7 +423,7 @@ fn take(f: &mut Flow, d: &UserData, out: &mut Vec<RecordKind>) -> bool {
     f.pending_bytes = f.pending_bytes.saturating_sub(freed);
     while let Some((flags, data)) = f.pending.remove(next) {
         f.pending_bytes = f.pending_bytes.saturating_sub(data.len());
-        *next += 1;
+        *next = next.saturating_add(1);
         if flags & 0x02 != 0 {
             f.partial = None;
             continue;
@@ -494,6 +498,33 @@ mod tests {
             frame,
             time: Timestamp::default(),
         }
+    }
+
+    #[test]
+    fn extreme_sequence_numbers() {
+        let mut r = Rtmfp::new(None);
+        let mut n = 0;
+        let mut emit = |_: Record| n += 1;
+        for (seq, off) in [
+            (u64::MAX, 0),
+            (u64::MAX, u64::MAX),
+            (u64::MAX - 1, 0),
+            (1, u64::MAX),
+        ] {
+            let mut ud = vec![0x80];
+            crate::proto::rtmfp::chunk::put_vlu(&mut ud, 2);
+            crate::proto::rtmfp::chunk::put_vlu(&mut ud, seq);
+            crate::proto::rtmfp::chunk::put_vlu(&mut ud, off);
+            ud.extend([5, 0, b'T', b'C', 4, 0, 0, 0x14, 0, 0, 0, 0, 2]);
+            let mut q = Vec::new();
+            write_header(&mut q, 0x09, Some(2), None);
+            write_chunk(&mut q, 0x10, &ud);
+            write_chunk(&mut q, 0x11, &[0x10, 0x14, 0, 0, 0, 0, 5]);
+            write_chunk(&mut q, 0x11, &[0x20, 1]);
+            let d = seal_flash([0; 4], &q, 0, &DirKeys::default_key());
+            r.datagram(&udp(&d, 1), &mut emit);
+        }
+        assert!(n >= 4);
     }
 
     proptest! {

@@ -155,7 +155,7 @@ pub fn chunk_text(c: &Chunk) -> String {
             let mut s = format!("RangeAck(flow {flow_id} cum {cumulative_ack}");
             let mut at = *cumulative_ack;
             for (h, r) in ranges {
-                let from = at.saturating_add(h + 2);
+                let from = at.saturating_add(h.saturating_add(2));
                 let to = from.saturating_add(*r);
                 let _ = write!(s, " +{from}-{to}");
                 at = to;
