@@ -36,6 +36,7 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             [CompletionResult]::new('dump', 'dump', [CompletionResultType]::ParameterValue, 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)')
             [CompletionResult]::new('publish', 'publish', [CompletionResultType]::ParameterValue, 'Send an FLV file (or stdin) to a server as a live stream')
             [CompletionResult]::new('play', 'play', [CompletionResultType]::ParameterValue, 'Receive a live stream and write it as FLV (file or stdout)')
+            [CompletionResult]::new('ecn', 'ecn', [CompletionResultType]::ParameterValue, 'ECN inspection of RTMFP sessions in a capture: IP codepoints vs ECN Reports, verdicts per session and direction')
             [CompletionResult]::new('diagnose', 'diagnose', [CompletionResultType]::ParameterValue, 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more')
             [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'Many publishers and players from one process: capacity, delay, failures')
             [CompletionResult]::new('relay', 'relay', [CompletionResultType]::ParameterValue, 'Pull a stream from one server and push it to another, byte for byte, reconnecting with --reconnect')
@@ -57,6 +58,9 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'Stream name (key), overriding how the URL path is split')
             [CompletionResult]::new('--ca', '--ca', [CompletionResultType]::ParameterName, 'Trust only the CA certificates in this PEM file (rtmps)')
             [CompletionResult]::new('--quickack', '--quickack', [CompletionResultType]::ParameterName, 'Re-arm TCP_QUICKACK after every read (Linux); off shows what ordinary clients see')
+            [CompletionResult]::new('--fingerprint', '--fingerprint', [CompletionResultType]::ParameterName, 'rtmfp:// only: send the server''s certificate fingerprint (64 hex digits) as the endpoint discriminator instead of the URL')
+            [CompletionResult]::new('--hostname', '--hostname', [CompletionResultType]::ParameterName, 'rtmfp:// only: send this required hostname as the endpoint discriminator instead of the URL')
+            [CompletionResult]::new('--dh-group', '--dh-group', [CompletionResultType]::ParameterName, 'rtmfp:// with --handshake full: Diffie-Hellman group (2: 1024-bit, 14: 2048-bit); default: 14, else 2')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Limit for each network phase, e.g. 500ms, 2s, 1m')
             [CompletionResult]::new('--publish', '--publish', [CompletionResultType]::ParameterName, 'Also createStream and publish (to the first onStatus), then unpublish')
@@ -75,12 +79,13 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             break
         }
         'rtmptool;dump' {
-            [CompletionResult]::new('--conn', '--conn', [CompletionResultType]::ParameterName, 'Only connections matching: `client-server` string, an address or port it contains, or its number (0, 1, ...)')
+            [CompletionResult]::new('--conn', '--conn', [CompletionResultType]::ParameterName, 'Only connections matching: `client-server` string, an address or port it contains, or its number (0, 1, ...; RTMFP sessions u0, u1, ...)')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Only this direction')
             [CompletionResult]::new('--type', '--type', [CompletionResultType]::ParameterName, 'Only these message types: names (`video`, `command_amf0`, `command`, `data`, `control`, `media`) or numbers; comma-separated or repeated')
             [CompletionResult]::new('--stream-id', '--stream-id', [CompletionResultType]::ParameterName, 'Only messages on these message stream ids')
             [CompletionResult]::new('--command', '--command', [CompletionResultType]::ParameterName, 'Only commands/data messages with these names (e.g. `connect,publish,onStatus`)')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Decode every TCP connection on this port as RTMP, handshake seen or not')
+            [CompletionResult]::new('--keylog', '--keylog', [CompletionResultType]::ParameterName, 'RTMFP session keys (`RTMFP_SESSION` lines) to open encrypted RTMFP session packets')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Limit for each network phase, e.g. 500ms, 2s, 1m')
             [CompletionResult]::new('--hex', '--hex', [CompletionResultType]::ParameterName, 'Hex dump (hexyl) of every message payload')
@@ -141,6 +146,21 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace FILE when it exists (it is replaced only once the new one is complete)')
             [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'rtmps without certificate verification (encrypted, not authenticated)')
             [CompletionResult]::new('--reveal-keys', '--reveal-keys', [CompletionResultType]::ParameterName, 'Show stream keys and query values in full')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less human output')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less human output')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More human output (repeatable)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More human output (repeatable)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rtmptool;ecn' {
+            [CompletionResult]::new('--keylog', '--keylog', [CompletionResultType]::ParameterName, 'RTMFP session keys (`RTMFP_SESSION` lines): without them user data and ECN Reports of sessions cannot be seen')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Limit for each network phase, e.g. 500ms, 2s, 1m')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less human output')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less human output')
@@ -289,6 +309,7 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             [CompletionResult]::new('dump', 'dump', [CompletionResultType]::ParameterValue, 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)')
             [CompletionResult]::new('publish', 'publish', [CompletionResultType]::ParameterValue, 'Send an FLV file (or stdin) to a server as a live stream')
             [CompletionResult]::new('play', 'play', [CompletionResultType]::ParameterValue, 'Receive a live stream and write it as FLV (file or stdout)')
+            [CompletionResult]::new('ecn', 'ecn', [CompletionResultType]::ParameterValue, 'ECN inspection of RTMFP sessions in a capture: IP codepoints vs ECN Reports, verdicts per session and direction')
             [CompletionResult]::new('diagnose', 'diagnose', [CompletionResultType]::ParameterValue, 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more')
             [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'Many publishers and players from one process: capacity, delay, failures')
             [CompletionResult]::new('relay', 'relay', [CompletionResultType]::ParameterValue, 'Pull a stream from one server and push it to another, byte for byte, reconnecting with --reconnect')
@@ -308,6 +329,9 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             break
         }
         'rtmptool;help;play' {
+            break
+        }
+        'rtmptool;help;ecn' {
             break
         }
         'rtmptool;help;diagnose' {

@@ -25,6 +25,9 @@ _rtmptool() {
             rtmptool,dump)
                 cmd="rtmptool__subcmd__dump"
                 ;;
+            rtmptool,ecn)
+                cmd="rtmptool__subcmd__ecn"
+                ;;
             rtmptool,help)
                 cmd="rtmptool__subcmd__help"
                 ;;
@@ -58,6 +61,9 @@ _rtmptool() {
             rtmptool__subcmd__help,dump)
                 cmd="rtmptool__subcmd__help__subcmd__dump"
                 ;;
+            rtmptool__subcmd__help,ecn)
+                cmd="rtmptool__subcmd__help__subcmd__ecn"
+                ;;
             rtmptool__subcmd__help,help)
                 cmd="rtmptool__subcmd__help__subcmd__help"
                 ;;
@@ -89,7 +95,7 @@ _rtmptool() {
 
     case "${cmd}" in
         rtmptool)
-            opts="-q -v -h -V --json --color --quiet --verbose --timeout --help --version probe dump publish play diagnose load relay serve completions man help"
+            opts="-q -v -h -V --json --color --quiet --verbose --timeout --help --version probe dump publish play ecn diagnose load relay serve completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -167,7 +173,7 @@ _rtmptool() {
             return 0
             ;;
         rtmptool__subcmd__dump)
-            opts="-q -v -h -V --hex --stats --conn --dir --type --stream-id --command --port --json --color --quiet --verbose --timeout --help --version"
+            opts="-q -v -h -V --hex --stats --conn --dir --type --stream-id --command --port --keylog --json --color --quiet --verbose --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -197,6 +203,36 @@ _rtmptool() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --keylog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rtmptool__subcmd__ecn)
+            opts="-q -v -h -V --keylog --json --color --quiet --verbose --timeout --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --keylog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -213,7 +249,7 @@ _rtmptool() {
             return 0
             ;;
         rtmptool__subcmd__help)
-            opts="probe dump publish play diagnose load relay serve completions man help"
+            opts="probe dump publish play ecn diagnose load relay serve completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -255,6 +291,20 @@ _rtmptool() {
             return 0
             ;;
         rtmptool__subcmd__help__subcmd__dump)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rtmptool__subcmd__help__subcmd__ecn)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -551,7 +601,7 @@ _rtmptool() {
             return 0
             ;;
         rtmptool__subcmd__probe)
-            opts="-c -i -q -v -h -V --publish --play --count --interval --handshake --flashver --tcurl --app --stream --ca --insecure --reveal-keys --quickack --json --color --quiet --verbose --timeout --help --version"
+            opts="-c -i -q -v -h -V --publish --play --count --interval --handshake --flashver --tcurl --app --stream --ca --insecure --reveal-keys --quickack --fingerprint --hostname --dh-group --json --color --quiet --verbose --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -574,7 +624,7 @@ _rtmptool() {
                     return 0
                     ;;
                 --handshake)
-                    COMPREPLY=($(compgen -W "simple digest auto" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "simple digest auto full" -- "${cur}"))
                     return 0
                     ;;
                 --flashver)
@@ -599,6 +649,18 @@ _rtmptool() {
                     ;;
                 --quickack)
                     COMPREPLY=($(compgen -W "on off" -- "${cur}"))
+                    return 0
+                    ;;
+                --fingerprint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hostname)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dh-group)
+                    COMPREPLY=($(compgen -W "2 14" -- "${cur}"))
                     return 0
                     ;;
                 --color)

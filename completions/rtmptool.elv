@@ -33,6 +33,7 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand dump 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
             cand publish 'Send an FLV file (or stdin) to a server as a live stream'
             cand play 'Receive a live stream and write it as FLV (file or stdout)'
+            cand ecn 'ECN inspection of RTMFP sessions in a capture: IP codepoints vs ECN Reports, verdicts per session and direction'
             cand diagnose 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
             cand load 'Many publishers and players from one process: capacity, delay, failures'
             cand relay 'Pull a stream from one server and push it to another, byte for byte, reconnecting with --reconnect'
@@ -53,6 +54,9 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand --stream 'Stream name (key), overriding how the URL path is split'
             cand --ca 'Trust only the CA certificates in this PEM file (rtmps)'
             cand --quickack 'Re-arm TCP_QUICKACK after every read (Linux); off shows what ordinary clients see'
+            cand --fingerprint 'rtmfp:// only: send the server''s certificate fingerprint (64 hex digits) as the endpoint discriminator instead of the URL'
+            cand --hostname 'rtmfp:// only: send this required hostname as the endpoint discriminator instead of the URL'
+            cand --dh-group 'rtmfp:// with --handshake full: Diffie-Hellman group (2: 1024-bit, 14: 2048-bit); default: 14, else 2'
             cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
             cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'
             cand --publish 'Also createStream and publish (to the first onStatus), then unpublish'
@@ -70,12 +74,13 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand --version 'Print version'
         }
         &'rtmptool;dump'= {
-            cand --conn 'Only connections matching: `client-server` string, an address or port it contains, or its number (0, 1, ...)'
+            cand --conn 'Only connections matching: `client-server` string, an address or port it contains, or its number (0, 1, ...; RTMFP sessions u0, u1, ...)'
             cand --dir 'Only this direction'
             cand --type 'Only these message types: names (`video`, `command_amf0`, `command`, `data`, `control`, `media`) or numbers; comma-separated or repeated'
             cand --stream-id 'Only messages on these message stream ids'
             cand --command 'Only commands/data messages with these names (e.g. `connect,publish,onStatus`)'
             cand --port 'Decode every TCP connection on this port as RTMP, handshake seen or not'
+            cand --keylog 'RTMFP session keys (`RTMFP_SESSION` lines) to open encrypted RTMFP session packets'
             cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
             cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'
             cand --hex 'Hex dump (hexyl) of every message payload'
@@ -134,6 +139,20 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand --force 'Replace FILE when it exists (it is replaced only once the new one is complete)'
             cand --insecure 'rtmps without certificate verification (encrypted, not authenticated)'
             cand --reveal-keys 'Show stream keys and query values in full'
+            cand --json 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
+            cand -q 'Less human output'
+            cand --quiet 'Less human output'
+            cand -v 'More human output (repeatable)'
+            cand --verbose 'More human output (repeatable)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rtmptool;ecn'= {
+            cand --keylog 'RTMFP session keys (`RTMFP_SESSION` lines): without them user data and ECN Reports of sessions cannot be seen'
+            cand --color 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout'
+            cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'
             cand --json 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
             cand -q 'Less human output'
             cand --quiet 'Less human output'
@@ -275,6 +294,7 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand dump 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
             cand publish 'Send an FLV file (or stdin) to a server as a live stream'
             cand play 'Receive a live stream and write it as FLV (file or stdout)'
+            cand ecn 'ECN inspection of RTMFP sessions in a capture: IP codepoints vs ECN Reports, verdicts per session and direction'
             cand diagnose 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
             cand load 'Many publishers and players from one process: capacity, delay, failures'
             cand relay 'Pull a stream from one server and push it to another, byte for byte, reconnecting with --reconnect'
@@ -290,6 +310,8 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
         &'rtmptool;help;publish'= {
         }
         &'rtmptool;help;play'= {
+        }
+        &'rtmptool;help;ecn'= {
         }
         &'rtmptool;help;diagnose'= {
         }

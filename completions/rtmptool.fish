@@ -37,6 +37,7 @@ complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "probe" -d 'Connec
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "dump" -d 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "publish" -d 'Send an FLV file (or stdin) to a server as a live stream'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "play" -d 'Receive a live stream and write it as FLV (file or stdout)'
+complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "ecn" -d 'ECN inspection of RTMFP sessions in a capture: IP codepoints vs ECN Reports, verdicts per session and direction'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "diagnose" -d 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "load" -d 'Many publishers and players from one process: capacity, delay, failures'
 complete -c rtmptool -n "__fish_rtmptool_needs_command" -f -a "relay" -d 'Pull a stream from one server and push it to another, byte for byte, reconnecting with --reconnect'
@@ -48,7 +49,8 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -s c -l count -
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -s i -l interval -d 'Pause between attempts' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l handshake -d 'Handshake to offer: simple (version 0), digest (FFmpeg-like, 9.0.124.2), auto (= digest)' -r -f -a "simple\t'Version bytes zero, no digest (RTMP 1.0 §5.2)'
 digest\t'HMAC-SHA256 digest, as Flash Player and FFmpeg'
-auto\t'Digest (what servers expect from modern clients)'"
+auto\t'Digest (what servers expect from modern clients); for rtmfp:// URLs, IHello to RHello only'
+full\t'rtmfp:// only: go on from RHello to an open session (IIKeying/RIKeying, Diffie-Hellman)'"
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l flashver -d 'flashVer of the connect command' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l tcurl -d 'tcUrl of the connect command (default: rtmp[s]://host:port/app)' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l app -d 'Application name, overriding how the URL path is split' -r
@@ -56,6 +58,10 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l stream -d 'S
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l ca -d 'Trust only the CA certificates in this PEM file (rtmps)' -r -F
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l quickack -d 'Re-arm TCP_QUICKACK after every read (Linux); off shows what ordinary clients see' -r -f -a "on\t'Enabled'
 off\t'Disabled'"
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l fingerprint -d 'rtmfp:// only: send the server\'s certificate fingerprint (64 hex digits) as the endpoint discriminator instead of the URL' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l hostname -d 'rtmfp:// only: send this required hostname as the endpoint discriminator instead of the URL' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l dh-group -d 'rtmfp:// with --handshake full: Diffie-Hellman group (2: 1024-bit, 14: 2048-bit); default: 14, else 2' -r -f -a "2\t''
+14\t''"
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
 always\t'Always colour'
 never\t'Never colour'"
@@ -69,13 +75,14 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -s q -l quiet -
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -s v -l verbose -d 'More human output (repeatable)'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -s V -l version -d 'Print version'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -l conn -d 'Only connections matching: `client-server` string, an address or port it contains, or its number (0, 1, ...)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -l conn -d 'Only connections matching: `client-server` string, an address or port it contains, or its number (0, 1, ...; RTMFP sessions u0, u1, ...)' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -l dir -d 'Only this direction' -r -f -a "c2s\t'Client to server'
 s2c\t'Server to client'"
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -l type -d 'Only these message types: names (`video`, `command_amf0`, `command`, `data`, `control`, `media`) or numbers; comma-separated or repeated' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -l stream-id -d 'Only messages on these message stream ids' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -l command -d 'Only commands/data messages with these names (e.g. `connect,publish,onStatus`)' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -l port -d 'Decode every TCP connection on this port as RTMP, handshake seen or not' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -l keylog -d 'RTMFP session keys (`RTMFP_SESSION` lines) to open encrypted RTMFP session packets' -r -F
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
 always\t'Always colour'
 never\t'Never colour'"
@@ -134,6 +141,16 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -s q -l quiet -d
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -s v -l verbose -d 'More human output (repeatable)'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand play" -s V -l version -d 'Print version'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand ecn" -l keylog -d 'RTMFP session keys (`RTMFP_SESSION` lines): without them user data and ECN Reports of sessions cannot be seen' -r -F
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand ecn" -l color -d 'Colour for humans; `auto` honours NO_COLOR and a non-TTY stdout' -r -f -a "auto\t'Colour on a terminal unless NO_COLOR is set'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand ecn" -l timeout -d 'Limit for each network phase, e.g. 500ms, 2s, 1m' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand ecn" -l json -d 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand ecn" -s q -l quiet -d 'Less human output'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand ecn" -s v -l verbose -d 'More human output (repeatable)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand ecn" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand ecn" -s V -l version -d 'Print version'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -l port -d 'Decode every TCP connection on this port as RTMP, handshake seen or not' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -l bitrate -d 'URL: the bitrate you plan to send (e.g. 2500k, 6M), compared with --throughput' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand diagnose" -l measure -d 'URL: how long --throughput sends' -r
@@ -236,14 +253,15 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s q -l quiet -d 
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s v -l verbose -d 'More human output (repeatable)'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand man" -s V -l version -d 'Print version'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "probe" -d 'Connect to a server, time every phase, say what the server announced'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "dump" -d 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "publish" -d 'Send an FLV file (or stdin) to a server as a live stream'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "play" -d 'Receive a live stream and write it as FLV (file or stdout)'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "diagnose" -d 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "load" -d 'Many publishers and players from one process: capacity, delay, failures'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "relay" -d 'Pull a stream from one server and push it to another, byte for byte, reconnecting with --reconnect'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "serve" -d 'A strict diagnostic RTMP/RTMPS server: accepts publishers and players, fans streams out, reports every protocol deviation of its peers live'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "man" -d 'Write the man pages (one per command) into a directory'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play diagnose load relay serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play ecn diagnose load relay serve completions man help" -f -a "probe" -d 'Connect to a server, time every phase, say what the server announced'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play ecn diagnose load relay serve completions man help" -f -a "dump" -d 'Decode RTMP (handshake, chunks, messages, AMF0/AMF3, media tags) from a pcap/pcapng capture (file or stdin)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play ecn diagnose load relay serve completions man help" -f -a "publish" -d 'Send an FLV file (or stdin) to a server as a live stream'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play ecn diagnose load relay serve completions man help" -f -a "play" -d 'Receive a live stream and write it as FLV (file or stdout)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play ecn diagnose load relay serve completions man help" -f -a "ecn" -d 'ECN inspection of RTMFP sessions in a capture: IP codepoints vs ECN Reports, verdicts per session and direction'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play ecn diagnose load relay serve completions man help" -f -a "diagnose" -d 'Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play ecn diagnose load relay serve completions man help" -f -a "load" -d 'Many publishers and players from one process: capacity, delay, failures'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play ecn diagnose load relay serve completions man help" -f -a "relay" -d 'Pull a stream from one server and push it to another, byte for byte, reconnecting with --reconnect'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play ecn diagnose load relay serve completions man help" -f -a "serve" -d 'A strict diagnostic RTMP/RTMPS server: accepts publishers and players, fans streams out, reports every protocol deviation of its peers live'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play ecn diagnose load relay serve completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play ecn diagnose load relay serve completions man help" -f -a "man" -d 'Write the man pages (one per command) into a directory'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand help; and not __fish_seen_subcommand_from probe dump publish play ecn diagnose load relay serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -23,7 +23,8 @@ seeds() {
     amf0|amf3) echo ../testdata/amf ;;
     handshake) echo ../testdata/handshake ;;
     flv_reader) echo ../testdata/rtmp/media ;;
-    capture_reader|dump_pipeline) echo ../testdata/rtmp ../testdata/capture ;;
+    capture_reader|dump_pipeline) echo ../testdata/rtmp ../testdata/capture ../testdata/rtmfp ;;
+    rtmfp_packet) echo ../testdata/rtmfp ;;
     chunk_decoder|chunk_walk|client_session|server_session) echo ../testdata/amf ;;
   esac
 }

@@ -61,6 +61,8 @@ pub enum Command {
     Publish(PublishArgs),
     /// Receive a live stream and write it as FLV (file or stdout)
     Play(PlayArgs),
+    /// ECN inspection of RTMFP sessions in a capture: IP codepoints vs ECN Reports, verdicts per session and direction
+    Ecn(EcnArgs),
     /// Find and explain faults in a capture: chunk-size mismatch, "message too big", a handshake that never completes, refusals, and more
     Diagnose(DiagnoseArgs),
     /// Many publishers and players from one process: capacity, delay, failures
@@ -119,6 +121,15 @@ pub struct ProbeArgs {
     /// Re-arm TCP_QUICKACK after every read (Linux); off shows what ordinary clients see
     #[arg(long, value_enum, default_value_t = OnOff::On)]
     pub quickack: OnOff,
+    /// rtmfp:// only: send the server's certificate fingerprint (64 hex digits) as the endpoint discriminator instead of the URL
+    #[arg(long, value_name = "HEX", conflicts_with = "hostname")]
+    pub fingerprint: Option<String>,
+    /// rtmfp:// only: send this required hostname as the endpoint discriminator instead of the URL
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// rtmfp:// with --handshake full: Diffie-Hellman group (2: 1024-bit, 14: 2048-bit); default: 14, else 2
+    #[arg(long, value_name = "N", value_parser = clap::builder::PossibleValuesParser::new(["2", "14"]))]
+    pub dh_group: Option<String>,
 }
 
 /// Connection flags of `publish` and `play`.
@@ -303,8 +314,10 @@ pub enum HandshakeChoice {
     Simple,
     /// HMAC-SHA256 digest, as Flash Player and FFmpeg.
     Digest,
-    /// Digest (what servers expect from modern clients).
+    /// Digest (what servers expect from modern clients); for rtmfp:// URLs, IHello to RHello only.
     Auto,
+    /// rtmfp:// only: go on from RHello to an open session (IIKeying/RIKeying, Diffie-Hellman).
+    Full,
 }
 
 /// A switch.
@@ -328,7 +341,7 @@ pub struct DumpArgs {
     /// Instead of the messages, a table per connection: messages and bytes per type and direction, chunk sizes, media bitrate, frames, timestamps
     #[arg(long)]
     pub stats: bool,
-    /// Only connections matching: `client-server` string, an address or port it contains, or its number (0, 1, ...)
+    /// Only connections matching: `client-server` string, an address or port it contains, or its number (0, 1, ...; RTMFP sessions u0, u1, ...)
     #[arg(long, value_name = "CONN")]
     pub conn: Vec<String>,
     /// Only this direction
@@ -346,6 +359,20 @@ pub struct DumpArgs {
     /// Decode every TCP connection on this port as RTMP, handshake seen or not
     #[arg(long)]
     pub port: Option<u16>,
+    /// RTMFP session keys (`RTMFP_SESSION` lines) to open encrypted RTMFP session packets
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Option<std::path::PathBuf>,
+}
+
+/// `rtmptool ecn`.
+#[derive(Debug, Args)]
+pub struct EcnArgs {
+    /// Capture file (pcap or pcapng), or `-` for stdin
+    #[arg(value_name = "CAPTURE|-")]
+    pub input: String,
+    /// RTMFP session keys (`RTMFP_SESSION` lines): without them user data and ECN Reports of sessions cannot be seen
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Option<std::path::PathBuf>,
 }
 
 /// `rtmptool diagnose`.

@@ -66,6 +66,7 @@ fn run(cli: Cli) -> Result<(), Exit> {
             &report::Style::from_args(&cli.global),
             cli.global.timeout,
         ),
+        Command::Ecn(args) => cmd::ecn::run(&args, &report::Style::from_args(&cli.global)),
         Command::Publish(args) => cmd::publish::run(&args, &cli.global),
         Command::Play(args) => cmd::play::run(&args, &cli.global),
         Command::Load(args) => cmd::load::run(&args, &cli.global),

@@ -30,6 +30,8 @@
 //! [`SYNC_WINDOW`] bytes, the chunk decoder's incomplete messages) and no
 //! per-message history is kept: every record is handed to the caller at once.
 
+mod rtmfp;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,6 +52,7 @@ use crate::proto::handshake::{
     C1S1Info, C2S2Info, PACKET_LEN, RTMP_VERSION, Role, inspect_c1s1, inspect_c2s2,
 };
 use crate::proto::message::{Message, MessageError};
+pub use rtmfp::{MAX_SESSIONS, RtmfpPacket};
 
 /// Bytes of a complete handshake per direction: C0 + C1 + C2.
 pub const HANDSHAKE_LEN: usize = 1 + 2 * PACKET_LEN;
@@ -78,6 +81,8 @@ pub struct Options {
     /// past it the least recently active eighth is dropped, and each dropped
     /// connection says so.
     pub max_connections: Option<usize>,
+    /// RTMFP session keys (`--keylog`).
+    pub keylog: Option<Arc<crate::proto::rtmfp::keylog::KeyLog>>,
 }
 
 /// Default of [`Options::max_connections`]: 32768 (a few KiB each while
@@ -245,6 +250,15 @@ pub enum RecordKind {
         /// Whether the direction looks for another boundary (else it stops).
         resync: bool,
     },
+    /// An RTMFP session was recognised (first record of the session).
+    RtmfpSession {
+        /// The side that sent IHello / IIKeying (or mode-1 packets).
+        initiator: SocketAddr,
+        /// The other side.
+        responder: SocketAddr,
+    },
+    /// An RTMFP datagram (UDP), opened or sealed.
+    Rtmfp(Box<RtmfpPacket>),
     /// The connection was dropped: too many connections were tracked at once
     /// ([`Options::max_connections`]; the least recently active go first).
     Evicted,
@@ -299,6 +313,19 @@ impl RecordKind {
                 | RecordKind::Undecodable { .. }
                 | RecordKind::Evicted
         )
+    }
+}
+
+/// First [`Record::conn_id`] of RTMFP sessions (TCP connections count from 0).
+pub const RTMFP_CONN_BASE: u64 = 1 << 32;
+
+/// How a connection number is shown: `3` for TCP connection 3, `u0` for the
+/// first RTMFP (UDP) session.
+pub fn conn_label(id: u64) -> String {
+    if id >= RTMFP_CONN_BASE && id != u64::MAX {
+        format!("u{}", id - RTMFP_CONN_BASE)
+    } else {
+        id.to_string()
     }
 }
 
@@ -467,6 +494,10 @@ pub struct Analyzer {
     budget: Arc<ReserveBudget>,
     /// Packets that did not decode down to TCP/UDP.
     undecodable: u64,
+    /// RTMFP over UDP.
+    rtmfp: rtmfp::Rtmfp,
+    /// IP fragments of UDP datagrams.
+    defrag: crate::capture::frag::Defragmenter,
 }
 
 /// The name of handshake packet `n` (0, 1, 2) sent in direction `d`.
@@ -487,7 +518,6 @@ impl Analyzer {
         let opts_reserve = opts.max_reserved_bytes.unwrap_or(DEFAULT_MAX_RESERVED);
         let max_conns = opts.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
         Analyzer {
-            opts,
             re: Reassembler::with_limits(Limits {
                 max_conns,
                 ..Limits::default()
@@ -497,6 +527,9 @@ impl Analyzer {
             last: (0, Timestamp::default()),
             budget: ReserveBudget::new(opts_reserve),
             undecodable: 0,
+            rtmfp: rtmfp::Rtmfp::new(opts.keylog.clone()),
+            defrag: Default::default(),
+            opts,
         }
     }
 
@@ -550,8 +583,40 @@ impl Analyzer {
                 return;
             }
         };
-        let Transport::Tcp(seg) = d.transport else {
-            return;
+        let seg = match d.transport {
+            Transport::Tcp(seg) => seg,
+            Transport::Udp(_) => {
+                if let Some(u) = crate::capture::Udp::from_decoded(&d, p.frame, p.time) {
+                    self.rtmfp.datagram(&u, emit);
+                }
+                return;
+            }
+            Transport::Fragment => {
+                if let Some(f) = d.fragment
+                    && f.protocol == 17
+                    && let Some(w) = self
+                        .defrag
+                        .add(d.src.ip(), d.dst.ip(), d.ecn, &f, p.time.sec)
+                    && w.bytes.len() >= 8
+                {
+                    let b = &w.bytes;
+                    let len = usize::from(u16::from_be_bytes([b[4], b[5]]));
+                    let end = if len >= 8 { len.min(b.len()) } else { b.len() };
+                    let u = crate::capture::Udp {
+                        src: SocketAddr::new(d.src.ip(), u16::from_be_bytes([b[0], b[1]])),
+                        dst: SocketAddr::new(d.dst.ip(), u16::from_be_bytes([b[2], b[3]])),
+                        payload: &b[8..end],
+                        wire_len: (end - 8) as u32,
+                        ecn: w.ecn,
+                        dscp: d.dscp,
+                        frame: p.frame,
+                        time: p.time,
+                    };
+                    self.rtmfp.datagram(&u, emit);
+                }
+                return;
+            }
+            _ => return,
         };
         let Analyzer {
             opts,
@@ -585,6 +650,8 @@ impl Analyzer {
             last,
             budget,
             undecodable,
+            rtmfp,
+            ..
         } = self;
         let mut ctx = Ctx {
             opts,
@@ -595,7 +662,8 @@ impl Analyzer {
             data: None,
         };
         re.flush(|ev| handle(conns, &mut ctx, ev));
-        let connections = *ctx.rtmp_conns;
+        rtmfp.finish(*last, ctx.emit);
+        let connections = *ctx.rtmp_conns + rtmfp.sessions();
         (ctx.emit)(Record {
             conn: Arc::from(""),
             conn_id: u64::MAX,

@@ -10,7 +10,9 @@
 //! RFC 768). ECN and DSCP are the low 2 / high 6 bits of the IPv4 TOS or IPv6
 //! traffic class (RFC 3168 §5, RFC 2474).
 //!
-//! IP fragments are noted ([`Transport::Fragment`]) but **not reassembled**.
+//! IP fragments are reported as [`Transport::Fragment`] with their
+//! identification, offset and bytes ([`Decoded::fragment`]), for
+//! [`super::frag::Defragmenter`] to reassemble.
 //! A payload cut by the capture's snaplen is reported through
 //! [`Decoded::truncated`] and the transport's `wire_len`, so reassembly can
 //! treat the missing bytes as a gap instead of garbage.
@@ -113,6 +115,25 @@ pub struct Decoded<'a> {
     pub truncated: bool,
     /// Transport layer.
     pub transport: Transport<'a>,
+    /// The fragment's facts when the packet is an IP fragment.
+    pub fragment: Option<IpFragment<'a>>,
+}
+
+/// One IPv4 or IPv6 fragment (RFC 791 §3.2, RFC 8200 §4.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpFragment<'a> {
+    /// Identification (16 bits for IPv4, 32 for IPv6).
+    pub id: u32,
+    /// Byte offset of `payload` in the original datagram's payload.
+    pub offset: u32,
+    /// More fragments follow.
+    pub more: bool,
+    /// Protocol of the reassembled payload (17 UDP, 6 TCP).
+    pub protocol: u8,
+    /// The fragment's bytes as captured.
+    pub payload: &'a [u8],
+    /// The capture cut this fragment.
+    pub truncated: bool,
 }
 
 /// Why a packet could not be decoded down to IP.
@@ -196,6 +217,7 @@ pub fn decode(link_type: LinkType, data: &[u8]) -> Result<Decoded<'_>, DecodeErr
 }
 
 fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, DecodeError> {
+    let mut frag_info: Option<(u32, u32, bool)> = None;
     let (src_ip, dst_ip, ecn, dscp, ttl, fragmented, payload, claimed): (
         IpAddr,
         IpAddr,
@@ -208,6 +230,11 @@ fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, DecodeError> {
     ) = match &p.net {
         Some(LaxNetSlice::Ipv4(v4)) => {
             let h = v4.header();
+            frag_info = Some((
+                u32::from(h.identification()),
+                u32::from(h.fragments_offset().byte_offset()),
+                h.more_fragments(),
+            ));
             let pl = v4.payload();
             let hdr_total =
                 usize::from(h.ihl()) * 4 + v4.extensions().auth.map_or(0, |a| a.slice().len());
@@ -230,6 +257,15 @@ fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, DecodeError> {
         }
         Some(LaxNetSlice::Ipv6(v6)) => {
             let h = v6.header();
+            for e in v6.extensions().clone() {
+                if let etherparse::Ipv6ExtensionSlice::Fragment(f) = e {
+                    frag_info = Some((
+                        f.identification(),
+                        u32::from(f.fragment_offset().byte_offset()),
+                        f.more_fragments(),
+                    ));
+                }
+            }
             let pl = v6.payload();
             let claimed = if h.payload_length() == 0 {
                 pl.payload.len()
@@ -272,8 +308,19 @@ fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, DecodeError> {
         } else {
             Transport::Other
         },
+        fragment: None,
     };
     if fragmented {
+        if let Some((id, offset, more)) = frag_info {
+            out.fragment = Some(IpFragment {
+                id,
+                offset,
+                more,
+                protocol,
+                payload: payload.payload,
+                truncated,
+            });
+        }
         return Ok(out);
     }
     match &p.transport {

@@ -8,12 +8,15 @@
 //! reassembly only buffers out-of-order data within [`tcp::Limits`].
 
 mod decode;
+pub mod frag;
 mod reader;
 pub mod tcp;
 #[cfg(test)]
 mod testutil;
 
-pub use decode::{DecodeError, Decoded, TcpFlags, TcpSegment, Transport, UdpDatagram, decode};
+pub use decode::{
+    DecodeError, Decoded, IpFragment, TcpFlags, TcpSegment, Transport, UdpDatagram, decode,
+};
 pub use reader::{
     BUFFER_LEN, CaptureError, Format, LinkType, MAX_BLOCK_LEN, MAX_INTERFACES, MAX_PACKET_LEN,
     Packet, Reader, Timestamp,

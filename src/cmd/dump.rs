@@ -60,6 +60,7 @@ pub fn run(args: &DumpArgs, style: &Style) -> Result<(), Exit> {
         code: exit::BAD_INPUT,
         error: anyhow!("{name}: {e}"),
     };
+    let keylog = load_keylog(args.keylog.as_deref())?;
     let mut reader = Reader::new(input).map_err(bad)?;
     let stdout = io::stdout();
     let out = BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -67,6 +68,7 @@ pub fn run(args: &DumpArgs, style: &Style) -> Result<(), Exit> {
     let mut an = Analyzer::new(Options {
         port: args.port,
         report_chunks: style.verbosity > 0 && !style.json && !args.stats,
+        keylog,
         ..Default::default()
     });
     let mut io_err: Option<io::Error> = None;
@@ -132,6 +134,28 @@ pub fn run(args: &DumpArgs, style: &Style) -> Result<(), Exit> {
         None => {}
     }
     result
+}
+
+/// Reads and parses a `--keylog` file (exit 7 when it is unreadable or bad).
+pub fn load_keylog(
+    path: Option<&std::path::Path>,
+) -> Result<Option<Arc<rtmptool::proto::rtmfp::keylog::KeyLog>>, Exit> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let bad = |e: String| Exit {
+        code: exit::BAD_INPUT,
+        error: anyhow!("key log {}: {e}", path.display()),
+    };
+    let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
+    if meta.len() > 256 << 20 {
+        return Err(bad("larger than 256 MiB".into()));
+    }
+    let text = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let text = String::from_utf8_lossy(&text);
+    let log =
+        rtmptool::proto::rtmfp::keylog::KeyLog::parse(&text).map_err(|e| bad(e.to_string()))?;
+    Ok(Some(Arc::new(log)))
 }
 
 /// Whether stdin is a regular file (`dump - < file.pcap`), where buffering

@@ -4,10 +4,12 @@
 pub mod completions;
 pub mod diagnose;
 pub mod dump;
+pub mod ecn;
 pub mod load;
 pub mod man;
 pub mod play;
 pub mod probe;
+pub mod probe_rtmfp;
 pub mod publish;
 pub mod relay;
 pub mod serve;

@@ -57,6 +57,15 @@ fn ms(d: Duration) -> f64 {
 /// Runs the probe; the exit code is 0 when every attempt succeeded, else the
 /// code of the last failure.
 pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
+    if args.url.starts_with("rtmfp://") {
+        return super::probe_rtmfp::run(args, global);
+    }
+    if args.handshake == HandshakeChoice::Full {
+        return Err(Exit {
+            code: exit::USAGE,
+            error: anyhow::anyhow!("--handshake full is for rtmfp:// URLs"),
+        });
+    }
     let style = Style::from_args(global);
     let mut url =
         RtmpUrl::parse(&args.url, args.app.as_deref(), args.stream.as_deref()).map_err(|e| {
@@ -249,7 +258,9 @@ async fn run_phases(
     // RTMP session.
     let handshake = match args.handshake {
         HandshakeChoice::Simple => HandshakeConfig::simple(),
-        HandshakeChoice::Digest | HandshakeChoice::Auto => HandshakeConfig::client(),
+        HandshakeChoice::Digest | HandshakeChoice::Auto | HandshakeChoice::Full => {
+            HandshakeConfig::client()
+        }
     };
     let stream_name = url.stream_with_query();
     let goal = if args.publish {

@@ -253,6 +253,7 @@ fn listen(
         stream_id: Vec::new(),
         command: Vec::new(),
         port: None,
+        keylog: None,
     };
     let filter = Filter::from_args(&dump_args).map_err(|e| err(exit::USAGE, e.to_string()))?;
     let renderer =

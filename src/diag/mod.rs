@@ -20,6 +20,7 @@
 //! as findings too.
 
 pub mod chunk_size;
+pub mod ecn;
 pub mod live;
 
 use std::collections::HashMap;

@@ -12,6 +12,7 @@ pub mod flv;
 pub mod handshake;
 pub mod media;
 pub mod message;
+pub mod rtmfp;
 pub mod session;
 pub mod timeline;
 

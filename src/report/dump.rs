@@ -87,10 +87,11 @@ impl Filter {
     /// Whether `r` is to be shown (and counted by `--stats`).
     pub fn matches(&self, r: &Record) -> bool {
         if !self.conns.is_empty()
-            && !self
-                .conns
-                .iter()
-                .any(|c| c.parse::<u64>().ok() == Some(r.conn_id) || r.conn.contains(c.as_str()))
+            && !self.conns.iter().any(|c| {
+                c.parse::<u64>().ok() == Some(r.conn_id)
+                    || *c == rtmptool::analyze::conn_label(r.conn_id)
+                    || r.conn.contains(c.as_str())
+            })
         {
             return false;
         }
@@ -120,6 +121,7 @@ impl Filter {
             RecordKind::Handshake(_) | RecordKind::Chunk(_) => !self.message_filters(),
             k if k.is_problem() => true,
             RecordKind::Open { .. } | RecordKind::End { .. } => true,
+            RecordKind::RtmfpSession { .. } => true,
             _ => !self.message_filters(),
         }
     }
@@ -368,6 +370,8 @@ struct ConnCounters {
     dirs: [DirCounters; 2],
     warnings: u64,
     tcp: Option<[DirStats; 2]>,
+    /// RTMFP session counters (RTMFP sessions only).
+    rtmfp: Option<Box<super::rtmfp::SessionStats>>,
 }
 
 /// Turns records into output.
@@ -382,6 +386,8 @@ pub struct Renderer<W: Write> {
     dirty: bool,
     conns: Vec<ConnCounters>,
     index: HashMap<u64, usize>,
+    /// Scratch buffer for records written directly.
+    line: Vec<u8>,
 }
 
 fn dir_str(d: Dir) -> &'static str {
@@ -841,6 +847,7 @@ impl<W: Write> Renderer<W> {
             dirty: false,
             conns: Vec::new(),
             index: HashMap::new(),
+            line: Vec::with_capacity(4096),
         }
     }
 
@@ -865,6 +872,20 @@ impl<W: Write> Renderer<W> {
         }
         self.dirty = true;
         if self.style.json {
+            if let RecordKind::Rtmfp(p) = &r.kind {
+                // The bulk of RTMFP output: written directly (see report::rtmfp::Obj).
+                self.line.clear();
+                super::rtmfp::packet_line(
+                    &mut self.line,
+                    &r.conn,
+                    r.dir.map(dir_str),
+                    r.frame,
+                    r.time.as_f64(),
+                    p,
+                    self.hex,
+                );
+                return self.out.write_all(&self.line);
+            }
             let v = self.json(r);
             if v.is_null() {
                 return Ok(());
@@ -887,6 +908,7 @@ impl<W: Write> Renderer<W> {
                 dirs: Default::default(),
                 warnings: 0,
                 tcp: None,
+                rtmfp: None,
             });
             self.conns.len() - 1
         });
@@ -910,6 +932,14 @@ impl<W: Write> Renderer<W> {
             }
             k if k.is_problem() => c.warnings += 1,
             RecordKind::End { stats } => c.tcp = Some(*stats),
+            RecordKind::RtmfpSession { .. } => c.rtmfp = Some(Box::default()),
+            RecordKind::Rtmfp(p) => {
+                if let Some(d) = r.dir {
+                    c.rtmfp
+                        .get_or_insert_with(Box::default)
+                        .packet(d, r.time, p);
+                }
+            }
             _ => {}
         }
     }
@@ -937,6 +967,17 @@ impl<W: Write> Renderer<W> {
                 m.insert("syn_seen".into(), json!(syn_seen));
                 Json::Object(m)
             }
+            RecordKind::RtmfpSession {
+                initiator,
+                responder,
+            } => {
+                let mut m = self.base(r, "rtmfp_session");
+                m.insert("initiator".into(), json!(initiator.to_string()));
+                m.insert("responder".into(), json!(responder.to_string()));
+                Json::Object(m)
+            }
+            // Written directly by `record` (report::rtmfp::packet_line).
+            RecordKind::Rtmfp(_) => Json::Null,
             RecordKind::Handshake(h) => {
                 let mut m = self.base(r, "handshake");
                 let d = r.dir.unwrap_or(Dir::C2s);
@@ -1075,7 +1116,7 @@ impl<W: Write> Renderer<W> {
             "{:>6} {:>10.6} #{} {}",
             r.frame,
             rel,
-            r.conn_id,
+            rtmptool::analyze::conn_label(r.conn_id),
             r.dir.map_or("   ", dir_str)
         );
         let prefix = self.paint(&prefix, |s| s.dimmed().to_string());
@@ -1089,6 +1130,35 @@ impl<W: Write> Renderer<W> {
                 let line = format!("connection #{}: {client} -> {server} ({how})", r.conn_id);
                 let line = self.paint(&line, |s| s.bold().to_string());
                 writeln!(self.out, "{prefix} {line}")
+            }
+            RecordKind::RtmfpSession {
+                initiator,
+                responder,
+            } => {
+                let line = format!(
+                    "RTMFP session #{}: {initiator} -> {responder} (initiator -> responder)",
+                    rtmptool::analyze::conn_label(r.conn_id)
+                );
+                let line = self.paint(&line, |s| s.bold().to_string());
+                writeln!(self.out, "{prefix} {line}")
+            }
+            RecordKind::Rtmfp(p) => {
+                writeln!(self.out, "{prefix} {}", super::rtmfp::packet_text(p))?;
+                if self.hex
+                    && let Some(pk) = p.packet()
+                {
+                    for c in &pk.chunks {
+                        if let rtmptool::proto::rtmfp::chunk::ChunkBody::UserData(d) = &c.body
+                            && !d.data.is_empty()
+                        {
+                            hexyl::PrinterBuilder::new(&mut self.out)
+                                .show_color(self.style.color)
+                                .build()
+                                .print_all(&d.data[..])?;
+                        }
+                    }
+                }
+                Ok(())
             }
             RecordKind::Handshake(h) => {
                 let d = r.dir.unwrap_or(Dir::C2s);
@@ -1229,6 +1299,22 @@ impl<W: Write> Renderer<W> {
         if self.stats {
             let conns = std::mem::take(&mut self.conns);
             for c in &conns {
+                if let Some(st) = &c.rtmfp {
+                    if self.style.json {
+                        write_json_line(&mut self.out, &st.json(&c.name))?;
+                    } else {
+                        let title = format!(
+                            "RTMFP session #{}: {}",
+                            rtmptool::analyze::conn_label(c.id),
+                            c.name
+                        );
+                        let title = self.paint(&title, |s| s.bold().to_string());
+                        write!(self.out, "{}", st.text(&title))?;
+                    }
+                    if c.dirs.iter().all(|d| d.by_type.is_empty()) {
+                        continue;
+                    }
+                }
                 if self.style.json {
                     let mut v = json!({
                         "type": "conn_stats",
@@ -1250,7 +1336,11 @@ impl<W: Write> Renderer<W> {
     }
 
     fn stats_table(&mut self, c: &ConnCounters) -> io::Result<()> {
-        let title = format!("connection #{}: {}", c.id, c.name);
+        let title = format!(
+            "connection #{}: {}",
+            rtmptool::analyze::conn_label(c.id),
+            c.name
+        );
         writeln!(self.out, "{}", self.paint(&title, |s| s.bold().to_string()))?;
         let mut t = Table::new();
         t.load_style(presets::ASCII_MARKDOWN)

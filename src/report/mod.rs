@@ -4,6 +4,7 @@
 
 pub mod diagnose;
 pub mod dump;
+pub mod rtmfp;
 pub mod words;
 
 use std::io::{IsTerminal, Write};

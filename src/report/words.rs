@@ -40,6 +40,8 @@ pub fn code(kind: &RecordKind) -> &'static str {
         RecordKind::EndOfCapture { .. } => "end_of_capture",
         RecordKind::Undecodable { .. } => "undecodable",
         RecordKind::Evicted => "evicted",
+        RecordKind::RtmfpSession { .. } => "rtmfp_session",
+        RecordKind::Rtmfp(_) => "rtmfp_packet",
     }
 }
 
@@ -204,6 +206,8 @@ pub fn describe(kind: &RecordKind, dir: Option<Dir>) -> Option<String> {
         | RecordKind::Handshake(_)
         | RecordKind::Chunk(_)
         | RecordKind::Message { .. }
-        | RecordKind::End { .. } => return None,
+        | RecordKind::End { .. }
+        | RecordKind::RtmfpSession { .. }
+        | RecordKind::Rtmfp(_) => return None,
     })
 }
