@@ -2,7 +2,7 @@
 //! control messages, §6.2 user control, §7.2 NetConnection and NetStream
 //! commands), sans-IO.
 //!
-//! [`ClientSession`] runs the handshake ([`ClientHandshake`] inside), then
+//! [`ClientSession`] runs the handshake ([`crate::proto::handshake::ClientHandshake`] inside), then
 //! `connect`, and — depending on [`Goal`] — `releaseStream`/`FCPublish`/
 //! `createStream`/`publish` or `createStream`/`play`, and on
 //! [`ClientSession::close`] `FCUnpublish`/`deleteStream`. On the way it
