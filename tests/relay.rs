@@ -302,3 +302,30 @@ fn client_bytes(rel: &str) -> Vec<u8> {
     }
     bytes
 }
+
+/// Ctrl-C while the relay waits for a server that never answers its
+/// handshake: it stops at once, with its stats.
+#[test]
+fn sigint_while_connecting_stops_at_once() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let r = bin()
+        .args(["--json", "relay"])
+        .arg(format!("rtmp://127.0.0.1:{port}/live/a"))
+        .arg(format!("rtmp://127.0.0.1:{port}/live/b"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("relay");
+    // The relay's TCP connect is in the listener's queue: it is waiting.
+    silent.set_nonblocking(false).unwrap();
+    let (_held, _) = silent.accept().expect("the relay connects");
+    let t = Instant::now();
+    let _ = Command::new("kill")
+        .args(["-INT", &r.id().to_string()])
+        .status();
+    let out = wait_output(r, "relay after SIGINT", Duration::from_secs(5));
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"type\":\"stats\""));
+}

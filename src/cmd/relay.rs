@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::streaming::{ConnectOptions, connect, err, human_bytes};
+use super::streaming::{ConnectOptions, connect, err, human_bytes, sigint, until_interrupted};
 use crate::cli::{GlobalArgs, RelayArgs};
 use crate::report::{Style, write_json_line};
 use crate::{Exit, exit};
@@ -177,33 +177,24 @@ pub fn run(args: &RelayArgs, global: &GlobalArgs) -> Result<(), Exit> {
             eprintln!("{line}");
         }
     };
-    let result = rt.block_on(async {
+    let result: Result<Result<RelayStats, relay::RelayError>, Exit> = rt.block_on(async {
+        let mut sig = sigint()?;
         let (tx, rx) = tokio::sync::watch::channel(false);
         let stopper = async move {
-            match args.duration {
-                Some(d) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep(d) => {}
-                        _ = tokio::signal::ctrl_c() => {}
-                    }
-                }
-                None => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
+            until_interrupted(&mut sig, args.duration).await;
             let _ = tx.send(true);
             std::future::pending::<()>().await
         };
-        tokio::select! {
+        Ok(tokio::select! {
             r = relay::run(&mut ends, cfg, progress, rx) => r,
             _ = stopper => unreachable!(),
-        }
+        })
     });
     if live {
         eprint!("\r\x1b[K");
     }
     let secs = started.elapsed().as_secs_f64();
-    let (stats, failure) = match result {
+    let (stats, failure) = match result? {
         Ok(s) => (s, None),
         Err(e) => (e.stats, Some((e.code, e.side, e.message))),
     };
@@ -322,6 +313,7 @@ fn listen(
         .map_err(|e| err(exit::FAILURE, format!("cannot start the runtime: {e}")))?;
     let duration = args.duration;
     rt.block_on(async move {
+        let mut sig = sigint()?;
         let l = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| err(exit::NETWORK, format!("cannot listen on {addr}: {e}")))?;
@@ -330,17 +322,7 @@ fn listen(
         }
         let (tx, rx) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(proxy::run(l, cfg, sink, rx));
-        match duration {
-            Some(d) => {
-                tokio::select! {
-                    _ = tokio::time::sleep(d) => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            None => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
+        until_interrupted(&mut sig, duration).await;
         let _ = tx.send(true);
         let _ = task.await;
         Ok(())

@@ -207,21 +207,13 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Result<(), Exit> {
     });
     let duration = args.duration;
     rt.block_on(async move {
+        let mut sig = super::streaming::sigint()?;
         let listeners = serve::bind(&cfg)
             .await
             .map_err(|e| err(exit::NETWORK, e.to_string()))?;
         let (tx, rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(serve::run(cfg, listeners, sink, rx));
-        let stop = async {
-            match duration {
-                Some(d) => tokio::time::sleep(d).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = stop => {}
-        }
+        super::streaming::until_interrupted(&mut sig, duration).await;
         let _ = tx.send(true);
         let summary = server
             .await

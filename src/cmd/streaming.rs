@@ -316,3 +316,27 @@ pub fn human_bytes(n: u64) -> String {
 pub fn media_time(ms: u64) -> String {
     format!("{}:{:04.1}", ms / 60_000, (ms % 60_000) as f64 / 1000.0)
 }
+
+/// Ctrl-C (SIGINT), listened for from this call on: a
+/// `tokio::signal::ctrl_c()` future only starts listening once polled, and
+/// a Ctrl-C before that would kill the process without its stats. Call
+/// inside the runtime.
+pub fn sigint() -> Result<tokio::signal::unix::Signal, Exit> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| err(exit::FAILURE, format!("cannot listen for Ctrl-C: {e}")))
+}
+
+/// Waits for Ctrl-C, or for `limit` when one is given.
+pub async fn until_interrupted(sig: &mut tokio::signal::unix::Signal, limit: Option<Duration>) {
+    match limit {
+        Some(d) => {
+            tokio::select! {
+                _ = tokio::time::sleep(d) => {}
+                _ = sig.recv() => {}
+            }
+        }
+        None => {
+            sig.recv().await;
+        }
+    }
+}

@@ -217,14 +217,17 @@ pub async fn run<C: Connector>(
         message: e.message,
         stats: stats.clone(),
     };
-    let mut src = connector
-        .connect(Side::Source)
-        .await
-        .map_err(|e| fail(Side::Source, e, &stats))?;
-    let mut dst = connector
-        .connect(Side::Destination)
-        .await
-        .map_err(|e| fail(Side::Destination, e, &stats))?;
+    // Ctrl-C while an end is being reached stops at once.
+    let mut src = tokio::select! {
+        r = connector.connect(Side::Source) => r.map_err(|e| fail(Side::Source, e, &stats))?,
+        _ = stop.changed() => return Ok(stats),
+    };
+    let mut dst = tokio::select! {
+        r = connector.connect(Side::Destination) => {
+            r.map_err(|e| fail(Side::Destination, e, &stats))?
+        }
+        _ = stop.changed() => return Ok(stats),
+    };
     progress(&Progress::Flowing, &stats);
     let mut cache = Cache::default();
     // Arrival times of messages not yet all taken by the destination.
