@@ -7,6 +7,8 @@
 #   FUZZ_SECONDS=3600 scripts/fuzz.sh    # a maintainer's long run
 #   FUZZ_SECONDS=600 scripts/fuzz.sh chunk_decoder amf0
 #   FUZZ_RUNS=10000000 FUZZ_SECONDS=3600 scripts/fuzz.sh amf3   # stop at 10 M runs
+#   FUZZ_TIMEOUT=60 nice -n 19 scripts/fuzz.sh …   # in the background of a busy machine:
+#                                 # a starved process must not look like a hang
 #
 # This machine has the stable toolchain only: RUSTC_BOOTSTRAP=1 lets
 # cargo-fuzz use the nightly flags it needs (-Zsanitizer=address).
@@ -42,7 +44,7 @@ for t in "${targets[@]}"; do
   # shellcheck disable=SC2046
   out=$(cargo fuzz run -O "$t" "corpus/$t" $(seeds "$t") -- \
         -max_total_time="$secs" -runs="$runs" -max_len="$(max_len "$t")" \
-        -rss_limit_mb=4096 -malloc_limit_mb=1024 -timeout=10 2>&1) || {
+        -rss_limit_mb=4096 -malloc_limit_mb=1024 -timeout="${FUZZ_TIMEOUT:-10}" 2>&1) || {
     echo "$out" | tail -n 40
     echo "fuzz target $t failed (input in fuzz/artifacts/$t/)" >&2
     exit 1
