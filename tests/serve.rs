@@ -801,3 +801,44 @@ fn enhanced_rtmp_hevc_goes_through_byte_for_byte() {
     assert_eq!(got[0].1[0] & 0x8f, 0x80, "{:02x?}", &got[0].1[..8]);
     assert_eq!(&got[0].1[1..5], b"hvc1");
 }
+
+/// A deviation that does not end the connection is reported while the
+/// publisher is still publishing (once nothing later can revise it), and
+/// only once.
+#[test]
+fn findings_are_reported_while_the_publisher_goes_on() {
+    let serve = Serve::start(&[]);
+    // Timestamps that cross 0xFFFFFF (extended timestamps) early in 60 s of
+    // media sent at 4× real time.
+    let mut publish = bin()
+        .args(["publish", "--rate", "4", "--start-timestamp", "16777000"])
+        .arg(media("h264base_aac_60s.flv"))
+        .arg(serve.url("live/ext"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("publish");
+    let count = || {
+        serve
+            .findings()
+            .iter()
+            .filter(|f| f["code"] == "extended_timestamp" && f["dir"] == "c2s")
+            .count()
+    };
+    wait_for("the finding, live", Duration::from_secs(20), || {
+        (count() == 1).then_some(())
+    });
+    assert!(
+        publish.try_wait().unwrap().is_none(),
+        "the publisher had already finished: not live"
+    );
+    let st = publish.wait().unwrap();
+    assert!(st.success());
+    serve.wait_sessions("close", 1);
+    let records = serve.stop();
+    let n = records
+        .iter()
+        .filter(|f| f["type"] == "finding" && f["code"] == "extended_timestamp")
+        .count();
+    assert_eq!(n, 1, "reported again at the end");
+}

@@ -687,6 +687,38 @@ impl Diagnoser {
         }
     }
 
+    /// Findings of connections still open that nothing later can revise,
+    /// for reporting live (the caller keeps track of what it reported):
+    /// those about a refusal or a handshake, and those whose direction was
+    /// judged, or read cleanly for 2 MiB past them (a chunk-size judgement
+    /// revises only what follows its divergence, within that distance).
+    /// Message-too-big findings wait for the end, which may make them errors.
+    pub fn settled(&self) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for c in self.conns.values() {
+            for f in &c.findings {
+                if f.code == Code::MessageTooBig {
+                    continue;
+                }
+                let ok = matches!(f.code, Code::Refused | Code::HandshakeBadVersion)
+                    || match f.dir {
+                        None => false,
+                        Some(d) => {
+                            let w = &c.watch[d.index()];
+                            w.done
+                                || (w.trouble.is_none()
+                                    && f.offset
+                                        .is_some_and(|o| w.end() >= o + EVIDENCE_AFTER_TROUBLE))
+                        }
+                    };
+                if ok {
+                    out.push(f.clone());
+                }
+            }
+        }
+        out
+    }
+
     /// Findings so far of connections that ended (for live use).
     pub fn take_findings(&mut self) -> Vec<Finding> {
         let mut out = Vec::new();

@@ -767,6 +767,7 @@ impl Conn {
         let mut drain_until: Option<Instant> = None;
         let mut drained = 0usize;
         let merge = self.shared.cfg.merge_writes;
+        let mut last_settled = Instant::now();
         // With merged writes, a player takes its queue again only then.
         let mut next_take: Option<Instant> = None;
         loop {
@@ -841,6 +842,18 @@ impl Conn {
                                 failed = Some(format!("closed: {e}"));
                                 drain_until = Some(Instant::now() + DRAIN_TIME);
                                 self.leave();
+                            }
+                        }
+                        // Findings nothing later can revise go out now,
+                        // at most once a second.
+                        if last_settled.elapsed() >= Duration::from_secs(1) {
+                            last_settled = Instant::now();
+                            for f in self.strict.take_settled() {
+                                self.shared.findings.fetch_add(1, Ordering::Relaxed);
+                                (self.shared.sink)(ServeEvent::Finding {
+                                    peer: self.peer,
+                                    finding: Box::new(f),
+                                });
                             }
                         }
                         let full = rbuf.len() == rbuf.capacity();

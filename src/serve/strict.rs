@@ -24,6 +24,8 @@ pub struct Strict {
     follow_sent: bool,
     /// Who else sees the records (a live decode).
     tap: Option<RecordTap>,
+    /// Findings already reported live.
+    reported: std::collections::HashSet<FindingKey>,
 }
 
 /// A consumer of the records of a followed connection.
@@ -54,6 +56,7 @@ impl Strict {
             diag: Diagnoser::new(crate::diag::Options { reveal_keys }),
             follow_sent: true,
             tap: None,
+            reported: Default::default(),
         }
     }
 
@@ -99,6 +102,14 @@ impl Strict {
         self.follow_sent = false;
     }
 
+    /// Findings that nothing later can revise, not reported before: for
+    /// printing while the connection goes on.
+    pub fn take_settled(&mut self) -> Vec<Finding> {
+        let mut out = self.diag.settled();
+        out.retain(|f| self.reported.insert(key(f)));
+        out
+    }
+
     /// Findings so far (each once).
     pub fn take_findings(&mut self) -> Vec<Finding> {
         self.diag.take_findings()
@@ -116,6 +127,15 @@ impl Strict {
             }
             diag.record(&r)
         });
-        self.diag.finish()
+        let mut all = self.diag.finish();
+        all.retain(|f| !self.reported.contains(&key(f)));
+        all
     }
+}
+
+/// What tells a finding apart from the others of its connection.
+type FindingKey = (&'static str, Option<usize>, Option<u64>, Option<u64>);
+
+fn key(f: &Finding) -> FindingKey {
+    (f.code.as_str(), f.dir.map(Dir::index), f.offset, f.frame)
 }
