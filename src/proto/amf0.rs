@@ -662,8 +662,12 @@ impl<'a> Decoder<'a> {
                 let buf = self.buf;
                 let dec = self.amf3.get_or_insert_with(|| amf3::Decoder::new(buf));
                 dec.set_position(self.pos);
-                // One budget for the message: AMF3 spends from what is left.
-                dec.set_budget(self.used, self.limit);
+                // One budget for the message: AMF3 spends from what is left,
+                // and its references expand no further than AMF3's own
+                // per-byte bound allows (a 755-byte message of references
+                // once cost 262 k units, a millisecond each).
+                let limit = self.limit.min(amf3::default_budget(buf.len()));
+                dec.set_budget(self.used, limit);
                 let r = dec.decode_at_depth(depth);
                 self.used = dec.spent();
                 match r {
@@ -671,7 +675,10 @@ impl<'a> Decoder<'a> {
                         self.pos = dec.position();
                         Amf0Value::AvmPlus(v)
                     }
-                    Err(AmfError::BudgetExceeded { .. }) => self.stop(at),
+                    Err(AmfError::BudgetExceeded { limit, .. }) => {
+                        self.limit = limit;
+                        self.stop(at)
+                    }
                     Err(e) => return Err(e),
                 }
             }
@@ -1270,6 +1277,70 @@ mod tests {
         assert!(
             matches!(&v[1], Amf0Value::AvmPlus(Amf3Value::Array { dense, .. }) if dense.len() == 1000)
         );
+    }
+
+    /// AMF3 references inside AMF0 expand only in proportion to the
+    /// message: 64 strings referenced 1000 times (~65 k units from 2.3 KB)
+    /// stop at AMF3's per-byte budget, not at the message's 262 k elements.
+    #[test]
+    fn amf3_references_expand_in_proportion_to_the_message() {
+        let mut b = vec![0x11, 0x09];
+        crate::proto::amf3::put_u29(64 << 1 | 1, &mut b);
+        b.push(0x01);
+        for i in 0..64u8 {
+            b.extend([0x06, 0x07, b's', b'0' + i / 10, b'0' + i % 10]);
+        }
+        b.extend([0x11, 0x09]);
+        crate::proto::amf3::put_u29(1000 << 1 | 1, &mut b);
+        b.push(0x01);
+        for _ in 0..1000 {
+            b.extend([0x09, 0x00]);
+        }
+        let budget = crate::proto::amf3::default_budget(b.len());
+        assert!(budget < 65_000, "{budget}");
+        let (v, e) = decode_lax(&b);
+        assert_eq!(e, None);
+        assert!(
+            matches!(&v[0], Amf0Value::AvmPlus(Amf3Value::Array { dense, .. }) if dense.len() == 64)
+        );
+        assert_eq!(
+            v[1],
+            Amf0Value::Truncated(Truncation {
+                offset: 325,
+                limit: budget,
+                bytes_left: b.len() - 325,
+            })
+        );
+        // With a budget that has room, every reference resolves.
+        let mut d = Decoder::new(&b);
+        d.decode_value().unwrap();
+        let mut a3 = crate::proto::amf3::Decoder::with_budget(&b, 1 << 20);
+        a3.set_position(1);
+        a3.decode_value().unwrap();
+        a3.set_position(326);
+        assert!(
+            matches!(a3.decode_value().unwrap(), Amf3Value::Array { dense, .. } if dense.len() == 1000)
+        );
+    }
+
+    /// A fuzzer's 755 bytes of nested references (fuzz/regressions/amf0)
+    /// decode within the per-byte budget.
+    #[test]
+    fn fuzzed_reference_nest_stays_in_budget() {
+        let b = include_bytes!(
+            "../../fuzz/regressions/amf0/oom-7b122db88e869562d961c6a62ea562dfbd310cf4"
+        );
+        let mut d = Decoder::new(b);
+        while !d.is_empty() {
+            if d.decode_value().is_err() {
+                break;
+            }
+        }
+        let budget = crate::proto::amf3::default_budget(b.len());
+        match d.truncated() {
+            Some(t) => assert_eq!(t.limit, budget),
+            None => assert!(d.used <= budget, "{}", d.used),
+        }
     }
 
     #[test]

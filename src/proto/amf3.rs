@@ -270,12 +270,22 @@ enum Slot {
 
 /// Work units the default budget allows per input byte.
 pub const BUDGET_PER_BYTE: usize = 16;
-/// Work units the default budget allows regardless of input size.
-pub const BUDGET_BASE: usize = 1 << 16;
+/// Work units the default budget allows regardless of input size: enough for
+/// any reasonable sharing in a small message, little enough that a few
+/// hundred bytes of references cannot make a millisecond of work each.
+pub const BUDGET_BASE: usize = 1 << 12;
 /// Hard cap on the default budget, whatever the input size: the per-message
 /// element bound shared with AMF0 ([`MAX_AMF_ELEMENTS`]), so a decode never
 /// holds more than some 30 MB.
 pub const BUDGET_CAP: usize = MAX_AMF_ELEMENTS;
+
+/// The default work budget for `len` input bytes:
+/// `16 × len + 4096` units, capped at [`BUDGET_CAP`].
+pub fn default_budget(len: usize) -> usize {
+    len.saturating_mul(BUDGET_PER_BYTE)
+        .saturating_add(BUDGET_BASE)
+        .min(BUDGET_CAP)
+}
 
 /// Decodes AMF3 values, keeping the three reference tables across values.
 ///
@@ -283,7 +293,7 @@ pub const BUDGET_CAP: usize = MAX_AMF_ELEMENTS;
 /// string/byte payload (vector items: one per 16 bytes of items); a clone made
 /// to resolve a reference costs the clone's units, and so does the copy kept in
 /// the object table. Without references a decode costs at most about twice its
-/// input size; the default limit is `16 × input length + 65536` units, capped at
+/// input size; the default limit is [`default_budget`], capped at
 /// [`BUDGET_CAP`].
 #[derive(Debug)]
 pub struct Decoder<'a> {
@@ -302,12 +312,7 @@ pub struct Decoder<'a> {
 impl<'a> Decoder<'a> {
     /// A decoder at the start of `buf` with empty tables and the default budget.
     pub fn new(buf: &'a [u8]) -> Self {
-        let limit = buf
-            .len()
-            .saturating_mul(BUDGET_PER_BYTE)
-            .saturating_add(BUDGET_BASE)
-            .min(BUDGET_CAP);
-        Self::with_budget(buf, limit)
+        Self::with_budget(buf, default_budget(buf.len()))
     }
 
     /// A decoder with an explicit work budget (units as described on [`Decoder`]).
