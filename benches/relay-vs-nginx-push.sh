@@ -6,7 +6,9 @@
 #     source to the moment the destination's socket took all of it (p50/p99,
 #     the relay's own --json stats);
 #   - CPU: the relay process (/proc/PID/schedstat, ns) against what `push`
-#     adds to nginx A's worker (worker CPU with `push` minus without).
+#     adds to nginx A's worker (worker CPU with `push` minus without), and
+#     against nginx's stream module forwarding the relay's input as plain
+#     TCP (the floor for any process outside nginx).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-12}
@@ -40,10 +42,27 @@ CONF
 }
 mk a "$pa" "application push { live on; push rtmp://127.0.0.1:$pb/live; }"
 mk b "$pb" ""
-cleanup() { kill "$(cat "$dir/a/nginx.pid")" "$(cat "$dir/b/nginx.pid")" 2>/dev/null || true; }
+# c: nginx's stream module as a plain TCP proxy in front of A (no RTMP
+# parsing at all). The relay plays from A through it, so c's worker does
+# what any separate forwarding process must do per message (wake, read,
+# write): the floor for a process outside nginx.
+pc=$(port)
+mkdir -p "$dir/c"
+cat > "$dir/c/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes 1;
+pid $dir/c/nginx.pid;
+error_log $dir/c/error.log warn;
+events { worker_connections 64; }
+stream { server { listen 127.0.0.1:$pc; proxy_pass 127.0.0.1:$pa; } }
+CONF
+nginx -p "$dir/c" -c "$dir/c/nginx.conf" -e "$dir/c/error.log"
+wait_port "$pc"
+cleanup() { kill "$(cat "$dir/a/nginx.pid")" "$(cat "$dir/b/nginx.pid")" "$(cat "$dir/c/nginx.pid")" 2>/dev/null || true; }
 trap cleanup EXIT
 worker() { pgrep -P "$(cat "$dir/$1/nginx.pid")" | head -1; }
 wa=$(worker a)
+wc=$(worker c)
 
 publish() { "$BIN" -q publish --duration "${DURATION}s" "$FLV" "rtmp://127.0.0.1:$pa/$1"; }
 
@@ -55,20 +74,21 @@ a0=$(cpu_ns "$wa"); publish push/pushed; a1=$(cpu_ns "$wa")
 push=$((a1 - a0))
 # 3. rtmptool relay A -> B.
 # --reconnect: it stays up after the stream ends, so its CPU can be read.
-"$BIN" --json relay --reconnect "rtmp://127.0.0.1:$pa/live/src" "rtmp://127.0.0.1:$pb/live/relayed" > "$dir/relay.json" &
+"$BIN" --json relay --reconnect "rtmp://127.0.0.1:$pc/live/src" "rtmp://127.0.0.1:$pb/live/relayed" > "$dir/relay.json" &
 rp=$!
 for _ in $(seq 100); do grep -q "play: name='src'" "$dir/a/error.log" 2>/dev/null && break; sleep 0.05; done
-r0=$(cpu_ns "$rp"); a0=$(cpu_ns "$wa")
+r0=$(cpu_ns "$rp"); a0=$(cpu_ns "$wa"); c0=$(cpu_ns "$wc")
 publish live/src
 a1=$(cpu_ns "$wa")
 sleep 0.5
-r1=$(cpu_ns "$rp")
+r1=$(cpu_ns "$rp"); c1=$(cpu_ns "$wc")
 kill -INT $rp; wait $rp || true
 relay_a=$((a1 - a0))
-python3 - "$base" "$push" "$relay_a" "$dir/relay.json" "$DURATION" "$((r1 - r0))" <<'PY'
+python3 - "$base" "$push" "$relay_a" "$dir/relay.json" "$DURATION" "$((r1 - r0))" "$((c1 - c0))" <<'PY'
 import json, sys
 base, push, relay_a = (int(x) for x in sys.argv[1:4])
 relay_cpu = int(sys.argv[6]) / 1e6
+proxy_cpu = int(sys.argv[7]) / 1e6
 dur = float(sys.argv[5])
 stats = [json.loads(l) for l in open(sys.argv[4]) if '"stats"' in l][-1]
 lat = stats["relay_latency_ms"]
@@ -77,4 +97,5 @@ print(f"relay adds per message: p50 {lat['p50']} ms, p99 {lat['p99']} ms, max {l
 push_cost = (push - base) / 1e6
 print(f"nginx A worker: alone {base/1e6:.1f} ms CPU, with push {push/1e6:.1f} ms (push adds {push_cost:.1f} ms), serving the relay as a player {relay_a/1e6:.1f} ms")
 print(f"relay process: {relay_cpu:.1f} ms CPU; ratio relay / nginx push: {relay_cpu / push_cost:.2f}" if push_cost > 0 else f"relay process: {relay_cpu:.1f} ms CPU")
+print(f"nginx stream proxy forwarding the same stream (TCP only, no RTMP): {proxy_cpu:.1f} ms CPU; ratio relay / that floor: {relay_cpu / proxy_cpu:.2f}" if proxy_cpu > 0 else "")
 PY

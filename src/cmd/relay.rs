@@ -180,15 +180,15 @@ pub fn run(args: &RelayArgs, global: &GlobalArgs) -> Result<(), Exit> {
     let result: Result<Result<RelayStats, relay::RelayError>, Exit> = rt.block_on(async {
         let mut sig = sigint()?;
         let (tx, rx) = tokio::sync::watch::channel(false);
-        let stopper = async move {
-            until_interrupted(&mut sig, args.duration).await;
+        let duration = args.duration;
+        // A task of its own: the relay's wakeups do not poll it.
+        let stopper = tokio::spawn(async move {
+            until_interrupted(&mut sig, duration).await;
             let _ = tx.send(true);
-            std::future::pending::<()>().await
-        };
-        Ok(tokio::select! {
-            r = relay::run(&mut ends, cfg, progress, rx) => r,
-            _ = stopper => unreachable!(),
-        })
+        });
+        let r = relay::run(&mut ends, cfg, progress, rx).await;
+        stopper.abort();
+        Ok(r)
     });
     if live {
         eprint!("\r\x1b[K");
