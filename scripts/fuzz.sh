@@ -42,7 +42,9 @@ runs="${FUZZ_RUNS:--1}"
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   # shellcheck disable=SC2046
-  out=$(cargo fuzz run -O "$t" "corpus/$t" $(seeds "$t") -- \
+  # Inputs that once failed are replayed first, in every run.
+  reg=(); [ -d "regressions/$t" ] && reg=("regressions/$t")
+  out=$(cargo fuzz run -O "$t" "corpus/$t" $(seeds "$t") "${reg[@]}" -- \
         -max_total_time="$secs" -runs="$runs" -max_len="$(max_len "$t")" \
         -rss_limit_mb=4096 -malloc_limit_mb=1024 -timeout="${FUZZ_TIMEOUT:-10}" 2>&1) || {
     echo "$out" | tail -n 40
