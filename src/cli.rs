@@ -401,7 +401,7 @@ pub struct DiagnoseArgs {
 /// `rtmptool relay`.
 #[derive(Debug, Args)]
 pub struct RelayArgs {
-    /// SRC_URL DST_URL (play from SRC, publish to DST), or with --listen only DST_URL (rtmp:// or rtmps://)
+    /// SRC_URL DST_URL (play from SRC, publish to DST), or with --listen only DST_URL: rtmp[s]://host[:port] carries each encoder's app and stream name, …/APP or …/APP/STREAM replaces them
     #[arg(value_name = "URL", num_args = 1..=2, required = true)]
     pub urls: Vec<String>,
     /// Accept encoders here and carry each to DST_URL's server: a decoding proxy that prints every message both ways (the dump renderer; --json too) and reports the diagnose findings

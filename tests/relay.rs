@@ -248,8 +248,6 @@ fn listen_proxies_ffmpeg_to_nginx_and_decodes_it_live() {
             break;
         }
     }
-    let _ = tcp.shutdown(std::net::Shutdown::Write);
-    reader.join().unwrap();
     let records = || -> Vec<serde_json::Value> {
         std::fs::read_to_string(&log)
             .unwrap_or_default()
@@ -267,6 +265,8 @@ fn listen_proxies_ffmpeg_to_nginx_and_decodes_it_live() {
                 .then_some(())
         },
     );
+    let _ = tcp.shutdown(std::net::Shutdown::Write);
+    reader.join().unwrap();
     let all = records();
     assert!(
         all.iter()
@@ -328,4 +328,199 @@ fn sigint_while_connecting_stops_at_once() {
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"type\":\"stats\""));
+}
+
+/// `relay --listen` with the upstream URL's path: `rtmp://host:port` carries
+/// the encoder's app and stream name; `…/live/renamed` replaces both (the
+/// encoder's app `other` does not exist on nginx, so only the rewrite lets
+/// it publish). Play from nginx equals the source either way; the session
+/// records say what was carried, and the encoder's stream key is never shown.
+#[test]
+fn listen_carries_or_rewrites_app_and_stream() {
+    let ffmpeg = require("ffmpeg");
+    let b = Nginx::start(4096, "");
+    let dir = tempfile::tempdir().expect("tmp");
+    // A 3 s cut of the source, made by FFmpeg: what it will publish.
+    let src = dir.path().join("src.flv");
+    let cut = Command::new(&ffmpeg)
+        .args(["-nostdin", "-loglevel", "error", "-i"])
+        .arg(media("h264base_aac_10s.flv"))
+        .args(["-t", "3", "-c", "copy", "-f", "flv"])
+        .arg(&src)
+        .output()
+        .expect("ffmpeg");
+    assert!(cut.status.success());
+    let server = format!("rtmp://{}", b.addr);
+    let cases = [
+        ("carried", server.clone(), "live/kept", "live/kept"),
+        (
+            "rewritten",
+            b.url("live/renamed"),
+            "other/secretkey123",
+            "live/renamed",
+        ),
+    ];
+    let mut runs = Vec::new();
+    for (name, upstream, sent, played) in cases {
+        let port = common::free_port();
+        let log = dir.path().join(format!("{name}.ndjson"));
+        let proxy = bin()
+            .args(["--json", "relay", "--listen", &format!("127.0.0.1:{port}")])
+            .arg(&upstream)
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("proxy");
+        common::wait_for("the proxy to listen", Duration::from_secs(10), || {
+            // A probe connection that sends nothing: the proxy reports it closed.
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        let out = dir.path().join(format!("{name}.flv"));
+        let play = bin()
+            .args(["play", &b.url(played), "-o"])
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("play");
+        runs.push((name, proxy, log, play, out, port, sent, played));
+    }
+    wait_logged(&b, "play", &["kept", "renamed"]);
+    let publishers: Vec<_> = runs
+        .iter()
+        .map(|(_, _, _, _, _, port, sent, _)| {
+            Command::new(&ffmpeg)
+                .args(["-nostdin", "-loglevel", "error", "-re", "-i"])
+                .arg(&src)
+                .args(["-c", "copy", "-f", "flv"])
+                .arg(format!("rtmp://127.0.0.1:{port}/{sent}"))
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("ffmpeg")
+        })
+        .collect();
+    for p in publishers {
+        let o = wait_output(p, "ffmpeg", Duration::from_secs(20));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    for (name, proxy, log, play, out, _, sent, played) in runs {
+        let po = wait_output(play, "play", Duration::from_secs(20));
+        assert!(
+            po.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&po.stderr)
+        );
+        common::assert_same(name, &src, &out, 0);
+        let _ = Command::new("kill")
+            .args(["-INT", &proxy.id().to_string()])
+            .status();
+        let po = wait_output(proxy, "proxy", Duration::from_secs(10));
+        let text = std::fs::read_to_string(&log).unwrap();
+        let stderr = String::from_utf8_lossy(&po.stderr);
+        assert!(
+            !text.contains("secretkey123") && !stderr.contains("secretkey123"),
+            "{text}{stderr}"
+        );
+        let sessions: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|r| r["type"] == "session")
+            .collect();
+        let one = |event: &str| {
+            sessions
+                .iter()
+                .find(|r| r["event"] == event)
+                .unwrap_or_else(|| panic!("{name}: no {event} session record in {text}"))
+                .clone()
+        };
+        let (sent_app, sent_stream) = sent.split_once('/').unwrap();
+        let (played_app, played_stream) = played.split_once('/').unwrap();
+        let connect = one("connect");
+        let publish = one("publish");
+        assert_eq!(connect["stream"], sent_app, "{name}");
+        if name == "carried" {
+            assert_eq!(connect["detail"], "", "{name}");
+            assert_eq!(publish["stream"], "ke…", "{name}");
+            assert_eq!(publish["detail"], "", "{name}");
+        } else {
+            assert_eq!(connect["detail"], format!("carried as {played_app}"));
+            assert_eq!(publish["stream"], format!("{}…", &sent_stream[..2]));
+            assert_eq!(
+                publish["detail"],
+                format!("carried as {}…", &played_stream[..2])
+            );
+        }
+        assert!(
+            sessions
+                .iter()
+                .any(|r| r["event"] == "close" && r["bytes_in"].as_u64() > Some(50_000)),
+            "{name}: {text}"
+        );
+    }
+}
+
+/// `relay --listen` reports a finding while the encoder goes on, once: a
+/// publisher whose timestamps cross 0xFFFFFF (extended timestamps) at 8×
+/// real time through the proxy to nginx.
+#[test]
+fn listen_reports_findings_while_the_encoder_goes_on() {
+    let b = Nginx::start(4096, "");
+    let port = common::free_port();
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("proxy.ndjson");
+    let mut proxy = bin()
+        .args(["--json", "relay", "--listen", &format!("127.0.0.1:{port}")])
+        .arg(b.url("live"))
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("proxy");
+    common::wait_for("the proxy to listen", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    let mut publish = bin()
+        .args(["publish", "--rate", "8", "--start-timestamp", "16777000"])
+        .arg(media("h264base_aac_60s.flv"))
+        .arg(format!("rtmp://127.0.0.1:{port}/live/ext"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("publish");
+    let count = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|r| {
+                r["type"] == "finding" && r["code"] == "extended_timestamp" && r["dir"] == "c2s"
+            })
+            .count()
+    };
+    common::wait_for("the finding, live", Duration::from_secs(20), || {
+        (count() == 1).then_some(())
+    });
+    assert!(
+        publish.try_wait().unwrap().is_none(),
+        "the publisher had already finished: not live"
+    );
+    let st = publish.wait().unwrap();
+    assert!(st.success());
+    common::wait_for("the encoder's close", Duration::from_secs(10), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("\"event\":\"close\",\"detail\":\"closed by the encoder\",\"time\"")
+            .then_some(())
+            .filter(|_| {
+                std::fs::read_to_string(&log)
+                    .unwrap_or_default()
+                    .matches("\"event\":\"close\"")
+                    .count()
+                    >= 2
+            })
+    });
+    let _ = Command::new("kill")
+        .args(["-INT", &proxy.id().to_string()])
+        .status();
+    let _ = proxy.wait();
+    assert_eq!(count(), 1, "reported again at the end");
 }

@@ -8,6 +8,12 @@ use std::time::Instant;
 
 use serde_json::json;
 
+fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 use super::streaming::{ConnectOptions, connect, err, human_bytes, sigint, until_interrupted};
 use crate::cli::{GlobalArgs, RelayArgs};
 use crate::report::{Style, write_json_line};
@@ -90,7 +96,18 @@ pub fn run(args: &RelayArgs, global: &GlobalArgs) -> Result<(), Exit> {
                 "relay --listen ADDR takes one URL: the server to carry encoders to".into(),
             ));
         };
-        return listen(args, global, style, addr, parse(dst)?);
+        // rtmp://host[:port] carries the encoder's app and stream name;
+        // a path replaces them (…/APP, or …/APP/STREAM).
+        let rest = dst.split_once("://").map_or("", |(_, r)| r);
+        let has_path = rest
+            .find(['/', '?'])
+            .is_some_and(|i| !rest[i..].trim_start_matches('/').is_empty());
+        let url = if has_path {
+            parse(dst)?
+        } else {
+            parse(&format!("{}/_", dst.trim_end_matches('/')))?
+        };
+        return listen(args, global, style, addr, url, has_path);
     }
     let [src, dst] = args.urls.as_slice() else {
         return Err(err(
@@ -101,6 +118,14 @@ pub fn run(args: &RelayArgs, global: &GlobalArgs) -> Result<(), Exit> {
     let src = parse(src)?;
     let dst = parse(dst)?;
     let (src_shown, dst_shown) = (src.shown(args.reveal_keys), dst.shown(args.reveal_keys));
+    // What a server says may name either end's key (onStatus descriptions).
+    let (src_c, dst_c) = (src.clone(), dst.clone());
+    let reveal = args.reveal_keys;
+    let scrub = move |text: &str| -> String {
+        let t = rtmptool::text::sanitize(text);
+        let t = src_c.scrub(&t, reveal);
+        dst_c.scrub(&t, reveal).into_owned()
+    };
     let mut ends = Ends {
         src,
         dst,
@@ -154,7 +179,7 @@ pub fn run(args: &RelayArgs, global: &GlobalArgs) -> Result<(), Exit> {
             Progress::Dropped { side, why } => format!(
                 "{} dropped: {}{}",
                 side.name(),
-                rtmptool::text::sanitize(why),
+                scrub(why),
                 if args.reconnect { "; reconnecting" } else { "" }
             ),
             Progress::Reconnected { side } => format!(
@@ -218,7 +243,10 @@ pub fn run(args: &RelayArgs, global: &GlobalArgs) -> Result<(), Exit> {
     }
     match failure {
         None => Ok(()),
-        Some((code, side, message)) => Err(err(code, format!("relay: {}: {message}", side.name()))),
+        Some((code, side, message)) => Err(err(
+            code,
+            format!("relay: {}: {}", side.name(), scrub(&message)),
+        )),
     }
 }
 
@@ -230,6 +258,7 @@ fn listen(
     style: Style,
     addr: std::net::SocketAddr,
     dst: RtmpUrl,
+    has_path: bool,
 ) -> Result<(), Exit> {
     use crate::cli::DumpArgs;
     use crate::report::dump::{Filter, Renderer};
@@ -250,7 +279,12 @@ fn listen(
     let renderer =
         std::sync::Mutex::new(Renderer::new(std::io::stdout(), style, &dump_args, filter));
     let json = style.json;
-    let shown = dst.shown(args.reveal_keys);
+    let rewrite = proxy::Rewrite::from_url(&dst, has_path);
+    let shown = if has_path {
+        dst.shown(args.reveal_keys)
+    } else {
+        format!("{} (the encoder's app and stream name)", dst.server())
+    };
     let sink: proxy::ProxySink = std::sync::Arc::new(move |ev: ProxyEvent| {
         let mut r = renderer.lock().unwrap_or_else(|e| e.into_inner());
         match ev {
@@ -275,6 +309,28 @@ fn listen(
                     );
                 }
             }
+            ProxyEvent::Session {
+                id,
+                peer,
+                event,
+                stream,
+                detail,
+            } => {
+                drop(r);
+                if json {
+                    let _ = write_json_line(
+                        &mut std::io::stdout().lock(),
+                        &json!({"type":"session","peer":peer.to_string(),"id":id,"event":event,
+                                "stream":stream,"detail":detail,"time":now_secs()}),
+                    );
+                } else if !detail.is_empty() {
+                    eprintln!(
+                        "#{id} {peer}: {event} {}, {}",
+                        rtmptool::text::sanitize(&stream),
+                        rtmptool::text::sanitize(&detail)
+                    );
+                }
+            }
             ProxyEvent::Accepted { id, peer } => {
                 if !json {
                     eprintln!("#{id} {peer}: encoder connected");
@@ -286,7 +342,14 @@ fn listen(
                 why,
                 bytes,
             } => {
-                if !json {
+                if json {
+                    let _ = write_json_line(
+                        &mut std::io::stdout().lock(),
+                        &json!({"type":"session","peer":peer.to_string(),"id":id,"event":"close",
+                                "detail":rtmptool::text::sanitize(&why),"time":now_secs(),
+                                "bytes_in":bytes[0],"bytes_out":bytes[1]}),
+                    );
+                } else {
                     eprintln!(
                         "#{id} {peer}: {} ({} bytes from the encoder, {} from the server)",
                         rtmptool::text::sanitize(&why),
@@ -299,6 +362,7 @@ fn listen(
     });
     let cfg = ProxyConfig {
         upstream: dst,
+        rewrite,
         tls: rtmptool::net::tls::TlsOptions {
             ca: args.ca.clone(),
             insecure: args.insecure,

@@ -178,6 +178,11 @@ impl RtmpUrl {
         &self.app
     }
 
+    /// `rtmp[s]://host:port`: the server alone (no user info, no secrets).
+    pub fn server(&self) -> String {
+        format!("{}://{}:{}", self.scheme(), self.host_for_url(), self.port)
+    }
+
     /// `tcUrl`: `rtmp[s]://host:port/app` (no user info). Holds the app's
     /// secrets, if any: for the wire only.
     pub fn tc_url(&self) -> String {

@@ -7,9 +7,14 @@
 //! sends on to the other (RTMP 1.0 §5.4.1). Acknowledgements and ping
 //! answers are each hop's own business and are not forwarded.
 //!
+//! The upstream URL's path, when it has one, replaces the encoder's app
+//! (and tcUrl) and stream name in the commands that carry them
+//! ([`Rewrite`]); without one, they go on as sent.
+//!
 //! The encoder's side is followed by [`Strict`]: its records go to the
 //! caller (the live decode, with `dump`'s renderer) and to the diagnoser,
-//! whose findings are reported when the connection ends.
+//! whose findings are reported as soon as nothing later can revise them
+//! (the rest when the connection ends), each once.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,6 +53,21 @@ pub enum ProxyEvent {
     Record(Box<Record>),
     /// A finding about the encoder's connection.
     Finding(Box<Finding>),
+    /// What the encoder asked for (`connect` with its app, `publish` or
+    /// `play` with its stream name, redacted unless keys are revealed), and
+    /// what the proxy carried upstream instead when it rewrote it.
+    Session {
+        /// Connection number.
+        id: u64,
+        /// The encoder.
+        peer: SocketAddr,
+        /// `connect`, `publish` or `play`.
+        event: &'static str,
+        /// The app (connect) or stream name the encoder sent.
+        stream: String,
+        /// Empty, or `carried as …` when it was rewritten.
+        detail: String,
+    },
     /// The connection ended.
     Closed {
         /// Connection number.
@@ -64,12 +84,236 @@ pub enum ProxyEvent {
 /// Where events go.
 pub type ProxySink = Arc<dyn Fn(ProxyEvent) + Send + Sync>;
 
+/// What the proxy changes in the encoder's commands on their way upstream.
+/// Empty: every command goes on byte for byte.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rewrite {
+    /// `connect`'s `app`, and the `tcUrl` that goes with it.
+    pub app: Option<(String, String)>,
+    /// The stream name (with its query) of `publish`, `play`,
+    /// `releaseStream`, `FCPublish` and `FCUnpublish`.
+    pub stream: Option<String>,
+}
+
+impl Rewrite {
+    /// From the upstream URL as given: `rtmp://host[:port]` carries the
+    /// encoder's app and stream name; `…/APP` sets the app; `…/APP/STREAM`
+    /// both. `has_path` says whether the URL had a path at all.
+    pub fn from_url(url: &RtmpUrl, has_path: bool) -> Rewrite {
+        if !has_path {
+            return Rewrite::default();
+        }
+        let stream = url.stream_with_query();
+        Rewrite {
+            app: Some((url.app().to_owned(), url.tc_url())),
+            stream: (!stream.is_empty()).then_some(stream),
+        }
+    }
+}
+
+/// Commands whose first argument is a stream name.
+const STREAM_COMMANDS: [&str; 6] = [
+    "publish",
+    "play",
+    "play2",
+    "releaseStream",
+    "FCPublish",
+    "FCUnpublish",
+];
+
+/// What [`rewrite`] made of one message from the encoder.
+struct Rewritten {
+    /// The body to send upstream instead, when it changed.
+    payload: Option<Bytes>,
+    /// A session event to report: (event, what the encoder sent, what went upstream).
+    session: Option<(&'static str, String, Option<String>)>,
+}
+
+/// Applies `rw` to a command from the encoder (RTMP 1.0 §7.2.1.1 connect's
+/// `app` and `tcUrl`; §7.2.2.3/§7.2.2.6 the stream name of play and
+/// publish). Anything else, and any command that does not decode, is left
+/// as it is.
+fn rewrite(m: &RawMessage, rw: &Rewrite) -> Rewritten {
+    use crate::proto::amf0::Amf0Value;
+    use crate::proto::message::Message;
+    let none = Rewritten {
+        payload: None,
+        session: None,
+    };
+    let t = m.header.msg_type;
+    if t != MessageType::COMMAND_AMF0 && t != MessageType::COMMAND_AMF3 {
+        return none;
+    }
+    let Ok(Message::Command(mut c)) = Message::decode(t, m.payload.clone()) else {
+        return none;
+    };
+    let text = |v: Option<&Amf0Value>| match v {
+        Some(Amf0Value::String(s) | Amf0Value::LongString(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let name = c.name().to_owned();
+    let mut changed = None;
+    let session = if name == "connect" {
+        let props = match c.values.get_mut(2) {
+            Some(Amf0Value::Object(p)) => Some(p),
+            _ => None,
+        };
+        let app = props
+            .as_ref()
+            .and_then(|p| p.iter().find(|(k, _)| k == "app"))
+            .and_then(|(_, v)| text(Some(v)))
+            .unwrap_or_default();
+        if let (Some((new_app, tc_url)), Some(props)) = (&rw.app, props) {
+            for (k, v) in props.iter_mut() {
+                match k.as_str() {
+                    "app" => *v = Amf0Value::String(new_app.clone()),
+                    "tcUrl" => *v = Amf0Value::String(tc_url.clone()),
+                    _ => {}
+                }
+            }
+            if *new_app != app {
+                changed = Some(new_app.clone());
+            }
+        }
+        Some(("connect", app, changed.clone()))
+    } else if STREAM_COMMANDS.contains(&name.as_str()) {
+        let old = text(c.values.get(3));
+        if let (Some(new), Some(o)) = (&rw.stream, &old)
+            && new != o
+        {
+            c.values[3] = Amf0Value::String(new.clone());
+            changed = Some(new.clone());
+        }
+        match name.as_str() {
+            "publish" | "play" => Some((
+                if name == "play" { "play" } else { "publish" },
+                old.unwrap_or_default(),
+                changed.clone(),
+            )),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let payload = (changed.is_some() || (name == "connect" && rw.app.is_some()))
+        .then(|| Message::Command(c).encode());
+    Rewritten { payload, session }
+}
+
+/// The stream keys and query values one connection has named, removed
+/// from the records of its live decode unless keys are revealed (CLI.md:
+/// secrets never reach output): the encoder's publish/play names, the
+/// query values of its tcUrl and app, and the server's echoes of them
+/// (onStatus descriptions).
+#[derive(Default)]
+struct Secrets {
+    keys: Vec<String>,
+}
+
+impl Secrets {
+    fn add(&mut self, k: &str) {
+        if !k.is_empty() && !self.keys.iter().any(|x| x == k) {
+            self.keys.push(k.to_owned());
+        }
+    }
+
+    fn add_query(&mut self, q: &str) {
+        for kv in q.split('&') {
+            self.add(kv.split_once('=').map_or(kv, |x| x.1));
+        }
+    }
+
+    /// Learns what a command names.
+    fn learn(&mut self, c: &crate::proto::message::Command) {
+        use crate::proto::amf0::Amf0Value;
+        let text = |v: Option<&Amf0Value>| match v {
+            Some(Amf0Value::String(s) | Amf0Value::LongString(s)) => Some(s.clone()),
+            _ => None,
+        };
+        let name = c.name();
+        if name == "connect" {
+            if let Some(o) = c.command_object() {
+                for key in ["tcUrl", "app"] {
+                    if let Some(q) =
+                        text(o.get(key)).and_then(|u| u.split_once('?').map(|x| x.1.to_owned()))
+                    {
+                        self.add_query(&q);
+                    }
+                }
+            }
+        } else if STREAM_COMMANDS.contains(&name)
+            && let Some(k) = text(c.args().first())
+        {
+            match k.split_once('?') {
+                Some((k, q)) => {
+                    self.add(k);
+                    self.add_query(q);
+                }
+                None => self.add(&k),
+            }
+        }
+    }
+
+    fn scrub_str(&self, s: &mut String) {
+        for k in &self.keys {
+            if s.contains(k.as_str()) {
+                *s = s.replace(k.as_str(), &crate::net::url::redact(k, false));
+            }
+        }
+    }
+
+    fn scrub(&self, v: &mut crate::proto::amf0::Amf0Value) {
+        use crate::proto::amf0::Amf0Value as V;
+        match v {
+            V::String(s) | V::LongString(s) | V::XmlDocument(s) => self.scrub_str(s),
+            V::Object(p)
+            | V::EcmaArray { properties: p, .. }
+            | V::TypedObject { properties: p, .. } => {
+                for (_, v) in p {
+                    self.scrub(v);
+                }
+            }
+            V::StrictArray(a) => {
+                for v in a {
+                    self.scrub(v);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The record as it may be shown: commands and data with the secrets
+    /// learnt so far (this record's included) shortened.
+    fn shown(&mut self, r: &Record) -> Record {
+        use crate::analyze::RecordKind;
+        use crate::proto::message::Message;
+        let mut r = r.clone();
+        if let RecordKind::Message { decoded: Ok(m), .. } = &mut r.kind {
+            if let Message::Command(c) = &*m
+                && r.dir == Some(Dir::C2s)
+            {
+                self.learn(c);
+            }
+            if !self.keys.is_empty() {
+                match m {
+                    Message::Command(c) => c.values.iter_mut().for_each(|v| self.scrub(v)),
+                    Message::Data(d) => d.values.iter_mut().for_each(|v| self.scrub(v)),
+                    _ => {}
+                }
+            }
+        }
+        r
+    }
+}
+
 /// Settings of the proxy.
 #[derive(Clone)]
 pub struct ProxyConfig {
-    /// The server every encoder is carried to (its app and stream name are
-    /// the encoder's: the commands are forwarded as sent).
+    /// The server every encoder is carried to.
     pub upstream: RtmpUrl,
+    /// What changes on the way (by default nothing: the encoder's app and
+    /// stream name go on as sent).
+    pub rewrite: Rewrite,
     /// TLS settings for an rtmps:// upstream.
     pub tls: TlsOptions,
     /// Limit for connecting and handshakes.
@@ -173,6 +417,23 @@ fn forward(to: &mut Connection, m: &RawMessage) {
     to.send_raw(m.csid, &m.header, &m.payload);
 }
 
+/// The message as it goes upstream (rewritten when `rw` says so), with
+/// its session event reported.
+fn carry(
+    m: RawMessage,
+    rw: &Rewrite,
+    report: &mut impl FnMut(&'static str, String, Option<String>),
+) -> RawMessage {
+    let r = rewrite(&m, rw);
+    if let Some((event, sent, carried)) = r.session {
+        report(event, sent, carried);
+    }
+    match r.payload {
+        Some(payload) => RawMessage { payload, ..m },
+        None => m,
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn one(
     tcp: TcpStream,
@@ -186,9 +447,13 @@ async fn one(
     let local = tcp.local_addr().unwrap_or(peer);
     let _ = tcp.set_nodelay(true);
     let tap_sink = sink.clone();
-    let mut strict = Strict::new(peer, local, id, budget, cfg.reveal_keys).with_tap(Box::new(
-        move |r: &Record| tap_sink(ProxyEvent::Record(Box::new(r.clone()))),
-    ));
+    let reveal = cfg.reveal_keys;
+    let mut secrets = Secrets::default();
+    let mut strict =
+        Strict::new(peer, local, id, budget, reveal).with_tap(Box::new(move |r: &Record| {
+            let r = if reveal { r.clone() } else { secrets.shown(r) };
+            tap_sink(ProxyEvent::Record(Box::new(r)))
+        }));
     let mut bytes = [0u64; 2];
     let (why, how) = match upstream(&cfg).await {
         Err(e) => (
@@ -215,6 +480,26 @@ async fn one(
                 },
                 None => None,
             };
+            let reveal = cfg.reveal_keys;
+            let shown = |s: &str| crate::net::url::redact(s, reveal);
+            let report = |event: &'static str, sent: String, carried: Option<String>| {
+                // The app is not a secret; stream names are.
+                let show = |s: &str| {
+                    if event == "connect" {
+                        s.to_owned()
+                    } else {
+                        shown(s)
+                    }
+                };
+                sink(ProxyEvent::Session {
+                    id,
+                    peer,
+                    event,
+                    stream: show(&sent),
+                    detail: carried
+                        .map_or_else(String::new, |c| format!("carried as {}", show(&c))),
+                });
+            };
             let r = pump(
                 tcp,
                 up,
@@ -225,6 +510,13 @@ async fn one(
                 epoch,
                 &mut stop,
                 &mut record,
+                &cfg.rewrite,
+                report,
+                |fs| {
+                    for f in fs {
+                        sink(ProxyEvent::Finding(Box::new(f)));
+                    }
+                },
             )
             .await;
             if let Some(r) = record {
@@ -255,7 +547,13 @@ async fn pump(
     epoch: Instant,
     stop: &mut watch::Receiver<bool>,
     record: &mut Option<crate::serve::record::Recorder>,
+    rw: &Rewrite,
+    mut report: impl FnMut(&'static str, String, Option<String>),
+    mut settled: impl FnMut(Vec<Finding>),
 ) -> (String, (Dir, CloseKind)) {
+    // Findings nothing later can revise go out while the encoder goes on,
+    // at most once a second (as in serve).
+    let mut last_settled = Instant::now();
     let (mut er, mut ew) = enc.into_split();
     let (mut ur, mut uw) = tokio::io::split(up);
     let mut ebuf = BytesMut::with_capacity(64 * 1024);
@@ -294,6 +592,13 @@ async fn pump(
                 Ok(n) => {
                     bytes[0] += n as u64;
                     strict.received(&ebuf, wall_clock());
+                    if last_settled.elapsed() >= Duration::from_secs(1) {
+                        last_settled = Instant::now();
+                        let f = strict.take_settled();
+                        if !f.is_empty() {
+                            settled(f);
+                        }
+                    }
                     down.handle_input(&ebuf);
                     ebuf.clear();
                     loop {
@@ -304,6 +609,7 @@ async fn pump(
                                     let body = crate::serve::hub::strip_set_data_frame(&m.payload);
                                     r.write_message(t, m.header.timestamp, &body);
                                 }
+                                let m = carry(m, rw, &mut report);
                                 if upc.is_handshaken() { forward(upc, &m) } else { waiting.push(m) }
                             }
                             Ok(Some(_)) => {}
@@ -353,5 +659,168 @@ async fn pump(
             },
             _ = stop.changed() => return fin("proxy stopping", Dir::S2c),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::amf0::Amf0Value as V;
+    use crate::proto::chunk::MessageHeader;
+    use crate::proto::message::{Command, Message};
+
+    fn raw(c: Command) -> RawMessage {
+        RawMessage {
+            csid: 3,
+            header: MessageHeader {
+                timestamp: 0,
+                msg_type: MessageType::COMMAND_AMF0,
+                stream_id: 0,
+            },
+            payload: Message::Command(c).encode(),
+            offset: 0,
+            fmt: 0,
+            chunks: 1,
+            extended_timestamp: false,
+            unknown: Default::default(),
+        }
+    }
+
+    fn connect(app: &str, tc: &str) -> Command {
+        Command::new(
+            "connect",
+            1.0,
+            V::Object(vec![
+                ("app".into(), V::String(app.into())),
+                ("flashVer".into(), V::String("FMLE/3.0".into())),
+                ("tcUrl".into(), V::String(tc.into())),
+            ]),
+            vec![],
+        )
+    }
+
+    fn decoded(p: &Bytes) -> Command {
+        match Message::decode(MessageType::COMMAND_AMF0, p.clone()).unwrap() {
+            Message::Command(c) => c,
+            m => panic!("{m:?}"),
+        }
+    }
+
+    #[test]
+    fn without_a_rewrite_commands_go_on_byte_for_byte() {
+        let rw = Rewrite::default();
+        let m = raw(connect("other", "rtmp://proxy:1935/other"));
+        let r = rewrite(&m, &rw);
+        assert_eq!(r.payload, None);
+        assert_eq!(r.session, Some(("connect", "other".into(), None)));
+        let p = raw(Command::new(
+            "publish",
+            5.0,
+            V::Null,
+            vec![V::String("key?x=1".into()), V::String("live".into())],
+        ));
+        let r = rewrite(&p, &rw);
+        assert_eq!(r.payload, None);
+        assert_eq!(r.session, Some(("publish", "key?x=1".into(), None)));
+    }
+
+    #[test]
+    fn a_rewrite_replaces_app_tcurl_and_stream_and_keeps_the_rest() {
+        let rw = Rewrite {
+            app: Some(("live".into(), "rtmp://up:1935/live".into())),
+            stream: Some("renamed".into()),
+        };
+        let r = rewrite(&raw(connect("other", "rtmp://proxy:1935/other")), &rw);
+        let c = decoded(r.payload.as_ref().unwrap());
+        let o = c.command_object().unwrap();
+        assert_eq!(o.get("app"), Some(&V::String("live".into())));
+        assert_eq!(
+            o.get("tcUrl"),
+            Some(&V::String("rtmp://up:1935/live".into()))
+        );
+        assert_eq!(o.get("flashVer"), Some(&V::String("FMLE/3.0".into())));
+        assert_eq!(
+            r.session,
+            Some(("connect", "other".into(), Some("live".into())))
+        );
+        for name in [
+            "releaseStream",
+            "FCPublish",
+            "publish",
+            "play",
+            "FCUnpublish",
+        ] {
+            let r = rewrite(
+                &raw(Command::new(
+                    name,
+                    5.0,
+                    V::Null,
+                    vec![V::String("key".into()), V::String("live".into())],
+                )),
+                &rw,
+            );
+            let c = decoded(r.payload.as_ref().unwrap());
+            assert_eq!(c.name(), name);
+            assert_eq!(c.transaction_id(), Some(5.0));
+            assert_eq!(
+                c.args(),
+                &[V::String("renamed".into()), V::String("live".into())]
+            );
+        }
+        // Other commands are not touched.
+        let r = rewrite(
+            &raw(Command::new("createStream", 4.0, V::Null, vec![])),
+            &rw,
+        );
+        assert_eq!((r.payload, r.session), (None, None));
+    }
+
+    #[test]
+    fn the_live_decode_hides_what_the_encoder_named() {
+        use crate::analyze::RecordKind;
+        let rec = |dir: Dir, c: Command| Record {
+            conn: "a-b".into(),
+            conn_id: 0,
+            dir: Some(dir),
+            frame: 1,
+            time: Timestamp { sec: 0, nsec: 0 },
+            offset: None,
+            kind: RecordKind::Message {
+                raw: raw(c.clone()),
+                decoded: Ok(Message::Command(c)),
+            },
+        };
+        let mut s = Secrets::default();
+        // What the renderer shows (the raw body is only shown with --hex,
+        // which the proxy never sets).
+        let text = |r: &Record| match &r.kind {
+            RecordKind::Message { decoded, .. } => format!("{decoded:?}"),
+            k => format!("{k:?}"),
+        };
+        let c = s.shown(&rec(
+            Dir::C2s,
+            connect("live?token=tok123", "rtmp://h/live?token=tok123"),
+        ));
+        assert!(!text(&c).contains("tok123"), "{}", text(&c));
+        let p = s.shown(&rec(
+            Dir::C2s,
+            Command::new("publish", 5.0, V::Null, vec![V::String("secret99".into())]),
+        ));
+        assert!(
+            !text(&p).contains("secret99") && text(&p).contains("se…"),
+            "{}",
+            text(&p)
+        );
+        let status = Command::new(
+            "onStatus",
+            0.0,
+            V::Null,
+            vec![V::Object(vec![(
+                "description".into(),
+                V::String("secret99 is now published".into()),
+            )])],
+        );
+        let st = s.shown(&rec(Dir::S2c, status));
+        assert!(!text(&st).contains("secret99"), "{}", text(&st));
     }
 }
