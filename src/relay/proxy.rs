@@ -233,6 +233,13 @@ impl Secrets {
         let name = c.name();
         if name == "connect" {
             if let Some(o) = c.command_object() {
+                // User info in the tcUrl (`rtmp://user:pass@host/app`).
+                if let Some(u) = text(o.get("tcUrl"))
+                    && let Some((_, rest)) = u.split_once("://")
+                    && let Some((info, _)) = rest.split('/').next().unwrap_or("").rsplit_once('@')
+                {
+                    self.add(&format!("{info}@"));
+                }
                 for key in ["tcUrl", "app"] {
                     if let Some(q) =
                         text(o.get(key)).and_then(|u| u.split_once('?').map(|x| x.1.to_owned()))
@@ -257,7 +264,12 @@ impl Secrets {
     fn scrub_str(&self, s: &mut String) {
         for k in &self.keys {
             if s.contains(k.as_str()) {
-                *s = s.replace(k.as_str(), &crate::net::url::redact(k, false));
+                let shown = if k.ends_with('@') {
+                    "***@".to_owned()
+                } else {
+                    crate::net::url::redact(k, false)
+                };
+                *s = s.replace(k.as_str(), &shown);
             }
         }
     }
@@ -799,9 +811,14 @@ mod tests {
         };
         let c = s.shown(&rec(
             Dir::C2s,
-            connect("live?token=tok123", "rtmp://h/live?token=tok123"),
+            connect("live?token=tok123", "rtmp://bob:pw77@h/live?token=tok123"),
         ));
         assert!(!text(&c).contains("tok123"), "{}", text(&c));
+        assert!(
+            !text(&c).contains("pw77") && text(&c).contains("rtmp://***@h/live"),
+            "{}",
+            text(&c)
+        );
         let p = s.shown(&rec(
             Dir::C2s,
             Command::new("publish", 5.0, V::Null, vec![V::String("secret99".into())]),
