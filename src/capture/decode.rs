@@ -216,8 +216,37 @@ pub fn decode(link_type: LinkType, data: &[u8]) -> Result<Decoded<'_>, DecodeErr
     from_sliced(sliced)
 }
 
+/// The Fragment header (RFC 8200 §4.5) among IPv6 extension headers:
+/// (identification, byte offset, more fragments). Walked here rather than
+/// with etherparse's iterator, which reads past the end of the slice when
+/// a lax parse stopped inside the chain (found by fuzzing: a heap read
+/// overflow under AddressSanitizer).
+fn ipv6_fragment(mut next: u8, mut ext: &[u8]) -> Option<(u32, u32, bool)> {
+    loop {
+        let len = match next {
+            // Hop-by-hop, routing, destination options: (len + 1) × 8.
+            0 | 43 | 60 => (usize::from(*ext.get(1)?) + 1) * 8,
+            // Fragment: 8 bytes.
+            44 => {
+                let f = ext.get(..8)?;
+                let word = u16::from_be_bytes([f[2], f[3]]);
+                return Some((
+                    u32::from_be_bytes([f[4], f[5], f[6], f[7]]),
+                    u32::from(word >> 3) * 8,
+                    word & 1 == 1,
+                ));
+            }
+            // Authentication header: (len + 2) × 4.
+            51 => (usize::from(*ext.get(1)?) + 2) * 4,
+            _ => return None,
+        };
+        next = *ext.first()?;
+        ext = ext.get(len..)?;
+    }
+}
+
 fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, DecodeError> {
-    let mut frag_info: Option<(u32, u32, bool)> = None;
+    let frag_info: Option<(u32, u32, bool)>;
     let (src_ip, dst_ip, ecn, dscp, ttl, fragmented, payload, claimed): (
         IpAddr,
         IpAddr,
@@ -257,15 +286,7 @@ fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, DecodeError> {
         }
         Some(LaxNetSlice::Ipv6(v6)) => {
             let h = v6.header();
-            for e in v6.extensions().clone() {
-                if let etherparse::Ipv6ExtensionSlice::Fragment(f) = e {
-                    frag_info = Some((
-                        f.identification(),
-                        u32::from(f.fragment_offset().byte_offset()),
-                        f.more_fragments(),
-                    ));
-                }
-            }
+            frag_info = ipv6_fragment(h.next_header().0, v6.extensions().slice());
             let pl = v6.payload();
             let claimed = if h.payload_length() == 0 {
                 pl.payload.len()
@@ -371,6 +392,39 @@ fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// IPv6 extension chains, whole and cut: the Fragment header is found
+    /// behind others, read as RFC 8200 §4.5 lays it out, and a chain that
+    /// ends early (or names a header that is not there) gives None.
+    #[test]
+    fn ipv6_fragment_header_in_whole_and_cut_chains() {
+        // Hop-by-hop (8 bytes, next 60), destination options (16 bytes,
+        // next 44), fragment: offset 1480 bytes, more fragments, id 0x01020304.
+        let mut ext = vec![60, 0, 0, 0, 0, 0, 0, 0];
+        ext.extend([44, 1]);
+        ext.extend([0; 14]);
+        let word: u16 = (1480 / 8) << 3 | 1;
+        ext.extend([17, 0]);
+        ext.extend(word.to_be_bytes());
+        ext.extend([1, 2, 3, 4]);
+        assert_eq!(ipv6_fragment(0, &ext), Some((0x0102_0304, 1480, true)));
+        for cut in 0..ext.len() {
+            assert_eq!(ipv6_fragment(0, &ext[..cut]), None, "cut at {cut}");
+        }
+        // No fragment header: the chain ends at the transport.
+        assert_eq!(ipv6_fragment(6, &[]), None);
+        assert_eq!(ipv6_fragment(0, &[6, 0, 0, 0, 0, 0, 0, 0]), None);
+        // The fuzzer's capture (a lax parse stopped inside the chain) decodes
+        // without reading past its packet.
+        let data = include_bytes!(
+            "../../fuzz/regressions/capture_reader/crash-38a23c1ce78e2e979cdcf1f6717cccefe5bc6f66"
+        );
+        if let Ok(mut r) = crate::capture::Reader::new(&data[..]) {
+            while let Ok(Some(p)) = r.next_packet() {
+                let _ = decode(p.link_type, p.data);
+            }
+        }
+    }
     use crate::capture::testutil::tcp4;
     use etherparse::{PacketBuilder, VlanId};
 
