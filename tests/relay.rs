@@ -236,7 +236,10 @@ fn listen_proxies_ffmpeg_to_nginx_and_decodes_it_live() {
     );
     common::assert_same("relay --listen --record", &src, &recorded, 0);
     // The lying client.
-    let bytes = client_bytes("testdata/rtmp/fault_b_lying_setchunksize.pcap");
+    let bytes = common::client_bytes(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/rtmp/fault_b_lying_setchunksize.pcap"),
+    );
     let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let mut r = tcp.try_clone().unwrap();
     let reader = std::thread::spawn(move || {
@@ -282,25 +285,6 @@ fn listen_proxies_ffmpeg_to_nginx_and_decodes_it_live() {
         .args(["-INT", &proxy.id().to_string()])
         .status();
     let _ = proxy.wait();
-}
-
-/// The client bytes (C0 on) of the first connection of a capture.
-fn client_bytes(rel: &str) -> Vec<u8> {
-    use rtmptool::analyze::{Analyzer, Options};
-    use rtmptool::capture::Reader;
-    use rtmptool::capture::tcp::Dir;
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
-    let mut r = Reader::new(std::fs::File::open(path).unwrap()).unwrap();
-    let mut an = Analyzer::new(Options::default());
-    let mut bytes = Vec::new();
-    while let Some(p) = r.next_packet().unwrap() {
-        an.packet_with_data(&p, &mut |_| {}, &mut |d| {
-            if d.dir == Dir::C2s && d.conn_id == 0 {
-                bytes.extend_from_slice(d.bytes);
-            }
-        });
-    }
-    bytes
 }
 
 /// Ctrl-C while the relay waits for a server that never answers its

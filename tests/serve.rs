@@ -498,25 +498,6 @@ fn a_player_that_stops_reading_holds_no_one_back() {
     drop(tcp);
 }
 
-/// The client bytes of a capture (C0 on), reassembled.
-fn client_bytes(pcap: &Path) -> Vec<u8> {
-    use rtmptool::analyze::{Analyzer, Options};
-    use rtmptool::capture::Reader;
-    use rtmptool::capture::tcp::Dir;
-    let f = std::fs::File::open(pcap).expect("open");
-    let mut r = Reader::new(f).expect("capture");
-    let mut an = Analyzer::new(Options::default());
-    let mut bytes = Vec::new();
-    while let Some(p) = r.next_packet().expect("packet") {
-        an.packet_with_data(&p, &mut |_| {}, &mut |d| {
-            if d.dir == Dir::C2s && d.conn_id == 0 {
-                bytes.extend_from_slice(d.bytes);
-            }
-        });
-    }
-    bytes
-}
-
 /// Codes of `diagnose --json` findings about the client's bytes.
 fn diagnose_codes(pcap: &Path) -> Vec<String> {
     let out = bin()
@@ -550,7 +531,7 @@ fn fault_captures_replayed_give_the_findings_of_diagnose() {
         let pcap = dir.join(name);
         let want = diagnose_codes(&pcap);
         assert!(!want.is_empty(), "{name}: diagnose found nothing in c2s");
-        let bytes = client_bytes(&pcap);
+        let bytes = common::client_bytes(&pcap);
         let mut tcp = TcpStream::connect(("127.0.0.1", serve.port)).expect("connect");
         let reader = {
             let mut r = tcp.try_clone().unwrap();

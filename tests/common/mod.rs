@@ -453,3 +453,23 @@ pub fn pcap_record(out: &mut Vec<u8>, sec: u32, usec: u32, data: &[u8], orig: u3
     out.extend(orig.to_le_bytes());
     out.extend(data);
 }
+
+/// The client bytes (C0 on) of a capture's first connection, reassembled:
+/// to replay a captured client against a live server.
+pub fn client_bytes(pcap: &Path) -> Vec<u8> {
+    use rtmptool::analyze::{Analyzer, Options};
+    use rtmptool::capture::Reader;
+    use rtmptool::capture::tcp::Dir;
+    let f = std::fs::File::open(pcap).expect("open");
+    let mut r = Reader::new(f).expect("capture");
+    let mut an = Analyzer::new(Options::default());
+    let mut bytes = Vec::new();
+    while let Some(p) = r.next_packet().expect("packet") {
+        an.packet_with_data(&p, &mut |_| {}, &mut |d| {
+            if d.dir == Dir::C2s && d.conn_id == 0 {
+                bytes.extend_from_slice(d.bytes);
+            }
+        });
+    }
+    bytes
+}
