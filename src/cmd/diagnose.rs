@@ -4,8 +4,7 @@
 //! prints the findings through `report::diagnose`. Exit 8 when a fault
 //! (error or warning) is found, 0 when none is, 7 for a bad capture.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 
 use anyhow::anyhow;
 use rtmptool::analyze::{Analyzer, Options, RecordKind};
@@ -27,20 +26,9 @@ pub fn run(args: &DiagnoseArgs, style: &Style, timeout: std::time::Duration) -> 
             error: anyhow!("--throughput measures a server: give an rtmp:// URL, not a capture"),
         });
     }
-    let (input, name): (Box<dyn Read>, String) = if args.input == "-" {
-        (Box::new(io::stdin().lock()), "stdin".into())
-    } else {
-        let f = File::open(&args.input).map_err(|e| Exit {
-            code: exit::BAD_INPUT,
-            error: anyhow!("cannot open capture {}: {e}", args.input),
-        })?;
-        (Box::new(f), args.input.clone())
-    };
-    let bad = |e: rtmptool::capture::CaptureError| Exit {
-        code: exit::BAD_INPUT,
-        error: anyhow!("{name}: {e}"),
-    };
-    let mut reader = Reader::new(input).map_err(bad)?;
+    let (input, name) = super::dump::open_capture(&args.input)?;
+    let bad = super::dump::bad_capture(&name);
+    let mut reader = Reader::new(input).map_err(&bad)?;
     let mut an = Analyzer::new(Options {
         port: args.port,
         report_chunks: false,

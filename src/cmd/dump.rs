@@ -50,18 +50,12 @@ pub fn run(args: &DumpArgs, style: &Style) -> Result<(), Exit> {
             (Box::new(r), "stdin".into(), true)
         }
     } else {
-        let f = File::open(&args.input).map_err(|e| Exit {
-            code: exit::BAD_INPUT,
-            error: anyhow!("cannot open capture {}: {e}", args.input),
-        })?;
-        (Box::new(f), args.input.clone(), false)
+        let (f, name) = open_capture(&args.input)?;
+        (f, name, false)
     };
-    let bad = |e: rtmptool::capture::CaptureError| Exit {
-        code: exit::BAD_INPUT,
-        error: anyhow!("{name}: {e}"),
-    };
+    let bad = bad_capture(&name);
     let keylog = load_keylog(args.keylog.as_deref())?;
-    let mut reader = Reader::new(input).map_err(bad)?;
+    let mut reader = Reader::new(input).map_err(&bad)?;
     let stdout = io::stdout();
     let out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut r = Renderer::new(out, *style, args, filter);
@@ -156,6 +150,27 @@ pub fn load_keylog(
     let log =
         rtmptool::proto::rtmfp::keylog::KeyLog::parse(&text).map_err(|e| bad(e.to_string()))?;
     Ok(Some(Arc::new(log)))
+}
+
+/// A capture to read: the file, or stdin for `-`, with the name its
+/// errors give (diagnose, ecn).
+pub(crate) fn open_capture(input: &str) -> Result<(Box<dyn Read>, String), Exit> {
+    if input == "-" {
+        return Ok((Box::new(io::stdin().lock()), "stdin".into()));
+    }
+    let f = File::open(input).map_err(|e| Exit {
+        code: exit::BAD_INPUT,
+        error: anyhow!("cannot open capture {input}: {e}"),
+    })?;
+    Ok((Box::new(f), input.to_owned()))
+}
+
+/// A capture that does not read: bad input, named.
+pub(crate) fn bad_capture(name: &str) -> impl Fn(rtmptool::capture::CaptureError) -> Exit + '_ {
+    move |e| Exit {
+        code: exit::BAD_INPUT,
+        error: anyhow!("{name}: {e}"),
+    }
 }
 
 /// Whether stdin is a regular file (`dump - < file.pcap`), where buffering

@@ -3,8 +3,7 @@
 //! prints one table (or one `ecn_session` JSON record) per session leg and
 //! direction. Exit status 8 when a verdict is a fault.
 
-use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 use anyhow::anyhow;
 use comfy_table::{ContentArrangement, Table, presets};
@@ -129,26 +128,15 @@ fn leg_text(d: &LegDir, verbose: bool, out: &mut dyn Write) -> io::Result<()> {
 /// Runs `ecn`.
 pub fn run(args: &EcnArgs, style: &Style) -> Result<(), Exit> {
     let keylog = super::dump::load_keylog(args.keylog.as_deref())?;
-    let (input, name): (Box<dyn Read>, String) = if args.input == "-" {
-        (Box::new(io::stdin().lock()), "stdin".into())
-    } else {
-        let f = File::open(&args.input).map_err(|e| Exit {
-            code: exit::BAD_INPUT,
-            error: anyhow!("cannot open capture {}: {e}", args.input),
-        })?;
-        (Box::new(f), args.input.clone())
-    };
-    let bad = |e: rtmptool::capture::CaptureError| Exit {
-        code: exit::BAD_INPUT,
-        error: anyhow!("{name}: {e}"),
-    };
-    let mut reader = Reader::new(input).map_err(bad)?;
+    let (input, name) = super::dump::open_capture(&args.input)?;
+    let bad = super::dump::bad_capture(&name);
+    let mut reader = Reader::new(input).map_err(&bad)?;
     let mut an = Analyzer::new(Options {
         keylog,
         ..Default::default()
     });
     let mut ecn = Ecn::new();
-    while let Some(p) = reader.next_packet().map_err(bad)? {
+    while let Some(p) = reader.next_packet().map_err(&bad)? {
         an.packet(&p, &mut |r| ecn.record(&r));
     }
     an.finish(&mut |r| ecn.record(&r));
