@@ -489,6 +489,20 @@ fn listen_reports_findings_while_the_encoder_goes_on() {
     );
     let st = publish.wait().unwrap();
     assert!(st.success());
+    // CLI.md: relay --listen's findings carry the peer and the time.
+    let finding: serde_json::Value = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["type"] == "finding")
+        .unwrap();
+    assert!(
+        finding["peer"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("127.0.0.1:")),
+        "{finding}"
+    );
+    assert!(finding["time"].as_f64().is_some(), "{finding}");
     common::wait_for("the encoder's close", Duration::from_secs(10), || {
         std::fs::read_to_string(&log)
             .unwrap_or_default()

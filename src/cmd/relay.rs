@@ -292,11 +292,17 @@ fn listen(
                 let _ = r.record(&rec);
                 let _ = r.flush();
             }
-            ProxyEvent::Finding(f) => {
+            ProxyEvent::Finding { peer, finding: f } => {
                 drop(r);
                 let mut o = std::io::stdout().lock();
                 if json {
-                    let _ = write_json_line(&mut o, &crate::report::diagnose::finding_json(&f));
+                    // As serve's: the finding record plus the peer and the time.
+                    let mut v = crate::report::diagnose::finding_json(&f);
+                    if let Some(m) = v.as_object_mut() {
+                        m.insert("peer".into(), json!(peer.to_string()));
+                        m.entry("time").or_insert(json!(now_secs()));
+                    }
+                    let _ = write_json_line(&mut o, &v);
                 } else {
                     let _ = writeln!(
                         o,

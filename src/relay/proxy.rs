@@ -52,7 +52,12 @@ pub enum ProxyEvent {
     /// live decode.
     Record(Box<Record>),
     /// A finding about the encoder's connection.
-    Finding(Box<Finding>),
+    Finding {
+        /// The encoder.
+        peer: SocketAddr,
+        /// What was found.
+        finding: Box<Finding>,
+    },
     /// What the encoder asked for (`connect` with its app, `publish` or
     /// `play` with its stream name, redacted unless keys are revealed), and
     /// what the proxy carried upstream instead when it rewrote it.
@@ -526,7 +531,10 @@ async fn one(
                 report,
                 |fs| {
                     for f in fs {
-                        sink(ProxyEvent::Finding(Box::new(f)));
+                        sink(ProxyEvent::Finding {
+                            peer,
+                            finding: Box::new(f),
+                        });
                     }
                 },
             )
@@ -538,7 +546,10 @@ async fn one(
         }
     };
     for f in strict.end(how.0, how.1, wall_clock()) {
-        sink(ProxyEvent::Finding(Box::new(f)));
+        sink(ProxyEvent::Finding {
+            peer,
+            finding: Box::new(f),
+        });
     }
     sink(ProxyEvent::Closed {
         id,
