@@ -522,3 +522,98 @@ fn listen_reports_findings_while_the_encoder_goes_on() {
     let _ = proxy.wait();
     assert_eq!(count(), 1, "reported again at the end");
 }
+
+/// `relay --listen` in front of a server that accepts TCP and then says
+/// nothing: an encoder pushing 64 MiB of audio is held back (the proxy
+/// stops reading it at its queue limit, so its memory stays bounded) and
+/// the connection is closed once the server's handshake is overdue, with
+/// the reason.
+#[test]
+fn listen_bounds_memory_when_the_server_stalls() {
+    use rtmptool::proto::chunk::{ChunkEncoder, MessageHeader};
+    use rtmptool::proto::message::MessageType;
+    use std::io::{Read, Write};
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = silent.local_addr().unwrap().port();
+    let port = common::free_port();
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("proxy.ndjson");
+    let mut proxy = bin()
+        .args(["--json", "--timeout", "3s", "relay", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(format!("rtmp://127.0.0.1:{up}"))
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("proxy");
+    let mut tcp = common::wait_for("the proxy to listen", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    // The proxy's TCP connect reaches the silent server, which never reads.
+    silent.set_nonblocking(false).unwrap();
+    // The handshake with the proxy (its own): C0 C1, S0 S1 S2, C2.
+    let mut c0c1 = vec![3u8];
+    c0c1.extend([0u8; 1536]);
+    tcp.write_all(&c0c1).unwrap();
+    let mut s = vec![0u8; 1 + 1536 * 2];
+    tcp.read_exact(&mut s).unwrap();
+    tcp.write_all(&s[1..1537]).unwrap();
+    let (_held, _) = silent.accept().expect("the proxy connects upstream");
+    let mut r = tcp.try_clone().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut b = [0u8; 4096];
+        while matches!(r.read(&mut b), Ok(n) if n > 0) {}
+    });
+    let writer = std::thread::spawn(move || {
+        let mut enc = ChunkEncoder::default();
+        let body = vec![0xAFu8; 60_000];
+        let mut sent = 0usize;
+        for i in 0..1100u32 {
+            let mut out = Vec::new();
+            let h = MessageHeader {
+                timestamp: i * 23,
+                msg_type: MessageType::AUDIO,
+                stream_id: 1,
+            };
+            enc.encode(4, &h, &body, &mut out);
+            if tcp.write_all(&out).is_err() {
+                break;
+            }
+            sent += out.len();
+        }
+        sent
+    });
+    let t = Instant::now();
+    let closed = common::wait_for(
+        "the proxy to give up on the server",
+        Duration::from_secs(15),
+        || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            text.lines()
+                .find(|l| l.contains("\"event\":\"close\"") && l.contains("handshake"))
+                .map(str::to_owned)
+        },
+    );
+    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
+    assert!(
+        closed.contains("did not complete the RTMP handshake in 3 s"),
+        "{closed}"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", proxy.id())).unwrap();
+    let hwm: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    let sent = writer.join().unwrap();
+    reader.join().unwrap();
+    assert!(
+        sent < 40 << 20,
+        "the encoder was not held back: {sent} bytes taken"
+    );
+    assert!(hwm < 48 * 1024, "proxy peak RSS {hwm} kB");
+    let _ = Command::new("kill")
+        .args(["-INT", &proxy.id().to_string()])
+        .status();
+    let _ = proxy.wait();
+}

@@ -152,6 +152,11 @@ fn rewrite(m: &RawMessage, rw: &Rewrite) -> Rewritten {
     let Ok(Message::Command(mut c)) = Message::decode(t, m.payload.clone()) else {
         return none;
     };
+    // A command the element budget cut short is passed on as sent: its
+    // re-encoding would lose what was not decoded.
+    if c.truncated().is_some() {
+        return none;
+    }
     let text = |v: Option<&Amf0Value>| match v {
         Some(Amf0Value::String(s) | Amf0Value::LongString(s)) => Some(s.clone()),
         _ => None,
@@ -413,6 +418,10 @@ async fn upstream(cfg: &ProxyConfig) -> Result<Box<dyn Io>, String> {
     }
 }
 
+/// Bytes that may wait for one side before the proxy stops reading the
+/// other.
+const QUEUE_LIMIT: usize = 4 << 20;
+
 /// Forwards one message to the other hop: a Set Chunk Size is applied
 /// there (and so announced), acknowledgements and pings stay on their hop.
 fn forward(to: &mut Connection, m: &RawMessage) {
@@ -537,6 +546,7 @@ async fn one(
                         });
                     }
                 },
+                cfg.timeout,
             )
             .await;
             if let Some(r) = record {
@@ -573,10 +583,13 @@ async fn pump(
     rw: &Rewrite,
     mut report: impl FnMut(&'static str, String, Option<String>),
     mut settled: impl FnMut(Vec<Finding>),
+    hs_limit: Duration,
 ) -> (String, (Dir, CloseKind)) {
     // Findings nothing later can revise go out while the encoder goes on,
     // at most once a second (as in serve).
     let mut last_settled = Instant::now();
+    // The server must complete its handshake within the limit.
+    let hs_deadline = tokio::time::Instant::now() + hs_limit;
     let (mut er, mut ew) = enc.into_split();
     let (mut ur, mut uw) = tokio::io::split(up);
     let mut ebuf = BytesMut::with_capacity(64 * 1024);
@@ -586,6 +599,7 @@ async fn pump(
     // Messages from the encoder wait until the upstream handshake is done
     // (chunks must not go out before C2).
     let mut waiting: Vec<RawMessage> = Vec::new();
+    let mut waiting_bytes = 0usize;
     let fin = |why: &str, d: Dir| (why.to_string(), (d, CloseKind::Fin));
     loop {
         if to_enc.is_empty()
@@ -600,7 +614,10 @@ async fn pump(
             to_up = b;
         }
         tokio::select! {
-            r = er.read_buf(&mut ebuf) => match r {
+            // Backpressure: a side is read only while what waits for the
+            // other (queued, or held for the upstream handshake) is under
+            // QUEUE_LIMIT, so a slow or stalled server bounds the memory.
+            r = er.read_buf(&mut ebuf), if to_up.len() + upc.transmit_len() + waiting_bytes < QUEUE_LIMIT => match r {
                 Ok(0) => {
                     // What the encoder sent before it closed goes on first.
                     let _ = uw.write_all(&to_up).await;
@@ -633,7 +650,12 @@ async fn pump(
                                     r.write_message(t, m.header.timestamp, &body);
                                 }
                                 let m = carry(m, rw, &mut report);
-                                if upc.is_handshaken() { forward(upc, &m) } else { waiting.push(m) }
+                                if upc.is_handshaken() {
+                                    forward(upc, &m)
+                                } else {
+                                    waiting_bytes += m.payload.len();
+                                    waiting.push(m)
+                                }
                             }
                             Ok(Some(_)) => {}
                             Ok(None) => break,
@@ -642,7 +664,7 @@ async fn pump(
                     }
                 }
             },
-            r = ur.read_buf(&mut ubuf) => match r {
+            r = ur.read_buf(&mut ubuf), if to_enc.len() + down.transmit_len() < QUEUE_LIMIT => match r {
                 Ok(0) => {
                     let _ = ew.write_all(&to_enc).await;
                     while let Some(b) = down.poll_transmit() {
@@ -663,6 +685,7 @@ async fn pump(
                                 for m in waiting.drain(..) {
                                     forward(upc, &m);
                                 }
+                                waiting_bytes = 0;
                             }
                             Ok(Some(ConnEvent::Chunk(ChunkEvent::Message(m)))) => forward(down, &m),
                             Ok(Some(_)) => {}
@@ -681,6 +704,15 @@ async fn pump(
                 _ => return (String::from("the server went away"), (Dir::S2c, CloseKind::Rst)),
             },
             _ = stop.changed() => return fin("proxy stopping", Dir::S2c),
+            _ = tokio::time::sleep_until(hs_deadline), if !upc.is_handshaken() => {
+                return fin(
+                    &format!(
+                        "the server did not complete the RTMP handshake in {}",
+                        crate::net::human_duration(hs_limit)
+                    ),
+                    Dir::S2c,
+                );
+            }
         }
     }
 }
@@ -790,6 +822,18 @@ mod tests {
                 &[V::String("renamed".into()), V::String("live".into())]
             );
         }
+        // A command too big to decode whole goes on as sent.
+        let big = Command::new(
+            "publish",
+            5.0,
+            V::Null,
+            vec![
+                V::String("key".into()),
+                V::StrictArray(vec![V::Null; crate::proto::MAX_AMF_ELEMENTS + 1]),
+            ],
+        );
+        let r = rewrite(&raw(big), &rw);
+        assert_eq!((r.payload, r.session), (None, None));
         // Other commands are not touched.
         let r = rewrite(
             &raw(Command::new("createStream", 4.0, V::Null, vec![])),
