@@ -617,3 +617,54 @@ fn listen_bounds_memory_when_the_server_stalls() {
         .status();
     let _ = proxy.wait();
 }
+
+/// Both ends over RTMPS (nginx's stream module terminating TLS in front of
+/// each nginx-rtmp, with a CA of the test's own): FFmpeg publishes to A,
+/// `relay rtmps://A rtmps://B --ca`, `rtmptool play` from B: tag for tag.
+#[test]
+fn relay_over_rtmps_at_both_ends() {
+    let ffmpeg = require("ffmpeg");
+    let certs = common::Certs::new();
+    let (a, a_tls) = Nginx::start_tls(4096, "", &certs);
+    let (b, b_tls) = Nginx::start_tls(4096, "", &certs);
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = media("h264base_aac_10s.flv");
+    let out = dir.path().join("played.flv");
+    let play = bin()
+        .args(["play", &b.url("live/relayed"), "-o"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("play");
+    wait_logged(&b, "play", &["relayed"]);
+    let ca = certs.ca.to_str().unwrap().to_owned();
+    let r = relay(
+        &format!("rtmps://127.0.0.1:{a_tls}/live/origin"),
+        &format!("rtmps://127.0.0.1:{b_tls}/live/relayed"),
+        &["--ca", &ca],
+    );
+    wait_logged(&a, "play", &["origin"]);
+    wait_logged(&b, "publish", &["relayed"]);
+    let p = Command::new(&ffmpeg)
+        .args(["-nostdin", "-loglevel", "error", "-re", "-i"])
+        .arg(&src)
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(a.url("live/origin"))
+        .output()
+        .expect("ffmpeg publish");
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    let ro = wait_output(r, "relay", Duration::from_secs(20));
+    assert!(
+        ro.status.success(),
+        "relay: {}",
+        String::from_utf8_lossy(&ro.stderr)
+    );
+    let po = wait_output(play, "play", Duration::from_secs(20));
+    assert!(
+        po.status.success(),
+        "play: {}",
+        String::from_utf8_lossy(&po.stderr)
+    );
+    common::assert_same("ffmpeg → A → relay over rtmps → B → play", &src, &out, 0);
+}
