@@ -195,6 +195,11 @@ impl RtmpUrl {
         )
     }
 
+    /// Whether the URL names a stream (not only an app).
+    pub fn has_stream(&self) -> bool {
+        !self.stream.is_empty()
+    }
+
     /// The stream name as sent in publish/play: stream plus `?query`. A
     /// secret: for the wire only.
     pub fn stream_with_query(&self) -> String {

@@ -108,10 +108,9 @@ impl Rewrite {
         if !has_path {
             return Rewrite::default();
         }
-        let stream = url.stream_with_query();
         Rewrite {
             app: Some((url.app().to_owned(), url.tc_url())),
-            stream: (!stream.is_empty()).then_some(stream),
+            stream: url.has_stream().then(|| url.stream_with_query()),
         }
     }
 }
@@ -759,6 +758,23 @@ mod tests {
             Message::Command(c) => c,
             m => panic!("{m:?}"),
         }
+    }
+
+    #[test]
+    fn the_upstream_url_decides_what_is_rewritten() {
+        let url = |s: &str| RtmpUrl::parse(s, None, None).unwrap();
+        assert_eq!(
+            Rewrite::from_url(&url("rtmp://h/_"), false),
+            Rewrite::default()
+        );
+        let app = Rewrite::from_url(&url("rtmp://h:1936/live"), true);
+        assert_eq!(app.app, Some(("live".into(), "rtmp://h:1936/live".into())));
+        assert_eq!(app.stream, None);
+        let both = Rewrite::from_url(&url("rtmp://h/live/cam?k=v"), true);
+        assert_eq!(both.stream.as_deref(), Some("cam?k=v"));
+        // A query on the app alone names no stream.
+        let q = Rewrite::from_url(&url("rtmp://h/live?token=t"), true);
+        assert_eq!(q.stream, None);
     }
 
     #[test]
