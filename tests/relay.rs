@@ -668,3 +668,83 @@ fn relay_over_rtmps_at_both_ends() {
     );
     common::assert_same("ffmpeg → A → relay over rtmps → B → play", &src, &out, 0);
 }
+
+/// A destination slower than the source: nginx B's worker is stopped
+/// (SIGSTOP, by PID) while the source is published as fast as it goes. The
+/// relay's queue stays bounded (`--queue`): it says it drops media to the
+/// next key frame, counts what it dropped, keeps its memory small, and
+/// finishes once B reads again.
+#[test]
+fn a_slow_destination_is_skipped_to_the_next_key_frame() {
+    let a = Nginx::start(4096, "");
+    let b = Nginx::start(4096, "");
+    let worker: u32 = common::wait_for("nginx B's worker", Duration::from_secs(5), || {
+        let pid = b.pid();
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|w| w.parse().ok()))
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("relay.ndjson");
+    let r = bin()
+        .args(["--json", "--timeout", "30s", "relay", "--queue", "262144"])
+        .arg(a.url("live/fast"))
+        .arg(b.url("live/slow"))
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("relay");
+    wait_logged(&a, "play", &["fast"]);
+    wait_logged(&b, "publish", &["slow"]);
+    let signal = |sig: &str| {
+        let st = Command::new("kill")
+            .args([sig, &worker.to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    signal("-STOP");
+    let publish = bin()
+        // 8 × 2.6 MB: more than the kernel's socket buffers hold.
+        .args(["publish", "--no-pace", "--loop", "8"])
+        .arg(media("h264base_aac_60s.flv"))
+        .arg(a.url("live/fast"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("publish");
+    let said = common::wait_for("the relay to skip", Duration::from_secs(20), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.contains("slower than the source"))
+            .map(str::to_owned)
+    });
+    let hwm: u64 = std::fs::read_to_string(format!("/proc/{}/status", r.id()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    signal("-CONT");
+    let po = wait_output(publish, "publish", Duration::from_secs(30));
+    assert!(
+        po.status.success(),
+        "{}",
+        String::from_utf8_lossy(&po.stderr)
+    );
+    let ro = wait_output(r, "relay", Duration::from_secs(30));
+    assert!(
+        ro.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ro.stderr)
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let stats: serde_json::Value = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|v: &serde_json::Value| v["type"] == "stats")
+        .expect("stats record");
+    assert!(stats["dropped"].as_u64() > Some(0), "{said}\n{stats}");
+    assert!(hwm < 64 * 1024, "relay peak RSS {hwm} kB");
+}
