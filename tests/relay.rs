@@ -704,6 +704,17 @@ fn a_slow_destination_is_skipped_to_the_next_key_frame() {
         assert!(st.success());
     };
     signal("-STOP");
+    // Whatever happens next, the worker is continued (a stopped process
+    // would outlive nginx's SIGTERM).
+    struct Continue(u32);
+    impl Drop for Continue {
+        fn drop(&mut self) {
+            let _ = Command::new("kill")
+                .args(["-CONT", &self.0.to_string()])
+                .status();
+        }
+    }
+    let _continue = Continue(worker);
     let publish = bin()
         // 8 × 2.6 MB: more than the kernel's socket buffers hold.
         .args(["publish", "--no-pace", "--loop", "8"])
