@@ -301,8 +301,20 @@ pub async fn run<C: Connector>(
                         Event::Video { timestamp, payload } => {
                             (MessageType::VIDEO, timestamp, payload)
                         }
-                        Event::Data { timestamp, raw, .. } => {
-                            (MessageType::DATA_AMF0, timestamp, raw)
+                        // As it came: an AMF3 data message (15) keeps its
+                        // type, and its format byte stays in the body.
+                        Event::Data {
+                            timestamp,
+                            raw,
+                            data,
+                        } => {
+                            let t = match data.encoding {
+                                crate::proto::message::Encoding::Amf0 => MessageType::DATA_AMF0,
+                                crate::proto::message::Encoding::Amf3 { .. } => {
+                                    MessageType::DATA_AMF3
+                                }
+                            };
+                            (t, timestamp, raw)
                         }
                         // The publisher left (nginx-rtmp: Stream EOF; others
                         // say it with a status).
