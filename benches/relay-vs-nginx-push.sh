@@ -66,12 +66,20 @@ wc=$(worker c)
 
 publish() { "$BIN" -q publish --duration "${DURATION}s" "$FLV" "rtmp://127.0.0.1:$pa/$1"; }
 
-# 1. nginx A alone (no relay, no push): the baseline of A's worker.
-a0=$(cpu_ns "$wa"); publish live/base; a1=$(cpu_ns "$wa")
-base=$((a1 - a0))
-# 2. nginx A pushing to B.
-a0=$(cpu_ns "$wa"); publish push/pushed; a1=$(cpu_ns "$wa")
-push=$((a1 - a0))
+# 1. nginx A alone (no relay, no push): the baseline of A's worker, and
+# 2. A pushing to B. The two are alternated REPEAT times (default 3) and the medians compared:
+# one pair of runs differs by more than push costs on a busy machine.
+REPEAT=${REPEAT:-3}
+bases=(); pushes=()
+for _ in $(seq "$REPEAT"); do
+  a0=$(cpu_ns "$wa"); publish live/base; a1=$(cpu_ns "$wa"); bases+=($((a1 - a0)))
+  a0=$(cpu_ns "$wa"); publish push/pushed; a1=$(cpu_ns "$wa"); pushes+=($((a1 - a0)))
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+base=$(median "${bases[@]}")
+# 2. nginx A pushing to B (the same runs, alternated).
+push=$(median "${pushes[@]}")
+echo "A's worker, ms: alone $(printf '%s ' "${bases[@]}" | awk '{for(i=1;i<=NF;i++) printf "%.1f ", $i/1e6}')/ with push $(printf '%s ' "${pushes[@]}" | awk '{for(i=1;i<=NF;i++) printf "%.1f ", $i/1e6}')"
 # 3. rtmptool relay A -> B.
 # --reconnect: it stays up after the stream ends, so its CPU can be read.
 "$BIN" --json relay --reconnect "rtmp://127.0.0.1:$pc/live/src" "rtmp://127.0.0.1:$pb/live/relayed" > "$dir/relay.json" &
@@ -95,7 +103,7 @@ lat = stats["relay_latency_ms"]
 print(f"stream: {stats['video_frames']} video / {stats['audio_frames']} audio frames, {stats['bytes']} bytes in {dur:.0f} s")
 print(f"relay adds per message: p50 {lat['p50']} ms, p99 {lat['p99']} ms, max {lat['max']} ms ({lat['count']} messages)")
 push_cost = (push - base) / 1e6
-print(f"nginx A worker: alone {base/1e6:.1f} ms CPU, with push {push/1e6:.1f} ms (push adds {push_cost:.1f} ms), serving the relay as a player {relay_a/1e6:.1f} ms")
+print(f"nginx A worker (medians): alone {base/1e6:.1f} ms CPU, with push {push/1e6:.1f} ms (push adds {push_cost:.1f} ms), serving the relay as a player {relay_a/1e6:.1f} ms")
 print(f"relay process: {relay_cpu:.1f} ms CPU; ratio relay / nginx push: {relay_cpu / push_cost:.2f}" if push_cost > 0 else f"relay process: {relay_cpu:.1f} ms CPU")
 print(f"nginx stream proxy forwarding the same stream (TCP only, no RTMP): {proxy_cpu:.1f} ms CPU; ratio relay / that floor: {relay_cpu / proxy_cpu:.2f}" if proxy_cpu > 0 else "")
 PY
