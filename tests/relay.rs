@@ -21,6 +21,76 @@ fn relay(src: &str, dst: &str, extra: &[&str]) -> Child {
         .expect("start relay")
 }
 
+/// `relay --listen` on a free port, carrying encoders to `upstream`, its
+/// NDJSON in `log`; returns it and its port once it listens (the probe
+/// connection that saw it listen is one session of its own).
+fn proxy(
+    global: &[&str],
+    upstream: &str,
+    extra: &[&std::ffi::OsStr],
+    log: &std::path::Path,
+) -> (Child, u16) {
+    let port = common::free_port();
+    let child = bin()
+        .arg("--json")
+        .args(global)
+        .args(["relay", "--listen", &format!("127.0.0.1:{port}"), upstream])
+        .args(extra)
+        .stdout(std::fs::File::create(log).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("proxy");
+    common::wait_for("the proxy to listen", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    (child, port)
+}
+
+/// `rtmptool play URL -o OUT`, started.
+fn play_to(url: &str, out: &std::path::Path) -> Child {
+    bin()
+        .args(["play", url, "-o"])
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("play")
+}
+
+/// FFmpeg publishes `src` to `url` in real time (`-re`, stream copy); it
+/// must succeed.
+fn ffmpeg_publish(ffmpeg: &std::path::Path, src: &std::path::Path, url: &str) {
+    let out = Command::new(ffmpeg)
+        .args(["-nostdin", "-loglevel", "error", "-re", "-i"])
+        .arg(src)
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(url)
+        .output()
+        .expect("ffmpeg publish");
+    assert!(
+        out.status.success(),
+        "ffmpeg publish: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The records of an NDJSON log so far.
+fn records(log: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Ctrl-C (SIGINT, by PID), then its output.
+fn interrupt(child: Child, what: &str) -> std::process::Output {
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    wait_output(child, what, Duration::from_secs(10))
+}
+
 fn end(child: Child, limit: Duration) {
     let deadline = Instant::now() + limit;
     let mut child = child;
@@ -75,24 +145,8 @@ fn ffmpeg_to_a_relay_to_b_ffmpeg_and_rtmpdump_play_tag_for_tag() {
     let r = relay(&a.url("live/origin"), &b.url("live/relayed"), &[]);
     wait_logged(&a, "play", &["origin"]);
     wait_logged(&b, "publish", &["relayed"]);
-    let out = Command::new(&ffmpeg)
-        .args(["-nostdin", "-loglevel", "error", "-re", "-i"])
-        .arg(&src)
-        .args(["-c", "copy", "-f", "flv"])
-        .arg(a.url("live/origin"))
-        .output()
-        .expect("ffmpeg publish");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ro = wait_output(r, "relay", Duration::from_secs(20));
-    assert!(
-        ro.status.success(),
-        "relay: {}",
-        String::from_utf8_lossy(&ro.stderr)
-    );
+    ffmpeg_publish(&ffmpeg, &src, &a.url("live/origin"));
+    let ro = common::wait_success(r, "relay", Duration::from_secs(20));
     let text = String::from_utf8_lossy(&ro.stdout);
     let stats: serde_json::Value = text
         .lines()
@@ -174,47 +228,26 @@ fn listen_proxies_ffmpeg_to_nginx_and_decodes_it_live() {
     use std::io::{Read, Write};
     let ffmpeg = require("ffmpeg");
     let b = Nginx::start(4096, "");
-    let port = common::free_port();
     let dir = tempfile::tempdir().expect("tmp");
     let log = dir.path().join("proxy.ndjson");
     let copy = dir.path().join("copy.flv");
     std::fs::write(&copy, b"not to be overwritten").unwrap();
-    let mut proxy = bin()
-        .args(["--json", "relay", "--listen", &format!("127.0.0.1:{port}")])
-        .arg(b.url("live"))
-        .arg("--record")
-        .arg(&copy)
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("proxy");
-    common::wait_for("the proxy to listen", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
+    let (proxy, port) = proxy(
+        &[],
+        &b.url("live"),
+        &["--record".as_ref(), copy.as_os_str()],
+        &log,
+    );
     let src = media("h264base_aac_10s.flv");
     let out = dir.path().join("played.flv");
-    let play = bin()
-        .args(["play", &b.url("live/viaproxy"), "-o"])
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("play");
+    let play = play_to(&b.url("live/viaproxy"), &out);
     wait_logged(&b, "play", &["viaproxy"]);
-    let p = Command::new(&ffmpeg)
-        .args(["-nostdin", "-loglevel", "error", "-re", "-i"])
-        .arg(&src)
-        .args(["-c", "copy", "-f", "flv"])
-        .arg(format!("rtmp://127.0.0.1:{port}/live/viaproxy"))
-        .output()
-        .expect("ffmpeg");
-    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
-    let po = wait_output(play, "play", Duration::from_secs(20));
-    assert!(
-        po.status.success(),
-        "{}",
-        String::from_utf8_lossy(&po.stderr)
+    ffmpeg_publish(
+        &ffmpeg,
+        &src,
+        &format!("rtmp://127.0.0.1:{port}/live/viaproxy"),
     );
+    common::wait_success(play, "play", Duration::from_secs(20));
     common::assert_same("ffmpeg → relay --listen → nginx → play", &src, &out, 0);
     // --record: the encoder's media, in a new file beside the existing one.
     assert_eq!(std::fs::read(&copy).unwrap(), b"not to be overwritten");
@@ -251,13 +284,7 @@ fn listen_proxies_ffmpeg_to_nginx_and_decodes_it_live() {
             break;
         }
     }
-    let records = || -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    };
+    let records = || records(&log);
     common::wait_for(
         "the chunk_size_mismatch finding",
         Duration::from_secs(15),
@@ -281,10 +308,7 @@ fn listen_proxies_ffmpeg_to_nginx_and_decodes_it_live() {
             .any(|r| r["type"] == "message" && r["dir"] == "c2s" && r["msg_type"] == 1),
         "no Set Chunk Size from the encoder in the live decode"
     );
-    let _ = Command::new("kill")
-        .args(["-INT", &proxy.id().to_string()])
-        .status();
-    let _ = proxy.wait();
+    interrupt(proxy, "proxy");
 }
 
 /// Ctrl-C while the relay waits for a server that never answers its
@@ -346,27 +370,10 @@ fn listen_carries_or_rewrites_app_and_stream() {
     ];
     let mut runs = Vec::new();
     for (name, upstream, sent, played) in cases {
-        let port = common::free_port();
         let log = dir.path().join(format!("{name}.ndjson"));
-        let proxy = bin()
-            .args(["--json", "relay", "--listen", &format!("127.0.0.1:{port}")])
-            .arg(&upstream)
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("proxy");
-        common::wait_for("the proxy to listen", Duration::from_secs(10), || {
-            // A probe connection that sends nothing: the proxy reports it closed.
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-        });
+        let (proxy, port) = proxy(&[], &upstream, &[], &log);
         let out = dir.path().join(format!("{name}.flv"));
-        let play = bin()
-            .args(["play", &b.url(played), "-o"])
-            .arg(&out)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("play");
+        let play = play_to(&b.url(played), &out);
         runs.push((name, proxy, log, play, out, port, sent, played));
     }
     wait_logged(&b, "play", &["kept", "renamed"]);
@@ -384,21 +391,12 @@ fn listen_carries_or_rewrites_app_and_stream() {
         })
         .collect();
     for p in publishers {
-        let o = wait_output(p, "ffmpeg", Duration::from_secs(20));
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        common::wait_success(p, "ffmpeg", Duration::from_secs(20));
     }
     for (name, proxy, log, play, out, _, sent, played) in runs {
-        let po = wait_output(play, "play", Duration::from_secs(20));
-        assert!(
-            po.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&po.stderr)
-        );
+        common::wait_success(play, "play", Duration::from_secs(20));
         common::assert_same(name, &src, &out, 0);
-        let _ = Command::new("kill")
-            .args(["-INT", &proxy.id().to_string()])
-            .status();
-        let po = wait_output(proxy, "proxy", Duration::from_secs(10));
+        let po = interrupt(proxy, "proxy");
         let text = std::fs::read_to_string(&log).unwrap();
         let stderr = String::from_utf8_lossy(&po.stderr);
         assert!(
@@ -449,19 +447,9 @@ fn listen_carries_or_rewrites_app_and_stream() {
 #[test]
 fn listen_reports_findings_while_the_encoder_goes_on() {
     let b = Nginx::start(4096, "");
-    let port = common::free_port();
     let dir = tempfile::tempdir().expect("tmp");
     let log = dir.path().join("proxy.ndjson");
-    let mut proxy = bin()
-        .args(["--json", "relay", "--listen", &format!("127.0.0.1:{port}")])
-        .arg(b.url("live"))
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("proxy");
-    common::wait_for("the proxy to listen", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
+    let (proxy, port) = proxy(&[], &b.url("live"), &[], &log);
     let mut publish = bin()
         .args(["publish", "--rate", "8", "--start-timestamp", "16777000"])
         .arg(media("h264base_aac_60s.flv"))
@@ -471,10 +459,8 @@ fn listen_reports_findings_while_the_encoder_goes_on() {
         .spawn()
         .expect("publish");
     let count = || {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        records(&log)
+            .into_iter()
             .filter(|r| {
                 r["type"] == "finding" && r["code"] == "extended_timestamp" && r["dir"] == "c2s"
             })
@@ -490,10 +476,8 @@ fn listen_reports_findings_while_the_encoder_goes_on() {
     let st = publish.wait().unwrap();
     assert!(st.success());
     // CLI.md: relay --listen's findings carry the peer and the time.
-    let finding: serde_json::Value = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    let finding = records(&log)
+        .into_iter()
         .find(|r| r["type"] == "finding")
         .unwrap();
     assert!(
@@ -516,10 +500,7 @@ fn listen_reports_findings_while_the_encoder_goes_on() {
                     >= 2
             })
     });
-    let _ = Command::new("kill")
-        .args(["-INT", &proxy.id().to_string()])
-        .status();
-    let _ = proxy.wait();
+    interrupt(proxy, "proxy");
     assert_eq!(count(), 1, "reported again at the end");
 }
 
@@ -535,21 +516,17 @@ fn listen_bounds_memory_when_the_server_stalls() {
     use std::io::{Read, Write};
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let up = silent.local_addr().unwrap().port();
-    let port = common::free_port();
     let dir = tempfile::tempdir().expect("tmp");
     let log = dir.path().join("proxy.ndjson");
-    let mut proxy = bin()
-        .args(["--json", "--timeout", "3s", "relay", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg(format!("rtmp://127.0.0.1:{up}"))
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("proxy");
-    let mut tcp = common::wait_for("the proxy to listen", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
-    // The proxy's TCP connect reaches the silent server, which never reads.
+    let (proxy, port) = proxy(
+        &["--timeout", "3s"],
+        &format!("rtmp://127.0.0.1:{up}"),
+        &[],
+        &log,
+    );
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // The proxy's TCP connects reach the silent server, which never reads
+    // (the first is the listen probe's).
     silent.set_nonblocking(false).unwrap();
     // The handshake with the proxy (its own): C0 C1, S0 S1 S2, C2.
     let mut c0c1 = vec![3u8];
@@ -599,12 +576,7 @@ fn listen_bounds_memory_when_the_server_stalls() {
         closed.contains("did not complete the RTMP handshake in 3 s"),
         "{closed}"
     );
-    let status = std::fs::read_to_string(format!("/proc/{}/status", proxy.id())).unwrap();
-    let hwm: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
+    let hwm = common::vm_hwm_kb(proxy.id());
     let sent = writer.join().unwrap();
     reader.join().unwrap();
     assert!(
@@ -612,10 +584,7 @@ fn listen_bounds_memory_when_the_server_stalls() {
         "the encoder was not held back: {sent} bytes taken"
     );
     assert!(hwm < 48 * 1024, "proxy peak RSS {hwm} kB");
-    let _ = Command::new("kill")
-        .args(["-INT", &proxy.id().to_string()])
-        .status();
-    let _ = proxy.wait();
+    interrupt(proxy, "proxy");
 }
 
 /// Both ends over RTMPS (nginx's stream module terminating TLS in front of
@@ -630,13 +599,7 @@ fn relay_over_rtmps_at_both_ends() {
     let dir = tempfile::tempdir().expect("tmp");
     let src = media("h264base_aac_10s.flv");
     let out = dir.path().join("played.flv");
-    let play = bin()
-        .args(["play", &b.url("live/relayed"), "-o"])
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("play");
+    let play = play_to(&b.url("live/relayed"), &out);
     wait_logged(&b, "play", &["relayed"]);
     let ca = certs.ca.to_str().unwrap().to_owned();
     let r = relay(
@@ -646,26 +609,9 @@ fn relay_over_rtmps_at_both_ends() {
     );
     wait_logged(&a, "play", &["origin"]);
     wait_logged(&b, "publish", &["relayed"]);
-    let p = Command::new(&ffmpeg)
-        .args(["-nostdin", "-loglevel", "error", "-re", "-i"])
-        .arg(&src)
-        .args(["-c", "copy", "-f", "flv"])
-        .arg(a.url("live/origin"))
-        .output()
-        .expect("ffmpeg publish");
-    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
-    let ro = wait_output(r, "relay", Duration::from_secs(20));
-    assert!(
-        ro.status.success(),
-        "relay: {}",
-        String::from_utf8_lossy(&ro.stderr)
-    );
-    let po = wait_output(play, "play", Duration::from_secs(20));
-    assert!(
-        po.status.success(),
-        "play: {}",
-        String::from_utf8_lossy(&po.stderr)
-    );
+    ffmpeg_publish(&ffmpeg, &src, &a.url("live/origin"));
+    common::wait_success(r, "relay", Duration::from_secs(20));
+    common::wait_success(play, "play", Duration::from_secs(20));
     common::assert_same("ffmpeg → A → relay over rtmps → B → play", &src, &out, 0);
 }
 
@@ -731,25 +677,10 @@ fn a_slow_destination_is_skipped_to_the_next_key_frame() {
             .find(|l| l.contains("slower than the source"))
             .map(str::to_owned)
     });
-    let hwm: u64 = std::fs::read_to_string(format!("/proc/{}/status", r.id()))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
+    let hwm = common::vm_hwm_kb(r.id());
     signal("-CONT");
-    let po = wait_output(publish, "publish", Duration::from_secs(30));
-    assert!(
-        po.status.success(),
-        "{}",
-        String::from_utf8_lossy(&po.stderr)
-    );
-    let ro = wait_output(r, "relay", Duration::from_secs(30));
-    assert!(
-        ro.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ro.stderr)
-    );
+    common::wait_success(publish, "publish", Duration::from_secs(30));
+    common::wait_success(r, "relay", Duration::from_secs(30));
     let text = std::fs::read_to_string(&log).unwrap();
     let stats: serde_json::Value = text
         .lines()

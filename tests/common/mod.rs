@@ -473,3 +473,24 @@ pub fn client_bytes(pcap: &Path) -> Vec<u8> {
     }
     bytes
 }
+
+/// Peak resident memory of a running process (VmHWM), in kB.
+pub fn vm_hwm_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("process status")
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+/// Like [`wait_output`], and it must have succeeded (its stderr says why not).
+pub fn wait_success(child: Child, what: &str, limit: Duration) -> Output {
+    let out = wait_output(child, what, limit);
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
