@@ -29,7 +29,7 @@ fn proxy(
     upstream: &str,
     extra: &[&std::ffi::OsStr],
     log: &std::path::Path,
-) -> (Child, u16) {
+) -> (Running, u16) {
     let port = common::free_port();
     let child = bin()
         .arg("--json")
@@ -43,7 +43,7 @@ fn proxy(
     common::wait_for("the proxy to listen", Duration::from_secs(10), || {
         std::net::TcpStream::connect(("127.0.0.1", port)).ok()
     });
-    (child, port)
+    (Running(Some(child)), port)
 }
 
 /// `rtmptool play URL -o OUT`, started.
@@ -83,8 +83,28 @@ fn records(log: &std::path::Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A process of the test's that is killed (by PID) if the test ends
+/// before it does: a failed assertion must not leave it running.
+struct Running(Option<Child>);
+
+impl Running {
+    fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// Ctrl-C (SIGINT, by PID), then its output.
-fn interrupt(child: Child, what: &str) -> std::process::Output {
+fn interrupt(mut running: Running, what: &str) -> std::process::Output {
+    let child = running.0.take().expect("running");
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
