@@ -728,7 +728,7 @@ mod tests {
             csid: 3,
             header: MessageHeader {
                 timestamp: 0,
-                msg_type: MessageType::COMMAND_AMF0,
+                msg_type: Message::Command(c.clone()).msg_type(),
                 stream_id: 0,
             },
             payload: Message::Command(c).encode(),
@@ -837,6 +837,25 @@ mod tests {
                 c.args(),
                 &[V::String("renamed".into()), V::String("live".into())]
             );
+        }
+        // The AMF3 command form (type 17, a format byte first), as Flash
+        // clients send it: rewritten, and still type 17 with its format byte.
+        let mut c3 = Command::new("publish", 5.0, V::Null, vec![V::String("key".into())]);
+        c3.encoding = crate::proto::message::Encoding::Amf3 { format: 0 };
+        let m3 = raw(c3);
+        assert_eq!(m3.header.msg_type, MessageType::COMMAND_AMF3);
+        let r = rewrite(&m3, &rw);
+        let p = r.payload.unwrap();
+        assert_eq!(p[0], 0, "format byte");
+        match Message::decode(MessageType::COMMAND_AMF3, p).unwrap() {
+            Message::Command(c) => {
+                assert_eq!(c.args(), &[V::String("renamed".into())]);
+                assert!(matches!(
+                    c.encoding,
+                    crate::proto::message::Encoding::Amf3 { format: 0 }
+                ));
+            }
+            m => panic!("{m:?}"),
         }
         // A command too big to decode whole goes on as sent.
         let big = Command::new(
