@@ -183,6 +183,18 @@ pub fn human_duration(d: Duration) -> String {
     }
 }
 
+/// A peer that took no byte for `limit` with `queued` bytes still to send
+/// (kind `TimedOut`).
+pub(crate) fn stalled(limit: Duration, queued: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "the server stopped reading: 0 bytes accepted in {}, {queued} bytes still to send",
+            human_duration(limit)
+        ),
+    )
+}
+
 /// Why [`Driver::next_event`] stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DriveError {
@@ -202,11 +214,50 @@ pub enum DriveError {
 
 /// How many reads and writes [`Driver`] logs (the first ones: what stall
 /// diagnosis looks at), so a long stream does not grow the log.
-const MAX_LOGGED_IO: usize = 4096;
+pub(crate) const MAX_LOGGED_IO: usize = 4096;
 
 /// Spare room offered to each socket read: large reads keep the syscall
 /// count low on fast streams; the session's buffer is reused as it drains.
 const READ_SIZE: usize = 256 * 1024;
+
+/// A plain TCP [`Driver`] taken apart ([`Driver::into_plain`]): the same
+/// session and queued bytes, its socket a non-blocking std stream.
+pub struct PlainDriver {
+    /// The socket (non-blocking).
+    pub tcp: std::net::TcpStream,
+    /// The session.
+    pub session: ClientSession,
+    /// Time zero for the session's `now`.
+    pub epoch: Instant,
+    /// Re-arm TCP_QUICKACK after every read.
+    pub quickack: bool,
+    /// As [`Driver::reads`].
+    pub reads: Vec<(Duration, usize)>,
+    /// As [`Driver::writes`].
+    pub writes: Vec<(Duration, usize)>,
+    /// Bytes of a buffer from the session not yet written.
+    pub unsent: bytes::Bytes,
+}
+
+impl PlainDriver {
+    /// Back to a [`Driver`] on the current runtime.
+    pub fn into_driver(self) -> io::Result<Driver> {
+        Ok(Driver {
+            stream: Stream::Plain(TcpStream::from_std(self.tcp)?),
+            session: self.session,
+            epoch: self.epoch,
+            quickack: self.quickack,
+            reads: self.reads,
+            writes: self.writes,
+            unsent: self.unsent,
+        })
+    }
+
+    /// Time since the epoch.
+    pub fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+}
 
 /// Moves bytes between a [`Stream`] and a [`ClientSession`], stamping input
 /// with the time since `epoch`.
@@ -246,6 +297,29 @@ impl Driver {
         }
     }
 
+    /// True when the connection is plain TCP (`rtmp://`).
+    pub fn is_plain(&self) -> bool {
+        matches!(self.stream, Stream::Plain(_))
+    }
+
+    /// Takes a plain TCP driver apart, its socket as a std stream (still
+    /// non-blocking), for a synchronous loop on a thread of its own. TLS
+    /// connections stay with the runtime (kind `Unsupported`).
+    pub fn into_plain(self) -> io::Result<PlainDriver> {
+        let Stream::Plain(tcp) = self.stream else {
+            return Err(io::ErrorKind::Unsupported.into());
+        };
+        Ok(PlainDriver {
+            tcp: tcp.into_std()?,
+            session: self.session,
+            epoch: self.epoch,
+            quickack: self.quickack,
+            reads: self.reads,
+            writes: self.writes,
+            unsent: self.unsent,
+        })
+    }
+
     /// Time since the epoch.
     pub fn now(&self) -> Duration {
         self.epoch.elapsed()
@@ -272,15 +346,6 @@ impl Driver {
     }
 
     async fn flush_stalling(&mut self, stall: Option<Duration>) -> io::Result<()> {
-        let stalled = |limit: Duration, queued: usize| {
-            io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "the server stopped reading: 0 bytes accepted in {}, {queued} bytes still to send",
-                    human_duration(limit)
-                ),
-            )
-        };
         loop {
             if self.unsent.is_empty() {
                 match self.session.poll_transmit() {

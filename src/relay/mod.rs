@@ -11,10 +11,11 @@
 //! `queue_bytes` waiting, media is dropped until the next key frame, and
 //! the drop is reported.
 
+mod hot;
 pub mod proxy;
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::watch;
@@ -22,7 +23,7 @@ use tokio::sync::watch;
 use crate::net::{DriveError, Driver};
 use crate::proto::media::{AudioInfo, MediaCounter, MediaUnit, VideoInfo};
 use crate::proto::message::{MessageType, UserControl};
-use crate::proto::session::Event;
+use crate::proto::session::{ClientSession, Event};
 
 /// Which end of the relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,12 +185,111 @@ fn is_metadata(p: &[u8]) -> bool {
     p.starts_with(b"\x02\x00\x0aonMetaData") || p.starts_with(b"\x02\x00\x0d@setDataFrame")
 }
 
-enum Step {
-    /// Source bytes arrived (events are in its session).
-    Source(Result<usize, DriveError>),
-    /// The destination took bytes, or sent some.
-    Destination(Result<(), DriveError>),
+/// The state of a relay that outlives its connections.
+struct Flow {
+    stats: RelayStats,
+    cache: Cache,
+    /// Arrival times of messages not yet all taken by the destination.
+    in_flight: std::collections::VecDeque<Instant>,
+    /// Video waits for a key frame (after a reconnect or a skip).
+    need_key: bool,
+    skipping: bool,
+}
+
+/// How the steady state of a relay ended.
+enum Outcome {
+    /// Stopped (Ctrl-C, `--duration`).
     Stop,
+    /// The source's publisher left (without `--reconnect`).
+    Ended,
+    /// The destination refused the stream (without `--reconnect`).
+    Refused(String),
+    /// An end failed.
+    Failed(Side, DriveError),
+}
+
+impl Flow {
+    /// Forwards what the source's session decoded; true when its publisher
+    /// left.
+    fn on_source(
+        &mut self,
+        src: &mut ClientSession,
+        dst: &mut ClientSession,
+        dst_unsent: usize,
+        cfg: RelayConfig,
+        arrived: Instant,
+        progress: &mut impl FnMut(&Progress, &RelayStats),
+    ) -> bool {
+        let mut ended = false;
+        while let Some(ev) = src.poll_event() {
+            let (t, ts, payload) = match ev.event {
+                Event::Audio { timestamp, payload } => (MessageType::AUDIO, timestamp, payload),
+                Event::Video { timestamp, payload } => (MessageType::VIDEO, timestamp, payload),
+                // As it came: an AMF3 data message (15) keeps its type, and
+                // its format byte stays in the body.
+                Event::Data {
+                    timestamp,
+                    raw,
+                    data,
+                } => {
+                    let t = match data.encoding {
+                        crate::proto::message::Encoding::Amf0 => MessageType::DATA_AMF0,
+                        crate::proto::message::Encoding::Amf3 { .. } => MessageType::DATA_AMF3,
+                    };
+                    (t, timestamp, raw)
+                }
+                // The publisher left (nginx-rtmp: Stream EOF; others say it
+                // with a status).
+                Event::Status(s)
+                    if s.code == "NetStream.Play.UnpublishNotify"
+                        || s.code == "NetStream.Play.Stop"
+                        || s.code == "NetStream.Play.Complete" =>
+                {
+                    ended = true;
+                    continue;
+                }
+                Event::UserControl(UserControl::StreamEof(_)) if self.stats.bytes > 0 => {
+                    ended = true;
+                    continue;
+                }
+                _ => continue,
+            };
+            let queued = dst_unsent + dst.poll_transmit_len();
+            if forward(self, dst, queued, cfg, t, ts, payload, progress)
+                && self.in_flight.len() < 65_536
+            {
+                self.in_flight.push_back(arrived);
+            }
+        }
+        ended
+    }
+
+    /// Reads the destination's events: the error it sent, when that stops
+    /// the relay.
+    fn on_destination(&mut self, dst: &mut ClientSession, cfg: RelayConfig) -> Option<String> {
+        while let Some(ev) = dst.poll_event() {
+            if let Event::Status(s) = ev.event
+                && s.is_error()
+                && !cfg.reconnect
+            {
+                return Some(format!(
+                    "the destination sent {} ({})",
+                    s.code, s.description
+                ));
+            }
+        }
+        None
+    }
+
+    /// The destination's socket took everything: what the relay added to
+    /// each message waiting.
+    fn all_sent(&mut self, now: Instant) {
+        for t in self.in_flight.drain(..) {
+            self.stats
+                .latency_us
+                .record(now.duration_since(t).as_micros() as u64);
+        }
+    }
 }
 
 /// Flushes what is queued for the destination, else reads what it sends
@@ -202,6 +302,68 @@ async fn destination_step(d: &mut Driver, stall: Duration) -> Result<(), DriveEr
     }
 }
 
+/// The steady state on the runtime (an `rtmps://` end): until an end
+/// fails, the stream ends or `stopping` completes.
+async fn steady(
+    src: &mut Driver,
+    dst: &mut Driver,
+    flow: &mut Flow,
+    cfg: RelayConfig,
+    progress: &mut impl FnMut(&Progress, &RelayStats),
+    stopping: &mut (impl Future<Output = ()> + Unpin),
+) -> Outcome {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    enum Step {
+        Source(Result<usize, DriveError>),
+        Destination(Result<(), DriveError>),
+        Stop,
+    }
+    loop {
+        let step = tokio::select! {
+            biased;
+            _ = &mut *stopping => Step::Stop,
+            _ = tick.tick() => {
+                flow.stats.queued = dst.unsent() + dst.session.poll_transmit_len();
+                progress(&Progress::Tick, &flow.stats);
+                continue;
+            }
+            r = src.read_some() => Step::Source(r),
+            r = destination_step(dst, cfg.stall) => Step::Destination(r),
+        };
+        match step {
+            Step::Stop => return Outcome::Stop,
+            Step::Destination(Ok(())) => {
+                if dst.unsent() == 0 && dst.session.poll_transmit_len() == 0 {
+                    flow.all_sent(Instant::now());
+                }
+                if let Some(e) = flow.on_destination(&mut dst.session, cfg) {
+                    return Outcome::Refused(e);
+                }
+            }
+            Step::Destination(Err(e)) => return Outcome::Failed(Side::Destination, e),
+            Step::Source(Err(e)) => return Outcome::Failed(Side::Source, e),
+            Step::Source(Ok(_)) => {
+                let unsent = dst.unsent();
+                let ended = flow.on_source(
+                    &mut src.session,
+                    &mut dst.session,
+                    unsent,
+                    cfg,
+                    Instant::now(),
+                    progress,
+                );
+                if ended && !cfg.reconnect {
+                    return Outcome::Ended;
+                }
+            }
+        }
+    }
+}
+
+/// How often [`Progress::Tick`] comes.
+const TICK: Duration = Duration::from_secs(1);
+
 /// Runs the relay until the source ends (or `stop`), reconnecting when
 /// configured.
 pub async fn run<C: Connector>(
@@ -210,7 +372,7 @@ pub async fn run<C: Connector>(
     mut progress: impl FnMut(&Progress, &RelayStats),
     mut stop: watch::Receiver<bool>,
 ) -> Result<RelayStats, RelayError> {
-    let mut stats = RelayStats::default();
+    let stats = RelayStats::default();
     let fail = |side: Side, e: ConnectError, stats: &RelayStats| RelayError {
         side,
         code: e.code,
@@ -229,137 +391,77 @@ pub async fn run<C: Connector>(
         _ = stop.changed() => return Ok(stats),
     };
     progress(&Progress::Flowing, &stats);
-    let mut cache = Cache::default();
-    // Arrival times of messages not yet all taken by the destination.
-    let mut in_flight: std::collections::VecDeque<std::time::Instant> = Default::default();
-    // Video waits for a key frame (after a reconnect or a skip).
-    let mut need_key = false;
-    let mut skipping = false;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut flow = Flow {
+        stats,
+        cache: Cache::default(),
+        in_flight: Default::default(),
+        need_key: false,
+        skipping: false,
+    };
     // One stop future for the whole run, not one per message (each is a
     // registration with the channel: measurable at ~70 messages a second).
     let mut hot_stop = stop.clone();
-    let stopping = hot_stop.changed();
+    let stopping = async move {
+        let _ = hot_stop.changed().await;
+    };
     tokio::pin!(stopping);
     loop {
-        let step = tokio::select! {
-            biased;
-            _ = &mut stopping => Step::Stop,
-            _ = tick.tick() => {
-                stats.queued = dst.unsent() + dst.session.poll_transmit_len();
-                progress(&Progress::Tick, &stats);
-                continue;
+        // Plain TCP at both ends: a thread of its own, off the runtime
+        // (a third of the CPU per message); TLS stays on the runtime.
+        let outcome = if src.is_plain() && dst.is_plain() {
+            match hot::run(src, dst, flow, cfg, &mut progress, &mut stopping).await {
+                Ok((s, d, f, o)) => {
+                    (src, dst, flow) = (s, d, f);
+                    o
+                }
+                Err(e) => {
+                    return Err(RelayError {
+                        side: Side::Source,
+                        code: 1,
+                        message: e.to_string(),
+                        stats: RelayStats::default(),
+                    });
+                }
             }
-            r = src.read_some() => Step::Source(r),
-            r = destination_step(&mut dst, cfg.stall) => Step::Destination(r),
+        } else {
+            steady(
+                &mut src,
+                &mut dst,
+                &mut flow,
+                cfg,
+                &mut progress,
+                &mut stopping,
+            )
+            .await
         };
-        let (side, error) = match step {
-            Step::Stop => {
+        let (side, error) = match outcome {
+            Outcome::Stop => {
                 src.session.close();
                 dst.session.close();
                 let _ = tokio::time::timeout(Duration::from_secs(2), src.flush()).await;
                 let _ = tokio::time::timeout(Duration::from_secs(2), dst.flush()).await;
-                return Ok(stats);
+                return Ok(flow.stats);
             }
-            Step::Destination(Ok(())) => {
-                if dst.unsent() == 0 && dst.session.poll_transmit_len() == 0 {
-                    let now = std::time::Instant::now();
-                    for t in in_flight.drain(..) {
-                        stats
-                            .latency_us
-                            .record(now.duration_since(t).as_micros() as u64);
-                    }
-                }
-                while let Some(ev) = dst.session.poll_event() {
-                    if let Event::Status(s) = ev.event
-                        && s.is_error()
-                    {
-                        let e = format!("the destination sent {} ({})", s.code, s.description);
-                        if !cfg.reconnect {
-                            return Err(RelayError {
-                                side: Side::Destination,
-                                code: 5,
-                                message: e,
-                                stats,
-                            });
-                        }
-                    }
-                }
-                continue;
+            Outcome::Ended => {
+                // The publisher left: the relay is done.
+                let _ = tokio::time::timeout(cfg.stall, dst.flush()).await;
+                src.session.close();
+                dst.session.close();
+                let _ = tokio::time::timeout(Duration::from_secs(2), src.flush()).await;
+                let _ = tokio::time::timeout(Duration::from_secs(2), dst.flush()).await;
+                return Ok(flow.stats);
             }
-            Step::Destination(Err(e)) => (Side::Destination, e),
-            Step::Source(Err(e)) => (Side::Source, e),
-            Step::Source(Ok(_)) => {
-                let arrived = std::time::Instant::now();
-                let mut ended = false;
-                while let Some(ev) = src.session.poll_event() {
-                    let (t, ts, payload) = match ev.event {
-                        Event::Audio { timestamp, payload } => {
-                            (MessageType::AUDIO, timestamp, payload)
-                        }
-                        Event::Video { timestamp, payload } => {
-                            (MessageType::VIDEO, timestamp, payload)
-                        }
-                        // As it came: an AMF3 data message (15) keeps its
-                        // type, and its format byte stays in the body.
-                        Event::Data {
-                            timestamp,
-                            raw,
-                            data,
-                        } => {
-                            let t = match data.encoding {
-                                crate::proto::message::Encoding::Amf0 => MessageType::DATA_AMF0,
-                                crate::proto::message::Encoding::Amf3 { .. } => {
-                                    MessageType::DATA_AMF3
-                                }
-                            };
-                            (t, timestamp, raw)
-                        }
-                        // The publisher left (nginx-rtmp: Stream EOF; others
-                        // say it with a status).
-                        Event::Status(s)
-                            if s.code == "NetStream.Play.UnpublishNotify"
-                                || s.code == "NetStream.Play.Stop"
-                                || s.code == "NetStream.Play.Complete" =>
-                        {
-                            ended = true;
-                            continue;
-                        }
-                        Event::UserControl(UserControl::StreamEof(_)) if stats.bytes > 0 => {
-                            ended = true;
-                            continue;
-                        }
-                        _ => continue,
-                    };
-                    let sent = forward(
-                        &mut dst,
-                        &mut cache,
-                        &mut stats,
-                        &mut need_key,
-                        &mut skipping,
-                        cfg,
-                        t,
-                        ts,
-                        payload,
-                        &mut progress,
-                    );
-                    if sent && in_flight.len() < 65_536 {
-                        in_flight.push_back(arrived);
-                    }
-                }
-                if ended && !cfg.reconnect {
-                    // The publisher left: the relay is done.
-                    let _ = tokio::time::timeout(cfg.stall, dst.flush()).await;
-                    src.session.close();
-                    dst.session.close();
-                    let _ = tokio::time::timeout(Duration::from_secs(2), src.flush()).await;
-                    let _ = tokio::time::timeout(Duration::from_secs(2), dst.flush()).await;
-                    return Ok(stats);
-                }
-                continue;
+            Outcome::Refused(message) => {
+                return Err(RelayError {
+                    side: Side::Destination,
+                    code: 5,
+                    message,
+                    stats: flow.stats,
+                });
             }
+            Outcome::Failed(side, error) => (side, error),
         };
+        let stats = &mut flow.stats;
         let why = match &error {
             DriveError::Closed => format!("the {} closed the connection", side.name()),
             e => e.to_string(),
@@ -369,7 +471,7 @@ pub async fn run<C: Connector>(
                 let _ = tokio::time::timeout(cfg.stall, dst.flush()).await;
                 dst.session.close();
                 let _ = tokio::time::timeout(Duration::from_secs(2), dst.flush()).await;
-                return Ok(stats);
+                return Ok(flow.stats);
             }
             return Err(RelayError {
                 side,
@@ -379,10 +481,10 @@ pub async fn run<C: Connector>(
                     3
                 },
                 message: why,
-                stats,
+                stats: flow.stats,
             });
         }
-        progress(&Progress::Dropped { side, why }, &stats);
+        progress(&Progress::Dropped { side, why }, stats);
         let mut wait = Duration::from_millis(250);
         let d = loop {
             let attempt = tokio::select! {
@@ -390,22 +492,23 @@ pub async fn run<C: Connector>(
                 _ = stop.changed() => None,
             };
             match attempt {
-                None => return Ok(stats),
+                None => return Ok(flow.stats),
                 Some(Ok(d)) => break d,
                 Some(Err(_)) => {
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
-                        _ = stop.changed() => return Ok(stats),
+                        _ = stop.changed() => return Ok(flow.stats),
                     }
                     wait = (wait * 2).min(cfg.max_backoff);
                 }
             }
         };
+        let stats = &mut flow.stats;
         match side {
             Side::Source => {
                 src = d;
                 stats.source_reconnects += 1;
-                need_key = true;
+                flow.need_key = true;
             }
             Side::Destination => {
                 dst = d;
@@ -413,28 +516,26 @@ pub async fn run<C: Connector>(
                 // Decodable from its first frame: metadata and sequence
                 // headers first, video from the next key frame.
                 for (t, c) in [
-                    (MessageType::DATA_AMF0, &cache.metadata),
-                    (MessageType::AUDIO, &cache.audio),
-                    (MessageType::VIDEO, &cache.video),
+                    (MessageType::DATA_AMF0, &flow.cache.metadata),
+                    (MessageType::AUDIO, &flow.cache.audio),
+                    (MessageType::VIDEO, &flow.cache.video),
                 ] {
                     if let Some((ts, p)) = c {
                         dst.session.send_raw_media(t, *ts, p);
                     }
                 }
-                need_key = true;
+                flow.need_key = true;
             }
         }
-        progress(&Progress::Reconnected { side }, &stats);
+        progress(&Progress::Reconnected { side }, &flow.stats);
     }
 }
 
 #[allow(clippy::too_many_arguments)]
 fn forward(
-    dst: &mut Driver,
-    cache: &mut Cache,
-    stats: &mut RelayStats,
-    need_key: &mut bool,
-    skipping: &mut bool,
+    flow: &mut Flow,
+    dst: &mut ClientSession,
+    queued: usize,
     cfg: RelayConfig,
     t: MessageType,
     ts: u32,
@@ -446,6 +547,7 @@ fn forward(
         MessageType::AUDIO => MediaUnit::of(false, &payload),
         _ => MediaUnit::Config,
     };
+    let cache = &mut flow.cache;
     match t {
         MessageType::DATA_AMF0 if is_metadata(&payload) => {
             cache.metadata = Some((ts, payload.clone()))
@@ -458,23 +560,23 @@ fn forward(
         }
         _ => {}
     }
-    let queued = dst.unsent() + dst.session.poll_transmit_len();
+    let stats = &mut flow.stats;
     stats.queued = queued;
     let frame = matches!(unit, MediaUnit::VideoFrame { .. } | MediaUnit::AudioFrame);
     if queued > cfg.queue_bytes && frame {
-        if !*skipping {
-            *skipping = true;
+        if !flow.skipping {
+            flow.skipping = true;
             progress(&Progress::Skipping { queued }, stats);
         }
-        *need_key = true;
+        flow.need_key = true;
         stats.dropped += 1;
         return false;
     }
-    if *need_key {
+    if flow.need_key {
         match unit {
             MediaUnit::VideoFrame { key: true } => {
-                *need_key = false;
-                *skipping = false;
+                flow.need_key = false;
+                flow.skipping = false;
             }
             MediaUnit::VideoFrame { key: false } => {
                 stats.dropped += 1;
@@ -483,7 +585,7 @@ fn forward(
             _ => {}
         }
     }
-    dst.session.send_raw_media(t, ts, &payload);
+    dst.send_raw_media(t, ts, &payload);
     stats.bytes += payload.len() as u64;
     if matches!(t, MessageType::AUDIO | MessageType::VIDEO) {
         stats.frames.count(t == MessageType::VIDEO, &payload);

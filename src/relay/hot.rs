@@ -1,0 +1,319 @@
+//! The steady state of a relay between two plain TCP ends, on a thread of
+//! its own: one `epoll_wait`, one read and one write per message, and none
+//! of the runtime's wakers, timers or task polls between them (about a
+//! third of the CPU a relayed message cost on the runtime).
+//!
+//! The runtime's thread meanwhile waits for the loop to end, for its notes
+//! (the once-a-second tick, a skip) and for the stop signal, which it
+//! passes on through a [`mio::Waker`]. The sockets come back to the
+//! runtime when the loop ends, so stopping, the end of the stream and
+//! reconnecting are handled there as for a TLS end.
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use super::{Flow, Outcome, Progress, RelayConfig, RelayStats, Side, TICK};
+use crate::net::{DriveError, Driver, MAX_LOGGED_IO, PlainDriver, stalled};
+
+const SRC: Token = Token(0);
+const DST: Token = Token(1);
+const WAKE: Token = Token(2);
+
+/// Bytes a read offers: a key frame of a few Mbit/s stream in one call.
+const READ_SIZE: usize = 64 * 1024;
+
+/// What the loop tells the runtime's thread while it runs.
+enum Note {
+    Progress(Progress, Box<RelayStats>),
+}
+
+/// An end of the relay on the loop's thread: a [`PlainDriver`] whose
+/// socket mio holds.
+struct End {
+    tcp: TcpStream,
+    session: crate::proto::session::ClientSession,
+    epoch: Instant,
+    quickack: bool,
+    reads: Vec<(Duration, usize)>,
+    writes: Vec<(Duration, usize)>,
+    unsent: bytes::Bytes,
+}
+
+impl End {
+    fn new(d: PlainDriver) -> End {
+        End {
+            tcp: TcpStream::from_std(d.tcp),
+            session: d.session,
+            epoch: d.epoch,
+            quickack: d.quickack,
+            reads: d.reads,
+            writes: d.writes,
+            unsent: d.unsent,
+        }
+    }
+
+    fn queued(&self) -> usize {
+        self.unsent.len() + self.session.poll_transmit_len()
+    }
+
+    fn pending(&self) -> bool {
+        self.queued() > 0
+    }
+
+    /// Reads all the socket has (until a read comes back short: the edge
+    /// was drained) into the session.
+    fn read(&mut self, scratch: &mut [u8], now: Instant) -> Result<(), DriveError> {
+        let now = now.saturating_duration_since(self.epoch);
+        loop {
+            match self.tcp.read(scratch) {
+                Ok(0) => return Err(DriveError::Closed),
+                Ok(n) => {
+                    if self.quickack {
+                        let _ = socket2::SockRef::from(&self.tcp).set_tcp_quickack(true);
+                    }
+                    self.session
+                        .receive_buffer(n)
+                        .extend_from_slice(&scratch[..n]);
+                    self.session.handle_received(n, now)?;
+                    if n < scratch.len() {
+                        return Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Writes what the session queued until the socket is full. Returns
+    /// (bytes written, everything went).
+    fn write(&mut self, now: Instant) -> io::Result<(usize, bool)> {
+        let mut written = 0;
+        loop {
+            if self.unsent.is_empty() {
+                match self.session.poll_transmit() {
+                    None => return Ok((written, true)),
+                    Some(b) => {
+                        if self.writes.len() < MAX_LOGGED_IO {
+                            let at = now.saturating_duration_since(self.epoch);
+                            self.writes.push((at, b.len()));
+                        }
+                        self.unsent = b;
+                    }
+                }
+            }
+            match self.tcp.write(&self.unsent) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    written += n;
+                    bytes::Buf::advance(&mut self.unsent, n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((written, false)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn into_plain(self) -> PlainDriver {
+        PlainDriver {
+            tcp: self.tcp.into(),
+            session: self.session,
+            epoch: self.epoch,
+            quickack: self.quickack,
+            reads: self.reads,
+            writes: self.writes,
+            unsent: self.unsent,
+        }
+    }
+}
+
+/// Runs the steady state of a relay between two plain TCP ends on a
+/// thread of its own until an end fails, the stream ends or `stopping`
+/// completes; gives the ends and the flow back.
+pub(super) async fn run(
+    src: Driver,
+    dst: Driver,
+    flow: Flow,
+    cfg: RelayConfig,
+    progress: &mut impl FnMut(&Progress, &RelayStats),
+    stopping: &mut (impl Future<Output = ()> + Unpin),
+) -> io::Result<(Driver, Driver, Flow, Outcome)> {
+    let src = src.into_plain()?;
+    let dst = dst.into_plain()?;
+    let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (notes, mut noted) = tokio::sync::mpsc::unbounded_channel();
+    let (done, mut finished) = tokio::sync::oneshot::channel();
+    let stop_seen = stop.clone();
+    std::thread::Builder::new()
+        .name("relay".into())
+        .spawn(move || {
+            let r = steady(src, dst, flow, cfg, poll, &stop_seen, &notes);
+            let _ = done.send(r);
+        })?;
+    let mut stopped = false;
+    let (src, dst, flow, outcome) = loop {
+        tokio::select! {
+            biased;
+            r = &mut finished => {
+                break r.map_err(|_| io::Error::other("the relay's thread ended without its ends"))?;
+            }
+            Some(Note::Progress(p, s)) = noted.recv() => progress(&p, &s),
+            _ = &mut *stopping, if !stopped => {
+                stopped = true;
+                stop.store(true, Ordering::SeqCst);
+                waker.wake()?;
+            }
+        }
+    };
+    // Notes the loop left behind (a skip just before it ended).
+    while let Ok(Note::Progress(p, s)) = noted.try_recv() {
+        progress(&p, &s);
+    }
+    let (src, dst) = (src.into_driver()?, dst.into_driver()?);
+    Ok((src, dst, flow, outcome))
+}
+
+type Ends = (PlainDriver, PlainDriver, Flow, Outcome);
+
+fn steady(
+    src: PlainDriver,
+    dst: PlainDriver,
+    mut flow: Flow,
+    cfg: RelayConfig,
+    mut poll: Poll,
+    stop: &AtomicBool,
+    notes: &tokio::sync::mpsc::UnboundedSender<Note>,
+) -> Ends {
+    let (mut src, mut dst) = (End::new(src), End::new(dst));
+    let outcome = steady_loop(&mut src, &mut dst, &mut flow, cfg, &mut poll, stop, notes);
+    // Closing the poll drops its registrations: the runtime registers the
+    // sockets again.
+    drop(poll);
+    (src.into_plain(), dst.into_plain(), flow, outcome)
+}
+
+fn steady_loop(
+    src: &mut End,
+    dst: &mut End,
+    flow: &mut Flow,
+    cfg: RelayConfig,
+    poll: &mut Poll,
+    stop: &AtomicBool,
+    notes: &tokio::sync::mpsc::UnboundedSender<Note>,
+) -> Outcome {
+    let both = Interest::READABLE | Interest::WRITABLE;
+    for (end, token, side) in [
+        (&mut *src, SRC, Side::Source),
+        (&mut *dst, DST, Side::Destination),
+    ] {
+        if let Err(e) = poll.registry().register(&mut end.tcp, token, both) {
+            return Outcome::Failed(side, e.into());
+        }
+    }
+    let mut progress = |p: &Progress, s: &RelayStats| {
+        let _ = notes.send(Note::Progress(p.clone(), Box::new(s.clone())));
+    };
+    let mut events = Events::with_capacity(8);
+    let mut scratch = vec![0u8; READ_SIZE];
+    // One clock reading per wakeup, taken when the poll returns.
+    let mut now = Instant::now();
+    let mut next_tick = now + TICK;
+    // When the destination last took a byte (or was first given one).
+    let mut accepted = now;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return Outcome::Stop;
+        }
+        let pending = dst.pending();
+        if pending && now >= accepted + cfg.stall {
+            let queued = dst.queued();
+            return Outcome::Failed(
+                Side::Destination,
+                DriveError::Io(stalled(cfg.stall, queued)),
+            );
+        }
+        if now >= next_tick {
+            flow.stats.queued = dst.queued();
+            progress(&Progress::Tick, &flow.stats);
+            next_tick = now + TICK;
+        }
+        let mut wait = next_tick - now;
+        if pending {
+            wait = wait.min(accepted + cfg.stall - now);
+        }
+        let polled = poll.poll(&mut events, Some(wait));
+        now = Instant::now();
+        match polled {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Outcome::Failed(Side::Source, e.into()),
+        }
+        let (mut src_in, mut dst_in) = (false, false);
+        for ev in events.iter() {
+            let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+            match ev.token() {
+                SRC => src_in |= readable,
+                DST => dst_in |= readable,
+                _ => {}
+            }
+        }
+        if src_in {
+            if let Err(e) = src.read(&mut scratch, now) {
+                return Outcome::Failed(Side::Source, e);
+            }
+            if !dst.pending() {
+                accepted = now;
+            }
+            let unsent = dst.unsent.len();
+            let ended = flow.on_source(
+                &mut src.session,
+                &mut dst.session,
+                unsent,
+                cfg,
+                now,
+                &mut progress,
+            );
+            if ended && !cfg.reconnect {
+                return Outcome::Ended;
+            }
+        }
+        if dst_in {
+            if let Err(e) = dst.read(&mut scratch, now) {
+                return Outcome::Failed(Side::Destination, e);
+            }
+            if let Some(e) = flow.on_destination(&mut dst.session, cfg) {
+                return Outcome::Refused(e);
+            }
+        }
+        if dst.pending() {
+            match dst.write(now) {
+                Err(e) => return Outcome::Failed(Side::Destination, e.into()),
+                Ok((n, all)) => {
+                    if n > 0 {
+                        accepted = now;
+                    }
+                    if all {
+                        // The latency measured ends here: one more clock
+                        // reading per message, only when it went whole.
+                        flow.all_sent(Instant::now());
+                    }
+                }
+            }
+        }
+        // Acknowledgements and ping answers to the source.
+        if src.pending()
+            && let Err(e) = src.write(now)
+        {
+            return Outcome::Failed(Side::Source, e.into());
+        }
+    }
+}
