@@ -710,3 +710,122 @@ fn a_slow_destination_is_skipped_to_the_next_key_frame() {
     assert!(stats["dropped"].as_u64() > Some(0), "{said}\n{stats}");
     assert!(hwm < 64 * 1024, "relay peak RSS {hwm} kB");
 }
+
+/// The steady state (its own thread between two plain TCP ends) answers
+/// Ctrl-C at once, closing the destination's stream politely; and a
+/// destination that stops reading ends the relay after `--timeout` with
+/// the reason, instead of hanging.
+#[test]
+fn a_flowing_relay_stops_on_ctrl_c_and_on_a_destination_that_stops_reading() {
+    let a = Nginx::start(4096, "");
+    let b = Nginx::start(4096, "");
+    let publish = |name: &str, extra: &[&str]| {
+        Running(Some(
+            bin()
+                .args(["publish", "--loop", "8"])
+                .args(extra)
+                .arg(media("h264base_aac_60s.flv"))
+                .arg(a.url(&format!("live/{name}")))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("publish"),
+        ))
+    };
+    // Ctrl-C while the stream flows.
+    let r = Running(Some(relay(&a.url("live/s1"), &b.url("live/d1"), &[])));
+    wait_logged(&a, "play", &["s1"]);
+    let _publisher = publish("s1", &[]);
+    wait_logged(&b, "publish", &["d1"]);
+    // Media flows through the relay: a player of B gets video for 2 s.
+    let player = bin()
+        .args(["--json", "play", "--duration", "2s"])
+        .arg(b.url("live/d1"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("play");
+    let played = wait_output(player, "play from B", Duration::from_secs(20));
+    let text = String::from_utf8_lossy(&played.stdout);
+    assert!(
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|v| v["type"] == "stats" && v["video_frames"].as_u64() > Some(0)),
+        "{text}"
+    );
+    let asked = Instant::now();
+    let out = interrupt(r, "relay after Ctrl-C");
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "Ctrl-C took {:?}",
+        asked.elapsed()
+    );
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats: serde_json::Value = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|v: &serde_json::Value| v["type"] == "stats")
+        .expect("stats record");
+    assert!(stats["video_frames"].as_u64() > Some(0), "{stats}");
+    common::wait_for(
+        "B to log the relay's deleteStream",
+        Duration::from_secs(5),
+        || b.log().contains("deleteStream").then_some(()),
+    );
+
+    // B's worker stops reading: the relay queues (its --queue), the
+    // kernel's buffers fill, and after --timeout without a byte taken it
+    // ends with exit 3 and the reason.
+    let worker: u32 = common::wait_for("nginx B's worker", Duration::from_secs(5), || {
+        let pid = b.pid();
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|w| w.parse().ok()))
+    });
+    let r = bin()
+        .args(["--json", "--timeout", "2s", "relay"])
+        .arg(a.url("live/s2"))
+        .arg(b.url("live/d2"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("relay");
+    let r = Running(Some(r));
+    wait_logged(&a, "play", &["s2"]);
+    wait_logged(&b, "publish", &["d2"]);
+    let _ = Command::new("kill")
+        .args(["-STOP", &worker.to_string()])
+        .status();
+    struct Continue(u32);
+    impl Drop for Continue {
+        fn drop(&mut self) {
+            let _ = Command::new("kill")
+                .args(["-CONT", &self.0.to_string()])
+                .status();
+        }
+    }
+    let _continue = Continue(worker);
+    let _flood = publish("s2", &["--no-pace"]);
+    let mut r = r;
+    let child = r.0.take().expect("relay");
+    let out = wait_output(
+        child,
+        "relay with a stalled destination",
+        Duration::from_secs(60),
+    );
+    drop(_continue);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    // Whether the source was still publishing or had already ended: the
+    // destination is named, and why.
+    assert!(
+        stderr.contains("destination")
+            && stderr.contains("stopped reading: 0 bytes accepted in 2 s"),
+        "{stderr}"
+    );
+}

@@ -1211,19 +1211,28 @@ pub enum MediaUnit {
 impl MediaUnit {
     /// Classifies the body of an audio (`video == false`) or video message.
     pub fn of(video: bool, body: &[u8]) -> MediaUnit {
+        Self::classify(video, body).0
+    }
+
+    /// [`MediaUnit::of`], and whether the body is a sequence header
+    /// (`is_sequence_header` of its info), from one parse.
+    pub fn classify(video: bool, body: &[u8]) -> (MediaUnit, bool) {
         if video {
             match VideoInfo::parse(body) {
-                Ok(v) if v.is_coded_frames() => MediaUnit::VideoFrame {
-                    key: v.is_keyframe(),
-                },
-                Ok(_) => MediaUnit::Config,
-                Err(_) => MediaUnit::Unparsed,
+                Ok(v) if v.is_coded_frames() => (
+                    MediaUnit::VideoFrame {
+                        key: v.is_keyframe(),
+                    },
+                    v.is_sequence_header(),
+                ),
+                Ok(v) => (MediaUnit::Config, v.is_sequence_header()),
+                Err(_) => (MediaUnit::Unparsed, false),
             }
         } else {
             match AudioInfo::parse(body) {
-                Ok(a) if a.is_coded_frames() => MediaUnit::AudioFrame,
-                Ok(_) => MediaUnit::Config,
-                Err(_) => MediaUnit::Unparsed,
+                Ok(a) if a.is_coded_frames() => (MediaUnit::AudioFrame, a.is_sequence_header()),
+                Ok(a) => (MediaUnit::Config, a.is_sequence_header()),
+                Err(_) => (MediaUnit::Unparsed, false),
             }
         }
     }
@@ -1246,6 +1255,12 @@ impl MediaCounter {
     /// Counts one audio or video body; returns what it was.
     pub fn count(&mut self, video: bool, body: &[u8]) -> MediaUnit {
         let unit = MediaUnit::of(video, body);
+        self.tally(unit);
+        unit
+    }
+
+    /// Counts a body already classified.
+    pub fn tally(&mut self, unit: MediaUnit) {
         match unit {
             MediaUnit::VideoFrame { key } => {
                 self.video_frames += 1;
@@ -1255,7 +1270,6 @@ impl MediaCounter {
             MediaUnit::Config => {}
             MediaUnit::Unparsed => self.unparsed += 1,
         }
-        unit
     }
 }
 

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::net::{DriveError, Driver};
-use crate::proto::media::{AudioInfo, MediaCounter, MediaUnit, VideoInfo};
+use crate::proto::media::{MediaCounter, MediaUnit};
 use crate::proto::message::{MessageType, UserControl};
 use crate::proto::session::{ClientSession, Event};
 
@@ -443,8 +443,11 @@ pub async fn run<C: Connector>(
                 return Ok(flow.stats);
             }
             Outcome::Ended => {
-                // The publisher left: the relay is done.
-                let _ = tokio::time::timeout(cfg.stall, dst.flush()).await;
+                // The publisher left: the relay is done once the
+                // destination has taken what is queued.
+                if let Err(e) = dst.flush_within(cfg.stall).await {
+                    return Err(undelivered(e, flow.stats));
+                }
                 src.session.close();
                 dst.session.close();
                 let _ = tokio::time::timeout(Duration::from_secs(2), src.flush()).await;
@@ -468,7 +471,9 @@ pub async fn run<C: Connector>(
         };
         if !cfg.reconnect {
             if side == Side::Source && matches!(error, DriveError::Closed) {
-                let _ = tokio::time::timeout(cfg.stall, dst.flush()).await;
+                if let Err(e) = dst.flush_within(cfg.stall).await {
+                    return Err(undelivered(e, flow.stats));
+                }
                 dst.session.close();
                 let _ = tokio::time::timeout(Duration::from_secs(2), dst.flush()).await;
                 return Ok(flow.stats);
@@ -531,6 +536,17 @@ pub async fn run<C: Connector>(
     }
 }
 
+/// The source ended but the destination did not take what was queued
+/// (it stopped reading, or failed): not a clean end.
+fn undelivered(e: std::io::Error, stats: RelayStats) -> RelayError {
+    RelayError {
+        side: Side::Destination,
+        code: 3,
+        message: format!("the source ended, but the stream did not all reach the destination: {e}"),
+        stats,
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn forward(
     flow: &mut Flow,
@@ -542,22 +558,21 @@ fn forward(
     payload: Bytes,
     progress: &mut impl FnMut(&Progress, &RelayStats),
 ) -> bool {
-    let unit = match t {
-        MessageType::VIDEO => MediaUnit::of(true, &payload),
-        MessageType::AUDIO => MediaUnit::of(false, &payload),
-        _ => MediaUnit::Config,
+    // One parse of the tag header per message: its unit and whether it is
+    // a sequence header.
+    let media = matches!(t, MessageType::AUDIO | MessageType::VIDEO);
+    let (unit, sequence_header) = if media {
+        MediaUnit::classify(t == MessageType::VIDEO, &payload)
+    } else {
+        (MediaUnit::Config, false)
     };
     let cache = &mut flow.cache;
     match t {
         MessageType::DATA_AMF0 if is_metadata(&payload) => {
             cache.metadata = Some((ts, payload.clone()))
         }
-        MessageType::AUDIO if AudioInfo::parse(&payload).is_ok_and(|a| a.is_sequence_header()) => {
-            cache.audio = Some((ts, payload.clone()))
-        }
-        MessageType::VIDEO if VideoInfo::parse(&payload).is_ok_and(|v| v.is_sequence_header()) => {
-            cache.video = Some((ts, payload.clone()))
-        }
+        MessageType::AUDIO if sequence_header => cache.audio = Some((ts, payload.clone())),
+        MessageType::VIDEO if sequence_header => cache.video = Some((ts, payload.clone())),
         _ => {}
     }
     let stats = &mut flow.stats;
@@ -587,8 +602,8 @@ fn forward(
     }
     dst.send_raw_media(t, ts, &payload);
     stats.bytes += payload.len() as u64;
-    if matches!(t, MessageType::AUDIO | MessageType::VIDEO) {
-        stats.frames.count(t == MessageType::VIDEO, &payload);
+    if media {
+        stats.frames.tally(unit);
     }
     true
 }

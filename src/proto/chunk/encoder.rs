@@ -85,6 +85,16 @@ impl ChunkEncoder {
         self.last.clear();
     }
 
+    /// The most bytes [`ChunkEncoder::encode`] writes for a payload of
+    /// `len` bytes at the current chunk size (to reserve them at once).
+    pub fn max_encoded_len(&self, len: usize) -> usize {
+        let len = len.min(0xFF_FFFF);
+        let chunks = len.div_ceil((self.chunk_size as usize).max(1)).max(1);
+        // First header: basic (3) + message (11) + extended timestamp (4);
+        // each further chunk: basic (3) + extended timestamp (4).
+        len + 18 + (chunks - 1) * 7
+    }
+
     /// Appends the chunks of one message to `out`.
     ///
     /// `csid` must be 2..=65599 and the payload at most 0xFFFFFF bytes (the

@@ -421,3 +421,28 @@ fn encoder_uses_compact_headers() {
     assert_eq!(out.len(), 14 + 6 + 3 + 11 + 15);
     let _ = out.remaining_mut();
 }
+
+proptest! {
+    /// The reservation bound holds for every header form: any chunk size,
+    /// csid width, extended timestamps on every chunk, payloads of any
+    /// length, one message after another on the same csid.
+    #[test]
+    fn max_encoded_len_bounds_what_encode_writes(
+        chunk_size in 1u32..5000,
+        csid in prop_oneof![Just(2u32), Just(63), Just(64), Just(319), Just(320), Just(65599)],
+        msgs in proptest::collection::vec((0usize..20_000, any::<u32>(), 0u8..30), 1..6),
+    ) {
+        let mut enc = ChunkEncoder::new(EncoderConfig {
+            type3_extended_timestamp: true,
+            ..Default::default()
+        });
+        enc.set_chunk_size(chunk_size);
+        for (len, ts, t) in msgs {
+            let payload = vec![0u8; len];
+            let mut out = Vec::new();
+            let bound = enc.max_encoded_len(len);
+            enc.encode(csid, &hdr(ts, t, 1), &payload, &mut out);
+            prop_assert!(out.len() <= bound, "{} > {bound}", out.len());
+        }
+    }
+}

@@ -276,6 +276,10 @@ impl Connection {
     /// stream `csid`.
     pub fn send_raw(&mut self, csid: u32, header: &MessageHeader, payload: &[u8]) {
         let before = self.transmit.len();
+        // Room for all of it at once: growing with each chunk would copy
+        // the buffer again and again.
+        self.transmit
+            .reserve(self.encoder.max_encoded_len(payload.len()));
         self.encoder
             .encode(csid, header, payload, &mut self.transmit);
         self.sent += (self.transmit.len() - before) as u64;
