@@ -1,17 +1,31 @@
 #!/usr/bin/env bash
-# relay (issue 13), side by side with nginx-rtmp's own `push` of the same
-# stream: one ~1 Mbit/s stream (x264 + AAC, made once with ffmpeg) published
-# in real time by `rtmptool publish` for DURATION (12 s).
-#   - the latency the relay adds per message: from its arrival from the
-#     source to the moment the destination's socket took all of it (p50/p99,
-#     the relay's own --json stats);
-#   - CPU: the relay process (/proc/PID/schedstat, ns) against what `push`
-#     adds to nginx A's worker (worker CPU with `push` minus without), and
-#     against nginx's stream module forwarding the relay's input as plain
-#     TCP (the floor for any process outside nginx).
+# relay (issue 13) side by side with nginx-rtmp relaying the same stream:
+# one ~1 Mbit/s stream (x264 + AAC, made once with ffmpeg) published in real
+# time by `rtmptool publish` for DURATION (12 s), REPEAT times (3), the
+# setups alternated and the medians compared (one pair of runs on a busy
+# 2-core machine differs by more than some of the costs measured).
+#
+# CPU is what the kernel accounted to each process, all its threads
+# (/proc/PID/task/*/schedstat, ns), while the stream flowed:
+#   - push: what `push` adds to nginx A's own worker (A publishing with a
+#     push minus A alone): nginx's relay inside the process that already
+#     has the stream, so it pays only the writes;
+#   - hop: an nginx-rtmp of its own (M) that is pushed the stream by A and
+#     pushes it on to B: nginx-rtmp as a relay between two servers, the
+#     same work `rtmptool relay` does (read, de-chunk, re-chunk, write);
+#   - tcp: nginx's stream module forwarding a relay's input as plain TCP
+#     (no RTMP at all; a second relay plays A through it, in runs of its
+#     own): what a process outside nginx-rtmp pays to be woken for each
+#     read and to write it on (its 16 KiB buffer reads a key frame in
+#     several rounds);
+#   - relay: `rtmptool relay` A -> B.
+# And the latency the relay adds per message: from its arrival from the
+# source to the moment the destination's socket took all of it (p50/p99,
+# the relay's own --json stats over all runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-12}
+REPEAT=${REPEAT:-3}
 cargo build --release --quiet
 BIN=${CARGO_TARGET_DIR:-target}/release/rtmptool
 dir=$(mktemp -d); chmod 755 "$dir"
@@ -22,16 +36,18 @@ if [ ! -s "$FLV" ]; then
     -c:a aac -b:a 64k -t 30 -f flv "$FLV"
 fi
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ns() { awk '{print $1}' "/proc/$1/schedstat"; }
+# CPU of a process, all its threads (a thread's own schedstat; the relay's
+# steady state runs on a thread of its own).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {print s}'; }
 wait_port() { for _ in $(seq 200); do bash -c "echo >/dev/tcp/127.0.0.1/$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-pa=$(port); pb=$(port)
-mk() { # name port extra
+pa=$(port); pb=$(port); pm=$(port); pc=$(port)
+mk() { # name port apps
   mkdir -p "$dir/$1"
   cat > "$dir/$1/nginx.conf" <<CONF
 load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
 worker_processes 1;
 pid $dir/$1/nginx.pid;
-error_log $dir/$1/error.log warn;
+error_log $dir/$1/error.log info;
 events { worker_connections 256; }
 rtmp { server { listen 127.0.0.1:$2; chunk_size 4096;
   application live { live on; }
@@ -40,13 +56,11 @@ CONF
   nginx -p "$dir/$1" -c "$dir/$1/nginx.conf" -e "$dir/$1/error.log"
   wait_port "$2"
 }
-mk a "$pa" "application push { live on; push rtmp://127.0.0.1:$pb/live; }"
 mk b "$pb" ""
-# c: nginx's stream module as a plain TCP proxy in front of A (no RTMP
-# parsing at all). The relay plays from A through it, so c's worker does
-# what any separate forwarding process must do per message (wake, read,
-# write): the floor for a process outside nginx.
-pc=$(port)
+mk m "$pm" "application hop { live on; push rtmp://127.0.0.1:$pb/live; }"
+mk a "$pa" "application push { live on; push rtmp://127.0.0.1:$pb/live; }
+  application fan { live on; push rtmp://127.0.0.1:$pm/hop; }"
+# c: nginx's stream module as a plain TCP proxy in front of A.
 mkdir -p "$dir/c"
 cat > "$dir/c/nginx.conf" <<CONF
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
@@ -58,52 +72,59 @@ stream { server { listen 127.0.0.1:$pc; proxy_pass 127.0.0.1:$pa; } }
 CONF
 nginx -p "$dir/c" -c "$dir/c/nginx.conf" -e "$dir/c/error.log"
 wait_port "$pc"
-cleanup() { kill "$(cat "$dir/a/nginx.pid")" "$(cat "$dir/b/nginx.pid")" "$(cat "$dir/c/nginx.pid")" 2>/dev/null || true; }
+rp=
+cleanup() {
+  [ -n "$rp" ] && kill "$rp" "$rp2" 2>/dev/null
+  for n in a b m c; do kill "$(cat "$dir/$n/nginx.pid")" 2>/dev/null || true; done
+}
 trap cleanup EXIT
 worker() { pgrep -P "$(cat "$dir/$1/nginx.pid")" | head -1; }
-wa=$(worker a)
-wc=$(worker c)
+wa=$(worker a); wm=$(worker m); wc=$(worker c)
 
 publish() { "$BIN" -q publish --duration "${DURATION}s" "$FLV" "rtmp://127.0.0.1:$pa/$1"; }
+# CPU (ns) of process $1 while `publish $2` runs, and 0.5 s after (what
+# was sent at the end is still being relayed).
+during() { local p=$1 t0 t1; t0=$(cpu_ns "$p"); publish "$2"; sleep 0.5; t1=$(cpu_ns "$p"); echo $((t1 - t0)); }
 
-# 1. nginx A alone (no relay, no push): the baseline of A's worker, and
-# 2. A pushing to B. The two are alternated REPEAT times (default 3) and the medians compared:
-# one pair of runs differs by more than push costs on a busy machine.
-REPEAT=${REPEAT:-3}
-bases=(); pushes=()
-for _ in $(seq "$REPEAT"); do
-  a0=$(cpu_ns "$wa"); publish live/base; a1=$(cpu_ns "$wa"); bases+=($((a1 - a0)))
-  a0=$(cpu_ns "$wa"); publish push/pushed; a1=$(cpu_ns "$wa"); pushes+=($((a1 - a0)))
-done
-median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-base=$(median "${bases[@]}")
-# 2. nginx A pushing to B (the same runs, alternated).
-push=$(median "${pushes[@]}")
-echo "A's worker, ms: alone $(printf '%s ' "${bases[@]}" | awk '{for(i=1;i<=NF;i++) printf "%.1f ", $i/1e6}')/ with push $(printf '%s ' "${pushes[@]}" | awk '{for(i=1;i<=NF;i++) printf "%.1f ", $i/1e6}')"
-# 3. rtmptool relay A -> B.
-# --reconnect: it stays up after the stream ends, so its CPU can be read.
-"$BIN" --json relay --reconnect "rtmp://127.0.0.1:$pc/live/src" "rtmp://127.0.0.1:$pb/live/relayed" > "$dir/relay.json" &
+# The relays stay up across the runs (--reconnect: the publisher leaving
+# does not end them), so their CPU is read while they run.
+"$BIN" --json relay --reconnect "rtmp://127.0.0.1:$pa/live/src" "rtmp://127.0.0.1:$pb/live/relayed" > "$dir/relay.json" &
 rp=$!
-for _ in $(seq 100); do grep -q "play: name='src'" "$dir/a/error.log" 2>/dev/null && break; sleep 0.05; done
-r0=$(cpu_ns "$rp"); a0=$(cpu_ns "$wa"); c0=$(cpu_ns "$wc")
-publish live/src
-a1=$(cpu_ns "$wa")
-sleep 0.5
-r1=$(cpu_ns "$rp"); c1=$(cpu_ns "$wc")
-kill -INT $rp; wait $rp || true
-relay_a=$((a1 - a0))
-python3 - "$base" "$push" "$relay_a" "$dir/relay.json" "$DURATION" "$((r1 - r0))" "$((c1 - c0))" <<'PY'
-import json, sys
-base, push, relay_a = (int(x) for x in sys.argv[1:4])
-relay_cpu = int(sys.argv[6]) / 1e6
-proxy_cpu = int(sys.argv[7]) / 1e6
-dur = float(sys.argv[5])
-stats = [json.loads(l) for l in open(sys.argv[4]) if '"stats"' in l][-1]
+"$BIN" --json relay --reconnect "rtmp://127.0.0.1:$pc/live/viatcp" "rtmp://127.0.0.1:$pb/live/viatcp" > /dev/null &
+rp2=$!
+for _ in $(seq 100); do grep -q "play: name='viatcp'" "$dir/a/error.log" 2>/dev/null && grep -q "play: name='src'" "$dir/a/error.log" && break; sleep 0.05; done
+
+bases=(); pushes=(); hops=(); relays=(); floors=()
+for i in $(seq "$REPEAT"); do
+  bases+=("$(during "$wa" "live/base$i")")
+  pushes+=("$(during "$wa" "push/pushed$i")")
+  hops+=("$(during "$wm" "fan/hop$i")")
+  relays+=("$(during "$rp" live/src)")
+  floors+=("$(during "$wc" live/viatcp)")
+done
+kill -INT "$rp" "$rp2"; wait "$rp" "$rp2" || true; rp=
+python3 - "$dir/relay.json" "$DURATION" "${bases[*]}" "${pushes[*]}" "${hops[*]}" "${floors[*]}" "${relays[*]}" <<'PY'
+import json, statistics, sys
+stats = [json.loads(l) for l in open(sys.argv[1]) if '"stats"' in l][-1]
+dur = float(sys.argv[2])
+runs = {k: [int(x) / 1e6 for x in v.split()] for k, v in zip(["base", "push", "hop", "floor", "relay"], sys.argv[3:8])}
+med = {k: statistics.median(v) for k, v in runs.items()}
+n = len(runs["base"])
 lat = stats["relay_latency_ms"]
-print(f"stream: {stats['video_frames']} video / {stats['audio_frames']} audio frames, {stats['bytes']} bytes in {dur:.0f} s")
+msgs = lat["count"] / n
+print(f"stream: {msgs:.0f} messages, {stats['bytes'] / n / 1e6:.2f} MB in {dur:.0f} s; {n} runs of each, medians (all runs in brackets)")
 print(f"relay adds per message: p50 {lat['p50']} ms, p99 {lat['p99']} ms, max {lat['max']} ms ({lat['count']} messages)")
-push_cost = (push - base) / 1e6
-print(f"nginx A worker (medians): alone {base/1e6:.1f} ms CPU, with push {push/1e6:.1f} ms (push adds {push_cost:.1f} ms), serving the relay as a player {relay_a/1e6:.1f} ms")
-print(f"relay process: {relay_cpu:.1f} ms CPU; ratio relay / nginx push: {relay_cpu / push_cost:.2f}" if push_cost > 0 else f"relay process: {relay_cpu:.1f} ms CPU")
-print(f"nginx stream proxy forwarding the same stream (TCP only, no RTMP): {proxy_cpu:.1f} ms CPU; ratio relay / that floor: {relay_cpu / proxy_cpu:.2f}" if proxy_cpu > 0 else "")
+fmt = lambda k: ", ".join(f"{x:.1f}" for x in runs[k])
+push = med["push"] - med["base"]
+print(f"nginx A's worker alone {med['base']:.1f} ms [{fmt('base')}], with push {med['push']:.1f} ms [{fmt('push')}]")
+rows = [
+    ("nginx-rtmp push, added to A's worker", push),
+    ("nginx-rtmp hop (its own nginx, pushed to and pushing on)", med["hop"]),
+    ("nginx stream module, TCP only", med["floor"]),
+    ("rtmptool relay", med["relay"]),
+]
+for name, v in rows:
+    print(f"  {name:58} {v:7.1f} ms CPU  {v * 1000 / msgs:6.1f} µs/message")
+print(f"ratios: relay / hop {med['relay'] / med['hop']:.2f}; relay / tcp {med['relay'] / med['floor']:.2f}; relay / push {med['relay'] / push:.2f}" if push > 0 else "")
+print(f"runs: hop [{fmt('hop')}], tcp [{fmt('floor')}], relay [{fmt('relay')}]")
 PY

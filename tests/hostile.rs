@@ -76,7 +76,17 @@ enum Mode {
     /// The answer to connect is a type-3 chunk on a chunk stream that has
     /// had no header.
     HeaderlessChunk,
+    /// A player gets a sequence header and key frames; once the test says
+    /// [`GO`], a type-3 chunk on a chunk stream that has had no header
+    /// (mid-stream); then the connection is held open.
+    BrokenMidStream,
+    /// A publisher is accepted (its time sent on the channel) and read
+    /// from.
+    Sink,
 }
+
+/// Lets [`Mode::BrokenMidStream`] break the stream.
+static GO: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 const AGG_SHIFT: u32 = 1000;
 
@@ -220,6 +230,9 @@ fn serve(s: TcpStream, mode: Mode, stopped: mpsc::Sender<Instant>) {
                 ),
                 "publish" => {
                     c.status("NetStream.Publish.Start");
+                    if mode == Mode::Sink {
+                        let _ = stopped.send(Instant::now());
+                    }
                     if mode == Mode::StopReading {
                         let _ = stopped.send(Instant::now());
                         // Hold the connection open, never reading again.
@@ -244,6 +257,28 @@ fn serve(s: TcpStream, mode: Mode, stopped: mpsc::Sender<Instant>) {
                             }
                         }
                         Mode::Aggregates => aggregates(&mut c),
+                        Mode::BrokenMidStream => {
+                            c.send(6, 9, 0, 1, &[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f]);
+                            for i in 0..5u32 {
+                                c.send(6, 9, i * 40, 1, &[0x17, 1, 0, 0, 0, 1, 2, 3]);
+                            }
+                            common::wait_for("the test's go", Duration::from_secs(10), || {
+                                GO.load(std::sync::atomic::Ordering::SeqCst).then_some(())
+                            });
+                            // Three more frames and the fault in one write:
+                            // they arrive in the read that fails.
+                            let mut b = Vec::new();
+                            for i in 5..8u32 {
+                                b.push(6);
+                                b.extend_from_slice(&(i * 40).to_be_bytes()[1..]);
+                                b.extend_from_slice(&[0, 0, 8, 9, 1, 0, 0, 0]);
+                                b.extend_from_slice(&[0x27, 1, 0, 0, 0, 1, 2, 3]);
+                            }
+                            b.extend_from_slice(&[0xC0 | 9, 1, 2, 3]);
+                            let _ = c.s.write_all(&b);
+                            std::thread::sleep(Duration::from_secs(30));
+                            return;
+                        }
                         _ => {}
                     }
                     c.send(2, 4, 0, 0, &[0, 1, 0, 0, 0, 1]);
@@ -646,4 +681,48 @@ fn protocol_violations_exit_9() {
             );
         }
     }
+}
+
+/// A source that breaks the protocol mid-stream ends `relay` with exit 9
+/// and one line that names the source and the fault, at once (the
+/// connection is held open: the relay must not wait on it); what came
+/// before the fault was relayed, the frames in the read that failed too.
+#[test]
+fn relay_ends_when_the_source_breaks_the_protocol_mid_stream() {
+    let (src, _) = server(Mode::BrokenMidStream);
+    let (dst, published) = server(Mode::Sink);
+    let child = common::bin()
+        .args(["--json", "--timeout", "20s", "relay"])
+        .arg(format!("rtmp://127.0.0.1:{src}/live/x"))
+        .arg(format!("rtmp://127.0.0.1:{dst}/live/y"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("relay");
+    // Both ends are up: the stream breaks now.
+    published
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the relay to publish");
+    GO.store(true, std::sync::atomic::Ordering::SeqCst);
+    let started = Instant::now();
+    let out = common::wait_output(child, "relay", Duration::from_secs(15));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(9), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].contains("source") && lines[0].contains("chunk stream 9"),
+        "{stderr}"
+    );
+    let stats: serde_json::Value = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|v: &serde_json::Value| v["type"] == "stats")
+        .expect("stats record");
+    assert_eq!(stats["video_frames"], 8, "{stats} {stderr}");
 }

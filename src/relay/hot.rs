@@ -222,6 +222,19 @@ fn steady_loop(
     let mut progress = |p: &Progress, s: &RelayStats| {
         let _ = notes.send(Note::Progress(p.clone(), Box::new(s.clone())));
     };
+    // What the source sent while the other end was being reached.
+    let unsent = dst.unsent.len();
+    if flow.on_source(
+        &mut src.session,
+        &mut dst.session,
+        unsent,
+        cfg,
+        Instant::now(),
+        &mut progress,
+    ) && !cfg.reconnect
+    {
+        return Outcome::Ended;
+    }
     let mut events = Events::with_capacity(8);
     let mut scratch = vec![0u8; READ_SIZE];
     // One clock reading per wakeup, taken when the poll returns.
@@ -267,9 +280,7 @@ fn steady_loop(
             }
         }
         if src_in {
-            if let Err(e) = src.read(&mut scratch, now) {
-                return Outcome::Failed(Side::Source, e);
-            }
+            let read = src.read(&mut scratch, now);
             if !dst.pending() {
                 accepted = now;
             }
@@ -282,6 +293,10 @@ fn steady_loop(
                 now,
                 &mut progress,
             );
+            // What was decoded before a fault went on first.
+            if let Err(e) = read {
+                return Outcome::Failed(Side::Source, e);
+            }
             if ended && !cfg.reconnect {
                 return Outcome::Ended;
             }

@@ -314,6 +314,19 @@ async fn steady(
 ) -> Outcome {
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // What the source sent while the other end was being reached.
+    let unsent = dst.unsent();
+    if flow.on_source(
+        &mut src.session,
+        &mut dst.session,
+        unsent,
+        cfg,
+        Instant::now(),
+        progress,
+    ) && !cfg.reconnect
+    {
+        return Outcome::Ended;
+    }
     enum Step {
         Source(Result<usize, DriveError>),
         Destination(Result<(), DriveError>),
@@ -342,7 +355,19 @@ async fn steady(
                 }
             }
             Step::Destination(Err(e)) => return Outcome::Failed(Side::Destination, e),
-            Step::Source(Err(e)) => return Outcome::Failed(Side::Source, e),
+            Step::Source(Err(e)) => {
+                // What was decoded before the fault goes on first.
+                let unsent = dst.unsent();
+                flow.on_source(
+                    &mut src.session,
+                    &mut dst.session,
+                    unsent,
+                    cfg,
+                    Instant::now(),
+                    progress,
+                );
+                return Outcome::Failed(Side::Source, e);
+            }
             Step::Source(Ok(_)) => {
                 let unsent = dst.unsent();
                 let ended = flow.on_source(
@@ -470,13 +495,16 @@ pub async fn run<C: Connector>(
             e => e.to_string(),
         };
         if !cfg.reconnect {
-            if side == Side::Source && matches!(error, DriveError::Closed) {
+            if side == Side::Source {
+                // The destination gets what was relayed, then a polite end.
                 if let Err(e) = dst.flush_within(cfg.stall).await {
                     return Err(undelivered(e, flow.stats));
                 }
                 dst.session.close();
                 let _ = tokio::time::timeout(Duration::from_secs(2), dst.flush()).await;
-                return Ok(flow.stats);
+                if matches!(error, DriveError::Closed) {
+                    return Ok(flow.stats);
+                }
             }
             return Err(RelayError {
                 side,
