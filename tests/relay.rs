@@ -670,16 +670,7 @@ fn a_slow_destination_is_skipped_to_the_next_key_frame() {
         assert!(st.success());
     };
     signal("-STOP");
-    // Whatever happens next, the worker is continued (a stopped process
-    // would outlive nginx's SIGTERM).
-    struct Continue(u32);
-    impl Drop for Continue {
-        fn drop(&mut self) {
-            let _ = Command::new("kill")
-                .args(["-CONT", &self.0.to_string()])
-                .status();
-        }
-    }
+    // Whatever happens next, the worker is continued.
     let _continue = Continue(worker);
     let publish = bin()
         // 8 × 2.6 MB: more than the kernel's socket buffers hold.
@@ -709,6 +700,18 @@ fn a_slow_destination_is_skipped_to_the_next_key_frame() {
         .expect("stats record");
     assert!(stats["dropped"].as_u64() > Some(0), "{said}\n{stats}");
     assert!(hwm < 64 * 1024, "relay peak RSS {hwm} kB");
+}
+
+/// Continues a stopped process (by PID) when dropped: a stopped nginx
+/// worker would outlive its master's SIGTERM.
+struct Continue(u32);
+
+impl Drop for Continue {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
 }
 
 /// The steady state (its own thread between two plain TCP ends) answers
@@ -801,14 +804,6 @@ fn a_flowing_relay_stops_on_ctrl_c_and_on_a_destination_that_stops_reading() {
     let _ = Command::new("kill")
         .args(["-STOP", &worker.to_string()])
         .status();
-    struct Continue(u32);
-    impl Drop for Continue {
-        fn drop(&mut self) {
-            let _ = Command::new("kill")
-                .args(["-CONT", &self.0.to_string()])
-                .status();
-        }
-    }
     let _continue = Continue(worker);
     let _flood = publish("s2", &["--no-pace"]);
     let mut r = r;
@@ -827,5 +822,42 @@ fn a_flowing_relay_stops_on_ctrl_c_and_on_a_destination_that_stops_reading() {
         stderr.contains("destination")
             && stderr.contains("stopped reading: 0 bytes accepted in 2 s"),
         "{stderr}"
+    );
+
+    // The same with a long --timeout: the source ends while the relay
+    // waits for the stalled destination; Ctrl-C ends the wait.
+    let r = bin()
+        .args(["--json", "--timeout", "60s", "relay"])
+        .arg(a.url("live/s3"))
+        .arg(b.url("live/d3"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("relay");
+    let r = Running(Some(r));
+    wait_logged(&a, "play", &["s3"]);
+    wait_logged(&b, "publish", &["d3"]);
+    let _ = Command::new("kill")
+        .args(["-STOP", &worker.to_string()])
+        .status();
+    let _continue = Continue(worker);
+    let mut flood = publish("s3", &["--no-pace"]);
+    common::wait_success(
+        flood.0.take().expect("publish"),
+        "publish",
+        Duration::from_secs(60),
+    );
+    let asked = Instant::now();
+    let out = interrupt(r, "relay after Ctrl-C, the destination stalled");
+    assert!(
+        asked.elapsed() < Duration::from_secs(6),
+        "Ctrl-C took {:?}",
+        asked.elapsed()
+    );
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -470,8 +470,12 @@ pub async fn run<C: Connector>(
             Outcome::Ended => {
                 // The publisher left: the relay is done once the
                 // destination has taken what is queued.
-                if let Err(e) = dst.flush_within(cfg.stall).await {
-                    return Err(undelivered(e, flow.stats));
+                // (Ctrl-C meanwhile stops at once.)
+                tokio::select! {
+                    r = dst.flush_within(cfg.stall) => if let Err(e) = r {
+                        return Err(undelivered(e, flow.stats));
+                    },
+                    _ = stop.changed() => return Ok(flow.stats),
                 }
                 src.session.close();
                 dst.session.close();
@@ -497,8 +501,11 @@ pub async fn run<C: Connector>(
         if !cfg.reconnect {
             if side == Side::Source {
                 // The destination gets what was relayed, then a polite end.
-                if let Err(e) = dst.flush_within(cfg.stall).await {
-                    return Err(undelivered(e, flow.stats));
+                tokio::select! {
+                    r = dst.flush_within(cfg.stall) => if let Err(e) = r {
+                        return Err(undelivered(e, flow.stats));
+                    },
+                    _ = stop.changed() => return Ok(flow.stats),
                 }
                 dst.session.close();
                 let _ = tokio::time::timeout(Duration::from_secs(2), dst.flush()).await;
