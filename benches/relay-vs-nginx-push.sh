@@ -28,6 +28,8 @@ DURATION=${DURATION:-12}
 REPEAT=${REPEAT:-3}
 cargo build --release --quiet
 BIN=${CARGO_TARGET_DIR:-target}/release/rtmptool
+# RELAY_BIN: another build's binary for the relay (to compare versions).
+RELAY=${RELAY_BIN:-$BIN}
 dir=$(mktemp -d); chmod 755 "$dir"
 FLV=${FLV:-target/bench-1mbit.flv}
 if [ ! -s "$FLV" ]; then
@@ -88,7 +90,7 @@ during() { local p=$1 t0 t1; t0=$(cpu_ns "$p"); publish "$2"; sleep 0.5; t1=$(cp
 
 # The relays stay up across the runs (--reconnect: the publisher leaving
 # does not end them), so their CPU is read while they run.
-"$BIN" --json relay --reconnect "rtmp://127.0.0.1:$pa/live/src" "rtmp://127.0.0.1:$pb/live/relayed" > "$dir/relay.json" &
+"$RELAY" --json relay --reconnect "rtmp://127.0.0.1:$pa/live/src" "rtmp://127.0.0.1:$pb/live/relayed" > "$dir/relay.json" &
 rp=$!
 "$BIN" --json relay --reconnect "rtmp://127.0.0.1:$pc/live/viatcp" "rtmp://127.0.0.1:$pb/live/viatcp" > /dev/null &
 rp2=$!

@@ -45,7 +45,14 @@ struct End {
 }
 
 impl End {
-    fn new(d: PlainDriver) -> End {
+    fn new(mut d: PlainDriver) -> End {
+        // Whatever the session still holds back for its own ordering (the
+        // handshake's last bytes) goes first, through `unsent`.
+        if d.unsent.is_empty()
+            && let Some(b) = d.session.poll_transmit()
+        {
+            d.unsent = b;
+        }
         End {
             tcp: TcpStream::from_std(d.tcp),
             session: d.session,
@@ -96,23 +103,30 @@ impl End {
     fn write(&mut self, now: Instant) -> io::Result<(usize, bool)> {
         let mut written = 0;
         loop {
-            if self.unsent.is_empty() {
-                match self.session.poll_transmit() {
-                    None => return Ok((written, true)),
-                    Some(b) => {
-                        if self.writes.len() < MAX_LOGGED_IO {
-                            let at = now.saturating_duration_since(self.epoch);
-                            self.writes.push((at, b.len()));
-                        }
-                        self.unsent = b;
-                    }
-                }
+            // A buffer the runtime's driver had begun goes first; then the
+            // session's queue, written in place (no allocation per message).
+            let from_unsent = !self.unsent.is_empty();
+            let buf = if from_unsent {
+                &self.unsent[..]
+            } else {
+                self.session.transmit_queued()
+            };
+            if buf.is_empty() {
+                return Ok((written, true));
             }
-            match self.tcp.write(&self.unsent) {
+            if self.writes.len() < MAX_LOGGED_IO {
+                let at = now.saturating_duration_since(self.epoch);
+                self.writes.push((at, buf.len()));
+            }
+            match self.tcp.write(buf) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     written += n;
-                    bytes::Buf::advance(&mut self.unsent, n);
+                    if from_unsent {
+                        bytes::Buf::advance(&mut self.unsent, n);
+                    } else {
+                        self.session.transmit_consumed(n);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((written, false)),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

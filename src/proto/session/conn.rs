@@ -167,6 +167,20 @@ impl Connection {
         }
     }
 
+    /// The bytes queued to send, to be written in place (no copy, no
+    /// allocation per write); [`Connection::transmit_consumed`] then drops
+    /// what was written. Only after the handshake's bytes have gone out
+    /// through [`Connection::poll_transmit`]; empty until then.
+    pub fn transmit_queued(&self) -> &[u8] {
+        if self.handshaken { &self.transmit } else { &[] }
+    }
+
+    /// Drops the first `n` bytes of [`Connection::transmit_queued`] (written).
+    pub fn transmit_consumed(&mut self, n: usize) {
+        let n = n.min(self.transmit.len());
+        bytes::Buf::advance(&mut self.transmit, n);
+    }
+
     /// Bytes queued to send (not counting handshake bytes).
     pub fn transmit_len(&self) -> usize {
         self.transmit.len()

@@ -332,6 +332,17 @@ impl ClientSession {
         self.conn.transmit_len()
     }
 
+    /// The queued bytes, written in place after the handshake (see
+    /// [`Connection::transmit_queued`](conn::Connection::transmit_queued)).
+    pub fn transmit_queued(&self) -> &[u8] {
+        self.conn.transmit_queued()
+    }
+
+    /// Drops the first `n` bytes of [`ClientSession::transmit_queued`].
+    pub fn transmit_consumed(&mut self, n: usize) {
+        self.conn.transmit_consumed(n)
+    }
+
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
         self.events.pop_front()
