@@ -80,13 +80,7 @@ impl End {
             match self.tcp.read(scratch) {
                 Ok(0) => return Err(DriveError::Closed),
                 Ok(n) => {
-                    if self.quickack {
-                        let _ = socket2::SockRef::from(&self.tcp).set_tcp_quickack(true);
-                    }
-                    self.session
-                        .receive_buffer(n)
-                        .extend_from_slice(&scratch[..n]);
-                    self.session.handle_received(n, now)?;
+                    self.take(&scratch[..n], now)?;
                     if n < scratch.len() {
                         return Ok(());
                     }
@@ -96,6 +90,17 @@ impl End {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Hands bytes read at `now` (since the epoch) to the session.
+    fn take(&mut self, data: &[u8], now: Duration) -> Result<(), DriveError> {
+        if self.quickack {
+            let _ = socket2::SockRef::from(&self.tcp).set_tcp_quickack(true);
+        }
+        let n = data.len();
+        self.session.receive_buffer(n).extend_from_slice(data);
+        self.session.handle_received(n, now)?;
+        Ok(())
     }
 
     /// Writes what the session queued until the socket is full. Returns
@@ -161,6 +166,9 @@ pub(super) async fn run(
 ) -> io::Result<(Driver, Driver, Flow, Outcome)> {
     let src = src.into_plain()?;
     let dst = dst.into_plain()?;
+    // Ctrl-C reaches a thread blocked reading the source by shutting the
+    // source's read side (the loop then stops; writes still go out).
+    let src_waker = src.tcp.try_clone()?;
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
     let stop = Arc::new(AtomicBool::new(false));
@@ -185,9 +193,14 @@ pub(super) async fn run(
                 stopped = true;
                 stop.store(true, Ordering::SeqCst);
                 waker.wake()?;
+                let _ = src_waker.shutdown(std::net::Shutdown::Read);
             }
         }
     };
+    drop(src_waker);
+    // Stopping was asked for: that is how it ends, whatever the loop met
+    // meanwhile.
+    let outcome = if stopped { Outcome::Stop } else { outcome };
     // Notes the loop left behind (a skip just before it ended).
     while let Ok(Note::Progress(p, s)) = noted.try_recv() {
         progress(&p, &s);
@@ -208,7 +221,26 @@ fn steady(
     notes: &tokio::sync::mpsc::UnboundedSender<Note>,
 ) -> Ends {
     let (mut src, mut dst) = (End::new(src), End::new(dst));
-    let outcome = steady_loop(&mut src, &mut dst, &mut flow, cfg, &mut poll, stop, notes);
+    // A blocking read of the source wakes at least once a tick; a blocking
+    // write to it (acknowledgements) waits no longer.
+    let sock = socket2::SockRef::from(&src.tcp);
+    let timeouts = sock
+        .set_read_timeout(Some(TICK))
+        .and_then(|()| sock.set_write_timeout(Some(TICK)));
+    let outcome = match timeouts {
+        Ok(()) => steady_loop(&mut src, &mut dst, &mut flow, cfg, &mut poll, stop, notes),
+        Err(e) => Outcome::Failed(Side::Source, e.into()),
+    };
+    // The runtime needs its sockets non-blocking, as they came.
+    let sock = socket2::SockRef::from(&src.tcp);
+    let restored = sock
+        .set_read_timeout(None)
+        .and_then(|()| sock.set_write_timeout(None))
+        .and_then(|()| sock.set_nonblocking(true));
+    let outcome = match (restored, outcome) {
+        (Err(e), Outcome::Stop | Outcome::Ended) => Outcome::Failed(Side::Source, e.into()),
+        (_, o) => o,
+    };
     // Closing the poll drops its registrations: the runtime registers the
     // sockets again.
     drop(poll);
@@ -256,6 +288,11 @@ fn steady_loop(
     let mut next_tick = now + TICK;
     // When the destination last took a byte (or was first given one).
     let mut accepted = now;
+    // Fast: the source is read blocking (one syscall to wait and read),
+    // the destination written without waiting; its own messages are read
+    // once a tick. Slow (the destination is behind): both through the
+    // poll.
+    let mut fast = false;
     loop {
         if stop.load(Ordering::SeqCst) {
             return Outcome::Stop;
@@ -268,33 +305,69 @@ fn steady_loop(
                 DriveError::Io(stalled(cfg.stall, queued)),
             );
         }
+        let (mut src_in, mut dst_in) = (false, false);
         if now >= next_tick {
             flow.stats.queued = dst.queued();
             progress(&Progress::Tick, &flow.stats);
             next_tick = now + TICK;
+            // What the destination said meanwhile (fast mode reads it only
+            // now): an error status, a ping, its close.
+            dst_in = fast;
         }
-        let mut wait = next_tick - now;
-        if pending {
-            wait = wait.min(accepted + cfg.stall - now);
-        }
-        let polled = poll.poll(&mut events, Some(wait));
-        now = Instant::now();
-        match polled {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Outcome::Failed(Side::Source, e.into()),
-        }
-        let (mut src_in, mut dst_in) = (false, false);
-        for ev in events.iter() {
-            let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
-            match ev.token() {
-                SRC => src_in |= readable,
-                DST => dst_in |= readable,
-                _ => {}
+        let mut read = Ok(());
+        if fast {
+            // Waits for the source (at most a tick: SO_RCVTIMEO).
+            let got = src.tcp.read(&mut scratch);
+            now = Instant::now();
+            match got {
+                Ok(0) => {
+                    if stop.load(Ordering::SeqCst) {
+                        return Outcome::Stop;
+                    }
+                    read = Err(DriveError::Closed);
+                    src_in = true;
+                }
+                Ok(n) => {
+                    read = src.take(&scratch[..n], now.saturating_duration_since(src.epoch));
+                    src_in = true;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => {
+                    read = Err(e.into());
+                    src_in = true;
+                }
+            }
+        } else {
+            let mut wait = next_tick - now;
+            if pending {
+                wait = wait.min(accepted + cfg.stall - now);
+            }
+            let polled = poll.poll(&mut events, Some(wait));
+            now = Instant::now();
+            match polled {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Outcome::Failed(Side::Source, e.into()),
+            }
+            for ev in events.iter() {
+                let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                match ev.token() {
+                    SRC => src_in |= readable,
+                    DST => dst_in |= readable,
+                    _ => {}
+                }
+            }
+            if src_in {
+                read = src.read(&mut scratch, now);
             }
         }
         if src_in {
-            let read = src.read(&mut scratch, now);
             if !dst.pending() {
                 accepted = now;
             }
@@ -338,11 +411,21 @@ fn steady_loop(
                 }
             }
         }
-        // Acknowledgements and ping answers to the source.
+        // Acknowledgements and ping answers to the source (in fast mode the
+        // source socket blocks: a write waits for room, as it should for
+        // a few bytes a window).
         if src.pending()
             && let Err(e) = src.write(now)
         {
             return Outcome::Failed(Side::Source, e.into());
+        }
+        // Fast while the destination keeps up; the poll while it is behind.
+        let behind = dst.pending();
+        if fast == behind {
+            fast = !behind;
+            if let Err(e) = socket2::SockRef::from(&src.tcp).set_nonblocking(!fast) {
+                return Outcome::Failed(Side::Source, e.into());
+            }
         }
     }
 }
