@@ -1,11 +1,18 @@
 //! The steady state of a relay between two plain TCP ends, on a thread of
-//! its own: one `epoll_wait`, one read and one write per message, and none
-//! of the runtime's wakers, timers or task polls between them (about a
-//! third of the CPU a relayed message cost on the runtime).
+//! its own, off the runtime (whose wakers, timers and task polls cost a
+//! third of the CPU a relayed message took there).
+//!
+//! While the destination keeps up, the source is read blocking: one
+//! `recvfrom` waits for and takes each message, one `sendto` passes it on,
+//! and what the destination sends is read once a tick. When the destination
+//! falls behind, a [`mio::Poll`] of both sockets takes over until it has
+//! caught up (bounded by the queue, the stall limit and the skip to the
+//! next key frame of the flow).
 //!
 //! The runtime's thread meanwhile waits for the loop to end, for its notes
-//! (the once-a-second tick, a skip) and for the stop signal, which it
-//! passes on through a [`mio::Waker`]. The sockets come back to the
+//! (the once-a-tick progress, a skip) and for the stop signal, which it
+//! passes on through a [`mio::Waker`] and by shutting the source's read
+//! side (which wakes a blocking read). The sockets come back to the
 //! runtime when the loop ends, so stopping, the end of the stream and
 //! reconnecting are handled there as for a TLS end.
 
