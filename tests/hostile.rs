@@ -83,7 +83,14 @@ enum Mode {
     /// A publisher is accepted (its time sent on the channel) and read
     /// from.
     Sink,
+    /// A player gets a sequence header and a key frame; once the test says
+    /// [`PING`], a ping request; the time its answer came is sent on the
+    /// channel.
+    PingPlayer,
 }
+
+/// Lets [`Mode::PingPlayer`] ping.
+static PING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Lets [`Mode::BrokenMidStream`] break the stream.
 static GO: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -176,6 +183,12 @@ fn serve(s: TcpStream, mode: Mode, stopped: mpsc::Sender<Instant>) {
             let ChunkEvent::Message(raw) = ev else {
                 continue;
             };
+            if mode == Mode::PingPlayer
+                && raw.header.msg_type == MessageType::USER_CONTROL
+                && raw.payload.starts_with(&[0, 7])
+            {
+                let _ = stopped.send(Instant::now());
+            }
             if raw.header.msg_type != MessageType::COMMAND_AMF0 {
                 continue;
             }
@@ -257,6 +270,26 @@ fn serve(s: TcpStream, mode: Mode, stopped: mpsc::Sender<Instant>) {
                             }
                         }
                         Mode::Aggregates => aggregates(&mut c),
+                        Mode::PingPlayer => {
+                            c.send(6, 9, 0, 1, &[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f]);
+                            c.send(6, 9, 0, 1, &[0x17, 1, 0, 0, 0, 1, 2, 3]);
+                            // The ping goes from a thread of its own: this
+                            // one goes on reading, for the answer.
+                            let mut w = c.s.try_clone().expect("clone");
+                            std::thread::spawn(move || {
+                                common::wait_for(
+                                    "the test's ping",
+                                    Duration::from_secs(10),
+                                    || PING.load(std::sync::atomic::Ordering::SeqCst).then_some(()),
+                                );
+                                // csid 2, fmt 0, type 4: PingRequest(1234).
+                                let _ = w.write_all(&[
+                                    2, 0, 0, 0, 0, 0, 6, 4, 0, 0, 0, 0, 0, 6, 0, 0, 4, 210,
+                                ]);
+                            });
+                            // No Stream EOF: the stream goes on.
+                            continue;
+                        }
                         Mode::BrokenMidStream => {
                             c.send(6, 9, 0, 1, &[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f]);
                             for i in 0..5u32 {
@@ -725,4 +758,28 @@ fn relay_ends_when_the_source_breaks_the_protocol_mid_stream() {
         .find(|v: &serde_json::Value| v["type"] == "stats")
         .expect("stats record");
     assert_eq!(stats["video_frames"], 8, "{stats} {stderr}");
+}
+
+/// The relay answers its source's pings while the stream flows (the
+/// answer is the session's; the steady state must write it).
+#[test]
+fn relay_answers_the_sources_ping_while_flowing() {
+    let (src, answered) = server(Mode::PingPlayer);
+    let (dst, published) = server(Mode::Sink);
+    let mut child = common::bin()
+        .args(["--json", "relay"])
+        .arg(format!("rtmp://127.0.0.1:{src}/live/x"))
+        .arg(format!("rtmp://127.0.0.1:{dst}/live/y"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("relay");
+    published
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the relay to publish");
+    PING.store(true, std::sync::atomic::Ordering::SeqCst);
+    let got = answered.recv_timeout(Duration::from_secs(5));
+    let _ = child.kill();
+    let _ = child.wait();
+    got.expect("a PingResponse from the relay");
 }

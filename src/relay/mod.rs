@@ -381,6 +381,13 @@ async fn steady(
                 if ended && !cfg.reconnect {
                     return Outcome::Ended;
                 }
+                // Acknowledgements and ping answers to the source (a few
+                // bytes a window).
+                if (src.unsent() > 0 || src.session.poll_transmit_len() > 0)
+                    && let Err(e) = src.flush_within(cfg.stall).await
+                {
+                    return Outcome::Failed(Side::Source, DriveError::Io(e));
+                }
             }
         }
     }
