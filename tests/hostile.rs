@@ -8,7 +8,10 @@
 //! the server going silent, and at once with its stats on SIGINT; play
 //! writes the tags inside aggregates with their timestamps renormalized;
 //! arguments out of range are usage errors before any connection; an FLV
-//! jumping from 0 to 0x7FFFFFFF is bridged with one warning.
+//! jumping from 0 to 0x7FFFFFFF is bridged with one warning; `relay` from
+//! a source that breaks the protocol mid-stream ends with exit 9 after
+//! passing on what came before the fault, and answers a source's ping
+//! while the stream flows.
 
 mod common;
 
