@@ -715,9 +715,9 @@ impl Drop for Continue {
 }
 
 /// The steady state (its own thread between two plain TCP ends) answers
-/// Ctrl-C at once, closing the destination's stream politely; and a
-/// destination that stops reading ends the relay after `--timeout` with
-/// the reason, instead of hanging.
+/// Ctrl-C at once, closing the destination's stream politely, and ends at
+/// `--duration`; and a destination that stops reading ends the relay after
+/// `--timeout` with the reason, instead of hanging.
 #[test]
 fn a_flowing_relay_stops_on_ctrl_c_and_on_a_destination_that_stops_reading() {
     let a = Nginx::start(4096, "");
@@ -780,6 +780,24 @@ fn a_flowing_relay_stops_on_ctrl_c_and_on_a_destination_that_stops_reading() {
         Duration::from_secs(5),
         || b.log().contains("deleteStream").then_some(()),
     );
+
+    // --duration ends a flowing relay as Ctrl-C does.
+    let started = Instant::now();
+    let r = relay(&a.url("live/s1"), &b.url("live/d4"), &["--duration", "2s"]);
+    let out = wait_output(r, "relay --duration 2s", Duration::from_secs(15));
+    let took = started.elapsed();
+    assert!(
+        out.status.success() && took >= Duration::from_secs(2) && took < Duration::from_secs(8),
+        "{:?} after {took:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats: serde_json::Value = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|v: &serde_json::Value| v["type"] == "stats")
+        .expect("stats record");
+    assert!(stats["video_frames"].as_u64() > Some(0), "{stats}");
 
     // B's worker stops reading: the relay queues (its --queue), the
     // kernel's buffers fill, and after --timeout without a byte taken it
