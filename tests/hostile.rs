@@ -755,11 +755,7 @@ fn relay_ends_when_the_source_breaks_the_protocol_mid_stream() {
         lines[0].contains("source") && lines[0].contains("chunk stream 9"),
         "{stderr}"
     );
-    let stats: serde_json::Value = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .find(|v: &serde_json::Value| v["type"] == "stats")
-        .expect("stats record");
+    let stats = common::stats(&out);
     assert_eq!(stats["video_frames"], 8, "{stats} {stderr}");
 }
 

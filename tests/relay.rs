@@ -111,6 +111,24 @@ fn interrupt(mut running: Running, what: &str) -> std::process::Output {
     wait_output(child, what, Duration::from_secs(10))
 }
 
+/// Ctrl-C, which must end it successfully within `limit`; its output.
+fn interrupted_within(running: Running, what: &str, limit: Duration) -> std::process::Output {
+    let asked = Instant::now();
+    let out = interrupt(running, what);
+    assert!(
+        asked.elapsed() < limit,
+        "{what}: Ctrl-C took {:?}",
+        asked.elapsed()
+    );
+    assert!(
+        out.status.success(),
+        "{what}: {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn end(child: Child, limit: Duration) {
     let deadline = Instant::now() + limit;
     let mut child = child;
@@ -167,12 +185,7 @@ fn ffmpeg_to_a_relay_to_b_ffmpeg_and_rtmpdump_play_tag_for_tag() {
     wait_logged(&b, "publish", &["relayed"]);
     ffmpeg_publish(&ffmpeg, &src, &a.url("live/origin"));
     let ro = common::wait_success(r, "relay", Duration::from_secs(20));
-    let text = String::from_utf8_lossy(&ro.stdout);
-    let stats: serde_json::Value = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .find(|v: &serde_json::Value| v["type"] == "stats")
-        .expect("stats record");
+    let stats = common::stats(&ro);
     assert_eq!(stats["video_frames"], 250, "{stats}");
     end(p1, Duration::from_secs(10));
     end(p2, Duration::from_secs(5));
@@ -749,31 +762,10 @@ fn a_flowing_relay_stops_on_ctrl_c_and_on_a_destination_that_stops_reading() {
         .spawn()
         .expect("play");
     let played = wait_output(player, "play from B", Duration::from_secs(20));
-    let text = String::from_utf8_lossy(&played.stdout);
-    assert!(
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .any(|v| v["type"] == "stats" && v["video_frames"].as_u64() > Some(0)),
-        "{text}"
-    );
-    let asked = Instant::now();
-    let out = interrupt(r, "relay after Ctrl-C");
-    assert!(
-        asked.elapsed() < Duration::from_secs(3),
-        "Ctrl-C took {:?}",
-        asked.elapsed()
-    );
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stats: serde_json::Value = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .find(|v: &serde_json::Value| v["type"] == "stats")
-        .expect("stats record");
+    let stats = common::stats(&played);
+    assert!(stats["video_frames"].as_u64() > Some(0), "{stats}");
+    let out = interrupted_within(r, "relay after Ctrl-C", Duration::from_secs(3));
+    let stats = common::stats(&out);
     assert!(stats["video_frames"].as_u64() > Some(0), "{stats}");
     common::wait_for(
         "B to log the relay's deleteStream",
@@ -792,11 +784,7 @@ fn a_flowing_relay_stops_on_ctrl_c_and_on_a_destination_that_stops_reading() {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    let stats: serde_json::Value = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .find(|v: &serde_json::Value| v["type"] == "stats")
-        .expect("stats record");
+    let stats = common::stats(&out);
     assert!(stats["video_frames"].as_u64() > Some(0), "{stats}");
 
     // B's worker stops reading: the relay queues (its --queue), the
@@ -865,17 +853,68 @@ fn a_flowing_relay_stops_on_ctrl_c_and_on_a_destination_that_stops_reading() {
         "publish",
         Duration::from_secs(60),
     );
-    let asked = Instant::now();
-    let out = interrupt(r, "relay after Ctrl-C, the destination stalled");
-    assert!(
-        asked.elapsed() < Duration::from_secs(6),
-        "Ctrl-C took {:?}",
-        asked.elapsed()
+    interrupted_within(
+        r,
+        "relay after Ctrl-C, the destination stalled",
+        Duration::from_secs(6),
     );
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+}
+
+/// Other chunk sizes on each hop and other codecs, through the threaded
+/// steady state: nginx A sends at 128 bytes a chunk and the relay at its
+/// own size, B at another; H.264 Main with B-frames (composition times)
+/// and H.264 + MP3. FFmpeg plays B; each track equals the source tag for
+/// tag.
+#[test]
+fn chunk_sizes_and_codecs_pass_tag_for_tag() {
+    let ffmpeg = require("ffmpeg");
+    for (a_chunk, relay_chunk, b_chunk, name) in [
+        (128, 128, 60_000, "h264main_bframes_10s.flv"),
+        (60_000, 65_536, 128, "h264_mp3_10s.flv"),
+    ] {
+        let what = format!("{name}: A {a_chunk} → relay {relay_chunk} → B {b_chunk}");
+        let a = Nginx::start(a_chunk, "");
+        let b = Nginx::start(b_chunk, "");
+        let dir = tempfile::tempdir().expect("tmp");
+        let got = dir.path().join("got.flv");
+        let player = Command::new(&ffmpeg)
+            .args([
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-rw_timeout",
+                "3000000",
+                "-i",
+            ])
+            .arg(b.url("live/out"))
+            .args(["-c", "copy", "-f", "flv"])
+            .arg(&got)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ffmpeg player");
+        wait_logged(&b, "play", &["out"]);
+        let r = relay(
+            &a.url("live/in"),
+            &b.url("live/out"),
+            &["--chunk-size", &relay_chunk.to_string()],
+        );
+        wait_logged(&a, "play", &["in"]);
+        wait_logged(&b, "publish", &["out"]);
+        let publish = bin()
+            .args(["publish", "--chunk-size", &a_chunk.to_string()])
+            .arg(media(name))
+            .arg(a.url("live/in"))
+            .output()
+            .expect("publish");
+        assert!(
+            publish.status.success(),
+            "{what}: publish: {}",
+            String::from_utf8_lossy(&publish.stderr)
+        );
+        let ro = common::wait_success(r, "relay", Duration::from_secs(20));
+        assert_eq!(common::stats(&ro)["dropped"], 0, "{what}");
+        end(player, Duration::from_secs(10));
+        common::assert_same(&what, &media(name), &got, 0);
+    }
 }

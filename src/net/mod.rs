@@ -221,10 +221,11 @@ pub(crate) const MAX_LOGGED_IO: usize = 4096;
 const READ_SIZE: usize = 256 * 1024;
 
 /// A plain TCP [`Driver`] taken apart ([`Driver::into_plain`]): the same
-/// session and queued bytes, its socket a non-blocking std stream.
-pub struct PlainDriver {
+/// session and queued bytes, its socket a non-blocking std stream, or
+/// whatever [`PlainDriver::with_socket`] made of it.
+pub struct PlainDriver<S = std::net::TcpStream> {
     /// The socket (non-blocking).
-    pub tcp: std::net::TcpStream,
+    pub tcp: S,
     /// The session.
     pub session: ClientSession,
     /// Time zero for the session's `now`.
@@ -239,6 +240,21 @@ pub struct PlainDriver {
     pub unsent: bytes::Bytes,
 }
 
+impl<S> PlainDriver<S> {
+    /// The same driver over another form of its socket.
+    pub fn with_socket<T>(self, f: impl FnOnce(S) -> T) -> PlainDriver<T> {
+        PlainDriver {
+            tcp: f(self.tcp),
+            session: self.session,
+            epoch: self.epoch,
+            quickack: self.quickack,
+            reads: self.reads,
+            writes: self.writes,
+            unsent: self.unsent,
+        }
+    }
+}
+
 impl PlainDriver {
     /// Back to a [`Driver`] on the current runtime.
     pub fn into_driver(self) -> io::Result<Driver> {
@@ -251,11 +267,6 @@ impl PlainDriver {
             writes: self.writes,
             unsent: self.unsent,
         })
-    }
-
-    /// Time since the epoch.
-    pub fn now(&self) -> Duration {
-        self.epoch.elapsed()
     }
 }
 

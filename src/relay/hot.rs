@@ -41,36 +41,21 @@ enum Note {
 
 /// An end of the relay on the loop's thread: a [`PlainDriver`] whose
 /// socket mio holds.
-struct End {
-    tcp: TcpStream,
-    session: crate::proto::session::ClientSession,
-    epoch: Instant,
-    quickack: bool,
-    reads: Vec<(Duration, usize)>,
-    writes: Vec<(Duration, usize)>,
-    unsent: bytes::Bytes,
+type End = PlainDriver<TcpStream>;
+
+/// Takes an end onto the loop's thread.
+fn end(mut d: PlainDriver) -> End {
+    // Whatever the session still holds back for its own ordering (the
+    // handshake's last bytes) goes first, through `unsent`.
+    if d.unsent.is_empty()
+        && let Some(b) = d.session.poll_transmit()
+    {
+        d.unsent = b;
+    }
+    d.with_socket(TcpStream::from_std)
 }
 
 impl End {
-    fn new(mut d: PlainDriver) -> End {
-        // Whatever the session still holds back for its own ordering (the
-        // handshake's last bytes) goes first, through `unsent`.
-        if d.unsent.is_empty()
-            && let Some(b) = d.session.poll_transmit()
-        {
-            d.unsent = b;
-        }
-        End {
-            tcp: TcpStream::from_std(d.tcp),
-            session: d.session,
-            epoch: d.epoch,
-            quickack: d.quickack,
-            reads: d.reads,
-            writes: d.writes,
-            unsent: d.unsent,
-        }
-    }
-
     fn queued(&self) -> usize {
         self.unsent.len() + self.session.poll_transmit_len()
     }
@@ -146,18 +131,6 @@ impl End {
             }
         }
     }
-
-    fn into_plain(self) -> PlainDriver {
-        PlainDriver {
-            tcp: self.tcp.into(),
-            session: self.session,
-            epoch: self.epoch,
-            quickack: self.quickack,
-            reads: self.reads,
-            writes: self.writes,
-            unsent: self.unsent,
-        }
-    }
 }
 
 /// Runs the steady state of a relay between two plain TCP ends on a
@@ -227,7 +200,7 @@ fn steady(
     stop: &AtomicBool,
     notes: &tokio::sync::mpsc::UnboundedSender<Note>,
 ) -> Ends {
-    let (mut src, mut dst) = (End::new(src), End::new(dst));
+    let (mut src, mut dst) = (end(src), end(dst));
     // A blocking read of the source wakes at least once a tick; a blocking
     // write to it (acknowledgements) waits no longer.
     let sock = socket2::SockRef::from(&src.tcp);
@@ -244,14 +217,21 @@ fn steady(
         .set_read_timeout(None)
         .and_then(|()| sock.set_write_timeout(None))
         .and_then(|()| sock.set_nonblocking(true));
-    let outcome = match (restored, outcome) {
-        (Err(e), Outcome::Stop | Outcome::Ended) => Outcome::Failed(Side::Source, e.into()),
-        (_, o) => o,
+    // A source socket left blocking would stall the runtime: it is given
+    // up (reconnected, or the relay ends) rather than used again.
+    let outcome = match restored {
+        Ok(()) => outcome,
+        Err(e) => Outcome::Failed(Side::Source, e.into()),
     };
     // Closing the poll drops its registrations: the runtime registers the
     // sockets again.
     drop(poll);
-    (src.into_plain(), dst.into_plain(), flow, outcome)
+    (
+        src.with_socket(Into::into),
+        dst.with_socket(Into::into),
+        flow,
+        outcome,
+    )
 }
 
 fn steady_loop(
@@ -275,19 +255,6 @@ fn steady_loop(
     let mut progress = |p: &Progress, s: &RelayStats| {
         let _ = notes.send(Note::Progress(p.clone(), Box::new(s.clone())));
     };
-    // What the source sent while the other end was being reached.
-    let unsent = dst.unsent.len();
-    if flow.on_source(
-        &mut src.session,
-        &mut dst.session,
-        unsent,
-        cfg,
-        Instant::now(),
-        &mut progress,
-    ) && !cfg.reconnect
-    {
-        return Outcome::Ended;
-    }
     let mut events = Events::with_capacity(8);
     let mut scratch = vec![0u8; READ_SIZE];
     // One clock reading per wakeup, taken when the poll returns.

@@ -314,19 +314,6 @@ async fn steady(
 ) -> Outcome {
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // What the source sent while the other end was being reached.
-    let unsent = dst.unsent();
-    if flow.on_source(
-        &mut src.session,
-        &mut dst.session,
-        unsent,
-        cfg,
-        Instant::now(),
-        progress,
-    ) && !cfg.reconnect
-    {
-        return Outcome::Ended;
-    }
     enum Step {
         Source(Result<usize, DriveError>),
         Destination(Result<(), DriveError>),
@@ -355,20 +342,7 @@ async fn steady(
                 }
             }
             Step::Destination(Err(e)) => return Outcome::Failed(Side::Destination, e),
-            Step::Source(Err(e)) => {
-                // What was decoded before the fault goes on first.
-                let unsent = dst.unsent();
-                flow.on_source(
-                    &mut src.session,
-                    &mut dst.session,
-                    unsent,
-                    cfg,
-                    Instant::now(),
-                    progress,
-                );
-                return Outcome::Failed(Side::Source, e);
-            }
-            Step::Source(Ok(_)) => {
+            Step::Source(read) => {
                 let unsent = dst.unsent();
                 let ended = flow.on_source(
                     &mut src.session,
@@ -378,6 +352,10 @@ async fn steady(
                     Instant::now(),
                     progress,
                 );
+                // What was decoded before a fault went on first.
+                if let Err(e) = read {
+                    return Outcome::Failed(Side::Source, e);
+                }
                 if ended && !cfg.reconnect {
                     return Outcome::Ended;
                 }
@@ -440,7 +418,20 @@ pub async fn run<C: Connector>(
     loop {
         // Plain TCP at both ends: a thread of its own, off the runtime
         // (a third of the CPU per message); TLS stays on the runtime.
-        let outcome = if src.is_plain() && dst.is_plain() {
+        // What the source sent while the other end was being reached
+        // goes on at once.
+        let unsent = dst.unsent();
+        let ended = flow.on_source(
+            &mut src.session,
+            &mut dst.session,
+            unsent,
+            cfg,
+            Instant::now(),
+            &mut progress,
+        );
+        let outcome = if ended && !cfg.reconnect {
+            Outcome::Ended
+        } else if src.is_plain() && dst.is_plain() {
             match hot::run(src, dst, flow, cfg, &mut progress, &mut stopping).await {
                 Ok((s, d, f, o)) => {
                     (src, dst, flow) = (s, d, f);
