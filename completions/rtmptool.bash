@@ -173,7 +173,7 @@ _rtmptool() {
             return 0
             ;;
         rtmptool__subcmd__dump)
-            opts="-q -v -h -V --hex --stats --conn --dir --type --stream-id --command --port --keylog --json --color --quiet --verbose --timeout --help --version"
+            opts="-q -v -h -V --hex --stats --conn --dir --type --stream-id --command --port --keylog --reveal-keys --json --color --quiet --verbose --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -85,6 +85,7 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand --timeout 'Limit for each network phase, e.g. 500ms, 2s, 1m'
             cand --hex 'Hex dump (hexyl) of every message payload'
             cand --stats 'Instead of the messages, a table per connection: messages and bytes per type and direction, chunk sizes, media bitrate, frames, timestamps'
+            cand --reveal-keys 'Show the stream keys, query values and user info the capture names in full (by default they are shortened, in the decoded values and in --hex bytes)'
             cand --json 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
             cand -q 'Less human output'
             cand --quiet 'Less human output'

@@ -89,6 +89,7 @@ never\t'Never colour'"
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -l timeout -d 'Limit for each network phase, e.g. 500ms, 2s, 1m' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -l hex -d 'Hex dump (hexyl) of every message payload'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -l stats -d 'Instead of the messages, a table per connection: messages and bytes per type and direction, chunk sizes, media bitrate, frames, timestamps'
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -l reveal-keys -d 'Show the stream keys, query values and user info the capture names in full (by default they are shortened, in the decoded values and in --hex bytes)'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -l json -d 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -s q -l quiet -d 'Less human output'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -s v -l verbose -d 'More human output (repeatable)'

@@ -362,6 +362,9 @@ pub struct DumpArgs {
     /// RTMFP session keys (`RTMFP_SESSION` lines) to open encrypted RTMFP session packets
     #[arg(long, value_name = "FILE")]
     pub keylog: Option<std::path::PathBuf>,
+    /// Show the stream keys, query values and user info the capture names in full (by default they are shortened, in the decoded values and in --hex bytes)
+    #[arg(long)]
+    pub reveal_keys: bool,
 }
 
 /// `rtmptool ecn`.

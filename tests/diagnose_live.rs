@@ -320,61 +320,10 @@ fn send_to(addr: std::net::SocketAddr, bytes: &[u8]) -> Vec<u8> {
     back
 }
 
-/// A pcap of one conversation (Ethernet/IPv4/TCP, SYN first, segments of
-/// at most 1448 bytes).
+/// A pcap of one conversation: C0+C1, then the server's answer, then the
+/// rest of the client's bytes.
 fn pcap_of(c2s: &[u8], s2c: &[u8]) -> Vec<u8> {
-    use etherparse::PacketBuilder;
-    let mut pkts = Vec::new();
-    let (mut cs, mut ss) = (1000u32, 5000u32);
-    let mut push = |from_client: bool, flags: u8, payload: &[u8], cs: &mut u32, ss: &mut u32| {
-        let (src, dst, sp, dp, seq, ack) = if from_client {
-            ([10, 0, 0, 1], [10, 0, 0, 2], 40000, 1935, *cs, *ss)
-        } else {
-            ([10, 0, 0, 2], [10, 0, 0, 1], 1935, 40000, *ss, *cs)
-        };
-        let b = PacketBuilder::ethernet2([1; 6], [2; 6])
-            .ipv4(src, dst, 64)
-            .tcp(sp, dp, seq, 65535);
-        let b = match flags {
-            1 => b.syn(),
-            2 => b.syn().ack(ack),
-            _ => b.ack(ack),
-        };
-        let mut f = Vec::new();
-        b.write(&mut f, payload).unwrap();
-        let adv = payload.len() as u32 + u32::from(flags != 0);
-        if from_client {
-            *cs += adv;
-        } else {
-            *ss += adv;
-        }
-        pkts.push(f);
-    };
-    push(true, 1, &[], &mut cs, &mut ss);
-    push(false, 2, &[], &mut cs, &mut ss);
-    // C0+C1, then the server's answer, then the rest.
-    push(true, 0, &c2s[..1537], &mut cs, &mut ss);
-    for seg in s2c.chunks(1448) {
-        push(false, 0, seg, &mut cs, &mut ss);
-    }
-    for seg in c2s[1537..].chunks(1448) {
-        push(true, 0, seg, &mut cs, &mut ss);
-    }
-    let mut out = Vec::new();
-    out.extend(0xa1b2_c3d4u32.to_le_bytes());
-    out.extend(2u16.to_le_bytes());
-    out.extend(4u16.to_le_bytes());
-    out.extend([0u8; 8]);
-    out.extend(262_144u32.to_le_bytes());
-    out.extend(1u32.to_le_bytes());
-    for (i, p) in pkts.iter().enumerate() {
-        out.extend(1_700_000_000u32.to_le_bytes());
-        out.extend((i as u32 * 100).to_le_bytes());
-        out.extend((p.len() as u32).to_le_bytes());
-        out.extend((p.len() as u32).to_le_bytes());
-        out.extend(p);
-    }
-    out
+    common::conversation_pcap(&[(true, &c2s[..1537]), (false, s2c), (true, &c2s[1537..])])
 }
 
 /// nginx's error lines that close a session for a chunk-stream reason.

@@ -31,6 +31,7 @@
 //! per-message history is kept: every record is handed to the caller at once.
 
 mod rtmfp;
+pub mod secrets;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -274,6 +274,9 @@ fn listen(
         command: Vec::new(),
         port: None,
         keylog: None,
+        // The proxy shortens each connection's secrets itself (it knows
+        // --reveal-keys).
+        reveal_keys: true,
     };
     let filter = Filter::from_args(&dump_args).map_err(|e| err(exit::USAGE, e.to_string()))?;
     let renderer =

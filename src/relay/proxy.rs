@@ -26,6 +26,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::analyze::secrets::{STREAM_COMMANDS, Secrets};
 use crate::analyze::{CloseKind, Record};
 use crate::capture::Timestamp;
 use crate::capture::tcp::Dir;
@@ -115,16 +116,6 @@ impl Rewrite {
     }
 }
 
-/// Commands whose first argument is a stream name.
-const STREAM_COMMANDS: [&str; 6] = [
-    "publish",
-    "play",
-    "play2",
-    "releaseStream",
-    "FCPublish",
-    "FCUnpublish",
-];
-
 /// What [`rewrite`] made of one message from the encoder.
 struct Rewritten {
     /// The body to send upstream instead, when it changed.
@@ -207,124 +198,6 @@ fn rewrite(m: &RawMessage, rw: &Rewrite) -> Rewritten {
     let payload = (changed.is_some() || (name == "connect" && rw.app.is_some()))
         .then(|| Message::Command(c).encode());
     Rewritten { payload, session }
-}
-
-/// The stream keys and query values one connection has named, removed
-/// from the records of its live decode unless keys are revealed (CLI.md:
-/// secrets never reach output): the encoder's publish/play names, the
-/// query values of its tcUrl and app, and the server's echoes of them
-/// (onStatus descriptions).
-#[derive(Default)]
-struct Secrets {
-    keys: Vec<String>,
-}
-
-impl Secrets {
-    fn add(&mut self, k: &str) {
-        if !k.is_empty() && !self.keys.iter().any(|x| x == k) {
-            self.keys.push(k.to_owned());
-        }
-    }
-
-    fn add_query(&mut self, q: &str) {
-        for kv in q.split('&') {
-            self.add(kv.split_once('=').map_or(kv, |x| x.1));
-        }
-    }
-
-    /// Learns what a command names.
-    fn learn(&mut self, c: &crate::proto::message::Command) {
-        use crate::proto::amf0::Amf0Value;
-        let text = |v: Option<&Amf0Value>| match v {
-            Some(Amf0Value::String(s) | Amf0Value::LongString(s)) => Some(s.clone()),
-            _ => None,
-        };
-        let name = c.name();
-        if name == "connect" {
-            if let Some(o) = c.command_object() {
-                // User info in the tcUrl (`rtmp://user:pass@host/app`).
-                if let Some(u) = text(o.get("tcUrl"))
-                    && let Some((_, rest)) = u.split_once("://")
-                    && let Some((info, _)) = rest.split('/').next().unwrap_or("").rsplit_once('@')
-                {
-                    self.add(&format!("{info}@"));
-                }
-                for key in ["tcUrl", "app"] {
-                    if let Some(q) =
-                        text(o.get(key)).and_then(|u| u.split_once('?').map(|x| x.1.to_owned()))
-                    {
-                        self.add_query(&q);
-                    }
-                }
-            }
-        } else if STREAM_COMMANDS.contains(&name)
-            && let Some(k) = text(c.args().first())
-        {
-            match k.split_once('?') {
-                Some((k, q)) => {
-                    self.add(k);
-                    self.add_query(q);
-                }
-                None => self.add(&k),
-            }
-        }
-    }
-
-    fn scrub_str(&self, s: &mut String) {
-        for k in &self.keys {
-            if s.contains(k.as_str()) {
-                let shown = if k.ends_with('@') {
-                    "***@".to_owned()
-                } else {
-                    crate::net::url::redact(k, false)
-                };
-                *s = s.replace(k.as_str(), &shown);
-            }
-        }
-    }
-
-    fn scrub(&self, v: &mut crate::proto::amf0::Amf0Value) {
-        use crate::proto::amf0::Amf0Value as V;
-        match v {
-            V::String(s) | V::LongString(s) | V::XmlDocument(s) => self.scrub_str(s),
-            V::Object(p)
-            | V::EcmaArray { properties: p, .. }
-            | V::TypedObject { properties: p, .. } => {
-                for (_, v) in p {
-                    self.scrub(v);
-                }
-            }
-            V::StrictArray(a) => {
-                for v in a {
-                    self.scrub(v);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// The record as it may be shown: commands and data with the secrets
-    /// learnt so far (this record's included) shortened.
-    fn shown(&mut self, r: &Record) -> Record {
-        use crate::analyze::RecordKind;
-        use crate::proto::message::Message;
-        let mut r = r.clone();
-        if let RecordKind::Message { decoded: Ok(m), .. } = &mut r.kind {
-            if let Message::Command(c) = &*m
-                && r.dir == Some(Dir::C2s)
-            {
-                self.learn(c);
-            }
-            if !self.keys.is_empty() {
-                match m {
-                    Message::Command(c) => c.values.iter_mut().for_each(|v| self.scrub(v)),
-                    Message::Data(d) => d.values.iter_mut().for_each(|v| self.scrub(v)),
-                    _ => {}
-                }
-            }
-        }
-        r
-    }
 }
 
 /// Settings of the proxy.
@@ -473,10 +346,14 @@ async fn one(
     let _ = tcp.set_nodelay(true);
     let tap_sink = sink.clone();
     let reveal = cfg.reveal_keys;
-    let mut secrets = Secrets::default();
+    let mut secrets = Secrets::new(false);
     let mut strict =
         Strict::new(peer, local, id, budget, reveal).with_tap(Box::new(move |r: &Record| {
-            let r = if reveal { r.clone() } else { secrets.shown(r) };
+            let r = if reveal {
+                r.clone()
+            } else {
+                secrets.shown(r).into_owned()
+            };
             tap_sink(ProxyEvent::Record(Box::new(r)))
         }));
     let mut bytes = [0u64; 2];
@@ -875,59 +752,5 @@ mod tests {
             &rw,
         );
         assert_eq!((r.payload, r.session), (None, None));
-    }
-
-    #[test]
-    fn the_live_decode_hides_what_the_encoder_named() {
-        use crate::analyze::RecordKind;
-        let rec = |dir: Dir, c: Command| Record {
-            conn: "a-b".into(),
-            conn_id: 0,
-            dir: Some(dir),
-            frame: 1,
-            time: Timestamp { sec: 0, nsec: 0 },
-            offset: None,
-            kind: RecordKind::Message {
-                raw: raw(c.clone()),
-                decoded: Ok(Message::Command(c)),
-            },
-        };
-        let mut s = Secrets::default();
-        // What the renderer shows (the raw body is only shown with --hex,
-        // which the proxy never sets).
-        let text = |r: &Record| match &r.kind {
-            RecordKind::Message { decoded, .. } => format!("{decoded:?}"),
-            k => format!("{k:?}"),
-        };
-        let c = s.shown(&rec(
-            Dir::C2s,
-            connect("live?token=tok123", "rtmp://bob:pw77@h/live?token=tok123"),
-        ));
-        assert!(!text(&c).contains("tok123"), "{}", text(&c));
-        assert!(
-            !text(&c).contains("pw77") && text(&c).contains("rtmp://***@h/live"),
-            "{}",
-            text(&c)
-        );
-        let p = s.shown(&rec(
-            Dir::C2s,
-            Command::new("publish", 5.0, V::Null, vec![V::String("secret99".into())]),
-        ));
-        assert!(
-            !text(&p).contains("secret99") && text(&p).contains("se…"),
-            "{}",
-            text(&p)
-        );
-        let status = Command::new(
-            "onStatus",
-            0.0,
-            V::Null,
-            vec![V::Object(vec![(
-                "description".into(),
-                V::String("secret99 is now published".into()),
-            )])],
-        );
-        let st = s.shown(&rec(Dir::S2c, status));
-        assert!(!text(&st).contains("secret99"), "{}", text(&st));
     }
 }

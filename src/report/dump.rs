@@ -6,6 +6,7 @@
 //! Statistics are counters per connection and direction, never per message,
 //! so memory does not grow with the capture.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, Write};
 
@@ -16,6 +17,7 @@ use serde_json::{Map, Value as Json, json};
 
 use super::{Style, words, write_json_line};
 use crate::cli::{DirFilter, DumpArgs};
+use rtmptool::analyze::secrets::Secrets;
 use rtmptool::analyze::{HandshakePacket, Record, RecordKind, handshake_packet_name};
 use rtmptool::capture::tcp::{Dir, DirStats};
 use rtmptool::proto::amf0::Amf0Value;
@@ -388,6 +390,9 @@ pub struct Renderer<W: Write> {
     index: HashMap<u64, usize>,
     /// Scratch buffer for records written directly.
     line: Vec<u8>,
+    /// What the capture names as secrets, shortened in what is shown
+    /// (none with `--reveal-keys`).
+    secrets: Option<Secrets>,
 }
 
 fn dir_str(d: Dir) -> &'static str {
@@ -848,6 +853,7 @@ impl<W: Write> Renderer<W> {
             conns: Vec::new(),
             index: HashMap::new(),
             line: Vec::with_capacity(4096),
+            secrets: (!args.reveal_keys && !args.stats).then(|| Secrets::new(args.hex)),
         }
     }
 
@@ -863,6 +869,13 @@ impl<W: Write> Renderer<W> {
 
     /// Renders (or counts) one record.
     pub fn record(&mut self, r: &Record) -> io::Result<()> {
+        // Learnt from every record, shown or not: the publish a filter
+        // hides still names the key its onStatus echoes.
+        let r = match &mut self.secrets {
+            Some(s) => s.shown(r),
+            None => Cow::Borrowed(r),
+        };
+        let r = &*r;
         if !self.filter.matches(r) {
             return Ok(());
         }

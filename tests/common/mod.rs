@@ -445,6 +445,49 @@ pub fn pcap_header(link: u32) -> Vec<u8> {
     out
 }
 
+/// A pcap of one TCP conversation (Ethernet/IPv4, SYN and SYN-ACK first),
+/// its parts in order (`true`: from the client), each cut into segments of
+/// at most 1448 bytes.
+pub fn conversation_pcap(parts: &[(bool, &[u8])]) -> Vec<u8> {
+    use etherparse::PacketBuilder;
+    let mut out = pcap_header(1);
+    let (mut cs, mut ss) = (1000u32, 5000u32);
+    let mut n = 0u32;
+    let mut push = |from_client: bool, flags: u8, payload: &[u8]| {
+        let (src, dst, sp, dp, seq, ack) = if from_client {
+            ([10, 0, 0, 1], [10, 0, 0, 2], 40000, 1935, cs, ss)
+        } else {
+            ([10, 0, 0, 2], [10, 0, 0, 1], 1935, 40000, ss, cs)
+        };
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4(src, dst, 64)
+            .tcp(sp, dp, seq, 65535);
+        let b = match flags {
+            1 => b.syn(),
+            2 => b.syn().ack(ack),
+            _ => b.ack(ack),
+        };
+        let mut f = Vec::new();
+        b.write(&mut f, payload).unwrap();
+        let adv = payload.len() as u32 + u32::from(flags != 0);
+        if from_client {
+            cs += adv;
+        } else {
+            ss += adv;
+        }
+        pcap_record(&mut out, 1_700_000_000, n * 100, &f, f.len() as u32);
+        n += 1;
+    };
+    push(true, 1, &[]);
+    push(false, 2, &[]);
+    for (from_client, bytes) in parts {
+        for seg in bytes.chunks(1448) {
+            push(*from_client, 0, seg);
+        }
+    }
+    out
+}
+
 /// Appends one pcap record: captured `data`, `orig` bytes on the wire.
 pub fn pcap_record(out: &mut Vec<u8>, sec: u32, usec: u32, data: &[u8], orig: u32) {
     out.extend(sec.to_le_bytes());
