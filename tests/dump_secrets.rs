@@ -410,3 +410,60 @@ fn rtmfp_publish_names_are_kept_in_session_packets() {
     assert!(revealed.contains("\"test\""));
     assert_kept(&p, &extra, &names, &names);
 }
+
+/// A hostile capture: one client names thousands of streams, each echoed
+/// by the server at once. Each echo is still kept (the newest names are
+/// remembered) and the work per value stays bounded: the dump ends (a hang
+/// here would be quadratic work).
+#[test]
+fn a_client_naming_thousands_of_streams_is_kept_and_bounded() {
+    let (mut c, mut sv) = (Side::new(), Side::new());
+    let mut parts: Vec<(bool, Vec<u8>)> = Vec::new();
+    let mut c0c1 = vec![3u8];
+    c0c1.extend([0u8; 1536]);
+    parts.push((true, c0c1));
+    let mut s012 = vec![3u8];
+    s012.extend([0u8; 3072]);
+    parts.push((false, s012));
+    parts.push((true, vec![0u8; 1536]));
+    let names: Vec<String> = (0..3000).map(|i| format!("HOSTILEkey{i:05}")).collect();
+    for n in &names {
+        parts.push((
+            true,
+            c.send(8, 1, &command("publish", 0.0, V::Null, vec![s(n)])),
+        ));
+        let echo = command(
+            "onStatus",
+            0.0,
+            V::Null,
+            vec![V::Object(vec![(
+                "description".into(),
+                s(&format!("{n} is busy")),
+            )])],
+        );
+        parts.push((false, sv.send(5, 1, &echo)));
+    }
+    let parts: Vec<(bool, &[u8])> = parts.iter().map(|(c, b)| (*c, &b[..])).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("many.pcap");
+    std::fs::write(&p, common::conversation_pcap(&parts)).unwrap();
+    for view in [&[][..], &["--json"]] {
+        let child = common::bin()
+            .arg("dump")
+            .args(view)
+            .arg(&p)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = common::wait_output(
+            child,
+            "dump of 3000 names",
+            std::time::Duration::from_secs(60),
+        );
+        assert!(out.status.success());
+        let shown = seen(&out);
+        assert!(!shown.contains("HOSTILEkey"), "a name was shown");
+        assert_eq!(shown.matches("is busy").count(), 3000);
+    }
+}

@@ -47,6 +47,11 @@ pub const STREAM_COMMANDS: [&str; 9] = [
 /// are secrets).
 const URL_PROPERTIES: [&str; 4] = ["tcUrl", "app", "swfUrl", "pageUrl"];
 
+/// Secrets one view keeps at once: a client naming more streams than this
+/// on one connection (a hostile capture) has the oldest forgotten, so that
+/// what is shown costs at most this many searches per value.
+pub const MAX_SECRETS: usize = 64;
+
 /// The secrets learnt so far.
 #[derive(Debug, Default, Clone)]
 pub struct Secrets {
@@ -70,9 +75,13 @@ impl Secrets {
         self.keys.is_empty()
     }
 
-    /// Adds a secret (a user-info secret ends with `@`).
+    /// Adds a secret (a user-info secret ends with `@`). Past
+    /// [`MAX_SECRETS`] the oldest is forgotten.
     pub fn add(&mut self, k: &str) {
         if !k.is_empty() && k != "@" && !self.keys.iter().any(|x| x == k) {
+            if self.keys.len() >= MAX_SECRETS {
+                self.keys.remove(0);
+            }
             self.keys.push(k.to_owned());
         }
     }
@@ -214,6 +223,18 @@ impl Secrets {
             }
             None => self.add(k),
         }
+    }
+
+    /// Whether a record may name or hold a secret (commands, data, RTMFP
+    /// packets); [`Secrets::shown`] borrows every other record unchanged.
+    pub fn concern(r: &Record) -> bool {
+        matches!(
+            r.kind,
+            RecordKind::Message {
+                decoded: Ok(Message::Command(_) | Message::Data(_)),
+                ..
+            } | RecordKind::Rtmfp(_)
+        )
     }
 
     /// The record as it may be shown: learns from it (a client's command),
@@ -395,19 +416,18 @@ fn occurrences(hay: &[u8], needle: &[u8]) -> Vec<usize> {
         return at;
     }
     let (first, last) = (needle[0], needle[needle.len() - 1]);
-    let mut i = 0;
-    while i + needle.len() <= hay.len() {
-        if hay[i] == first && &hay[i..i + needle.len()] == needle {
-            let end = i + needle.len();
-            let before = i == 0 || !word(hay[i - 1]) || !word(first);
-            let after = end == hay.len() || !word(hay[end]) || !word(last);
-            if before && after {
-                at.push(i);
-                i = end;
-                continue;
-            }
+    let mut from = 0;
+    for i in memchr::memmem::find_iter(hay, needle) {
+        if i < from {
+            continue;
         }
-        i += 1;
+        let end = i + needle.len();
+        let before = i == 0 || !word(hay[i - 1]) || !word(first);
+        let after = end == hay.len() || !word(hay[end]) || !word(last);
+        if before && after {
+            at.push(i);
+            from = end;
+        }
     }
     at
 }

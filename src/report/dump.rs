@@ -390,9 +390,12 @@ pub struct Renderer<W: Write> {
     index: HashMap<u64, usize>,
     /// Scratch buffer for records written directly.
     line: Vec<u8>,
-    /// What the capture names as secrets, shortened in what is shown
-    /// (none with `--reveal-keys`).
-    secrets: Option<Secrets>,
+    /// What each connection names as secrets, shortened in what is shown
+    /// (`None` with `--reveal-keys`); a connection's are forgotten at its
+    /// end.
+    secrets: Option<HashMap<u64, Secrets>>,
+    /// RTMFP user data bytes are shown (`--hex`).
+    hex_secrets: bool,
 }
 
 fn dir_str(d: Dir) -> &'static str {
@@ -853,7 +856,8 @@ impl<W: Write> Renderer<W> {
             conns: Vec::new(),
             index: HashMap::new(),
             line: Vec::with_capacity(4096),
-            secrets: (!args.reveal_keys && !args.stats).then(|| Secrets::new(args.hex)),
+            secrets: (!args.reveal_keys && !args.stats).then(HashMap::new),
+            hex_secrets: args.hex,
         }
     }
 
@@ -872,8 +876,15 @@ impl<W: Write> Renderer<W> {
         // Learnt from every record, shown or not: the publish a filter
         // hides still names the key its onStatus echoes.
         let r = match &mut self.secrets {
-            Some(s) => s.shown(r),
-            None => Cow::Borrowed(r),
+            Some(all) if matches!(r.kind, RecordKind::End { .. }) => {
+                all.remove(&r.conn_id);
+                Cow::Borrowed(r)
+            }
+            Some(all) if Secrets::concern(r) => all
+                .entry(r.conn_id)
+                .or_insert_with(|| Secrets::new(self.hex_secrets))
+                .shown(r),
+            _ => Cow::Borrowed(r),
         };
         let r = &*r;
         if !self.filter.matches(r) {

@@ -336,22 +336,41 @@ pub fn assert_same(what: &str, source: &Path, got: &Path, shift: u32) {
 /// Waits for `child` to exit (killed by PID after `limit`) and collects its
 /// output.
 pub fn wait_output(child: Child, what: &str, limit: Duration) -> Output {
+    use std::io::Read;
     let pid = child.id();
     let deadline = Instant::now() + limit;
     let mut child = child;
-    loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            return child.wait_with_output().expect("collect output");
+    // Read while it runs: output larger than a pipe's buffer would
+    // otherwise stop the child before it could exit.
+    fn drain(r: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut b = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut b);
+            }
+            b
+        })
+    }
+    let (out, err) = (drain(child.stdout.take()), drain(child.stderr.take()));
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
         }
         if Instant::now() > deadline {
             let _ = Command::new("kill").arg(pid.to_string()).status();
-            let out = child.wait_with_output().expect("collect output");
+            let _ = child.wait();
+            let stderr = err.join().unwrap_or_default();
             panic!(
                 "{what} did not finish within {limit:?}; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
+                String::from_utf8_lossy(&stderr)
             );
         }
         std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
     }
 }
 
