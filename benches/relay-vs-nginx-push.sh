@@ -19,6 +19,9 @@
 #     read and to write it on (its 16 KiB buffer reads a key frame in
 #     several rounds);
 #   - relay: `rtmptool relay` A -> B.
+#   - relay over rtmps: `rtmptool relay` between TLS ports that nginx's
+#     stream module terminates in front of A and B (nginx-rtmp cannot push
+#     over TLS at all; this is the relay's own cost of TLS).
 # And the latency the relay adds per message: from its arrival from the
 # source to the moment the destination's socket took all of it (p50/p99,
 # the relay's own --json stats over all runs).
@@ -42,11 +45,17 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 # steady state runs on a thread of its own).
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {print s}'; }
 wait_port() { for _ in $(seq 200); do bash -c "echo >/dev/tcp/127.0.0.1/$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-pa=$(port); pb=$(port); pm=$(port); pc=$(port)
-mk() { # name port apps
+pa=$(port); pb=$(port); pm=$(port); pc=$(port); pat=$(port); pbt=$(port)
+# A self-signed certificate for the TLS ports.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+mk() { # name port apps [tls-port]
   mkdir -p "$dir/$1"
+  local tls=""
+  [ -n "${4:-}" ] && tls="stream { server { listen 127.0.0.1:$4 ssl; ssl_certificate $dir/cert.pem; ssl_certificate_key $dir/key.pem; proxy_pass 127.0.0.1:$2; } }"
   cat > "$dir/$1/nginx.conf" <<CONF
 load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 worker_processes 1;
 pid $dir/$1/nginx.pid;
 error_log $dir/$1/error.log info;
@@ -54,14 +63,15 @@ events { worker_connections 256; }
 rtmp { server { listen 127.0.0.1:$2; chunk_size 4096;
   application live { live on; }
   $3 } }
+$tls
 CONF
   nginx -p "$dir/$1" -c "$dir/$1/nginx.conf" -e "$dir/$1/error.log"
   wait_port "$2"
 }
-mk b "$pb" ""
+mk b "$pb" "" "$pbt"
 mk m "$pm" "application hop { live on; push rtmp://127.0.0.1:$pb/live; }"
 mk a "$pa" "application push { live on; push rtmp://127.0.0.1:$pb/live; }
-  application fan { live on; push rtmp://127.0.0.1:$pm/hop; }"
+  application fan { live on; push rtmp://127.0.0.1:$pm/hop; }" "$pat"
 # c: nginx's stream module as a plain TCP proxy in front of A.
 mkdir -p "$dir/c"
 cat > "$dir/c/nginx.conf" <<CONF
@@ -76,7 +86,7 @@ nginx -p "$dir/c" -c "$dir/c/nginx.conf" -e "$dir/c/error.log"
 wait_port "$pc"
 rp=
 cleanup() {
-  [ -n "$rp" ] && kill "$rp" "$rp2" 2>/dev/null
+  [ -n "$rp" ] && kill "$rp" "$rp2" "$rp3" 2>/dev/null
   for n in a b m c; do kill "$(cat "$dir/$n/nginx.pid")" 2>/dev/null || true; done
 }
 trap cleanup EXIT
@@ -94,22 +104,25 @@ during() { local p=$1 t0 t1; t0=$(cpu_ns "$p"); publish "$2"; sleep 0.5; t1=$(cp
 rp=$!
 "$BIN" --json relay --reconnect "rtmp://127.0.0.1:$pc/live/viatcp" "rtmp://127.0.0.1:$pb/live/viatcp" > /dev/null &
 rp2=$!
-for _ in $(seq 100); do grep -q "play: name='viatcp'" "$dir/a/error.log" 2>/dev/null && grep -q "play: name='src'" "$dir/a/error.log" && break; sleep 0.05; done
+"$RELAY" --json relay --reconnect --ca "$dir/cert.pem" "rtmps://127.0.0.1:$pat/live/tlssrc" "rtmps://127.0.0.1:$pbt/live/tlsrelayed" > "$dir/relay-tls.json" &
+rp3=$!
+for _ in $(seq 100); do grep -q "play: name='viatcp'" "$dir/a/error.log" 2>/dev/null && grep -q "play: name='src'" "$dir/a/error.log" && grep -q "play: name='tlssrc'" "$dir/a/error.log" && break; sleep 0.05; done
 
-bases=(); pushes=(); hops=(); relays=(); floors=()
+bases=(); pushes=(); hops=(); relays=(); floors=(); tlss=()
 for i in $(seq "$REPEAT"); do
   bases+=("$(during "$wa" "live/base$i")")
   pushes+=("$(during "$wa" "push/pushed$i")")
   hops+=("$(during "$wm" "fan/hop$i")")
   relays+=("$(during "$rp" live/src)")
   floors+=("$(during "$wc" live/viatcp)")
+  tlss+=("$(during "$rp3" live/tlssrc)")
 done
-kill -INT "$rp" "$rp2"; wait "$rp" "$rp2" || true; rp=
-python3 - "$dir/relay.json" "$DURATION" "${bases[*]}" "${pushes[*]}" "${hops[*]}" "${floors[*]}" "${relays[*]}" <<'PY'
+kill -INT "$rp" "$rp2" "$rp3"; wait "$rp" "$rp2" "$rp3" || true; rp=
+python3 - "$dir/relay.json" "$DURATION" "${bases[*]}" "${pushes[*]}" "${hops[*]}" "${floors[*]}" "${relays[*]}" "${tlss[*]}" <<'PY'
 import json, statistics, sys
 stats = [json.loads(l) for l in open(sys.argv[1]) if '"stats"' in l][-1]
 dur = float(sys.argv[2])
-runs = {k: [int(x) / 1e6 for x in v.split()] for k, v in zip(["base", "push", "hop", "floor", "relay"], sys.argv[3:8])}
+runs = {k: [int(x) / 1e6 for x in v.split()] for k, v in zip(["base", "push", "hop", "floor", "relay", "tls"], sys.argv[3:9])}
 med = {k: statistics.median(v) for k, v in runs.items()}
 n = len(runs["base"])
 lat = stats["relay_latency_ms"]
@@ -124,9 +137,11 @@ rows = [
     ("nginx-rtmp hop (its own nginx, pushed to and pushing on)", med["hop"]),
     ("nginx stream module, TCP only", med["floor"]),
     ("rtmptool relay", med["relay"]),
+    ("rtmptool relay, rtmps at both ends", med["tls"]),
 ]
 for name, v in rows:
     print(f"  {name:58} {v:7.1f} ms CPU  {v * 1000 / msgs:6.1f} µs/message")
 print(f"ratios: relay / hop {med['relay'] / med['hop']:.2f}; relay / tcp {med['relay'] / med['floor']:.2f}; relay / push {med['relay'] / push:.2f}" if push > 0 else "")
-print(f"runs: hop [{fmt('hop')}], tcp [{fmt('floor')}], relay [{fmt('relay')}]")
+print(f"rtmps relay / plain relay {med['tls'] / med['relay']:.2f}; rtmps relay / hop {med['tls'] / med['hop']:.2f}")
+print(f"runs: hop [{fmt('hop')}], tcp [{fmt('floor')}], relay [{fmt('relay')}], rtmps relay [{fmt('tls')}]")
 PY

@@ -753,9 +753,11 @@ fn a_flowing_relay_stops_on_ctrl_c_and_on_a_destination_that_stops_reading() {
     wait_logged(&a, "play", &["s1"]);
     let _publisher = publish("s1", &[]);
     wait_logged(&b, "publish", &["d1"]);
-    // Media flows through the relay: a player of B gets video for 2 s.
+    // Media flows through the relay: a player of B gets video within 5 s
+    // (the source's key frames are 2 s apart; nginx starts a player at
+    // one).
     let player = bin()
-        .args(["--json", "play", "--duration", "2s"])
+        .args(["--json", "play", "--duration", "5s"])
         .arg(b.url("live/d1"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -917,4 +919,118 @@ fn chunk_sizes_and_codecs_pass_tag_for_tag() {
         end(player, Duration::from_secs(10));
         common::assert_same(&what, &media(name), &got, 0);
     }
+}
+
+/// The steady state drives `rtmps://` ends on its thread too (rustls'
+/// records on the same socket calls): with TLS at either end, the stream
+/// flows, Ctrl-C and `--duration` end it at once with the destination's
+/// stream closed politely (over the TLS state given back to the runtime),
+/// and a TLS destination that stops reading ends the relay after
+/// `--timeout` with the reason.
+#[test]
+fn rtmps_at_either_end_flows_stops_and_stalls_like_plain() {
+    let certs = common::Certs::new();
+    let ca = certs.ca.to_str().unwrap().to_owned();
+    let (a, a_tls) = Nginx::start_tls(4096, "", &certs);
+    let (b, b_tls) = Nginx::start_tls(4096, "", &certs);
+    let publish = |name: &str, extra: &[&str]| {
+        Running(Some(
+            bin()
+                .args(["publish", "--loop", "8"])
+                .args(extra)
+                .arg(media("h264base_aac_60s.flv"))
+                .arg(a.url(&format!("live/{name}")))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("publish"),
+        ))
+    };
+    let tls_url = |port: u16, path: &str| format!("rtmps://127.0.0.1:{port}/{path}");
+
+    // Plain source, TLS destination; Ctrl-C while it flows. (The player
+    // plays 5 s: the source's key frames are 2 s apart, and nginx starts a
+    // player at one.)
+    let r = Running(Some(relay(
+        &a.url("live/t1"),
+        &tls_url(b_tls, "live/u1"),
+        &["--ca", &ca],
+    )));
+    wait_logged(&a, "play", &["t1"]);
+    let _p1 = publish("t1", &[]);
+    wait_logged(&b, "publish", &["u1"]);
+    let player = bin()
+        .args(["--json", "play", "--duration", "5s"])
+        .arg(b.url("live/u1"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("play");
+    let played = wait_output(player, "play from B", Duration::from_secs(20));
+    assert!(
+        common::stats(&played)["video_frames"].as_u64() > Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&played.stdout),
+        String::from_utf8_lossy(&played.stderr)
+    );
+    let out = interrupted_within(r, "relay to rtmps after Ctrl-C", Duration::from_secs(3));
+    assert!(common::stats(&out)["video_frames"].as_u64() > Some(0));
+    common::wait_for(
+        "B to log the relay's deleteStream",
+        Duration::from_secs(5),
+        || b.log().contains("deleteStream").then_some(()),
+    );
+
+    // TLS source, plain destination; --duration ends it.
+    let started = Instant::now();
+    let r = relay(
+        &tls_url(a_tls, "live/t1"),
+        &b.url("live/u2"),
+        &["--ca", &ca, "--duration", "2s"],
+    );
+    let out = wait_output(r, "relay from rtmps --duration 2s", Duration::from_secs(15));
+    let took = started.elapsed();
+    assert!(
+        out.status.success() && took < Duration::from_secs(8),
+        "{:?} after {took:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(common::stats(&out)["video_frames"].as_u64() > Some(0));
+
+    // TLS at both ends, B's worker (its TLS and its RTMP) stopped.
+    let worker: u32 = common::wait_for("nginx B's worker", Duration::from_secs(5), || {
+        let pid = b.pid();
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|w| w.parse().ok()))
+    });
+    let r = bin()
+        .args(["--json", "--timeout", "2s", "relay", "--ca", &ca])
+        .arg(tls_url(a_tls, "live/t3"))
+        .arg(tls_url(b_tls, "live/u3"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("relay");
+    let mut r = Running(Some(r));
+    wait_logged(&a, "play", &["t3"]);
+    wait_logged(&b, "publish", &["u3"]);
+    let _ = Command::new("kill")
+        .args(["-STOP", &worker.to_string()])
+        .status();
+    let _continue = Continue(worker);
+    let _flood = publish("t3", &["--no-pace"]);
+    let out = wait_output(
+        r.0.take().expect("relay"),
+        "relay over rtmps with a stalled destination",
+        Duration::from_secs(60),
+    );
+    drop(_continue);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("destination") && stderr.contains("stopped reading"),
+        "{stderr}"
+    );
 }

@@ -128,13 +128,88 @@ pub enum Stream {
     Plain(TcpStream),
     /// `rtmps://`.
     Tls(Box<tokio_rustls::client::TlsStream<tls::TcpUnderTls>>),
+    /// `rtmps://` given back by a thread that drove it itself (the relay's
+    /// steady state): the socket and rustls' state, driven here through
+    /// the socket's readiness.
+    TlsParts(TcpStream, Box<rustls::ClientConnection>),
+}
+
+/// A tokio socket as `Read`/`Write` for rustls (`WouldBlock` when it is
+/// not ready).
+struct TryIo<'a>(&'a TcpStream);
+
+impl io::Read for TryIo<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
+    }
+}
+
+impl io::Write for TryIo<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A rustls error as an I/O error (as tokio-rustls reports it).
+pub(crate) fn tls_io_error(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// Writes every TLS record rustls holds (cancel safe: what is not written
+/// stays with rustls).
+async fn tls_send(tcp: &TcpStream, conn: &mut rustls::ClientConnection) -> io::Result<()> {
+    while conn.wants_write() {
+        tcp.writable().await?;
+        match conn.write_tls(&mut TryIo(tcp)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads plaintext into `buf` (0: the server closed). Cancel safe.
+async fn tls_recv(
+    tcp: &TcpStream,
+    conn: &mut rustls::ClientConnection,
+    buf: &mut bytes::BytesMut,
+) -> io::Result<usize> {
+    use std::io::Read;
+    let mut plain = [0u8; 16 * 1024];
+    loop {
+        match conn.reader().read(&mut plain) {
+            Ok(n) => {
+                buf.extend_from_slice(&plain[..n]);
+                return Ok(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            // Closed without close_notify.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+            Err(e) => return Err(e),
+        }
+        tcp.readable().await?;
+        match conn.read_tls(&mut TryIo(tcp)) {
+            Ok(0) => return Ok(0),
+            Ok(_) => {
+                conn.process_new_packets().map_err(tls_io_error)?;
+                // Alerts or key updates rustls has to answer.
+                tls_send(tcp, conn).await?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 impl Stream {
     /// The TCP socket underneath.
     pub fn tcp(&self) -> &TcpStream {
         match self {
-            Stream::Plain(s) => s,
+            Stream::Plain(s) | Stream::TlsParts(s, _) => s,
             Stream::Tls(s) => s.get_ref().0.tcp(),
         }
     }
@@ -144,6 +219,7 @@ impl Stream {
         match self {
             Stream::Plain(s) => s.read_buf(buf).await,
             Stream::Tls(s) => s.read_buf(buf).await,
+            Stream::TlsParts(tcp, conn) => tls_recv(tcp, conn, buf).await,
         }
     }
 
@@ -152,6 +228,12 @@ impl Stream {
         match self {
             Stream::Plain(s) => s.write(buf).await,
             Stream::Tls(s) => s.write(buf).await,
+            // The records rustls holds go first; then rustls takes the
+            // plaintext (sent by the next write or flush).
+            Stream::TlsParts(tcp, conn) => {
+                tls_send(tcp, conn).await?;
+                io::Write::write(&mut conn.writer(), buf)
+            }
         }
     }
 
@@ -160,6 +242,7 @@ impl Stream {
         match self {
             Stream::Plain(_) => Ok(()),
             Stream::Tls(s) => s.flush().await,
+            Stream::TlsParts(tcp, conn) => tls_send(tcp, conn).await,
         }
     }
 
@@ -168,6 +251,11 @@ impl Stream {
         match self {
             Stream::Plain(s) => s.shutdown().await,
             Stream::Tls(s) => s.shutdown().await,
+            Stream::TlsParts(tcp, conn) => {
+                conn.send_close_notify();
+                tls_send(tcp, conn).await?;
+                tcp.shutdown().await
+            }
         }
     }
 }
@@ -220,12 +308,16 @@ pub(crate) const MAX_LOGGED_IO: usize = 4096;
 /// count low on fast streams; the session's buffer is reused as it drains.
 const READ_SIZE: usize = 256 * 1024;
 
-/// A plain TCP [`Driver`] taken apart ([`Driver::into_plain`]): the same
-/// session and queued bytes, its socket a non-blocking std stream, or
-/// whatever [`PlainDriver::with_socket`] made of it.
+/// A [`Driver`] taken apart ([`Driver::into_plain`]): the same session and
+/// queued bytes, its socket a non-blocking std stream (or whatever
+/// [`PlainDriver::with_socket`] made of it), and rustls' state when the
+/// connection is `rtmps://`.
 pub struct PlainDriver<S = std::net::TcpStream> {
     /// The socket (non-blocking).
     pub tcp: S,
+    /// rustls' state for an `rtmps://` connection: the owner reads and
+    /// writes TLS records on the socket through it.
+    pub tls: Option<Box<rustls::ClientConnection>>,
     /// The session.
     pub session: ClientSession,
     /// Time zero for the session's `now`.
@@ -245,6 +337,7 @@ impl<S> PlainDriver<S> {
     pub fn with_socket<T>(self, f: impl FnOnce(S) -> T) -> PlainDriver<T> {
         PlainDriver {
             tcp: f(self.tcp),
+            tls: self.tls,
             session: self.session,
             epoch: self.epoch,
             quickack: self.quickack,
@@ -258,8 +351,12 @@ impl<S> PlainDriver<S> {
 impl PlainDriver {
     /// Back to a [`Driver`] on the current runtime.
     pub fn into_driver(self) -> io::Result<Driver> {
+        let tcp = TcpStream::from_std(self.tcp)?;
         Ok(Driver {
-            stream: Stream::Plain(TcpStream::from_std(self.tcp)?),
+            stream: match self.tls {
+                None => Stream::Plain(tcp),
+                Some(conn) => Stream::TlsParts(tcp, conn),
+            },
             session: self.session,
             epoch: self.epoch,
             quickack: self.quickack,
@@ -308,20 +405,22 @@ impl Driver {
         }
     }
 
-    /// True when the connection is plain TCP (`rtmp://`).
-    pub fn is_plain(&self) -> bool {
-        matches!(self.stream, Stream::Plain(_))
-    }
-
-    /// Takes a plain TCP driver apart, its socket as a std stream (still
-    /// non-blocking), for a synchronous loop on a thread of its own. TLS
-    /// connections stay with the runtime (kind `Unsupported`).
+    /// Takes a driver apart, its socket as a std stream (still
+    /// non-blocking) and, for TLS, rustls' state, for a synchronous loop on
+    /// a thread of its own; [`PlainDriver::into_driver`] puts it back
+    /// together.
     pub fn into_plain(self) -> io::Result<PlainDriver> {
-        let Stream::Plain(tcp) = self.stream else {
-            return Err(io::ErrorKind::Unsupported.into());
+        let (tcp, tls) = match self.stream {
+            Stream::Plain(tcp) => (tcp, None),
+            Stream::Tls(s) => {
+                let (io, conn) = s.into_inner();
+                (io.into_inner(), Some(Box::new(conn)))
+            }
+            Stream::TlsParts(tcp, conn) => (tcp, Some(conn)),
         };
         Ok(PlainDriver {
             tcp: tcp.into_std()?,
+            tls,
             session: self.session,
             epoch: self.epoch,
             quickack: self.quickack,

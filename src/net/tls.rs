@@ -208,6 +208,11 @@ impl TcpUnderTls {
     pub fn tcp(&self) -> &TcpStream {
         &self.inner
     }
+
+    /// The socket, given back.
+    pub fn into_inner(self) -> TcpStream {
+        self.inner
+    }
 }
 
 impl AsyncRead for TcpUnderTls {

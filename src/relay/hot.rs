@@ -1,6 +1,7 @@
-//! The steady state of a relay between two plain TCP ends, on a thread of
-//! its own, off the runtime (whose wakers, timers and task polls cost a
-//! third of the CPU a relayed message took there).
+//! The steady state of a relay, on a thread of its own, off the runtime
+//! (whose wakers, timers and task polls cost a third of the CPU a relayed
+//! message took there). An `rtmps://` end is driven here too: rustls' state
+//! reads and writes its records on the same socket calls.
 //!
 //! While the destination keeps up, the source is read blocking: one
 //! `recvfrom` waits for and takes each message, one `sendto` passes it on,
@@ -19,13 +20,13 @@
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::{Flow, Outcome, Progress, RelayConfig, RelayStats, Side, TICK};
-use crate::net::{DriveError, Driver, MAX_LOGGED_IO, PlainDriver, stalled};
+use crate::net::{DriveError, Driver, MAX_LOGGED_IO, PlainDriver, stalled, tls_io_error};
 
 const SRC: Token = Token(0);
 const DST: Token = Token(1);
@@ -55,9 +56,19 @@ fn end(mut d: PlainDriver) -> End {
     d.with_socket(TcpStream::from_std)
 }
 
+/// What one read of a socket brought.
+enum Got {
+    /// `n` bytes came off the socket (`short`: fewer than were offered, so
+    /// it is drained).
+    Read { short: bool },
+    /// Nothing yet (would block, timed out, interrupted).
+    NotReady,
+}
+
 impl End {
     fn queued(&self) -> usize {
-        self.unsent.len() + self.session.poll_transmit_len()
+        let records = self.tls.as_ref().is_some_and(|c| c.wants_write());
+        self.unsent.len() + self.session.poll_transmit_len() + usize::from(records)
     }
 
     fn pending(&self) -> bool {
@@ -67,32 +78,86 @@ impl End {
     /// Reads all the socket has (until a read comes back short: the edge
     /// was drained) into the session.
     fn read(&mut self, scratch: &mut [u8], now: Instant) -> Result<(), DriveError> {
-        let now = now.saturating_duration_since(self.epoch);
+        let mut now = now;
         loop {
-            match self.tcp.read(scratch) {
-                Ok(0) => return Err(DriveError::Closed),
-                Ok(n) => {
-                    self.take(&scratch[..n], now)?;
-                    if n < scratch.len() {
-                        return Ok(());
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
+            match self.receive(scratch, &mut now, false)? {
+                Got::Read { short: false } => {}
+                Got::Read { short: true } | Got::NotReady => return Ok(()),
             }
         }
     }
 
-    /// Hands bytes read at `now` (since the epoch) to the session.
-    fn take(&mut self, data: &[u8], now: Duration) -> Result<(), DriveError> {
-        if self.quickack {
-            let _ = socket2::SockRef::from(&self.tcp).set_tcp_quickack(true);
+    /// One read of the socket; what it brought goes to the session (for
+    /// TLS, the plaintext of the records it completed). With `clock`, `now`
+    /// is read once the socket has answered (a blocking read waits).
+    fn receive(
+        &mut self,
+        scratch: &mut [u8],
+        now: &mut Instant,
+        clock: bool,
+    ) -> Result<Got, DriveError> {
+        let not_ready = |e: &io::Error| {
+            matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+            )
+        };
+        let End {
+            tcp,
+            tls,
+            session,
+            quickack,
+            epoch,
+            ..
+        } = self;
+        let got = match tls {
+            None => tcp.read(scratch),
+            Some(conn) => conn.read_tls(tcp),
+        };
+        if clock {
+            *now = Instant::now();
         }
-        let n = data.len();
-        self.session.receive_buffer(n).extend_from_slice(data);
-        self.session.handle_received(n, now)?;
-        Ok(())
+        let n = match got {
+            Ok(0) => return Err(DriveError::Closed),
+            Ok(n) => n,
+            Err(e) if not_ready(&e) => return Ok(Got::NotReady),
+            Err(e) => return Err(e.into()),
+        };
+        if *quickack {
+            let _ = socket2::SockRef::from(&*tcp).set_tcp_quickack(true);
+        }
+        let at = now.saturating_duration_since(*epoch);
+        let mut take = |data: &[u8]| -> Result<(), DriveError> {
+            session.receive_buffer(data.len()).extend_from_slice(data);
+            session.handle_received(data.len(), at)?;
+            Ok(())
+        };
+        match tls {
+            None => {
+                take(&scratch[..n])?;
+                Ok(Got::Read {
+                    short: n < scratch.len(),
+                })
+            }
+            Some(conn) => {
+                conn.process_new_packets().map_err(tls_io_error)?;
+                loop {
+                    match conn.reader().read(scratch) {
+                        // close_notify.
+                        Ok(0) => return Err(DriveError::Closed),
+                        Ok(m) => take(&scratch[..m])?,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                            return Err(DriveError::Closed);
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                // rustls reads a record's worth at a time: drained only
+                // when the socket says so.
+                Ok(Got::Read { short: false })
+            }
+        }
     }
 
     /// Writes what the session queued until the socket is full. Returns
@@ -100,6 +165,19 @@ impl End {
     fn write(&mut self, now: Instant) -> io::Result<(usize, bool)> {
         let mut written = 0;
         loop {
+            // TLS: the records rustls holds go first.
+            if let Some(conn) = &mut self.tls {
+                while conn.wants_write() {
+                    match conn.write_tls(&mut self.tcp) {
+                        Ok(n) => written += n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            return Ok((written, false));
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
             // A buffer the runtime's driver had begun goes first; then the
             // session's queue, written in place (no allocation per message).
             let from_unsent = !self.unsent.is_empty();
@@ -115,10 +193,17 @@ impl End {
                 let at = now.saturating_duration_since(self.epoch);
                 self.writes.push((at, buf.len()));
             }
-            match self.tcp.write(buf) {
+            // TLS: rustls takes the plaintext; its records go out above.
+            let w = match &mut self.tls {
+                None => self.tcp.write(buf),
+                Some(conn) => conn.writer().write(buf),
+            };
+            match w {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    written += n;
+                    if self.tls.is_none() {
+                        written += n;
+                    }
                     if from_unsent {
                         bytes::Buf::advance(&mut self.unsent, n);
                     } else {
@@ -291,29 +376,12 @@ fn steady_loop(
         let mut read = Ok(());
         if fast {
             // Waits for the source (at most a tick: SO_RCVTIMEO).
-            let got = src.tcp.read(&mut scratch);
-            now = Instant::now();
-            match got {
-                Ok(0) => {
-                    if stop.load(Ordering::SeqCst) {
-                        return Outcome::Stop;
-                    }
-                    read = Err(DriveError::Closed);
-                    src_in = true;
-                }
-                Ok(n) => {
-                    read = src.take(&scratch[..n], now.saturating_duration_since(src.epoch));
-                    src_in = true;
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
+            match src.receive(&mut scratch, &mut now, true) {
+                Ok(Got::NotReady) => {}
+                Ok(Got::Read { .. }) => src_in = true,
+                Err(DriveError::Closed) if stop.load(Ordering::SeqCst) => return Outcome::Stop,
                 Err(e) => {
-                    read = Err(e.into());
+                    read = Err(e);
                     src_in = true;
                 }
             }

@@ -292,85 +292,6 @@ impl Flow {
     }
 }
 
-/// Flushes what is queued for the destination, else reads what it sends
-/// (acknowledgements, pings, an error status). Cancel safe.
-async fn destination_step(d: &mut Driver, stall: Duration) -> Result<(), DriveError> {
-    if d.unsent() > 0 || d.session.poll_transmit_len() > 0 {
-        d.flush_within(stall).await.map_err(DriveError::Io)
-    } else {
-        d.read_some().await.map(|_| ())
-    }
-}
-
-/// The steady state on the runtime (an `rtmps://` end): until an end
-/// fails, the stream ends or `stopping` completes.
-async fn steady(
-    src: &mut Driver,
-    dst: &mut Driver,
-    flow: &mut Flow,
-    cfg: RelayConfig,
-    progress: &mut impl FnMut(&Progress, &RelayStats),
-    stopping: &mut (impl Future<Output = ()> + Unpin),
-) -> Outcome {
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    enum Step {
-        Source(Result<usize, DriveError>),
-        Destination(Result<(), DriveError>),
-        Stop,
-    }
-    loop {
-        let step = tokio::select! {
-            biased;
-            _ = &mut *stopping => Step::Stop,
-            _ = tick.tick() => {
-                flow.stats.queued = dst.unsent() + dst.session.poll_transmit_len();
-                progress(&Progress::Tick, &flow.stats);
-                continue;
-            }
-            r = src.read_some() => Step::Source(r),
-            r = destination_step(dst, cfg.stall) => Step::Destination(r),
-        };
-        match step {
-            Step::Stop => return Outcome::Stop,
-            Step::Destination(Ok(())) => {
-                if dst.unsent() == 0 && dst.session.poll_transmit_len() == 0 {
-                    flow.all_sent(Instant::now());
-                }
-                if let Some(e) = flow.on_destination(&mut dst.session, cfg) {
-                    return Outcome::Refused(e);
-                }
-            }
-            Step::Destination(Err(e)) => return Outcome::Failed(Side::Destination, e),
-            Step::Source(read) => {
-                let unsent = dst.unsent();
-                let ended = flow.on_source(
-                    &mut src.session,
-                    &mut dst.session,
-                    unsent,
-                    cfg,
-                    Instant::now(),
-                    progress,
-                );
-                // What was decoded before a fault went on first.
-                if let Err(e) = read {
-                    return Outcome::Failed(Side::Source, e);
-                }
-                if ended && !cfg.reconnect {
-                    return Outcome::Ended;
-                }
-                // Acknowledgements and ping answers to the source (a few
-                // bytes a window).
-                if (src.unsent() > 0 || src.session.poll_transmit_len() > 0)
-                    && let Err(e) = src.flush_within(cfg.stall).await
-                {
-                    return Outcome::Failed(Side::Source, DriveError::Io(e));
-                }
-            }
-        }
-    }
-}
-
 /// How often [`Progress::Tick`] comes.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -416,10 +337,10 @@ pub async fn run<C: Connector>(
     };
     tokio::pin!(stopping);
     loop {
-        // Plain TCP at both ends: a thread of its own, off the runtime
-        // (a third of the CPU per message); TLS stays on the runtime.
-        // What the source sent while the other end was being reached
-        // goes on at once.
+        // The steady state runs on a thread of its own, off the runtime
+        // (a third of the CPU per message), for TLS ends too. What the
+        // source sent while the other end was being reached goes on at
+        // once.
         let unsent = dst.unsent();
         let ended = flow.on_source(
             &mut src.session,
@@ -431,7 +352,7 @@ pub async fn run<C: Connector>(
         );
         let outcome = if ended && !cfg.reconnect {
             Outcome::Ended
-        } else if src.is_plain() && dst.is_plain() {
+        } else {
             match hot::run(src, dst, flow, cfg, &mut progress, &mut stopping).await {
                 Ok((s, d, f, o)) => {
                     (src, dst, flow) = (s, d, f);
@@ -446,16 +367,6 @@ pub async fn run<C: Connector>(
                     });
                 }
             }
-        } else {
-            steady(
-                &mut src,
-                &mut dst,
-                &mut flow,
-                cfg,
-                &mut progress,
-                &mut stopping,
-            )
-            .await
         };
         let (side, error) = match outcome {
             Outcome::Stop => {
