@@ -58,11 +58,13 @@ fn end(mut d: PlainDriver) -> End {
 
 /// What one read of a socket brought.
 enum Got {
-    /// `n` bytes came off the socket (`short`: fewer than were offered, so
-    /// it is drained).
+    /// Bytes came off the socket (`short`: fewer than were offered, so it
+    /// is drained).
     Read { short: bool },
-    /// Nothing yet (would block, timed out, interrupted).
+    /// Nothing yet (would block, or a blocking read's timeout).
     NotReady,
+    /// A signal interrupted the read: read again.
+    Interrupted,
 }
 
 impl End {
@@ -81,7 +83,7 @@ impl End {
         let mut now = now;
         loop {
             match self.receive(scratch, &mut now, false)? {
-                Got::Read { short: false } => {}
+                Got::Read { short: false } | Got::Interrupted => {}
                 Got::Read { short: true } | Got::NotReady => return Ok(()),
             }
         }
@@ -99,7 +101,7 @@ impl End {
         let not_ready = |e: &io::Error| {
             matches!(
                 e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
             )
         };
         let End {
@@ -121,6 +123,7 @@ impl End {
             Ok(0) => return Err(DriveError::Closed),
             Ok(n) => n,
             Err(e) if not_ready(&e) => return Ok(Got::NotReady),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(Got::Interrupted),
             Err(e) => return Err(e.into()),
         };
         if *quickack {
@@ -377,7 +380,7 @@ fn steady_loop(
         if fast {
             // Waits for the source (at most a tick: SO_RCVTIMEO).
             match src.receive(&mut scratch, &mut now, true) {
-                Ok(Got::NotReady) => {}
+                Ok(Got::NotReady | Got::Interrupted) => {}
                 Ok(Got::Read { .. }) => src_in = true,
                 Err(DriveError::Closed) if stop.load(Ordering::SeqCst) => return Outcome::Stop,
                 Err(e) => {
