@@ -723,13 +723,29 @@ fn protocol_violations_exit_9() {
 /// and one line that names the source and the fault, at once (the
 /// connection is held open: the relay must not wait on it); what came
 /// before the fault was relayed, the frames in the read that failed too.
+///
+/// The same with the source behind TLS (the steady state drives rustls).
 #[test]
 fn relay_ends_when_the_source_breaks_the_protocol_mid_stream() {
-    let (src, _) = server(Mode::BrokenMidStream);
-    let (dst, published) = server(Mode::Sink);
+    let certs = common::Certs::new();
+    for tls in [false, true] {
+        GO.store(false, std::sync::atomic::Ordering::SeqCst);
+        let (src, _) = server(Mode::BrokenMidStream);
+        let (dst, published) = server(Mode::Sink);
+        let front = tls.then(|| common::tls_front(&certs, src));
+        let src = match &front {
+            Some((_, port)) => format!("rtmps://127.0.0.1:{port}/live/x"),
+            None => format!("rtmp://127.0.0.1:{src}/live/x"),
+        };
+        broken_source(&src, dst, &published, &certs);
+    }
+}
+
+fn broken_source(src: &str, dst: u16, published: &mpsc::Receiver<Instant>, certs: &common::Certs) {
     let child = common::bin()
-        .args(["--json", "--timeout", "20s", "relay"])
-        .arg(format!("rtmp://127.0.0.1:{src}/live/x"))
+        .args(["--json", "--timeout", "20s", "relay", "--ca"])
+        .arg(&certs.ca)
+        .arg(src)
         .arg(format!("rtmp://127.0.0.1:{dst}/live/y"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -756,29 +772,132 @@ fn relay_ends_when_the_source_breaks_the_protocol_mid_stream() {
         "{stderr}"
     );
     let stats = common::stats(&out);
-    assert_eq!(stats["video_frames"], 8, "{stats} {stderr}");
+    assert_eq!(stats["video_frames"], 8, "{src}: {stats} {stderr}");
 }
 
 /// The relay answers its source's pings while the stream flows (the
-/// answer is the session's; the steady state must write it).
+/// answer is the session's; the steady state must write it), over plain
+/// TCP and over TLS (a blocking socket written through rustls).
 #[test]
 fn relay_answers_the_sources_ping_while_flowing() {
-    let (src, answered) = server(Mode::PingPlayer);
+    let certs = common::Certs::new();
+    for tls in [false, true] {
+        let (src, answered) = server(Mode::PingPlayer);
+        let (dst, published) = server(Mode::Sink);
+        let front = tls.then(|| common::tls_front(&certs, src));
+        let src = match &front {
+            Some((_, port)) => format!("rtmps://127.0.0.1:{port}/live/x"),
+            None => format!("rtmp://127.0.0.1:{src}/live/x"),
+        };
+        let mut child = common::bin()
+            .args(["--json", "relay", "--ca"])
+            .arg(&certs.ca)
+            .arg(&src)
+            .arg(format!("rtmp://127.0.0.1:{dst}/live/y"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("relay");
+        published
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the relay to publish");
+        PING.store(true, std::sync::atomic::Ordering::SeqCst);
+        let got = answered.recv_timeout(Duration::from_secs(5));
+        let _ = child.kill();
+        let _ = child.wait();
+        got.unwrap_or_else(|_| panic!("{src}: no PingResponse from the relay"));
+    }
+}
+
+/// TLS in front of `backend` (rustls, here in the test) for one
+/// connection; once `corrupt` is set it writes bytes that are no TLS record
+/// on the socket under TLS, and holds the connection open.
+fn corrupting_tls_front(
+    certs: &common::Certs,
+    backend: u16,
+    corrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cfg = std::sync::Arc::new(
+        rtmptool::net::tls::server_config(&certs.cert, &certs.key).expect("server config"),
+    );
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    l.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(l).unwrap();
+            let Ok((tcp, _)) = l.accept().await else {
+                return;
+            };
+            let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let Ok(mut up) = tokio::net::TcpStream::connect(("127.0.0.1", backend)).await else {
+                return;
+            };
+            let (mut a, mut b) = (vec![0u8; 65536], vec![0u8; 65536]);
+            loop {
+                if corrupt.load(std::sync::atomic::Ordering::SeqCst) {
+                    // A record type that does not exist, outside TLS.
+                    let _ = tls.get_mut().0.write_all(b"\x99\x03\x03\x00\x05hello").await;
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    return;
+                }
+                tokio::select! {
+                    r = tls.read(&mut a) => match r {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => if up.write_all(&a[..n]).await.is_err() { return },
+                    },
+                    r = up.read(&mut b) => match r {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => if tls.write_all(&b[..n]).await.is_err() || tls.flush().await.is_err() { return },
+                    },
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                }
+            }
+        });
+    });
+    port
+}
+
+/// A TLS source whose stream turns to bytes that are no TLS record while
+/// it flows: the relay ends at once with exit 6 (CLI.md: TLS failure) and
+/// one line naming the source and TLS, the destination closed politely.
+#[test]
+fn relay_ends_with_exit_6_when_the_sources_tls_breaks_mid_stream() {
+    let certs = common::Certs::new();
+    let (backend, _) = server(Mode::PingPlayer);
     let (dst, published) = server(Mode::Sink);
-    let mut child = common::bin()
-        .args(["--json", "relay"])
-        .arg(format!("rtmp://127.0.0.1:{src}/live/x"))
+    let corrupt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let front = corrupting_tls_front(&certs, backend, corrupt.clone());
+    let child = common::bin()
+        .args(["--json", "--timeout", "20s", "relay", "--ca"])
+        .arg(&certs.ca)
+        .arg(format!("rtmps://127.0.0.1:{front}/live/x"))
         .arg(format!("rtmp://127.0.0.1:{dst}/live/y"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("relay");
     published
         .recv_timeout(Duration::from_secs(10))
         .expect("the relay to publish");
-    PING.store(true, std::sync::atomic::Ordering::SeqCst);
-    let got = answered.recv_timeout(Duration::from_secs(5));
-    let _ = child.kill();
-    let _ = child.wait();
-    got.expect("a PingResponse from the relay");
+    corrupt.store(true, std::sync::atomic::Ordering::SeqCst);
+    let started = Instant::now();
+    let out = common::wait_output(child, "relay", Duration::from_secs(15));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].contains("source") && lines[0].contains("TLS"),
+        "{stderr}"
+    );
 }

@@ -403,8 +403,13 @@ pub async fn run<C: Connector>(
             Outcome::Failed(side, error) => (side, error),
         };
         let stats = &mut flow.stats;
+        // A TLS record or alert that breaks the protocol (CLI.md: a TLS
+        // failure, exit 6).
+        let tls_fault = matches!(&error, DriveError::Io(e)
+            if e.get_ref().is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some()));
         let why = match &error {
             DriveError::Closed => format!("the {} closed the connection", side.name()),
+            e if tls_fault => format!("TLS: {e}"),
             e => e.to_string(),
         };
         if !cfg.reconnect {
@@ -424,10 +429,10 @@ pub async fn run<C: Connector>(
             }
             return Err(RelayError {
                 side,
-                code: if matches!(error, DriveError::Session(_)) {
-                    9
-                } else {
-                    3
+                code: match &error {
+                    DriveError::Session(_) => 9,
+                    _ if tls_fault => 6,
+                    _ => 3,
                 },
                 message: why,
                 stats: flow.stats,

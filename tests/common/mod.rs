@@ -452,6 +452,23 @@ impl Nginx {
     }
 }
 
+/// TLS (nginx's stream module) in front of any server on `backend`:
+/// returns the nginx (stop it by dropping) and the TLS port.
+pub fn tls_front(certs: &Certs, backend: u16) -> (Nginx, u16) {
+    let tls_port = free_port();
+    let nginx = Nginx::start_with(4096, "", |_| {
+        format!(
+            "stream {{ server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {}; ssl_certificate_key {}; proxy_pass 127.0.0.1:{backend}; }} }}",
+            certs.cert.display(),
+            certs.key.display()
+        )
+    });
+    wait_for("the TLS port", Duration::from_secs(5), || {
+        TcpStream::connect(("127.0.0.1", tls_port)).ok()
+    });
+    (nginx, tls_port)
+}
+
 /// The header of a little-endian microsecond pcap with link type `link`.
 pub fn pcap_header(link: u32) -> Vec<u8> {
     let mut out = Vec::new();
