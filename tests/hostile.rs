@@ -810,12 +810,14 @@ fn relay_answers_the_sources_ping_while_flowing() {
 }
 
 /// TLS in front of `backend` (rustls, here in the test) for one
-/// connection; once `corrupt` is set it writes bytes that are no TLS record
-/// on the socket under TLS, and holds the connection open.
+/// connection; once `corrupt` is set (or it has passed on `after` from the
+/// backend) it writes bytes that are no TLS record on the socket under
+/// TLS, and holds the connection open.
 fn corrupting_tls_front(
     certs: &common::Certs,
     backend: u16,
     corrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    after: Option<&'static [u8]>,
 ) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let cfg = std::sync::Arc::new(
@@ -845,7 +847,11 @@ fn corrupting_tls_front(
             loop {
                 if corrupt.load(std::sync::atomic::Ordering::SeqCst) {
                     // A record type that does not exist, outside TLS.
-                    let _ = tls.get_mut().0.write_all(b"\x99\x03\x03\x00\x05hello").await;
+                    let _ = tls
+                        .get_mut()
+                        .0
+                        .write_all(b"\x99\x03\x03\x00\x05hello")
+                        .await;
                     tokio::time::sleep(Duration::from_secs(30)).await;
                     return;
                 }
@@ -856,7 +862,14 @@ fn corrupting_tls_front(
                     },
                     r = up.read(&mut b) => match r {
                         Ok(0) | Err(_) => return,
-                        Ok(n) => if tls.write_all(&b[..n]).await.is_err() || tls.flush().await.is_err() { return },
+                        Ok(n) => {
+                            if tls.write_all(&b[..n]).await.is_err() || tls.flush().await.is_err() {
+                                return;
+                            }
+                            if after.is_some_and(|p| b[..n].windows(p.len()).any(|w| w == p)) {
+                                corrupt.store(true, std::sync::atomic::Ordering::SeqCst);
+                            }
+                        }
                     },
                     _ = tokio::time::sleep(Duration::from_millis(20)) => {}
                 }
@@ -866,16 +879,16 @@ fn corrupting_tls_front(
     port
 }
 
-/// A TLS source whose stream turns to bytes that are no TLS record while
-/// it flows: the relay ends at once with exit 6 (CLI.md: TLS failure) and
-/// one line naming the source and TLS, the destination closed politely.
+/// A TLS peer whose stream turns to bytes that are no TLS record while it
+/// flows: the relay ends at once with exit 6 (CLI.md: TLS failure) and one
+/// line naming the source and TLS; `play` and `publish` the same.
 #[test]
-fn relay_ends_with_exit_6_when_the_sources_tls_breaks_mid_stream() {
+fn tls_that_breaks_mid_stream_exits_6_in_relay_play_and_publish() {
     let certs = common::Certs::new();
     let (backend, _) = server(Mode::PingPlayer);
     let (dst, published) = server(Mode::Sink);
     let corrupt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let front = corrupting_tls_front(&certs, backend, corrupt.clone());
+    let front = corrupting_tls_front(&certs, backend, corrupt.clone(), None);
     let child = common::bin()
         .args(["--json", "--timeout", "20s", "relay", "--ca"])
         .arg(&certs.ca)
@@ -900,4 +913,45 @@ fn relay_ends_with_exit_6_when_the_sources_tls_breaks_mid_stream() {
         lines[0].contains("source") && lines[0].contains("TLS"),
         "{stderr}"
     );
+
+    // `play` from such a server, once it has had a frame: the same exit
+    // and words.
+    let corrupt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let frame: &'static [u8] = &[0x17, 1, 0, 0, 0, 1, 2, 3];
+    let front = corrupting_tls_front(&certs, backend, corrupt, Some(frame));
+    let child = common::bin()
+        .args(["--timeout", "20s", "play", "--ca"])
+        .arg(&certs.ca)
+        .arg(format!("rtmps://127.0.0.1:{front}/live/x"))
+        .args(["-o", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("play");
+    let out = common::wait_output(child, "play", Duration::from_secs(15));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("TLS"), "{stderr}");
+
+    // `publish` to such a server, once it publishes.
+    let (sink, published) = server(Mode::Sink);
+    let corrupt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let front = corrupting_tls_front(&certs, sink, corrupt.clone(), None);
+    let child = common::bin()
+        .args(["--timeout", "20s", "publish", "--loop", "5", "--ca"])
+        .arg(&certs.ca)
+        .arg(common::media(SRC))
+        .arg(format!("rtmps://127.0.0.1:{front}/live/y"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("publish");
+    published
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the publisher to publish");
+    corrupt.store(true, std::sync::atomic::Ordering::SeqCst);
+    let out = common::wait_output(child, "publish", Duration::from_secs(20));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("TLS"), "{stderr}");
 }

@@ -432,15 +432,11 @@ async fn play(
                 break;
             }
             Wake::Event(Err(e)) => {
-                let code = match e {
-                    DriveError::Session(_) => exit::PROTOCOL,
-                    _ => exit::NETWORK,
-                };
-                failure = Some(err(
-                    code,
-                    format!(
-                        "{shown}: play: the connection broke mid-stream ({}) after {} tags, {} of media, {}",
-                        rtmptool::text::sanitize(&e.to_string()),
+                failure = Some(streaming::broke_mid_stream(
+                    &e,
+                    &format!("{shown}: play"),
+                    &format!(
+                        "{} tags, {} of media, {}",
                         st.tags,
                         media_time(st.media_ms()),
                         human_bytes(st.bytes)

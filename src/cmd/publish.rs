@@ -572,15 +572,11 @@ fn disconnected(e: &DriveError, st: &Stats, shown: &str) -> Exit {
             ),
         );
     }
-    let code = match e {
-        DriveError::Session(_) => exit::PROTOCOL,
-        _ => exit::NETWORK,
-    };
-    err(
-        code,
-        format!(
-            "{shown}: publish: the connection broke mid-stream ({}) after {} tags, {} of media, {}",
-            rtmptool::text::sanitize(&e.to_string()),
+    streaming::broke_mid_stream(
+        e,
+        &format!("{shown}: publish"),
+        &format!(
+            "{} tags, {} of media, {}",
             st.tags,
             media_time(st.media_ms),
             human_bytes(st.bytes)

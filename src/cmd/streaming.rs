@@ -133,6 +133,25 @@ pub fn malformed_command(ev: &Event) -> Option<String> {
     }
 }
 
+/// The connection broke while the stream flowed: the exit for `e` (9: the
+/// peer broke the protocol, 6: TLS did, 3 otherwise) and one line, `what`
+/// (`{url}: play`) and how far it got (`so_far`).
+pub fn broke_mid_stream(e: &DriveError, what: &str, so_far: &str) -> Exit {
+    let code = match e {
+        DriveError::Session(_) => exit::PROTOCOL,
+        _ if e.tls_fault() => exit::TLS,
+        _ => exit::NETWORK,
+    };
+    let tls = if e.tls_fault() { "TLS: " } else { "" };
+    err(
+        code,
+        format!(
+            "{what}: the connection broke mid-stream ({tls}{}) after {so_far}",
+            rtmptool::text::sanitize(&e.to_string())
+        ),
+    )
+}
+
 /// Maps a driver error after the handshake to an exit code and words.
 pub fn drive_failure(e: &DriveError, what: &str, shown: &str, timeout: Duration) -> Exit {
     let what = format!("{shown}: {what}");
@@ -147,6 +166,7 @@ pub fn drive_failure(e: &DriveError, what: &str, shown: &str, timeout: Duration)
                 "{what}: the server closed the connection (it rejected the app, tcUrl or stream name without a reason)"
             ),
         ),
+        DriveError::Io(io) if e.tls_fault() => (exit::TLS, format!("{what}: TLS: {io}")),
         DriveError::Io(e) => (exit::NETWORK, format!("{what}: {e}")),
         DriveError::Session(e) => (
             exit::PROTOCOL,

@@ -302,6 +302,15 @@ pub enum DriveError {
 
 /// How many reads and writes [`Driver`] logs (the first ones: what stall
 /// diagnosis looks at), so a long stream does not grow the log.
+impl DriveError {
+    /// A TLS record or alert that broke the protocol (rustls' error under
+    /// the I/O error): a TLS failure (exit 6), not the network's.
+    pub fn tls_fault(&self) -> bool {
+        matches!(self, DriveError::Io(e)
+            if e.get_ref().is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some()))
+    }
+}
+
 pub(crate) const MAX_LOGGED_IO: usize = 4096;
 
 /// Spare room offered to each socket read: large reads keep the syscall

@@ -405,8 +405,7 @@ pub async fn run<C: Connector>(
         let stats = &mut flow.stats;
         // A TLS record or alert that breaks the protocol (CLI.md: a TLS
         // failure, exit 6).
-        let tls_fault = matches!(&error, DriveError::Io(e)
-            if e.get_ref().is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some()));
+        let tls_fault = error.tls_fault();
         let why = match &error {
             DriveError::Closed => format!("the {} closed the connection", side.name()),
             e if tls_fault => format!("TLS: {e}"),
