@@ -311,7 +311,7 @@ impl DriveError {
     }
 }
 
-pub(crate) const MAX_LOGGED_IO: usize = 4096;
+const MAX_LOGGED_IO: usize = 4096;
 
 /// Spare room offered to each socket read: large reads keep the syscall
 /// count low on fast streams; the session's buffer is reused as it drains.

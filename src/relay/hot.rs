@@ -26,7 +26,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::{Flow, Outcome, Progress, RelayConfig, RelayStats, Side, TICK};
-use crate::net::{DriveError, Driver, MAX_LOGGED_IO, PlainDriver, stalled, tls_io_error};
+use crate::net::{DriveError, Driver, PlainDriver, stalled, tls_io_error};
 
 const SRC: Token = Token(0);
 const DST: Token = Token(1);
@@ -165,7 +165,7 @@ impl End {
 
     /// Writes what the session queued until the socket is full. Returns
     /// (bytes written, everything went).
-    fn write(&mut self, now: Instant) -> io::Result<(usize, bool)> {
+    fn write(&mut self) -> io::Result<(usize, bool)> {
         let mut written = 0;
         loop {
             // TLS: the records rustls holds go first.
@@ -191,10 +191,6 @@ impl End {
             };
             if buf.is_empty() {
                 return Ok((written, true));
-            }
-            if self.writes.len() < MAX_LOGGED_IO {
-                let at = now.saturating_duration_since(self.epoch);
-                self.writes.push((at, buf.len()));
             }
             // TLS: rustls takes the plaintext; its records go out above.
             let w = match &mut self.tls {
@@ -341,7 +337,7 @@ fn steady_loop(
         }
     }
     let mut progress = |p: &Progress, s: &RelayStats| {
-        let _ = notes.send(Note::Progress(p.clone(), Box::new(s.clone())));
+        let _ = notes.send(Note::Progress(p.clone(), Box::new(s.counters())));
     };
     let mut events = Events::with_capacity(8);
     let mut scratch = vec![0u8; READ_SIZE];
@@ -442,7 +438,7 @@ fn steady_loop(
             }
         }
         if dst.pending() {
-            match dst.write(now) {
+            match dst.write() {
                 Err(e) => return Outcome::Failed(Side::Destination, e.into()),
                 Ok((n, all)) => {
                     if n > 0 {
@@ -460,7 +456,7 @@ fn steady_loop(
         // source socket blocks: a write waits for room, as it should for
         // a few bytes a window).
         if src.pending()
-            && let Err(e) = src.write(now)
+            && let Err(e) = src.write()
         {
             return Outcome::Failed(Side::Source, e.into());
         }

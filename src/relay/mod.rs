@@ -106,31 +106,50 @@ pub struct RelayStats {
     pub latency_us: LatencyHistogram,
 }
 
-/// A histogram of per-message relay latencies (µs, 1 µs to 60 s).
-#[derive(Debug, Clone)]
-pub struct LatencyHistogram(hdrhistogram::Histogram<u64>);
-
-impl Default for LatencyHistogram {
-    fn default() -> Self {
-        LatencyHistogram(
-            hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
-        )
-    }
-}
+/// A histogram of per-message relay latencies (µs, 1 µs to 60 s), made at
+/// the first measure (its counts take some 100 KB: an empty one costs
+/// nothing to make or copy).
+#[derive(Debug, Clone, Default)]
+pub struct LatencyHistogram(Option<Box<hdrhistogram::Histogram<u64>>>);
 
 impl LatencyHistogram {
     fn record(&mut self, us: u64) {
-        let _ = self.0.record(us.clamp(1, 60_000_000));
+        let h = self.0.get_or_insert_with(|| {
+            Box::new(
+                hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
+            )
+        });
+        let _ = h.record(us.clamp(1, 60_000_000));
     }
 
     /// Messages measured.
     pub fn count(&self) -> u64 {
-        self.0.len()
+        self.0.as_ref().map_or(0, |h| h.len())
     }
 
     /// The value at quantile `q` (0..=1), in ms.
     pub fn quantile_ms(&self, q: f64) -> Option<f64> {
-        (!self.0.is_empty()).then(|| self.0.value_at_quantile(q) as f64 / 1000.0)
+        self.0
+            .as_ref()
+            .filter(|h| !h.is_empty())
+            .map(|h| h.value_at_quantile(q) as f64 / 1000.0)
+    }
+}
+
+impl RelayStats {
+    /// The counters without the latencies (what a live status line shows;
+    /// copying the histogram once a second touched fresh memory: page
+    /// faults).
+    pub fn counters(&self) -> RelayStats {
+        RelayStats {
+            bytes: self.bytes,
+            frames: self.frames,
+            source_reconnects: self.source_reconnects,
+            destination_reconnects: self.destination_reconnects,
+            dropped: self.dropped,
+            queued: self.queued,
+            latency_us: LatencyHistogram::default(),
+        }
     }
 }
 
