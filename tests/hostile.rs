@@ -741,7 +741,14 @@ fn relay_ends_when_the_source_breaks_the_protocol_mid_stream() {
     }
 }
 
-fn broken_source(src: &str, dst: u16, published: &mpsc::Receiver<Instant>, certs: &common::Certs) {
+/// `relay SRC` to the sink on `dst` (`--ca` for an rtmps source), once it
+/// publishes there.
+fn relay_to_sink(
+    src: &str,
+    dst: u16,
+    published: &mpsc::Receiver<Instant>,
+    certs: &common::Certs,
+) -> std::process::Child {
     let child = common::bin()
         .args(["--json", "--timeout", "20s", "relay", "--ca"])
         .arg(&certs.ca)
@@ -751,15 +758,19 @@ fn broken_source(src: &str, dst: u16, published: &mpsc::Receiver<Instant>, certs
         .stderr(Stdio::piped())
         .spawn()
         .expect("relay");
-    // Both ends are up: the stream breaks now.
     published
         .recv_timeout(Duration::from_secs(10))
         .expect("the relay to publish");
-    GO.store(true, std::sync::atomic::Ordering::SeqCst);
+    child
+}
+
+/// Waits for a relay told to fail now: it ends within 10 s with `code`
+/// and one line on stderr naming the source and `words`.
+fn fails_at_once(child: std::process::Child, code: i32, words: &str) -> Output {
     let started = Instant::now();
     let out = common::wait_output(child, "relay", Duration::from_secs(15));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(9), "{stderr}");
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "{:?}",
@@ -768,11 +779,19 @@ fn broken_source(src: &str, dst: u16, published: &mpsc::Receiver<Instant>, certs
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{stderr}");
     assert!(
-        lines[0].contains("source") && lines[0].contains("chunk stream 9"),
+        lines[0].contains("source") && lines[0].contains(words),
         "{stderr}"
     );
+    out
+}
+
+fn broken_source(src: &str, dst: u16, published: &mpsc::Receiver<Instant>, certs: &common::Certs) {
+    let child = relay_to_sink(src, dst, published, certs);
+    // Both ends are up: the stream breaks now.
+    GO.store(true, std::sync::atomic::Ordering::SeqCst);
+    let out = fails_at_once(child, 9, "chunk stream 9");
     let stats = common::stats(&out);
-    assert_eq!(stats["video_frames"], 8, "{src}: {stats} {stderr}");
+    assert_eq!(stats["video_frames"], 8, "{src}: {stats}");
 }
 
 /// The relay answers its source's pings while the stream flows (the
@@ -789,18 +808,7 @@ fn relay_answers_the_sources_ping_while_flowing() {
             Some((_, port)) => format!("rtmps://127.0.0.1:{port}/live/x"),
             None => format!("rtmp://127.0.0.1:{src}/live/x"),
         };
-        let mut child = common::bin()
-            .args(["--json", "relay", "--ca"])
-            .arg(&certs.ca)
-            .arg(&src)
-            .arg(format!("rtmp://127.0.0.1:{dst}/live/y"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("relay");
-        published
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the relay to publish");
+        let mut child = relay_to_sink(&src, dst, &published, &certs);
         PING.store(true, std::sync::atomic::Ordering::SeqCst);
         let got = answered.recv_timeout(Duration::from_secs(5));
         let _ = child.kill();
@@ -889,30 +897,10 @@ fn tls_that_breaks_mid_stream_exits_6_in_relay_play_and_publish() {
     let (dst, published) = server(Mode::Sink);
     let corrupt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let front = corrupting_tls_front(&certs, backend, corrupt.clone(), None);
-    let child = common::bin()
-        .args(["--json", "--timeout", "20s", "relay", "--ca"])
-        .arg(&certs.ca)
-        .arg(format!("rtmps://127.0.0.1:{front}/live/x"))
-        .arg(format!("rtmp://127.0.0.1:{dst}/live/y"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("relay");
-    published
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the relay to publish");
+    let src = format!("rtmps://127.0.0.1:{front}/live/x");
+    let child = relay_to_sink(&src, dst, &published, &certs);
     corrupt.store(true, std::sync::atomic::Ordering::SeqCst);
-    let started = Instant::now();
-    let out = common::wait_output(child, "relay", Duration::from_secs(15));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(6), "{stderr}");
-    assert!(started.elapsed() < Duration::from_secs(10));
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{stderr}");
-    assert!(
-        lines[0].contains("source") && lines[0].contains("TLS"),
-        "{stderr}"
-    );
+    fails_at_once(child, 6, "TLS");
 
     // `play` from such a server, once it has had a frame: the same exit
     // and words.

@@ -35,22 +35,7 @@ fn rtmptool_publish_to_ffmpeg_receiver() {
     for (i, f) in FILES.iter().enumerate() {
         let url = nginx.url(&format!("live/ff{i}"));
         let out = dir.path().join(format!("ff{i}.flv"));
-        let rx = Command::new(&ffmpeg)
-            .args([
-                "-nostdin",
-                "-loglevel",
-                "error",
-                "-rw_timeout",
-                "3000000",
-                "-i",
-                &url,
-                "-c",
-                "copy",
-                "-f",
-                "flv",
-            ])
-            .arg(&out)
-            .stdout(Stdio::null())
+        let rx = common::ffmpeg_player(&ffmpeg, &url, &out)
             .stderr(Stdio::piped())
             .spawn()
             .expect("start ffmpeg");

@@ -154,19 +154,7 @@ fn ffmpeg_to_a_relay_to_b_ffmpeg_and_rtmpdump_play_tag_for_tag() {
     let src = media("h264base_aac_10s.flv");
     let by_ffmpeg = dir.path().join("ffmpeg.flv");
     let by_rtmpdump = dir.path().join("rtmpdump.flv");
-    let p1 = Command::new(&ffmpeg)
-        .args([
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-rw_timeout",
-            "3000000",
-            "-i",
-        ])
-        .arg(b.url("live/relayed"))
-        .args(["-c", "copy", "-f", "flv"])
-        .arg(&by_ffmpeg)
-        .stdout(Stdio::null())
+    let p1 = common::ffmpeg_player(&ffmpeg, &b.url("live/relayed"), &by_ffmpeg)
         .stderr(Stdio::null())
         .spawn()
         .expect("ffmpeg player");
@@ -879,19 +867,7 @@ fn chunk_sizes_and_codecs_pass_tag_for_tag() {
         let b = Nginx::start(b_chunk, "");
         let dir = tempfile::tempdir().expect("tmp");
         let got = dir.path().join("got.flv");
-        let player = Command::new(&ffmpeg)
-            .args([
-                "-nostdin",
-                "-loglevel",
-                "error",
-                "-rw_timeout",
-                "3000000",
-                "-i",
-            ])
-            .arg(b.url("live/out"))
-            .args(["-c", "copy", "-f", "flv"])
-            .arg(&got)
-            .stdout(Stdio::null())
+        let player = common::ffmpeg_player(&ffmpeg, &b.url("live/out"), &got)
             .stderr(Stdio::null())
             .spawn()
             .expect("ffmpeg player");

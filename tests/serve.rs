@@ -169,19 +169,7 @@ fn ffmpeg_publishes_and_rtmpdump_ffmpeg_and_rtmptool_play_tag_for_tag() {
     let by_ffmpeg = dir.path().join("ffmpeg.flv");
     let by_rtmpdump = dir.path().join("rtmpdump.flv");
     let p1 = rtmptool_play(&url, &ours, &[]);
-    let p2 = Command::new(&ffmpeg)
-        .args([
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-rw_timeout",
-            "3000000",
-            "-i",
-            &url,
-        ])
-        .args(["-c", "copy", "-f", "flv"])
-        .arg(&by_ffmpeg)
-        .stdout(Stdio::null())
+    let p2 = common::ffmpeg_player(&ffmpeg, &url, &by_ffmpeg)
         .stderr(Stdio::null())
         .spawn()
         .expect("start ffmpeg player");

@@ -437,12 +437,24 @@ impl Nginx {
     /// nginx-rtmp with the stream module terminating TLS (`certs`) in front
     /// of its RTMP port; returns it and the TLS port, once that listens.
     pub fn start_tls(chunk_size: u32, extra_apps: &str, certs: &Certs) -> (Nginx, u16) {
+        Self::start_tls_to(chunk_size, extra_apps, certs, |rtmp| rtmp)
+    }
+
+    /// nginx-rtmp with the stream module terminating TLS in front of the
+    /// port `backend` makes of its RTMP port; returns it and the TLS port.
+    fn start_tls_to(
+        chunk_size: u32,
+        extra_apps: &str,
+        certs: &Certs,
+        backend: impl FnOnce(u16) -> u16,
+    ) -> (Nginx, u16) {
         let tls_port = free_port();
         let nginx = Nginx::start_with(chunk_size, extra_apps, |rtmp| {
             format!(
-                "stream {{ server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {}; ssl_certificate_key {}; proxy_pass 127.0.0.1:{rtmp}; }} }}",
+                "stream {{ server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {}; ssl_certificate_key {}; proxy_pass 127.0.0.1:{}; }} }}",
                 certs.cert.display(),
-                certs.key.display()
+                certs.key.display(),
+                backend(rtmp)
             )
         });
         wait_for("the TLS port", Duration::from_secs(5), || {
@@ -455,18 +467,26 @@ impl Nginx {
 /// TLS (nginx's stream module) in front of any server on `backend`:
 /// returns the nginx (stop it by dropping) and the TLS port.
 pub fn tls_front(certs: &Certs, backend: u16) -> (Nginx, u16) {
-    let tls_port = free_port();
-    let nginx = Nginx::start_with(4096, "", |_| {
-        format!(
-            "stream {{ server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {}; ssl_certificate_key {}; proxy_pass 127.0.0.1:{backend}; }} }}",
-            certs.cert.display(),
-            certs.key.display()
-        )
-    });
-    wait_for("the TLS port", Duration::from_secs(5), || {
-        TcpStream::connect(("127.0.0.1", tls_port)).ok()
-    });
-    (nginx, tls_port)
+    Nginx::start_tls_to(4096, "", certs, |_| backend)
+}
+
+/// FFmpeg playing `url` into the FLV file `out` (stream copy, no stdin,
+/// errors only, a 3 s read timeout); the caller sets stderr and spawns.
+pub fn ffmpeg_player(ffmpeg: &Path, url: &str, out: &Path) -> Command {
+    let mut c = Command::new(ffmpeg);
+    c.args([
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-rw_timeout",
+        "3000000",
+        "-i",
+        url,
+    ])
+    .args(["-c", "copy", "-f", "flv"])
+    .arg(out)
+    .stdout(Stdio::null());
+    c
 }
 
 /// The header of a little-endian microsecond pcap with link type `link`.
