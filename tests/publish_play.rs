@@ -369,3 +369,64 @@ fn faults_have_their_exit_codes() {
     assert!(err.contains(&format!("offset {end}")), "{err}");
     assert_eq!(stats(&o)["tags"], whole.len(), "{err}");
 }
+
+/// A server may send the sequence headers stamped as they were published,
+/// seconds before the frames a player joins (nginx-rtmp does for a player
+/// waiting when the stream starts): the configuration does not start the
+/// media clock, so `--duration 2s` plays 2 s of frames, not none.
+#[test]
+fn duration_counts_from_the_first_frame_not_the_configuration() {
+    use rtmptool::proto::stream_config::classify;
+    let nginx = Nginx::start(4096, "");
+    let dir = tempfile::tempdir().expect("tmp");
+    // The headers at 0, every frame 5 s later.
+    let (h, tags, _) =
+        flv::read_all(&std::fs::read(media("h264base_aac_10s.flv")).unwrap()).expect("source flv");
+    let mut data = bytes::BytesMut::new();
+    let mut w = flv::Writer::new();
+    w.write_header(&h, &mut data);
+    for t in &tags {
+        let frame = (t.is_audio() || t.is_video()) && classify(t.is_video(), &t.data).1.is_none();
+        let ts = t.timestamp + if frame { 5000 } else { 0 };
+        w.write_tag_parts(t.tag_type, ts, 0, &t.data, &mut data)
+            .expect("tag");
+    }
+    let src = dir.path().join("late_frames.flv");
+    std::fs::write(&src, &data).expect("write");
+    let out = dir.path().join("got.flv");
+    let player = bin()
+        .args(["--json", "play", &nginx.url("live/late"), "-o"])
+        .arg(&out)
+        .args(["--duration", "2s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start play");
+    wait_logged(&nginx, "play", &["late"]);
+    let publish = bin()
+        .args(["publish", "--no-pace"])
+        .arg(&src)
+        .arg(nginx.url("live/late"))
+        .output()
+        .expect("publish");
+    assert!(
+        publish.status.success(),
+        "{}",
+        String::from_utf8_lossy(&publish.stderr)
+    );
+    let po = wait_output(player, "play", Duration::from_secs(20));
+    assert!(
+        po.status.success(),
+        "{}",
+        String::from_utf8_lossy(&po.stderr)
+    );
+    let s = stats(&po);
+    // 2 s of 25 fps video.
+    let frames = s["video_frames"].as_u64().unwrap_or(0);
+    assert!((49..=51).contains(&frames), "{s}");
+    assert!(
+        (1900.0..=2000.0).contains(&s["duration_ms"].as_f64().unwrap_or(0.0)),
+        "{s}"
+    );
+    assert_eq!(s["gaps"], 0, "{s}");
+}

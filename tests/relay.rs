@@ -1010,3 +1010,72 @@ fn rtmps_at_either_end_flows_stops_and_stalls_like_plain() {
         "{stderr}"
     );
 }
+
+/// Enhanced RTMP multitrack through a reconnect: after B restarts, the
+/// relay sends the configuration of every track first (legacy AAC on the
+/// default track, Opus on audio track 1, HEVC on video track 2: the
+/// E-RTMP capture's publisher), stamped with the stream's time, and video
+/// from a key frame. A and B are `rtmptool serve` (stock nginx-rtmp holds
+/// back E-RTMP video, see `testdata/ertmp/README.md`).
+#[test]
+fn reconnect_sends_every_tracks_configuration_first() {
+    let m = common::ertmp_multitrack(4);
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = dir.path().join("multitrack.flv");
+    std::fs::write(&src, &m.flv).expect("write flv");
+    let a = common::Serve::start(&[]);
+    let b_port = common::free_port();
+    let b = common::Serve::start_on(b_port, &[]);
+    let r = relay(&a.url("live/in"), &b.url("live/out"), &["--reconnect"]);
+    a.wait_sessions("play", 1);
+    let mut publisher = bin()
+        .arg("publish")
+        .arg(&src)
+        .arg(a.url("live/in"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("publish");
+    b.wait_sessions("publish", 1);
+    let watch = dir.path().join("watch.flv");
+    let watcher = play_to(&b.url("live/out"), &watch);
+    common::wait_for("B's stream to be 2 s in", Duration::from_secs(20), || {
+        common::tags_so_far(&watch)
+            .iter()
+            .any(|t| t.timestamp >= 2000)
+            .then_some(())
+    });
+    drop(b);
+    let _ = wait_output(watcher, "player of the first B", Duration::from_secs(10));
+    let b = common::Serve::start_on(b_port, &[]);
+    b.wait_sessions("publish", 1);
+    let out = dir.path().join("after.flv");
+    let after = bin()
+        .args(["play", &b.url("live/out"), "-o"])
+        .arg(&out)
+        .args(["--duration", "2s"])
+        .output()
+        .expect("play");
+    assert!(
+        after.status.success(),
+        "{}",
+        String::from_utf8_lossy(&after.stderr)
+    );
+    let tags = common::tags_so_far(&out);
+    common::assert_configured_first("play from B after the restart", &m, &tags);
+    let first_video = tags.iter().find(|t| t.is_video()).expect("video");
+    assert!(
+        first_video.timestamp >= 2000,
+        "configuration at the stream's time, not at 0: {}",
+        first_video.timestamp
+    );
+    let _ = Command::new("kill")
+        .args(["-INT", &r.id().to_string()])
+        .status();
+    let ro = wait_output(r, "relay", Duration::from_secs(10));
+    assert_eq!(common::stats(&ro)["destination_reconnects"], 1);
+    let _ = Command::new("kill")
+        .arg(publisher.id().to_string())
+        .status();
+    let _ = publisher.wait();
+}

@@ -9,112 +9,13 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
-use common::{Certs, Nginx, assert_same, bin, free_port, media, require, wait_for, wait_output};
-
-/// `rtmptool --json serve` on a free port, its NDJSON in a file.
-struct Serve {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Serve {
-    fn start(extra: &[&str]) -> Serve {
-        let dir = tempfile::tempdir().expect("tmp");
-        let log = dir.path().join("serve.ndjson");
-        let port = free_port();
-        let child = bin()
-            .args(["--json", "serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(extra)
-            .stdout(std::fs::File::create(&log).expect("log"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start serve");
-        let s = Serve {
-            child,
-            port,
-            log,
-            _dir: dir,
-        };
-        wait_for("serve to listen", Duration::from_secs(10), || {
-            s.records()
-                .iter()
-                .any(|r| r["type"] == "listening")
-                .then_some(())
-        });
-        s
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("rtmp://127.0.0.1:{}/{path}", self.port)
-    }
-
-    fn records(&self) -> Vec<Json> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    fn sessions(&self, event: &str) -> usize {
-        self.records()
-            .iter()
-            .filter(|r| r["type"] == "session" && r["event"] == event)
-            .count()
-    }
-
-    fn wait_sessions(&self, event: &str, n: usize) {
-        wait_for(
-            &format!("{n} {event} sessions"),
-            Duration::from_secs(20),
-            || (self.sessions(event) >= n).then_some(()),
-        );
-    }
-
-    fn findings(&self) -> Vec<Json> {
-        self.records()
-            .into_iter()
-            .filter(|r| r["type"] == "finding")
-            .collect()
-    }
-
-    /// Ctrl-C, then the records (every connection closed, findings out).
-    fn stop(mut self) -> Vec<Json> {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                assert!(st.success(), "serve exited with {st}");
-                break;
-            }
-            assert!(Instant::now() < deadline, "serve did not stop on SIGINT");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.records()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
+use common::{Certs, Nginx, Serve, assert_same, bin, media, require, wait_for, wait_output};
 
 /// Waits for a player to end by itself (up to `limit`), else interrupts
 /// it by PID (ffmpeg and rtmpdump finish their files on SIGINT).
@@ -810,4 +711,77 @@ fn findings_are_reported_while_the_publisher_goes_on() {
         .filter(|f| f["type"] == "finding" && f["code"] == "extended_timestamp")
         .count();
     assert_eq!(n, 1, "reported again at the end");
+}
+
+/// Enhanced RTMP multitrack: a player that joins late gets the sequence
+/// start of every track first, not only the last one of each kind. The
+/// stream (the E-RTMP capture's publisher) has legacy AAC on the default
+/// track and Opus on audio track 1, each with its own configuration, and
+/// HEVC on video track 2; they are sent once, before 12 s of frames.
+#[test]
+fn a_late_player_gets_the_configuration_of_every_track() {
+    let m = common::ertmp_multitrack(3);
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = dir.path().join("multitrack.flv");
+    std::fs::write(&src, &m.flv).expect("write flv");
+    let serve = Serve::start(&[]);
+    let url = serve.url("live/tracks");
+    let early = dir.path().join("early.flv");
+    let watcher = rtmptool_play(&url, &early, &[]);
+    serve.wait_sessions("play", 1);
+    let publisher = bin()
+        .args(["publish"])
+        .arg(&src)
+        .arg(&url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("publish");
+    // Joins once the stream is 2 s in: its configuration went long before.
+    wait_for("the stream to be 2 s in", Duration::from_secs(20), || {
+        common::tags_so_far(&early)
+            .iter()
+            .any(|t| t.timestamp >= 2000)
+            .then_some(())
+    });
+    let late = dir.path().join("late.flv");
+    let player = rtmptool_play(&url, &late, &["--duration", "2s"]);
+    let po = wait_output(player, "late player", Duration::from_secs(20));
+    assert!(
+        po.status.success(),
+        "{}",
+        String::from_utf8_lossy(&po.stderr)
+    );
+    let tags = common::tags_so_far(&late);
+    let first = tags
+        .iter()
+        .find(|t| t.is_video())
+        .expect("video in the late player's output");
+    assert!(first.timestamp >= 2000, "joined late: {}", first.timestamp);
+    common::assert_configured_first("late player", &m, &tags);
+    // Metadata and configuration at the time it joined, as nginx-rtmp
+    // stamps them, not 2 s and more before its first frame.
+    assert!(
+        tags.iter()
+            .take_while(|t| t.is_script() || t.timestamp == first.timestamp)
+            .count()
+            > m.configs.len(),
+        "{:?}",
+        tags.iter()
+            .take(6)
+            .map(|t| (t.tag_type.name(), t.timestamp))
+            .collect::<Vec<_>>()
+    );
+    // `--duration` counts media time from the first frame, not from the
+    // configuration (which a server may send stamped as published).
+    let st = common::stats(&po);
+    assert!(st["video_frames"].as_u64() > Some(10), "{st}");
+    assert!(
+        (1900.0..2100.0).contains(&st["duration_ms"].as_f64().unwrap_or(0.0)),
+        "{st}"
+    );
+    // The early player got them live, in the publisher's order.
+    let _ = wait_output(publisher, "publish", Duration::from_secs(30));
+    end_player(watcher, Duration::from_secs(10));
+    common::assert_configured_first("early player", &m, &common::tags_so_far(&early));
 }

@@ -166,15 +166,37 @@ impl Stats {
     fn on_media(&mut self, video: bool, ts: u32, data: &[u8]) {
         self.tags += 1;
         self.bytes += data.len() as u64;
+        if video {
+            self.has_video = true;
+        } else {
+            self.has_audio = true;
+        }
+        // The one counting rule dump --stats and publish use (MediaUnit).
+        let unit = MediaUnit::of(video, data);
+        match unit {
+            MediaUnit::VideoFrame { key } => {
+                self.video_frames += 1;
+                if key {
+                    self.keyframes += 1;
+                    self.keys.push((self.video_frames - 1, ts));
+                }
+            }
+            MediaUnit::AudioFrame => self.audio_frames += 1,
+            MediaUnit::Config | MediaUnit::Unparsed => {}
+        }
+        // Configuration does not move the media clock: a server may send a
+        // late player the sequence headers with the timestamps they were
+        // published at, seconds before the frames it joins.
+        if unit == MediaUnit::Config {
+            return;
+        }
         let f = *self.first_ts.get_or_insert(ts);
         self.first_ts = Some(f.min(ts));
         self.last_ts = self.last_ts.max(ts);
         let last = if video {
-            self.has_video = true;
             self.first_video.get_or_insert(ts);
             &mut self.last_video
         } else {
-            self.has_audio = true;
             self.first_audio.get_or_insert(ts);
             &mut self.last_audio
         };
@@ -188,18 +210,6 @@ impl Stats {
         *last = Some(ts);
         if let (Some(v), Some(a)) = (self.last_video, self.last_audio) {
             self.max_spread = self.max_spread.max(v.abs_diff(a));
-        }
-        // The one counting rule dump --stats and publish use (MediaUnit).
-        match MediaUnit::of(video, data) {
-            MediaUnit::VideoFrame { key } => {
-                self.video_frames += 1;
-                if key {
-                    self.keyframes += 1;
-                    self.keys.push((self.video_frames - 1, ts));
-                }
-            }
-            MediaUnit::AudioFrame => self.audio_frames += 1,
-            MediaUnit::Config | MediaUnit::Unparsed => {}
         }
     }
 

@@ -1211,30 +1211,7 @@ pub enum MediaUnit {
 impl MediaUnit {
     /// Classifies the body of an audio (`video == false`) or video message.
     pub fn of(video: bool, body: &[u8]) -> MediaUnit {
-        Self::classify(video, body).0
-    }
-
-    /// [`MediaUnit::of`], and whether the body is a sequence header
-    /// (`is_sequence_header` of its info), from one parse.
-    pub fn classify(video: bool, body: &[u8]) -> (MediaUnit, bool) {
-        if video {
-            match VideoInfo::parse(body) {
-                Ok(v) if v.is_coded_frames() => (
-                    MediaUnit::VideoFrame {
-                        key: v.is_keyframe(),
-                    },
-                    v.is_sequence_header(),
-                ),
-                Ok(v) => (MediaUnit::Config, v.is_sequence_header()),
-                Err(_) => (MediaUnit::Unparsed, false),
-            }
-        } else {
-            match AudioInfo::parse(body) {
-                Ok(a) if a.is_coded_frames() => (MediaUnit::AudioFrame, a.is_sequence_header()),
-                Ok(a) => (MediaUnit::Config, a.is_sequence_header()),
-                Err(_) => (MediaUnit::Unparsed, false),
-            }
-        }
+        crate::proto::stream_config::classify(video, body).0
     }
 }
 

@@ -14,6 +14,7 @@ pub mod media;
 pub mod message;
 pub mod rtmfp;
 pub mod session;
+pub mod stream_config;
 pub mod timeline;
 
 /// Deepest nesting of AMF containers (objects, arrays, ...) a decoder accepts.

@@ -24,6 +24,7 @@ use crate::net::{DriveError, Driver};
 use crate::proto::media::{MediaCounter, MediaUnit};
 use crate::proto::message::{MessageType, UserControl};
 use crate::proto::session::{ClientSession, Event};
+use crate::proto::stream_config::{self, StreamConfig};
 
 /// Which end of the relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,12 +193,12 @@ pub struct RelayError {
     pub stats: RelayStats,
 }
 
-/// Metadata and sequence headers of the stream, for a reconnected destination.
+/// Metadata and the configuration of every track (sequence headers, E-RTMP
+/// multichannel configs and video metadata), for a reconnected destination.
 #[derive(Default)]
 struct Cache {
     metadata: Option<(u32, Bytes)>,
-    audio: Option<(u32, Bytes)>,
-    video: Option<(u32, Bytes)>,
+    config: StreamConfig<(MessageType, u32, Bytes)>,
 }
 
 fn is_metadata(p: &[u8]) -> bool {
@@ -213,6 +214,8 @@ struct Flow {
     /// Video waits for a key frame (after a reconnect or a skip).
     need_key: bool,
     skipping: bool,
+    /// Timestamp of the last message sent to the destination.
+    last_ts: Option<u32>,
 }
 
 /// How the steady state of a relay ended.
@@ -347,6 +350,7 @@ pub async fn run<C: Connector>(
         in_flight: Default::default(),
         need_key: false,
         skipping: false,
+        last_ts: None,
     };
     // One stop future for the whole run, not one per message (each is a
     // registration with the channel: measurable at ~70 messages a second).
@@ -487,14 +491,16 @@ pub async fn run<C: Connector>(
                 stats.destination_reconnects += 1;
                 // Decodable from its first frame: metadata and sequence
                 // headers first, video from the next key frame.
-                for (t, c) in [
-                    (MessageType::DATA_AMF0, &flow.cache.metadata),
-                    (MessageType::AUDIO, &flow.cache.audio),
-                    (MessageType::VIDEO, &flow.cache.video),
-                ] {
-                    if let Some((ts, p)) = c {
-                        dst.session.send_raw_media(t, *ts, p);
-                    }
+                // Stamped with the stream's time now (where the frames go
+                // on), not when they were first published.
+                let cached = flow
+                    .cache
+                    .metadata
+                    .iter()
+                    .map(|(ts, p)| (MessageType::DATA_AMF0, *ts, p));
+                let cached = cached.chain(flow.cache.config.iter().map(|(t, ts, p)| (*t, *ts, p)));
+                for (t, ts, p) in cached {
+                    dst.session.send_raw_media(t, flow.last_ts.unwrap_or(ts), p);
                 }
                 flow.need_key = true;
             }
@@ -525,22 +531,21 @@ fn forward(
     payload: Bytes,
     progress: &mut impl FnMut(&Progress, &RelayStats),
 ) -> bool {
-    // One parse of the tag header per message: its unit and whether it is
-    // a sequence header.
+    // One parse of the tag header per message: its unit and what it does
+    // to the stream's configuration (per track).
     let media = matches!(t, MessageType::AUDIO | MessageType::VIDEO);
-    let (unit, sequence_header) = if media {
-        MediaUnit::classify(t == MessageType::VIDEO, &payload)
+    let (unit, change) = if media {
+        stream_config::classify(t == MessageType::VIDEO, &payload)
     } else {
-        (MediaUnit::Config, false)
+        (MediaUnit::Config, None)
     };
     let cache = &mut flow.cache;
-    match t {
-        MessageType::DATA_AMF0 if is_metadata(&payload) => {
-            cache.metadata = Some((ts, payload.clone()))
-        }
-        MessageType::AUDIO if sequence_header => cache.audio = Some((ts, payload.clone())),
-        MessageType::VIDEO if sequence_header => cache.video = Some((ts, payload.clone())),
-        _ => {}
+    if let Some(change) = change {
+        cache
+            .config
+            .apply(change, payload.len(), (t, ts, payload.clone()));
+    } else if t == MessageType::DATA_AMF0 && is_metadata(&payload) {
+        cache.metadata = Some((ts, payload.clone()));
     }
     let stats = &mut flow.stats;
     stats.queued = queued;
@@ -568,6 +573,7 @@ fn forward(
         }
     }
     dst.send_raw_media(t, ts, &payload);
+    flow.last_ts = Some(ts);
     stats.bytes += payload.len() as u64;
     if media {
         stats.frames.tally(unit);

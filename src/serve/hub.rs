@@ -13,9 +13,10 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::broadcast;
 
 use crate::proto::chunk::{ChunkEncoder, MessageHeader};
-use crate::proto::media::{AudioInfo, MediaUnit, VideoInfo};
+use crate::proto::media::MediaUnit;
 use crate::proto::message::MessageType;
 use crate::proto::session::media_csid;
+use crate::proto::stream_config::{self, ConfigChange, StreamConfig};
 
 /// One message of a published stream, as received (body byte for byte).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,9 @@ pub struct Frame {
     pub payload: Bytes,
     /// What it counts as.
     pub unit: MediaUnit,
+    /// What it does to the stream's configuration (sequence headers per
+    /// track).
+    pub config: Option<ConfigChange>,
     /// The message chunked once for every player: full (type 0) headers,
     /// message stream [`WIRE_STREAM_ID`], the server's chunk size.
     pub wire: Bytes,
@@ -41,10 +45,10 @@ impl Frame {
     /// Classifies a message body and chunks it at `chunk_size`, once for
     /// every player.
     pub fn new(msg_type: MessageType, timestamp: u32, payload: Bytes, chunk_size: u32) -> Frame {
-        let unit = match msg_type {
-            MessageType::VIDEO => MediaUnit::of(true, &payload),
-            MessageType::AUDIO => MediaUnit::of(false, &payload),
-            _ => MediaUnit::Config,
+        let (unit, config) = match msg_type {
+            MessageType::VIDEO => stream_config::classify(true, &payload),
+            MessageType::AUDIO => stream_config::classify(false, &payload),
+            _ => (MediaUnit::Config, None),
         };
         // A fresh encoder: type 0 headers, which read right whatever the
         // player's chunk streams carried before.
@@ -62,6 +66,7 @@ impl Frame {
             timestamp,
             payload,
             unit,
+            config,
             wire: wire.freeze(),
         }
     }
@@ -69,25 +74,6 @@ impl Frame {
     /// A video key frame.
     pub fn is_keyframe(&self) -> bool {
         self.unit == MediaUnit::VideoFrame { key: true }
-    }
-}
-
-/// What kind of configuration message a frame is, for the cache.
-fn config_slot(f: &Frame) -> Option<usize> {
-    match f.msg_type {
-        MessageType::DATA_AMF0 | MessageType::DATA_AMF3 => {
-            // onMetaData (after @setDataFrame was stripped) replaces the last.
-            is_metadata(&f.payload).then_some(0)
-        }
-        MessageType::AUDIO => AudioInfo::parse(&f.payload)
-            .ok()
-            .filter(AudioInfo::is_sequence_header)
-            .map(|_| 1),
-        MessageType::VIDEO => VideoInfo::parse(&f.payload)
-            .ok()
-            .filter(VideoInfo::is_sequence_header)
-            .map(|_| 2),
-        _ => None,
     }
 }
 
@@ -140,13 +126,19 @@ pub enum Update {
 struct Slot {
     publisher: Option<u64>,
     tx: broadcast::Sender<Update>,
-    /// metadata, audio sequence header, video sequence header
-    config: [Option<Arc<Frame>>; 3],
+    /// onMetaData (after @setDataFrame was stripped): the last replaces
+    /// the one before.
+    metadata: Option<Arc<Frame>>,
+    /// Every track's sequence header (and E-RTMP multichannel config and
+    /// video metadata).
+    config: StreamConfig<Arc<Frame>>,
     gop: VecDeque<Arc<Frame>>,
     gop_bytes: usize,
     /// A key frame started the cache (else it holds nothing useful).
     gop_valid: bool,
     has_video: bool,
+    /// Timestamp of the last frame (not configuration).
+    last_ts: Option<u32>,
     players: usize,
 }
 
@@ -186,11 +178,13 @@ impl Hub {
         map.entry(name.to_owned()).or_insert_with(|| Slot {
             publisher: None,
             tx: broadcast::channel(self.limits.queue.max(1)).0,
-            config: [None, None, None],
+            metadata: None,
+            config: StreamConfig::default(),
             gop: VecDeque::new(),
             gop_bytes: 0,
             gop_valid: false,
             has_video: false,
+            last_ts: None,
             players: 0,
         })
     }
@@ -209,11 +203,13 @@ impl Hub {
             return Err(PublishRefused::Busy);
         }
         s.publisher = Some(conn);
-        s.config = [None, None, None];
+        s.metadata = None;
+        s.config.clear();
         s.gop.clear();
         s.gop_bytes = 0;
         s.gop_valid = false;
         s.has_video = false;
+        s.last_ts = None;
         let _ = s.tx.send(Update::Published);
         Ok(())
     }
@@ -239,15 +235,22 @@ impl Hub {
         let frame = Arc::new(frame);
         let mut map = self.lock();
         let Some(s) = map.get_mut(name) else { return };
-        if let Some(i) = config_slot(&frame) {
-            if i == 2 {
+        if let Some(change) = frame.config {
+            if frame.msg_type == MessageType::VIDEO {
                 s.has_video = true;
             }
-            s.config[i] = Some(frame.clone());
+            s.config.apply(change, frame.payload.len(), frame.clone());
+        } else if matches!(
+            frame.msg_type,
+            MessageType::DATA_AMF0 | MessageType::DATA_AMF3
+        ) && is_metadata(&frame.payload)
+        {
+            s.metadata = Some(frame.clone());
         } else if frame.msg_type == MessageType::VIDEO || frame.msg_type == MessageType::AUDIO {
             if frame.msg_type == MessageType::VIDEO {
                 s.has_video = true;
             }
+            s.last_ts = Some(frame.timestamp);
             if frame.is_keyframe() {
                 s.gop.clear();
                 s.gop_bytes = 0;
@@ -273,8 +276,29 @@ impl Hub {
         let mut map = self.lock();
         let s = self.slot(&mut map, name);
         s.players += 1;
-        let mut start: Vec<Arc<Frame>> = s.config.iter().flatten().cloned().collect();
-        if s.gop_valid || !s.has_video {
+        let gop = s.gop_valid || !s.has_video;
+        // Metadata and configuration go at the time the player joins (the
+        // first frame it gets), as nginx-rtmp sends its cached headers: not
+        // seconds before it, as they were published.
+        let join = gop
+            .then(|| s.gop.front().map(|f| f.timestamp))
+            .flatten()
+            .or(s.last_ts);
+        let mut start: Vec<Arc<Frame>> = s
+            .metadata
+            .iter()
+            .chain(s.config.iter())
+            .map(|f| match join {
+                Some(ts) if ts != f.timestamp => Arc::new(Frame {
+                    timestamp: ts,
+                    // Chunked for the player alone, at the new time.
+                    wire: Bytes::new(),
+                    ..(**f).clone()
+                }),
+                _ => f.clone(),
+            })
+            .collect();
+        if gop {
             start.extend(s.gop.iter().cloned());
         }
         Subscription {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rtmptool::proto::flv;
+use serde_json::Value as Json;
 
 /// Fails loudly when a peer program the test needs is not installed.
 pub fn require(program: &str) -> PathBuf {
@@ -592,4 +593,244 @@ pub fn wait_success(child: Child, what: &str, limit: Duration) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// `rtmptool --json serve` on a free port, its NDJSON in a file.
+pub struct Serve {
+    pub child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Serve {
+    pub fn start(extra: &[&str]) -> Serve {
+        Serve::start_on(free_port(), extra)
+    }
+
+    /// On `port` (a restart on the port of one stopped).
+    pub fn start_on(port: u16, extra: &[&str]) -> Serve {
+        let dir = tempfile::tempdir().expect("tmp");
+        let log = dir.path().join("serve.ndjson");
+        let child = bin()
+            .args(["--json", "serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .stdout(std::fs::File::create(&log).expect("log"))
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start serve");
+        let s = Serve {
+            child,
+            port,
+            log,
+            _dir: dir,
+        };
+        wait_for("serve to listen", Duration::from_secs(10), || {
+            s.records()
+                .iter()
+                .any(|r| r["type"] == "listening")
+                .then_some(())
+        });
+        s
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/{path}", self.port)
+    }
+
+    pub fn records(&self) -> Vec<Json> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    pub fn sessions(&self, event: &str) -> usize {
+        self.records()
+            .iter()
+            .filter(|r| r["type"] == "session" && r["event"] == event)
+            .count()
+    }
+
+    pub fn wait_sessions(&self, event: &str, n: usize) {
+        wait_for(
+            &format!("{n} {event} sessions"),
+            Duration::from_secs(20),
+            || (self.sessions(event) >= n).then_some(()),
+        );
+    }
+
+    pub fn findings(&self) -> Vec<Json> {
+        self.records()
+            .into_iter()
+            .filter(|r| r["type"] == "finding")
+            .collect()
+    }
+
+    /// Ctrl-C, then the records (every connection closed, findings out).
+    pub fn stop(mut self) -> Vec<Json> {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                assert!(st.success(), "serve exited with {st}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "serve did not stop on SIGINT");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.records()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// The tags of an FLV file still being written: those complete so far
+/// (`rtmptool play -o F` writes `F.part` until it ends).
+pub fn tags_so_far(path: &Path) -> Vec<flv::Tag> {
+    let mut part = path.as_os_str().to_owned();
+    part.push(".part");
+    let data = std::fs::read(&part)
+        .or_else(|_| std::fs::read(path))
+        .unwrap_or_default();
+    let mut r = flv::Reader::new();
+    r.push(&data);
+    let mut tags = Vec::new();
+    while let Ok(Some(ev)) = r.poll() {
+        if let flv::FlvEvent::Tag(t) = ev {
+            tags.push(t);
+        }
+    }
+    tags
+}
+
+/// A stream whose tracks each need their own configuration, from the
+/// publisher of `testdata/ertmp/ertmp_onetrack_modex_opus.pcap`: E-RTMP HEVC
+/// as track 2 (OneTrack), Opus as audio track 1 (OneTrack) beside legacy AAC
+/// (the default track 0), each with its sequence start.
+pub struct Multitrack {
+    /// As FLV: metadata and the three sequence starts once, then the frames
+    /// `loops` times, each loop's timestamps after the last's.
+    pub flv: Vec<u8>,
+    /// The sequence starts (tag type, body) in the order sent.
+    pub configs: Vec<(flv::TagType, Bytes)>,
+}
+
+pub fn ertmp_multitrack(loops: u32) -> Multitrack {
+    use rtmptool::analyze::{Analyzer, Options, RecordKind};
+    use rtmptool::capture::Reader;
+    use rtmptool::capture::tcp::Dir;
+    use rtmptool::proto::message::{Message, MessageType};
+    use rtmptool::proto::stream_config::classify;
+    let pcap =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/ertmp/ertmp_onetrack_modex_opus.pcap");
+    let mut an = Analyzer::new(Options::default());
+    let mut r = Reader::new(std::fs::File::open(&pcap).expect("capture")).expect("pcap");
+    let mut per_conn: std::collections::HashMap<u64, Vec<(MessageType, u32, Bytes)>> =
+        Default::default();
+    let mut publisher = None;
+    while let Some(p) = r.next_packet().expect("packet") {
+        an.packet(&p, &mut |rec| {
+            if rec.dir != Some(Dir::C2s) {
+                return;
+            }
+            if let RecordKind::Message { raw, decoded } = rec.kind {
+                let t = raw.header.msg_type;
+                if [
+                    MessageType::AUDIO,
+                    MessageType::VIDEO,
+                    MessageType::DATA_AMF0,
+                ]
+                .contains(&t)
+                {
+                    per_conn.entry(rec.conn_id).or_default().push((
+                        t,
+                        raw.header.timestamp,
+                        raw.payload.clone(),
+                    ));
+                }
+                if let Ok(Message::Command(c)) = decoded
+                    && c.name() == "publish"
+                {
+                    publisher = Some(rec.conn_id);
+                }
+            }
+        });
+    }
+    let msgs = per_conn
+        .remove(&publisher.expect("a publish in the capture"))
+        .expect("the publisher's messages");
+    let tag_type = |t: MessageType| match t {
+        MessageType::AUDIO => flv::TagType::AUDIO,
+        MessageType::VIDEO => flv::TagType::VIDEO,
+        _ => flv::TagType::SCRIPT,
+    };
+    let (mut head, mut frames, mut configs) = (Vec::new(), Vec::new(), Vec::new());
+    for (t, ts, body) in msgs {
+        let media = t != MessageType::DATA_AMF0;
+        if media && classify(t == MessageType::VIDEO, &body).1.is_none() {
+            frames.push((tag_type(t), ts, body));
+            continue;
+        }
+        // A script tag holds onMetaData without the @setDataFrame before it.
+        let body = match body.strip_prefix(b"\x02\x00\x0d@setDataFrame".as_slice()) {
+            Some(rest) if !media => Bytes::copy_from_slice(rest),
+            _ => body,
+        };
+        if media {
+            configs.push((tag_type(t), body.clone()));
+        }
+        head.push((tag_type(t), ts, body));
+    }
+    assert_eq!(configs.len(), 3, "HEVC, Opus and AAC sequence starts");
+    let span = frames.iter().map(|f| f.1).max().unwrap_or(0) + 40;
+    let mut out = bytes::BytesMut::new();
+    let mut w = flv::Writer::new();
+    w.write_header(&flv::FlvHeader::new(true, true), &mut out);
+    for (t, ts, body) in &head {
+        w.write_tag_parts(*t, *ts, 0, body, &mut out).expect("tag");
+    }
+    for k in 0..loops {
+        for (t, ts, body) in &frames {
+            w.write_tag_parts(*t, ts + k * span, 0, body, &mut out)
+                .expect("tag");
+        }
+    }
+    Multitrack {
+        flv: out.to_vec(),
+        configs,
+    }
+}
+
+/// Asserts that `tags` (as a player wrote them) hold every configuration
+/// of `m`, byte for byte, before the first frame of any track.
+pub fn assert_configured_first(what: &str, m: &Multitrack, tags: &[flv::Tag]) {
+    use rtmptool::proto::stream_config::classify;
+    let first_frame = tags
+        .iter()
+        .position(|t| (t.is_audio() || t.is_video()) && classify(t.is_video(), &t.data).1.is_none())
+        .unwrap_or_else(|| panic!("{what}: no frame among {} tags", tags.len()));
+    for (t, body) in &m.configs {
+        assert!(
+            tags[..first_frame]
+                .iter()
+                .any(|g| g.tag_type == *t && g.data == *body),
+            "{what}: the {} configuration {:02x?}… is not before the first frame (tag {first_frame})",
+            t.name(),
+            &body[..body.len().min(8)]
+        );
+    }
 }
