@@ -943,3 +943,35 @@ fn tls_that_breaks_mid_stream_exits_6_in_relay_play_and_publish() {
     assert_eq!(out.status.code(), Some(6), "{stderr}");
     assert!(stderr.contains("TLS"), "{stderr}");
 }
+
+/// A source that sends aggregates (as Adobe Media Server and Wowza do):
+/// the relay forwards the messages inside them, each at its own
+/// timestamp, so a player of the destination gets the source's tags.
+#[test]
+fn relay_forwards_the_messages_inside_aggregates() {
+    let (src, _) = server(Mode::Aggregates);
+    let dst = common::Serve::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let got = dir.path().join("relayed.flv");
+    let player = common::bin()
+        .args(["play", &dst.url("live/y"), "-o"])
+        .arg(&got)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("play");
+    dst.wait_sessions("play", 1);
+    let relay = common::bin()
+        .args(["--json", "relay", &format!("rtmp://127.0.0.1:{src}/live/x")])
+        .arg(dst.url("live/y"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("relay");
+    let ro = common::wait_success(relay, "relay", Duration::from_secs(20));
+    let stats = common::stats(&ro);
+    assert_eq!(stats["dropped"], 0, "{stats}");
+    let po = common::wait_success(player, "play", Duration::from_secs(20));
+    drop(po);
+    common::assert_same("relay of aggregates", &common::media(SRC), &got, AGG_SHIFT);
+}
