@@ -8,7 +8,6 @@ use std::io::{self, BufWriter, Write};
 
 use anyhow::anyhow;
 use rtmptool::analyze::{Analyzer, Options, RecordKind};
-use rtmptool::capture::Reader;
 use rtmptool::diag::{Diagnoser, Severity};
 
 use crate::cli::DiagnoseArgs;
@@ -26,9 +25,10 @@ pub fn run(args: &DiagnoseArgs, style: &Style, timeout: std::time::Duration) -> 
             error: anyhow!("--throughput measures a server: give an rtmp:// URL, not a capture"),
         });
     }
-    let (input, name) = super::dump::open_capture(&args.input)?;
+    // Ctrl-C ends the capture: what was read is diagnosed.
+    let mut cap = super::dump::Capture::open(&args.input)?;
+    let name = cap.name.clone();
     let bad = super::dump::bad_capture(&name);
-    let mut reader = Reader::new(input).map_err(&bad)?;
     let mut an = Analyzer::new(Options {
         port: args.port,
         report_chunks: false,
@@ -40,7 +40,7 @@ pub fn run(args: &DiagnoseArgs, style: &Style, timeout: std::time::Duration) -> 
     let mut connections = 0u64;
     let mut result = Ok(());
     loop {
-        match reader.next_packet() {
+        match cap.next_packet() {
             Ok(Some(p)) => {
                 // Two sinks of one pass: records and the bytes they came from.
                 let dg_cell = std::cell::RefCell::new(&mut dg);
@@ -130,17 +130,34 @@ fn live(args: &DiagnoseArgs, style: &Style, timeout: std::time::Duration) -> Res
     } else {
         &CHECKS
     };
-    let findings = rt.block_on(run_checks(
-        &url,
-        checks,
-        timeout,
-        args.reveal_keys,
-        args.bitrate,
-    ));
+    let report = rt.block_on(async {
+        let mut sig = super::streaming::sigint()?;
+        let stop = async move {
+            sig.recv().await;
+        };
+        Ok::<_, Exit>(run_checks(&url, checks, timeout, args.reveal_keys, args.bitrate, stop).await)
+    })?;
+    let findings = report.findings;
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let _ =
-        crate::report::diagnose::render(&mut out, style, &findings, 0).and_then(|()| out.flush());
+    // Interrupted before a check ended: nothing to show ("no fault found"
+    // would claim what was not checked).
+    if !(report.interrupted && findings.is_empty()) {
+        let _ = crate::report::diagnose::render(&mut out, style, &findings, 0)
+            .and_then(|()| out.flush());
+    }
+    if report.interrupted {
+        // What ran is shown; the diagnosis is not complete.
+        return Err(Exit {
+            code: exit::INTERRUPTED,
+            error: anyhow!(
+                "diagnose {}: interrupted after {} of {} checks",
+                url.shown(args.reveal_keys),
+                findings.len(),
+                checks.len()
+            ),
+        });
+    }
     let unreachable = findings
         .iter()
         .all(|f| f.message.starts_with("could not run"));

@@ -32,30 +32,10 @@ pub fn run(args: &DumpArgs, style: &Style) -> Result<(), Exit> {
         code: exit::USAGE,
         error: e,
     })?;
-    let interrupted = Arc::new(AtomicBool::new(false));
-    // A second Ctrl-C (the flag already set) ends at once with 130.
-    let _ = signal_hook::flag::register_conditional_shutdown(
-        signal_hook::consts::SIGINT,
-        130,
-        interrupted.clone(),
-    );
-    let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone());
-    let (input, name, streaming): (Box<dyn Read>, String, bool) = if args.input == "-" {
-        // A pipe or terminal: print records as packets arrive.
-        let regular = is_regular_stdin();
-        if regular {
-            (Box::new(io::stdin().lock()), "stdin".into(), false)
-        } else {
-            let r = Interruptible::new(interrupted.clone());
-            (Box::new(r), "stdin".into(), true)
-        }
-    } else {
-        let (f, name) = open_capture(&args.input)?;
-        (f, name, false)
-    };
-    let bad = bad_capture(&name);
     let keylog = load_keylog(args.keylog.as_deref())?;
-    let mut reader = Reader::new(input).map_err(&bad)?;
+    let mut cap = Capture::open(&args.input)?;
+    let (name, streaming) = (cap.name.clone(), cap.streaming);
+    let bad = bad_capture(&name);
     let stdout = io::stdout();
     let out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut r = Renderer::new(out, *style, args, filter);
@@ -68,12 +48,7 @@ pub fn run(args: &DumpArgs, style: &Style) -> Result<(), Exit> {
     let mut io_err: Option<io::Error> = None;
     let mut result = Ok(());
     loop {
-        // A pipe ends by itself once Ctrl-C came (what it had is decoded);
-        // a file stops at once.
-        if !streaming && interrupted.load(Ordering::Relaxed) {
-            break;
-        }
-        match reader.next_packet() {
+        match cap.next_packet() {
             Ok(Some(p)) => {
                 an.packet(&p, &mut |rec| {
                     if io_err.is_none()
@@ -94,8 +69,6 @@ pub fn run(args: &DumpArgs, style: &Style) -> Result<(), Exit> {
                 }
             }
             Ok(None) => break,
-            // Ctrl-C in the middle of a record: the end, not bad input.
-            Err(_) if interrupted.load(Ordering::Relaxed) => break,
             Err(e) => {
                 result = Err(bad(e));
                 break;
@@ -128,6 +101,76 @@ pub fn run(args: &DumpArgs, style: &Style) -> Result<(), Exit> {
         None => {}
     }
     result
+}
+
+/// A capture being read, which Ctrl-C ends as its end (dump, diagnose,
+/// ecn): a pipe (`tcpdump -U -w - | rtmptool … -`) after what it had sent
+/// is decoded, a file at once; what was read is then reported as if the
+/// capture ended there. A second Ctrl-C ends the process at once with 130;
+/// one before the capture's header arrived ends it with 130 too.
+pub(crate) struct Capture {
+    reader: Reader<Box<dyn Read>>,
+    /// What errors call it (`stdin` or the path).
+    pub name: String,
+    /// Stdin is a pipe or terminal: records should go out as they come.
+    pub streaming: bool,
+    interrupted: Arc<AtomicBool>,
+}
+
+impl Capture {
+    /// Opens the file, or stdin for `-`, and reads the capture's header.
+    pub fn open(input: &str) -> Result<Capture, Exit> {
+        let interrupted = Arc::new(AtomicBool::new(false));
+        // A second Ctrl-C (the flag already set) ends at once with 130.
+        let _ = signal_hook::flag::register_conditional_shutdown(
+            signal_hook::consts::SIGINT,
+            130,
+            interrupted.clone(),
+        );
+        let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone());
+        let (input, name, streaming): (Box<dyn Read>, String, bool) = if input == "-" {
+            // A pipe or terminal: read on a thread that Ctrl-C can leave.
+            if is_regular_stdin() {
+                (Box::new(io::stdin().lock()), "stdin".into(), false)
+            } else {
+                let r = Interruptible::new(interrupted.clone());
+                (Box::new(r), "stdin".into(), true)
+            }
+        } else {
+            let (f, name) = open_capture(input)?;
+            (f, name, false)
+        };
+        let reader = match Reader::new(input) {
+            Ok(r) => r,
+            Err(_) if interrupted.load(Ordering::Relaxed) => {
+                return Err(Exit {
+                    code: exit::INTERRUPTED,
+                    error: anyhow!("{name}: interrupted before a capture header arrived"),
+                });
+            }
+            Err(e) => return Err(bad_capture(&name)(e)),
+        };
+        Ok(Capture {
+            reader,
+            name,
+            streaming,
+            interrupted,
+        })
+    }
+
+    /// The next packet; `None` at the end of the capture or once Ctrl-C
+    /// came (a record cut by it is the end, not bad input).
+    pub fn next_packet(
+        &mut self,
+    ) -> Result<Option<rtmptool::capture::Packet<'_>>, rtmptool::capture::CaptureError> {
+        if !self.streaming && self.interrupted.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        match self.reader.next_packet() {
+            Err(_) if self.interrupted.load(Ordering::Relaxed) => Ok(None),
+            r => r,
+        }
+    }
 }
 
 /// Reads and parses a `--keylog` file (exit 7 when it is unreadable or bad).

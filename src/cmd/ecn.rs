@@ -8,7 +8,6 @@ use std::io::{self, Write};
 use anyhow::anyhow;
 use comfy_table::{ContentArrangement, Table, presets};
 use rtmptool::analyze::{Analyzer, Options};
-use rtmptool::capture::Reader;
 use rtmptool::diag::ecn::{Ecn, LegDir, Outcome};
 use serde_json::json;
 
@@ -128,15 +127,16 @@ fn leg_text(d: &LegDir, verbose: bool, out: &mut dyn Write) -> io::Result<()> {
 /// Runs `ecn`.
 pub fn run(args: &EcnArgs, style: &Style) -> Result<(), Exit> {
     let keylog = super::dump::load_keylog(args.keylog.as_deref())?;
-    let (input, name) = super::dump::open_capture(&args.input)?;
+    // Ctrl-C ends the capture: the sessions so far are reported.
+    let mut cap = super::dump::Capture::open(&args.input)?;
+    let name = cap.name.clone();
     let bad = super::dump::bad_capture(&name);
-    let mut reader = Reader::new(input).map_err(&bad)?;
     let mut an = Analyzer::new(Options {
         keylog,
         ..Default::default()
     });
     let mut ecn = Ecn::new();
-    while let Some(p) = reader.next_packet().map_err(&bad)? {
+    while let Some(p) = cap.next_packet().map_err(&bad)? {
         an.packet(&p, &mut |r| ecn.record(&r));
     }
     an.finish(&mut |r| ecn.record(&r));

@@ -373,19 +373,24 @@ async fn play(
         buf: Vec::with_capacity(1 << 16),
         flushed: Instant::now(),
     };
-    let connected = streaming::connect(ConnectOptions {
-        url,
-        goal: Goal::Play {
-            stream: url.stream_with_query(),
-            start: args.start,
-            buffer_ms: args.buffer_ms,
+    let mut sig = streaming::sigint()?;
+    let connected = streaming::connect_or_interrupt(
+        ConnectOptions {
+            url,
+            goal: Goal::Play {
+                stream: url.stream_with_query(),
+                start: args.start,
+                buffer_ms: args.buffer_ms,
+            },
+            chunk_size: args.conn.chunk_size,
+            timeout: global.timeout,
+            ca: args.conn.ca.clone(),
+            insecure: args.conn.insecure,
+            reveal_keys: args.conn.reveal_keys,
         },
-        chunk_size: args.conn.chunk_size,
-        timeout: global.timeout,
-        ca: args.conn.ca.clone(),
-        insecure: args.conn.insecure,
-        reveal_keys: args.conn.reveal_keys,
-    })
+        &mut sig,
+        "play",
+    )
     .await;
     let mut d = match connected {
         Ok(d) => d,
@@ -401,8 +406,6 @@ async fn play(
     let mut st = Stats::default();
     let mut first_media_at: Option<Instant> = None;
     let mut failure: Option<Exit> = None;
-    let ctrlc = tokio::signal::ctrl_c();
-    tokio::pin!(ctrlc);
     let bar = (style.progress && !to_stdout).then(|| {
         let b = indicatif::ProgressBar::new_spinner();
         b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
@@ -415,7 +418,7 @@ async fn play(
         let deadline = Instant::now() + idle;
         let wake = tokio::select! {
             biased;
-            _ = &mut ctrlc => Wake::Interrupt,
+            _ = sig.recv() => Wake::Interrupt,
             r = d.next_event(deadline) => Wake::Event(r),
         };
         let ev = match wake {

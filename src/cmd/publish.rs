@@ -290,8 +290,19 @@ async fn publish(
         let loops = args.loops;
         std::thread::spawn(move || reader_thread(input, loops, tx));
     }
+    let mut sig = streaming::sigint()?;
     // The header first: not-an-FLV fails before any connection is made.
-    match rx.recv().await {
+    let header = tokio::select! {
+        biased;
+        _ = sig.recv() => {
+            return Err(err(
+                exit::INTERRUPTED,
+                format!("publish: interrupted while waiting for {name}"),
+            ));
+        }
+        h = rx.recv() => h,
+    };
+    match header {
         Some(Item::Header) => {}
         Some(Item::Io(e)) => return Err(err(exit::BAD_INPUT, format!("cannot read {name}: {e}"))),
         Some(Item::Broken { error, .. }) => {
@@ -302,18 +313,22 @@ async fn publish(
         }
         _ => return Err(err(exit::BAD_INPUT, format!("{name}: no FLV header"))),
     }
-    let mut d = streaming::connect(ConnectOptions {
-        url,
-        goal: Goal::Publish {
-            stream: url.stream_with_query(),
-            kind: args.kind.clone(),
+    let mut d = streaming::connect_or_interrupt(
+        ConnectOptions {
+            url,
+            goal: Goal::Publish {
+                stream: url.stream_with_query(),
+                kind: args.kind.clone(),
+            },
+            chunk_size: args.conn.chunk_size,
+            timeout: global.timeout,
+            ca: args.conn.ca.clone(),
+            insecure: args.conn.insecure,
+            reveal_keys: args.conn.reveal_keys,
         },
-        chunk_size: args.conn.chunk_size,
-        timeout: global.timeout,
-        ca: args.conn.ca.clone(),
-        insecure: args.conn.insecure,
-        reveal_keys: args.conn.reveal_keys,
-    })
+        &mut sig,
+        "publish",
+    )
     .await?;
 
     let bar = style.progress.then(|| {
@@ -321,8 +336,6 @@ async fn publish(
         b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
         b
     });
-    let ctrlc = tokio::signal::ctrl_c();
-    tokio::pin!(ctrlc);
 
     let mut st = Stats {
         passes: 1,
@@ -340,7 +353,7 @@ async fn publish(
     'outer: loop {
         let wake = tokio::select! {
             biased;
-            _ = &mut ctrlc => Wake::Interrupt,
+            _ = sig.recv() => Wake::Interrupt,
             r = d.read_some() => Wake::Read(r),
             it = rx.recv() => Wake::Item(it),
         };
@@ -421,7 +434,7 @@ async fn publish(
                 }
                 let wake = tokio::select! {
                     biased;
-                    _ = &mut ctrlc => Wake::Interrupt,
+                    _ = sig.recv() => Wake::Interrupt,
                     r = d.read_some() => Wake::Read(r),
                     _ = tokio::time::sleep_until(due.into()) => Wake::Due,
                 };
@@ -462,7 +475,7 @@ async fn publish(
             // ends it at once.
             let sent = tokio::select! {
                 biased;
-                _ = &mut ctrlc => None,
+                _ = sig.recv() => None,
                 r = d.flush_within(global.timeout) => Some(r),
             };
             match sent {

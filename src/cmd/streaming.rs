@@ -346,6 +346,24 @@ pub fn sigint() -> Result<tokio::signal::unix::Signal, Exit> {
         .map_err(|e| err(exit::FAILURE, format!("cannot listen for Ctrl-C: {e}")))
 }
 
+/// [`connect`], unless Ctrl-C comes first: then exit 130 at once, in
+/// whatever phase (nothing was sent or saved yet).
+pub async fn connect_or_interrupt(
+    o: ConnectOptions<'_>,
+    sig: &mut tokio::signal::unix::Signal,
+    what: &str,
+) -> Result<Driver, Exit> {
+    let shown = o.url.shown(o.reveal_keys);
+    tokio::select! {
+        biased;
+        _ = sig.recv() => Err(err(
+            exit::INTERRUPTED,
+            format!("{shown}: {what}: interrupted while connecting"),
+        )),
+        r = connect(o) => r,
+    }
+}
+
 /// Waits for Ctrl-C, or for `limit` when one is given.
 pub async fn until_interrupted(sig: &mut tokio::signal::unix::Signal, limit: Option<Duration>) {
     match limit {

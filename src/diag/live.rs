@@ -408,19 +408,42 @@ async fn measure(d: Driver, dur: Duration) -> Outcome {
     })
 }
 
-/// Runs every check in `checks` against `url`, one connection each.
+/// What [`run_checks`] found.
+#[derive(Debug)]
+pub struct LiveReport {
+    /// One finding per check run, in order.
+    pub findings: Vec<Finding>,
+    /// `stop` came before every check had run: the checks after the
+    /// findings were not run (the one under way was dropped, its
+    /// connection closed).
+    pub interrupted: bool,
+}
+
+/// Runs every check in `checks` against `url`, one connection each, until
+/// `stop` completes (Ctrl-C).
 pub async fn run_checks(
     url: &RtmpUrl,
     checks: &[Check],
     timeout: Duration,
     reveal: bool,
     bitrate: Option<f64>,
-) -> Vec<Finding> {
+    stop: impl Future<Output = ()>,
+) -> LiveReport {
     let shown = url.shown(reveal);
     let conn: Arc<str> = Arc::from(format!("{}:{}", url.host, url.port));
     let mut out = Vec::new();
+    let mut stop = std::pin::pin!(stop);
     for (n, &check) in checks.iter().enumerate() {
-        let outcome = run_check(check, url, timeout).await;
+        let outcome = tokio::select! {
+            biased;
+            _ = &mut stop => {
+                return LiveReport {
+                    findings: out,
+                    interrupted: true,
+                };
+            }
+            o = run_check(check, url, timeout) => o,
+        };
         let mut facts = vec![
             ("check", Fact::Text(check.name())),
             ("url", Fact::Text(shown.clone())),
@@ -448,7 +471,10 @@ pub async fn run_checks(
             facts,
         });
     }
-    out
+    LiveReport {
+        findings: out,
+        interrupted: false,
+    }
 }
 
 fn judge(check: Check, o: Outcome, bitrate: Option<f64>) -> (Severity, Code, String, String) {

@@ -1,0 +1,187 @@
+//! Ctrl-C at every phase: a command interrupted while it connects ends at
+//! once with 130 and one line (and leaves no file behind); a capture read
+//! from a pipe that Ctrl-C ends is reported as if it had ended there, the
+//! same report as the file's; Ctrl-C before a capture's header is 130.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{bin, wait_output};
+
+fn testdata(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(p)
+}
+
+fn sigint(child: &Child) {
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+}
+
+/// Bytes `pid` has read so far (`/proc/PID/io`).
+fn read_so_far(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("rchar: ").map(|v| v.trim().parse().ok()))
+                .flatten()
+        })
+        .unwrap_or(0)
+}
+
+/// A server that accepts connections and never answers: every client
+/// stays in its handshake.
+fn silent_server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    port
+}
+
+/// Interrupted `wait` after it started: exits within 2 s with 130 and
+/// one line naming `words`.
+fn interrupted(args: &[&str], wait: Duration, words: &str) -> Output {
+    let child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    std::thread::sleep(wait);
+    sigint(&child);
+    let t = Instant::now();
+    let out = wait_output(child, args[0], Duration::from_secs(15));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "{args:?}: took {:?} after Ctrl-C",
+        t.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(130), "{args:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    assert!(stderr.contains(words), "{args:?}: {stderr}");
+    out
+}
+
+/// Before this, play and publish waited out `--timeout` (Ctrl-C was heard
+/// only once they streamed), and a Ctrl-C that killed play left its
+/// `FILE.part`, which the next run refused to overwrite; diagnose URL ran
+/// all its checks (80 s against a silent port).
+#[test]
+fn ctrl_c_while_connecting_ends_at_once() {
+    let port = silent_server();
+    let url = format!("rtmp://127.0.0.1:{port}/live/key");
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("x.flv");
+    let flv = common::media("h264base_aac_10s.flv");
+    // The phase it waits in is the handshake (the server accepted).
+    let wait = Duration::from_millis(700);
+    interrupted(
+        &["play", &url, "-o", out.to_str().unwrap()],
+        wait,
+        "interrupted while connecting",
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "play left {left:?}");
+    interrupted(
+        &["publish", flv.to_str().unwrap(), &url],
+        wait,
+        "interrupted while connecting",
+    );
+    interrupted(
+        &["publish", "-", &url],
+        wait,
+        "interrupted while waiting for stdin",
+    );
+    let o = interrupted(&["diagnose", &url], wait, "interrupted after 0 of");
+    assert!(
+        o.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    interrupted(&["probe", &url], wait, "interrupted");
+    // Keys stay secret in these lines too.
+    for args in [vec!["play", &url, "-o", "-"], vec!["diagnose", &url]] {
+        let o = interrupted(&args, wait, "…");
+        assert!(!String::from_utf8_lossy(&o.stderr).contains("key"));
+    }
+}
+
+/// Ctrl-C before any byte of a capture came down the pipe: 130, not "the
+/// input is empty" (bad input).
+#[test]
+fn ctrl_c_before_a_capture_header_is_130() {
+    for cmd in ["dump", "diagnose", "ecn"] {
+        interrupted(
+            &[cmd, "-"],
+            Duration::from_millis(500),
+            "interrupted before a capture header arrived",
+        );
+    }
+}
+
+/// `tcpdump -U -w - | rtmptool diagnose -` (or `ecn -`, `dump -`) ended
+/// with Ctrl-C, the writer still holding the pipe: the report of what came
+/// is the report of the same bytes as a file, exit status included.
+#[test]
+fn ctrl_c_on_a_pipe_reports_what_came_as_the_file_would() {
+    let lying = testdata("rtmp/fault_b_lying_setchunksize.pcap");
+    let ecn = testdata("rtmfp/ecn_ce_every10th_c2s.pcap");
+    let keys = testdata("rtmfp/ecn_ce_every10th_c2s.keys");
+    let (lying, ecn, keys) = (
+        lying.to_str().unwrap(),
+        ecn.to_str().unwrap(),
+        keys.to_str().unwrap(),
+    );
+    let cases: [(&[&str], &str); 5] = [
+        (&["diagnose"], lying),
+        (&["--json", "diagnose"], lying),
+        (&["ecn", "--keylog", keys], ecn),
+        (&["--json", "ecn", "--keylog", keys], ecn),
+        (&["dump", "--stats"], lying),
+    ];
+    for (args, file) in cases {
+        let whole = bin().args(args).arg(file).output().expect("run");
+        let data = std::fs::read(file).expect("capture");
+        let mut child = bin()
+            .args(args)
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start");
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&data).unwrap();
+        stdin.flush().unwrap();
+        common::wait_for("the capture to be read", Duration::from_secs(20), || {
+            (read_so_far(child.id()) >= data.len() as u64).then_some(())
+        });
+        sigint(&child);
+        let piped = wait_output(child, args[0], Duration::from_secs(10));
+        drop(stdin);
+        assert!(!whole.stdout.is_empty(), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&piped.stdout),
+            String::from_utf8_lossy(&whole.stdout),
+            "{args:?}"
+        );
+        assert_eq!(piped.status.code(), whole.status.code(), "{args:?}");
+    }
+}
