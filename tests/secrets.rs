@@ -545,3 +545,74 @@ fn url_errors_are_redacted() {
         }
     }
 }
+
+/// The commands that reach servers besides probe, publish and play:
+/// diagnose's live checks, load, relay (the responder as source and as
+/// destination), against a responder that refuses, refuses the stream or
+/// accepts, echoing the key, token and user info.
+#[test]
+fn secrets_never_reach_output_of_diagnose_load_and_relay() {
+    let flv = common::media("h264base_aac_10s.flv").display().to_string();
+    for mode in [Mode::RefuseConnect, Mode::RefuseStart, Mode::Accept] {
+        let port = responder(mode, false);
+        let url =
+            format!("rtmp://alice:hunter2pw@127.0.0.1:{port}/live?token=tok3n5ecret/kq7?tokenonly");
+        let other = format!("rtmp://127.0.0.1:{port}/live/kq7?tokenonly");
+        let cases: Vec<Vec<String>> = vec![
+            vec!["diagnose".into(), url.clone()],
+            vec![
+                "load".into(),
+                "--players".into(),
+                "2".into(),
+                "--duration".into(),
+                "1s".into(),
+                url.clone(),
+            ],
+            vec![
+                "load".into(),
+                "--publishers".into(),
+                "1".into(),
+                "--flv".into(),
+                flv.clone(),
+                "--duration".into(),
+                "1s".into(),
+                url.clone(),
+            ],
+            vec![
+                "relay".into(),
+                "--duration".into(),
+                "1s".into(),
+                url.clone(),
+                other.clone(),
+            ],
+            vec![
+                "relay".into(),
+                "--duration".into(),
+                "1s".into(),
+                other.clone(),
+                url.clone(),
+            ],
+        ];
+        for case in cases {
+            for json in [false, true] {
+                let mut args: Vec<String> = vec!["--timeout".into(), "2s".into()];
+                if json {
+                    args.push("--json".into());
+                }
+                args.extend(case.iter().cloned());
+                let out = run(&args);
+                let what = format!("{mode:?} {args:?}");
+                // (relay and load say what they do on stderr too: not only
+                // `rtmptool:` error lines.)
+                let all = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                for s in SECRETS {
+                    assert!(!all.contains(s), "{what}: {s} leaked: {all}");
+                }
+            }
+        }
+    }
+}
