@@ -82,6 +82,36 @@ fn nobody_listening_is_a_network_error() {
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
+/// A port that accepts TCP and never answers the handshake (a wrong
+/// service, a hung server): both handshake checks fail, and the checks
+/// that need a handshake are not run (each would wait out the timeout:
+/// 80 s at the default 10 s) but listed as such.
+#[test]
+fn a_server_that_never_answers_fails_the_handshakes_and_skips_the_rest() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let (findings, code, err) = diagnose(&format!("rtmp://127.0.0.1:{port}/live/x"));
+    assert_eq!(code, 8, "{err}");
+    assert_eq!(findings.len(), 8, "{findings:?}");
+    for f in &findings[..2] {
+        assert_eq!(f["severity"], "error", "{f}");
+        assert!(
+            f["message"].as_str().unwrap().contains("handshake failed: timed out"),
+            "{f}"
+        );
+    }
+    for f in &findings[2..] {
+        assert_eq!(f["severity"], "info", "{f}");
+        assert!(f["message"].as_str().unwrap().starts_with("not run:"), "{f}");
+    }
+}
+
 /// A network namespace joined to the host by a veth pair whose host end is
 /// shaped by `tc … tbf`; removed on drop.
 struct ShapedNs {

@@ -99,6 +99,8 @@ enum Outcome {
     Refused(String),
     /// The check could not run (network, a step before it failed).
     Failed(String),
+    /// Not tried: an earlier check showed it cannot get anywhere.
+    Skipped(String),
 }
 
 fn xorshift() -> impl FnMut(&mut [u8]) {
@@ -433,8 +435,17 @@ pub async fn run_checks(
     let conn: Arc<str> = Arc::from(format!("{}:{}", url.host, url.port));
     let mut out = Vec::new();
     let mut stop = std::pin::pin!(stop);
+    // Handshake checks whose handshake never completed: when both kinds
+    // failed, every later check would wait out the same timeout.
+    let mut no_handshake = 0;
     for (n, &check) in checks.iter().enumerate() {
-        let outcome = tokio::select! {
+        let handshake_check = matches!(check, Check::HandshakeSimple | Check::HandshakeDigest);
+        let outcome = if no_handshake == 2 && !handshake_check {
+            Outcome::Skipped(
+                "the server completed neither the simple nor the digest handshake".into(),
+            )
+        } else {
+            tokio::select! {
             biased;
             _ = &mut stop => {
                 return LiveReport {
@@ -443,7 +454,13 @@ pub async fn run_checks(
                 };
             }
             o = run_check(check, url, timeout) => o,
+            }
         };
+        if handshake_check
+            && matches!(&outcome, Outcome::Refused(s) if s.starts_with("handshake failed"))
+        {
+            no_handshake += 1;
+        }
         let mut facts = vec![
             ("check", Fact::Text(check.name())),
             ("url", Fact::Text(shown.clone())),
@@ -518,6 +535,14 @@ fn judge(check: Check, o: Outcome, bitrate: Option<f64>) -> (Severity, Code, Str
                 code_of(check),
                 format!("accepted: {s}"),
                 String::new(),
+            );
+        }
+        Outcome::Skipped(s) => {
+            return (
+                Severity::Info,
+                code_of(check),
+                format!("not run: {s}"),
+                "make the handshake work first (above)".into(),
             );
         }
         Outcome::Refused(s) => (s, true),
