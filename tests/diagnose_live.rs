@@ -102,13 +102,19 @@ fn a_server_that_never_answers_fails_the_handshakes_and_skips_the_rest() {
     for f in &findings[..2] {
         assert_eq!(f["severity"], "error", "{f}");
         assert!(
-            f["message"].as_str().unwrap().contains("handshake failed: timed out"),
+            f["message"]
+                .as_str()
+                .unwrap()
+                .contains("handshake failed: timed out"),
             "{f}"
         );
     }
     for f in &findings[2..] {
         assert_eq!(f["severity"], "info", "{f}");
-        assert!(f["message"].as_str().unwrap().starts_with("not run:"), "{f}");
+        assert!(
+            f["message"].as_str().unwrap().starts_with("not run:"),
+            "{f}"
+        );
     }
 }
 

@@ -1089,3 +1089,166 @@ fn reconnect_sends_every_tracks_configuration_first() {
         .status();
     let _ = publisher.wait();
 }
+
+/// `--reconnect` keeps the destination's stream up while the source's
+/// publisher restarts (its timestamps from 0 again): the relay sends the
+/// new stream's timestamps shifted to go on after what the destination
+/// has, so nginx B's players see one stream whose time never goes back
+/// (FFmpeg warned "Non-monotonous DTS" on every frame after the restart,
+/// and the FLV went 10 s back in time).
+#[test]
+fn a_publisher_restart_at_the_source_keeps_the_destination_timeline() {
+    let ffmpeg = require("ffmpeg");
+    let a = common::Serve::start(&[]);
+    let b = Nginx::start(4096, "");
+    let dir = tempfile::tempdir().expect("tmp");
+    let got = dir.path().join("b.flv");
+    let ff_got = dir.path().join("b_ffmpeg.flv");
+    let player = bin()
+        .args(["--json", "play", &b.url("live/out"), "-o"])
+        .arg(&got)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("play");
+    let ff = common::ffmpeg_player(&ffmpeg, &b.url("live/out"), &ff_got)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg player");
+    wait_logged(&b, "play", &["out", "out"]);
+    let r = relay(&a.url("live/in"), &b.url("live/out"), &["--reconnect"]);
+    a.wait_sessions("play", 1);
+    wait_logged(&b, "publish", &["out"]);
+    let src = media("h264base_aac_10s.flv");
+    for _ in 0..2 {
+        let p = bin()
+            .args(["publish", "--rate", "4"])
+            .arg(&src)
+            .arg(a.url("live/in"))
+            .output()
+            .expect("publish");
+        assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    }
+    let _ = Command::new("kill")
+        .args(["-INT", &r.id().to_string()])
+        .status();
+    let ro = wait_output(r, "relay", Duration::from_secs(10));
+    let text = String::from_utf8_lossy(&ro.stdout);
+    let stats = common::stats(&ro);
+    let shift = stats["timestamp_shift_ms"].as_u64().unwrap_or(0);
+    // After the last of the first run's timestamps (audio to 10008 ms).
+    assert!((10_000..10_100).contains(&shift), "{text}");
+    assert!(text.contains("publisher left"), "{text}");
+    let po = wait_output(player, "play", Duration::from_secs(10));
+    assert!(
+        po.status.success(),
+        "{}",
+        String::from_utf8_lossy(&po.stderr)
+    );
+    let ps = common::stats(&po);
+    assert_eq!(ps["regressions"], 0, "{ps}");
+    assert_eq!(ps["video_frames"], 500, "{ps}");
+    // Both runs back to back: 20 s of media, no gap.
+    let d = ps["duration_ms"].as_f64().unwrap_or(0.0);
+    assert!((19_900.0..20_100.0).contains(&d), "{ps}");
+    assert_eq!(ps["gaps"], 0, "{ps}");
+    let (audio, video) = tracks(&got);
+    for (kind, t) in [("audio", &audio), ("video", &video)] {
+        assert!(
+            t.windows(2).all(|w| w[1].0 >= w[0].0),
+            "{kind} timestamps go back"
+        );
+    }
+    // FFmpeg clamps timestamps that go back (each frame of the new run
+    // would have been written at the old run's last time).
+    let _ = wait_output(ff, "ffmpeg player", Duration::from_secs(10));
+    let (_, fv) = tracks(&ff_got);
+    // (A sequence header and the key frame after it share a time: once
+    // per run.)
+    let same = fv.windows(2).filter(|w| w[1].0 <= w[0].0).count();
+    assert!(
+        same <= 2,
+        "FFmpeg's video: {same} timestamps not after the one before"
+    );
+    let span = fv.last().map_or(0, |l| l.0) - fv.first().map_or(0, |f| f.0);
+    // (FFmpeg's player may miss the first and last moments; clamped it
+    // would span 10 s.)
+    assert!(span >= 15_000, "FFmpeg's video spans {span} ms");
+}
+
+/// `--reconnect` when the source drops (A stopped and started again,
+/// with a new publisher from timestamp 0): the relay reaches A again and
+/// plays on; B's stream stays up, its video resumes with a key frame, and
+/// its time never goes back.
+#[test]
+fn the_source_restarted_mid_stream_is_reached_again() {
+    let a_port = common::free_port();
+    let a = common::Serve::start_on(a_port, &[]);
+    let b = Nginx::start(4096, "");
+    let dir = tempfile::tempdir().expect("tmp");
+    let got = dir.path().join("b.flv");
+    let player = bin()
+        .args(["--json", "play", &b.url("live/out"), "-o"])
+        .arg(&got)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("play");
+    wait_logged(&b, "play", &["out"]);
+    let r = relay(&a.url("live/in"), &b.url("live/out"), &["--reconnect"]);
+    a.wait_sessions("play", 1);
+    let src = media("h264base_aac_10s.flv");
+    let publish = || {
+        bin()
+            .args(["publish", "--rate", "4"])
+            .arg(&src)
+            .arg(format!("rtmp://127.0.0.1:{a_port}/live/in"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("publish")
+    };
+    let first = publish();
+    common::wait_for("B's stream to be 4 s in", Duration::from_secs(20), || {
+        common::tags_so_far(&got)
+            .iter()
+            .any(|t| t.timestamp >= 4000)
+            .then_some(())
+    });
+    drop(a);
+    let _ = wait_output(first, "the first publisher", Duration::from_secs(10));
+    let a = common::Serve::start_on(a_port, &[]);
+    a.wait_sessions("play", 1);
+    let second = publish();
+    let so = wait_output(second, "the second publisher", Duration::from_secs(20));
+    assert!(
+        so.status.success(),
+        "{}",
+        String::from_utf8_lossy(&so.stderr)
+    );
+    let _ = Command::new("kill")
+        .args(["-INT", &r.id().to_string()])
+        .status();
+    let ro = wait_output(r, "relay", Duration::from_secs(10));
+    let stats = common::stats(&ro);
+    assert_eq!(stats["source_reconnects"], 1, "{stats}");
+    assert!(stats["timestamp_shift_ms"].as_u64() > Some(4000), "{stats}");
+    let po = wait_output(player, "play", Duration::from_secs(10));
+    assert!(
+        po.status.success(),
+        "{}",
+        String::from_utf8_lossy(&po.stderr)
+    );
+    let ps = common::stats(&po);
+    assert_eq!(ps["regressions"], 0, "{ps}");
+    // The second run whole after the first's part.
+    assert!(ps["video_frames"].as_u64() > Some(250 + 90), "{ps}");
+    let (_, video) = tracks(&got);
+    let shift = stats["timestamp_shift_ms"].as_u64().unwrap() as u32;
+    let after = video
+        .iter()
+        .find(|v| v.0 >= shift)
+        .expect("video after the restart");
+    // AVC sequence header (0x17 0x00) or a key frame (0x17 0x01).
+    assert_eq!(after.1[0], 0x17, "first video tag after the restart");
+}

@@ -75,6 +75,7 @@ fn stats_json(s: &RelayStats, secs: f64, src: &str, dst: &str) -> serde_json::Va
         "source_reconnects": s.source_reconnects,
         "destination_reconnects": s.destination_reconnects,
         "dropped": s.dropped,
+        "timestamp_shift_ms": s.timestamp_shift_ms,
         "relay_latency_ms": {
             "count": s.latency_us.count(),
             "p50": s.latency_us.quantile_ms(0.5),
@@ -192,6 +193,13 @@ pub fn run(args: &RelayArgs, global: &GlobalArgs) -> Result<(), Exit> {
                 "the destination is slower than the source: {} waiting; dropping media to the next key frame",
                 human_bytes(*queued as u64)
             ),
+            Progress::SourceEnded => {
+                "the source's publisher left; waiting for the next (the destination's stream stays up)"
+                    .to_owned()
+            }
+            Progress::Shifted { shift_ms } => format!(
+                "the source's stream started again behind the destination's time: its timestamps are now sent {shift_ms} ms later, so the destination's do not go back"
+            ),
         };
         if json {
             let _ = write_json_line(
@@ -230,7 +238,7 @@ pub fn run(args: &RelayArgs, global: &GlobalArgs) -> Result<(), Exit> {
     } else if !quiet {
         let _ = writeln!(
             o,
-            "relayed {src_shown} → {dst_shown}: {} video frames ({} keyframes), {} audio frames, {} in {:.1} s; reconnects: source {}, destination {}; dropped {}",
+            "relayed {src_shown} → {dst_shown}: {} video frames ({} keyframes), {} audio frames, {} in {:.1} s; reconnects: source {}, destination {}; dropped {}{}",
             stats.frames.video_frames,
             stats.frames.keyframes,
             stats.frames.audio_frames,
@@ -238,7 +246,12 @@ pub fn run(args: &RelayArgs, global: &GlobalArgs) -> Result<(), Exit> {
             secs,
             stats.source_reconnects,
             stats.destination_reconnects,
-            stats.dropped
+            stats.dropped,
+            if stats.timestamp_shift_ms > 0 {
+                format!("; timestamps shifted by {} ms", stats.timestamp_shift_ms)
+            } else {
+                String::new()
+            }
         );
     }
     match failure {

@@ -102,6 +102,9 @@ pub struct RelayStats {
     pub dropped: u64,
     /// Bytes waiting for the destination now.
     pub queued: usize,
+    /// Added to the source's timestamps since its stream started again
+    /// behind the destination's time (0: unchanged).
+    pub timestamp_shift_ms: u32,
     /// Microseconds from a message's arrival from the source to the moment
     /// the destination's socket had taken all of it: what the relay adds.
     pub latency_us: LatencyHistogram,
@@ -149,6 +152,7 @@ impl RelayStats {
             destination_reconnects: self.destination_reconnects,
             dropped: self.dropped,
             queued: self.queued,
+            timestamp_shift_ms: self.timestamp_shift_ms,
             latency_us: LatencyHistogram::default(),
         }
     }
@@ -177,6 +181,16 @@ pub enum Progress {
     Skipping {
         /// Bytes waiting when it began.
         queued: usize,
+    },
+    /// The source's publisher left; with `--reconnect` the relay waits for
+    /// the next one, the destination's stream staying up.
+    SourceEnded,
+    /// The source's stream started again behind the destination's time:
+    /// from here on its timestamps are sent this much later, so that the
+    /// destination's never go back.
+    Shifted {
+        /// The shift now in force (ms, added modulo 2^32).
+        shift_ms: u32,
     },
 }
 
@@ -214,8 +228,11 @@ struct Flow {
     /// Video waits for a key frame (after a reconnect or a skip).
     need_key: bool,
     skipping: bool,
-    /// Timestamp of the last message sent to the destination.
+    /// The latest timestamp sent to the destination (modulo 2^32).
     last_ts: Option<u32>,
+    /// The source's stream (re)started (a new publisher, or the source
+    /// reconnected): its first message decides whether to shift.
+    restarted: bool,
 }
 
 /// How the steady state of a relay ended.
@@ -268,10 +285,12 @@ impl Flow {
                         || s.code == "NetStream.Play.Complete" =>
                 {
                     ended = true;
+                    self.source_ended(cfg, progress);
                     continue;
                 }
                 Event::UserControl(UserControl::StreamEof(_)) if self.stats.bytes > 0 => {
                     ended = true;
+                    self.source_ended(cfg, progress);
                     continue;
                 }
                 _ => continue,
@@ -284,6 +303,23 @@ impl Flow {
             }
         }
         ended
+    }
+
+    /// The source's publisher left: what was cached of its stream is not
+    /// the next one's, whose timestamps may start again from 0.
+    fn source_ended(
+        &mut self,
+        cfg: RelayConfig,
+        progress: &mut impl FnMut(&Progress, &RelayStats),
+    ) {
+        if self.restarted {
+            return;
+        }
+        self.restarted = true;
+        self.cache = Cache::default();
+        if cfg.reconnect {
+            progress(&Progress::SourceEnded, &self.stats);
+        }
     }
 
     /// Reads the destination's events: the error it sent, when that stops
@@ -351,6 +387,7 @@ pub async fn run<C: Connector>(
         need_key: false,
         skipping: false,
         last_ts: None,
+        restarted: false,
     };
     // One stop future for the whole run, not one per message (each is a
     // registration with the channel: measurable at ~70 messages a second).
@@ -485,6 +522,7 @@ pub async fn run<C: Connector>(
                 src = d;
                 stats.source_reconnects += 1;
                 flow.need_key = true;
+                flow.restarted = true;
             }
             Side::Destination => {
                 dst = d;
@@ -572,8 +610,29 @@ fn forward(
             _ => {}
         }
     }
+    if flow.restarted {
+        flow.restarted = false;
+        // Behind what the destination has (its publisher restarted from
+        // 0): go on 1 ms after it instead, A/V offsets kept.
+        if let Some(last) = flow.last_ts
+            && (last.wrapping_sub(ts.wrapping_add(flow.stats.timestamp_shift_ms)) as i32) > 0
+        {
+            flow.stats.timestamp_shift_ms = last.wrapping_add(1).wrapping_sub(ts);
+            progress(
+                &Progress::Shifted {
+                    shift_ms: flow.stats.timestamp_shift_ms,
+                },
+                &flow.stats,
+            );
+        }
+    }
+    let ts = ts.wrapping_add(flow.stats.timestamp_shift_ms);
+    let stats = &mut flow.stats;
     dst.send_raw_media(t, ts, &payload);
-    flow.last_ts = Some(ts);
+    // The latest timestamp sent (audio and video interleave: not the last).
+    if flow.last_ts.is_none_or(|l| (ts.wrapping_sub(l) as i32) > 0) {
+        flow.last_ts = Some(ts);
+    }
     stats.bytes += payload.len() as u64;
     if media {
         stats.frames.tally(unit);
