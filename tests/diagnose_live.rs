@@ -88,14 +88,7 @@ fn nobody_listening_is_a_network_error() {
 /// 80 s at the default 10 s) but listed as such.
 #[test]
 fn a_server_that_never_answers_fails_the_handshakes_and_skips_the_rest() {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in l.incoming().flatten() {
-            held.push(s);
-        }
-    });
+    let port = common::silent_server();
     let (findings, code, err) = diagnose(&format!("rtmp://127.0.0.1:{port}/live/x"));
     assert_eq!(code, 8, "{err}");
     assert_eq!(findings.len(), 8, "{findings:?}");

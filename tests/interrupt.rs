@@ -6,7 +6,6 @@
 mod common;
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -37,20 +36,6 @@ fn read_so_far(pid: u32) -> u64 {
                 .flatten()
         })
         .unwrap_or(0)
-}
-
-/// A server that accepts connections and never answers: every client
-/// stays in its handshake.
-fn silent_server() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in l.incoming().flatten() {
-            held.push(s);
-        }
-    });
-    port
 }
 
 /// Interrupted `wait` after it started: exits within 2 s with 130 and
@@ -85,7 +70,7 @@ fn interrupted(args: &[&str], wait: Duration, words: &str) -> Output {
 /// all its checks (80 s against a silent port).
 #[test]
 fn ctrl_c_while_connecting_ends_at_once() {
-    let port = silent_server();
+    let port = common::silent_server();
     let url = format!("rtmp://127.0.0.1:{port}/live/key");
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("x.flv");

@@ -834,3 +834,17 @@ pub fn assert_configured_first(what: &str, m: &Multitrack, tags: &[flv::Tag]) {
         );
     }
 }
+
+/// A server on a free port that accepts connections and never answers:
+/// every client stays in its handshake.
+pub fn silent_server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    port
+}
