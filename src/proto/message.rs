@@ -13,6 +13,24 @@ use crate::proto::amf0::{self, Amf0Value, AmfError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct MessageType(pub u8);
 
+/// True for a stream's metadata: a data message (AMF0, or AMF3 after its
+/// format byte 0) whose first value is the string `onMetaData`, or
+/// `@setDataFrame` then `onMetaData` (as publishers send it).
+pub fn is_metadata(msg_type: MessageType, body: &[u8]) -> bool {
+    const ON_META_DATA: &[u8] = b"\x02\x00\x0aonMetaData";
+    const SET_DATA_FRAME: &[u8] = b"\x02\x00\x0d@setDataFrame";
+    let body = match msg_type {
+        MessageType::DATA_AMF0 => body,
+        MessageType::DATA_AMF3 => match body.split_first() {
+            Some((0, rest)) => rest,
+            _ => return false,
+        },
+        _ => return false,
+    };
+    let body = body.strip_prefix(SET_DATA_FRAME).unwrap_or(body);
+    body.starts_with(ON_META_DATA)
+}
+
 impl MessageType {
     /// 1: Set Chunk Size.
     pub const SET_CHUNK_SIZE: Self = Self(1);
@@ -631,6 +649,31 @@ pub fn split_aggregate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_in_either_data_encoding() {
+        let meta = b"\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00\x00\x00\x09".to_vec();
+        let mut sdf = b"\x02\x00\x0d@setDataFrame".to_vec();
+        sdf.extend_from_slice(&meta);
+        let amf3 = [&[0u8][..], &meta].concat();
+        assert!(is_metadata(MessageType::DATA_AMF0, &meta));
+        assert!(is_metadata(MessageType::DATA_AMF0, &sdf));
+        assert!(is_metadata(MessageType::DATA_AMF3, &amf3));
+        assert!(is_metadata(
+            MessageType::DATA_AMF3,
+            &[&[0u8][..], &sdf].concat()
+        ));
+        // Not the AMF3 format byte, another handler, another type.
+        assert!(!is_metadata(MessageType::DATA_AMF3, &meta));
+        assert!(!is_metadata(
+            MessageType::DATA_AMF0,
+            b"\x02\x00\x0aonTextData"
+        ));
+        let mut sdf_text = b"\x02\x00\x0d@setDataFrame".to_vec();
+        sdf_text.extend_from_slice(b"\x02\x00\x0aonTextData");
+        assert!(!is_metadata(MessageType::DATA_AMF0, &sdf_text));
+        assert!(!is_metadata(MessageType::AUDIO, &meta));
+    }
     use proptest::prelude::*;
 
     fn round_trip(m: &Message) -> Message {

@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 use crate::net::{DriveError, Driver};
 use crate::proto::media::{MediaCounter, MediaUnit};
-use crate::proto::message::{MessageType, UserControl};
+use crate::proto::message::{MessageType, UserControl, is_metadata};
 use crate::proto::session::{ClientSession, Event};
 use crate::proto::stream_config::{self, StreamConfig};
 
@@ -211,12 +211,9 @@ pub struct RelayError {
 /// multichannel configs and video metadata), for a reconnected destination.
 #[derive(Default)]
 struct Cache {
-    metadata: Option<(u32, Bytes)>,
+    /// The type (AMF0 or AMF3 data), time and body of the last metadata.
+    metadata: Option<(MessageType, u32, Bytes)>,
     config: StreamConfig<(MessageType, u32, Bytes)>,
-}
-
-fn is_metadata(p: &[u8]) -> bool {
-    p.starts_with(b"\x02\x00\x0aonMetaData") || p.starts_with(b"\x02\x00\x0d@setDataFrame")
 }
 
 /// The state of a relay that outlives its connections.
@@ -531,14 +528,10 @@ pub async fn run<C: Connector>(
                 // headers first, video from the next key frame.
                 // Stamped with the stream's time now (where the frames go
                 // on), not when they were first published.
-                let cached = flow
-                    .cache
-                    .metadata
-                    .iter()
-                    .map(|(ts, p)| (MessageType::DATA_AMF0, *ts, p));
-                let cached = cached.chain(flow.cache.config.iter().map(|(t, ts, p)| (*t, *ts, p)));
+                let cached = flow.cache.metadata.iter().chain(flow.cache.config.iter());
                 for (t, ts, p) in cached {
-                    dst.session.send_raw_media(t, flow.last_ts.unwrap_or(ts), p);
+                    dst.session
+                        .send_raw_media(*t, flow.last_ts.unwrap_or(*ts), p);
                 }
                 flow.need_key = true;
             }
@@ -582,8 +575,8 @@ fn forward(
         cache
             .config
             .apply(change, payload.len(), (t, ts, payload.clone()));
-    } else if t == MessageType::DATA_AMF0 && is_metadata(&payload) {
-        cache.metadata = Some((ts, payload.clone()));
+    } else if is_metadata(t, &payload) {
+        cache.metadata = Some((t, ts, payload.clone()));
     }
     let stats = &mut flow.stats;
     stats.queued = queued;

@@ -522,7 +522,7 @@ async fn pump(
                             Ok(Some(ConnEvent::Chunk(ChunkEvent::Message(m)))) => {
                                 if let Some(r) = record.as_mut() {
                                     let t = m.header.msg_type;
-                                    let body = crate::serve::hub::strip_set_data_frame(&m.payload);
+                                    let body = crate::serve::hub::strip_set_data_frame(t, &m.payload);
                                     r.write_message(t, m.header.timestamp, &body);
                                 }
                                 let m = carry(m, rw, &mut report);

@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 
 use crate::proto::chunk::{ChunkEncoder, MessageHeader};
 use crate::proto::media::MediaUnit;
-use crate::proto::message::MessageType;
+use crate::proto::message::{MessageType, is_metadata};
 use crate::proto::session::media_csid;
 use crate::proto::stream_config::{self, ConfigChange, StreamConfig};
 
@@ -77,19 +77,21 @@ impl Frame {
     }
 }
 
-/// The AMF0 string `onMetaData` first.
-fn is_metadata(p: &[u8]) -> bool {
-    p.starts_with(b"\x02\x00\x0aonMetaData")
-}
-
 /// A `@setDataFrame` data message's body without the `@setDataFrame` string
-/// (what nginx-rtmp and FMS hand to players), byte for byte otherwise.
-pub fn strip_set_data_frame(p: &Bytes) -> Bytes {
+/// (what nginx-rtmp and FMS hand to players), byte for byte otherwise; an
+/// AMF3 data message (type 15) keeps its format byte 0 before the rest.
+/// Other messages as they are.
+pub fn strip_set_data_frame(msg_type: MessageType, p: &Bytes) -> Bytes {
     const SDF: &[u8] = b"\x02\x00\x0d@setDataFrame";
-    if p.starts_with(SDF) {
-        p.slice(SDF.len()..)
-    } else {
-        p.clone()
+    match msg_type {
+        MessageType::DATA_AMF0 if p.starts_with(SDF) => p.slice(SDF.len()..),
+        MessageType::DATA_AMF3 if p.first() == Some(&0) && p[1..].starts_with(SDF) => {
+            let mut b = BytesMut::with_capacity(p.len() - SDF.len());
+            b.extend_from_slice(&[0]);
+            b.extend_from_slice(&p[1 + SDF.len()..]);
+            b.freeze()
+        }
+        _ => p.clone(),
     }
 }
 
@@ -240,11 +242,7 @@ impl Hub {
                 s.has_video = true;
             }
             s.config.apply(change, frame.payload.len(), frame.clone());
-        } else if matches!(
-            frame.msg_type,
-            MessageType::DATA_AMF0 | MessageType::DATA_AMF3
-        ) && is_metadata(&frame.payload)
-        {
+        } else if is_metadata(frame.msg_type, &frame.payload) {
             s.metadata = Some(frame.clone());
         } else if frame.msg_type == MessageType::VIDEO || frame.msg_type == MessageType::AUDIO {
             if frame.msg_type == MessageType::VIDEO {
@@ -392,11 +390,26 @@ mod tests {
     fn set_data_frame_is_stripped_byte_for_byte() {
         let mut p = b"\x02\x00\x0d@setDataFrame".to_vec();
         p.extend_from_slice(b"\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00\x00\x00\x09");
-        let s = strip_set_data_frame(&Bytes::from(p));
-        assert!(is_metadata(&s));
+        let s = strip_set_data_frame(MessageType::DATA_AMF0, &Bytes::from(p.clone()));
+        assert!(is_metadata(MessageType::DATA_AMF0, &s));
         assert_eq!(
             &s[..],
             b"\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00\x00\x00\x09"
+        );
+        // AMF3 data: the format byte stays.
+        let amf3 = Bytes::from([&[0u8][..], &p].concat());
+        let s3 = strip_set_data_frame(MessageType::DATA_AMF3, &amf3);
+        assert_eq!(s3[0], 0);
+        assert_eq!(&s3[1..], &s[..]);
+        assert!(is_metadata(MessageType::DATA_AMF3, &s3));
+        // Not data, or the AMF0 form in an AMF3 message: untouched.
+        assert_eq!(
+            strip_set_data_frame(MessageType::DATA_AMF3, &Bytes::from(p.clone()))[..],
+            p[..]
+        );
+        assert_eq!(
+            strip_set_data_frame(MessageType::VIDEO, &Bytes::from(p.clone()))[..],
+            p[..]
         );
     }
 }

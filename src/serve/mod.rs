@@ -927,14 +927,7 @@ impl Conn {
                 ServerEvent::Request(id, req) => self.request(id, req),
                 ServerEvent::Media(m) => {
                     if let Role::Publisher { key, record, .. } = &mut self.role {
-                        let payload = if matches!(
-                            m.header.msg_type,
-                            MessageType::DATA_AMF0 | MessageType::DATA_AMF3
-                        ) {
-                            hub::strip_set_data_frame(&m.payload)
-                        } else {
-                            m.payload
-                        };
+                        let payload = hub::strip_set_data_frame(m.header.msg_type, &m.payload);
                         let frame = Frame::new(
                             m.header.msg_type,
                             m.header.timestamp,

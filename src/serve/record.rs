@@ -6,7 +6,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::proto::flv::{FlvHeader, TagType, Writer};
-use crate::proto::message::MessageType;
+use crate::proto::message::{DataMessage, Encoding, Message, MessageType};
 
 use super::hub::Frame;
 
@@ -130,16 +130,33 @@ impl Recorder {
         self.write_message(f.msg_type, f.timestamp, &f.payload);
     }
 
-    /// Appends an audio, video or AMF0 data message body as a tag (others
-    /// are not FLV tags and are skipped).
+    /// Appends an audio, video or data message body as a tag (others are
+    /// not FLV tags and are skipped). An AMF3 data message (type 15) is
+    /// written as the AMF0 script data FLV holds (its values decoded and
+    /// encoded again), as `play` writes it; one that does not decode is
+    /// skipped.
     pub fn write_message(&mut self, msg_type: MessageType, timestamp: u32, payload: &[u8]) {
         if self.failed {
             return;
         }
-        let tag_type = match msg_type {
-            MessageType::AUDIO => TagType::AUDIO,
-            MessageType::VIDEO => TagType::VIDEO,
-            MessageType::DATA_AMF0 => TagType::SCRIPT,
+        let amf0;
+        let (tag_type, payload) = match msg_type {
+            MessageType::AUDIO => (TagType::AUDIO, payload),
+            MessageType::VIDEO => (TagType::VIDEO, payload),
+            MessageType::DATA_AMF0 => (TagType::SCRIPT, payload),
+            MessageType::DATA_AMF3 => {
+                match Message::decode(msg_type, bytes::Bytes::copy_from_slice(payload)) {
+                    Ok(Message::Data(d)) if !d.values.is_empty() => {
+                        amf0 = Message::Data(DataMessage {
+                            encoding: Encoding::Amf0,
+                            values: d.values,
+                        })
+                        .encode();
+                        (TagType::SCRIPT, &amf0[..])
+                    }
+                    _ => return,
+                }
+            }
             _ => return,
         };
         let mut buf = Vec::with_capacity(payload.len() + 15);
@@ -156,5 +173,38 @@ impl Recorder {
     /// Flushes the file.
     pub fn finish(mut self) {
         let _ = self.out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::amf0::Amf0Value;
+
+    /// AMF3 data messages (type 15: a format byte 0, then AMF0 values that
+    /// may switch to AMF3) become the AMF0 script data FLV holds; one that
+    /// does not decode is skipped, not written broken.
+    #[test]
+    fn amf3_data_is_recorded_as_amf0_script_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = Recorder::create_path(&dir.path().join("x.flv")).unwrap();
+        let meta: &[u8] = b"\x02\x00\x0aonMetaData\x08\x00\x00\x00\x01\x00\x01w\x00\x40\x84\x00\x00\x00\x00\x00\x00\x00\x00\x09";
+        r.write_message(MessageType::DATA_AMF3, 0, &[&[0u8][..], meta].concat());
+        // A real client's: an AVM+ object with a string reference.
+        let avm = include_bytes!("../../testdata/amf/pyclient_amf3_data.bin");
+        r.write_message(MessageType::DATA_AMF3, 40, avm);
+        r.write_message(MessageType::DATA_AMF3, 80, b"\x00\x02\x00\xff");
+        let path = r.path().to_owned();
+        r.finish();
+        let (_, tags, _) = crate::proto::flv::read_all(&std::fs::read(path).unwrap()).unwrap();
+        assert_eq!(tags.len(), 2, "{tags:?}");
+        assert!(tags.iter().all(|t| t.is_script()));
+        assert_eq!(&tags[0].data[..], meta);
+        let Ok(Message::Data(d)) = Message::decode(MessageType::DATA_AMF0, tags[1].data.clone())
+        else {
+            panic!("not AMF0 data: {:02x?}", &tags[1].data[..]);
+        };
+        assert_eq!(d.values[0], Amf0Value::String("onAmf3Data".into()));
+        assert_eq!(d.values.len(), 2, "{d:?}");
     }
 }
