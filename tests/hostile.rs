@@ -687,6 +687,18 @@ fn arguments_out_of_range_are_usage_errors() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.starts_with("error: "), "{args:?}: {err}");
     }
+    // A relay from a stream to itself would publish what it plays (it sat
+    // there as the stream's publisher, refusing the real one): refused
+    // before connecting, whatever the queries and the host's case.
+    let out = usage(&[
+        "relay",
+        "rtmp://LOCALHOST:9/live/s3cr3tkey?a=1",
+        "rtmps://localhost:9/live/s3cr3tkey",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("both the source and the destination"), "{err}");
+    assert!(!err.contains("s3cr3tkey"), "{err}");
 }
 
 /// A peer that breaks the protocol gets exit 9 from probe, publish and play.

@@ -119,6 +119,14 @@ pub fn run(args: &RelayArgs, global: &GlobalArgs) -> Result<(), Exit> {
     let src = parse(src)?;
     let dst = parse(dst)?;
     let (src_shown, dst_shown) = (src.shown(args.reveal_keys), dst.shown(args.reveal_keys));
+    if src.same_stream(&dst) {
+        return Err(err(
+            exit::USAGE,
+            format!(
+                "relay: {src_shown} is both the source and the destination: the relay would publish the stream it plays"
+            ),
+        ));
+    }
     // What a server says may name either end's key (onStatus descriptions).
     let (src_c, dst_c) = (src.clone(), dst.clone());
     let reveal = args.reveal_keys;

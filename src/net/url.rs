@@ -195,6 +195,17 @@ impl RtmpUrl {
         )
     }
 
+    /// Whether both name the same stream of the same server (host as
+    /// written, any case; port; app and stream without their queries), over
+    /// TLS or not (a server may take both on one port).
+    pub fn same_stream(&self, other: &RtmpUrl) -> bool {
+        let bare = |s: &str| s.split('?').next().unwrap_or("").to_owned();
+        self.host.eq_ignore_ascii_case(&other.host)
+            && self.port == other.port
+            && bare(&self.app) == bare(&other.app)
+            && self.stream == other.stream
+    }
+
     /// Whether the URL names a stream (not only an app).
     pub fn has_stream(&self) -> bool {
         !self.stream.is_empty()
@@ -425,6 +436,16 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_stream_ignores_queries_scheme_and_host_case() {
+        let u = |s: &str| RtmpUrl::parse(s, None, None).unwrap();
+        assert!(u("rtmp://Host/live/a?k=1").same_stream(&u("rtmps://host:1935/live/a?k=2")));
+        assert!(!u("rtmp://host/live/a").same_stream(&u("rtmp://host/live/b")));
+        assert!(!u("rtmp://host/live/a").same_stream(&u("rtmp://host/other/a")));
+        assert!(!u("rtmp://host/live/a").same_stream(&u("rtmp://host:1936/live/a")));
+        assert!(!u("rtmp://host/live/a").same_stream(&u("rtmp://127.0.0.1/live/a")));
+    }
 
     fn p(s: &str) -> RtmpUrl {
         RtmpUrl::parse(s, None, None).unwrap()
