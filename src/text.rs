@@ -100,9 +100,94 @@ pub fn one_line(s: &str) -> Cow<'_, str> {
     sanitize(s)
 }
 
+/// Whether a byte is part of a name: a secret inside a longer name is not
+/// that secret.
+pub fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b >= 0x80
+}
+
+/// Where `needle` stands as a word of its own in `hay` (not overlapping).
+pub fn word_occurrences(hay: &[u8], needle: &[u8]) -> Vec<usize> {
+    let mut at = Vec::new();
+    if needle.is_empty() || hay.len() < needle.len() {
+        return at;
+    }
+    let (first, last) = (needle[0], needle[needle.len() - 1]);
+    let mut from = 0;
+    for i in memchr::memmem::find_iter(hay, needle) {
+        if i < from {
+            continue;
+        }
+        let end = i + needle.len();
+        let before = i == 0 || !is_word_byte(hay[i - 1]) || !is_word_byte(first);
+        let after = end == hay.len() || !is_word_byte(hay[end]) || !is_word_byte(last);
+        if before && after {
+            at.push(i);
+            from = end;
+        }
+    }
+    at
+}
+
+/// `s` with the `len` bytes at each of `at` (ascending, not overlapping:
+/// [`word_occurrences`]) replaced by `with`.
+pub fn replace_at(s: &str, at: &[usize], len: usize, with: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut from = 0;
+    for &i in at {
+        out.push_str(&s[from..i]);
+        out.push_str(with);
+        from = i + len;
+    }
+    out.push_str(&s[from..]);
+    out
+}
+
+/// `s` with `secret` replaced by `with` wherever it occurs, even inside a
+/// longer word (a server's echo `KEY_backup` must not show it); a secret
+/// of one or two characters only where it stands as a word of its own
+/// ([`word_occurrences`]): a stream called `z` must not take the z out of
+/// `Unauthorized`, and such a key hides nothing inside a word anyway.
+/// Borrowed when nothing was replaced.
+pub fn hide_secret<'t>(s: &'t str, secret: &str, with: &str) -> Cow<'t, str> {
+    if secret.is_empty() {
+        return Cow::Borrowed(s);
+    }
+    if secret.chars().count() >= 3 {
+        return if s.contains(secret) {
+            Cow::Owned(s.replace(secret, with))
+        } else {
+            Cow::Borrowed(s)
+        };
+    }
+    let at = word_occurrences(s.as_bytes(), secret.as_bytes());
+    if at.is_empty() {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(replace_at(s, &at, secret.len(), with))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_hidden_inside_words_unless_too_short_to_matter() {
+        assert_eq!(
+            hide_secret("kq7_backup and kq7", "kq7", "kq…"),
+            "kq…_backup and kq…"
+        );
+        assert_eq!(
+            hide_secret("NetStream.Publish.Unauthorized for z", "z", "…"),
+            "NetStream.Publish.Unauthorized for …"
+        );
+        assert!(matches!(
+            hide_secret("nothing", "kq7", "kq…"),
+            Cow::Borrowed(_)
+        ));
+        assert!(matches!(hide_secret("nothing", "", "…"), Cow::Borrowed(_)));
+    }
 
     #[test]
     fn plain_text_is_borrowed() {

@@ -295,7 +295,7 @@ impl Secrets {
         let mut out: Option<Vec<u8>> = None;
         for k in &self.keys {
             let hay = out.as_deref().unwrap_or(payload);
-            let at = occurrences(hay, k.as_bytes());
+            let at = crate::text::word_occurrences(hay, k.as_bytes());
             if at.is_empty() {
                 continue;
             }
@@ -312,7 +312,7 @@ impl Secrets {
     pub fn text<'t>(&self, s: &'t str) -> Cow<'t, str> {
         let mut s = Cow::Borrowed(s);
         for k in &self.keys {
-            let at = occurrences(s.as_bytes(), k.as_bytes());
+            let at = crate::text::word_occurrences(s.as_bytes(), k.as_bytes());
             if at.is_empty() {
                 continue;
             }
@@ -321,15 +321,7 @@ impl Secrets {
             } else {
                 crate::net::url::redact(k, false)
             };
-            let mut out = String::with_capacity(s.len());
-            let mut from = 0;
-            for i in at {
-                out.push_str(&s[from..i]);
-                out.push_str(&shown);
-                from = i + k.len();
-            }
-            out.push_str(&s[from..]);
-            s = Cow::Owned(out);
+            s = Cow::Owned(crate::text::replace_at(&s, &at, k.len(), &shown));
         }
         s
     }
@@ -401,35 +393,6 @@ fn kept(k: &str) -> (usize, usize) {
         0
     };
     (keep, k.len() - keep)
-}
-
-/// Whether a byte is part of a name: a secret inside a longer name is not
-/// that secret.
-fn word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b >= 0x80
-}
-
-/// Where `needle` stands as a word of its own in `hay` (not overlapping).
-fn occurrences(hay: &[u8], needle: &[u8]) -> Vec<usize> {
-    let mut at = Vec::new();
-    if needle.is_empty() || hay.len() < needle.len() {
-        return at;
-    }
-    let (first, last) = (needle[0], needle[needle.len() - 1]);
-    let mut from = 0;
-    for i in memchr::memmem::find_iter(hay, needle) {
-        if i < from {
-            continue;
-        }
-        let end = i + needle.len();
-        let before = i == 0 || !word(hay[i - 1]) || !word(first);
-        let after = end == hay.len() || !word(hay[end]) || !word(last);
-        if before && after {
-            at.push(i);
-            from = end;
-        }
-    }
-    at
 }
 
 #[cfg(test)]

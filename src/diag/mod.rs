@@ -1285,8 +1285,10 @@ fn quote(c: &ConnDiag, s: &str, reveal: bool) -> String {
     let mut s = crate::text::sanitize(s).into_owned();
     if !reveal {
         for k in &c.secrets {
-            if !k.is_empty() && s.contains(k.as_str()) {
-                s = s.replace(k.as_str(), &crate::net::url::redact(k, false));
+            if let std::borrow::Cow::Owned(t) =
+                crate::text::hide_secret(&s, k, &crate::net::url::redact(k, false))
+            {
+                s = t;
             }
         }
     }
