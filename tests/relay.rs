@@ -1252,3 +1252,48 @@ fn the_source_restarted_mid_stream_is_reached_again() {
     // AVC sequence header (0x17 0x00) or a key frame (0x17 0x01).
     assert_eq!(after.1[0], 0x17, "first video tag after the restart");
 }
+
+/// The destination refuses (serve with `--publish-key`, publishing without
+/// the key): `relay SRC DST` ends with exit 5 and the server's words;
+/// through `relay --listen`, the encoder gets the same onStatus (rtmptool
+/// publish exits 5 naming it) and the proxy reports the refusal.
+#[test]
+fn a_refusal_by_the_destination_reaches_the_user_and_the_encoder() {
+    let a = common::Serve::start(&[]);
+    let b = common::Serve::start(&["--publish-key", "k3y"]);
+    let r = bin()
+        .args(["relay", &a.url("live/in"), &b.url("live/out")])
+        .output()
+        .expect("relay");
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(5), "{err}");
+    assert!(err.contains("NetStream.Publish.Unauthorized"), "{err}");
+    assert!(err.contains("destination"), "{err}");
+    // Through the proxy: the encoder hears the server's refusal.
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("proxy.ndjson");
+    let (running, port) = proxy(&[], &format!("rtmp://127.0.0.1:{}", b.port), &[], &log);
+    let p = bin()
+        .args(["publish"])
+        .arg(media("h264base_aac_10s.flv"))
+        .arg(format!("rtmp://127.0.0.1:{port}/live/z"))
+        .output()
+        .expect("publish");
+    let perr = String::from_utf8_lossy(&p.stderr);
+    assert_eq!(p.status.code(), Some(5), "{perr}");
+    assert!(perr.contains("NetStream.Publish.Unauthorized"), "{perr}");
+    let findings = common::wait_for("the proxy's finding", Duration::from_secs(10), || {
+        let f: Vec<_> = records(&log)
+            .into_iter()
+            .filter(|r| r["type"] == "finding" && r["code"] == "refused")
+            .collect();
+        (!f.is_empty()).then_some(f)
+    });
+    let message = findings[0]["message"].as_str().unwrap_or("");
+    // The code whole: a one-letter stream name takes no letter out of it.
+    assert!(
+        message.contains("NetStream.Publish.Unauthorized"),
+        "{message}"
+    );
+    drop(running);
+}
