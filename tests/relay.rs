@@ -1297,3 +1297,64 @@ fn a_refusal_by_the_destination_reaches_the_user_and_the_encoder() {
     );
     drop(running);
 }
+
+/// The live status line (bitrate, frames, reconnects, queue depth) is
+/// drawn on a terminal (a pty made by `script`) and never when stderr is
+/// not one; the final stats are printed either way.
+#[test]
+fn live_stats_are_drawn_on_a_terminal_only() {
+    let script = require("script");
+    let a = common::Serve::start(&[]);
+    let b = common::Serve::start(&[]);
+    let mut publisher = bin()
+        .args(["publish", "--loop", "0"])
+        .arg(media("h264base_aac_10s.flv"))
+        .arg(a.url("live/in"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("publish");
+    a.wait_sessions("publish", 1);
+    let cmd = format!(
+        "{} relay --duration 2500ms {} {}",
+        env!("CARGO_BIN_EXE_rtmptool"),
+        a.url("live/in"),
+        b.url("live/tty")
+    );
+    let o = Command::new(script)
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run script");
+    let tty = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{tty}");
+    for words in [
+        "kbit/s",
+        "video /",
+        "audio frames",
+        "reconnects 0+0",
+        "queue ",
+        "relayed ",
+    ] {
+        assert!(tty.contains(words), "{words:?} not in {tty}");
+    }
+    let o = bin()
+        .args([
+            "relay",
+            "--duration",
+            "2500ms",
+            &a.url("live/in"),
+            &b.url("live/notty"),
+        ])
+        .output()
+        .expect("relay");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        !err.contains("kbit/s"),
+        "status line without a terminal: {err}"
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("relayed "));
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+}
