@@ -1358,3 +1358,60 @@ fn live_stats_are_drawn_on_a_terminal_only() {
     let _ = publisher.kill();
     let _ = publisher.wait();
 }
+
+/// `relay --listen`: several encoders at once through one proxy, each on
+/// an upstream connection of its own, each stream arriving at nginx whole
+/// and apart (tag for tag), with one session per encoder.
+#[test]
+fn listen_carries_several_encoders_at_once() {
+    let b = Nginx::start(4096, "");
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("proxy.ndjson");
+    let (running, port) = proxy(&[], &format!("rtmp://{}", b.addr), &[], &log);
+    let names = ["one", "two", "three"];
+    let src = media("h264base_aac_10s.flv");
+    let players: Vec<_> = names
+        .iter()
+        .map(|n| {
+            let out = dir.path().join(format!("{n}.flv"));
+            (play_to(&b.url(&format!("live/{n}")), &out), out)
+        })
+        .collect();
+    wait_logged(&b, "play", &names);
+    let encoders: Vec<_> = names
+        .iter()
+        .map(|n| {
+            bin()
+                .args(["publish", "--rate", "2"])
+                .arg(&src)
+                .arg(format!("rtmp://127.0.0.1:{port}/live/{n}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("publish")
+        })
+        .collect();
+    for e in encoders {
+        common::wait_success(e, "publish through the proxy", Duration::from_secs(30));
+    }
+    for ((p, out), n) in players.into_iter().zip(names) {
+        common::wait_success(p, "play", Duration::from_secs(20));
+        common::assert_same(n, &src, &out, 0);
+    }
+    let po = interrupt(running, "proxy");
+    assert!(
+        po.status.success(),
+        "{}",
+        String::from_utf8_lossy(&po.stderr)
+    );
+    let publishes = records(&log)
+        .into_iter()
+        .filter(|r| r["type"] == "session" && r["event"] == "publish")
+        .count();
+    assert_eq!(
+        publishes,
+        names.len(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+}
