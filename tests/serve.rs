@@ -785,3 +785,111 @@ fn a_late_player_gets_the_configuration_of_every_track() {
     end_player(watcher, Duration::from_secs(10));
     common::assert_configured_first("early player", &m, &common::tags_so_far(&early));
 }
+
+/// One message as chunks of 128 bytes (the default chunk size), a full
+/// header first.
+fn chunked(csid: u8, msg_type: u8, ts: u32, stream_id: u32, payload: &[u8]) -> Vec<u8> {
+    let mut b = vec![csid];
+    b.extend_from_slice(&ts.to_be_bytes()[1..]);
+    b.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
+    b.push(msg_type);
+    b.extend_from_slice(&stream_id.to_le_bytes());
+    for (i, c) in payload.chunks(128).enumerate() {
+        if i > 0 {
+            b.push(0xc0 | csid);
+        }
+        b.extend_from_slice(c);
+    }
+    b
+}
+
+/// A publisher that sends its media in aggregates (type 22, five tags
+/// each, as Adobe Media Server and Wowza relay it): serve splits them as
+/// nginx-rtmp does, so a player gets the source's tags and the recording
+/// every tag (before, players got type 22 as it came, and the GOP cache
+/// and the recording saw no audio or video at all).
+#[test]
+fn a_publisher_sending_aggregates_is_split_for_players_and_recording() {
+    use rtmptool::proto::amf0::Amf0Value as V;
+    use rtmptool::proto::message::{Command as Cmd, Message};
+    let dir = tempfile::tempdir().expect("tmp");
+    let rec = dir.path().join("rec");
+    std::fs::create_dir(&rec).unwrap();
+    let serve = Serve::start(&["--record", rec.to_str().unwrap()]);
+    let src = media("h264base_aac_10s.flv");
+    let out = dir.path().join("played.flv");
+    let play = rtmptool_play(&serve.url("live/agg"), &out, &[]);
+    serve.wait_sessions("play", 1);
+    // C0, C1, C2 (the handshake serve checks is the client's C0/C1), then
+    // connect, createStream, publish and the aggregates, in one stream.
+    let mut bytes = vec![3u8];
+    bytes.extend_from_slice(&[0u8; 1536 * 2]);
+    let cmd = |name: &str, tx: f64, obj: V, args: Vec<V>| {
+        Message::Command(Cmd::new(name, tx, obj, args)).encode()
+    };
+    let connect = cmd(
+        "connect",
+        1.0,
+        V::Object(vec![
+            ("app".into(), V::String("live".into())),
+            ("tcUrl".into(), V::String(serve.url("live"))),
+        ]),
+        vec![],
+    );
+    bytes.extend(chunked(3, 20, 0, 0, &connect));
+    bytes.extend(chunked(
+        3,
+        20,
+        0,
+        0,
+        &cmd("createStream", 2.0, V::Null, vec![]),
+    ));
+    let publish = cmd(
+        "publish",
+        3.0,
+        V::Null,
+        vec![V::String("agg".into()), V::String("live".into())],
+    );
+    bytes.extend(chunked(8, 20, 0, 1, &publish));
+    let (_, tags, _) = rtmptool::proto::flv::read_all(&std::fs::read(&src).unwrap()).unwrap();
+    let av: Vec<_> = tags
+        .iter()
+        .filter(|t| t.is_audio() || t.is_video())
+        .collect();
+    for group in av.chunks(5) {
+        let mut body = Vec::new();
+        for t in group {
+            body.push(t.tag_type.0);
+            body.extend_from_slice(&(t.data.len() as u32).to_be_bytes()[1..]);
+            body.extend_from_slice(&t.timestamp.to_be_bytes()[1..]);
+            body.push((t.timestamp >> 24) as u8);
+            body.extend_from_slice(&[0, 0, 0]);
+            body.extend_from_slice(&t.data);
+            body.extend_from_slice(&(11 + t.data.len() as u32).to_be_bytes());
+        }
+        bytes.extend(chunked(7, 22, group[0].timestamp, 1, &body));
+    }
+    let mut tcp = TcpStream::connect(("127.0.0.1", serve.port)).expect("connect");
+    let reader = {
+        let mut r = tcp.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 65536];
+            while matches!(r.read(&mut b), Ok(n) if n > 0) {}
+        })
+    };
+    tcp.write_all(&bytes).unwrap();
+    let _ = tcp.shutdown(std::net::Shutdown::Write);
+    reader.join().unwrap();
+    let po = wait_output(play, "play", Duration::from_secs(20));
+    assert!(
+        po.status.success(),
+        "{}",
+        String::from_utf8_lossy(&po.stderr)
+    );
+    assert_same("aggregates → serve → play", &src, &out, 0);
+    let recorded: Vec<_> = std::fs::read_dir(&rec).unwrap().flatten().collect();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    let (ra, rv) = common::tracks(&recorded[0].path());
+    let (sa, sv) = common::tracks(&src);
+    assert_eq!((ra.len(), rv.len()), (sa.len(), sv.len()), "recorded tags");
+}

@@ -925,24 +925,47 @@ impl Conn {
         while let Some(ev) = self.session.poll_event() {
             match ev.event {
                 ServerEvent::Request(id, req) => self.request(id, req),
-                ServerEvent::Media(m) => {
-                    if let Role::Publisher { key, record, .. } = &mut self.role {
-                        let payload = hub::strip_set_data_frame(m.header.msg_type, &m.payload);
-                        let frame = Frame::new(
-                            m.header.msg_type,
-                            m.header.timestamp,
-                            payload,
-                            self.shared.cfg.chunk_size,
-                        );
-                        if let Some(r) = record {
-                            r.write(&frame);
+                ServerEvent::Media(m) if m.header.msg_type == MessageType::AGGREGATE => {
+                    // Its messages one by one, each at its own time (as
+                    // nginx-rtmp splits them): players, the GOP cache and
+                    // the recording see audio and video, not type 22. The
+                    // strict analysis reports a malformed one; the parts
+                    // before the fault still go on.
+                    let (parts, _) = crate::proto::message::split_aggregate(
+                        m.header.timestamp,
+                        m.header.stream_id,
+                        &m.payload,
+                    );
+                    for p in parts {
+                        if matches!(
+                            p.msg_type,
+                            MessageType::AUDIO
+                                | MessageType::VIDEO
+                                | MessageType::DATA_AMF0
+                                | MessageType::DATA_AMF3
+                        ) {
+                            self.published(p.msg_type, p.timestamp, &p.payload);
                         }
-                        self.stats.messages += 1;
-                        self.shared.hub.frame(key, frame);
                     }
+                }
+                ServerEvent::Media(m) => {
+                    self.published(m.header.msg_type, m.header.timestamp, &m.payload)
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// A publisher's audio, video or data message: recorded and fanned out.
+    fn published(&mut self, msg_type: MessageType, timestamp: u32, payload: &Bytes) {
+        if let Role::Publisher { key, record, .. } = &mut self.role {
+            let payload = hub::strip_set_data_frame(msg_type, payload);
+            let frame = Frame::new(msg_type, timestamp, payload, self.shared.cfg.chunk_size);
+            if let Some(r) = record {
+                r.write(&frame);
+            }
+            self.stats.messages += 1;
+            self.shared.hub.frame(key, frame);
         }
     }
 

@@ -135,8 +135,22 @@ impl Recorder {
     /// written as the AMF0 script data FLV holds (its values decoded and
     /// encoded again), as `play` writes it; one that does not decode is
     /// skipped.
+    ///
+    /// An aggregate (type 22) is written as the messages inside it, each at
+    /// its own time (`@setDataFrame` taken off their metadata).
     pub fn write_message(&mut self, msg_type: MessageType, timestamp: u32, payload: &[u8]) {
         if self.failed {
+            return;
+        }
+        if msg_type == MessageType::AGGREGATE {
+            let body = bytes::Bytes::copy_from_slice(payload);
+            let (parts, _) = crate::proto::message::split_aggregate(timestamp, 0, &body);
+            for p in parts {
+                if p.msg_type != MessageType::AGGREGATE {
+                    let b = super::hub::strip_set_data_frame(p.msg_type, &p.payload);
+                    self.write_message(p.msg_type, p.timestamp, &b);
+                }
+            }
             return;
         }
         let amf0;
@@ -206,5 +220,34 @@ mod tests {
         };
         assert_eq!(d.values[0], Amf0Value::String("onAmf3Data".into()));
         assert_eq!(d.values.len(), 2, "{d:?}");
+    }
+
+    /// An aggregate (from `relay --listen`'s encoder) is recorded as the
+    /// tags inside it, at the aggregate's time plus each one's offset.
+    #[test]
+    fn aggregates_are_recorded_as_their_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = Recorder::create_path(&dir.path().join("a.flv")).unwrap();
+        let mut body = Vec::new();
+        for (t, ts, data) in [
+            (9u8, 100u32, &[0x17u8, 1, 0, 0, 0, 7][..]),
+            (8, 140, &[0xaf, 1, 9]),
+        ] {
+            body.push(t);
+            body.extend_from_slice(&(data.len() as u32).to_be_bytes()[1..]);
+            body.extend_from_slice(&ts.to_be_bytes()[1..]);
+            body.extend_from_slice(&[0, 0, 0, 0]);
+            body.extend_from_slice(data);
+            body.extend_from_slice(&(11 + data.len() as u32).to_be_bytes());
+        }
+        r.write_message(MessageType::AGGREGATE, 5000, &body);
+        let path = r.path().to_owned();
+        r.finish();
+        let (_, tags, _) = crate::proto::flv::read_all(&std::fs::read(path).unwrap()).unwrap();
+        let got: Vec<_> = tags
+            .iter()
+            .map(|t| (t.tag_type.0, t.timestamp, t.data.len()))
+            .collect();
+        assert_eq!(got, [(9, 5000, 6), (8, 5040, 3)]);
     }
 }
