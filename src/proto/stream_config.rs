@@ -62,6 +62,20 @@ impl TrackSet {
     pub fn contains(&self, id: u8) -> bool {
         self.0[usize::from(id / 64)] & (1 << (id % 64)) != 0
     }
+
+    /// The ids in the set, ascending.
+    pub fn ids(self) -> impl Iterator<Item = u8> {
+        (0..=255u8).filter(move |&id| self.contains(id))
+    }
+
+    /// The video tracks a video body carries (the default track for one
+    /// without the Multitrack signal, or one that does not parse).
+    pub fn of_video(body: &[u8]) -> TrackSet {
+        match VideoInfo::parse(body) {
+            Ok(v) => tracks_of(v.multitrack.is_some(), &v.tracks),
+            Err(_) => TrackSet::DEFAULT,
+        }
+    }
 }
 
 /// What a configuration message sets up.
@@ -428,6 +442,20 @@ mod tests {
         assert!(s.contains(255));
         s.remove(TrackSet([0, 0, 0, 1 << 63]));
         assert!(s.is_empty());
+        assert_eq!(
+            TrackSet([0b101, 0, 0, 1 << 63]).ids().collect::<Vec<_>>(),
+            [0, 2, 255]
+        );
+        assert_eq!(
+            TrackSet::of_video(&one_track(true, 3, b"avc1", 7))
+                .ids()
+                .collect::<Vec<_>>(),
+            [7]
+        );
+        assert_eq!(
+            TrackSet::of_video(&[0x17, 1, 0, 0, 0, 5]),
+            TrackSet::DEFAULT
+        );
         assert!(TrackSet::DEFAULT.contains(0));
     }
 }

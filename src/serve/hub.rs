@@ -16,7 +16,7 @@ use crate::proto::chunk::{ChunkEncoder, MessageHeader};
 use crate::proto::media::MediaUnit;
 use crate::proto::message::{MessageType, is_metadata};
 use crate::proto::session::media_csid;
-use crate::proto::stream_config::{self, ConfigChange, StreamConfig};
+use crate::proto::stream_config::{self, ConfigChange, StreamConfig, TrackSet};
 
 /// One message of a published stream, as received (body byte for byte).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,12 +136,30 @@ struct Slot {
     config: StreamConfig<Arc<Frame>>,
     gop: VecDeque<Arc<Frame>>,
     gop_bytes: usize,
+    /// Number of the frame at the front of `gop` (frames are numbered as
+    /// they are cached).
+    gop_base: u64,
+    /// Per video track (E-RTMP multitrack: renditions), the number of its
+    /// latest key frame in `gop`: the cache starts at the earliest of them,
+    /// so a late player gets a key frame of every track, not only of the
+    /// one whose key frame came last.
+    last_keys: Vec<(u8, u64)>,
     /// A key frame started the cache (else it holds nothing useful).
     gop_valid: bool,
     has_video: bool,
     /// Timestamp of the last frame (not configuration).
     last_ts: Option<u32>,
     players: usize,
+}
+
+impl Slot {
+    fn clear_gop(&mut self) {
+        self.gop.clear();
+        self.gop_bytes = 0;
+        self.gop_base = 0;
+        self.gop_valid = false;
+        self.last_keys.clear();
+    }
 }
 
 /// All streams of a server.
@@ -184,6 +202,8 @@ impl Hub {
             config: StreamConfig::default(),
             gop: VecDeque::new(),
             gop_bytes: 0,
+            gop_base: 0,
+            last_keys: Vec::new(),
             gop_valid: false,
             has_video: false,
             last_ts: None,
@@ -207,9 +227,7 @@ impl Hub {
         s.publisher = Some(conn);
         s.metadata = None;
         s.config.clear();
-        s.gop.clear();
-        s.gop_bytes = 0;
-        s.gop_valid = false;
+        s.clear_gop();
         s.has_video = false;
         s.last_ts = None;
         let _ = s.tx.send(Update::Published);
@@ -249,20 +267,34 @@ impl Hub {
                 s.has_video = true;
             }
             s.last_ts = Some(frame.timestamp);
-            if frame.is_keyframe() {
-                s.gop.clear();
-                s.gop_bytes = 0;
+            let key = frame.is_keyframe();
+            if key {
+                let seq = s.gop_base + s.gop.len() as u64;
+                for id in TrackSet::of_video(&frame.payload).ids() {
+                    match s.last_keys.iter_mut().find(|k| k.0 == id) {
+                        Some(k) => k.1 = seq,
+                        None => s.last_keys.push((id, seq)),
+                    }
+                }
                 s.gop_valid = true;
             }
             if s.gop_valid {
                 s.gop_bytes += frame.payload.len();
                 s.gop.push_back(frame.clone());
+                if key {
+                    // From the earliest of every track's latest key frame.
+                    let start = s.last_keys.iter().map(|k| k.1).min().unwrap_or(0);
+                    while s.gop_base < start {
+                        if let Some(f) = s.gop.pop_front() {
+                            s.gop_bytes -= f.payload.len();
+                        }
+                        s.gop_base += 1;
+                    }
+                }
                 if s.gop_bytes > self.limits.gop_bytes {
                     // Too long a GOP to keep: new players wait for the next
                     // key frame instead.
-                    s.gop.clear();
-                    s.gop_bytes = 0;
-                    s.gop_valid = false;
+                    s.clear_gop();
                 }
             }
         }
@@ -349,6 +381,56 @@ mod tests {
             Bytes::from(vec![b0, pt, 0, 0, 0, 1, 2, 3]),
             4096,
         )
+    }
+
+    /// An E-RTMP OneTrack avc1 CodedFramesX message of `track` at `ts`.
+    fn rendition(track: u8, key: bool, ts: u32) -> Frame {
+        let b0 = 0x80 | (if key { 1 } else { 2 } << 4) | 6;
+        Frame::new(
+            MessageType::VIDEO,
+            ts,
+            Bytes::from(vec![b0, 3, b'a', b'v', b'c', b'1', track, 0, 0, 0, 1, 9]),
+            4096,
+        )
+    }
+
+    /// Two renditions (E-RTMP multitrack, as OBS's enhanced broadcasting
+    /// sends them) with their key frames at one time, track 0's first: the
+    /// cache keeps both (it used to start again at track 1's, and a late
+    /// player got track 0 from an inter frame). A rendition's key frame on
+    /// its own later does not cut the other's GOP.
+    #[test]
+    fn every_renditions_key_frame_is_kept_for_a_late_player() {
+        let hub = Hub::new(HubLimits::default());
+        hub.publish("s", 1).unwrap();
+        for gop in 0..3u32 {
+            let t = gop * 1000;
+            hub.frame("s", rendition(0, true, t));
+            hub.frame("s", rendition(1, true, t));
+            for i in 1..5 {
+                hub.frame("s", rendition(0, false, t + i * 40));
+                hub.frame("s", rendition(1, false, t + i * 40));
+            }
+        }
+        let start = hub.subscribe("s").start;
+        assert_eq!(start.len(), 10);
+        assert!(start[0].is_keyframe() && start[1].is_keyframe());
+        assert_eq!(start[0].timestamp, 2000);
+        assert_eq!(
+            [start[0].payload[6], start[1].payload[6]],
+            [0, 1],
+            "a key frame of each"
+        );
+        // Track 1 alone starts a GOP: track 0's last key frame stays.
+        hub.frame("s", rendition(1, true, 2200));
+        let start = hub.subscribe("s").start;
+        assert_eq!(start[0].timestamp, 2000);
+        assert_eq!(start.len(), 11);
+        // Both again: the cache starts at the earlier of the two.
+        hub.frame("s", rendition(0, true, 3000));
+        hub.frame("s", rendition(1, true, 3000));
+        let start = hub.subscribe("s").start;
+        assert_eq!(start.len(), 2);
     }
 
     #[test]
