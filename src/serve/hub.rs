@@ -37,6 +37,10 @@ pub struct Frame {
     pub wire: Bytes,
 }
 
+/// What a cached frame costs besides its bytes: the `Frame`, its `Arc`, two
+/// `Bytes` handles and the queue slot, rounded up.
+pub const FRAME_OVERHEAD: usize = 192;
+
 /// The message stream id of [`Frame::wire`]: the first (and in practice
 /// only) stream a client creates.
 pub const WIRE_STREAM_ID: u32 = 1;
@@ -71,6 +75,14 @@ impl Frame {
         }
     }
 
+    /// What keeping it costs: its body, its chunked copy and the
+    /// bookkeeping around them ([`FRAME_OVERHEAD`]). A publisher of many
+    /// tiny messages (or aggregates of 1-byte parts) would otherwise hold
+    /// a hundred times the memory the GOP bound counts.
+    pub fn cost(&self) -> usize {
+        self.payload.len() + self.wire.len() + FRAME_OVERHEAD
+    }
+
     /// A video key frame.
     pub fn is_keyframe(&self) -> bool {
         self.unit == MediaUnit::VideoFrame { key: true }
@@ -100,7 +112,8 @@ pub fn strip_set_data_frame(msg_type: MessageType, p: &Bytes) -> Bytes {
 pub struct HubLimits {
     /// Messages a player may lag behind before it skips to a key frame.
     pub queue: usize,
-    /// Bytes of the GOP cache per stream (frames since the last key frame);
+    /// Memory of the GOP cache per stream (frames since the last key
+    /// frame: each one's body, its chunked copy and [`FRAME_OVERHEAD`]);
     /// over it the cache is dropped until the next key frame.
     pub gop_bytes: usize,
 }
@@ -109,7 +122,8 @@ impl Default for HubLimits {
     fn default() -> Self {
         HubLimits {
             queue: 1024,
-            gop_bytes: 16 << 20,
+            // About 16 MiB of media (the chunked copy doubles it).
+            gop_bytes: 32 << 20,
         }
     }
 }
@@ -279,14 +293,14 @@ impl Hub {
                 s.gop_valid = true;
             }
             if s.gop_valid {
-                s.gop_bytes += frame.payload.len();
+                s.gop_bytes += frame.cost();
                 s.gop.push_back(frame.clone());
                 if key {
                     // From the earliest of every track's latest key frame.
                     let start = s.last_keys.iter().map(|k| k.1).min().unwrap_or(0);
                     while s.gop_base < start {
                         if let Some(f) = s.gop.pop_front() {
-                            s.gop_bytes -= f.payload.len();
+                            s.gop_bytes -= f.cost();
                         }
                         s.gop_base += 1;
                     }
@@ -455,9 +469,10 @@ mod tests {
 
     #[test]
     fn an_oversized_gop_is_dropped_until_the_next_key_frame() {
+        let one = video(true, false).cost();
         let hub = Hub::new(HubLimits {
             queue: 8,
-            gop_bytes: 20,
+            gop_bytes: one * 5 / 2,
         });
         hub.publish("s", 1).unwrap();
         hub.frame("s", video(true, false));
@@ -466,6 +481,28 @@ mod tests {
         assert!(hub.subscribe("s").start.is_empty());
         hub.frame("s", video(true, false));
         assert_eq!(hub.subscribe("s").start.len(), 1);
+    }
+
+    /// Tiny messages count what they really hold: 10,000 frames of one
+    /// byte are not 10 KB of cache.
+    #[test]
+    fn tiny_frames_count_their_overhead() {
+        let limit = 64 << 10;
+        let hub = Hub::new(HubLimits {
+            queue: 8,
+            gop_bytes: limit,
+        });
+        hub.publish("s", 1).unwrap();
+        hub.frame("s", video(true, false));
+        let tiny = || Frame::new(MessageType::VIDEO, 0, Bytes::from_static(&[0x27]), 4096);
+        for n in 0..10_000 {
+            hub.frame("s", tiny());
+            let held = hub.subscribe("s").start.len();
+            assert!(
+                held * FRAME_OVERHEAD <= limit,
+                "{held} frames held after {n}"
+            );
+        }
     }
 
     #[test]
