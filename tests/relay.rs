@@ -526,86 +526,97 @@ fn listen_reports_findings_while_the_encoder_goes_on() {
 }
 
 /// `relay --listen` in front of a server that accepts TCP and then says
-/// nothing: an encoder pushing 64 MiB of audio is held back (the proxy
-/// stops reading it at its queue limit, so its memory stays bounded) and
-/// the connection is closed once the server's handshake is overdue, with
-/// the reason.
+/// nothing: an encoder pushing 64 MiB of audio, or 4 million one-byte
+/// messages (2 bytes each on the wire), is held back (the proxy stops
+/// reading it at its queue limit, counting what each message held costs,
+/// so its memory stays bounded) and the connection is closed once the
+/// server's handshake is overdue, with the reason.
 #[test]
 fn listen_bounds_memory_when_the_server_stalls() {
     use rtmptool::proto::chunk::{ChunkEncoder, MessageHeader};
     use rtmptool::proto::message::MessageType;
     use std::io::{Read, Write};
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let up = silent.local_addr().unwrap().port();
-    let dir = tempfile::tempdir().expect("tmp");
-    let log = dir.path().join("proxy.ndjson");
-    let (proxy, port) = proxy(
-        &["--timeout", "3s"],
-        &format!("rtmp://127.0.0.1:{up}"),
-        &[],
-        &log,
-    );
-    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    // The proxy's TCP connects reach the silent server, which never reads
-    // (the first is the listen probe's).
-    silent.set_nonblocking(false).unwrap();
-    // The handshake with the proxy (its own): C0 C1, S0 S1 S2, C2.
-    let mut c0c1 = vec![3u8];
-    c0c1.extend([0u8; 1536]);
-    tcp.write_all(&c0c1).unwrap();
-    let mut s = vec![0u8; 1 + 1536 * 2];
-    tcp.read_exact(&mut s).unwrap();
-    tcp.write_all(&s[1..1537]).unwrap();
-    let (_held, _) = silent.accept().expect("the proxy connects upstream");
-    let mut r = tcp.try_clone().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut b = [0u8; 4096];
-        while matches!(r.read(&mut b), Ok(n) if n > 0) {}
-    });
-    let writer = std::thread::spawn(move || {
-        let mut enc = ChunkEncoder::default();
-        let body = vec![0xAFu8; 60_000];
-        let mut sent = 0usize;
-        for i in 0..1100u32 {
+    for (body_len, count) in [(60_000usize, 1100u32), (1, 4_000_000)] {
+        let what = format!("{count} messages of {body_len} bytes");
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let up = silent.local_addr().unwrap().port();
+        let dir = tempfile::tempdir().expect("tmp");
+        let log = dir.path().join("proxy.ndjson");
+        let (proxy, port) = proxy(
+            &["--timeout", "3s"],
+            &format!("rtmp://127.0.0.1:{up}"),
+            &[],
+            &log,
+        );
+        let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        // The proxy's TCP connects reach the silent server, which never
+        // reads (the first is the listen probe's).
+        silent.set_nonblocking(false).unwrap();
+        // The handshake with the proxy (its own): C0 C1, S0 S1 S2, C2.
+        let mut c0c1 = vec![3u8];
+        c0c1.extend([0u8; 1536]);
+        tcp.write_all(&c0c1).unwrap();
+        let mut s = vec![0u8; 1 + 1536 * 2];
+        tcp.read_exact(&mut s).unwrap();
+        tcp.write_all(&s[1..1537]).unwrap();
+        let (_held, _) = silent.accept().expect("the proxy connects upstream");
+        let mut r = tcp.try_clone().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut b = [0u8; 4096];
+            while matches!(r.read(&mut b), Ok(n) if n > 0) {}
+        });
+        let writer = std::thread::spawn(move || {
+            let mut enc = ChunkEncoder::default();
+            let body = vec![0xAFu8; body_len];
+            let mut sent = 0usize;
             let mut out = Vec::new();
-            let h = MessageHeader {
-                timestamp: i * 23,
-                msg_type: MessageType::AUDIO,
-                stream_id: 1,
-            };
-            enc.encode(4, &h, &body, &mut out);
-            if tcp.write_all(&out).is_err() {
-                break;
+            for i in 0..count {
+                let h = MessageHeader {
+                    timestamp: i * 23,
+                    msg_type: MessageType::AUDIO,
+                    stream_id: 1,
+                };
+                enc.encode(4, &h, &body, &mut out);
+                if out.len() >= 64 << 10 || i + 1 == count {
+                    if tcp.write_all(&out).is_err() {
+                        break;
+                    }
+                    sent += out.len();
+                    out.clear();
+                }
             }
-            sent += out.len();
-        }
-        sent
-    });
-    let t = Instant::now();
-    let closed = common::wait_for(
-        "the proxy to give up on the server",
-        Duration::from_secs(15),
-        || {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            text.lines()
-                .find(|l| l.contains("\"event\":\"close\"") && l.contains("handshake"))
-                .map(str::to_owned)
-        },
-    );
-    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
-    assert!(
-        closed.contains("did not complete the RTMP handshake in 3 s"),
-        "{closed}"
-    );
-    let hwm = common::vm_hwm_kb(proxy.id());
-    let sent = writer.join().unwrap();
-    reader.join().unwrap();
-    assert!(
-        sent < 40 << 20,
-        "the encoder was not held back: {sent} bytes taken"
-    );
-    assert!(hwm < 48 * 1024, "proxy peak RSS {hwm} kB");
-    interrupt(proxy, "proxy");
+            sent
+        });
+        let t = Instant::now();
+        let closed = common::wait_for(
+            "the proxy to give up on the server",
+            Duration::from_secs(15),
+            || {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                text.lines()
+                    .find(|l| l.contains("\"event\":\"close\"") && l.contains("handshake"))
+                    .map(str::to_owned)
+            },
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(8),
+            "{what}: {:?}",
+            t.elapsed()
+        );
+        assert!(
+            closed.contains("did not complete the RTMP handshake in 3 s"),
+            "{what}: {closed}"
+        );
+        let hwm = common::vm_hwm_kb(proxy.id());
+        let sent = writer.join().unwrap();
+        reader.join().unwrap();
+        assert!(
+            sent < 40 << 20,
+            "{what}: the encoder was not held back: {sent} bytes taken"
+        );
+        assert!(hwm < 48 * 1024, "{what}: proxy peak RSS {hwm} kB");
+        interrupt(proxy, "proxy");
+    }
 }
 
 /// Both ends over RTMPS (nginx's stream module terminating TLS in front of

@@ -294,6 +294,11 @@ async fn upstream(cfg: &ProxyConfig) -> Result<Box<dyn Io>, String> {
 /// other.
 const QUEUE_LIMIT: usize = 4 << 20;
 
+/// What a message held for the upstream handshake costs besides its body
+/// (the decoded message and its slot), rounded up: 4 MiB of one-byte
+/// messages would otherwise be some 500 MB.
+const MESSAGE_OVERHEAD: usize = 160;
+
 /// Forwards one message to the other hop: a Set Chunk Size is applied
 /// there (and so announced), acknowledgements and pings stay on their hop.
 fn forward(to: &mut Connection, m: &RawMessage) {
@@ -529,7 +534,9 @@ async fn pump(
                                 if upc.is_handshaken() {
                                     forward(upc, &m)
                                 } else {
-                                    waiting_bytes += m.payload.len();
+                                    // What a message held costs, not its
+                                    // body alone (tiny messages).
+                                    waiting_bytes += m.payload.len() + MESSAGE_OVERHEAD;
                                     waiting.push(m)
                                 }
                             }
