@@ -197,9 +197,14 @@ pub fn run(args: &RelayArgs, global: &GlobalArgs) -> Result<(), Exit> {
                 s.source_reconnects,
                 s.destination_reconnects
             ),
-            Progress::Skipping { queued } => format!(
-                "the destination is slower than the source: {} waiting; dropping media to the next key frame",
-                human_bytes(*queued as u64)
+            Progress::Skipping { queued, video } => format!(
+                "the destination is slower than the source: {} waiting; dropping media {}",
+                human_bytes(*queued as u64),
+                if *video {
+                    "to the next key frame"
+                } else {
+                    "until it takes audio again"
+                }
             ),
             Progress::SourceEnded => {
                 "the source's publisher left; waiting for the next (the destination's stream stays up)"

@@ -181,6 +181,9 @@ pub enum Progress {
     Skipping {
         /// Bytes waiting when it began.
         queued: usize,
+        /// The stream has video: media resumes at its next key frame
+        /// (else audio resumes once the destination takes it again).
+        video: bool,
     },
     /// The source's publisher left; with `--reconnect` the relay waits for
     /// the next one, the destination's stream staying up.
@@ -230,6 +233,9 @@ struct Flow {
     /// The source's stream (re)started (a new publisher, or the source
     /// reconnected): its first message decides whether to shift.
     restarted: bool,
+    /// Video was seen (a skip ends at a key frame; without video, once
+    /// audio goes out again).
+    has_video: bool,
 }
 
 /// How the steady state of a relay ended.
@@ -385,6 +391,7 @@ pub async fn run<C: Connector>(
         skipping: false,
         last_ts: None,
         restarted: false,
+        has_video: false,
     };
     // One stop future for the whole run, not one per message (each is a
     // registration with the channel: measurable at ~70 messages a second).
@@ -581,10 +588,17 @@ fn forward(
     let stats = &mut flow.stats;
     stats.queued = queued;
     let frame = matches!(unit, MediaUnit::VideoFrame { .. } | MediaUnit::AudioFrame);
+    flow.has_video |= t == MessageType::VIDEO;
     if queued > cfg.queue_bytes && frame {
         if !flow.skipping {
             flow.skipping = true;
-            progress(&Progress::Skipping { queued }, stats);
+            progress(
+                &Progress::Skipping {
+                    queued,
+                    video: flow.has_video,
+                },
+                stats,
+            );
         }
         flow.need_key = true;
         stats.dropped += 1;
@@ -599,6 +613,12 @@ fn forward(
             MediaUnit::VideoFrame { key: false } => {
                 stats.dropped += 1;
                 return false;
+            }
+            // Audio alone: the skip is over once it goes out again (a
+            // later one is said again).
+            _ if !flow.has_video => {
+                flow.need_key = false;
+                flow.skipping = false;
             }
             _ => {}
         }
@@ -631,4 +651,58 @@ fn forward(
         stats.frames.tally(unit);
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::session::{Goal, SessionConfig};
+
+    fn flow() -> Flow {
+        Flow {
+            stats: RelayStats::default(),
+            cache: Cache::default(),
+            in_flight: Default::default(),
+            need_key: false,
+            skipping: false,
+            last_ts: None,
+            restarted: false,
+            has_video: false,
+        }
+    }
+
+    /// An audio-only stream through a destination that falls behind twice:
+    /// each skip is said (it used to end only at a video key frame, so the
+    /// second went unsaid), and says audio resumes, not a key frame.
+    #[test]
+    fn every_skip_of_an_audio_only_stream_is_said() {
+        let cfg = RelayConfig {
+            queue_bytes: 1000,
+            ..RelayConfig::default()
+        };
+        let config = SessionConfig::new("live", "rtmp://h/live", Goal::Connect);
+        let mut dst = ClientSession::new(config, Duration::ZERO, &mut |b: &mut [u8]| b.fill(0));
+        let mut f = flow();
+        let mut said = Vec::new();
+        let mut progress = |p: &Progress, _: &RelayStats| {
+            if let Progress::Skipping { video, .. } = p {
+                said.push(*video);
+            }
+        };
+        let aac = Bytes::from_static(&[0xaf, 1, 0x21, 0x10]);
+        for queued in [0, 5000, 5000, 0, 0, 5000, 0] {
+            forward(
+                &mut f,
+                &mut dst,
+                queued,
+                cfg,
+                MessageType::AUDIO,
+                0,
+                aac.clone(),
+                &mut progress,
+            );
+        }
+        assert_eq!(said, [false, false]);
+        assert_eq!(f.stats.dropped, 3);
+    }
 }
