@@ -107,18 +107,7 @@ struct Conn {
 
 impl Conn {
     fn send(&mut self, csid: u8, msg_type: u8, ts: u32, stream_id: u32, payload: &[u8]) {
-        let mut b = Vec::with_capacity(payload.len() + payload.len() / self.chunk + 16);
-        b.push(csid);
-        b.extend_from_slice(&ts.min(0xFF_FFFE).to_be_bytes()[1..]);
-        b.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
-        b.push(msg_type);
-        b.extend_from_slice(&stream_id.to_le_bytes());
-        for (i, c) in payload.chunks(self.chunk).enumerate() {
-            if i > 0 {
-                b.push(0xc0 | csid);
-            }
-            b.extend_from_slice(c);
-        }
+        let b = common::chunked(self.chunk, csid, msg_type, ts, stream_id, payload);
         let _ = self.s.write_all(&b);
     }
 
@@ -143,16 +132,7 @@ fn aggregates(c: &mut Conn) {
         .filter(|t| t.is_audio() || t.is_video())
         .collect();
     for group in av.chunks(5) {
-        let mut body = Vec::new();
-        for t in group {
-            body.push(t.tag_type.0);
-            body.extend_from_slice(&(t.data.len() as u32).to_be_bytes()[1..]);
-            body.extend_from_slice(&t.timestamp.to_be_bytes()[1..]);
-            body.push((t.timestamp >> 24) as u8);
-            body.extend_from_slice(&[0, 0, 0]);
-            body.extend_from_slice(&t.data);
-            body.extend_from_slice(&(11 + t.data.len() as u32).to_be_bytes());
-        }
+        let body = common::aggregate_body(group);
         c.send(7, 22, group[0].timestamp + AGG_SHIFT, 1, &body);
     }
 }

@@ -191,7 +191,7 @@ fn ffmpeg_to_a_relay_to_b_ffmpeg_and_rtmpdump_play_tag_for_tag() {
 fn b_restarted_mid_stream_resumes_decodable_with_reconnect() {
     let a = Nginx::start(4096, "");
     let mut b = Nginx::start(4096, "");
-    let mut publisher = common::ffmpeg_publish_loop(&a, "loop");
+    let publisher = common::ffmpeg_publish_loop(&a, "loop");
     let r = relay(&a.url("live/loop"), &b.url("live/copy"), &["--reconnect"]);
     wait_logged(&b, "publish", &["copy"]);
     b.restart();
@@ -227,16 +227,10 @@ fn b_restarted_mid_stream_resumes_decodable_with_reconnect() {
         first[0], 0x17,
         "first video tag is not a key frame or header"
     );
-    let _ = Command::new("kill")
-        .args(["-INT", &r.id().to_string()])
-        .status();
-    let ro = wait_output(r, "relay", Duration::from_secs(10));
+    let ro = interrupt(Running(Some(r)), "relay");
     let text = String::from_utf8_lossy(&ro.stdout);
     assert!(text.contains("\"destination_reconnects\":1"), "{text}");
-    let _ = Command::new("kill")
-        .arg(publisher.id().to_string())
-        .status();
-    let _ = publisher.wait();
+    drop(Running(Some(publisher)));
 }
 
 /// `relay --listen`: FFmpeg publishes through the proxy to nginx; play from
@@ -1049,7 +1043,7 @@ fn reconnect_sends_every_tracks_configuration_first() {
     let b = common::Serve::start_on(b_port, &[]);
     let r = relay(&a.url("live/in"), &b.url("live/out"), &["--reconnect"]);
     a.wait_sessions("play", 1);
-    let mut publisher = bin()
+    let publisher = bin()
         .arg("publish")
         .arg(&src)
         .arg(a.url("live/in"))
@@ -1090,15 +1084,9 @@ fn reconnect_sends_every_tracks_configuration_first() {
         "configuration at the stream's time, not at 0: {}",
         first_video.timestamp
     );
-    let _ = Command::new("kill")
-        .args(["-INT", &r.id().to_string()])
-        .status();
-    let ro = wait_output(r, "relay", Duration::from_secs(10));
+    let ro = interrupt(Running(Some(r)), "relay");
     assert_eq!(common::stats(&ro)["destination_reconnects"], 1);
-    let _ = Command::new("kill")
-        .arg(publisher.id().to_string())
-        .status();
-    let _ = publisher.wait();
+    drop(Running(Some(publisher)));
 }
 
 /// `--reconnect` keeps the destination's stream up while the source's
@@ -1140,10 +1128,7 @@ fn a_publisher_restart_at_the_source_keeps_the_destination_timeline() {
             .expect("publish");
         assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
     }
-    let _ = Command::new("kill")
-        .args(["-INT", &r.id().to_string()])
-        .status();
-    let ro = wait_output(r, "relay", Duration::from_secs(10));
+    let ro = interrupt(Running(Some(r)), "relay");
     let text = String::from_utf8_lossy(&ro.stdout);
     let stats = common::stats(&ro);
     let shift = stats["timestamp_shift_ms"].as_u64().unwrap_or(0);
@@ -1237,10 +1222,7 @@ fn the_source_restarted_mid_stream_is_reached_again() {
         "{}",
         String::from_utf8_lossy(&so.stderr)
     );
-    let _ = Command::new("kill")
-        .args(["-INT", &r.id().to_string()])
-        .status();
-    let ro = wait_output(r, "relay", Duration::from_secs(10));
+    let ro = interrupt(Running(Some(r)), "relay");
     let stats = common::stats(&ro);
     assert_eq!(stats["source_reconnects"], 1, "{stats}");
     assert!(stats["timestamp_shift_ms"].as_u64() > Some(4000), "{stats}");
@@ -1314,29 +1296,25 @@ fn a_refusal_by_the_destination_reaches_the_user_and_the_encoder() {
 /// not one; the final stats are printed either way.
 #[test]
 fn live_stats_are_drawn_on_a_terminal_only() {
-    let script = require("script");
     let a = common::Serve::start(&[]);
     let b = common::Serve::start(&[]);
-    let mut publisher = bin()
-        .args(["publish", "--loop", "0"])
-        .arg(media("h264base_aac_10s.flv"))
-        .arg(a.url("live/in"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("publish");
+    // Killed when the test ends, whichever way.
+    let _publisher = Running(Some(
+        bin()
+            .args(["publish", "--loop", "0"])
+            .arg(media("h264base_aac_10s.flv"))
+            .arg(a.url("live/in"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("publish"),
+    ));
     a.wait_sessions("publish", 1);
-    let cmd = format!(
-        "{} relay --duration 2500ms {} {}",
-        env!("CARGO_BIN_EXE_rtmptool"),
+    let o = common::on_a_terminal(&format!(
+        "relay --duration 2500ms {} {}",
         a.url("live/in"),
         b.url("live/tty")
-    );
-    let o = Command::new(script)
-        .args(["-qec", &cmd, "/dev/null"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run script");
+    ));
     let tty = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{tty}");
     for words in [
@@ -1366,8 +1344,6 @@ fn live_stats_are_drawn_on_a_terminal_only() {
         "status line without a terminal: {err}"
     );
     assert!(String::from_utf8_lossy(&o.stdout).contains("relayed "));
-    let _ = publisher.kill();
-    let _ = publisher.wait();
 }
 
 /// `relay --listen`: several encoders at once through one proxy, each on

@@ -62,18 +62,7 @@ fn amf_obj(out: &mut Vec<u8>, props: &[(&str, &[u8])]) {
 
 /// One message as chunks of 128 bytes (the default chunk size).
 fn send(s: &mut TcpStream, csid: u8, msg_type: u8, stream_id: u32, payload: &[u8]) {
-    let mut b = vec![csid];
-    b.extend_from_slice(&[0, 0, 0]);
-    b.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
-    b.push(msg_type);
-    b.extend_from_slice(&stream_id.to_le_bytes());
-    for (i, c) in payload.chunks(128).enumerate() {
-        if i > 0 {
-            b.push(0xc0 | csid);
-        }
-        b.extend_from_slice(c);
-    }
-    let _ = s.write_all(&b);
+    let _ = s.write_all(&common::chunked(128, csid, msg_type, 0, stream_id, payload));
 }
 
 fn command(

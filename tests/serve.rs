@@ -17,6 +17,22 @@ use serde_json::Value as Json;
 
 use common::{Certs, Nginx, Serve, assert_same, bin, media, require, wait_for, wait_output};
 
+/// Sends a client's bytes to serve on `port` at once, reads what it says
+/// until it closes.
+fn send_as_client(port: u16, bytes: &[u8]) {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let reader = {
+        let mut r = tcp.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 65536];
+            while matches!(r.read(&mut b), Ok(n) if n > 0) {}
+        })
+    };
+    tcp.write_all(bytes).unwrap();
+    let _ = tcp.shutdown(std::net::Shutdown::Write);
+    reader.join().unwrap();
+}
+
 /// Waits for a player to end by itself (up to `limit`), else interrupts
 /// it by PID (ffmpeg and rtmpdump finish their files on SIGINT).
 fn end_player(mut child: Child, limit: Duration) {
@@ -643,17 +659,7 @@ fn enhanced_rtmp_hevc_goes_through_byte_for_byte() {
     // The capture's app is `live` (its connect); play the same name.
     let play = rtmptool_play(&serve.url(&format!("live/{name}")), &out, &[]);
     serve.wait_sessions("play", 1);
-    let mut tcp = TcpStream::connect(("127.0.0.1", serve.port)).expect("connect");
-    let reader = {
-        let mut r = tcp.try_clone().unwrap();
-        std::thread::spawn(move || {
-            let mut b = [0u8; 65536];
-            while matches!(r.read(&mut b), Ok(n) if n > 0) {}
-        })
-    };
-    tcp.write_all(&bytes).unwrap();
-    let _ = tcp.shutdown(std::net::Shutdown::Write);
-    reader.join().unwrap();
+    send_as_client(serve.port, &bytes);
     assert_eq!(serve.sessions("publish"), 1, "{:?}", serve.records());
     let po = wait_output(play, "play", Duration::from_secs(20));
     assert!(
@@ -786,23 +792,6 @@ fn a_late_player_gets_the_configuration_of_every_track() {
     common::assert_configured_first("early player", &m, &common::tags_so_far(&early));
 }
 
-/// One message as chunks of 128 bytes (the default chunk size), a full
-/// header first.
-fn chunked(csid: u8, msg_type: u8, ts: u32, stream_id: u32, payload: &[u8]) -> Vec<u8> {
-    let mut b = vec![csid];
-    b.extend_from_slice(&ts.to_be_bytes()[1..]);
-    b.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
-    b.push(msg_type);
-    b.extend_from_slice(&stream_id.to_le_bytes());
-    for (i, c) in payload.chunks(128).enumerate() {
-        if i > 0 {
-            b.push(0xc0 | csid);
-        }
-        b.extend_from_slice(c);
-    }
-    b
-}
-
 /// A publisher that sends its media in aggregates (type 22, five tags
 /// each, as Adobe Media Server and Wowza relay it): serve splits them as
 /// nginx-rtmp does, so a player gets the source's tags and the recording
@@ -836,50 +825,26 @@ fn a_publisher_sending_aggregates_is_split_for_players_and_recording() {
         ]),
         vec![],
     );
-    bytes.extend(chunked(3, 20, 0, 0, &connect));
-    bytes.extend(chunked(
-        3,
-        20,
-        0,
-        0,
-        &cmd("createStream", 2.0, V::Null, vec![]),
-    ));
+    bytes.extend(common::chunked(128, 3, 20, 0, 0, &connect));
+    let create = cmd("createStream", 2.0, V::Null, vec![]);
+    bytes.extend(common::chunked(128, 3, 20, 0, 0, &create));
     let publish = cmd(
         "publish",
         3.0,
         V::Null,
         vec![V::String("agg".into()), V::String("live".into())],
     );
-    bytes.extend(chunked(8, 20, 0, 1, &publish));
+    bytes.extend(common::chunked(128, 8, 20, 0, 1, &publish));
     let (_, tags, _) = rtmptool::proto::flv::read_all(&std::fs::read(&src).unwrap()).unwrap();
     let av: Vec<_> = tags
         .iter()
         .filter(|t| t.is_audio() || t.is_video())
         .collect();
     for group in av.chunks(5) {
-        let mut body = Vec::new();
-        for t in group {
-            body.push(t.tag_type.0);
-            body.extend_from_slice(&(t.data.len() as u32).to_be_bytes()[1..]);
-            body.extend_from_slice(&t.timestamp.to_be_bytes()[1..]);
-            body.push((t.timestamp >> 24) as u8);
-            body.extend_from_slice(&[0, 0, 0]);
-            body.extend_from_slice(&t.data);
-            body.extend_from_slice(&(11 + t.data.len() as u32).to_be_bytes());
-        }
-        bytes.extend(chunked(7, 22, group[0].timestamp, 1, &body));
+        let body = common::aggregate_body(group);
+        bytes.extend(common::chunked(128, 7, 22, group[0].timestamp, 1, &body));
     }
-    let mut tcp = TcpStream::connect(("127.0.0.1", serve.port)).expect("connect");
-    let reader = {
-        let mut r = tcp.try_clone().unwrap();
-        std::thread::spawn(move || {
-            let mut b = [0u8; 65536];
-            while matches!(r.read(&mut b), Ok(n) if n > 0) {}
-        })
-    };
-    tcp.write_all(&bytes).unwrap();
-    let _ = tcp.shutdown(std::net::Shutdown::Write);
-    reader.join().unwrap();
+    send_as_client(serve.port, &bytes);
     let po = wait_output(play, "play", Duration::from_secs(20));
     assert!(
         po.status.success(),

@@ -427,19 +427,12 @@ fn rtmps_publish_and_play() {
 /// terminal (a pty made by `script`), and never when stderr is not one.
 #[test]
 fn progress_is_drawn_on_a_terminal_only() {
-    let script = common::require("script");
     let nginx = Nginx::start(4096, "");
-    let cmd = format!(
-        "{} publish --duration 2s {} {}",
-        env!("CARGO_BIN_EXE_rtmptool"),
+    let o = common::on_a_terminal(&format!(
+        "publish --duration 2s {} {}",
         media(SRC).display(),
         nginx.url("live/tty")
-    );
-    let o = Command::new(script)
-        .args(["-qec", &cmd, "/dev/null"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run script");
+    ));
     let tty = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{tty}");
     assert!(tty.contains("kbit/s") && tty.contains("lag "), "{tty}");

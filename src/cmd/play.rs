@@ -375,19 +375,16 @@ async fn play(
     };
     let mut sig = streaming::sigint()?;
     let connected = streaming::connect_or_interrupt(
-        ConnectOptions {
+        ConnectOptions::of(
             url,
-            goal: Goal::Play {
+            Goal::Play {
                 stream: url.stream_with_query(),
                 start: args.start,
                 buffer_ms: args.buffer_ms,
             },
-            chunk_size: args.conn.chunk_size,
-            timeout: global.timeout,
-            ca: args.conn.ca.clone(),
-            insecure: args.conn.insecure,
-            reveal_keys: args.conn.reveal_keys,
-        },
+            &args.conn,
+            global.timeout,
+        ),
         &mut sig,
         "play",
     )

@@ -314,18 +314,15 @@ async fn publish(
         _ => return Err(err(exit::BAD_INPUT, format!("{name}: no FLV header"))),
     }
     let mut d = streaming::connect_or_interrupt(
-        ConnectOptions {
+        ConnectOptions::of(
             url,
-            goal: Goal::Publish {
+            Goal::Publish {
                 stream: url.stream_with_query(),
                 kind: args.kind.clone(),
             },
-            chunk_size: args.conn.chunk_size,
-            timeout: global.timeout,
-            ca: args.conn.ca.clone(),
-            insecure: args.conn.insecure,
-            reveal_keys: args.conn.reveal_keys,
-        },
+            &args.conn,
+            global.timeout,
+        ),
         &mut sig,
         "publish",
     )

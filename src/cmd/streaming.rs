@@ -27,6 +27,26 @@ pub struct ConnectOptions<'a> {
     pub reveal_keys: bool,
 }
 
+impl<'a> ConnectOptions<'a> {
+    /// `goal` at `url` with the connection flags of play and publish.
+    pub fn of(
+        url: &'a RtmpUrl,
+        goal: Goal,
+        conn: &crate::cli::ConnArgs,
+        timeout: Duration,
+    ) -> Self {
+        ConnectOptions {
+            url,
+            goal,
+            chunk_size: conn.chunk_size,
+            timeout,
+            ca: conn.ca.clone(),
+            insecure: conn.insecure,
+            reveal_keys: conn.reveal_keys,
+        }
+    }
+}
+
 /// An error with its exit code.
 pub fn err(code: u8, msg: String) -> Exit {
     Exit {

@@ -251,6 +251,19 @@ enum Outcome {
 }
 
 impl Flow {
+    fn new(stats: RelayStats) -> Flow {
+        Flow {
+            stats,
+            cache: Cache::default(),
+            in_flight: Default::default(),
+            need_key: false,
+            skipping: false,
+            last_ts: None,
+            restarted: false,
+            has_video: false,
+        }
+    }
+
     /// Forwards what the source's session decoded; true when its publisher
     /// left.
     fn on_source(
@@ -383,16 +396,7 @@ pub async fn run<C: Connector>(
         _ = stop.changed() => return Ok(stats),
     };
     progress(&Progress::Flowing, &stats);
-    let mut flow = Flow {
-        stats,
-        cache: Cache::default(),
-        in_flight: Default::default(),
-        need_key: false,
-        skipping: false,
-        last_ts: None,
-        restarted: false,
-        has_video: false,
-    };
+    let mut flow = Flow::new(stats);
     // One stop future for the whole run, not one per message (each is a
     // registration with the channel: measurable at ~70 messages a second).
     let mut hot_stop = stop.clone();
@@ -658,19 +662,6 @@ mod tests {
     use super::*;
     use crate::proto::session::{Goal, SessionConfig};
 
-    fn flow() -> Flow {
-        Flow {
-            stats: RelayStats::default(),
-            cache: Cache::default(),
-            in_flight: Default::default(),
-            need_key: false,
-            skipping: false,
-            last_ts: None,
-            restarted: false,
-            has_video: false,
-        }
-    }
-
     /// An audio-only stream through a destination that falls behind twice:
     /// each skip is said (it used to end only at a video key frame, so the
     /// second went unsaid), and says audio resumes, not a key frame.
@@ -682,7 +673,7 @@ mod tests {
         };
         let config = SessionConfig::new("live", "rtmp://h/live", Goal::Connect);
         let mut dst = ClientSession::new(config, Duration::ZERO, &mut |b: &mut [u8]| b.fill(0));
-        let mut f = flow();
+        let mut f = Flow::new(RelayStats::default());
         let mut said = Vec::new();
         let mut progress = |p: &Progress, _: &RelayStats| {
             if let Progress::Skipping { video, .. } = p {

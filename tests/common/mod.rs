@@ -848,3 +848,57 @@ pub fn silent_server() -> u16 {
     });
     port
 }
+
+/// One RTMP message as chunks of `chunk` bytes: a full (type 0) header,
+/// then type 3 continuations. Timestamps from 0xFFFFFF on are sent as
+/// 0xFFFFFE (no extended timestamp).
+pub fn chunked(
+    chunk: usize,
+    csid: u8,
+    msg_type: u8,
+    ts: u32,
+    stream_id: u32,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut b = Vec::with_capacity(payload.len() + payload.len() / chunk + 16);
+    b.push(csid);
+    b.extend_from_slice(&ts.min(0xFF_FFFE).to_be_bytes()[1..]);
+    b.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
+    b.push(msg_type);
+    b.extend_from_slice(&stream_id.to_le_bytes());
+    for (i, c) in payload.chunks(chunk).enumerate() {
+        if i > 0 {
+            b.push(0xc0 | csid);
+        }
+        b.extend_from_slice(c);
+    }
+    b
+}
+
+/// The body of an aggregate message (type 22, RTMP 1.0 §7.1.6) holding
+/// `tags` as FLV tags, each followed by its back pointer.
+pub fn aggregate_body(tags: &[&flv::Tag]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for t in tags {
+        body.push(t.tag_type.0);
+        body.extend_from_slice(&(t.data.len() as u32).to_be_bytes()[1..]);
+        body.extend_from_slice(&t.timestamp.to_be_bytes()[1..]);
+        body.push((t.timestamp >> 24) as u8);
+        body.extend_from_slice(&[0, 0, 0]);
+        body.extend_from_slice(&t.data);
+        body.extend_from_slice(&(11 + t.data.len() as u32).to_be_bytes());
+    }
+    body
+}
+
+/// `rtmptool ARGS` on a terminal (a pty made by `script`): what it wrote
+/// there, stdout and stderr together.
+pub fn on_a_terminal(args: &str) -> Output {
+    let script = require("script");
+    let cmd = format!("{} {args}", env!("CARGO_BIN_EXE_rtmptool"));
+    Command::new(script)
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run script")
+}
