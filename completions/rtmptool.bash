@@ -601,7 +601,7 @@ _rtmptool() {
             return 0
             ;;
         rtmptool__subcmd__probe)
-            opts="-c -i -q -v -h -V --publish --play --count --interval --handshake --flashver --tcurl --app --stream --ca --insecure --reveal-keys --quickack --fingerprint --hostname --dh-group --json --color --quiet --verbose --timeout --help --version"
+            opts="-c -i -q -v -h -V --publish --play --count --interval --handshake --flashver --tcurl --app --stream --ca --insecure --reveal-keys --quickack --enhanced --fingerprint --hostname --dh-group --json --color --quiet --verbose --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

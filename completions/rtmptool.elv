@@ -63,6 +63,7 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand --play 'Also createStream and play (to the first onStatus and the first audio and video)'
             cand --insecure 'rtmps without certificate verification (encrypted, not authenticated)'
             cand --reveal-keys 'Show stream keys and query values in full'
+            cand --enhanced 'Announce Enhanced RTMP in connect (fourCcList, video/audioFourCcInfoMap, capsEx), as OBS and FFmpeg do for HEVC, AV1 or Opus, and show what the server states'
             cand --json 'Machine output: one JSON object per line (NDJSON) on stdout, nothing else'
             cand -q 'Less human output'
             cand --quiet 'Less human output'

@@ -121,6 +121,9 @@ pub struct ProbeArgs {
     /// Re-arm TCP_QUICKACK after every read (Linux); off shows what ordinary clients see
     #[arg(long, value_enum, default_value_t = OnOff::On)]
     pub quickack: OnOff,
+    /// Announce Enhanced RTMP in connect (fourCcList, video/audioFourCcInfoMap, capsEx), as OBS and FFmpeg do for HEVC, AV1 or Opus, and show what the server states
+    #[arg(long)]
+    pub enhanced: bool,
     /// rtmfp:// only: send the server's certificate fingerprint (64 hex digits) as the endpoint discriminator instead of the URL
     #[arg(long, value_name = "HEX", conflicts_with = "hostname")]
     pub fingerprint: Option<String>,

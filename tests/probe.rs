@@ -330,3 +330,51 @@ fn rtmps_to_a_plain_port_names_what_answered() {
         assert!(!tail.contains(not), "{e}");
     }
 }
+
+/// `--enhanced` announces E-RTMP in connect, as OBS and FFmpeg do for HEVC,
+/// AV1 or Opus. serve states its capabilities back (the E-RTMP v2 spec's
+/// "the server SHOULD state its support"); nginx-rtmp, which knows nothing
+/// of E-RTMP, still accepts the connect and states nothing; and without
+/// the flag serve answers as before.
+#[test]
+fn enhanced_connect_shows_what_the_server_states() {
+    let serve = common::Serve::start(&[]);
+    let nginx = common::Nginx::start(4096, "");
+    let probe = |url: &str, enhanced: bool, json: bool| {
+        let mut args = vec!["--timeout", "3s", "probe", url];
+        if json {
+            args.insert(0, "--json");
+        }
+        if enhanced {
+            args.push("--enhanced");
+        }
+        let out = rtmptool(&args);
+        assert_eq!(out.status.code(), Some(0), "{url}: {}", stderr(&out));
+        out
+    };
+    let stated = |out: &Output| json_lines(out)[0]["server"]["enhanced"].clone();
+    let e = stated(&probe(&serve.url("live/k"), true, true));
+    assert_eq!(e["video_fourcc_info_map"]["*"], 4, "{e}");
+    assert_eq!(e["audio_fourcc_info_map"]["*"], 4, "{e}");
+    assert_eq!(e["caps_ex"], 0x0e, "{e}");
+    assert_eq!(e["fourcc_list"][0], "*", "{e}");
+    let text =
+        String::from_utf8_lossy(&probe(&serve.url("live/k"), true, false).stdout).into_owned();
+    assert!(
+        text.contains("e-rtmp")
+            && text.contains("video *=forward")
+            && text.contains("multitrack+modex"),
+        "{text}"
+    );
+    assert_eq!(
+        stated(&probe(&serve.url("live/k"), false, true)),
+        Value::Null
+    );
+    assert_eq!(
+        stated(&probe(&nginx.url("live/k"), true, true)),
+        Value::Null
+    );
+    let text =
+        String::from_utf8_lossy(&probe(&nginx.url("live/k"), true, false).stdout).into_owned();
+    assert!(text.contains("not stated by the server"), "{text}");
+}

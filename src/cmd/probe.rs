@@ -14,6 +14,7 @@ use crate::{Exit, exit};
 use rtmptool::net::tls::{self, TlsError, TlsOptions};
 use rtmptool::net::{self, DriveError, Driver, Phase, RtmpUrl, Stream};
 use rtmptool::proto::amf0::Amf0Value;
+use rtmptool::proto::capabilities::{self, Capabilities};
 use rtmptool::proto::handshake::{HandshakeConfig, HandshakeOutcome, PeerHandshake};
 use rtmptool::proto::session::{ClientSession, Event, Goal, SessionConfig, SessionError, Status};
 use rtmptool::text::sanitize;
@@ -286,6 +287,9 @@ async fn run_phases(
     if let Some(f) = &args.flashver {
         config.flash_ver = f.clone();
     }
+    if args.enhanced {
+        config.connect_extra = Capabilities::forwarder().to_properties();
+    }
     let epoch = Instant::now();
     let session = ClientSession::new(
         config,
@@ -533,6 +537,12 @@ fn observe(
                 prop("capabilities").unwrap_or(Value::Null),
             );
             s.insert("mode".into(), prop("mode").unwrap_or(Value::Null));
+            let stated =
+                Capabilities::from_objects(obj.into_iter().chain(r.command.args().first()));
+            s.insert(
+                "enhanced".into(),
+                stated.map_or(Value::Null, |c| enhanced_json(&c)),
+            );
             s.insert(
                 "connect_code".into(),
                 json!(r.info("code").map(|t| scrub(&t))),
@@ -563,6 +573,66 @@ fn observe(
 
 /// An onStatus for JSON: code, level and description with the URL's
 /// secrets removed.
+/// The E-RTMP capabilities a server stated, as `server.enhanced`.
+fn enhanced_json(c: &Capabilities) -> Value {
+    let map = |m: &Option<Vec<(String, u32)>>| {
+        m.as_ref().map_or(Value::Null, |m| {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
+        })
+    };
+    json!({
+        "fourcc_list": c.fourcc_list,
+        "video_fourcc_info_map": map(&c.video),
+        "audio_fourcc_info_map": map(&c.audio),
+        "caps_ex": c.caps_ex,
+        "caps_ex_names": c.caps_ex_names(),
+    })
+}
+
+/// The E-RTMP capabilities a server stated, in a line: `video *=forward;
+/// audio *=forward; capsEx multitrack+modex; fourCcList *`.
+fn enhanced_text(e: &Value) -> String {
+    let mut parts = Vec::new();
+    for (k, label) in [
+        ("video_fourcc_info_map", "video"),
+        ("audio_fourcc_info_map", "audio"),
+    ] {
+        if let Some(m) = e[k].as_object() {
+            let codecs: Vec<String> = m
+                .iter()
+                .map(|(cc, v)| {
+                    let mask = v.as_u64().unwrap_or(0) as u32;
+                    format!("{}={}", sanitize(cc), capabilities::mask_names(mask))
+                })
+                .collect();
+            parts.push(format!("{label} {}", codecs.join(" ")));
+        }
+    }
+    if let Some(c) = e["caps_ex"].as_u64() {
+        let names: Vec<&str> = e["caps_ex_names"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let names = if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join("+")
+        };
+        parts.push(format!("capsEx {c} ({names})"));
+    }
+    if let Some(l) = e["fourcc_list"].as_array() {
+        let l: Vec<String> = l
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|s| sanitize(s).into_owned())
+            .collect();
+        parts.push(format!("fourCcList {}", l.join(" ")));
+    }
+    parts.join("; ")
+}
+
 fn status_json(st: &Status, url: &RtmpUrl, reveal: bool) -> Value {
     json!({
         "code": peer_json(url, &st.code, reveal),
@@ -843,6 +913,15 @@ fn human(
             }
         }
         line(out, "connect", a.connect_ms, s)?;
+        match a.server.get("enhanced") {
+            Some(e) if !e.is_null() => writeln!(out, "  {:<26}  {}", "e-rtmp", enhanced_text(e))?,
+            _ if args.enhanced => writeln!(
+                out,
+                "  {:<26}  not stated by the server (it may still take E-RTMP media)",
+                "e-rtmp"
+            )?,
+            _ => {}
+        }
     }
     if a.create_stream_ms.is_some() {
         line(

@@ -7,6 +7,7 @@
 
 pub mod amf0;
 pub mod amf3;
+pub mod capabilities;
 pub mod chunk;
 pub mod flv;
 pub mod handshake;

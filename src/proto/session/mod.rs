@@ -85,6 +85,9 @@ pub struct SessionConfig {
     pub chunk_size: u32,
     /// What to do after `connect`.
     pub goal: Goal,
+    /// More properties of the connect command object, after the usual ones
+    /// (E-RTMP's `fourCcList`, `capsEx`…).
+    pub connect_extra: Vec<(String, Amf0Value)>,
 }
 
 impl SessionConfig {
@@ -97,6 +100,7 @@ impl SessionConfig {
             flash_ver: "FMLE/3.0 (compatible; rtmptool)".to_owned(),
             chunk_size: 4096,
             goal,
+            connect_extra: Vec::new(),
         }
     }
 }
@@ -497,7 +501,7 @@ impl ClientSession {
     fn after_handshake(&mut self) {
         self.state = State::Connect;
         self.conn.set_chunk_size(self.config.chunk_size);
-        let obj = Amf0Value::Object(vec![
+        let mut props = vec![
             ("app".into(), Amf0Value::String(self.config.app.clone())),
             ("type".into(), Amf0Value::String("nonprivate".into())),
             (
@@ -508,7 +512,9 @@ impl ClientSession {
                 "tcUrl".into(),
                 Amf0Value::String(self.config.tc_url.clone()),
             ),
-        ]);
+        ];
+        props.extend(self.config.connect_extra.iter().cloned());
+        let obj = Amf0Value::Object(props);
         let txn = self.next_txn;
         self.next_txn += 1.0;
         self.pending.push((txn, "connect"));

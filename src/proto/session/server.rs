@@ -21,6 +21,7 @@ use super::{
     media_csid, ms,
 };
 use crate::proto::amf0::Amf0Value;
+use crate::proto::capabilities::Capabilities;
 use crate::proto::chunk::{ChunkEvent, MessageHeader, RawMessage, ReserveBudget};
 use crate::proto::handshake::{HandshakeConfig, HandshakeOutcome};
 use crate::proto::message::{Command, DataMessage, LimitType, Message, MessageType, UserControl};
@@ -217,6 +218,10 @@ pub struct ServerSession {
     config: ServerConfig,
     conn: Connection,
     connected: bool,
+    /// The client's `connect` announced E-RTMP capabilities (`fourCcList`,
+    /// `[audio|video]FourCcInfoMap`, `capsEx`): the answer states the
+    /// server's own.
+    enhanced: bool,
     events: VecDeque<ServerSessionEvent>,
     /// Created message streams and their state.
     streams: Vec<(u32, StreamState)>,
@@ -261,6 +266,7 @@ impl ServerSession {
             ),
             config,
             connected: false,
+            enhanced: false,
             events: VecDeque::new(),
             streams: Vec::new(),
             next_stream: 1,
@@ -408,6 +414,7 @@ impl ServerSession {
             "connect" if !self.connected => {
                 let obj = cmd.command_object().cloned().unwrap_or(Amf0Value::Null);
                 let s = |k: &str| obj.get(k).and_then(Amf0Value::text).map(|c| c.into_owned());
+                self.enhanced = Capabilities::announced_in(&obj);
                 (
                     id(Kind::Connect, 0),
                     Request::Connect {
@@ -588,10 +595,15 @@ impl ServerSession {
                     },
                 );
                 self.conn.set_chunk_size(cs);
-                let props = Amf0Value::Object(vec![
+                let mut props = vec![
                     ("fmsVer".into(), Amf0Value::String("FMS/3,0,1,123".into())),
                     ("capabilities".into(), Amf0Value::Number(31.0)),
-                ]);
+                ];
+                if self.enhanced {
+                    // E-RTMP: "the server SHOULD state its support".
+                    props.extend(Capabilities::forwarder().to_properties());
+                }
+                let props = Amf0Value::Object(props);
                 let mut i = info(
                     "status",
                     "NetConnection.Connect.Success",

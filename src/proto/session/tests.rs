@@ -471,3 +471,52 @@ fn pipelined_commands_are_understood_in_order() {
             .any(|e| matches!(e, ServerEvent::Media(m) if m.header.timestamp == 40))
     );
 }
+
+#[test]
+fn the_server_states_its_e_rtmp_capabilities_to_a_client_that_announced_its_own() {
+    use crate::proto::capabilities::Capabilities;
+    let reply = |extra: Vec<(String, Amf0Value)>| {
+        let mut server = Server::new();
+        let mut now = 0;
+        let mut cfg = config(Goal::Connect);
+        cfg.connect_extra = extra;
+        let mut c = ClientSession::new(cfg, Duration::ZERO, &mut random(3));
+        run(&mut c, &mut server, 1000, &mut now);
+        let ServerEvent::Request(_, Request::Connect { object, .. }) = &server.got[2] else {
+            panic!("{:?}", server.got[2])
+        };
+        let announced = Capabilities::announced_in(object);
+        let r = events(&mut c)
+            .into_iter()
+            .find_map(|e| match e {
+                Event::Reply(r) => Some(r),
+                _ => None,
+            })
+            .unwrap();
+        let props = r.command.command_object().cloned().unwrap();
+        (announced, props)
+    };
+    // Only the E-RTMP v1 list, as FFmpeg 6.1 and OBS 29 send it.
+    let v1 = vec![(
+        "fourCcList".to_owned(),
+        Amf0Value::StrictArray(vec![Amf0Value::String("hvc1".into())]),
+    )];
+    let (announced, props) = reply(v1);
+    assert!(announced);
+    let stated = Capabilities::from_objects([&props]).expect("capabilities stated");
+    assert_eq!(stated, Capabilities::forwarder());
+    assert_eq!(
+        props.get("fmsVer").and_then(Amf0Value::as_str),
+        Some("FMS/3,0,1,123")
+    );
+    // A legacy client gets the legacy answer, property for property.
+    let (announced, props) = reply(Vec::new());
+    assert!(!announced);
+    let names: Vec<&str> = props
+        .properties()
+        .unwrap()
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(names, ["fmsVer", "capabilities"]);
+}
