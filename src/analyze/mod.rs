@@ -584,8 +584,26 @@ impl Analyzer {
                 return;
             }
         };
-        let seg = match d.transport {
-            Transport::Tcp(seg) => seg,
+        // A TCP segment the IP layer fragmented (a path MTU below the
+        // sender's, tunnels): reassembled like UDP's, then decoded.
+        let whole;
+        let (src, dst, seg) = match d.transport {
+            Transport::Tcp(seg) => (d.src, d.dst, seg),
+            Transport::Fragment if d.fragment.is_some_and(|f| f.protocol == 6) => {
+                let Some(f) = d.fragment else { return };
+                whole = match self
+                    .defrag
+                    .add(d.src.ip(), d.dst.ip(), d.ecn, &f, p.time.sec)
+                {
+                    Some(w) => w,
+                    None => return,
+                };
+                let Some((sp, dp, seg)) = crate::capture::tcp_segment(&whole.bytes) else {
+                    return;
+                };
+                let at = |a: SocketAddr, port| SocketAddr::new(a.ip(), port);
+                (at(d.src, sp), at(d.dst, dp), seg)
+            }
             Transport::Udp(_) => {
                 if let Some(u) = crate::capture::Udp::from_decoded(&d, p.frame, p.time) {
                     self.rtmfp.datagram(&u, emit);
@@ -635,7 +653,7 @@ impl Analyzer {
             budget,
             data,
         };
-        re.segment(d.src, d.dst, &seg, p.frame, p.time, |ev| {
+        re.segment(src, dst, &seg, p.frame, p.time, |ev| {
             handle(conns, &mut ctx, ev)
         });
     }

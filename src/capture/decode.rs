@@ -389,6 +389,28 @@ fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, DecodeError> {
     Ok(out)
 }
 
+/// The TCP header and payload of a reassembled IP datagram's payload
+/// (see [`super::frag::Defragmenter`]): source port, destination port and
+/// the segment; `None` if the header is cut or invalid.
+pub fn tcp_segment(bytes: &[u8]) -> Option<(u16, u16, TcpSegment<'_>)> {
+    let tcp = etherparse::TcpSlice::from_slice(bytes).ok()?;
+    let hdr = tcp.header_slice();
+    let flags = u16::from_be_bytes([hdr[12], hdr[13]]) & 0x01ff;
+    let payload = tcp.payload();
+    Some((
+        tcp.source_port(),
+        tcp.destination_port(),
+        TcpSegment {
+            seq: tcp.sequence_number(),
+            ack: tcp.acknowledgment_number(),
+            flags: TcpFlags(flags),
+            window: tcp.window_size(),
+            payload,
+            wire_len: payload.len() as u32,
+        },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

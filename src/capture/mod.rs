@@ -16,6 +16,7 @@ mod testutil;
 
 pub use decode::{
     DecodeError, Decoded, IpFragment, TcpFlags, TcpSegment, Transport, UdpDatagram, decode,
+    tcp_segment,
 };
 pub use reader::{
     BUFFER_LEN, CaptureError, Format, LinkType, MAX_BLOCK_LEN, MAX_INTERFACES, MAX_PACKET_LEN,
