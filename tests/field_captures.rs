@@ -618,3 +618,70 @@ fn ip_fragmented_segments_are_reassembled() {
         }
     }
 }
+
+/// A capture that starts at the client's C2, whose first byte (the echo of
+/// S1's time) is 3 like C0's: mid-stream, not a handshake (it was taken for
+/// C0 + C1, the server's first chunk for "S0 version 2", and nothing was
+/// decoded). Every source, C2's first byte set to 3.
+#[test]
+fn a_capture_starting_at_c2_is_mid_stream() {
+    let mut hit = 0;
+    for name in SOURCES {
+        let base = analyze_file(name);
+        let (link, mut pkts, dirs) = source(name);
+        // The client's packet that starts at stream offset 1537 (C2).
+        let mut sent = 0usize;
+        let mut at = None;
+        for (i, p) in pkts.iter().enumerate() {
+            if dirs[i] != Some(Dir::C2s) {
+                continue;
+            }
+            let d = decode(rtmptool::capture::LinkType(link), &p.data).unwrap();
+            let Transport::Tcp(seg) = d.transport else {
+                continue;
+            };
+            if sent == 1537 {
+                let off = seg.payload.as_ptr() as usize - p.data.as_ptr() as usize;
+                at = Some((i, off));
+                break;
+            }
+            sent += seg.payload.len();
+        }
+        let Some((i, off)) = at else {
+            eprintln!("{name}: C2 does not start a packet");
+            continue;
+        };
+        hit += 1;
+        pkts[i].data[off] = 3;
+        let got = analyze(&write_pcap(link, &pkts[i..], None)[..]);
+        assert!(
+            !got.records
+                .iter()
+                .any(|r| matches!(r.kind, RecordKind::Handshake { .. })),
+            "{name}: a handshake was reported"
+        );
+        for d in [Dir::C2s, Dir::S2c] {
+            let want = base.dir(d);
+            let have = got.dir(d);
+            // Offsets count from the cut: 1537 for the client, the
+            // server's whole handshake for the server.
+            for m in &have {
+                assert!(
+                    want.iter()
+                        .any(|w| (w.2, w.3, w.4, w.6) == (m.2, m.3, m.4, m.6)),
+                    "{name} {d:?}: {m:?} was never sent"
+                );
+            }
+            assert!(
+                have.len() * 100 >= want.len() * 95,
+                "{name} {d:?}: {} of {} messages",
+                have.len(),
+                want.len()
+            );
+        }
+    }
+    assert!(
+        hit >= 3,
+        "only {hit} sources start C2 in a packet of its own"
+    );
+}

@@ -400,6 +400,13 @@ impl Half {
 enum Class {
     /// No data yet.
     Pending,
+    /// No SYN, and the client's first byte is C0's 3 but no chunk header:
+    /// a handshake only if the server's first byte is S0's 3 before the
+    /// client has sent more than C0 + C1 (a client cannot send C2 before
+    /// S1). A capture that starts at C2, whose first byte (S1's time echoed)
+    /// may be 3, is mid-stream. The client's bytes wait here, at most
+    /// C0 + C1.
+    Tentative(Vec<Waiting>),
     /// Decoded as RTMP.
     Rtmp,
     /// Not RTMP: ignored.
@@ -703,6 +710,23 @@ fn conn_name(client: SocketAddr, server: SocketAddr) -> Arc<str> {
 }
 
 fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
+    // Anything but data on a connection still tentative: the client sent
+    // at most C0 + C1 and the server nothing; taken as the handshake it
+    // looks like.
+    let other = match &ev {
+        Event::Gap { conn, .. }
+        | Event::Inconsistent { conn, .. }
+        | Event::Close { conn, .. }
+        | Event::End { conn, .. } => Some(*conn),
+        _ => None,
+    };
+    if let Some(conn) = other
+        && conns
+            .get(&conn.0)
+            .is_some_and(|c| matches!(c.class, Class::Tentative(_)))
+    {
+        decide(conns, conn, true, ctx);
+    }
     match ev {
         Event::Open {
             conn,
@@ -724,6 +748,7 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
                 return;
             };
             ctx.time = time;
+            let raw_dir = dir;
             let dir = if c.flipped { dir.reverse() } else { dir };
             if matches!(c.class, Class::Pending) {
                 classify(c, dir, bytes, ctx.opts);
@@ -735,8 +760,34 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
                             ctx.rec(c, None, frame, None, RecordKind::MidStream);
                         }
                     }
+                    Class::Tentative(_) => {}
                     Class::Ignored | Class::Pending => return,
                 }
+            }
+            if let Class::Tentative(waiting) = &mut c.class {
+                match starts_with_handshake(waiting, dir, bytes) {
+                    None => {
+                        waiting.push(Waiting {
+                            offset: stream_offset,
+                            bytes: bytes.to_vec(),
+                            frame,
+                            time,
+                        });
+                    }
+                    Some(handshake) => {
+                        decide(conns, conn, handshake, ctx);
+                        let ev = Event::Data {
+                            conn,
+                            dir: raw_dir,
+                            stream_offset,
+                            bytes,
+                            frame,
+                            time,
+                        };
+                        handle(conns, ctx, ev);
+                    }
+                }
+                return;
             }
             if matches!(c.class, Class::Rtmp) {
                 if let Some(tap) = ctx.data.as_mut() {
@@ -893,6 +944,64 @@ fn new_conn(id: ConnId, key: ConnKey, syn_seen: bool, opts: &Options) -> Conn {
     }
 }
 
+/// Client bytes of a [`Class::Tentative`] connection.
+struct Waiting {
+    offset: u64,
+    bytes: Vec<u8>,
+    frame: u64,
+    time: Timestamp,
+}
+
+/// Whether a [`Class::Tentative`] connection starts with a handshake, once
+/// `dir`'s next `bytes` say so (`None`: not yet known).
+fn starts_with_handshake(waiting: &[Waiting], dir: Dir, bytes: &[u8]) -> Option<bool> {
+    let sent: usize = waiting.iter().map(|w| w.bytes.len()).sum();
+    match dir {
+        Dir::S2c => Some(bytes.first() == Some(&RTMP_VERSION) && !starts_with_chunk(bytes)),
+        Dir::C2s if sent + bytes.len() > 1 + PACKET_LEN => Some(false),
+        Dir::C2s => None,
+    }
+}
+
+/// Ends a [`Class::Tentative`] connection: handshake or mid-stream, then
+/// the client bytes that waited are decoded.
+fn decide(conns: &mut HashMap<u64, Conn>, conn: ConnId, handshake: bool, ctx: &mut Ctx<'_>) {
+    let Some(c) = conns.get_mut(&conn.0) else {
+        return;
+    };
+    let Class::Tentative(waiting) = std::mem::replace(&mut c.class, Class::Rtmp) else {
+        return;
+    };
+    let first = waiting.first().map_or(0, |w| w.frame);
+    if handshake {
+        announce(c, first, ctx);
+    } else {
+        for h in &mut c.half {
+            h.phase = Phase::Sync {
+                cause: SyncCause::MidStream,
+                dec: None,
+            };
+        }
+        ctx.rec(c, None, first, None, RecordKind::MidStream);
+    }
+    // The reassembler's direction of our client.
+    let dir = if c.flipped { Dir::S2c } else { Dir::C2s };
+    for w in waiting {
+        handle(
+            conns,
+            ctx,
+            Event::Data {
+                conn,
+                dir,
+                stream_offset: w.offset,
+                bytes: &w.bytes,
+                frame: w.frame,
+                time: w.time,
+            },
+        );
+    }
+}
+
 /// Decides from the first data of a connection whether it is RTMP.
 fn classify(c: &mut Conn, dir: Dir, bytes: &[u8], opts: &Options) {
     let Some(&first) = bytes.first() else {
@@ -917,7 +1026,7 @@ fn classify(c: &mut Conn, dir: Dir, bytes: &[u8], opts: &Options) {
     // Without the SYN a first byte 3 may also be a fmt-0 chunk header on
     // chunk stream 3 (e.g. `connect`): a handshake only if it is not one.
     if dir == Dir::C2s && first == RTMP_VERSION && !starts_with_chunk(bytes) {
-        c.class = Class::Rtmp;
+        c.class = Class::Tentative(Vec::new());
         return;
     }
     // Mid-connection: look for chunk boundaries on any port. Only
