@@ -685,3 +685,27 @@ fn a_capture_starting_at_c2_is_mid_stream() {
         "only {hit} sources start C2 in a packet of its own"
     );
 }
+
+/// A capture that ends mid-message (and mid-handshake): every record names
+/// a frame of the capture (1-based; the cut-off message's was 0).
+#[test]
+fn a_capture_ending_mid_message_names_real_frames() {
+    for name in SOURCES {
+        let (link, pkts, _) = source(name);
+        for end in [3, 5, pkts.len() / 3, pkts.len() / 2, pkts.len() - 1] {
+            let got = analyze(&write_pcap(link, &pkts[..end], None)[..]);
+            for r in &got.records {
+                assert!(
+                    (1..=end as u64).contains(&r.frame),
+                    "{name} cut at {end}: {:?} at frame {}",
+                    r.kind,
+                    r.frame
+                );
+            }
+            assert!(
+                end < 10 || !got.warnings("damaged").is_empty() || got.all().len() > 3,
+                "{name} cut at {end}"
+            );
+        }
+    }
+}

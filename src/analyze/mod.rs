@@ -454,6 +454,8 @@ pub struct Data<'a> {
 struct Ctx<'a> {
     opts: &'a Options,
     time: Timestamp,
+    /// The packet being processed (the last one at the end of the capture).
+    frame: u64,
     emit: &'a mut dyn FnMut(Record),
     rtmp_conns: &'a mut u64,
     budget: &'a Arc<ReserveBudget>,
@@ -655,6 +657,7 @@ impl Analyzer {
         let mut ctx = Ctx {
             opts,
             time: p.time,
+            frame: p.frame,
             emit,
             rtmp_conns,
             budget,
@@ -682,6 +685,7 @@ impl Analyzer {
         let mut ctx = Ctx {
             opts,
             time: last.1,
+            frame: last.0,
             emit,
             rtmp_conns,
             budget,
@@ -848,8 +852,10 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
             if let Some(mut c) = conns.remove(&conn.0)
                 && matches!(c.class, Class::Rtmp)
             {
+                // The packet that ended it (evicted, or the capture's last).
+                let frame = ctx.frame;
                 if reason == EndReason::Evicted {
-                    ctx.rec(&mut c, None, 0, None, RecordKind::Evicted);
+                    ctx.rec(&mut c, None, frame, None, RecordKind::Evicted);
                 }
                 let stats = if c.flipped {
                     [stats[1], stats[0]]
@@ -857,9 +863,9 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
                     stats
                 };
                 for d in [Dir::C2s, Dir::S2c] {
-                    finish_half(&mut c, d, 0, ctx);
+                    finish_half(&mut c, d, frame, ctx);
                 }
-                ctx.rec(&mut c, None, 0, None, RecordKind::End { stats });
+                ctx.rec(&mut c, None, frame, None, RecordKind::End { stats });
             }
         }
     }
@@ -1561,6 +1567,7 @@ impl LiveConn {
         let mut ctx = Ctx {
             opts: &self.opts,
             time,
+            frame: self.frame,
             emit,
             rtmp_conns: &mut self.rtmp_conns,
             budget: &self.budget,
