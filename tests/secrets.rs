@@ -296,6 +296,18 @@ const SECRETS: [&str; 5] = ["alice", "hunter2pw", "kq7", "tokenonly", "tok3n5ecr
 /// Runs `cmd` (probe, probe --publish, probe --play, publish, play) at
 /// `url` with the app token; checks the secrets and the output's hygiene.
 fn check(what: &str, cmd: &[&str], url: &str, json: bool, reveal: bool) -> Output {
+    check_with(what, cmd, url, json, reveal, true)
+}
+
+/// As [`check`]; without `app_flag` the app's token is in `url`.
+fn check_with(
+    what: &str,
+    cmd: &[&str],
+    url: &str,
+    json: bool,
+    reveal: bool,
+    app_flag: bool,
+) -> Output {
     let mut args: Vec<String> = vec!["--timeout".into(), "2s".into()];
     if json {
         args.push("--json".into());
@@ -303,8 +315,10 @@ fn check(what: &str, cmd: &[&str], url: &str, json: bool, reveal: bool) -> Outpu
     for a in cmd {
         args.push((*a).into());
     }
-    args.push("--app".into());
-    args.push("live?token=tok3n5ecret".into());
+    if app_flag {
+        args.push("--app".into());
+        args.push("live?token=tok3n5ecret".into());
+    }
     if reveal {
         args.push("--reveal-keys".into());
     }
@@ -367,6 +381,95 @@ fn secrets_never_reach_output() {
             }
         }
     }
+}
+
+/// The app's token in the URL (`rtmp://h/live?token=T/key`, as platforms
+/// hand them out): split as FFmpeg splits it (app `live?token=T`, stream
+/// `key`), so the key is known as a key and the token as a token. It was
+/// taken for a stream name `?token=T/key`: a responder's echo of the key
+/// leaked, and `probe --publish` published an empty name.
+#[test]
+fn secrets_in_the_apps_query_of_the_url_never_reach_output() {
+    for mode in [Mode::RefuseConnect, Mode::RefuseStart, Mode::Accept] {
+        let port = responder(mode, false);
+        let url = format!("rtmp://alice:hunter2pw@127.0.0.1:{port}/live?token=tok3n5ecret/kq7");
+        for cmd in COMMANDS {
+            for json in [false, true] {
+                let out = check_with(
+                    &format!("{mode:?} app query"),
+                    cmd,
+                    &url,
+                    json,
+                    false,
+                    false,
+                );
+                let refused = match mode {
+                    Mode::RefuseConnect => true,
+                    Mode::RefuseStart => cmd.len() > 1 || cmd[0] != "probe",
+                    Mode::Accept => false,
+                };
+                assert_eq!(
+                    out.status.code(),
+                    Some(if refused { 5 } else { 0 }),
+                    "{mode:?} {cmd:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+}
+
+/// serve, told the app's token by its clients (FFmpeg and rtmptool), shows
+/// neither it nor the key, in text or JSON; the stream is the app's without
+/// its query (as nginx-rtmp), so a player without the token finds it.
+#[test]
+fn serve_keeps_the_apps_token_secret() {
+    let serve = common::Serve::start(&[]);
+    let url = serve.url("live?token=tok3n5ecret/kq7secretkey");
+    let media = common::media("h264base_aac_10s.flv");
+    let mut ffmpeg = Command::new(common::require("ffmpeg"))
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-stream_loop",
+            "-1",
+            "-i",
+        ])
+        .arg(&media)
+        .args(["-c", "copy", "-f", "flv", &url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ffmpeg");
+    serve.wait_sessions("publish", 1);
+    let played = tempfile::tempdir().unwrap();
+    let out = played.path().join("p.flv");
+    let p = run(&[
+        "--timeout".into(),
+        "5s".into(),
+        "play".into(),
+        "--duration".into(),
+        "1s".into(),
+        "-o".into(),
+        out.display().to_string(),
+        serve.url("live/kq7secretkey"),
+    ]);
+    assert_eq!(
+        p.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&p.stderr)
+    );
+    let _ = ffmpeg.kill();
+    let _ = ffmpeg.wait();
+    let log = std::fs::read_to_string(&serve.log).unwrap();
+    for s in ["tok3n5ecret", "kq7secretkey", "secretkey"] {
+        assert!(!log.contains(s), "{s} leaked: {log}");
+    }
+    assert!(log.contains("live?token=to…"), "{log}");
 }
 
 #[test]

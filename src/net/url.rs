@@ -115,9 +115,21 @@ impl RtmpUrl {
                 })?,
         };
         let path = path.trim_start_matches('/');
-        let (path, query) = match path.split_once('?') {
-            Some((p, q)) => (p, Some(q.to_owned())),
-            None => (path, None),
+        // A `?` followed by a `/` is the app's query (`live?token=T/key`):
+        // FFmpeg splits the app from the playpath at the slash, so the app
+        // is `live?token=T`; the query, if any, is the stream's after it.
+        let app_query = path.split_once('?').is_some_and(|(_, q)| q.contains('/'));
+        let (path, query) = if app_query {
+            let last = path.rfind('/').map_or(0, |i| i + 1);
+            match path[last..].split_once('?') {
+                Some((st, q)) => (&path[..last + st.len()], Some(q.to_owned())),
+                None => (path, None),
+            }
+        } else {
+            match path.split_once('?') {
+                Some((p, q)) => (p, Some(q.to_owned())),
+                None => (path, None),
+            }
         };
         let (url_app, url_stream) = match path.rsplit_once('/') {
             Some((a, st)) => (a.to_owned(), st.to_owned()),
@@ -390,7 +402,9 @@ fn redact_query(q: &str, reveal: bool) -> String {
 }
 
 /// `path?query` with the query redacted.
-fn redact_path_query(s: &str, reveal: bool) -> String {
+/// `path?query` with the query's values and bare parameters redacted (an
+/// app's query: `live?token=to…`).
+pub fn redact_path_query(s: &str, reveal: bool) -> String {
     match s.split_once('?') {
         Some((p, q)) => format!("{p}?{}", redact_query(q, reveal)),
         None => s.to_owned(),
@@ -490,6 +504,22 @@ mod tests {
         assert_eq!(u.tc_url(), "rtmp://[::1]:1936/live");
         let u = p("RTMP://[fe80::1]/a/b");
         assert_eq!((u.host.as_str(), u.port), ("fe80::1", 1935));
+        // A query before the last slash is the app's (FFmpeg: app
+        // `live?token=T`, playpath `key`), not a stream name `?token=T/key`.
+        let u = p("rtmp://h/live?token=topsecret/streamkey99");
+        assert_eq!(
+            (u.app.as_str(), u.stream.as_str()),
+            ("live?token=topsecret", "streamkey99")
+        );
+        assert_eq!(u.query, None);
+        assert_eq!(u.stream_with_query(), "streamkey99");
+        assert_eq!(u.tc_url(), "rtmp://h:1935/live?token=topsecret");
+        assert_eq!(u.to_string(), "rtmp://h/live?token=to…/st…");
+        let u = p("rtmp://h/live?token=t0p/inst/key?x=1");
+        assert_eq!(
+            (u.app.as_str(), u.stream.as_str(), u.query.as_deref()),
+            ("live?token=t0p/inst", "key", Some("x=1"))
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::analyze::CloseKind;
 use crate::capture::Timestamp;
 use crate::capture::tcp::Dir;
 use crate::diag::Finding;
-use crate::net::url::redact;
+use crate::net::url::{redact, redact_path_query};
 use crate::proto::chunk::ReserveBudget;
 use crate::proto::handshake::HandshakeConfig;
 use crate::proto::message::{MessageType, UserControl};
@@ -622,16 +622,18 @@ impl<T> TryWrite for tokio::io::WriteHalf<T> {
     }
 }
 
-/// `app/name` with the stream key redacted.
+/// `app/name` with the stream key (and any query of the app) redacted.
 fn shown_key(key: &str, reveal: bool) -> String {
     match key.rsplit_once('/') {
-        Some((a, s)) => format!("{a}/{}", redact(s, reveal)),
+        Some((a, s)) => format!("{}/{}", redact_path_query(a, reveal), redact(s, reveal)),
         None => redact(key, reveal),
     }
 }
 
-/// `app/name` without the query: the hub's key.
+/// `app/name` without the queries of either: the hub's key (nginx-rtmp
+/// also drops the app's query: `live?token=T` is application `live`).
 fn stream_key(app: &str, name: &str) -> String {
+    let app = app.split('?').next().unwrap_or("");
     let name = name.split('?').next().unwrap_or("");
     format!("{app}/{name}")
 }
@@ -982,9 +984,12 @@ impl Conn {
         let rules = &self.shared.cfg.rules;
         match req {
             Request::Connect { app, .. } => {
-                self.app = crate::text::sanitize(&app).into_owned();
+                // Kept as sent: the renderers escape it for a terminal, and
+                // JSON carries the decoded value (CLI.md).
+                self.app = app;
                 self.session.accept(id);
-                self.session_event(SessionKind::Connect, self.app.clone(), String::new());
+                let shown = redact_path_query(&self.app, self.shared.cfg.reveal_keys);
+                self.session_event(SessionKind::Connect, shown, String::new());
             }
             Request::Publish {
                 stream_id,
@@ -1227,7 +1232,7 @@ impl Conn {
 
     fn finish(mut self, how: Option<(Dir, CloseKind)>, detail: String) {
         let stream = if self.last_stream.is_empty() {
-            self.app.clone()
+            redact_path_query(&self.app, self.shared.cfg.reveal_keys)
         } else {
             self.last_stream.clone()
         };
