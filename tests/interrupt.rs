@@ -170,3 +170,31 @@ fn ctrl_c_on_a_pipe_reports_what_came_as_the_file_would() {
         assert_eq!(piped.status.code(), whole.status.code(), "{args:?}");
     }
 }
+
+/// Ctrl-C while play waits for a publisher (serve has the stream's player,
+/// no publisher): nothing could be saved, so 130 and no file, not exit 0
+/// with a 13-byte header ffprobe rejects.
+#[test]
+fn ctrl_c_while_waiting_for_a_publisher_saves_nothing() {
+    let serve = common::Serve::start(&[]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("wait.flv");
+    let url = serve.url("live/waitingkey");
+    let child = bin()
+        .args(["play", &url, "-o", out.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    serve.wait_sessions("play", 1);
+    sigint(&child);
+    let o = wait_output(child, "play", Duration::from_secs(15));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{stderr}");
+    // (Right after serve's play record the client may still be reading
+    // Play.Start: "interrupted while connecting" is as right.)
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(!stderr.contains("waitingkey"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "play left {left:?}");
+}

@@ -580,6 +580,15 @@ async fn play(
         let _ = tokio::time::timeout(global.timeout, d.flush()).await;
         let _ = tokio::time::timeout(global.timeout, d.stream.shutdown()).await;
     }
+    if st.interrupted && st.tags == 0 && failure.is_none() {
+        // Ctrl-C before anything came (waiting for a publisher): nothing
+        // could be saved (CLI.md: 130), and no header-only file is left.
+        discard(&mut out);
+        return Err(err(
+            exit::INTERRUPTED,
+            format!("{shown}: play: interrupted before any media arrived; nothing written"),
+        ));
+    }
     let kept = if st.output_closed {
         None
     } else if st.tags == 0 && failure.is_some() {
