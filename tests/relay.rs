@@ -1402,3 +1402,50 @@ fn listen_carries_several_encoders_at_once() {
         std::fs::read_to_string(&log).unwrap()
     );
 }
+
+/// The source's server dies mid-stream (killed: its socket closes with no
+/// Stream EOF or UnpublishNotify). Without `--reconnect` the relay ends the
+/// destination's stream politely but says the stream broke, exit 3, as
+/// `play` does of the same close; it exited 0 in silence, as if the
+/// publisher had left.
+#[test]
+fn a_source_that_dies_mid_stream_is_a_broken_stream() {
+    let mut a = common::Serve::start(&[]);
+    let b = Nginx::start(4096, "");
+    let dir = tempfile::tempdir().expect("tmp");
+    let got = dir.path().join("b.flv");
+    let player = Running(Some(play_to(&b.url("live/out"), &got)));
+    wait_logged(&b, "play", &["out"]);
+    let r = relay(&a.url("live/in"), &b.url("live/out"), &[]);
+    a.wait_sessions("play", 1);
+    let publisher = Running(Some(
+        bin()
+            .args(["publish", "--rate", "4"])
+            .arg(media("h264base_aac_10s.flv"))
+            .arg(a.url("live/in"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("publish"),
+    ));
+    common::wait_for("B's stream to be 2 s in", Duration::from_secs(20), || {
+        common::tags_so_far(&got)
+            .iter()
+            .any(|t| t.timestamp >= 2000)
+            .then_some(())
+    });
+    a.child.kill().expect("kill A");
+    let _ = a.child.wait();
+    let out = wait_output(r, "relay", Duration::from_secs(10));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("source") && stderr.contains("mid-stream"),
+        "{stderr}"
+    );
+    // The final stats still came, and B had the stream until then.
+    let stats = common::stats(&out);
+    assert!(stats["video_frames"].as_u64() > Some(40), "{stats}");
+    drop(publisher);
+    drop(player);
+}

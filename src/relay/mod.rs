@@ -490,10 +490,17 @@ pub async fn run<C: Connector>(
                 }
                 dst.session.close();
                 let _ = tokio::time::timeout(Duration::from_secs(2), dst.flush()).await;
-                if matches!(error, DriveError::Closed) {
-                    return Ok(flow.stats);
-                }
             }
+            // A source that closes without ending the stream (no Stream EOF,
+            // UnpublishNotify or Play.Stop: its server died or dropped us)
+            // broke the stream, as `play` says of the same close.
+            let why = match (&error, side) {
+                (DriveError::Closed, Side::Source) => format!(
+                    "{why} mid-stream, without ending the stream (no Stream EOF or UnpublishNotify), after {} video and {} audio frames",
+                    flow.stats.frames.video_frames, flow.stats.frames.audio_frames
+                ),
+                _ => why,
+            };
             return Err(RelayError {
                 side,
                 code: match &error {
