@@ -79,6 +79,9 @@ enum Mode {
     /// The answer to connect is a type-3 chunk on a chunk stream that has
     /// had no header.
     HeaderlessChunk,
+    /// The answer to connect is Set Chunk Size with this value (0, or only
+    /// the bit that must be zero), then `_result` in 128-byte chunks.
+    ChunkSize(u32),
     /// A player gets a sequence header and key frames; once the test says
     /// [`GO`], a type-3 chunk on a chunk stream that has had no header
     /// (mid-stream); then the connection is held open.
@@ -190,6 +193,16 @@ fn serve(s: TcpStream, mode: Mode, stopped: mpsc::Sender<Instant>) {
                 }
                 "connect" if mode == Mode::HeaderlessChunk => {
                     let _ = c.s.write_all(&[0xC0 | 9, 1, 2, 3]);
+                }
+                "connect" if matches!(mode, Mode::ChunkSize(_)) => {
+                    let Mode::ChunkSize(n) = mode else { continue };
+                    c.send(2, 1, 0, 0, &n.to_be_bytes());
+                    let ok = Amf0Value::Object(vec![(
+                        "code".into(),
+                        Amf0Value::String("NetConnection.Connect.Success".into()),
+                    )]);
+                    let cmd = Cmd::new("_result", tid, Amf0Value::Null, vec![ok]);
+                    c.send(3, 20, 0, 0, &Message::Command(cmd).encode());
                 }
                 "connect" => {
                     c.send(2, 1, 0, 0, &(CHUNK as u32).to_be_bytes());
@@ -685,7 +698,16 @@ fn arguments_out_of_range_are_usage_errors() {
 #[test]
 fn protocol_violations_exit_9() {
     let src = common::media(SRC);
-    for mode in [Mode::MalformedResult, Mode::HeaderlessChunk] {
+    // Set Chunk Size 0, and 2^31 (only the bit that must be zero): a
+    // chunk size no chunk can have (RTMP 1.0 §5.4.1: 1 to 2^31 - 1;
+    // FFmpeg fails "Incorrect chunk size" too). It was reported as "chunk
+    // size 0" and ignored.
+    for mode in [
+        Mode::MalformedResult,
+        Mode::HeaderlessChunk,
+        Mode::ChunkSize(0),
+        Mode::ChunkSize(0x8000_0000),
+    ] {
         let (port, _) = server(mode);
         let url = format!("rtmp://127.0.0.1:{port}/live/x");
         for cmd in [

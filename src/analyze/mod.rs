@@ -1203,7 +1203,8 @@ fn drain(c: &mut Conn, dir: Dir, frame: u64, ctx: &mut Ctx<'_>) {
                 let chunk_size = dec.chunk_size();
                 let offset = match &error {
                     ChunkError::NoPreviousHeader { offset, .. }
-                    | ChunkError::TooMuchBuffered { offset, .. } => *offset,
+                    | ChunkError::TooMuchBuffered { offset, .. }
+                    | ChunkError::InvalidChunkSize { offset, .. } => *offset,
                 };
                 // The bytes from the bad chunk on are searched again (with the
                 // state so far) for the next boundary.

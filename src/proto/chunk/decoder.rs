@@ -281,6 +281,18 @@ pub enum ChunkError {
         /// Its csid.
         csid: u32,
     },
+    /// Set Chunk Size with a value no chunk can have: 0, or only the bit
+    /// that must be zero (RTMP 1.0 §5.4.1: 1 to 2^31 - 1). A decoder goes on
+    /// with its chunk size; a peer of the sender fails with this.
+    #[error(
+        "Set Chunk Size at stream offset {offset}: {raw} is not a chunk size (1 to 2147483647)"
+    )]
+    InvalidChunkSize {
+        /// Stream offset of the message.
+        offset: u64,
+        /// The value as sent.
+        raw: u32,
+    },
     /// Incomplete messages hold more than [`DecoderConfig::max_partial_bytes`].
     #[error(
         "chunk at stream offset {offset}: incomplete messages would hold {buffered} bytes, over the limit of {limit}"

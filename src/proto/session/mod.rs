@@ -410,6 +410,14 @@ impl ClientSession {
                         ),
                     }
                 }
+                // A server that sets the chunk size to 0 broke the
+                // protocol (exit 9), as FFmpeg holds too.
+                ConnEvent::Chunk(ChunkEvent::InvalidChunkSize { raw, offset }) => {
+                    return Err(SessionError::Chunk(ChunkError::InvalidChunkSize {
+                        offset,
+                        raw,
+                    }));
+                }
                 ConnEvent::Chunk(_) => {}
             }
         }
