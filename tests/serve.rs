@@ -858,3 +858,60 @@ fn a_publisher_sending_aggregates_is_split_for_players_and_recording() {
     let (sa, sv) = common::tracks(&src);
     assert_eq!((ra.len(), rv.len()), (sa.len(), sv.len()), "recorded tags");
 }
+
+/// A `connect` whose AMF does not decode (nested past the limit, a string
+/// longer than the message, an unknown marker): serve closes the
+/// connection and says why, as nginx-rtmp closes; it waited in silence and
+/// the client waited for an answer that never came.
+#[test]
+fn a_connect_that_does_not_decode_is_closed_and_said() {
+    let serve = Serve::start(&[]);
+    let mut connect = Vec::new();
+    rtmptool::proto::amf0::encode(
+        &rtmptool::proto::amf0::Amf0Value::String("connect".into()),
+        &mut connect,
+    );
+    rtmptool::proto::amf0::encode(&rtmptool::proto::amf0::Amf0Value::Number(1.0), &mut connect);
+    let bodies: [Vec<u8>; 3] = [
+        [connect.clone(), vec![3u8; 200]].concat(),
+        [connect.clone(), vec![0x0c, 0xff, 0xff, 0xff, 0xf0, b'a']].concat(),
+        vec![0xff, 0xfe, 0, 0, 0],
+    ];
+    for (i, body) in bodies.iter().enumerate() {
+        let mut tcp = TcpStream::connect(("127.0.0.1", serve.port)).expect("connect");
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut c0c1 = vec![3u8];
+        c0c1.extend([0u8; 1536]);
+        tcp.write_all(&c0c1).unwrap();
+        let mut s = vec![0u8; 3073];
+        tcp.read_exact(&mut s).unwrap();
+        tcp.write_all(&s[1..1537]).unwrap();
+        tcp.write_all(&common::chunked(128, 3, 20, 0, 0, body))
+            .unwrap();
+        let t = Instant::now();
+        let mut b = [0u8; 4096];
+        let closed = loop {
+            match tcp.read(&mut b) {
+                Ok(0) => break true,
+                Ok(_) => continue,
+                Err(_) => break false,
+            }
+        };
+        assert!(closed, "body {i}: not closed after {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "body {i}: {:?}",
+            t.elapsed()
+        );
+    }
+    serve.wait_sessions("close", 3);
+    let closes: Vec<String> = serve
+        .records()
+        .iter()
+        .filter(|r| r["type"] == "session" && r["event"] == "close")
+        .map(|r| r["detail"].as_str().unwrap_or("").to_owned())
+        .collect();
+    for d in &closes {
+        assert!(d.contains("does not decode"), "{closes:?}");
+    }
+}

@@ -274,6 +274,10 @@ pub enum SessionError {
     /// The chunk stream could not be decoded.
     #[error("chunk stream: {0}")]
     Chunk(#[from] ChunkError),
+    /// A message the session cannot go on without does not decode (a
+    /// server's `connect` whose AMF is broken).
+    #[error("{0}")]
+    Malformed(String),
 }
 
 /// The client session state machine. See the module documentation.

@@ -383,13 +383,28 @@ impl ServerSession {
         }
         let header = m.header;
         match Message::decode(t, m.payload.clone()) {
-            Err(e) => self.push(
-                now,
-                ServerEvent::Malformed {
-                    msg_type: t.0,
-                    error: e.to_string(),
-                },
-            ),
+            Err(e) => {
+                // A command before the connection is up is its `connect`
+                // (or what stands for it): without it the session cannot
+                // go on, and waiting would leave the client waiting for an
+                // answer that never comes. nginx-rtmp closes too.
+                if !self.connected
+                    && matches!(t, MessageType::COMMAND_AMF0 | MessageType::COMMAND_AMF3)
+                    && self.failed.is_none()
+                {
+                    self.failed = Some(SessionError::Malformed(format!(
+                        "a command before connect (message type {}) does not decode: {e}",
+                        t.0
+                    )));
+                }
+                self.push(
+                    now,
+                    ServerEvent::Malformed {
+                        msg_type: t.0,
+                        error: e.to_string(),
+                    },
+                )
+            }
             // Applied by the decoder; reported from its ChunkSizeChanged.
             Ok(Message::SetChunkSize(_)) => {}
             Ok(Message::WindowAckSize(n)) => self.push(now, ServerEvent::WindowAckSize(n)),
