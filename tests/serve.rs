@@ -915,3 +915,62 @@ fn a_connect_that_does_not_decode_is_closed_and_said() {
         assert!(d.contains("does not decode"), "{closes:?}");
     }
 }
+
+/// serve closes a publisher whose unfinished messages grow over its own
+/// `--max-message`, and says so (message_too_big, with the limit and the
+/// fix); it said an access rule had refused the client.
+#[test]
+fn its_own_max_message_is_said_as_such() {
+    use rtmptool::proto::amf0::Amf0Value as A;
+    use rtmptool::proto::message::{Command as Cmd, Message};
+    let serve = Serve::start(&["--max-message", "5000"]);
+    let cmd = |name: &str, txn: f64, obj: A, args: Vec<A>| {
+        Message::Command(Cmd::new(name, txn, obj, args)).encode()
+    };
+    let mut bytes = vec![3u8];
+    bytes.extend([0u8; 3072]);
+    let connect = A::Object(vec![("app".into(), A::String("live".into()))]);
+    bytes.extend(common::chunked(
+        128,
+        3,
+        20,
+        0,
+        0,
+        &cmd("connect", 1.0, connect, vec![]),
+    ));
+    bytes.extend(common::chunked(
+        128,
+        3,
+        20,
+        0,
+        0,
+        &cmd("createStream", 2.0, A::Null, vec![]),
+    ));
+    let publish = vec![A::String("big".into()), A::String("live".into())];
+    bytes.extend(common::chunked(
+        128,
+        4,
+        20,
+        0,
+        1,
+        &cmd("publish", 3.0, A::Null, publish),
+    ));
+    // A 20 000-byte video message, of which 10 000 bytes come.
+    let video = common::chunked(128, 6, 9, 0, 1, &[0x17; 20_000]);
+    bytes.extend(&video[..10_000]);
+    send_as_client(serve.port, &bytes);
+    serve.wait_sessions("close", 1);
+    let findings = serve.findings();
+    assert!(
+        findings.iter().any(|f| f["code"] == "message_too_big"
+            && f["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("--max-message")),
+        "{findings:?}"
+    );
+    assert!(
+        !findings.iter().any(|f| f["code"] == "refused"),
+        "{findings:?}"
+    );
+}

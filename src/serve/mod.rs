@@ -461,6 +461,11 @@ struct Conn {
     out: VecDeque<Bytes>,
     /// Their total length.
     out_len: usize,
+    /// The local address (the connection's name in findings).
+    local: SocketAddr,
+    /// serve closed the connection for a limit of its own: (bytes the
+    /// unfinished messages would hold, `--max-message`).
+    over_limit: Option<(usize, usize)>,
 }
 
 async fn connection(tcp: TcpStream, peer: SocketAddr, id: u64, shared: Arc<Shared>) {
@@ -563,6 +568,8 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, id: u64, shared: Arc<Share
         last_stream: String::new(),
         out: VecDeque::new(),
         out_len: 0,
+        local,
+        over_limit: None,
     };
     // Plain TCP: lock-free halves and no flush; TLS: the generic split.
     let (how, detail) = match tls_stream {
@@ -840,7 +847,14 @@ impl Conn {
                             });
                             if let Err(e) = r {
                                 // The session cannot go on; the strict
-                                // analysis says what went wrong.
+                                // analysis says what went wrong (serve's
+                                // own limit, serve says).
+                                if let crate::proto::session::SessionError::Chunk(
+                                    crate::proto::chunk::ChunkError::TooMuchBuffered { buffered, limit, .. },
+                                ) = &e
+                                {
+                                    self.over_limit = Some((*buffered, *limit));
+                                }
                                 failed = Some(format!("closed: {e}"));
                                 drain_until = Some(Instant::now() + DRAIN_TIME);
                                 self.leave();
@@ -1238,7 +1252,29 @@ impl Conn {
         };
         self.leave();
         let (dir, kind) = how.unwrap_or((Dir::S2c, CloseKind::Fin));
-        let findings = self.strict.end(dir, kind, wall_clock());
+        let mut findings = self.strict.end(dir, kind, wall_clock());
+        if let Some((buffered, limit)) = self.over_limit {
+            // The close is serve's own: not a refusal by an access rule,
+            // which is what a capture of it would suggest.
+            findings.retain(|f| f.code != crate::diag::Code::Refused);
+            findings.push(crate::diag::Finding {
+                code: crate::diag::Code::MessageTooBig,
+                severity: crate::diag::Severity::Error,
+                conn: format!("{}-{}", self.peer, self.local).into(),
+                conn_id: self.id,
+                dir: Some(Dir::C2s),
+                frame: None,
+                offset: None,
+                time: Some(wall_clock()),
+                message: format!(
+                    "the client's unfinished messages would hold {buffered} bytes, over this server's limit of {limit} (--max-message): serve closed the connection, as nginx-rtmp does over its max_message"
+                ),
+                fix: format!(
+                    "raise serve's --max-message (nginx-rtmp: max_message) above {buffered}, or make the encoder send smaller messages (a lower bitrate or smaller key frames)"
+                ),
+                facts: vec![],
+            });
+        }
         for f in findings {
             self.shared.findings.fetch_add(1, Ordering::Relaxed);
             (self.shared.sink)(ServeEvent::Finding {
