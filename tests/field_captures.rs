@@ -377,7 +377,7 @@ fn mid_stream_starts_at_any_cut_never_guess_wrong() {
         let base = analyze_file(name);
         let (link, pkts, dirs) = source(name);
         let data_pkts: Vec<usize> = (0..pkts.len()).filter(|&i| dirs[i].is_some()).collect();
-        for frac in [0.3, 0.55, 0.8] {
+        for frac in [0.05, 0.1, 0.15, 0.2, 0.3, 0.38, 0.45, 0.55, 0.65, 0.8, 0.9] {
             let start = data_pkts[(data_pkts.len() as f64 * frac) as usize];
             let got = analyze(&write_pcap(link, &pkts[start..], None)[..]);
             for d in [Dir::C2s, Dir::S2c] {
@@ -396,12 +396,16 @@ fn mid_stream_starts_at_any_cut_never_guess_wrong() {
                 for m in &have {
                     let w = want.iter().find(|w| w.1 == m.1 + shift);
                     let w = w.unwrap_or_else(|| {
-                        panic!("{name} {frac} {d:?}: no message at {}", m.1 + shift)
+                        panic!(
+                            "{name} {frac} (from packet {start}) {d:?}: no message at {} ({m:?})",
+                            m.1 + shift
+                        )
                     });
                     assert_eq!(
                         (w.2, w.3, w.4, w.6),
                         (m.2, m.3, m.4, m.6),
-                        "{name} {frac} {d:?}"
+                        "{name} {frac} (from packet {start}) {d:?} at {}",
+                        m.1
                     );
                     if let Some(ts) = m.5 {
                         assert_eq!(w.5, Some(ts), "{name} {frac} {d:?}");
@@ -706,6 +710,64 @@ fn a_capture_ending_mid_message_names_real_frames() {
                 end < 10 || !got.warnings("damaged").is_empty() || got.all().len() > 3,
                 "{name} cut at {end}"
             );
+        }
+    }
+}
+
+/// Every message's `frame`, by direction and content: (dir, csid, type,
+/// length, CRC-32) → frames in order.
+fn message_frames(input: &[u8]) -> HashMap<(usize, u32, u8, usize, u32), Vec<u64>> {
+    let mut r = Reader::new(input).unwrap();
+    let mut an = Analyzer::new(Options::default());
+    let mut out: HashMap<_, Vec<u64>> = HashMap::new();
+    let mut take = |rec: Record| {
+        if let (RecordKind::Message { raw, .. }, Some(d)) = (&rec.kind, rec.dir) {
+            let k = (
+                d.index(),
+                raw.csid,
+                raw.header.msg_type.0,
+                raw.payload.len(),
+                crc32fast::hash(&raw.payload),
+            );
+            out.entry(k).or_default().push(rec.frame);
+        }
+    };
+    while let Some(p) = r.next_packet().unwrap() {
+        an.packet(&p, &mut take);
+    }
+    an.finish(&mut take);
+    out
+}
+
+/// A capture started late: the messages decoded once a boundary is found
+/// name the packet that completed each (they all named the packet where
+/// the boundary was found, up to tens of packets later).
+#[test]
+fn mid_stream_messages_name_the_packet_that_completed_them() {
+    for name in SOURCES {
+        let bytes = std::fs::read(testdata(name)).unwrap();
+        let base = message_frames(&bytes);
+        let (link, pkts, dirs) = source(name);
+        let data_pkts: Vec<usize> = (0..pkts.len()).filter(|&i| dirs[i].is_some()).collect();
+        for frac in [0.1, 0.2, 0.35, 0.5, 0.7] {
+            let start = data_pkts[(data_pkts.len() as f64 * frac) as usize];
+            let got = message_frames(&write_pcap(link, &pkts[start..], None));
+            let mut checked = 0;
+            for (k, frames) in &got {
+                let Some(want) = base.get(k) else {
+                    panic!(
+                        "{name} cut at {start}: {k:?} was never sent ({} in the cut)",
+                        frames.len()
+                    )
+                };
+                // The same content sent again is matched from the end.
+                let want = &want[want.len() - frames.len().min(want.len())..];
+                for (g, w) in frames.iter().zip(want) {
+                    assert_eq!(g + start as u64, *w, "{name} cut at {start}: {k:?}");
+                    checked += 1;
+                }
+            }
+            assert!(checked > 10, "{name} cut at {start}: {checked} messages");
         }
     }
 }

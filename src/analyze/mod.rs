@@ -380,7 +380,15 @@ struct Half {
     sync_pending: Vec<usize>,
     /// Bytes skipped since the search began.
     sync_skipped: u64,
+    /// Where the bytes of `sync` came from: (stream offset, frame, time)
+    /// of each packet's first byte, so that what a found boundary decodes
+    /// names the packet that completed it (at most [`MAX_SYNC_MARKS`]).
+    sync_marks: Vec<(u64, u64, Timestamp)>,
 }
+
+/// Packets a direction's search remembers the frames of (older ones are
+/// merged into the next: their messages name a later frame).
+const MAX_SYNC_MARKS: usize = 4096;
 
 impl Half {
     fn new(phase: Phase) -> Self {
@@ -393,7 +401,35 @@ impl Half {
             sync_from: 0,
             sync_pending: Vec::new(),
             sync_skipped: 0,
+            sync_marks: Vec::new(),
         }
+    }
+
+    /// Notes that the bytes of `sync` from stream `offset` came in `frame`.
+    fn mark(&mut self, offset: u64, frame: u64, time: Timestamp) {
+        if self.sync_marks.last().is_some_and(|m| m.1 == frame) {
+            return;
+        }
+        if self.sync_marks.len() >= MAX_SYNC_MARKS {
+            self.sync_marks.drain(..MAX_SYNC_MARKS / 2);
+        }
+        self.sync_marks.push((offset, frame, time));
+    }
+
+    /// Forgets the marks of bytes no longer in `sync` (all but the last
+    /// one at or before its start).
+    fn prune_marks(&mut self) {
+        if self.sync.is_empty() {
+            self.sync_marks.clear();
+            return;
+        }
+        let start = self.sync_offset;
+        let keep = self
+            .sync_marks
+            .iter()
+            .rposition(|m| m.0 <= start)
+            .unwrap_or(0);
+        self.sync_marks.drain(..keep);
     }
 }
 
@@ -884,6 +920,11 @@ fn rtmp_conn(conns: &mut HashMap<u64, Conn>, conn: ConnId, dir: Dir) -> Option<(
 /// The direction ends: a message still in progress is reported cut off.
 fn finish_half(c: &mut Conn, dir: Dir, frame: u64, ctx: &mut Ctx<'_>) {
     let d = dir.index();
+    // Bytes still waiting for a boundary (or for its chunk size to be told
+    // apart): nothing more comes, decide with what there is.
+    if matches!(c.half[d].phase, Phase::Sync { .. }) && !c.half[d].sync.is_empty() {
+        try_sync(c, dir, true, frame, ctx);
+    }
     let h = &mut c.half[d];
     if let Phase::Chunks { dec } = &mut h.phase {
         if dec.partial_bytes() > 0 || dec.pending() > 0 {
@@ -1078,7 +1119,9 @@ fn feed(c: &mut Conn, dir: Dir, offset: u64, bytes: &[u8], frame: u64, ctx: &mut
                 h.sync_offset = offset;
                 h.sync_from = 0;
                 h.sync_pending.clear();
+                h.sync_marks.clear();
             }
+            h.mark(offset, frame, ctx.time);
             h.sync.extend_from_slice(data);
             try_sync(c, dir, false, frame, ctx);
         }
@@ -1228,6 +1271,8 @@ fn drain(c: &mut Conn, dir: Dir, frame: u64, ctx: &mut Ctx<'_>) {
                     h.sync_offset = offset + 1;
                     h.sync_from = 0;
                     h.sync_pending.clear();
+                    h.sync_marks.clear();
+                    h.mark(offset + 1, frame, ctx.time);
                     h.sync_skipped = 1;
                     h.phase = Phase::Sync {
                         cause: SyncCause::Error,
@@ -1340,6 +1385,7 @@ fn gap(
                 h.sync.clear();
                 h.sync_from = 0;
                 h.sync_pending.clear();
+                h.prune_marks();
                 h.sync_skipped += missing;
             }
         }
@@ -1356,6 +1402,7 @@ fn to_sync(c: &mut Conn, dir: Dir, cause: SyncCause) {
         h.sync.clear();
         h.sync_from = 0;
         h.sync_pending.clear();
+        h.prune_marks();
         h.sync_skipped = 0;
         h.phase = Phase::Sync {
             cause,
@@ -1425,14 +1472,30 @@ fn try_sync(c: &mut Conn, dir: Dir, final_bytes: bool, frame: u64, ctx: &mut Ctx
                     ..Default::default()
                 })),
             };
-            let mut dec = dec;
-            dec.push(&h.sync[b.pos..]);
-            h.sync = Vec::new();
+            let bytes = std::mem::take(&mut h.sync);
+            // The packets the bytes from the boundary on came in: each
+            // piece is decoded with its own frame and time.
+            let base = h.sync_offset;
+            let mut pieces: Vec<(usize, u64, Timestamp)> = Vec::new();
+            for &(off, fr, tm) in &h.sync_marks {
+                let at = (off.saturating_sub(base) as usize).clamp(b.pos, bytes.len());
+                match pieces.last_mut() {
+                    Some(l) if l.0 == at => *l = (at, fr, tm),
+                    _ => pieces.push((at, fr, tm)),
+                }
+            }
+            if pieces.first().is_none_or(|p| p.0 > b.pos) {
+                pieces.insert(0, (b.pos, frame, ctx.time));
+            }
+            h.sync_marks.clear();
             h.sync_from = 0;
             h.sync_pending.clear();
             h.sync_skipped = 0;
             h.phase = Phase::Chunks { dec };
-            announce(c, frame, ctx);
+            let now = ctx.time;
+            let (first_frame, first_time) = (pieces[0].1, pieces[0].2);
+            ctx.time = first_time;
+            announce(c, first_frame, ctx);
             let kind = RecordKind::Resynced {
                 cause,
                 skipped,
@@ -1440,8 +1503,21 @@ fn try_sync(c: &mut Conn, dir: Dir, final_bytes: bool, frame: u64, ctx: &mut Ctx
                 size_kept: known && b.chunk_size == kept_size,
                 chunks_agreed: b.chunks,
             };
-            ctx.rec(c, Some(dir), frame, Some(start_offset), kind);
-            drain(c, dir, frame, ctx);
+            ctx.rec(c, Some(dir), first_frame, Some(start_offset), kind);
+            for (i, &(at, fr, tm)) in pieces.iter().enumerate() {
+                let end = pieces.get(i + 1).map_or(bytes.len(), |p| p.0);
+                ctx.time = tm;
+                match &mut c.half[d].phase {
+                    Phase::Chunks { dec } => {
+                        dec.push(&bytes[at..end]);
+                        drain(c, dir, fr, ctx);
+                    }
+                    // The decoder lost the boundary again: the rest is
+                    // searched as it came.
+                    _ => feed(c, dir, base + at as u64, &bytes[at..end], fr, ctx),
+                }
+            }
+            ctx.time = now;
         }
         Search::Undecided => {
             h.sync_from = h.sync.len();
@@ -1458,6 +1534,7 @@ fn try_sync(c: &mut Conn, dir: Dir, final_bytes: bool, frame: u64, ctx: &mut Ctx
                 h.sync_offset += cut as u64;
                 h.sync_skipped += cut as u64;
                 h.sync_from -= cut;
+                h.prune_marks();
             }
             give_up_if_long(c, dir, frame, ctx);
         }
@@ -1469,6 +1546,7 @@ fn try_sync(c: &mut Conn, dir: Dir, final_bytes: bool, frame: u64, ctx: &mut Ctx
             h.sync_skipped += drop as u64;
             h.sync_from = 0;
             h.sync_pending.clear();
+            h.prune_marks();
             give_up_if_long(c, dir, frame, ctx);
         }
     }

@@ -39,7 +39,16 @@ struct Csid {
     ext: Option<u32>,
     /// Bytes of the message in progress still to come (0: none in progress).
     remaining: u32,
+    /// Messages of other chunk streams completed since this one's last
+    /// chunk, while its message is in progress.
+    idle: u32,
 }
+
+/// Messages of other chunk streams that may complete between two chunks of
+/// one message. Senders send a message's chunks together, or interleave a
+/// few small ones (audio between a key frame's chunks); a "message" that
+/// waits longer was read from payload bytes.
+pub const MAX_INTERLEAVED: u32 = 16;
 
 /// What the walk knows of each chunk stream: the last header's length and
 /// type, and the message in progress.
@@ -65,11 +74,23 @@ impl WalkState {
             msg_type,
             ext,
             remaining: 0,
+            idle: 0,
         };
         match self.csids.iter_mut().find(|x| x.csid == csid) {
             Some(x) => *x = c,
             None => self.csids.push(c),
         }
+    }
+
+    /// The most messages of other chunk streams completed since a message
+    /// still in progress had its last chunk (0 when none waits).
+    pub fn stalest(&self) -> u32 {
+        self.csids
+            .iter()
+            .filter(|c| c.remaining > 0)
+            .map(|c| c.idle)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Whether `csid` had a header.
@@ -259,6 +280,7 @@ pub fn walk(
                 msg_type: 0,
                 ext: None,
                 remaining: 0,
+                idle: 0,
             });
         }
         let Some(c) = state.get(bh.csid) else {
@@ -292,8 +314,23 @@ pub fn walk(
             }
         }
         c.remaining -= payload as u32;
+        c.idle = 0;
         if c.remaining == 0 {
             w.messages += 1;
+            let done = bh.csid;
+            let mut stale = false;
+            for o in state
+                .csids
+                .iter_mut()
+                .filter(|o| o.csid != done && o.remaining > 0)
+            {
+                o.idle += 1;
+                stale |= o.idle > MAX_INTERLEAVED;
+            }
+            if stale {
+                w.end = WalkEnd::Invalid(at);
+                return w;
+            }
         }
         w.chunks += 1;
         pos += payload;
@@ -377,6 +414,9 @@ impl SearchOptions {
 enum Verdict {
     Found(Boundary),
     Undecided,
+    /// A boundary under several chunk sizes that the bytes so far cannot
+    /// tell apart: the search waits on it (no later position is better).
+    Tied,
     Invalid,
 }
 
@@ -399,10 +439,20 @@ fn judge(
     }
     let mut best: Option<Boundary> = None;
     let mut undecided = false;
+    // Sizes accepted with as many headers as the best: every message
+    // there fitted all of them, so the stretch cannot tell them
+    // apart (a stream chunked at 65536 whose messages so far were under
+    // 4096 walks as cleanly at 4096). They are told apart further on.
+    let mut tied: Vec<(u32, usize)> = Vec::new();
     for &size in sizes.iter() {
         scratch.clone_from(state);
         let w = walk(&buf[pos..], size, scratch, opts.start, 64);
-        let enough = w.chunks >= opts.min_chunks && w.messages >= opts.min_messages;
+        // Evidence that ran out while a message waits for its next chunk
+        // behind others is not enough yet: a header read from payload
+        // bytes starts a "message" whose next chunk never comes.
+        let enough = w.chunks >= opts.min_chunks
+            && w.messages >= opts.min_messages
+            && scratch.stalest() == 0;
         let accept = match w.end {
             WalkEnd::Invalid(_) => false,
             WalkEnd::Limit => true,
@@ -415,6 +465,9 @@ fn judge(
                 false
             }
         };
+        if accept {
+            tied.push((size, w.chunks));
+        }
         if accept && best.is_none_or(|b| w.chunks > b.chunks) {
             best = Some(Boundary {
                 pos,
@@ -424,12 +477,72 @@ fn judge(
             });
         }
     }
+    if let Some(b) = best {
+        tied.retain(|&(_, chunks)| chunks == b.chunks);
+    }
+    if tied.len() > 1
+        && let Some(b) = best.as_mut()
+    {
+        // Walk the tied sizes further: a message longer than one of them
+        // (a key frame) shows which holds. One that still cannot be told
+        // apart for lack of bytes waits for more, unless these are the
+        // last; one that holds over the long stretch too is as good as
+        // any for what the stream sends (an audio-only stream).
+        let mut far: Vec<(u32, Walk)> = tied
+            .iter()
+            .map(|&(size, _)| {
+                scratch.clone_from(state);
+                (
+                    size,
+                    walk(&buf[pos..], size, scratch, opts.start, DISAMBIGUATE_CHUNKS),
+                )
+            })
+            .collect();
+        // A size still walking when the bytes ran out may yet go astray
+        // or hold: while two are, or one is but has walked less than one
+        // that ended, it waits. (Counting headers of walks cut at
+        // different places favours a wrong size that reads a header from
+        // the middle of a message the right one cannot finish yet.) Then
+        // the size whose headers held together the longest is the one: a
+        // wrong one goes astray (a fmt-3 header read as payload, a length
+        // read from payload), while the right one may still end at
+        // something the walk finds implausible far on.
+        let open = |w: &Walk| matches!(w.end, WalkEnd::NeedMore(_));
+        let alive: Vec<usize> = far
+            .iter()
+            .filter(|(_, w)| open(w))
+            .map(|(_, w)| w.chunks)
+            .collect();
+        let done = far
+            .iter()
+            .filter(|(_, w)| !open(w))
+            .map(|(_, w)| w.chunks)
+            .max();
+        let settled = match alive.as_slice() {
+            [] => true,
+            [one] => done.is_none_or(|d| *one >= d),
+            _ => false,
+        };
+        if !settled && !opts.final_bytes {
+            return Verdict::Tied;
+        }
+        let most = far.iter().map(|(_, w)| w.chunks).max().unwrap_or(0);
+        far.retain(|(_, w)| w.chunks == most);
+        if let Some((size, w)) = far.first() {
+            b.chunk_size = *size;
+            b.chunks = w.chunks;
+            b.messages = w.messages;
+        }
+    }
     match best {
         Some(b) => Verdict::Found(b),
         None if undecided => Verdict::Undecided,
         None => Verdict::Invalid,
     }
 }
+
+/// Headers walked to tell apart chunk sizes the first stretch could not.
+pub const DISAMBIGUATE_CHUNKS: usize = 512;
 
 /// Looks for a position in `buf` where chunk headers hold together, starting
 /// each walk from `state`: first the `pending` positions (those that needed
@@ -457,6 +570,9 @@ pub fn find_boundary(
                 pending.clear();
                 return Search::Found(b);
             }
+            // A boundary waits to be told its chunk size: nothing after it
+            // is judged meanwhile (nor can push it out of `pending`).
+            Verdict::Tied => return Search::Undecided,
             Verdict::Undecided => i += 1,
             Verdict::Invalid => {
                 pending.remove(i);
@@ -468,6 +584,13 @@ pub fn find_boundary(
             Verdict::Found(b) => {
                 pending.clear();
                 return Search::Found(b);
+            }
+            Verdict::Tied => {
+                if pending.len() >= MAX_PENDING {
+                    pending.remove(0);
+                }
+                pending.push(pos);
+                return Search::Undecided;
             }
             Verdict::Undecided => {
                 if pending.len() >= MAX_PENDING {
