@@ -321,7 +321,7 @@ impl<R: Read> Reader<R> {
             }
             let hdr = match parse_pcap_header(&r.buf[r.start..r.start + 24]) {
                 Ok((_, h)) => h,
-                Err(e) => return Err(r.corrupt("pcap file header", format!("{e:?}"))),
+                Err(e) => return Err(r.corrupt("pcap file header", parse_error(&e))),
             };
             r.format = Format::Pcap {
                 big_endian: hdr.is_bigendian(),
@@ -517,7 +517,7 @@ impl<R: Read> Reader<R> {
         };
         let (ts_sec, ts_frac, orig_len) = match parsed {
             Ok((_, b)) => (b.ts_sec, b.ts_usec, b.origlen),
-            Err(e) => return Err(self.corrupt("pcap record", format!("{e:?}"))),
+            Err(e) => return Err(self.corrupt("pcap record", parse_error(&e))),
         };
         let nsec_raw = if nanosecond {
             u64::from(ts_frac)
@@ -615,7 +615,7 @@ impl<R: Read> Reader<R> {
             match btype {
                 PCAPNG_SHB => {
                     if let Err(e) = parse_sectionheaderblock(block) {
-                        return Err(self.corrupt("pcapng section header", format!("{e:?}")));
+                        return Err(self.corrupt("pcapng section header", parse_error(&e)));
                     }
                     // A new section starts a new interface numbering.
                     self.interfaces.clear();
@@ -643,7 +643,7 @@ impl<R: Read> Reader<R> {
                         }
                         Err(e) => {
                             return Err(
-                                self.corrupt("pcapng interface description", format!("{e:?}"))
+                                self.corrupt("pcapng interface description", parse_error(&e))
                             );
                         }
                     };
@@ -675,6 +675,19 @@ impl<R: Read> Reader<R> {
         // (interface, raw timestamp or None, data offset within block, caplen, origlen)
         let (if_id, ts, data_off, caplen, orig_len) = match btype {
             PCAPNG_EPB => {
+                // The captured length must fit the block (pcap-parser says
+                // only "Verify" or "Incomplete(Size(..))" of it).
+                if blen >= 32 {
+                    let caplen = u32_at(block, 20, be) as usize;
+                    if 28 + caplen + 4 > blen {
+                        return Err(self.corrupt(
+                            what,
+                            format!(
+                                "enhanced packet block: captured length {caplen} does not fit the block of {blen} bytes"
+                            ),
+                        ));
+                    }
+                }
                 let parsed = if be {
                     parse_enhancedpacketblock_be(block)
                 } else {
@@ -688,7 +701,8 @@ impl<R: Read> Reader<R> {
                         (epb.if_id, Some(ts), off, caplen, epb.origlen)
                     }
                     Err(e) => {
-                        return Err(self.corrupt(what, format!("enhanced packet block: {e:?}")));
+                        return Err(self
+                            .corrupt(what, format!("enhanced packet block: {}", parse_error(&e))));
                     }
                 }
             }
@@ -707,7 +721,11 @@ impl<R: Read> Reader<R> {
                         let caplen = (spb.origlen.min(snap) as usize).min(spb.data.len());
                         (0, None, off, caplen, spb.origlen)
                     }
-                    Err(e) => return Err(self.corrupt(what, format!("simple packet block: {e:?}"))),
+                    Err(e) => {
+                        return Err(
+                            self.corrupt(what, format!("simple packet block: {}", parse_error(&e)))
+                        );
+                    }
                 }
             }
             _ => {
@@ -758,6 +776,33 @@ impl<R: Read> Reader<R> {
             orig_len: orig_len.max(caplen as u32),
             offset: self.offset,
         })
+    }
+}
+
+/// What pcap-parser said of a block, in words: its error kind and where it
+/// stopped, never the bytes (its Debug form prints the whole rest of the
+/// block).
+fn parse_error<I: AsRef<[u8]>>(e: &pcap_parser::nom::Err<pcap_parser::PcapError<I>>) -> String {
+    use pcap_parser::PcapError as P;
+    use pcap_parser::nom::Err;
+    let inner = match e {
+        Err::Incomplete(n) => return format!("cut short ({n:?} more bytes needed)"),
+        Err::Error(p) | Err::Failure(p) => p,
+    };
+    match inner {
+        P::NomError(i, kind) => format!(
+            "malformed ({kind:?} check failed, {} bytes before the block's end: a length that does not fit the block?)",
+            i.as_ref().len()
+        ),
+        P::OwnedNomError(i, kind) => format!(
+            "malformed ({kind:?} check failed, {} bytes before the block's end)",
+            i.len()
+        ),
+        P::Incomplete(n) => format!("cut short ({n} more bytes needed)"),
+        P::Eof | P::UnexpectedEof => "cut short".to_owned(),
+        P::BufferTooSmall => "larger than the buffer".to_owned(),
+        P::ReadError => "read error".to_owned(),
+        P::HeaderNotRecognized => "header not recognized as pcap or pcapng".to_owned(),
     }
 }
 
@@ -967,6 +1012,27 @@ mod tests {
             matches!(e, CaptureError::Corrupt { offset, frame: 2, .. } if offset == at),
             "{e}"
         );
+        // An EPB whose captured length does not fit its block (either byte
+        // order): named in words, not pcap-parser's Debug dump of the block.
+        for be in [false, true] {
+            let ng = Ng { be };
+            let mut g = ng.shb();
+            g.extend(ng.idb(1, None));
+            let mut epb = ng.epb(0, 1, &[7u8; 64], 64);
+            let caplen = if be {
+                0xffff_ffffu32.to_be_bytes()
+            } else {
+                0xffff_ffffu32.to_le_bytes()
+            };
+            epb[20..24].copy_from_slice(&caplen);
+            g.extend(epb);
+            let e = all(&g).1.unwrap().to_string();
+            assert!(
+                e.contains("captured length 4294967295 does not fit the block of 96 bytes"),
+                "{e}"
+            );
+            assert!(e.len() < 200, "{e}");
+        }
         let mut h = ng.shb();
         let mut b = ng.idb(1, None);
         let n = b.len();
