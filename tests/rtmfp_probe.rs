@@ -227,3 +227,99 @@ fn probe_errors_and_redirects() {
     let (code, _, err) = probe(&["probe", &url]);
     assert_eq!(code, 9, "{err}");
 }
+
+/// The URL's secrets (user info, stream key, query values) stay out of
+/// text and JSON (CLI.md), though the EPD carries the URL whole to the
+/// server; `--count` ends with a `probe_summary` as rtmp:// probes do.
+#[test]
+fn probe_keeps_secrets_and_summarises_several_attempts() {
+    let (port, got) = serve(responder(), false);
+    let url =
+        format!("rtmfp://alice:hunter2pw@127.0.0.1:{port}/live/kq7secretkey?token=tok3n5ecret&x");
+    for json in [true, false] {
+        let mut args = vec!["probe", "--count", "3", "-i", "50ms", url.as_str()];
+        if json {
+            args.insert(0, "--json");
+        }
+        let out = common::bin().args(&args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for secret in ["alice", "hunter2pw", "kq7secretkey", "tok3n5ecret"] {
+            assert!(!all.contains(secret), "{secret} leaked: {all}");
+        }
+        if json {
+            let recs: Vec<serde_json::Value> = all
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            assert_eq!(recs.len(), 4, "{all}");
+            let s = &recs[3];
+            assert_eq!(s["type"], "probe_summary");
+            assert_eq!(
+                (s["sent"].as_u64(), s["ok"].as_u64()),
+                (Some(3), Some(3)),
+                "{s}"
+            );
+            assert!(s["rhello_ms"]["avg"].as_f64().is_some(), "{s}");
+        } else {
+            assert!(all.contains("--- 3 attempts, 3 ok, 0% failed ---"), "{all}");
+            assert!(all.contains("rtmfp://***@127.0.0.1"), "{all}");
+        }
+    }
+    // The server was sent the URL whole (the EPD).
+    let d = got.lock().unwrap()[0].clone();
+    let mut buf = Vec::new();
+    let p = open_default(&d, &mut buf).unwrap().packet.unwrap();
+    let ChunkBody::IHello { epd: e, .. } = &p.chunks[0].body else {
+        panic!()
+    };
+    assert_eq!(e, &epd(EPD_ANCILLARY, url.as_bytes()));
+}
+
+/// Ctrl-C while an IHello waits for an answer: 130 before any attempt
+/// completed, the summary of those done with `--count` (it killed the
+/// process by signal, no word said).
+#[test]
+fn ctrl_c_ends_an_rtmfp_probe() {
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "rtmfp://127.0.0.1:{}/live/key",
+        silent.local_addr().unwrap().port()
+    );
+    let run = |extra: &[&str]| {
+        let child = common::bin()
+            .args(extra)
+            .args(["probe", &url])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // It has sent its first IHello when the socket has one to read.
+        silent
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut b = [0u8; 2048];
+        silent.recv_from(&mut b).expect("an IHello");
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        common::wait_output(child, "probe", std::time::Duration::from_secs(10))
+    };
+    let o = run(&["--timeout", "20s"]);
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("interrupted"));
+}

@@ -983,7 +983,7 @@ fn human(
 }
 
 /// min/avg/max/mdev of a phase over the successful attempts.
-fn stats(values: &[f64]) -> Value {
+pub(crate) fn stats(values: &[f64]) -> Value {
     if values.is_empty() {
         return Value::Null;
     }

@@ -13,8 +13,9 @@ use crate::cli::{GlobalArgs, HandshakeChoice, ProbeArgs};
 use crate::report::{Style, write_json_line};
 use crate::{Exit, exit};
 use rtmptool::net::rtmfp::{ProbeError, ProbeOptions, ProbeResult, RtmfpUrl, probe};
+use rtmptool::net::url::redact_text_url;
 use rtmptool::proto::rtmfp::handshake::{EPD_ANCILLARY, EPD_FINGERPRINT, EPD_HOSTNAME, epd};
-use rtmptool::text::sanitize_bytes;
+use rtmptool::text::{sanitize, sanitize_bytes};
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -161,52 +162,211 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
         groups,
         timeout: global.timeout,
     };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Exit {
+            code: exit::FAILURE,
+            error: e.into(),
+        })?;
+    let shown = if args.reveal_keys {
+        url.url.clone()
+    } else {
+        redact_text_url(&url.url)
+    };
+    let count = args.count.max(1);
+    let url = std::sync::Arc::new(url);
+    let opts = std::sync::Arc::new(opts);
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let mut last_err = None;
-    for seq in 1..=args.count.max(1) {
-        if seq > 1 {
-            std::thread::sleep(args.interval);
-        }
-        let mut r = ProbeResult::default();
-        let res = probe(&url, &opts, &mut r);
-        let err = res.as_ref().err().map(|e| {
-            let phase = match e {
-                ProbeError::Network(_) => "resolve",
-                ProbeError::NoAnswer { what: "IHello", .. } => "ihello",
-                ProbeError::NoAnswer { .. } | ProbeError::Handshake(_) => "keying",
-                ProbeError::Redirected(_) => "ihello",
-                ProbeError::Malformed(_) => "handshake",
+    let mut results: Vec<Attempt> = Vec::new();
+    // Ctrl-C ends the run like ping's (and like rtmp:// probes): the
+    // attempt in flight is dropped, the summary of those completed printed.
+    let interrupted = rt.block_on(async {
+        let ctrlc = tokio::signal::ctrl_c();
+        tokio::pin!(ctrlc);
+        for seq in 1..=count {
+            if seq > 1 {
+                tokio::select! {
+                    biased;
+                    _ = &mut ctrlc => return true,
+                    _ = tokio::time::sleep(args.interval) => {}
+                }
+            }
+            let (u, o) = (url.clone(), opts.clone());
+            let job = tokio::task::spawn_blocking(move || {
+                let mut r = ProbeResult::default();
+                let res = probe(&u, &o, &mut r);
+                (r, res)
+            });
+            let (r, res) = tokio::select! {
+                biased;
+                _ = &mut ctrlc => return true,
+                j = job => match j {
+                    Ok(x) => x,
+                    Err(_) => return true,
+                },
             };
-            (phase, e.to_string())
+            let err = res.as_ref().err().map(|e| {
+                let (phase, code) = match e {
+                    ProbeError::Network(m)
+                        if m.starts_with("cannot resolve") || m.contains("has no address") =>
+                    {
+                        ("resolve", exit::NETWORK)
+                    }
+                    ProbeError::Network(_) => ("ihello", exit::NETWORK),
+                    ProbeError::NoAnswer { what: "IHello", .. } => ("ihello", exit::HANDSHAKE),
+                    ProbeError::NoAnswer { .. } | ProbeError::Handshake(_) => {
+                        ("keying", exit::HANDSHAKE)
+                    }
+                    ProbeError::Redirected(_) => ("ihello", exit::HANDSHAKE),
+                    ProbeError::Malformed(_) => ("handshake", exit::PROTOCOL),
+                };
+                (phase, e.to_string(), code)
+            });
+            let mut out = stdout.lock();
+            let e = err.as_ref().map(|(p, m, _)| (*p, m.clone()));
+            let w = if style.json {
+                write_json_line(&mut out, &record(&shown, seq, &r, e))
+            } else if style.verbosity < 0 {
+                Ok(())
+            } else if seq > 1 {
+                // Later attempts: a line each, like ping.
+                writeln!(
+                    out,
+                    "seq={seq} {} rhello={} total={}{}",
+                    if err.is_none() { "ok" } else { "FAILED" },
+                    fmt_ms(r.rhello_ms),
+                    fmt_ms(r.open_ms.or(r.rhello_ms)),
+                    err.as_ref()
+                        .map_or(String::new(), |(p, _, _)| format!(" ({p} failed)"))
+                )
+            } else {
+                human(&shown, &r, &mut out)
+            };
+            let _ = w.and_then(|_| out.flush());
+            if let Some((phase, m, _)) = &err
+                && count > 1
+            {
+                eprintln!("rtmptool: probe {shown}: {phase} failed: {}", sanitize(m));
+            }
+            results.push(Attempt { r, err });
+        }
+        false
+    });
+    // The attempt Ctrl-C dropped may still wait on its socket.
+    rt.shutdown_background();
+    if results.is_empty() {
+        return Err(Exit {
+            code: exit::INTERRUPTED,
+            error: anyhow!("probe {shown}: interrupted before the first attempt completed"),
         });
-        let w = if style.json {
-            write_json_line(&mut out, &record(&url.url, seq, &r, err.clone()))
+    }
+    if count > 1 || interrupted {
+        let mut out = stdout.lock();
+        let s = summary(&results, interrupted);
+        let _ = if style.json {
+            write_json_line(&mut out, &s)
+        } else if style.verbosity >= 0 || interrupted {
+            human_summary(&mut out, &s)
         } else {
-            human(&url.url, &r, &mut out)
+            Ok(())
         };
-        if let Err(e) = w.and_then(|_| out.flush())
-            && e.kind() != std::io::ErrorKind::BrokenPipe
-        {
-            return Err(Exit {
-                code: exit::FAILURE,
-                error: anyhow!("cannot write output: {e}"),
-            });
-        }
-        if let Err(e) = res {
-            let code = match e {
-                ProbeError::Network(_) => exit::NETWORK,
-                ProbeError::Malformed(_) => exit::PROTOCOL,
-                _ => exit::HANDSHAKE,
-            };
-            last_err = Some(Exit {
-                code,
-                error: anyhow!("probe {}: {e}", url.url),
-            });
-        }
+        let _ = out.flush();
     }
-    match last_err {
-        Some(e) => Err(e),
+    let failed = results.iter().filter(|a| a.err.is_some()).count();
+    match results.iter().rev().find_map(|a| a.err.as_ref()) {
         None => Ok(()),
+        Some((phase, m, code)) => Err(Exit {
+            code: *code,
+            error: if results.len() == 1 {
+                anyhow!("probe {shown}: {m}")
+            } else {
+                anyhow!(
+                    "probe {shown}: {failed} of {} attempts failed (the last in {phase}: {m})",
+                    results.len()
+                )
+            },
+        }),
     }
+}
+
+/// One attempt: what it learned and, if it failed, where, why and the exit
+/// code.
+struct Attempt {
+    r: ProbeResult,
+    err: Option<(&'static str, String, u8)>,
+}
+
+fn fmt_ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.3} ms"))
+}
+
+/// The `probe_summary` record of several attempts (the rtmp:// keys that
+/// apply: sent, ok, failed, success_ratio, interrupted, phase times,
+/// failed_in).
+fn summary(results: &[Attempt], interrupted: bool) -> Value {
+    let ok = results.iter().filter(|a| a.err.is_none()).count();
+    let times = |get: &dyn Fn(&ProbeResult) -> Option<f64>, only_ok: bool| {
+        let v: Vec<f64> = results
+            .iter()
+            .filter(|a| !only_ok || a.err.is_none())
+            .filter_map(|a| get(&a.r))
+            .collect();
+        super::probe::stats(&v)
+    };
+    let mut failed_in = serde_json::Map::new();
+    for (phase, _, _) in results.iter().filter_map(|a| a.err.as_ref()) {
+        let n = failed_in.get(*phase).and_then(Value::as_u64).unwrap_or(0);
+        failed_in.insert((*phase).into(), json!(n + 1));
+    }
+    json!({
+        "type": "probe_summary",
+        "protocol": "rtmfp",
+        "sent": results.len(),
+        "ok": ok,
+        "failed": results.len() - ok,
+        "success_ratio": ok as f64 / results.len().max(1) as f64,
+        "interrupted": interrupted,
+        "rhello_ms": times(&|r| r.rhello_ms, false),
+        "keying_ms": times(&|r| r.keying_ms, false),
+        "handshake_ms": times(&|r| r.open_ms.or(r.rhello_ms), false),
+        "total_ms": times(&|r| r.open_ms.or(r.rhello_ms), true),
+        "failed_in": failed_in,
+    })
+}
+
+fn human_summary(out: &mut dyn Write, s: &Value) -> std::io::Result<()> {
+    let sent = s["sent"].as_u64().unwrap_or(0);
+    let failed = s["failed"].as_u64().unwrap_or(0);
+    writeln!(
+        out,
+        "--- {sent} attempts, {} ok, {:.0}% failed{} ---",
+        sent - failed,
+        100.0 * failed as f64 / sent.max(1) as f64,
+        if s["interrupted"] == true {
+            " (interrupted)"
+        } else {
+            ""
+        }
+    )?;
+    if let Some(f) = s["failed_in"].as_object().filter(|f| !f.is_empty()) {
+        let parts: Vec<String> = f.iter().map(|(k, n)| format!("{n} in {k}")).collect();
+        writeln!(out, "failed: {}", parts.join(", "))?;
+    }
+    for k in ["rhello_ms", "keying_ms", "total_ms"] {
+        let v = &s[k];
+        if !v.is_null() {
+            writeln!(
+                out,
+                "{:<16} min/avg/max/mdev = {}/{}/{}/{} ms (median {})",
+                k.trim_end_matches("_ms"),
+                v["min"],
+                v["avg"],
+                v["max"],
+                v["mdev"],
+                v["median"]
+            )?;
+        }
+    }
+    Ok(())
 }

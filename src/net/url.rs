@@ -415,6 +415,12 @@ pub fn redact_path_query(s: &str, reveal: bool) -> String {
 /// info, the last path component (when there are two or more) and the
 /// query are redacted as [`RtmpUrl`] would; control characters escaped.
 pub fn redact_raw(s: &str) -> String {
+    format!("'{}'", redact_text_url(s))
+}
+
+/// [`redact_raw`] without the quotes: for a URL of a scheme [`RtmpUrl`]
+/// does not parse (`rtmfp://`), shown as the URL.
+pub fn redact_text_url(s: &str) -> String {
     let (scheme, rest) = match s.find("://") {
         Some(i) => (&s[..i + 3], &s[i + 3..]),
         None => ("", s),
@@ -438,7 +444,7 @@ pub fn redact_raw(s: &str) -> String {
         out.push('?');
         out.push_str(&redact_query(q, false));
     }
-    format!("'{}'", crate::text::sanitize(&out))
+    crate::text::sanitize(&out).into_owned()
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
