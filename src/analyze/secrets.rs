@@ -117,7 +117,13 @@ impl Secrets {
                 ChunkBody::IHello { epd, .. } | ChunkBody::FIHello { epd, .. } => {
                     if let Ok((opts, _, _)) = read_options(epd) {
                         for (_, v) in opts {
-                            self.learn_url(&String::from_utf8_lossy(&v));
+                            let u = String::from_utf8_lossy(&v);
+                            self.learn_url(&u);
+                            // A URL that names a stream after its app
+                            // (`rtmfp://host/app/KEY`): the key too.
+                            if let Some(k) = url_stream_key(&u) {
+                                self.add(k);
+                            }
                         }
                     }
                 }
@@ -382,6 +388,16 @@ impl Secrets {
     }
 }
 
+/// The last path component of a URL whose path has two or more (the
+/// stream name after the app), as `redact_raw` shortens it.
+fn url_stream_key(u: &str) -> Option<&str> {
+    let rest = u.split_once("://")?.1;
+    let path = &rest[rest.find('/')?..];
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    (parts.len() >= 2).then(|| parts[parts.len() - 1])
+}
+
 /// (bytes kept, bytes masked) of a secret, as `redact` shows it.
 fn kept(k: &str) -> (usize, usize) {
     if let Some(info) = k.strip_suffix('@') {
@@ -456,6 +472,17 @@ mod tests {
             }
             k => format!("{k:?}"),
         }
+    }
+
+    #[test]
+    fn an_rtmfp_urls_stream_key_is_a_secret() {
+        assert_eq!(
+            url_stream_key("rtmfp://u:p@h:1935/live/key1?t=x"),
+            Some("key1")
+        );
+        assert_eq!(url_stream_key("rtmfp://h/live"), None);
+        assert_eq!(url_stream_key("rtmfp://h/live/"), None);
+        assert_eq!(url_stream_key("rtmfp://h"), None);
     }
 
     #[test]
