@@ -428,3 +428,80 @@ fn a_reconnect_on_the_same_addresses_is_a_new_session() {
         assert_eq!(s["closed"], "Close by initiator, CloseAck by responder");
     }
 }
+
+/// Datagrams duplicated (by the capture or the network: the same bytes
+/// again; a retransmission is a new datagram): dump decodes each once and
+/// says which are copies, its flow counts are the original's, and ecn
+/// counts a copy's CE mark once, as the receiver does. They were counted as
+/// retransmissions and as CE marks the reports "missed" (a false fault).
+#[test]
+fn duplicated_datagrams_are_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, every) in [
+        ("ecn_ce_every10th_c2s", 5usize),
+        ("flash_hmac_sseq_g16_anc", 3),
+        ("ecn_ce_all_wrap", 7),
+    ] {
+        let base = format!("testdata/rtmfp/{name}");
+        let keys = Path::new(&format!("{base}.keys")).to_path_buf();
+        let frames = read(&format!("{base}.pcap"));
+        let mut out = Vec::new();
+        let mut copies = 0;
+        for (i, f) in frames.iter().enumerate() {
+            for d in ip_frames(f, false, None, i as u32 + 1) {
+                let n = d.len();
+                out.push((f.sec, f.usec, d.clone(), n));
+                if i % every == every - 1 {
+                    out.push((f.sec, f.usec, d, n));
+                    copies += 1;
+                }
+            }
+        }
+        let p = dir.path().join(format!("{name}-dup.pcap"));
+        write(&p, &out);
+        let orig_path = format!("{base}.pcap");
+        let orig = Path::new(&orig_path);
+        let want: Vec<String> = dump(orig, &keys).iter().map(essence).collect();
+        let got = dump(&p, &keys);
+        let dups = got.iter().filter(|r| r["duplicate"] == true).count();
+        assert_eq!(dups, copies, "{name}");
+        let got: Vec<String> = got
+            .iter()
+            .filter(|r| r["duplicate"] != true)
+            .map(essence)
+            .collect();
+        assert_eq!(got, want, "{name}: the originals decode as before");
+        // The stats: as the original's, plus the copies said.
+        let stats = |pcap: &Path| {
+            let o = common::bin()
+                .args(["--json", "dump", "--stats", "--keylog"])
+                .arg(&keys)
+                .arg(pcap)
+                .output()
+                .unwrap();
+            String::from_utf8(o.stdout)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .filter(|r| r["type"] == "rtmfp_stats")
+                .collect::<Vec<_>>()
+        };
+        let (a, b) = (stats(orig), stats(&p));
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            for d in ["c2s", "s2c"] {
+                assert_eq!(x[d]["flows"], y[d]["flows"], "{name} {d}");
+                assert_eq!(x[d]["ecn_reports"], y[d]["ecn_reports"], "{name} {d}");
+            }
+        }
+        if name.starts_with("ecn") {
+            let (c0, r0) = ecn(orig, &keys);
+            let (c1, r1) = ecn(&p, &keys);
+            assert_eq!(c1, c0, "{name}: {r1:?}");
+            for (x, y) in r0.iter().zip(&r1) {
+                assert_eq!(x["ce"], y["ce"], "{name}");
+                assert_eq!(x["verdicts"], y["verdicts"], "{name}");
+            }
+        }
+    }
+}

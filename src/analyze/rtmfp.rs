@@ -59,7 +59,15 @@ pub struct RtmfpPacket {
     /// A hash of the payload (length, first 32 and last 16 bytes): equal
     /// on two legs of a relayed session, which never changes payloads.
     pub fingerprint: u64,
+    /// The same datagram (by its fingerprint) came in this session and
+    /// direction within the last [`DUPLICATE_WINDOW`] datagrams: a capture
+    /// or network duplicate (a retransmission is a new datagram). Its
+    /// chunks are not taken again; counts and ECN leave it out.
+    pub duplicate: bool,
 }
+
+/// Datagrams of each session direction remembered to tell duplicates.
+pub const DUPLICATE_WINDOW: usize = 256;
 
 /// The [`RtmfpPacket::fingerprint`] of a payload.
 pub fn fingerprint(b: &[u8]) -> u64 {
@@ -152,6 +160,8 @@ struct Session {
     /// A session packet (mode 1 or 2) was seen.
     opened: bool,
     flows: HashMap<(u8, u64), Flow, crate::proto::rtmfp::vlu::FnvBuild>,
+    /// Fingerprints of the last datagrams of each direction.
+    recent: [std::collections::VecDeque<u64>; 2],
 }
 
 /// The RTMFP half of the analyzer.
@@ -280,6 +290,7 @@ impl Rtmfp {
                     ],
                     flows: HashMap::default(),
                     opened: false,
+                    recent: Default::default(),
                 },
             );
         }
@@ -299,9 +310,18 @@ impl Rtmfp {
         {
             s.opened = true;
         }
+        let fp = fingerprint(u.payload);
+        let recent = &mut s.recent[dir.index()];
+        let duplicate = recent.contains(&fp);
+        if !duplicate {
+            if recent.len() >= DUPLICATE_WINDOW {
+                recent.pop_front();
+            }
+            recent.push_back(fp);
+        }
         let mut msgs = Vec::new();
         let mut retransmitted = 0;
-        if let Some(p) = opened.as_ref().and_then(|o| o.packet.as_ref().ok()) {
+        if !duplicate && let Some(p) = opened.as_ref().and_then(|o| o.packet.as_ref().ok()) {
             for c in &p.chunks {
                 if let ChunkBody::UserData(d) = &c.body {
                     retransmitted += u32::from(deliver(s, dir, d, &mut msgs, &mut self.held));
@@ -331,7 +351,8 @@ impl Rtmfp {
             retransmitted,
             truncated,
             key_failed,
-            fingerprint: fingerprint(u.payload),
+            fingerprint: fp,
+            duplicate,
         }))));
         for m in msgs {
             emit(rec(m));

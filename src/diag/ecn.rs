@@ -194,6 +194,11 @@ impl Ecn {
         let Some(&si) = self.index.get(&r.conn_id) else {
             return;
         };
+        // A duplicated datagram: the receiver counted its CE mark once
+        // (it rejects the copy), and so does this.
+        if p.duplicate {
+            return;
+        }
         let i = dir.index();
         let t = r.time.as_f64();
         let e = usize::from(p.ecn & 3);

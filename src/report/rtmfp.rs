@@ -233,6 +233,9 @@ pub fn packet_text(p: &RtmfpPacket) -> String {
             if p.retransmitted > 0 {
                 let _ = write!(s, " ({} retransmitted)", p.retransmitted);
             }
+            if p.duplicate {
+                s.push_str(" (duplicate of an earlier datagram: not counted)");
+            }
             if let rtmptool::proto::rtmfp::chunk::ChunkListEnd::Overlong { offset, len } = pk.end {
                 let _ = write!(
                     s,
@@ -272,6 +275,8 @@ pub struct DirStats {
     packets: u64,
     bytes: u64,
     sealed: u64,
+    /// Duplicated datagrams (not counted elsewhere).
+    duplicates: u64,
     acks: u64,
     ecn_reports: u64,
     pings: u64,
@@ -294,6 +299,10 @@ impl SessionStats {
     pub fn packet(&mut self, d: Dir, time: Timestamp, p: &RtmfpPacket) {
         let t = time.as_f64();
         let i = d.index();
+        if p.duplicate {
+            self.dirs[i].duplicates += 1;
+            return;
+        }
         {
             let s = &mut self.dirs[i];
             s.packets += 1;
@@ -398,6 +407,7 @@ impl SessionStats {
         let dir = |s: &DirStats| {
             json!({
                 "packets": s.packets, "bytes": s.bytes, "encrypted_without_key": s.sealed,
+                "duplicates": s.duplicates,
                 "acks": s.acks, "ecn_reports": s.ecn_reports, "pings": s.pings,
                 "buffer_probes": s.buffer_probes,
                 "rtt_ms": Self::rtt(&s.rtt_ms),
@@ -438,10 +448,12 @@ impl SessionStats {
                 d.ecn_reports,
                 d.pings,
                 d.buffer_probes,
-                if d.sealed > 0 {
-                    format!(", {} encrypted without key", d.sealed)
-                } else {
-                    String::new()
+                match (d.sealed, d.duplicates) {
+                    (0, 0) => String::new(),
+                    (n, 0) => format!(", {n} encrypted without key"),
+                    (0, k) => format!(", {k} duplicated datagrams not counted"),
+                    (n, k) =>
+                        format!(", {n} encrypted without key, {k} duplicated datagrams not counted"),
                 }
             );
             for (id, f) in &d.flows {
@@ -850,6 +862,9 @@ pub fn packet_line(
                 });
             if p.retransmitted > 0 {
                 o.num("retransmitted", u64::from(p.retransmitted));
+            }
+            if p.duplicate {
+                o.raw("duplicate", "true");
             }
             if let rtmptool::proto::rtmfp::chunk::ChunkListEnd::Overlong { offset, len } = pk.end {
                 o.str(
