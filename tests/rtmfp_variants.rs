@@ -505,3 +505,55 @@ fn duplicated_datagrams_are_counted_once() {
         }
     }
 }
+
+/// A key log line whose HMAC key is right and decryption key wrong (a
+/// mixed-up log): what it decrypts is noise, which must not be shown as
+/// the packet ("hmac ok" and garbage chunks); the packet does not open,
+/// and with the right line after the wrong one it opens with that.
+#[test]
+fn a_wrong_decryption_key_beside_a_right_hmac_key_opens_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "testdata/rtmfp/flash_hmac_sseq_g16_anc";
+    let pcap = Path::new(&format!("{base}.pcap")).to_path_buf();
+    let keys = std::fs::read_to_string(format!("{base}.keys")).unwrap();
+    let want: Vec<String> = dump(&pcap, Path::new(&format!("{base}.keys")))
+        .iter()
+        .map(essence)
+        .collect();
+    // Each session line with its enc_key and dec_key (fields 4 and 5)
+    // flipped in one bit: the HMAC keys stay right.
+    let broken: Vec<String> = keys
+        .lines()
+        .map(|l| {
+            if !l.starts_with("RTMFP_SESSION") {
+                return l.to_owned();
+            }
+            let mut f: Vec<String> = l.split(' ').map(str::to_owned).collect();
+            for i in [3, 4] {
+                let b = u8::from_str_radix(&f[i][..2], 16).unwrap() ^ 1;
+                f[i] = format!("{b:02x}{}", &f[i][2..]);
+            }
+            f.join(" ")
+        })
+        .collect();
+    let only_wrong = dir.path().join("wrong.keys");
+    std::fs::write(&only_wrong, broken.join("\n")).unwrap();
+    let got = dump(&pcap, &only_wrong);
+    let opened_with_session_key = got.iter().filter(|r| r["key"] == "session").count();
+    assert_eq!(opened_with_session_key, 0, "{got:?}");
+    let failed = got
+        .iter()
+        .filter(|r| {
+            r["encrypted"] == true
+                && r["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("do not open"))
+        })
+        .count();
+    assert!(failed > 20, "{failed}");
+    // The wrong line first, the right one after: as with the right log.
+    let both = dir.path().join("both.keys");
+    std::fs::write(&both, format!("{}\n{keys}", broken.join("\n"))).unwrap();
+    let got: Vec<String> = dump(&pcap, &both).iter().map(essence).collect();
+    assert_eq!(got, want);
+}

@@ -193,7 +193,7 @@ pub fn packet_text(p: &RtmfpPacket) -> String {
     }
     let Some(o) = &p.opened else {
         let why = if p.key_failed {
-            "the key log's key does not open it: HMAC or checksum does not verify"
+            "the key log's keys do not open it: HMAC or checksum does not verify, or what they decrypt is not a packet (a wrong decryption key)"
         } else {
             "no key: give --keylog"
         };
@@ -817,7 +817,7 @@ pub fn packet_line(
         if p.key_failed {
             o.str(
                 "error",
-                "the key log's session key does not open it (HMAC or checksum does not verify)",
+                "the key log's session keys do not open it (HMAC or checksum does not verify, or what they decrypt is not a packet: a wrong decryption key)",
             );
         }
         o.end();

@@ -75,7 +75,16 @@ pub fn open(payload: &[u8], session: &[DirKeys], buf: &mut Vec<u8>) -> Option<Op
     if sid != [0; 4] {
         for k in session {
             if let Ok(o) = open_flash(payload, k, buf) {
-                return Some(finish(sid, KeyUsed::Session, o, buf));
+                // Without a checksum, the HMAC vouches for the ciphertext
+                // only: a wrong decryption key beside the right HMAC key
+                // gives noise. Noise is not a packet (a mode, chunks that
+                // end where the packet does): the next key is tried, and
+                // with none the packet does not open.
+                let unchecked = o.checksum == Check::None;
+                let opened = finish(sid, KeyUsed::Session, o, buf);
+                if !unchecked || whole(&opened.packet) {
+                    return Some(opened);
+                }
             }
         }
     }
@@ -92,6 +101,14 @@ pub fn open_default(payload: &[u8], buf: &mut Vec<u8>) -> Option<Opened> {
 
 fn plausible(p: &Result<Packet, PacketError>) -> bool {
     matches!(p, Ok(p) if p.mode() != 0 && !p.chunks.is_empty())
+}
+
+/// A session packet as a sender makes one: a session mode, chunks, and a
+/// chunk list that ends where the packet does.
+fn whole(p: &Result<Packet, PacketError>) -> bool {
+    matches!(p, Ok(p) if matches!(p.mode(), 1 | 2)
+        && !p.chunks.is_empty()
+        && !matches!(p.end, super::chunk::ChunkListEnd::Overlong { .. }))
 }
 
 fn finish(sid: [u8; 4], key: KeyUsed, o: super::crypto::Opened, buf: &mut Vec<u8>) -> Opened {
