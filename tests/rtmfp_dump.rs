@@ -210,7 +210,7 @@ fn wrong_keys_are_told_apart_from_missing_keys() {
     assert!(
         sealed
             .iter()
-            .all(|r| r["error"].as_str().unwrap().contains("does not open"))
+            .all(|r| r["error"].as_str().unwrap().contains("do not open"))
     );
     // A bad key log line is bad input (exit 7), with its line number.
     std::fs::write(&p, "RTMFP_SESSION 02000000 zz\n").unwrap();
