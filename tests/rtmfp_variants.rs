@@ -557,3 +557,44 @@ fn a_wrong_decryption_key_beside_a_right_hmac_key_opens_nothing() {
     let got: Vec<String> = dump(&pcap, &both).iter().map(essence).collect();
     assert_eq!(got, want);
 }
+
+/// One leg of the relayed sessions alone (a capture at the client, or at
+/// the server): the relay's CE marks are made after the capture point, so
+/// reports count CE that never passed it. That is ECN working, said as
+/// info, not a fault (exit 0); the other verdicts are as with both legs.
+#[test]
+fn one_leg_alone_is_not_a_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["ecn_ce_every10th_c2s", "ecn_ce_all_wrap"] {
+        let base = format!("testdata/rtmfp/{name}");
+        let keys = Path::new(&format!("{base}.keys")).to_path_buf();
+        let frames = read(&format!("{base}.pcap"));
+        // Leg A: client 19410 <-> relay 19420; leg B: relay 19421 <-> server 19400.
+        for (leg, port) in [("a", 19420u16), ("b", 19421)] {
+            let mut out = Vec::new();
+            for (i, f) in frames.iter().enumerate() {
+                if f.src.port() != port && f.dst.port() != port {
+                    continue;
+                }
+                for d in ip_frames(f, false, None, i as u32 + 1) {
+                    let n = d.len();
+                    out.push((f.sec, f.usec, d, n));
+                }
+            }
+            assert!(out.len() > 100, "{name} leg {leg}: {}", out.len());
+            let p = dir.path().join(format!("{name}-{leg}.pcap"));
+            write(&p, &out);
+            let (code, recs) = ecn(&p, &keys);
+            assert_eq!(code, 0, "{name} leg {leg}: {recs:?}");
+            for r in &recs {
+                let faults: Vec<_> = r["verdicts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|v| v["verdict"] == "fault")
+                    .collect();
+                assert!(faults.is_empty(), "{name} leg {leg}: {faults:?}");
+            }
+        }
+    }
+}

@@ -520,6 +520,17 @@ fn judge_reports(d: &mut LegDir) {
     let ce = d.ce_at_prev_report;
     let n = d.ecn_reports.len() as u64 + d.ecn_reports_omitted;
     d.verdicts.push(match d.over {
+        // Reports of CE where the capture saw none at all: the capture
+        // point is before the hop that marks (at or near the sender, one
+        // leg of a relay), which is ECN working; only a capture at the
+        // receiver can convict it of over-reporting.
+        Some((f, r, _)) if ce == 0 => Verdict {
+            code: "reports_match_ce",
+            outcome: Outcome::Info,
+            message: format!(
+                "ECN Reports count CE (frame {f}: {r}, last: {last}) but no CE-marked packet passed the capture point: the marks are made after it (captured at or near the sender), or the receiver over-reports; a capture at the receiver tells"
+            ),
+        },
         Some((f, r, c)) => Verdict {
             code: "reports_match_ce",
             outcome: Outcome::Fault,
