@@ -520,11 +520,13 @@ fn judge_reports(d: &mut LegDir) {
     let ce = d.ce_at_prev_report;
     let n = d.ecn_reports.len() as u64 + d.ecn_reports_omitted;
     d.verdicts.push(match d.over {
-        // Reports of CE where the capture saw none at all: the capture
-        // point is before the hop that marks (at or near the sender, one
-        // leg of a relay), which is ECN working; only a capture at the
-        // receiver can convict it of over-reporting.
-        Some((f, r, _)) if ce == 0 => Verdict {
+        // Reports of CE where the capture saw none at all, on a leg not
+        // seen relayed: the capture point is before the hop that marks (at
+        // or near the sender, one leg of a relay), which is ECN working;
+        // only a capture at the receiver can convict it of over-reporting.
+        // (With both legs of a relay in the capture, the receiver's own
+        // leg is known, and there it is a fault.)
+        Some((f, r, _)) if ce == 0 && d.relayed_to.is_none() => Verdict {
             code: "reports_match_ce",
             outcome: Outcome::Info,
             message: format!(
