@@ -321,9 +321,13 @@ impl RecordKind {
 pub const RTMFP_CONN_BASE: u64 = 1 << 32;
 
 /// How a connection number is shown: `3` for TCP connection 3, `u0` for the
-/// first RTMFP (UDP) session.
+/// first RTMFP (UDP) session, `-` for records of no connection.
 pub fn conn_label(id: u64) -> String {
-    if id >= RTMFP_CONN_BASE && id != u64::MAX {
+    if id == u64::MAX {
+        // A record of the capture, not of a connection.
+        return "-".to_owned();
+    }
+    if id >= RTMFP_CONN_BASE {
         format!("u{}", id - RTMFP_CONN_BASE)
     } else {
         id.to_string()
@@ -729,6 +733,24 @@ impl Analyzer {
         };
         re.flush(|ev| handle(conns, &mut ctx, ev));
         rtmfp.finish(*last, ctx.emit);
+        // IP datagrams a fragment of which never came: their TCP segment
+        // or UDP datagram is lost (said once, for all).
+        let lost = self.defrag.dropped + self.defrag.incomplete() as u64;
+        if lost > 0 {
+            (ctx.emit)(Record {
+                conn: Arc::from(""),
+                conn_id: u64::MAX,
+                dir: None,
+                frame: last.0,
+                time: last.1,
+                offset: None,
+                kind: RecordKind::Undecodable {
+                    reason: format!(
+                        "{lost} fragmented IP datagram(s) never reassembled (a fragment missing from the capture, or over the reassembly limits): the TCP segments or UDP datagrams they carried are lost"
+                    ),
+                },
+            });
+        }
         let connections = *ctx.rtmp_conns + rtmfp.sessions();
         (ctx.emit)(Record {
             conn: Arc::from(""),

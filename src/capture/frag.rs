@@ -60,6 +60,11 @@ impl Defragmenter {
         self.bytes
     }
 
+    /// Datagrams still waiting for a fragment.
+    pub fn incomplete(&self) -> usize {
+        self.parts.len()
+    }
+
     /// Adds a fragment seen at `sec`; returns the datagram once complete.
     pub fn add(
         &mut self,
