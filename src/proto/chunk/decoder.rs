@@ -307,6 +307,20 @@ pub enum ChunkError {
     },
 }
 
+/// What a hole after the buffered bytes cuts (see
+/// [`ChunkDecoder::skip`]).
+struct Hole {
+    /// Payload bytes the chunk at the buffer's start still needs.
+    need: u64,
+    /// Payload bytes of its message after that chunk.
+    after: u64,
+    /// Its chunk stream.
+    csid: u32,
+    /// The message carries an extended timestamp (a fmt-3 header may or
+    /// may not repeat it: the bytes cannot be rebuilt).
+    ext: bool,
+}
+
 #[derive(Debug, Default)]
 struct Partial {
     data: BytesMut,
@@ -465,21 +479,73 @@ impl ChunkDecoder {
             return Skip::Filled;
         }
         if self.failed.is_none()
-            && let Some(need) = self.payload_still_needed()
-            && len <= need
+            && let Some(hole) = self.hole_shape()
         {
             let at = self.offset + self.buf.len() as u64;
-            self.filler.push_back((at, len));
-            self.buf.resize(self.buf.len() + len as usize, 0);
-            return Skip::Filled;
+            if len <= hole.need {
+                self.filler.push_back((at, len));
+                self.buf.resize(self.buf.len() + len as usize, 0);
+                return Skip::Filled;
+            }
+            // The hole runs on into the message's next chunks (a snaplen
+            // cut a segment that held several): their fmt-3 headers are
+            // known (the chunk size, the chunk stream, no extended
+            // timestamp to repeat or not), so the bytes are rebuilt with
+            // the payload zeroed, as long as the hole ends inside the
+            // message. Beyond its end nothing is known.
+            if let Some((bytes, fills)) = self.rebuild(at, len, &hole) {
+                self.buf.extend_from_slice(&bytes);
+                self.filler.extend(fills);
+                return Skip::Filled;
+            }
         }
         self.lose_sync(len);
         Skip::Lost
     }
 
-    /// Payload bytes the chunk at the buffer's start still needs, when its
-    /// whole header is buffered.
-    fn payload_still_needed(&self) -> Option<u64> {
+    /// The bytes of a hole of `len` at stream offset `at` that covers the
+    /// rest of the chunk at the buffer's start and continuation chunks of
+    /// its message: (bytes with payload zeroed, the payload ranges missing).
+    fn rebuild(&self, at: u64, len: u64, hole: &Hole) -> Option<(Vec<u8>, Vec<(u64, u64)>)> {
+        if hole.ext || hole.after == 0 || len > hole.need + hole.after * 2 + 1024 {
+            return None;
+        }
+        let header: Vec<u8> = match hole.csid {
+            c @ 2..=63 => vec![0xC0 | c as u8],
+            c @ 64..=319 => vec![0xC0, (c - 64) as u8],
+            c => {
+                let v = c - 64;
+                vec![0xC1, (v & 0xff) as u8, (v >> 8) as u8]
+            }
+        };
+        let size = u64::from(self.chunk_size.max(1));
+        let mut bytes = vec![0u8; hole.need as usize];
+        let mut fills = Vec::new();
+        if hole.need > 0 {
+            fills.push((at, hole.need));
+        }
+        let mut left = len - hole.need;
+        let mut after = hole.after;
+        while left > 0 && after > 0 {
+            let h = (header.len() as u64).min(left) as usize;
+            bytes.extend_from_slice(&header[..h]);
+            left -= h as u64;
+            if left == 0 {
+                break;
+            }
+            let payload = after.min(size);
+            let p = payload.min(left);
+            fills.push((at + bytes.len() as u64, p));
+            bytes.resize(bytes.len() + p as usize, 0);
+            left -= p;
+            after -= payload.min(p);
+        }
+        (left == 0).then_some((bytes, fills))
+    }
+
+    /// What a hole right after the buffered bytes would cut: the rest of
+    /// the chunk at the buffer's start, when its whole header is buffered.
+    fn hole_shape(&self) -> Option<Hole> {
         let bh = decode_basic_header(&self.buf)?;
         let hdr_len = [11usize, 7, 3, 0][usize::from(bh.fmt)];
         let mut pos = bh.len + hdr_len;
@@ -517,7 +583,13 @@ impl ChunkDecoder {
         let remaining = (msg_len as usize).saturating_sub(received);
         let payload_len = remaining.min(self.chunk_size as usize);
         let have = self.buf.len() - pos;
-        Some(payload_len.saturating_sub(have) as u64)
+        let ext = (bh.fmt < 3 && ts_field == EXTENDED_TIMESTAMP_MARK) || st.is_some_and(|s| s.ext);
+        Some(Hole {
+            need: payload_len.saturating_sub(have) as u64,
+            after: (remaining - payload_len) as u64,
+            csid: bh.csid,
+            ext,
+        })
     }
 
     /// The chunk boundaries are lost after the buffered bytes and `len`
