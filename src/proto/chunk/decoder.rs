@@ -307,6 +307,9 @@ pub enum ChunkError {
     },
 }
 
+/// A range of missing payload bytes (stream offset, length).
+type Filler = (u64, u64);
+
 /// What a hole after the buffered bytes cuts (see
 /// [`ChunkDecoder::skip`]).
 struct Hole {
@@ -506,7 +509,7 @@ impl ChunkDecoder {
     /// The bytes of a hole of `len` at stream offset `at` that covers the
     /// rest of the chunk at the buffer's start and continuation chunks of
     /// its message: (bytes with payload zeroed, the payload ranges missing).
-    fn rebuild(&self, at: u64, len: u64, hole: &Hole) -> Option<(Vec<u8>, Vec<(u64, u64)>)> {
+    fn rebuild(&self, at: u64, len: u64, hole: &Hole) -> Option<(Vec<u8>, Vec<Filler>)> {
         if hole.ext || hole.after == 0 || len > hole.need + hole.after * 2 + 1024 {
             return None;
         }
