@@ -388,7 +388,16 @@ struct Half {
     /// of each packet's first byte, so that what a found boundary decodes
     /// names the packet that completed it (at most [`MAX_SYNC_MARKS`]).
     sync_marks: Vec<(u64, u64, Timestamp)>,
+    /// Holes inside `sync` (stream offset, length): bytes the capture
+    /// lacks, held as zeros so that a walk skips them as payload (a snaplen
+    /// cuts bodies, not the small segments headers come in); they reach
+    /// the decoder as holes, never as data.
+    sync_holes: Vec<(u64, u64)>,
 }
+
+/// Largest hole a direction's search holds inside its bytes (a longer one
+/// starts the search again after it).
+const MAX_SYNC_HOLE: u64 = 64 << 10;
 
 /// Packets a direction's search remembers the frames of (older ones are
 /// merged into the next: their messages name a later frame).
@@ -406,6 +415,7 @@ impl Half {
             sync_pending: Vec::new(),
             sync_skipped: 0,
             sync_marks: Vec::new(),
+            sync_holes: Vec::new(),
         }
     }
 
@@ -425,9 +435,18 @@ impl Half {
     fn prune_marks(&mut self) {
         if self.sync.is_empty() {
             self.sync_marks.clear();
+            self.sync_holes.clear();
             return;
         }
         let start = self.sync_offset;
+        self.sync_holes.retain_mut(|(off, len)| {
+            let end = *off + *len;
+            if *off < start {
+                *len = end.saturating_sub(start);
+                *off = start;
+            }
+            *len > 0
+        });
         let keep = self
             .sync_marks
             .iter()
@@ -1142,6 +1161,7 @@ fn feed(c: &mut Conn, dir: Dir, offset: u64, bytes: &[u8], frame: u64, ctx: &mut
                 h.sync_from = 0;
                 h.sync_pending.clear();
                 h.sync_marks.clear();
+                h.sync_holes.clear();
             }
             h.mark(offset, frame, ctx.time);
             h.sync.extend_from_slice(data);
@@ -1361,8 +1381,12 @@ fn gap(
     let d = dir.index();
     // A gap at the end of a connection (reset, end of capture) is handled as
     // any other: data buffered after it is still delivered and decoded.
-    // Bytes waiting for a boundary end here: decide with what there is.
-    if matches!(c.half[d].phase, Phase::Sync { .. }) && !c.half[d].sync.is_empty() {
+    // Bytes waiting for a boundary end here: decide with what there is
+    // (unless the hole is held among them, for the walk to step over).
+    if matches!(c.half[d].phase, Phase::Sync { .. })
+        && !c.half[d].sync.is_empty()
+        && !holds_hole(&c.half[d], offset, missing, reason)
+    {
         try_sync(c, dir, true, frame, ctx);
     }
     let then = match &mut c.half[d].phase {
@@ -1402,6 +1426,8 @@ fn gap(
             drain(c, dir, frame, ctx);
             if matches!(c.half[d].phase, Phase::Chunks { .. }) {
                 to_sync(c, dir, SyncCause::Gap);
+            } else if holds_hole(&c.half[d], offset, missing, reason) {
+                sync_hole(c, dir, offset, missing, frame, ctx);
             } else {
                 let h = &mut c.half[d];
                 h.sync.clear();
@@ -1414,6 +1440,29 @@ fn gap(
         AfterGap::Filled => drain(c, dir, frame, ctx),
         AfterGap::NotDecoded | AfterGap::Ends => {}
     }
+}
+
+/// Whether a hole of `missing` at `offset` is held among the bytes a
+/// direction searches (small, right after them, not the end of the stream).
+fn holds_hole(h: &Half, offset: u64, missing: u64, reason: GapReason) -> bool {
+    matches!(h.phase, Phase::Sync { .. })
+        && !h.sync.is_empty()
+        && !matches!(
+            reason,
+            GapReason::EndOfCapture | GapReason::Reset | GapReason::Evicted
+        )
+        && missing <= MAX_SYNC_HOLE
+        && offset == h.sync_offset + h.sync.len() as u64
+        && h.sync.len() as u64 + missing <= SYNC_WINDOW as u64
+}
+
+/// Holds a hole among the bytes a direction searches, and searches on.
+fn sync_hole(c: &mut Conn, dir: Dir, offset: u64, missing: u64, frame: u64, ctx: &mut Ctx<'_>) {
+    let h = &mut c.half[dir.index()];
+    h.mark(offset, frame, ctx.time);
+    h.sync_holes.push((offset, missing));
+    h.sync.resize(h.sync.len() + missing as usize, 0);
+    try_sync(c, dir, false, frame, ctx);
 }
 
 /// The direction's chunk boundaries are lost: look for the next one, keeping
@@ -1526,17 +1575,52 @@ fn try_sync(c: &mut Conn, dir: Dir, final_bytes: bool, frame: u64, ctx: &mut Ctx
                 chunks_agreed: b.chunks,
             };
             ctx.rec(c, Some(dir), first_frame, Some(start_offset), kind);
+            let holes = std::mem::take(&mut c.half[d].sync_holes);
             for (i, &(at, fr, tm)) in pieces.iter().enumerate() {
                 let end = pieces.get(i + 1).map_or(bytes.len(), |p| p.0);
                 ctx.time = tm;
-                match &mut c.half[d].phase {
-                    Phase::Chunks { dec } => {
-                        dec.push(&bytes[at..end]);
-                        drain(c, dir, fr, ctx);
+                // The piece's bytes, with the holes in it given as holes.
+                let mut from = at;
+                let spans = holes.iter().filter_map(|&(off, len)| {
+                    let s = (off.saturating_sub(base) as usize).max(at);
+                    let e = ((off + len).saturating_sub(base) as usize).min(end);
+                    (s < e).then_some((s, e))
+                });
+                for (hs, he) in spans.chain(std::iter::once((end, end))) {
+                    if from < hs {
+                        match &mut c.half[d].phase {
+                            Phase::Chunks { dec } => {
+                                dec.push(&bytes[from..hs]);
+                                drain(c, dir, fr, ctx);
+                            }
+                            // The decoder lost the boundary again: the rest
+                            // is searched as it came.
+                            _ => feed(c, dir, base + from as u64, &bytes[from..hs], fr, ctx),
+                        }
                     }
-                    // The decoder lost the boundary again: the rest is
-                    // searched as it came.
-                    _ => feed(c, dir, base + at as u64, &bytes[at..end], fr, ctx),
+                    if hs < he {
+                        let (off, len) = (base + hs as u64, (he - hs) as u64);
+                        let held = holds_hole(&c.half[d], off, len, GapReason::Truncated);
+                        match &mut c.half[d].phase {
+                            Phase::Chunks { dec } => {
+                                if dec.skip(len) == Skip::Lost {
+                                    to_sync(c, dir, SyncCause::Gap);
+                                } else {
+                                    drain(c, dir, fr, ctx);
+                                }
+                            }
+                            _ if held => sync_hole(c, dir, off, len, fr, ctx),
+                            _ => {
+                                let h = &mut c.half[d];
+                                h.sync.clear();
+                                h.sync_from = 0;
+                                h.sync_pending.clear();
+                                h.prune_marks();
+                                h.sync_skipped += len;
+                            }
+                        }
+                    }
+                    from = he.max(from);
                 }
             }
             ctx.time = now;

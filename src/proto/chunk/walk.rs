@@ -239,9 +239,11 @@ pub fn walk(
             1 => {
                 let t = h[6];
                 let len = be24(&h[3..6]);
-                plausible_length(t, len)
-                    && in_progress == 0
-                    && (known || start == Start::Join || !first)
+                // It says the message's length and type: it may start a
+                // walk on a chunk stream not seen (its fmt-0 header lost
+                // with the bytes before; the decoder resumes such streams
+                // with the stream id unknown).
+                plausible_length(t, len) && in_progress == 0
             }
             2 => known && in_progress == 0 && !first,
             _ => known && !(first && (start == Start::Join || in_progress == 0)),
