@@ -1414,9 +1414,9 @@ fn a_source_that_dies_mid_stream_is_a_broken_stream() {
     let b = Nginx::start(4096, "");
     let dir = tempfile::tempdir().expect("tmp");
     let got = dir.path().join("b.flv");
-    let player = Running(Some(play_to(&b.url("live/out"), &got)));
-    wait_logged(&b, "play", &["out"]);
-    let r = relay(&a.url("live/in"), &b.url("live/out"), &[]);
+    let player = Running(Some(play_to(&b.url("live/kq7dest"), &got)));
+    wait_logged(&b, "play", &["kq7dest"]);
+    let r = relay(&a.url("live/in"), &b.url("live/kq7dest"), &[]);
     a.wait_sessions("play", 1);
     let publisher = Running(Some(
         bin()
@@ -1443,6 +1443,13 @@ fn a_source_that_dies_mid_stream_is_a_broken_stream() {
         stderr.contains("source") && stderr.contains("mid-stream"),
         "{stderr}"
     );
+    // The line names the end that broke (its URL, key shortened), and the
+    // two-letter key takes no letters out of its words.
+    assert!(
+        stderr.contains("relay: source rtmp://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("without ending the stream"), "{stderr}");
     // The final stats still came, and B had the stream until then.
     let stats = common::stats(&out);
     assert!(stats["video_frames"].as_u64() > Some(40), "{stats}");

@@ -271,7 +271,15 @@ pub fn run(args: &RelayArgs, global: &GlobalArgs) -> Result<(), Exit> {
         None => Ok(()),
         Some((code, side, message)) => Err(err(
             code,
-            format!("relay: {}: {}", side.name(), scrub(&message)),
+            format!(
+                "relay: {} {}: {}",
+                side.name(),
+                match side {
+                    relay::Side::Source => &src_shown,
+                    relay::Side::Destination => &dst_shown,
+                },
+                scrub(&message)
+            ),
         )),
     }
 }

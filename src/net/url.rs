@@ -314,10 +314,15 @@ impl RtmpUrl {
         if !secrets.iter().any(|s| text.contains(s.as_str())) {
             return std::borrow::Cow::Borrowed(text);
         }
+        // As findings hide them: a key of one or two characters only where
+        // it stands as a word (a stream `in` must not take the "in" out of
+        // "ending"); longer ones everywhere.
         let mut out = text.to_owned();
         for s in &secrets {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), &redact(s, false));
+            if let std::borrow::Cow::Owned(t) =
+                crate::text::hide_secret(&out, s.as_str(), &redact(s, false))
+            {
+                out = t;
             }
         }
         std::borrow::Cow::Owned(out)

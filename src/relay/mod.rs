@@ -477,6 +477,13 @@ pub async fn run<C: Connector>(
         let why = match &error {
             DriveError::Closed => format!("the {} closed the connection", side.name()),
             e if tls_fault => format!("TLS: {e}"),
+            DriveError::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe => format!(
+                "the {} closed the connection while the relay was sending (broken pipe)",
+                side.name()
+            ),
+            DriveError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionReset => {
+                format!("the {} reset the connection", side.name())
+            }
             e => e.to_string(),
         };
         if !cfg.reconnect {
