@@ -1465,3 +1465,18 @@ fn loopback_captures_show_the_nagle_stall() {
     let (f, _) = diagnose_all(None, Some(&pcap));
     assert!(f.iter().all(|x| x["code"] != "nagle_stall"), "{f:?}");
 }
+
+/// An RTMFP capture: diagnose judges RTMP, and says what holds the RTMFP
+/// sessions it leaves to `ecn` and `dump` (it said only "no fault found in
+/// 0 RTMP connections").
+#[test]
+fn rtmfp_sessions_are_pointed_to_ecn() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rtmptool"))
+        .args(["diagnose", "testdata/rtmfp/ecn_ce_every10th_c2s.pcap"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("RTMFP session"), "{text}");
+    assert!(text.contains("rtmptool ecn"), "{text}");
+}

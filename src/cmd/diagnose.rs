@@ -38,6 +38,7 @@ pub fn run(args: &DiagnoseArgs, style: &Style, timeout: std::time::Duration) -> 
         reveal_keys: args.reveal_keys,
     });
     let mut connections = 0u64;
+    let mut rtmfp_sessions = 0u64;
     let mut result = Ok(());
     loop {
         match cap.next_packet() {
@@ -47,8 +48,10 @@ pub fn run(args: &DiagnoseArgs, style: &Style, timeout: std::time::Duration) -> 
                 an.packet_with_data(
                     &p,
                     &mut |rec| {
-                        if matches!(rec.kind, RecordKind::Open { .. }) {
-                            connections += 1;
+                        match rec.kind {
+                            RecordKind::Open { .. } => connections += 1,
+                            RecordKind::RtmfpSession { .. } => rtmfp_sessions += 1,
+                            _ => {}
                         }
                         dg_cell.borrow_mut().record(&rec);
                     },
@@ -71,8 +74,9 @@ pub fn run(args: &DiagnoseArgs, style: &Style, timeout: std::time::Duration) -> 
     let findings = dg.finish();
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let written = crate::report::diagnose::render(&mut out, style, &findings, connections)
-        .and_then(|()| out.flush());
+    let written =
+        crate::report::diagnose::render(&mut out, style, &findings, connections, rtmfp_sessions)
+            .and_then(|()| out.flush());
     match written {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
         Err(e) => {
@@ -143,7 +147,7 @@ fn live(args: &DiagnoseArgs, style: &Style, timeout: std::time::Duration) -> Res
     // Interrupted before a check ended: nothing to show ("no fault found"
     // would claim what was not checked).
     if !(report.interrupted && findings.is_empty()) {
-        let _ = crate::report::diagnose::render(&mut out, style, &findings, 0)
+        let _ = crate::report::diagnose::render(&mut out, style, &findings, 0, 0)
             .and_then(|()| out.flush());
     }
     if report.interrupted {

@@ -98,6 +98,7 @@ pub fn render(
     style: &Style,
     findings: &[Finding],
     connections: u64,
+    rtmfp_sessions: u64,
 ) -> io::Result<()> {
     if style.json {
         for f in findings {
@@ -169,6 +170,7 @@ pub fn render(
             )?;
             notes(out, i, style)?;
             writeln!(out)?;
+            rtmfp(out, rtmfp_sessions)?;
         } else {
             write!(
                 out,
@@ -179,9 +181,22 @@ pub fn render(
             )?;
             notes(out, i, style)?;
             writeln!(out)?;
+            rtmfp(out, rtmfp_sessions)?;
         }
     }
     Ok(())
+}
+
+/// What diagnose leaves to `ecn`: the capture's RTMFP sessions.
+fn rtmfp(out: &mut dyn Write, sessions: u64) -> io::Result<()> {
+    if sessions == 0 {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "the capture also holds {sessions} RTMFP session{}: diagnose judges RTMP; `rtmptool ecn --keylog FILE` judges their ECN, `rtmptool dump` decodes them",
+        if sessions == 1 { "" } else { "s" }
+    )
 }
 
 /// " (N notes; -v shows them)" after the summary, when there are notes.
