@@ -829,7 +829,6 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
                 return;
             };
             ctx.time = time;
-            let raw_dir = dir;
             let dir = if c.flipped { dir.reverse() } else { dir };
             if matches!(c.class, Class::Pending) {
                 classify(c, dir, bytes, ctx.opts);
@@ -857,31 +856,15 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
                     }
                     Some(handshake) => {
                         decide(conns, conn, handshake, ctx);
-                        let ev = Event::Data {
-                            conn,
-                            dir: raw_dir,
-                            stream_offset,
-                            bytes,
-                            frame,
-                            time,
-                        };
-                        handle(conns, ctx, ev);
+                        if let Some(c) = conns.get_mut(&conn.0) {
+                            rtmp_data(c, dir, stream_offset, bytes, frame, time, ctx);
+                        }
                     }
                 }
                 return;
             }
             if matches!(c.class, Class::Rtmp) {
-                if let Some(tap) = ctx.data.as_mut() {
-                    tap(Data {
-                        conn_id: c.id,
-                        dir,
-                        offset: stream_offset,
-                        frame,
-                        time,
-                        bytes,
-                    });
-                }
-                feed(c, dir, stream_offset, bytes, frame, ctx);
+                rtmp_data(c, dir, stream_offset, bytes, frame, time, ctx);
             }
         }
         Event::Gap {
@@ -959,6 +942,7 @@ fn rtmp_conn(conns: &mut HashMap<u64, Conn>, conn: ConnId, dir: Dir) -> Option<(
 }
 
 /// The direction ends: a message still in progress is reported cut off.
+#[inline(never)]
 fn finish_half(c: &mut Conn, dir: Dir, frame: u64, ctx: &mut Ctx<'_>) {
     let d = dir.index();
     // Bytes still waiting for a boundary (or for its chunk size to be told
@@ -1053,6 +1037,7 @@ fn starts_with_handshake(waiting: &[Waiting], dir: Dir, bytes: &[u8]) -> Option<
 
 /// Ends a [`Class::Tentative`] connection: handshake or mid-stream, then
 /// the client bytes that waited are decoded.
+#[inline(never)]
 fn decide(conns: &mut HashMap<u64, Conn>, conn: ConnId, handshake: bool, ctx: &mut Ctx<'_>) {
     let Some(c) = conns.get_mut(&conn.0) else {
         return;
@@ -1072,25 +1057,39 @@ fn decide(conns: &mut HashMap<u64, Conn>, conn: ConnId, handshake: bool, ctx: &m
         }
         ctx.rec(c, None, first, None, RecordKind::MidStream);
     }
-    // The reassembler's direction of our client.
-    let dir = if c.flipped { Dir::S2c } else { Dir::C2s };
     for w in waiting {
-        handle(
-            conns,
-            ctx,
-            Event::Data {
-                conn,
-                dir,
-                stream_offset: w.offset,
-                bytes: &w.bytes,
-                frame: w.frame,
-                time: w.time,
-            },
-        );
+        rtmp_data(c, Dir::C2s, w.offset, &w.bytes, w.frame, w.time, ctx);
     }
 }
 
+/// Bytes of a connection decoded as RTMP: to the tap, then decoded. (Not
+/// through [`handle`]: a recursive `handle` is not inlined into the
+/// reassembler's callback, which costs every event.)
+#[inline]
+fn rtmp_data(
+    c: &mut Conn,
+    dir: Dir,
+    stream_offset: u64,
+    bytes: &[u8],
+    frame: u64,
+    time: Timestamp,
+    ctx: &mut Ctx<'_>,
+) {
+    if let Some(tap) = ctx.data.as_mut() {
+        tap(Data {
+            conn_id: c.id,
+            dir,
+            offset: stream_offset,
+            frame,
+            time,
+            bytes,
+        });
+    }
+    feed(c, dir, stream_offset, bytes, frame, ctx);
+}
+
 /// Decides from the first data of a connection whether it is RTMP.
+#[inline(never)]
 fn classify(c: &mut Conn, dir: Dir, bytes: &[u8], opts: &Options) {
     let Some(&first) = bytes.first() else {
         return;
@@ -1136,6 +1135,7 @@ fn starts_with_chunk(b: &[u8]) -> bool {
     w.clean() && w.chunks >= 1
 }
 
+#[inline]
 fn feed(c: &mut Conn, dir: Dir, offset: u64, bytes: &[u8], frame: u64, ctx: &mut Ctx<'_>) {
     let d = dir.index();
     let mut data = bytes;
@@ -1171,6 +1171,7 @@ fn feed(c: &mut Conn, dir: Dir, offset: u64, bytes: &[u8], frame: u64, ctx: &mut
 }
 
 /// Consumes handshake bytes of `data` (at stream `offset`); returns how many.
+#[inline(never)]
 fn handshake(
     c: &mut Conn,
     dir: Dir,
@@ -1275,6 +1276,7 @@ fn handshake_progress(c: &mut Conn, dir: Dir, have: usize, frame: u64, ctx: &mut
 }
 
 /// Hands every event the decoder has ready to the caller.
+#[inline]
 fn drain(c: &mut Conn, dir: Dir, frame: u64, ctx: &mut Ctx<'_>) {
     let d = dir.index();
     loop {
@@ -1369,6 +1371,7 @@ fn event(c: &mut Conn, dir: Dir, frame: u64, ev: ChunkEvent, ctx: &mut Ctx<'_>) 
     ctx.rec(c, Some(dir), frame, Some(offset), kind);
 }
 
+#[inline(never)]
 fn gap(
     c: &mut Conn,
     dir: Dir,
@@ -1457,6 +1460,7 @@ fn holds_hole(h: &Half, offset: u64, missing: u64, reason: GapReason) -> bool {
 }
 
 /// Holds a hole among the bytes a direction searches, and searches on.
+#[inline(never)]
 fn sync_hole(c: &mut Conn, dir: Dir, offset: u64, missing: u64, frame: u64, ctx: &mut Ctx<'_>) {
     let h = &mut c.half[dir.index()];
     h.mark(offset, frame, ctx.time);
@@ -1482,6 +1486,7 @@ fn to_sync(c: &mut Conn, dir: Dir, cause: SyncCause) {
     }
 }
 
+#[inline(never)]
 fn try_sync(c: &mut Conn, dir: Dir, final_bytes: bool, frame: u64, ctx: &mut Ctx<'_>) {
     let d = dir.index();
     let h = &mut c.half[d];
@@ -1659,6 +1664,7 @@ fn try_sync(c: &mut Conn, dir: Dir, final_bytes: bool, frame: u64, ctx: &mut Ctx
 }
 
 /// A direction searched for too long without a boundary is not RTMP.
+#[inline(never)]
 fn give_up_if_long(c: &mut Conn, dir: Dir, frame: u64, ctx: &mut Ctx<'_>) {
     let h = &mut c.half[dir.index()];
     // A direction already decoded as RTMP is searched again after every gap
