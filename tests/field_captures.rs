@@ -801,7 +801,7 @@ fn mid_stream_messages_name_the_packet_that_completed_them() {
 /// boundaries again), now 150; at 600, 264 of 265.
 #[test]
 fn snaplen_cut_bodies_with_headers_kept_decode_the_fully_captured() {
-    let name = "rtmp/pub_ffmpeg_small_segments_nano.pcap";
+    let name = "capture/pub_ffmpeg_small_segments_nano.pcap";
     let base = analyze_file(name);
     let (link, pkts, _) = source(name);
     let all = base.all();
