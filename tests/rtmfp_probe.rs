@@ -323,3 +323,28 @@ fn ctrl_c_ends_an_rtmfp_probe() {
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("interrupted"));
 }
+
+/// A server that answers every IHello with a datagram that opens but holds
+/// no RHello that decodes (an RHello chunk whose length overruns the
+/// packet): it answered, so this is a malformed answer (exit 9), not "no
+/// RTMFP server there" (exit 4, as before).
+#[test]
+fn an_answer_that_does_not_decode_is_malformed_not_silence() {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 8192];
+        while let Ok((_, from)) = sock.recv_from(&mut buf) {
+            let mut p = Vec::new();
+            write_header(&mut p, 0x0b, Some(1), None);
+            // Chunk 0x70 (RHello) claiming 0xffff bytes, holding 4.
+            p.extend_from_slice(&[0x70, 0xff, 0xff, 1, 2, 3, 4]);
+            let _ = sock.send_to(&seal_flash([0; 4], &p, 0, &DirKeys::default_key()), from);
+        }
+    });
+    let url = format!("rtmfp://127.0.0.1:{port}/live");
+    let (code, recs, err) = probe(&["--json", "--timeout", "1500ms", "probe", &url]);
+    assert_eq!(code, 9, "{err}");
+    assert_eq!(recs[0]["phase"], "handshake", "{recs:?}");
+    assert!(err.contains("none an RHello"), "{err}");
+}

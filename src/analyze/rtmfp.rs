@@ -60,7 +60,7 @@ pub struct RtmfpPacket {
     /// on two legs of a relayed session, which never changes payloads.
     pub fingerprint: u64,
     /// The same datagram (by its fingerprint) came in this session and
-    /// direction within the last [`DUPLICATE_WINDOW`] datagrams: a capture
+    /// direction within the last `DUPLICATE_WINDOW` (256) datagrams: a capture
     /// or network duplicate (a retransmission is a new datagram). Its
     /// chunks are not taken again; counts and ECN leave it out.
     pub duplicate: bool,

@@ -154,7 +154,9 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
         None => Ok(()),
         Some(a) => Err(Exit {
             code: a.code,
-            error: if results.len() == 1 {
+            // With --count, each failure was said as it came: the last line
+            // sums them up (one attempt interrupted said it already).
+            error: if count == 1 {
                 anyhow::anyhow!(
                     "probe {shown}: {} failed: {}",
                     a.phase.map_or("?", Phase::name),

@@ -278,7 +278,7 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
         None => Ok(()),
         Some((phase, m, code)) => Err(Exit {
             code: *code,
-            error: if results.len() == 1 {
+            error: if count == 1 {
                 anyhow!("probe {shown}: {m}")
             } else {
                 anyhow!(

@@ -119,7 +119,7 @@ fn event_text(ev: &ServeEvent, style: &Style) -> Option<String> {
             stream,
             dropped,
         } => format!(
-            "#{id} {peer} skipped  {}: fell {dropped} messages behind; skipping to the next key frame",
+            "#{id} {peer} skipped  {}: the player fell behind (256 KiB waiting for it, or --queue messages behind); {dropped} messages dropped, going on at the next key frame",
             clean(stream)
         ),
         ServeEvent::Recording { peer, path } => {

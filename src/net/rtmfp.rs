@@ -189,9 +189,18 @@ pub fn probe(
     let mut next_send = start;
     let mut gap = Duration::from_millis(1000);
     let mut last_sent = start;
+    // Datagrams that came and were not an answer: at the deadline, the
+    // server answered with something that does not decode (exit 9), not
+    // nothing (exit 4).
+    let mut strange = 0u32;
     let cert = loop {
         let now = Instant::now();
         if now - start >= opts.timeout {
+            if strange > 0 {
+                return Err(ProbeError::Malformed(HandshakeError::Malformed(
+                    "datagrams came from the server, none an RHello or Redirect that decodes",
+                )));
+            }
             return Err(ProbeError::NoAnswer {
                 what: "IHello",
                 secs: opts.timeout.as_secs_f64(),
@@ -249,7 +258,10 @@ pub fn probe(
                 }
                 return Ok(());
             }
-            Ok(_) => continue,
+            Ok(_) => {
+                strange += 1;
+                continue;
+            }
             Err(e) => return Err(ProbeError::Malformed(e)),
         }
     };
@@ -260,9 +272,13 @@ pub fn probe(
     let k0 = Instant::now();
     let mut sent = 0;
     let mut next_send = k0;
+    let mut malformed = None;
     loop {
         let now = Instant::now();
         if now - k0 >= opts.timeout {
+            if let Some(e) = malformed {
+                return Err(ProbeError::Malformed(e));
+            }
             return Err(ProbeError::NoAnswer {
                 what: "IIKeying",
                 secs: opts.timeout.as_secs_f64(),
@@ -310,7 +326,12 @@ pub fn probe(
                 return Ok(());
             }
             Ok(_) => continue,
-            Err(HandshakeError::Malformed(_)) => continue,
+            // Noise is waited through; if nothing better comes, it is
+            // what the server answered.
+            Err(e @ HandshakeError::Malformed(_)) => {
+                malformed = Some(e);
+                continue;
+            }
             Err(e) => return Err(ProbeError::Handshake(e)),
         }
     }
