@@ -241,6 +241,11 @@ fn snaplen_truncated_frames_do_not_decode_as_garbage() {
         }
     }
     assert!(!recs.is_empty());
+    // ecn says why they could not be opened: the snaplen, not a missing key.
+    let (_, legs) = ecn(&p, Path::new(&format!("{base}.keys")));
+    let text = serde_json::to_string(&legs).unwrap();
+    assert!(text.contains("cut by the capture's snaplen"), "{text}");
+    assert!(!text.contains("give --keylog"), "{text}");
 }
 
 fn ecn(pcap: &Path, keys: &Path) -> (i32, Vec<serde_json::Value>) {

@@ -93,7 +93,8 @@ fn leg_text(d: &LegDir, verbose: bool, out: &mut dyn Write) -> io::Result<()> {
     if sealed > 0 {
         writeln!(
             out,
-            "{sealed} packets could not be opened (no key: give --keylog)"
+            "{sealed} packets could not be opened ({})",
+            d.sealed_why()
         )?;
     }
     if !d.ecn_reports.is_empty() {

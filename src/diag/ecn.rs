@@ -84,6 +84,10 @@ pub struct LegDir {
     pub user_data_packets: Counts,
     /// Packets no key opened, by codepoint.
     pub sealed: Counts,
+    /// Of those, cut by the capture's snaplen.
+    pub sealed_cut: u64,
+    /// Of those, with keys in the key log that did not open them.
+    pub sealed_key_failed: u64,
     /// ECN-capable (ECT/CE) packets without user data.
     pub marked_without_user_data: u64,
     /// Last ECT/CE user-data packet.
@@ -218,6 +222,11 @@ impl Ecn {
         d.packets[e] += 1;
         let Some(pk) = p.packet() else {
             d.sealed[e] += 1;
+            if p.truncated {
+                d.sealed_cut += 1;
+            } else if p.key_failed {
+                d.sealed_key_failed += 1;
+            }
             return;
         };
         let mut user_data = false;
@@ -396,16 +405,40 @@ impl Ecn {
     }
 }
 
+impl LegDir {
+    /// Why packets could not be opened: cut by the snaplen, keys that do
+    /// not open them, or no key.
+    pub fn sealed_why(&self) -> String {
+        let sealed: u64 = self.sealed.iter().sum();
+        let no_key = sealed.saturating_sub(self.sealed_cut + self.sealed_key_failed);
+        let mut why = Vec::new();
+        if self.sealed_cut > 0 {
+            why.push(format!("{} cut by the capture's snaplen", self.sealed_cut));
+        }
+        if self.sealed_key_failed > 0 {
+            why.push(format!(
+                "{} the key log's keys do not open",
+                self.sealed_key_failed
+            ));
+        }
+        if no_key > 0 {
+            why.push(format!("{no_key} with no key: give --keylog"));
+        }
+        why.join("; ")
+    }
+}
+
 fn judge(d: &mut LegDir, reverse_reports: u64, reverse_sealed: u64) {
     let sent_marked = d.user_data_packets[1] + d.user_data_packets[2] + d.user_data_packets[3];
     let sealed: u64 = d.sealed.iter().sum();
+    let why = d.sealed_why();
     let v = &mut d.verdicts;
     v.push(if d.marked_without_user_data == 0 && sealed > 0 {
         Verdict {
             code: "marks_only_user_data",
             outcome: Outcome::Unknown,
             message: format!(
-                "{sealed} packets could not be opened (no key: give --keylog): which carry user data is unknown"
+                "{sealed} packets could not be opened ({why}): which carry user data is unknown"
             ),
         }
     } else if d.marked_without_user_data == 0 {
