@@ -57,6 +57,18 @@ fn play_to(url: &str, out: &std::path::Path) -> Child {
         .expect("play")
 }
 
+/// `rtmptool publish` of testdata's 10 s FLV to `url` at 4× real time.
+fn publish_at_4x(url: &str) -> Child {
+    bin()
+        .args(["publish", "--rate", "4"])
+        .arg(media("h264base_aac_10s.flv"))
+        .arg(url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("publish")
+}
+
 /// FFmpeg publishes `src` to `url` in real time (`-re`, stream copy); it
 /// must succeed.
 fn ffmpeg_publish(ffmpeg: &std::path::Path, src: &std::path::Path, url: &str) {
@@ -1193,17 +1205,7 @@ fn the_source_restarted_mid_stream_is_reached_again() {
     wait_logged(&b, "play", &["out"]);
     let r = relay(&a.url("live/in"), &b.url("live/out"), &["--reconnect"]);
     a.wait_sessions("play", 1);
-    let src = media("h264base_aac_10s.flv");
-    let publish = || {
-        bin()
-            .args(["publish", "--rate", "4"])
-            .arg(&src)
-            .arg(format!("rtmp://127.0.0.1:{a_port}/live/in"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("publish")
-    };
+    let publish = || publish_at_4x(&format!("rtmp://127.0.0.1:{a_port}/live/in"));
     let first = publish();
     common::wait_for("B's stream to be 4 s in", Duration::from_secs(20), || {
         common::tags_so_far(&got)
@@ -1418,16 +1420,7 @@ fn a_source_that_dies_mid_stream_is_a_broken_stream() {
     wait_logged(&b, "play", &["kq7dest"]);
     let r = relay(&a.url("live/in"), &b.url("live/kq7dest"), &[]);
     a.wait_sessions("play", 1);
-    let publisher = Running(Some(
-        bin()
-            .args(["publish", "--rate", "4"])
-            .arg(media("h264base_aac_10s.flv"))
-            .arg(a.url("live/in"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("publish"),
-    ));
+    let publisher = Running(Some(publish_at_4x(&a.url("live/in"))));
     common::wait_for("B's stream to be 2 s in", Duration::from_secs(20), || {
         common::tags_so_far(&got)
             .iter()

@@ -426,24 +426,7 @@ fn secrets_in_the_apps_query_of_the_url_never_reach_output() {
 fn serve_keeps_the_apps_token_secret() {
     let serve = common::Serve::start(&[]);
     let url = serve.url("live?token=tok3n5ecret/kq7secretkey");
-    let media = common::media("h264base_aac_10s.flv");
-    let mut ffmpeg = Command::new(common::require("ffmpeg"))
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-re",
-            "-stream_loop",
-            "-1",
-            "-i",
-        ])
-        .arg(&media)
-        .args(["-c", "copy", "-f", "flv", &url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ffmpeg");
+    let mut ffmpeg = common::ffmpeg_publish_loop_to(&url);
     serve.wait_sessions("publish", 1);
     let played = tempfile::tempdir().unwrap();
     let out = played.path().join("p.flv");

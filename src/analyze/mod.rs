@@ -353,6 +353,22 @@ pub struct Record {
     pub kind: RecordKind,
 }
 
+impl Record {
+    /// A record of the capture, not of a connection (`conn` empty,
+    /// `conn_id` [`u64::MAX`]).
+    fn of_capture(frame: u64, time: Timestamp, offset: Option<u64>, kind: RecordKind) -> Record {
+        Record {
+            conn: Arc::from(""),
+            conn_id: u64::MAX,
+            dir: None,
+            frame,
+            time,
+            offset,
+            kind,
+        }
+    }
+}
+
 /// Decoding state of one direction.
 enum Phase {
     /// Collecting C0, C1, C2 (`hs` holds them).
@@ -637,17 +653,10 @@ impl Analyzer {
             Err(e) => {
                 self.undecodable += 1;
                 if self.undecodable <= MAX_UNDECODABLE_REPORTS {
-                    emit(Record {
-                        conn: Arc::from(""),
-                        conn_id: u64::MAX,
-                        dir: None,
-                        frame: p.frame,
-                        time: p.time,
-                        offset: Some(p.offset),
-                        kind: RecordKind::Undecodable {
-                            reason: e.to_string(),
-                        },
-                    });
+                    let kind = RecordKind::Undecodable {
+                        reason: e.to_string(),
+                    };
+                    emit(Record::of_capture(p.frame, p.time, Some(p.offset), kind));
                 }
                 return;
             }
@@ -756,33 +765,19 @@ impl Analyzer {
         // or UDP datagram is lost (said once, for all).
         let lost = self.defrag.dropped + self.defrag.incomplete() as u64;
         if lost > 0 {
-            (ctx.emit)(Record {
-                conn: Arc::from(""),
-                conn_id: u64::MAX,
-                dir: None,
-                frame: last.0,
-                time: last.1,
-                offset: None,
-                kind: RecordKind::Undecodable {
-                    reason: format!(
-                        "{lost} fragmented IP datagram(s) never reassembled (a fragment missing from the capture, or over the reassembly limits): the TCP segments or UDP datagrams they carried are lost"
-                    ),
-                },
-            });
+            let kind = RecordKind::Undecodable {
+                reason: format!(
+                    "{lost} fragmented IP datagram(s) never reassembled (a fragment missing from the capture, or over the reassembly limits): the TCP segments or UDP datagrams they carried are lost"
+                ),
+            };
+            (ctx.emit)(Record::of_capture(last.0, last.1, None, kind));
         }
         let connections = *ctx.rtmp_conns + rtmfp.sessions();
-        (ctx.emit)(Record {
-            conn: Arc::from(""),
-            conn_id: u64::MAX,
-            dir: None,
-            frame: last.0,
-            time: last.1,
-            offset: None,
-            kind: RecordKind::EndOfCapture {
-                undecodable: *undecodable,
-                connections,
-            },
-        });
+        let kind = RecordKind::EndOfCapture {
+            undecodable: *undecodable,
+            connections,
+        };
+        (ctx.emit)(Record::of_capture(last.0, last.1, None, kind));
     }
 }
 

@@ -121,13 +121,7 @@ fn live(args: &DiagnoseArgs, style: &Style, timeout: std::time::Duration) -> Res
             ),
         });
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Exit {
-            code: exit::FAILURE,
-            error: e.into(),
-        })?;
+    let rt = super::runtime()?;
     let throughput = [rtmptool::diag::live::Check::Throughput(args.measure)];
     let checks: &[rtmptool::diag::live::Check] = if args.throughput {
         &throughput

@@ -108,10 +108,7 @@ pub fn run(args: &LoadArgs, global: &GlobalArgs) -> Result<(), Exit> {
         bind: args.bind.clone(),
         reveal_keys: args.reveal_keys,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| err(exit::FAILURE, e.to_string()))?;
+    let rt = super::runtime()?;
     let live = style.progress && std::io::stderr().is_terminal();
     let mut drawn = 0usize;
     let json = style.json;

@@ -14,3 +14,14 @@ pub mod publish;
 pub mod relay;
 pub mod serve;
 mod streaming;
+
+/// The single-threaded runtime a command's network work runs on.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, crate::Exit> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| crate::Exit {
+            code: crate::exit::FAILURE,
+            error: anyhow::anyhow!("cannot start the runtime: {e}"),
+        })
+}

@@ -258,10 +258,7 @@ pub fn run(args: &PlayArgs, global: &GlobalArgs) -> Result<(), Exit> {
         None => Sink::Null,
         Some(p) => Sink::open(p, args.force).map_err(|e| err(exit::BAD_INPUT, e))?,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| err(exit::FAILURE, e.to_string()))?;
+    let rt = super::runtime()?;
     rt.block_on(play(args, global, &url, style, sink))
 }
 

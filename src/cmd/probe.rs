@@ -84,13 +84,7 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
             "rtmptool: WARNING: --insecure: the server's certificate is NOT verified; anyone on the path can impersonate it"
         );
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Exit {
-            code: exit::FAILURE,
-            error: e.into(),
-        })?;
+    let rt = super::runtime()?;
     let stdout = std::io::stdout();
     let count = args.count.max(1);
     let shown = url.shown(args.reveal_keys);
@@ -1074,20 +1068,37 @@ fn human_summary(
     interrupted: bool,
 ) -> std::io::Result<()> {
     let s = summary_json(results, interrupted);
-    let ok = results.iter().filter(|a| a.ok).count();
+    let phases: Vec<&str> = PHASES.iter().map(|(k, _)| *k).collect();
+    write_summary(out, &s, &phases)
+}
+
+/// A `probe_summary` record in words, like ping's: attempts, failures by
+/// phase, and min/avg/max/mdev of each of `phases` that has values (rtmp://
+/// and rtmfp:// probes alike).
+pub(crate) fn write_summary(
+    out: &mut dyn Write,
+    s: &Value,
+    phases: &[&str],
+) -> std::io::Result<()> {
+    let sent = s["sent"].as_u64().unwrap_or(0);
+    let failed = s["failed"].as_u64().unwrap_or(0);
     writeln!(
         out,
-        "--- {} attempts, {ok} ok, {:.0}% failed{} ---",
-        results.len(),
-        100.0 * (results.len() - ok) as f64 / results.len().max(1) as f64,
-        if interrupted { " (interrupted)" } else { "" }
+        "--- {sent} attempts, {} ok, {:.0}% failed{} ---",
+        sent - failed.min(sent),
+        100.0 * failed as f64 / sent.max(1) as f64,
+        if s["interrupted"] == true {
+            " (interrupted)"
+        } else {
+            ""
+        }
     )?;
     if let Some(f) = s["failed_in"].as_object().filter(|f| !f.is_empty()) {
         let parts: Vec<String> = f.iter().map(|(k, n)| format!("{n} in {k}")).collect();
         writeln!(out, "failed: {}", parts.join(", "))?;
     }
-    for (k, _) in PHASES {
-        if let Some(v) = s.get(k).filter(|v| !v.is_null()) {
+    for k in phases {
+        if let Some(v) = s.get(*k).filter(|v| !v.is_null()) {
             writeln!(
                 out,
                 "{:<16} min/avg/max/mdev = {}/{}/{}/{} ms (median {})",

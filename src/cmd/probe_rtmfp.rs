@@ -162,13 +162,7 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
         groups,
         timeout: global.timeout,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Exit {
-            code: exit::FAILURE,
-            error: e.into(),
-        })?;
+    let rt = super::runtime()?;
     let shown = if args.reveal_keys {
         url.url.clone()
     } else {
@@ -267,7 +261,7 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
         let _ = if style.json {
             write_json_line(&mut out, &s)
         } else if style.verbosity >= 0 || interrupted {
-            human_summary(&mut out, &s)
+            super::probe::write_summary(&mut out, &s, &["rhello_ms", "keying_ms", "total_ms"])
         } else {
             Ok(())
         };
@@ -333,40 +327,4 @@ fn summary(results: &[Attempt], interrupted: bool) -> Value {
         "total_ms": times(&|r| r.open_ms.or(r.rhello_ms), true),
         "failed_in": failed_in,
     })
-}
-
-fn human_summary(out: &mut dyn Write, s: &Value) -> std::io::Result<()> {
-    let sent = s["sent"].as_u64().unwrap_or(0);
-    let failed = s["failed"].as_u64().unwrap_or(0);
-    writeln!(
-        out,
-        "--- {sent} attempts, {} ok, {:.0}% failed{} ---",
-        sent - failed,
-        100.0 * failed as f64 / sent.max(1) as f64,
-        if s["interrupted"] == true {
-            " (interrupted)"
-        } else {
-            ""
-        }
-    )?;
-    if let Some(f) = s["failed_in"].as_object().filter(|f| !f.is_empty()) {
-        let parts: Vec<String> = f.iter().map(|(k, n)| format!("{n} in {k}")).collect();
-        writeln!(out, "failed: {}", parts.join(", "))?;
-    }
-    for k in ["rhello_ms", "keying_ms", "total_ms"] {
-        let v = &s[k];
-        if !v.is_null() {
-            writeln!(
-                out,
-                "{:<16} min/avg/max/mdev = {}/{}/{}/{} ms (median {})",
-                k.trim_end_matches("_ms"),
-                v["min"],
-                v["avg"],
-                v["max"],
-                v["mdev"],
-                v["median"]
-            )?;
-        }
-    }
-    Ok(())
 }

@@ -220,10 +220,7 @@ pub fn run(args: &PublishArgs, global: &GlobalArgs) -> Result<(), Exit> {
         args.conn.stream.as_deref(),
     )
     .map_err(|e| err(exit::BAD_INPUT, e.to_string()))?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| err(exit::FAILURE, e.to_string()))?;
+    let rt = super::runtime()?;
     rt.block_on(publish(args, global, &url, style))
 }
 

@@ -147,10 +147,7 @@ pub fn run(args: &RelayArgs, global: &GlobalArgs) -> Result<(), Exit> {
         stall: global.timeout,
         ..RelayConfig::default()
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| err(exit::FAILURE, format!("cannot start the runtime: {e}")))?;
+    let rt = super::runtime()?;
     let quiet = style.verbosity < 0;
     let json = style.json;
     let started = Instant::now();
@@ -414,10 +411,7 @@ fn listen(
         reveal_keys: args.reveal_keys,
         record: args.record.clone(),
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| err(exit::FAILURE, format!("cannot start the runtime: {e}")))?;
+    let rt = super::runtime()?;
     let duration = args.duration;
     rt.block_on(async move {
         let mut sig = sigint()?;

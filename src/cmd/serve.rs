@@ -186,10 +186,7 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Result<(), Exit> {
         merge_writes: args.merge_writes,
         reveal_keys: args.reveal_keys,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| err(exit::FAILURE, format!("cannot start the runtime: {e}")))?;
+    let rt = super::runtime()?;
     let out = Arc::new(Mutex::new(std::io::stdout()));
     let json = style.json;
     let sink_style = style;

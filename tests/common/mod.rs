@@ -226,15 +226,10 @@ pub fn same_json(ours: &serde_json::Value, reference: &serde_json::Value) -> boo
 }
 
 /// ffmpeg publishing testdata's 10 s FLV in a loop, in real time, to
-/// `live/NAME` on `nginx`; returns once nginx has logged the publisher.
-/// The caller stops the child by PID.
-pub fn ffmpeg_publish_loop(nginx: &Nginx, name: &str) -> Child {
-    let ffmpeg = require("ffmpeg");
-    let media = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/rtmp/media/h264base_aac_10s.flv"
-    );
-    let child = Command::new(ffmpeg)
+/// `url` (any server); the caller waits for it and stops it by PID.
+#[allow(dead_code)]
+pub fn ffmpeg_publish_loop_to(url: &str) -> Child {
+    Command::new(require("ffmpeg"))
         .args([
             "-hide_banner",
             "-loglevel",
@@ -243,20 +238,21 @@ pub fn ffmpeg_publish_loop(nginx: &Nginx, name: &str) -> Child {
             "-stream_loop",
             "-1",
             "-i",
-            media,
         ])
-        .args([
-            "-c",
-            "copy",
-            "-f",
-            "flv",
-            &nginx.url(&format!("live/{name}")),
-        ])
+        .arg(media("h264base_aac_10s.flv"))
+        .args(["-c", "copy", "-f", "flv", url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start ffmpeg");
+        .expect("start ffmpeg")
+}
+
+/// ffmpeg publishing testdata's 10 s FLV in a loop, in real time, to
+/// `live/NAME` on `nginx`; returns once nginx has logged the publisher.
+/// The caller stops the child by PID.
+pub fn ffmpeg_publish_loop(nginx: &Nginx, name: &str) -> Child {
+    let child = ffmpeg_publish_loop_to(&nginx.url(&format!("live/{name}")));
     wait_for("ffmpeg to publish", Duration::from_secs(10), || {
         nginx
             .log()
