@@ -198,3 +198,114 @@ fn ctrl_c_while_waiting_for_a_publisher_saves_nothing() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "play left {left:?}");
 }
+
+fn sigterm(pid: u32) {
+    let st = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+}
+
+/// SIGTERM (`kill PID`, `timeout`, systemd) ends a command as Ctrl-C does,
+/// in every phase: play mid-stream saves a whole FLV that ffprobe reads,
+/// publish and serve end with their stats and 0; while connecting, 130 and
+/// one line. Before, SIGTERM killed them: play left `FILE.part`, and no
+/// stats were said.
+#[test]
+fn sigterm_ends_a_command_as_ctrl_c_does() {
+    let serve = common::Serve::start(&[]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("term.flv");
+    let url = serve.url("live/termkey");
+    let flv = common::media("h264base_aac_60s.flv");
+    let publish = bin()
+        .args(["publish", flv.to_str().unwrap(), &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("publish");
+    let play = bin()
+        .args(["play", &url, "-o", out.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("play");
+    common::wait_for("play to save 40 tags", Duration::from_secs(20), || {
+        (common::tags_so_far(&out).len() >= 40).then_some(())
+    });
+    sigterm(play.id());
+    let o = wait_output(play, "play", Duration::from_secs(10));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(said.contains("(interrupted)"), "{said}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["term.flv"]);
+    // A real reader takes the file whole: its packets are the tags saved.
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "packet=pts", "-of", "csv"])
+        .arg(&out)
+        .output()
+        .expect("ffprobe (apt-get install ffmpeg)");
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    assert!(
+        probe.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let packets = String::from_utf8_lossy(&probe.stdout).lines().count();
+    assert!(packets >= 39, "ffprobe read {packets} packets");
+
+    sigterm(publish.id());
+    let o = wait_output(publish, "publish", Duration::from_secs(10));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("(interrupted)"));
+
+    // serve: its summary, every connection closed, 0.
+    let mut serve = serve;
+    sigterm(serve.child.id());
+    common::wait_for("serve to end", Duration::from_secs(10), || {
+        serve.child.try_wait().ok().flatten()
+    });
+    let records = serve.records();
+    let last = records.last().expect("records");
+    assert_eq!(last["type"], "serve_summary", "{last}");
+    assert_eq!(last["connections"], 2, "{last}");
+
+    // While connecting: 130 and one line, as with Ctrl-C.
+    let port = common::silent_server();
+    let child = bin()
+        .args([
+            "play",
+            &format!("rtmp://127.0.0.1:{port}/live/key"),
+            "-o",
+            "-",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("play");
+    std::thread::sleep(Duration::from_millis(700));
+    sigterm(child.id());
+    let o = wait_output(child, "play", Duration::from_secs(5));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted while connecting"), "{stderr}");
+}

@@ -122,12 +122,11 @@ impl Capture {
     pub fn open(input: &str) -> Result<Capture, Exit> {
         let interrupted = Arc::new(AtomicBool::new(false));
         // A second Ctrl-C (the flag already set) ends at once with 130.
-        let _ = signal_hook::flag::register_conditional_shutdown(
-            signal_hook::consts::SIGINT,
-            130,
-            interrupted.clone(),
-        );
-        let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone());
+        // SIGTERM (`kill PID`, `timeout`) as Ctrl-C.
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, interrupted.clone());
+            let _ = signal_hook::flag::register(sig, interrupted.clone());
+        }
         let (input, name, streaming): (Box<dyn Read>, String, bool) = if input == "-" {
             // A pipe or terminal: read on a thread that Ctrl-C can leave.
             if is_regular_stdin() {

@@ -112,10 +112,12 @@ pub fn run(args: &LoadArgs, global: &GlobalArgs) -> Result<(), Exit> {
     let live = style.progress && std::io::stderr().is_terminal();
     let mut drawn = 0usize;
     let json = style.json;
+    let mut sig = {
+        let _in_runtime = rt.enter();
+        super::streaming::sigint()?
+    };
     let summary = rt.block_on(async {
-        let interrupt = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
+        let interrupt = sig.recv();
         load::run(cfg, interrupt, |p| {
             if json {
                 let mut v = serde_json::to_value(p).unwrap_or_default();

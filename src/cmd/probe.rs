@@ -91,20 +91,22 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
     let mut results = Vec::new();
     // Ctrl-C ends the run like ping's: the attempt in flight is dropped, the
     // summary of those completed is printed.
+    let mut sig = {
+        let _in_runtime = rt.enter();
+        super::streaming::sigint()?
+    };
     let interrupted = rt.block_on(async {
-        let ctrlc = tokio::signal::ctrl_c();
-        tokio::pin!(ctrlc);
         for seq in 1..=count {
             if seq > 1 {
                 tokio::select! {
                     biased;
-                    _ = &mut ctrlc => return true,
+                    _ = sig.recv() => return true,
                     _ = tokio::time::sleep(args.interval) => {}
                 }
             }
             let a = tokio::select! {
                 biased;
-                _ = &mut ctrlc => return true,
+                _ = sig.recv() => return true,
                 a = attempt(args, &url, global.timeout) => a,
             };
             let mut out = stdout.lock();

@@ -175,14 +175,16 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
     let mut results: Vec<Attempt> = Vec::new();
     // Ctrl-C ends the run like ping's (and like rtmp:// probes): the
     // attempt in flight is dropped, the summary of those completed printed.
+    let mut sig = {
+        let _in_runtime = rt.enter();
+        super::streaming::sigint()?
+    };
     let interrupted = rt.block_on(async {
-        let ctrlc = tokio::signal::ctrl_c();
-        tokio::pin!(ctrlc);
         for seq in 1..=count {
             if seq > 1 {
                 tokio::select! {
                     biased;
-                    _ = &mut ctrlc => return true,
+                    _ = sig.recv() => return true,
                     _ = tokio::time::sleep(args.interval) => {}
                 }
             }
@@ -194,7 +196,7 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
             });
             let (r, res) = tokio::select! {
                 biased;
-                _ = &mut ctrlc => return true,
+                _ = sig.recv() => return true,
                 j = job => match j {
                     Ok(x) => x,
                     Err(_) => return true,

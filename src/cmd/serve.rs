@@ -188,6 +188,7 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Result<(), Exit> {
     };
     let rt = super::runtime()?;
     let out = Arc::new(Mutex::new(std::io::stdout()));
+    let summary_out = out.clone();
     let json = style.json;
     let sink_style = style;
     let sink: serve::Sink = Arc::new(move |ev: ServeEvent| {
@@ -215,7 +216,14 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Result<(), Exit> {
         let summary = server
             .await
             .map_err(|e| err(exit::FAILURE, format!("server task failed: {e}")))?;
-        if !json && style.verbosity >= 0 {
+        if json {
+            let mut o = summary_out.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = write_json_line(
+                &mut *o,
+                &json!({"type":"serve_summary","connections":summary.connections,
+                    "findings":summary.findings,"time":now_secs()}),
+            );
+        } else if style.verbosity >= 0 {
             eprintln!(
                 "served {} connection{}, {} finding{}",
                 summary.connections,

@@ -357,20 +357,44 @@ pub fn media_time(ms: u64) -> String {
     format!("{}:{:04.1}", ms / 60_000, (ms % 60_000) as f64 / 1000.0)
 }
 
-/// Ctrl-C (SIGINT), listened for from this call on: a
+/// Ctrl-C (SIGINT) or a polite kill (SIGTERM, as `kill PID`, systemd and
+/// `timeout` send it), listened for from [`sigint`] on: both end a command
+/// the same way, with its stats and a valid file. A
 /// `tokio::signal::ctrl_c()` future only starts listening once polled, and
-/// a Ctrl-C before that would kill the process without its stats. Call
-/// inside the runtime.
-pub fn sigint() -> Result<tokio::signal::unix::Signal, Exit> {
-    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|e| err(exit::FAILURE, format!("cannot listen for Ctrl-C: {e}")))
+/// a signal before that would kill the process without its stats.
+pub struct Interrupt {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Interrupt {
+    /// Resolves at the next SIGINT or SIGTERM.
+    pub async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
+}
+
+/// Starts listening for Ctrl-C and SIGTERM ([`Interrupt`]). Call inside the
+/// runtime.
+pub fn sigint() -> Result<Interrupt, Exit> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |k: SignalKind| {
+        signal(k).map_err(|e| err(exit::FAILURE, format!("cannot listen for Ctrl-C: {e}")))
+    };
+    Ok(Interrupt {
+        int: listen(SignalKind::interrupt())?,
+        term: listen(SignalKind::terminate())?,
+    })
 }
 
 /// [`connect`], unless Ctrl-C comes first: then exit 130 at once, in
 /// whatever phase (nothing was sent or saved yet).
 pub async fn connect_or_interrupt(
     o: ConnectOptions<'_>,
-    sig: &mut tokio::signal::unix::Signal,
+    sig: &mut Interrupt,
     what: &str,
 ) -> Result<Driver, Exit> {
     let shown = o.url.shown(o.reveal_keys);
@@ -385,7 +409,7 @@ pub async fn connect_or_interrupt(
 }
 
 /// Waits for Ctrl-C, or for `limit` when one is given.
-pub async fn until_interrupted(sig: &mut tokio::signal::unix::Signal, limit: Option<Duration>) {
+pub async fn until_interrupted(sig: &mut Interrupt, limit: Option<Duration>) {
     match limit {
         Some(d) => {
             tokio::select! {
