@@ -1449,3 +1449,65 @@ fn a_source_that_dies_mid_stream_is_a_broken_stream() {
     drop(publisher);
     drop(player);
 }
+
+/// `publish` of an E-RTMP stream announces its codecs in `connect`, as OBS
+/// and FFmpeg's `-rtmp_enhanced_codecs` do (E-RTMP v2, "Enhancing
+/// NetConnection connect Command"): the capture's publisher's stream (HEVC
+/// on video track 2, Opus on audio track 1 beside legacy AAC, ModEx with
+/// nanosecond offsets: its ground truth, `testdata/ertmp/README.md`) is
+/// announced as `fourCcList` ["hvc1", "Opus"], each `CanEncode` (2), and
+/// `capsEx` Multitrack | ModEx | TimestampNanoOffset (14: what it sends as
+/// the file has it; not Reconnect, which it does not follow). The server
+/// (serve) then states its own. A stream of legacy codecs sends the legacy
+/// connect. Seen in the live decode of `relay --listen` in between.
+#[test]
+fn publish_announces_the_ertmp_codecs_of_its_stream() {
+    let m = common::ertmp_multitrack(1);
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = dir.path().join("multitrack.flv");
+    std::fs::write(&src, &m.flv).expect("write flv");
+    let serve = common::Serve::start(&[]);
+    let log = dir.path().join("proxy.ndjson");
+    let (proxy, port) = proxy(&[], &serve.url(""), &[], &log);
+    let legacy = common::media("h264base_aac_10s.flv");
+    for (file, key) in [(src.as_path(), "ertmp"), (legacy.as_path(), "legacy")] {
+        let o = bin()
+            .args(["publish", "--no-pace", "--duration", "1s"])
+            .arg(file)
+            .arg(format!("rtmp://127.0.0.1:{port}/live/{key}"))
+            .output()
+            .expect("publish");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let all = interrupt(proxy, "proxy");
+    assert!(all.status.success());
+    // connect and its _result, of each publisher (the connection that saw
+    // the proxy listen sent nothing).
+    let text: Vec<String> = records(&log)
+        .into_iter()
+        .filter(|r| {
+            r["type"] == "message" && (r["command"] == "connect" || r["transaction_id"] == 1)
+        })
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(text.len(), 4, "{text:#?}");
+    let (ertmp, legacy) = (&text[0], &text[2]);
+    assert!(ertmp.contains(r#""fourCcList":["hvc1","Opus"]"#), "{ertmp}");
+    assert!(
+        ertmp.contains(r#""videoFourCcInfoMap":{"hvc1":2.0}"#),
+        "{ertmp}"
+    );
+    assert!(
+        ertmp.contains(r#""audioFourCcInfoMap":{"Opus":2.0}"#),
+        "{ertmp}"
+    );
+    assert!(ertmp.contains(r#""capsEx":14.0"#), "{ertmp}");
+    assert!(
+        text[1].contains(r#""fourCcList":["*"]"#),
+        "serve states: {}",
+        text[1]
+    );
+    for t in [legacy, &text[3]] {
+        assert!(!t.contains("fourCc") && !t.contains("capsEx"), "{t}");
+    }
+}

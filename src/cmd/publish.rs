@@ -11,6 +11,7 @@
 //! a bounded channel, so a slow stdin never stalls the connection and memory
 //! stays bounded.
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -23,6 +24,7 @@ use crate::cli::{GlobalArgs, PublishArgs};
 use crate::report::{Style, write_json_line};
 use crate::{Exit, exit};
 use rtmptool::net::{DriveError, Driver, RtmpUrl};
+use rtmptool::proto::capabilities::{Capabilities, StreamCodecs};
 use rtmptool::proto::flv::{FlvEvent, FlvWarning, Reader, Tag};
 use rtmptool::proto::media::MediaUnit;
 use rtmptool::proto::message::{Message, MessageType};
@@ -31,8 +33,9 @@ use rtmptool::proto::timeline::{Discontinuity, Timeline, Track};
 
 /// What the input thread hands over.
 enum Item {
-    /// The file header was read (first pass only).
-    Header,
+    /// The file header was read (first pass only): whether it flags audio
+    /// and video.
+    Header { audio: bool, video: bool },
     /// A whole tag.
     Tag(Tag),
     /// Pass N (2, 3, ...) of `--loop` starts.
@@ -107,9 +110,13 @@ fn reader_thread(input: PathBuf, loops: u32, tx: mpsc::Sender<Item>) {
             }
             loop {
                 match r.poll() {
-                    Ok(Some(FlvEvent::Header(_))) => {
+                    Ok(Some(FlvEvent::Header(h))) => {
                         last_whole = r.offset();
-                        if pass == 1 && tx.blocking_send(Item::Header).is_err() {
+                        let header = Item::Header {
+                            audio: h.has_audio,
+                            video: h.has_video,
+                        };
+                        if pass == 1 && tx.blocking_send(header).is_err() {
                             return;
                         }
                     }
@@ -272,6 +279,62 @@ fn server_events(d: &mut Driver, url: &RtmpUrl, reveal: bool) -> Result<(), Exit
     Ok(())
 }
 
+/// Tags the first tags may be: enough to see an audio and a video tag
+/// (which carry the codecs) of any real stream, few enough that a file
+/// that flags a track it lacks is not read far ahead.
+const FIRST_TAGS: usize = 32;
+
+/// The first tags of the input, up to a tag of each track the header flags
+/// (or [`FIRST_TAGS`], the end of the input, a failure of it, or 1 s), and
+/// the E-RTMP codecs they use. `None` on Ctrl-C.
+async fn first_tags(
+    rx: &mut mpsc::Receiver<Item>,
+    (audio, video): (bool, bool),
+    sig: &mut streaming::Interrupt,
+) -> Option<(VecDeque<Item>, StreamCodecs)> {
+    let mut held = VecDeque::new();
+    let mut codecs = StreamCodecs::default();
+    let (mut seen_audio, mut seen_video) = (!audio, !video);
+    let deadline = tokio::time::sleep(Duration::from_secs(1));
+    tokio::pin!(deadline);
+    while !(seen_audio && seen_video) && held.len() < FIRST_TAGS {
+        let item = tokio::select! {
+            biased;
+            _ = sig.recv() => return None,
+            _ = &mut deadline => break,
+            it = rx.recv() => it,
+        };
+        let Some(item) = item else { break };
+        let more = match &item {
+            Item::Tag(t) if t.is_video() => {
+                seen_video = true;
+                codecs.note_video(&t.data);
+                true
+            }
+            Item::Tag(t) if t.is_audio() => {
+                seen_audio = true;
+                codecs.note_audio(&t.data);
+                true
+            }
+            Item::Tag(_) | Item::Warn(_) => true,
+            _ => false,
+        };
+        held.push_back(item);
+        if !more {
+            break;
+        }
+    }
+    Some((held, codecs))
+}
+
+/// The next item: those held back first, then the reader's.
+async fn next_item(held: &mut VecDeque<Item>, rx: &mut mpsc::Receiver<Item>) -> Option<Item> {
+    match held.pop_front() {
+        Some(it) => Some(it),
+        None => rx.recv().await,
+    }
+}
+
 async fn publish(
     args: &PublishArgs,
     global: &GlobalArgs,
@@ -299,8 +362,8 @@ async fn publish(
         }
         h = rx.recv() => h,
     };
-    match header {
-        Some(Item::Header) => {}
+    let flags = match header {
+        Some(Item::Header { audio, video }) => (audio, video),
         Some(Item::Io(e)) => return Err(err(exit::BAD_INPUT, format!("cannot read {name}: {e}"))),
         Some(Item::Broken { error, .. }) => {
             return Err(err(
@@ -309,21 +372,28 @@ async fn publish(
             ));
         }
         _ => return Err(err(exit::BAD_INPUT, format!("{name}: no FLV header"))),
+    };
+    // The first tags, held back: an E-RTMP stream's codecs are announced
+    // in connect.
+    let (mut pending, codecs) = first_tags(&mut rx, flags, &mut sig).await.ok_or_else(|| {
+        err(
+            exit::INTERRUPTED,
+            format!("publish: interrupted while waiting for {name}"),
+        )
+    })?;
+    let mut options = ConnectOptions::of(
+        url,
+        Goal::Publish {
+            stream: url.stream_with_query(),
+            kind: args.kind.clone(),
+        },
+        &args.conn,
+        global.timeout,
+    );
+    if let Some(c) = Capabilities::publisher(&codecs) {
+        options.connect_extra = c.to_properties();
     }
-    let mut d = streaming::connect_or_interrupt(
-        ConnectOptions::of(
-            url,
-            Goal::Publish {
-                stream: url.stream_with_query(),
-                kind: args.kind.clone(),
-            },
-            &args.conn,
-            global.timeout,
-        ),
-        &mut sig,
-        "publish",
-    )
-    .await?;
+    let mut d = streaming::connect_or_interrupt(options, &mut sig, "publish").await?;
 
     let bar = style.progress.then(|| {
         let b = indicatif::ProgressBar::new_spinner();
@@ -349,7 +419,7 @@ async fn publish(
             biased;
             _ = sig.recv() => Wake::Interrupt,
             r = d.read_some() => Wake::Read(r),
-            it = rx.recv() => Wake::Item(it),
+            it = next_item(&mut pending, &mut rx) => Wake::Item(it),
         };
         let item = match wake {
             Wake::Interrupt => {
@@ -389,7 +459,7 @@ async fn publish(
                 warn(&bar, &w);
                 continue;
             }
-            Item::Header | Item::End => continue,
+            Item::Header { .. } | Item::End => continue,
         };
         let track = if tag.is_video() {
             Track::Video

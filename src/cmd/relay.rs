@@ -56,6 +56,7 @@ impl Connector for Ends<'_> {
             ca: self.args.ca.clone(),
             insecure: self.args.insecure,
             reveal_keys: self.args.reveal_keys,
+            connect_extra: Vec::new(),
         })
         .await
         .map_err(|e| ConnectError {

@@ -25,6 +25,9 @@ pub struct ConnectOptions<'a> {
     pub insecure: bool,
     /// Show keys in messages.
     pub reveal_keys: bool,
+    /// More properties for `connect`'s command object (E-RTMP
+    /// capabilities).
+    pub connect_extra: Vec<(String, rtmptool::proto::amf0::Amf0Value)>,
 }
 
 impl<'a> ConnectOptions<'a> {
@@ -43,6 +46,7 @@ impl<'a> ConnectOptions<'a> {
             ca: conn.ca.clone(),
             insecure: conn.insecure,
             reveal_keys: conn.reveal_keys,
+            connect_extra: Vec::new(),
         }
     }
 }
@@ -248,6 +252,7 @@ pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
     let publish = matches!(o.goal, Goal::Publish { .. });
     let mut config = SessionConfig::new(url.app(), &url.tc_url(), o.goal);
     config.chunk_size = o.chunk_size;
+    config.connect_extra = o.connect_extra;
     let session = ClientSession::new(config, Duration::ZERO, &mut random_source());
     let mut d = Driver::new(stream, session, Instant::now(), true);
 

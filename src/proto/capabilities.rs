@@ -10,6 +10,7 @@
 //! some in the information object: both are read.
 
 use super::amf0::Amf0Value;
+use super::media::{AudioInfo, FourCc, Track, VideoInfo};
 
 /// `FourCcInfoMask.CanDecode`.
 pub const CAN_DECODE: u32 = 0x01;
@@ -73,6 +74,34 @@ impl Capabilities {
             audio: any,
             caps_ex: Some(CAPS_MULTITRACK | CAPS_MODEX | CAPS_TIMESTAMP_NANO_OFFSET),
         }
+    }
+
+    /// What a publisher of `codecs` states, as OBS does and FFmpeg with
+    /// `-rtmp_enhanced_codecs`: `fourCcList`, each codec `CanEncode` in its
+    /// map, and in `capsEx` the features it sends as they come (multitrack,
+    /// ModEx, the nanosecond offset: a file's bodies go out unchanged). No
+    /// Reconnect: it does not follow a Reconnect Request. `None` for a
+    /// stream of legacy codecs only (the legacy `connect`, unchanged).
+    pub fn publisher(codecs: &StreamCodecs) -> Option<Capabilities> {
+        if codecs.video.is_empty() && codecs.audio.is_empty() {
+            return None;
+        }
+        let map = |l: &[FourCc]| {
+            (!l.is_empty()).then(|| l.iter().map(|f| (f.text(), CAN_ENCODE)).collect())
+        };
+        Some(Capabilities {
+            fourcc_list: Some(
+                codecs
+                    .video
+                    .iter()
+                    .chain(&codecs.audio)
+                    .map(FourCc::text)
+                    .collect(),
+            ),
+            video: map(&codecs.video),
+            audio: map(&codecs.audio),
+            caps_ex: Some(CAPS_MULTITRACK | CAPS_MODEX | CAPS_TIMESTAMP_NANO_OFFSET),
+        })
     }
 
     /// Whether an object (a `connect` command object) announces E-RTMP.
@@ -189,9 +218,79 @@ pub fn mask_names(m: u32) -> String {
     }
 }
 
+/// The E-RTMP codecs a stream uses, gathered from its tags (a publisher's
+/// first ones) for [`Capabilities::publisher`]. Legacy codec ids are not
+/// E-RTMP and are left out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamCodecs {
+    /// Video FourCCs, in the order first seen.
+    pub video: Vec<FourCc>,
+    /// Audio FourCCs, in the order first seen.
+    pub audio: Vec<FourCc>,
+}
+
+impl StreamCodecs {
+    /// Notes a video message body.
+    pub fn note_video(&mut self, body: &[u8]) {
+        if let Ok(v) = VideoInfo::parse(body) {
+            note(&mut self.video, v.fourcc, &v.tracks);
+        }
+    }
+
+    /// Notes an audio message body.
+    pub fn note_audio(&mut self, body: &[u8]) {
+        if let Ok(a) = AudioInfo::parse(body) {
+            note(&mut self.audio, a.fourcc, &a.tracks);
+        }
+    }
+}
+
+fn note(list: &mut Vec<FourCc>, fourcc: Option<FourCc>, tracks: &[Track]) {
+    for f in fourcc.into_iter().chain(tracks.iter().map(|t| t.fourcc)) {
+        if !list.contains(&f) && list.len() < MAX_ENTRIES {
+            list.push(f);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bodies written from E-RTMP v2's syntax: an ex-header video
+    /// SequenceStart of `hvc1`; ManyTracksManyCodecs CodedFramesX with
+    /// `av01` (track 1) and `hvc1` again (track 2); an audio SequenceStart
+    /// of `Opus`; legacy AVC and AAC, which are not E-RTMP.
+    #[test]
+    fn a_publisher_states_the_ertmp_codecs_its_stream_uses() {
+        let mut c = StreamCodecs::default();
+        c.note_video(&[0x17, 0, 0, 0, 0, 1, 0x64]); // legacy AVC sequence header
+        c.note_audio(&[0xaf, 0x00, 0x12, 0x10]); // legacy AAC config
+        assert_eq!(Capabilities::publisher(&c), None);
+        c.note_video(b"\x90hvc1\x01\x02");
+        let mut many = vec![0x80 | 0x10 | 6, (2 << 4) | 3];
+        for (fcc, id) in [(b"av01", 1u8), (b"hvc1", 2)] {
+            many.extend_from_slice(fcc);
+            many.extend_from_slice(&[id, 0, 0, 1, 0xaa]);
+        }
+        c.note_video(&many);
+        c.note_audio(b"\x90OpusOpusHead");
+        assert_eq!(c.video, [FourCc::HVC1, FourCc::AV01]);
+        assert_eq!(c.audio, [FourCc::OPUS]);
+        let stated = Capabilities::publisher(&c).expect("E-RTMP");
+        let obj = Amf0Value::Object(stated.to_properties());
+        assert_eq!(Capabilities::from_objects([&obj]), Some(stated.clone()));
+        assert_eq!(
+            stated.fourcc_list,
+            Some(vec!["hvc1".into(), "av01".into(), "Opus".into()])
+        );
+        assert_eq!(
+            stated.video,
+            Some(vec![("hvc1".into(), 2), ("av01".into(), 2)])
+        );
+        assert_eq!(stated.audio, Some(vec![("Opus".into(), 2)]));
+        assert_eq!(stated.caps_ex, Some(0x0e));
+    }
 
     #[test]
     fn a_forwarder_round_trips_through_its_properties() {
