@@ -4,55 +4,27 @@
 //! announced, and explain a failure in words with the exit code of CLI.md.
 
 use std::io::Write;
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::cli::{GlobalArgs, HandshakeChoice, OnOff, ProbeArgs};
 use crate::report::{Style, write_json_line};
 use crate::{Exit, exit};
-use rtmptool::net::tls::{self, TlsError, TlsOptions};
-use rtmptool::net::{self, DriveError, Driver, Phase, RtmpUrl, Stream};
-use rtmptool::proto::amf0::Amf0Value;
-use rtmptool::proto::capabilities::{self, Capabilities};
-use rtmptool::proto::handshake::{HandshakeConfig, HandshakeOutcome, PeerHandshake};
-use rtmptool::proto::session::{ClientSession, Event, Goal, SessionConfig, SessionError, Status};
+use rtmptool::net::{Phase, RtmpUrl, TlsOptions};
+use rtmptool::probe::{Attempt, Fault, ProbeOptions, attempt, hs_kind};
+use rtmptool::proto::capabilities;
 use rtmptool::text::sanitize;
 
-use super::streaming::{peer_json, refusal};
-
-/// A reply gap this long inside one answer, with the server otherwise idle,
-/// is the delayed-ACK timer (Linux: 40 ms) holding a Nagle-delayed segment.
-const STALL_MIN: Duration = Duration::from_millis(30);
-const STALL_MAX: Duration = Duration::from_millis(250);
-
-/// One attempt's result.
-#[derive(Debug, Default)]
-struct Attempt {
-    ok: bool,
-    phase: Option<Phase>,
-    error: Option<String>,
-    code: u8,
-    resolve_ms: Option<f64>,
-    tcp_connect_ms: Option<f64>,
-    tls_ms: Option<f64>,
-    handshake_ms: Option<f64>,
-    connect_ms: Option<f64>,
-    create_stream_ms: Option<f64>,
-    start_ms: Option<f64>,
-    first_video_ms: Option<f64>,
-    first_audio_ms: Option<f64>,
-    total_ms: Option<f64>,
-    peer: Option<String>,
-    tls: Option<tls::TlsInfo>,
-    hs: Option<HandshakeOutcome>,
-    server: serde_json::Map<String, Value>,
-    statuses: Vec<Value>,
-    notes: Vec<String>,
-}
-
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
+/// The exit code of CLI.md for a failure.
+fn exit_code(f: Option<Fault>) -> u8 {
+    match f {
+        Some(Fault::Network) | None => exit::NETWORK,
+        Some(Fault::BadInput) => exit::BAD_INPUT,
+        Some(Fault::Tls) => exit::TLS,
+        Some(Fault::Handshake) => exit::HANDSHAKE,
+        Some(Fault::Refused) => exit::REFUSED,
+        Some(Fault::Protocol) => exit::PROTOCOL,
+    }
 }
 
 /// Runs the probe; the exit code is 0 when every attempt succeeded, else the
@@ -84,6 +56,21 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
             "rtmptool: WARNING: --insecure: the server's certificate is NOT verified; anyone on the path can impersonate it"
         );
     }
+    let options = ProbeOptions {
+        simple_handshake: args.handshake == HandshakeChoice::Simple,
+        publish: args.publish,
+        play: args.play,
+        tc_url: args.tcurl.clone(),
+        flash_ver: args.flashver.clone(),
+        enhanced: args.enhanced,
+        quickack: args.quickack == OnOff::On,
+        tls: TlsOptions {
+            ca: args.ca.clone(),
+            insecure: args.insecure,
+        },
+        reveal_keys: args.reveal_keys,
+        timeout: global.timeout,
+    };
     let rt = super::runtime()?;
     let stdout = std::io::stdout();
     let count = args.count.max(1);
@@ -107,7 +94,7 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
             let a = tokio::select! {
                 biased;
                 _ = sig.recv() => return true,
-                a = attempt(args, &url, global.timeout) => a,
+                a = attempt(&options, &url) => a,
             };
             let mut out = stdout.lock();
             let _ = if style.json {
@@ -149,7 +136,7 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
     match results.iter().rev().find(|a| !a.ok) {
         None => Ok(()),
         Some(a) => Err(Exit {
-            code: a.code,
+            code: exit_code(a.fault),
             // With --count, each failure was said as it came: the last line
             // sums them up (one attempt interrupted said it already).
             error: if count == 1 {
@@ -169,422 +156,6 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
             },
         }),
     }
-}
-
-fn fail(a: &mut Attempt, phase: Phase, code: u8, error: String) {
-    a.ok = false;
-    a.phase = Some(phase);
-    a.code = code;
-    a.error = Some(error);
-}
-
-async fn attempt(args: &ProbeArgs, url: &RtmpUrl, timeout: Duration) -> Attempt {
-    let mut a = Attempt::default();
-    let t0 = Instant::now();
-    run_phases(args, url, timeout, &mut a, t0).await;
-    a.total_ms = Some(ms(t0.elapsed()));
-    a
-}
-
-async fn run_phases(
-    args: &ProbeArgs,
-    url: &RtmpUrl,
-    timeout: Duration,
-    a: &mut Attempt,
-    t0: Instant,
-) {
-    // Resolve.
-    let addrs = match net::resolve(&url.host, url.port, timeout).await {
-        Ok(v) => v,
-        Err(e) => {
-            let why = format!("cannot resolve '{}': {e}", url.host);
-            return fail(a, Phase::Resolve, exit::NETWORK, why);
-        }
-    };
-    a.resolve_ms = Some(ms(t0.elapsed()));
-
-    // TCP.
-    let t = Instant::now();
-    let tcp = match net::tcp_connect(&addrs, timeout).await {
-        Ok(s) => s,
-        Err(e) => {
-            let addr = addrs[0];
-            let why = match e.kind() {
-                std::io::ErrorKind::ConnectionRefused => format!(
-                    "connection refused by {addr}: nothing listens on port {} (server down or wrong port)",
-                    url.port
-                ),
-                std::io::ErrorKind::TimedOut => format!(
-                    "no answer to the TCP SYN from {addr} within {timeout:?}: the port is filtered by a firewall, or the host is down or unreachable"
-                ),
-                _ => format!("TCP connect to {addr}: {e}"),
-            };
-            return fail(a, Phase::TcpConnect, exit::NETWORK, why);
-        }
-    };
-    a.tcp_connect_ms = Some(ms(t.elapsed()));
-    a.peer = tcp.peer_addr().ok().map(|p| p.to_string());
-    let quickack = args.quickack == OnOff::On;
-    if quickack {
-        net::arm_quickack(&tcp);
-    }
-
-    // TLS.
-    let stream = if url.tls {
-        let t = Instant::now();
-        let opts = TlsOptions {
-            ca: args.ca.clone(),
-            insecure: args.insecure,
-        };
-        match tls::connect(tcp, &url.host, &opts, timeout).await {
-            Ok((s, info)) => {
-                a.tls_ms = Some(ms(t.elapsed()));
-                a.tls = Some(info);
-                Stream::Tls(Box::new(s))
-            }
-            Err(e) => {
-                let code = match e {
-                    TlsError::CaFile { .. } => exit::BAD_INPUT,
-                    _ => exit::TLS,
-                };
-                return fail(a, Phase::Tls, code, e.to_string());
-            }
-        }
-    } else {
-        Stream::Plain(tcp)
-    };
-
-    // RTMP session.
-    let handshake = match args.handshake {
-        HandshakeChoice::Simple => HandshakeConfig::simple(),
-        HandshakeChoice::Digest | HandshakeChoice::Auto | HandshakeChoice::Full => {
-            HandshakeConfig::client()
-        }
-    };
-    let stream_name = url.stream_with_query();
-    let goal = if args.publish {
-        Goal::Publish {
-            stream: stream_name,
-            kind: "live".into(),
-        }
-    } else if args.play {
-        Goal::Play {
-            stream: stream_name,
-            start: -1000.0,
-            buffer_ms: 1000,
-        }
-    } else {
-        Goal::Connect
-    };
-    let mut config = SessionConfig::new(
-        url.app(),
-        &args.tcurl.clone().unwrap_or_else(|| url.tc_url()),
-        goal,
-    );
-    config.handshake = handshake;
-    if let Some(f) = &args.flashver {
-        config.flash_ver = f.clone();
-    }
-    if args.enhanced {
-        config.connect_extra = Capabilities::forwarder().to_properties();
-    }
-    let epoch = Instant::now();
-    let session = ClientSession::new(
-        config,
-        Duration::ZERO,
-        &mut super::streaming::random_source(),
-    );
-    let mut d = Driver::new(stream, session, epoch, quickack);
-
-    // Handshake: C0+C1 sent → S2.
-    let hs_sent = d.now();
-    let deadline = Instant::now() + timeout;
-    let outcome = loop {
-        match d.next_event(deadline).await {
-            Ok(ev) => {
-                if let Event::Handshake(o) = ev.event {
-                    a.handshake_ms = Some(ms(ev.at.saturating_sub(hs_sent)));
-                    break o;
-                }
-            }
-            Err(e) => {
-                let why = handshake_failure(&d, e, timeout, url, args).await;
-                return fail(a, Phase::Handshake, exit::HANDSHAKE, why);
-            }
-        }
-    };
-    a.hs = Some(outcome);
-
-    // Connect: the C2 + Set Chunk Size + connect write → _result/_error.
-    if let Err(e) = d.flush().await {
-        return fail(
-            a,
-            Phase::Connect,
-            exit::NETWORK,
-            format!("sending connect: {e}"),
-        );
-    }
-    let connect_sent = d.writes.last().map_or(hs_sent, |w| w.0);
-    let reads_before = d.reads.len();
-    let deadline = Instant::now() + timeout;
-    let connected_at = loop {
-        match d.next_event(deadline).await {
-            Ok(ev) => {
-                let at = ev.at;
-                if let Some(why) = super::streaming::malformed_command(&ev.event) {
-                    return fail(a, Phase::Connect, exit::PROTOCOL, why);
-                }
-                if let Some(r) = observe(a, ev.event, url, args.reveal_keys) {
-                    let info = |k: &str| r.info(k).unwrap_or_default().into_owned();
-                    if !r.ok {
-                        a.connect_ms = Some(ms(at.saturating_sub(connect_sent)));
-                        let why = format!(
-                            "the server refused connect: {}",
-                            refusal(url, &info("code"), &info("description"), args.reveal_keys)
-                        );
-                        return fail(a, Phase::Connect, exit::REFUSED, why);
-                    }
-                    a.connect_ms = Some(ms(at.saturating_sub(connect_sent)));
-                    break at;
-                }
-            }
-            Err(e) => {
-                return fail(
-                    a,
-                    Phase::Connect,
-                    drive_code(&e),
-                    after_handshake(e, "connect", timeout),
-                );
-            }
-        }
-    };
-    stall_note(a, &d, reads_before, connect_sent, "connect");
-
-    if args.publish || args.play {
-        let start_phase = if args.publish {
-            Phase::Publish
-        } else {
-            Phase::Play
-        };
-        let deadline = Instant::now() + timeout;
-        let mut created_at = None;
-        let started_at = loop {
-            match d.next_event(deadline).await {
-                Ok(ev) => {
-                    let at = ev.at;
-                    if let Some(why) = super::streaming::malformed_command(&ev.event) {
-                        let phase = if created_at.is_some() {
-                            start_phase
-                        } else {
-                            Phase::CreateStream
-                        };
-                        return fail(a, phase, exit::PROTOCOL, why);
-                    }
-                    match ev.event {
-                        Event::StreamCreated(id) => {
-                            a.server.insert("stream_id".into(), json!(id));
-                            a.create_stream_ms = Some(ms(at.saturating_sub(connected_at)));
-                            created_at = Some(at);
-                        }
-                        Event::Reply(r) if !r.ok => {
-                            let why = format!(
-                                "the server refused {}: {}",
-                                r.to,
-                                refusal(
-                                    url,
-                                    &r.info("code").unwrap_or_default(),
-                                    &r.info("description").unwrap_or_default(),
-                                    args.reveal_keys
-                                )
-                            );
-                            return fail(a, Phase::CreateStream, exit::REFUSED, why);
-                        }
-                        Event::Started(s) => {
-                            // Its Status event came just before it.
-                            let _ = s;
-                            a.start_ms = Some(ms(at.saturating_sub(created_at.unwrap_or(at))));
-                            break at;
-                        }
-                        Event::Status(s) if s.is_error() && created_at.is_some() => {
-                            a.statuses.push(status_json(&s, url, args.reveal_keys));
-                            a.start_ms = Some(ms(at.saturating_sub(created_at.unwrap_or(at))));
-                            let why = format!(
-                                "the server refused {}: {}",
-                                start_phase.name(),
-                                refusal(url, &s.code, &s.description, args.reveal_keys)
-                            );
-                            return fail(a, start_phase, exit::REFUSED, why);
-                        }
-                        other => {
-                            observe(a, other, url, args.reveal_keys);
-                        }
-                    }
-                }
-                Err(e) => {
-                    let phase = if created_at.is_some() {
-                        start_phase
-                    } else {
-                        Phase::CreateStream
-                    };
-                    return fail(
-                        a,
-                        phase,
-                        drive_code(&e),
-                        after_handshake(e, phase.name(), timeout),
-                    );
-                }
-            }
-        };
-        if args.play {
-            // Time to the first video and audio message, measured from play.
-            let play_sent = created_at.unwrap_or(started_at);
-            let deadline = Instant::now() + timeout;
-            let mut audio_deadline = deadline;
-            while a.first_video_ms.is_none() || a.first_audio_ms.is_none() {
-                let dl = if a.first_video_ms.is_some() {
-                    audio_deadline.min(deadline)
-                } else {
-                    deadline
-                };
-                match d.next_event(dl).await {
-                    Ok(ev) => match ev.event {
-                        Event::Video { .. } if a.first_video_ms.is_none() => {
-                            a.first_video_ms = Some(ms(ev.at.saturating_sub(play_sent)));
-                            // A stream may carry no audio: wait at most 1 s more.
-                            audio_deadline = Instant::now() + Duration::from_secs(1);
-                        }
-                        Event::Audio { .. } if a.first_audio_ms.is_none() => {
-                            a.first_audio_ms = Some(ms(ev.at.saturating_sub(play_sent)));
-                        }
-                        Event::Video { .. } | Event::Audio { .. } | Event::Data { .. } => {}
-                        other => {
-                            observe(a, other, url, args.reveal_keys);
-                        }
-                    },
-                    Err(DriveError::Timeout) => break,
-                    Err(e) => {
-                        return fail(
-                            a,
-                            Phase::Play,
-                            drive_code(&e),
-                            after_handshake(e, "play", timeout),
-                        );
-                    }
-                }
-            }
-            if a.first_video_ms.is_none() && a.first_audio_ms.is_none() {
-                a.notes.push(format!(
-                    "no audio or video arrived within {timeout:?} of play (is anyone publishing this stream?)"
-                ));
-            }
-        }
-    }
-
-    // Clean close.
-    while let Some(ev) = d.session.poll_event() {
-        observe(a, ev.event, url, args.reveal_keys);
-    }
-    d.session.close();
-    let _ = tokio::time::timeout(timeout, d.flush()).await;
-    let _ = tokio::time::timeout(timeout, d.stream.shutdown()).await;
-    a.ok = true;
-}
-
-/// Records what the server said; returns the reply to `connect`, if this is it.
-fn observe(
-    a: &mut Attempt,
-    ev: Event,
-    url: &RtmpUrl,
-    reveal: bool,
-) -> Option<rtmptool::proto::session::Reply> {
-    let scrub = |t: &str| peer_json(url, t, reveal);
-    let scrub_json = |v: Value| match v {
-        Value::String(t) => Value::String(scrub(&t)),
-        v => v,
-    };
-    let s = &mut a.server;
-    match ev {
-        Event::ChunkSize(n) => {
-            s.insert("chunk_size".into(), json!(n));
-        }
-        Event::WindowAckSize(n) => {
-            s.insert("window_ack_size".into(), json!(n));
-        }
-        Event::PeerBandwidth { size, limit } => {
-            s.insert("peer_bandwidth".into(), json!(size));
-            s.insert("peer_bandwidth_limit".into(), json!(limit.name()));
-        }
-        Event::BwDone => {
-            s.insert("bw_done".into(), json!(true));
-        }
-        Event::Status(st) => {
-            a.statuses.push(status_json(&st, url, reveal));
-        }
-        Event::Reply(r) if r.to == "connect" => {
-            let obj = r.command.command_object();
-            let prop = |k: &str| {
-                obj.and_then(|o| o.get(k)).map(|v| match v {
-                    // Integral numbers as integers (capabilities 31, mode 1).
-                    Amf0Value::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => json!(*n as i64),
-                    v => scrub_json(v.to_json()),
-                })
-            };
-            s.insert("fms_ver".into(), prop("fmsVer").unwrap_or(Value::Null));
-            s.insert(
-                "capabilities".into(),
-                prop("capabilities").unwrap_or(Value::Null),
-            );
-            s.insert("mode".into(), prop("mode").unwrap_or(Value::Null));
-            let stated =
-                Capabilities::from_objects(obj.into_iter().chain(r.command.args().first()));
-            s.insert(
-                "enhanced".into(),
-                stated.map_or(Value::Null, |c| enhanced_json(&c)),
-            );
-            s.insert(
-                "connect_code".into(),
-                json!(r.info("code").map(|t| scrub(&t))),
-            );
-            s.insert(
-                "connect_description".into(),
-                json!(r.info("description").map(|t| scrub(&t))),
-            );
-            return Some(r);
-        }
-        Event::UserControl(uc) => {
-            let names = s.entry("user_control").or_insert_with(|| json!([]));
-            if let Value::Array(v) = names {
-                v.push(json!(uc.name()));
-            }
-        }
-        Event::Command(c) => {
-            let names = s.entry("other_commands").or_insert_with(|| json!([]));
-            if let Value::Array(v) = names {
-                let name = c.values.first().and_then(Amf0Value::text);
-                v.push(json!(scrub(name.as_deref().unwrap_or(""))));
-            }
-        }
-        _ => {}
-    }
-    None
-}
-
-/// An onStatus for JSON: code, level and description with the URL's
-/// secrets removed.
-/// The E-RTMP capabilities a server stated, as `server.enhanced`.
-fn enhanced_json(c: &Capabilities) -> Value {
-    let map = |m: &Option<Vec<(String, u32)>>| {
-        m.as_ref().map_or(Value::Null, |m| {
-            Value::Object(m.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
-        })
-    };
-    json!({
-        "fourcc_list": c.fourcc_list,
-        "video_fourcc_info_map": map(&c.video),
-        "audio_fourcc_info_map": map(&c.audio),
-        "caps_ex": c.caps_ex,
-        "caps_ex_names": c.caps_ex_names(),
-    })
 }
 
 /// The E-RTMP capabilities a server stated, in a line: `video *=forward;
@@ -629,124 +200,6 @@ fn enhanced_text(e: &Value) -> String {
         parts.push(format!("fourCcList {}", l.join(" ")));
     }
     parts.join("; ")
-}
-
-fn status_json(st: &Status, url: &RtmpUrl, reveal: bool) -> Value {
-    json!({
-        "code": peer_json(url, &st.code, reveal),
-        "level": peer_json(url, &st.level, reveal),
-        "description": peer_json(url, &st.description, reveal),
-    })
-}
-
-fn drive_code(e: &DriveError) -> u8 {
-    match e {
-        DriveError::Session(_) => exit::PROTOCOL,
-        _ => exit::NETWORK,
-    }
-}
-
-fn after_handshake(e: DriveError, what: &str, timeout: Duration) -> String {
-    match e {
-        DriveError::Timeout => format!("no answer to {what} within {timeout:?}"),
-        DriveError::Closed => format!(
-            "the server closed the connection after {what} (it rejected the app, tcUrl or stream name without a reason)"
-        ),
-        DriveError::Io(e) => format!("{what}: {e}"),
-        DriveError::Session(e) => format!(
-            "{what}: the server broke the protocol: {}",
-            sanitize(&e.to_string())
-        ),
-    }
-}
-
-async fn handshake_failure(
-    d: &Driver,
-    e: DriveError,
-    timeout: Duration,
-    url: &RtmpUrl,
-    args: &ProbeArgs,
-) -> String {
-    let got: usize = d.reads.iter().map(|r| r.1).sum();
-    match e {
-        DriveError::Session(SessionError::Handshake(h)) => {
-            format!(
-                "the server's answer is not RTMP: {}",
-                sanitize(&h.to_string())
-            )
-        }
-        DriveError::Session(e) => sanitize(&e.to_string()).into_owned(),
-        DriveError::Closed => format!(
-            "the server closed the connection during the RTMP handshake after {got} of 3073 bytes of S0+S1+S2 (it refuses this handshake, or is not RTMP)"
-        ),
-        DriveError::Io(e) => format!("RTMP handshake: {e} after {got} bytes of S0+S1+S2"),
-        DriveError::Timeout if got > 0 => format!(
-            "RTMP handshake stalled: {got} of 3073 bytes of S0+S1+S2 arrived within {timeout:?}"
-        ),
-        DriveError::Timeout => {
-            let mut why = format!(
-                "RTMP handshake timed out: the server accepted the TCP connection but sent nothing in {timeout:?} after C0+C1"
-            );
-            if !url.tls {
-                // Is it a TLS port waiting for a ClientHello?
-                let probe_timeout =
-                    (timeout / 4).clamp(Duration::from_millis(200), Duration::from_secs(1));
-                let tls_answer = tls_answers(url, probe_timeout, args).await;
-                if tls_answer {
-                    why.push_str(": this port answers TLS, so it is an rtmps port (use rtmps://)");
-                } else {
-                    why.push_str(": it does not answer a TLS ClientHello either, so it is not an RTMP server (a protocol where the client waits), or an overloaded server");
-                }
-            }
-            why
-        }
-    }
-}
-
-async fn tls_answers(url: &RtmpUrl, timeout: Duration, _args: &ProbeArgs) -> bool {
-    let Ok(addrs) = net::resolve(&url.host, url.port, timeout).await else {
-        return false;
-    };
-    let Ok(tcp) = net::tcp_connect(&addrs, timeout).await else {
-        return false;
-    };
-    let opts = TlsOptions {
-        ca: None,
-        insecure: true,
-    };
-    matches!(
-        tls::connect(tcp, &url.host, &opts, timeout).await,
-        Ok(_) | Err(TlsError::Protocol(_) | TlsError::Certificate(_))
-    )
-}
-
-/// Names a delayed-ACK stall: within the answer to `what`, a gap between two
-/// reads of about the delayed-ACK timer.
-fn stall_note(a: &mut Attempt, d: &Driver, from: usize, sent: Duration, what: &str) {
-    let reads = &d.reads[from.min(d.reads.len())..];
-    let mut prev = sent;
-    let mut first = true;
-    for &(at, _) in reads {
-        let gap = at.saturating_sub(prev);
-        if !first && (STALL_MIN..=STALL_MAX).contains(&gap) {
-            a.notes.push(format!(
-                "delayed-ACK stall: the server's answer to {what} arrived in pieces {:.1} ms apart; the server sends without TCP_NODELAY (Nagle) and waited for our delayed ACK{}",
-                ms(gap),
-                if d.quickack { "" } else { " (--quickack off)" }
-            ));
-            return;
-        }
-        first = false;
-        prev = at;
-    }
-}
-
-fn hs_kind(o: &HandshakeOutcome) -> &'static str {
-    match o.kind {
-        PeerHandshake::Simple => "simple",
-        PeerHandshake::Digest { .. } => "digest",
-        PeerHandshake::UnverifiedDigest => "digest",
-    }
 }
 
 fn record(seq: u32, args: &ProbeArgs, url: &RtmpUrl, a: &Attempt) -> Value {

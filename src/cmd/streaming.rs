@@ -9,6 +9,8 @@ use rtmptool::net::tls::{self, TlsError, TlsOptions};
 use rtmptool::net::{self, DriveError, Driver, Phase, RtmpUrl, Stream};
 use rtmptool::proto::session::{ClientSession, Event, Goal, SessionConfig};
 
+pub use rtmptool::net::client::{malformed_command, random_source, refusal};
+
 /// Connection options common to `publish` and `play`.
 pub struct ConnectOptions<'a> {
     /// The parsed URL.
@@ -56,104 +58,6 @@ pub fn err(code: u8, msg: String) -> Exit {
     Exit {
         code,
         error: anyhow::anyhow!(msg),
-    }
-}
-
-/// Text a server sent (onStatus code and description, `_error` info,
-/// fmsVer) made fit for a terminal line: the URL's secrets removed (unless
-/// `reveal`) and control characters and invalid UTF-8 escaped.
-pub fn peer_text(url: &RtmpUrl, text: &str, reveal: bool) -> String {
-    rtmptool::text::sanitize(&url.scrub(text, reveal)).into_owned()
-}
-
-/// Text a server sent, for JSON: the URL's secrets removed (unless
-/// `reveal`); the JSON encoder escapes the rest.
-pub fn peer_json(url: &RtmpUrl, text: &str, reveal: bool) -> String {
-    url.scrub(text, reveal).into_owned()
-}
-
-/// The likely cause of a refusal, from the status code (and, for the codes
-/// servers overload, the description).
-pub fn status_hint(code: &str, description: &str) -> Option<&'static str> {
-    let d = description.to_ascii_lowercase();
-    let denied = [
-        "not allowed",
-        "denied",
-        "unauthori",
-        "forbidden",
-        "auth",
-        "invalid key",
-    ]
-    .iter()
-    .any(|w| d.contains(w));
-    Some(match code {
-        "NetStream.Publish.BadName" if d.contains("already") => {
-            "a stream of that name is already being published"
-        }
-        "NetStream.Publish.BadName" if denied => {
-            "the server does not accept this stream name or key (check the key and its token)"
-        }
-        "NetStream.Publish.BadName" => {
-            "the server refuses this stream name (already published, or not an allowed name or key)"
-        }
-        "NetStream.Play.StreamNotFound" => "no stream of that name is being published",
-        "NetConnection.Connect.Rejected" if denied => {
-            "the server refused the credentials (key, token or user info)"
-        }
-        "NetConnection.Connect.Rejected" => {
-            "the server does not serve this app, or refuses this client"
-        }
-        "NetConnection.Connect.InvalidApp" => "the server has no application of that name",
-        c if c.ends_with(".Unauthorized") || denied => {
-            "the server refused the key or token (check the stream key)"
-        }
-        _ => return None,
-    })
-}
-
-/// `"CODE (DESCRIPTION)"` of a refusal, secrets removed, escaped, with the
-/// likely cause when known.
-pub fn refusal(url: &RtmpUrl, code: &str, description: &str, reveal: bool) -> String {
-    let mut why = format!(
-        "{} ({})",
-        peer_text(url, code, reveal),
-        peer_text(url, description, reveal)
-    );
-    if let Some(h) = status_hint(code, description) {
-        why.push_str(": ");
-        why.push_str(h);
-    }
-    why
-}
-
-/// Handshake random bytes: need no cryptographic quality (the digest
-/// handshake authenticates nothing); seeded from the clock and the PID.
-pub fn random_source() -> impl FnMut(&mut [u8]) {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let mut x = t ^ (u64::from(std::process::id()) << 32) | 1;
-    move |buf: &mut [u8]| {
-        for b in buf {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            *b = (x >> 24) as u8;
-        }
-    }
-}
-
-/// While a command's answer is awaited, a command message (20 or 17) that
-/// does not decode is the server breaking the protocol (exit 9): the answer
-/// may be that very message, so waiting on would only end in a timeout.
-pub fn malformed_command(ev: &Event) -> Option<String> {
-    match ev {
-        Event::Malformed { msg_type, error } if matches!(msg_type, 20 | 17) => Some(format!(
-            "the server broke the protocol: a malformed {} message ({})",
-            rtmptool::proto::message::MessageType(*msg_type),
-            rtmptool::text::sanitize(error)
-        )),
-        _ => None,
     }
 }
 

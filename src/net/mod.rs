@@ -4,6 +4,7 @@
 //! [`ClientSession`] with a monotonic clock. Every step is bounded by a
 //! deadline supplied by the caller; errors say which phase failed.
 
+pub mod client;
 pub mod rtmfp;
 pub mod tls;
 pub mod url;
