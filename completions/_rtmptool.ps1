@@ -80,7 +80,7 @@ Register-ArgumentCompleter -Native -CommandName 'rtmptool' -ScriptBlock {
             break
         }
         'rtmptool;dump' {
-            [CompletionResult]::new('--conn', '--conn', [CompletionResultType]::ParameterName, 'Only connections matching: `client-server` string, an address or port it contains, or its number (0, 1, ...; RTMFP sessions u0, u1, ...)')
+            [CompletionResult]::new('--conn', '--conn', [CompletionResultType]::ParameterName, 'Only connections matching: its number (0, 1, ...; RTMFP sessions u0, u1, ...), the whole `client-server` string, or one end, address or port of it, whole (1 is connection 1, not every 127.0.0.1)')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Only this direction')
             [CompletionResult]::new('--type', '--type', [CompletionResultType]::ParameterName, 'Only these message types: names (`video`, `command_amf0`, `command`, `data`, `control`, `media`) or numbers; comma-separated or repeated')
             [CompletionResult]::new('--stream-id', '--stream-id', [CompletionResultType]::ParameterName, 'Only messages on these message stream ids')

@@ -75,7 +75,7 @@ set edit:completion:arg-completer[rtmptool] = {|@words|
             cand --version 'Print version'
         }
         &'rtmptool;dump'= {
-            cand --conn 'Only connections matching: `client-server` string, an address or port it contains, or its number (0, 1, ...; RTMFP sessions u0, u1, ...)'
+            cand --conn 'Only connections matching: its number (0, 1, ...; RTMFP sessions u0, u1, ...), the whole `client-server` string, or one end, address or port of it, whole (1 is connection 1, not every 127.0.0.1)'
             cand --dir 'Only this direction'
             cand --type 'Only these message types: names (`video`, `command_amf0`, `command`, `data`, `control`, `media`) or numbers; comma-separated or repeated'
             cand --stream-id 'Only messages on these message stream ids'

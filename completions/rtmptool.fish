@@ -76,7 +76,7 @@ complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -s q -l quiet -
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -s v -l verbose -d 'More human output (repeatable)'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand probe" -s V -l version -d 'Print version'
-complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -l conn -d 'Only connections matching: `client-server` string, an address or port it contains, or its number (0, 1, ...; RTMFP sessions u0, u1, ...)' -r
+complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -l conn -d 'Only connections matching: its number (0, 1, ...; RTMFP sessions u0, u1, ...), the whole `client-server` string, or one end, address or port of it, whole (1 is connection 1, not every 127.0.0.1)' -r
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -l dir -d 'Only this direction' -r -f -a "c2s\t'Client to server'
 s2c\t'Server to client'"
 complete -c rtmptool -n "__fish_rtmptool_using_subcommand dump" -l type -d 'Only these message types: names (`video`, `command_amf0`, `command`, `data`, `control`, `media`) or numbers; comma-separated or repeated' -r

@@ -344,7 +344,7 @@ pub struct DumpArgs {
     /// Instead of the messages, a table per connection: messages and bytes per type and direction, chunk sizes, media bitrate, frames, timestamps
     #[arg(long)]
     pub stats: bool,
-    /// Only connections matching: `client-server` string, an address or port it contains, or its number (0, 1, ...; RTMFP sessions u0, u1, ...)
+    /// Only connections matching: its number (0, 1, ...; RTMFP sessions u0, u1, ...), the whole `client-server` string, or one end, address or port of it, whole (1 is connection 1, not every 127.0.0.1)
     #[arg(long, value_name = "CONN")]
     pub conn: Vec<String>,
     /// Only this direction

@@ -89,11 +89,10 @@ impl Filter {
     /// Whether `r` is to be shown (and counted by `--stats`).
     pub fn matches(&self, r: &Record) -> bool {
         if !self.conns.is_empty()
-            && !self.conns.iter().any(|c| {
-                c.parse::<u64>().ok() == Some(r.conn_id)
-                    || *c == rtmptool::analyze::conn_label(r.conn_id)
-                    || r.conn.contains(c.as_str())
-            })
+            && !self
+                .conns
+                .iter()
+                .any(|c| conn_matches(c, r.conn_id, &r.conn))
         {
             return false;
         }
@@ -1479,5 +1478,47 @@ impl<W: Write> Renderer<W> {
             String::new(),
         ]);
         writeln!(self.out, "{f}\n")
+    }
+}
+
+/// Whether `--conn c` picks connection `id` named `conn`
+/// (`client-server`): its number (`0`, `u0`), the whole name, or one end
+/// whole, its address or its port (`127.0.0.1:41186`, `127.0.0.1`,
+/// `41186`). Whole parts only: `1` is connection 1 (or port 1), not every
+/// connection of 127.0.0.1.
+fn conn_matches(c: &str, id: u64, conn: &str) -> bool {
+    if c.parse::<u64>().ok() == Some(id) || c == rtmptool::analyze::conn_label(id) || c == conn {
+        return true;
+    }
+    conn.split('-').any(|end| {
+        let (addr, port) = end.rsplit_once(':').unwrap_or((end, ""));
+        let addr = addr.trim_start_matches('[').trim_end_matches(']');
+        end == c || port == c || addr == c.trim_start_matches('[').trim_end_matches(']')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conn_matches;
+
+    #[test]
+    fn conn_picks_whole_parts_only() {
+        let v4 = "127.0.0.1:41186-127.0.0.1:1935";
+        for c in ["1", "127.0.0.1:41186", "127.0.0.1", "41186", "1935", v4] {
+            assert!(conn_matches(c, 1, v4), "{c}");
+        }
+        // Connection 0 of the same addresses: "1" is not in it as a whole.
+        for c in ["1", "11", "0.0", "4118", "127.0.0.1:4118", "27.0.0.1"] {
+            assert!(!conn_matches(c, 0, v4), "{c}");
+        }
+        let v6 = "[::1]:50000-[::1]:1935";
+        for c in ["::1", "[::1]", "[::1]:50000", "50000"] {
+            assert!(conn_matches(c, 7, v6), "{c}");
+        }
+        assert!(!conn_matches("::", 7, v6));
+        // RTMFP sessions by their own number.
+        let base = rtmptool::analyze::RTMFP_CONN_BASE;
+        assert!(conn_matches("u0", base, "10.0.0.1:1935-10.0.0.2:5000"));
+        assert!(!conn_matches("0", base, "10.0.0.1:1935-10.0.0.2:5000"));
     }
 }
