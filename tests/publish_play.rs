@@ -430,3 +430,78 @@ fn duration_counts_from_the_first_frame_not_the_configuration() {
     );
     assert_eq!(s["gaps"], 0, "{s}");
 }
+
+/// Tags a file holds that RTMP cannot carry as they are: an unknown tag
+/// type (0x0f), an encrypted one (Filter bit: 0x29) and script data that is
+/// not AMF0. They are not sent, and this is said once for each reason with
+/// the tag's file offset; the stats count them apart (`unsent_tags`), not
+/// as sent. What reaches a player equals the source file, tag for tag.
+/// Before, they were dropped in silence and counted as sent.
+#[test]
+fn tags_that_cannot_be_sent_are_said_and_counted_apart() {
+    let src = media("h264base_aac_10s.flv");
+    let (header, tags, _) = flv::read_all(&std::fs::read(&src).unwrap()).unwrap();
+    let mut out = bytes::BytesMut::new();
+    let mut w = flv::Writer::new();
+    w.write_header(&header, &mut out);
+    let mut offsets = Vec::new();
+    for (i, t) in tags.iter().enumerate() {
+        let odd: Option<(u8, &[u8])> = match i {
+            5 => Some((0x0f, b"\x01\x02\x03\x04\x05")),
+            10 => Some((0x29, b"\x17\x01\x00\x00\x00secret")),
+            15 => Some((0x12, b"\x02\xff\xffno")),
+            20 => Some((0x0f, b"again")),
+            _ => None,
+        };
+        if let Some((ty, body)) = odd {
+            offsets.push(out.len());
+            w.write_tag_parts(flv::TagType(ty), t.timestamp, 0, body, &mut out)
+                .unwrap();
+        }
+        w.write_tag_parts(t.tag_type, t.timestamp, 0, &t.data, &mut out)
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let odd = dir.path().join("odd.flv");
+    std::fs::write(&odd, &out).unwrap();
+    let serve = common::Serve::start(&[]);
+    let got = dir.path().join("got.flv");
+    let player = bin()
+        .args(["play", &serve.url("live/odd"), "-o"])
+        .arg(&got)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("play");
+    serve.wait_sessions("play", 1);
+    let o = bin()
+        .args(["--json", "publish", "--rate", "4"])
+        .arg(&odd)
+        .arg(serve.url("live/odd"))
+        .output()
+        .expect("publish");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let st = stats(&o);
+    assert_eq!(st["tags"], tags.len(), "{st}");
+    assert_eq!(st["unsent_tags"], 4, "{st}");
+    let body: usize = tags.iter().map(|t| t.data.len()).sum();
+    assert_eq!(st["bytes"], body, "{st}");
+    let said: Vec<&str> = stderr.lines().filter(|l| l.contains("not sent")).collect();
+    assert_eq!(said.len(), 3, "{stderr}");
+    for (line, (off, what)) in said.iter().zip([
+        (offsets[0], "type 0x0f"),
+        (offsets[1], "encrypted"),
+        (offsets[2], "does not decode as AMF0"),
+    ]) {
+        assert!(line.contains(&format!("offset {off} ")), "{line}");
+        assert!(line.contains(what), "{line}");
+    }
+    let p = wait_output(player, "play", Duration::from_secs(20));
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    assert_same(
+        "publish of a file with odd tags → serve → play",
+        &src,
+        &got,
+        0,
+    );
+}

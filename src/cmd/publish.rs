@@ -184,6 +184,39 @@ struct Stats {
     interrupted: bool,
     /// Timestamp discontinuities bridged.
     discontinuities: u64,
+    /// Tags not sent ([`Unsent`]).
+    unsent: u64,
+}
+
+/// Why a tag of the file is not sent.
+#[derive(Clone, Copy)]
+enum Unsent {
+    /// Its Filter bit is set (encrypted: FLV 10.1 E.4.1).
+    Encrypted,
+    /// Not audio (8), video (9) or script data (18).
+    Type,
+    /// Script data that does not decode as AMF0.
+    Script,
+}
+
+impl Unsent {
+    fn warning(self, name: &str, tag: &Tag) -> String {
+        let what = match self {
+            Unsent::Encrypted => format!(
+                "is encrypted (tag type {:#04x}, Filter bit set): rtmptool does not decrypt",
+                tag.tag_type.0
+            ),
+            Unsent::Type => format!(
+                "has type {:#04x}, not audio (8), video (9) or script data (18)",
+                tag.tag_type.0
+            ),
+            Unsent::Script => "is script data that does not decode as AMF0".to_owned(),
+        };
+        format!(
+            "{name}: the tag at offset {} {what}: not sent (this and any other such tag; counted as unsent)",
+            tag.offset
+        )
+    }
 }
 
 impl Stats {
@@ -412,6 +445,7 @@ async fn publish(
     let mut broken: Option<(String, u64)> = None;
     let mut failure: Option<Exit> = None;
     let mut last_draw = Instant::now();
+    let mut told = [false; 3];
     let limit = args.duration.map(|d| d.as_millis() as u64);
 
     'outer: loop {
@@ -460,6 +494,30 @@ async fn publish(
                 continue;
             }
             Item::Header { .. } | Item::End => continue,
+        };
+        // What the tag is sent as; a tag that cannot be sent is said (once
+        // for each reason) and counted apart, before it takes any time.
+        let msg = if tag.is_audio() {
+            Ok(Message::Audio(tag.data.clone()))
+        } else if tag.is_video() {
+            Ok(Message::Video(tag.data.clone()))
+        } else if tag.is_script() {
+            data_message(&tag.data).ok_or(Unsent::Script)
+        } else if tag.tag_type.0 & 0x20 != 0 {
+            Err(Unsent::Encrypted)
+        } else {
+            Err(Unsent::Type)
+        };
+        let msg = match msg {
+            Ok(m) => m,
+            Err(why) => {
+                st.unsent += 1;
+                if !told[why as usize] {
+                    told[why as usize] = true;
+                    warn(&bar, &why.warning(&name, &tag));
+                }
+                continue;
+            }
         };
         let track = if tag.is_video() {
             Track::Video
@@ -524,17 +582,8 @@ async fn publish(
                 .max(Instant::now().saturating_duration_since(due));
         }
 
-        let msg = if tag.is_audio() {
-            Some(Message::Audio(tag.data.clone()))
-        } else if tag.is_video() {
-            Some(Message::Video(tag.data.clone()))
-        } else if tag.is_script() {
-            data_message(&tag.data)
-        } else {
-            None
-        };
-        if let Some(m) = msg {
-            d.session.send_media(&m, out_ts);
+        {
+            d.session.send_media(&msg, out_ts);
             // A peer that stops reading ends this within --timeout; Ctrl-C
             // ends it at once.
             let sent = tokio::select! {
@@ -681,13 +730,14 @@ fn report(style: &Style, st: &Stats, wall: Duration, url: &RtmpUrl, args: &Publi
                 "max_lag_ms": if args.no_pace { None } else { Some(ms_f(st.max_lag)) },
                 "passes": st.passes,
                 "discontinuities": st.discontinuities,
+                "unsent_tags": st.unsent,
                 "interrupted": st.interrupted,
             }),
         );
     } else if style.verbosity >= 0 {
         let _ = writeln!(
             out,
-            "published {} to {}: {} video frames ({} keyframes), {} audio frames, {} tags, {} in {} of media ({:.0} kbit/s); wall {:.3} s{}{}{}{}",
+            "published {} to {}: {} video frames ({} keyframes), {} audio frames, {} tags, {} in {} of media ({:.0} kbit/s); wall {:.3} s{}{}{}{}{}",
             input_name(&args.input),
             url.shown(args.conn.reveal_keys),
             st.video_frames,
@@ -710,6 +760,11 @@ fn report(style: &Style, st: &Stats, wall: Duration, url: &RtmpUrl, args: &Publi
             },
             if st.discontinuities > 0 {
                 format!(", {} timestamp discontinuities bridged", st.discontinuities)
+            } else {
+                String::new()
+            },
+            if st.unsent > 0 {
+                format!(", {} tags not sent", st.unsent)
             } else {
                 String::new()
             },
