@@ -448,3 +448,31 @@ fn predicted_nginx_log_lines_match_nginx() {
         "only {compared} cases where nginx logged a line"
     );
 }
+
+/// A server that reads on for a while before it closes over a message too
+/// big (serve reads for a second, to say what it saw): the key frame check
+/// watches long enough to see the close, and names it (it had said
+/// "accepted", exit 0). The smaller messages of the other checks pass.
+#[test]
+fn a_server_slow_to_refuse_the_key_frame_is_seen_refusing_it() {
+    let serve = common::Serve::start(&["--max-message", "120000"]);
+    let (findings, code, stderr) = diagnose(&serve.url("live/kf"));
+    assert_eq!(code, 8, "{stderr}");
+    let kf = findings
+        .iter()
+        .find(|f| f["check"] == "key_frame_1572864")
+        .expect("key frame check");
+    assert_eq!(kf["severity"], "warning", "{kf}");
+    assert_eq!(kf["code"], "message_too_big", "{kf}");
+    let others: Vec<_> = findings
+        .iter()
+        .filter(|f| f["check"] != "key_frame_1572864" && f["severity"] != "info")
+        .collect();
+    assert!(others.is_empty(), "{others:#?}");
+    let said = serve.stop();
+    assert!(
+        said.iter()
+            .any(|r| r["type"] == "finding" && r["code"] == "message_too_big"),
+        "serve did not refuse it"
+    );
+}

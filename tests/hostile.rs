@@ -82,6 +82,10 @@ enum Mode {
     /// The answer to connect is Set Chunk Size with this value (0, or only
     /// the bit that must be zero), then `_result` in 128-byte chunks.
     ChunkSize(u32),
+    /// Answers connect, never createStream.
+    NoCreateStream,
+    /// Answers the handshake and connect each [`SLOW`] late.
+    Slow,
     /// A player gets a sequence header and key frames; once the test says
     /// [`GO`], a type-3 chunk on a chunk stream that has had no header
     /// (mid-stream); then the connection is held open.
@@ -102,6 +106,9 @@ static PING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(
 static GO: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 const AGG_SHIFT: u32 = 1000;
+
+/// How late [`Mode::Slow`] answers.
+const SLOW: Duration = Duration::from_millis(700);
 
 struct Conn {
     s: TcpStream,
@@ -146,6 +153,9 @@ fn serve(s: TcpStream, mode: Mode, stopped: mpsc::Sender<Instant>) {
     let mut c0c1 = [0u8; 1537];
     if c.s.read_exact(&mut c0c1).is_err() {
         return;
+    }
+    if mode == Mode::Slow {
+        std::thread::sleep(SLOW);
     }
     let mut s0s1s2 = vec![3u8];
     s0s1s2.extend_from_slice(&[0u8; 1536]);
@@ -205,6 +215,9 @@ fn serve(s: TcpStream, mode: Mode, stopped: mpsc::Sender<Instant>) {
                     c.send(3, 20, 0, 0, &Message::Command(cmd).encode());
                 }
                 "connect" => {
+                    if mode == Mode::Slow {
+                        std::thread::sleep(SLOW);
+                    }
                     c.send(2, 1, 0, 0, &(CHUNK as u32).to_be_bytes());
                     c.chunk = CHUNK;
                     let ok = Amf0Value::Object(vec![(
@@ -227,6 +240,7 @@ fn serve(s: TcpStream, mode: Mode, stopped: mpsc::Sender<Instant>) {
                     }
                     c.send(3, 20, 0, 0, &p);
                 }
+                "createStream" if mode == Mode::NoCreateStream => {}
                 "createStream" => c.command(
                     3,
                     0,
@@ -988,4 +1002,97 @@ fn relay_forwards_the_messages_inside_aggregates() {
     let po = common::wait_success(player, "play", Duration::from_secs(20));
     drop(po);
     common::assert_same("relay of aggregates", &common::media(SRC), &got, AGG_SHIFT);
+}
+
+/// `diagnose URL` against servers that fail before any media goes: the
+/// fault is named where it is, and the checks that cannot get past it are
+/// "not run", not blamed on chunk sizes, extended timestamps or
+/// max_message (each with a wrong fix), as they were.
+/// - A server whose answer to connect breaks the chunk stream: the connect
+///   check is an error, `chunk_size_mismatch` (probe says exit 9 of it).
+/// - A server that answers connect and never createStream: the first
+///   publish check says so; the rest are not run.
+/// - A server that takes 0.7 s for the handshake and 0.7 s for connect,
+///   with `--timeout 1s`: CLI.md's limit is per phase, so connect is
+///   accepted (it had been "no answer" at 1 s for the two together).
+#[test]
+fn diagnose_names_what_failed_before_the_media() {
+    let run = |mode: Mode, timeout: &str| {
+        let (port, _) = server(mode);
+        let o = common::bin()
+            .args(["--json", "--timeout", timeout, "diagnose"])
+            .arg(format!("rtmp://127.0.0.1:{port}/live/key"))
+            .output()
+            .expect("diagnose");
+        let findings: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("NDJSON"))
+            .collect();
+        (findings, o.status.code())
+    };
+    let by_check = |f: &[serde_json::Value], check: &str| {
+        f.iter()
+            .find(|x| x["check"] == check)
+            .unwrap_or_else(|| panic!("no {check} in {f:#?}"))
+            .clone()
+    };
+    let publishing = [
+        "publish_chunk_size_128",
+        "publish_chunk_size_4096",
+        "publish_chunk_size_65536",
+        "extended_timestamp",
+        "key_frame_1572864",
+    ];
+
+    let (f, code) = run(Mode::HeaderlessChunk, "2s");
+    assert_eq!(code, Some(8));
+    let c = by_check(&f, "connect");
+    assert_eq!(
+        (&c["severity"], &c["code"]),
+        (&"error".into(), &"chunk_size_mismatch".into()),
+        "{c}"
+    );
+    for check in publishing {
+        let x = by_check(&f, check);
+        assert_eq!(x["severity"], "info", "{x}");
+        assert!(
+            x["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("not run: connect failed"),
+            "{x}"
+        );
+    }
+
+    let (f, code) = run(Mode::NoCreateStream, "1s");
+    assert_eq!(code, Some(8));
+    assert_eq!(by_check(&f, "connect")["severity"], "info");
+    let first = by_check(&f, publishing[0]);
+    assert_eq!(
+        (&first["severity"], &first["code"]),
+        (&"error".into(), &"refused".into()),
+        "{first}"
+    );
+    assert!(
+        first["message"]
+            .as_str()
+            .unwrap()
+            .contains("createStream: no answer"),
+        "{first}"
+    );
+    for check in &publishing[1..] {
+        let x = by_check(&f, check);
+        assert_eq!(x["severity"], "info", "{x}");
+        assert!(
+            x["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("not run: publishing failed"),
+            "{x}"
+        );
+    }
+
+    let (f, _) = run(Mode::Slow, "1s");
+    let c = by_check(&f, "connect");
+    assert_eq!(c["severity"], "info", "{c}");
 }

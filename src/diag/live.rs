@@ -70,6 +70,8 @@ pub const CHECKS: [Check; 8] = [
 
 /// How long a server that accepted media is watched for a refusal.
 const SETTLE: Duration = Duration::from_millis(600);
+/// The same after the key frame over 1 MiB.
+const SETTLE_BIG: Duration = Duration::from_secs(2);
 
 /// Window Acknowledgement Size we ask the server to use during the
 /// throughput check: an Acknowledgement every 64 KiB received.
@@ -97,10 +99,25 @@ enum Outcome {
     Measured(Throughput),
     /// Refused: what happened, the server's words if any.
     Refused(String),
+    /// A step before what the check tests failed (`step`: connect,
+    /// createStream, publish), so the check says nothing of its subject.
+    Before {
+        /// The command that got no further.
+        step: &'static str,
+        /// What happened.
+        why: String,
+    },
+    /// The server broke the protocol (its chunk stream or a command does
+    /// not decode): `chunk` when the chunk stream broke.
+    Broke {
+        why: String,
+        chunk: bool,
+    },
     /// The check could not run (network, a step before it failed).
     Failed(String),
-    /// Not tried: an earlier check showed it cannot get anywhere.
-    Skipped(String),
+    /// Not tried: an earlier check showed it cannot get anywhere (why,
+    /// and what to fix first).
+    Skipped(String, &'static str),
 }
 
 fn xorshift() -> impl FnMut(&mut [u8]) {
@@ -160,6 +177,16 @@ async fn connect(url: &RtmpUrl, timeout: Duration) -> Result<Stream, String> {
     Ok(Stream::Plain(tcp))
 }
 
+/// The command a session in `state` waits on.
+fn step_name(state: State) -> &'static str {
+    match state {
+        State::Handshake => "the handshake",
+        State::Connect => "connect",
+        State::CreateStream => "createStream",
+        _ => "publish",
+    }
+}
+
 /// Runs one check against `url`.
 async fn run_check(check: Check, url: &RtmpUrl, timeout: Duration) -> Outcome {
     let stream = match connect(url, timeout).await {
@@ -189,7 +216,8 @@ async fn run_check(check: Check, url: &RtmpUrl, timeout: Duration) -> Outcome {
     }
     let session = ClientSession::new(config, Duration::ZERO, &mut xorshift());
     let mut d = Driver::new(stream, session, Instant::now(), false);
-    let deadline = Instant::now() + timeout;
+    // --timeout bounds each phase (CLI.md), not the whole check.
+    let mut deadline = Instant::now() + timeout;
     // Handshake.
     let outcome = loop {
         match d.next_event(deadline).await {
@@ -210,11 +238,23 @@ async fn run_check(check: Check, url: &RtmpUrl, timeout: Duration) -> Outcome {
     if matches!(check, Check::HandshakeSimple | Check::HandshakeDigest) {
         return Outcome::Accepted(format!("handshake completed (server: {how})"));
     }
-    // Connect (and publish).
+    // Connect (and publish). A failure at a step before what the check
+    // tests is said as such: only connect can depend on a publish check's
+    // chunk size (createStream and publish are far shorter than 128 bytes).
     let want = if check == Check::Connect {
         State::Connected
     } else {
         State::Active
+    };
+    let mut state = d.session.state();
+    deadline = Instant::now() + timeout;
+    let before = |state: State, why: String| {
+        let step = step_name(state);
+        if check == Check::Connect || (matches!(check, Check::Publish(_)) && step == "connect") {
+            Outcome::Refused(format!("{step}: {why}"))
+        } else {
+            Outcome::Before { step, why }
+        }
     };
     while d.session.state() != want {
         match d.next_event(deadline).await {
@@ -222,17 +262,34 @@ async fn run_check(check: Check, url: &RtmpUrl, timeout: Duration) -> Outcome {
                 Event::Reply(r) if !r.ok => {
                     let code = r.info("code").unwrap_or_default().into_owned();
                     let desc = r.info("description").unwrap_or_default().into_owned();
-                    return Outcome::Refused(format!("{} refused: {code} {desc}", r.to));
+                    return before(state, format!("refused: {code} {desc}"));
                 }
                 Event::Status(s) if s.is_error() => {
-                    return Outcome::Refused(format!("refused: {} {}", s.code, s.description));
+                    return before(state, format!("refused: {} {}", s.code, s.description));
                 }
                 _ => {}
             },
-            Err(e) => return Outcome::Refused(format!("before {want:?}: {e}")),
+            Err(DriveError::Session(e)) => {
+                let chunk = matches!(e, crate::proto::session::SessionError::Chunk(_));
+                return Outcome::Broke {
+                    why: format!("in its answer to {}: {e}", step_name(state)),
+                    chunk,
+                };
+            }
+            Err(DriveError::Timeout) => {
+                return before(state, format!("no answer within {timeout:?}"));
+            }
+            Err(DriveError::Closed) => {
+                return before(state, "the server closed the connection".into());
+            }
+            Err(e) => return before(state, e.to_string()),
         }
         if d.session.state() == State::Failed {
-            return Outcome::Refused("the session failed".into());
+            return before(state, "the session failed".into());
+        }
+        if d.session.state() != state {
+            state = d.session.state();
+            deadline = Instant::now() + timeout;
         }
     }
     if check == Check::Connect {
@@ -260,12 +317,18 @@ async fn run_check(check: Check, url: &RtmpUrl, timeout: Duration) -> Outcome {
             ts,
         );
     }
-    if let Err(e) = d.flush().await {
+    if let Err(e) = d.flush_within(timeout).await {
         return Outcome::Refused(format!("the server stopped reading ({e})"));
     }
-    // A server that refuses closes the connection: watch for it.
+    // A server that refuses closes the connection: watch for it. Some take
+    // their time over a message too big (serve reads on for a second, to
+    // say what it saw).
     let t = Instant::now();
-    let settle = Instant::now() + SETTLE;
+    let settle = Instant::now()
+        + match check {
+            Check::BigKeyFrame(_) => SETTLE_BIG,
+            _ => SETTLE,
+        };
     loop {
         match d.next_event(settle).await {
             Ok(ev) => {
@@ -438,12 +501,19 @@ pub async fn run_checks(
     // Handshake checks whose handshake never completed: when both kinds
     // failed, every later check would wait out the same timeout.
     let mut no_handshake = 0;
+    // Why the checks that publish cannot get anywhere: connect failed, or
+    // publishing failed before any media went (which no chunk size,
+    // timestamp or frame size of theirs changes).
+    let mut blocked: Option<(String, &'static str)> = None;
     for (n, &check) in checks.iter().enumerate() {
         let handshake_check = matches!(check, Check::HandshakeSimple | Check::HandshakeDigest);
         let outcome = if no_handshake == 2 && !handshake_check {
             Outcome::Skipped(
                 "the server completed neither the simple nor the digest handshake".into(),
+                "make the handshake work first (above)",
             )
+        } else if let (Some((why, fix)), false) = (&blocked, handshake_check) {
+            Outcome::Skipped(why.clone(), fix)
         } else {
             tokio::select! {
             biased;
@@ -460,6 +530,28 @@ pub async fn run_checks(
             && matches!(&outcome, Outcome::Refused(s) if s.starts_with("handshake failed"))
         {
             no_handshake += 1;
+        }
+        match (&outcome, check) {
+            (Outcome::Accepted(_), _) | (_, Check::HandshakeSimple | Check::HandshakeDigest) => {}
+            (_, Check::Connect) => {
+                blocked = Some((
+                    "connect failed (above)".into(),
+                    "make connect work first (above)",
+                ));
+            }
+            (Outcome::Before { step, .. }, _) if blocked.is_none() => {
+                blocked = Some((
+                    format!("publishing failed before any media, at {step} (above)"),
+                    "make publishing work first (above)",
+                ));
+            }
+            (Outcome::Broke { .. }, _) if blocked.is_none() => {
+                blocked = Some((
+                    "the server broke the protocol before any media (above)".into(),
+                    "make the server's answers decode first (above)",
+                ));
+            }
+            _ => {}
         }
         let mut facts = vec![
             ("check", Fact::Text(check.name())),
@@ -537,12 +629,52 @@ fn judge(check: Check, o: Outcome, bitrate: Option<f64>) -> (Severity, Code, Str
                 String::new(),
             );
         }
-        Outcome::Skipped(s) => {
+        Outcome::Skipped(s, fix) => {
             return (
                 Severity::Info,
                 code_of(check),
                 format!("not run: {s}"),
-                "make the handshake work first (above)".into(),
+                fix.into(),
+            );
+        }
+        Outcome::Broke { why, chunk } => {
+            let (code, message, fix) = if chunk {
+                (
+                    Code::ChunkSizeMismatch,
+                    format!(
+                        "the server broke the RTMP chunk stream {why}: its chunks do not follow the \
+                         chunk size it announced (a Set Chunk Size missing or smaller than the \
+                         chunks it sends); every client fails here (FFmpeg: \"RTMP packet size \
+                         mismatch\"; probe: exit 9)"
+                    ),
+                    "the server must send Set Chunk Size before it chunks at more than 128 bytes: \
+                     a server bug or a proxy in between that rewrites the stream; fix or replace it",
+                )
+            } else {
+                (
+                    Code::Refused,
+                    format!("the server broke the protocol {why}"),
+                    "the server's answer does not decode: a server bug, or not an RTMP server",
+                )
+            };
+            return (Severity::Error, code, message, fix.into());
+        }
+        Outcome::Before { step, why } => {
+            let fix = match step {
+                "connect" => {
+                    "check the application name (nginx: an application block of that name) and access rules"
+                }
+                _ => {
+                    "the server does not let this client publish here: check the stream key, the \
+                      application's publish rules (nginx: allow publish, on_publish) and that the \
+                      server answers createStream and publish"
+                }
+            };
+            return (
+                Severity::Error,
+                Code::Refused,
+                format!("could not get to the media: {step}: {why}"),
+                fix.into(),
             );
         }
         Outcome::Refused(s) => (s, true),
@@ -560,6 +692,12 @@ fn judge(check: Check, o: Outcome, bitrate: Option<f64>) -> (Severity, Code, Str
         Check::HandshakeSimple | Check::HandshakeDigest => (
             Severity::Error,
             "the server does not complete an RTMP handshake of this kind: check it is an RTMP port".to_string(),
+        ),
+        Check::Connect if what.contains("no answer within") => (
+            Severity::Error,
+            "the server did not answer connect in time: an overloaded server, or an application \
+             that holds connects (nginx: an on_connect hook); raise --timeout to wait longer"
+                .to_string(),
         ),
         Check::Connect => (
             Severity::Error,
