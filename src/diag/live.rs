@@ -532,7 +532,9 @@ pub async fn run_checks(
             no_handshake += 1;
         }
         match (&outcome, check) {
-            (Outcome::Accepted(_), _) | (_, Check::HandshakeSimple | Check::HandshakeDigest) => {}
+            // Unreachable: each check says so (the network may come back).
+            (Outcome::Accepted(_) | Outcome::Failed(_), _)
+            | (_, Check::HandshakeSimple | Check::HandshakeDigest) => {}
             (_, Check::Connect) => {
                 blocked = Some((
                     "connect failed (above)".into(),
