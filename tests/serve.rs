@@ -974,3 +974,133 @@ fn its_own_max_message_is_said_as_such() {
         "{findings:?}"
     );
 }
+
+/// A raw client of serve on `port`: C0+C1, S0+S1+S2 read, C2 (S1 echoed),
+/// then `connect` to `live`, with TCP_NODELAY (no Nagle notes).
+fn connected_client(port: u16) -> TcpStream {
+    use rtmptool::proto::amf0::Amf0Value as A;
+    use rtmptool::proto::message::{Command as Cmd, Message};
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_nodelay(true).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut c0c1 = vec![3u8];
+    c0c1.extend([0u8; 1536]);
+    tcp.write_all(&c0c1).unwrap();
+    let mut s = vec![0u8; 3073];
+    tcp.read_exact(&mut s).unwrap();
+    tcp.write_all(&s[1..1537]).unwrap();
+    let connect = A::Object(vec![
+        ("app".into(), A::String("live".into())),
+        (
+            "tcUrl".into(),
+            A::String(format!("rtmp://127.0.0.1:{port}/live")),
+        ),
+    ]);
+    let body = Message::Command(Cmd::new("connect", 1.0, connect, vec![])).encode();
+    tcp.write_all(&common::chunked(128, 3, 20, 0, 0, &body))
+        .unwrap();
+    tcp
+}
+
+/// Sends `bytes`, half-closes, and reads until serve closes.
+fn send_then_close(mut tcp: TcpStream, bytes: &[u8]) {
+    tcp.write_all(bytes).unwrap();
+    let _ = tcp.shutdown(std::net::Shutdown::Write);
+    let mut b = [0u8; 65536];
+    while matches!(tcp.read(&mut b), Ok(n) if n > 0) {}
+}
+
+/// A client that breaks the protocol after a clean connect gets one finding
+/// for it (protocol_violation), with where and what and a fix, in the JSON
+/// with "peer" and "time"; the summary counts them. serve said nothing for
+/// a chunk stream no header opened, bytes that are not chunks, a command
+/// whose AMF is cut short or a message type RTMP does not define.
+#[test]
+fn protocol_breaks_of_a_client_are_findings() {
+    let serve = Serve::start(&[]);
+    // Deterministic "random" bytes (xorshift).
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..5000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    let cases: [(&str, Vec<u8>, &str, &str); 4] = [
+        (
+            "fmt 3 on a new chunk stream",
+            [vec![0xc5], vec![b'A'; 100]].concat(),
+            "error",
+            "chunk stream 5",
+        ),
+        (
+            "bytes that are not chunks",
+            noise,
+            "error",
+            "no fmt-0 header",
+        ),
+        (
+            "a command cut short",
+            common::chunked(128, 3, 20, 0, 0, b"\x02\x00\x05pub"),
+            "error",
+            "does not decode",
+        ),
+        (
+            "an unknown message type",
+            common::chunked(128, 3, 0x7f, 0, 0, b"xyz"),
+            "warning",
+            "type 127 (0x7f)",
+        ),
+    ];
+    let mut peers = Vec::new();
+    for (what, bytes, _, _) in &cases {
+        let tcp = connected_client(serve.port);
+        peers.push(tcp.local_addr().unwrap().to_string());
+        // serve has answered connect before the break comes.
+        let n = peers.len();
+        wait_for(what, Duration::from_secs(10), || {
+            (serve.sessions("connect") >= n).then_some(())
+        });
+        send_then_close(tcp, bytes);
+    }
+    serve.wait_sessions("close", cases.len());
+    let records = serve.stop();
+    let summary = records
+        .iter()
+        .find(|r| r["type"] == "serve_summary")
+        .expect("serve_summary");
+    let mut total = 0;
+    for ((what, _, severity, words), peer) in cases.iter().zip(&peers) {
+        let mine: Vec<&Json> = records
+            .iter()
+            .filter(|r| r["type"] == "finding" && r["peer"] == peer.as_str())
+            .collect();
+        total += mine.len();
+        let breaks: Vec<&&Json> = mine
+            .iter()
+            .filter(|f| f["code"] == "protocol_violation")
+            .collect();
+        assert_eq!(breaks.len(), 1, "{what}: {mine:?}");
+        let f = breaks[0];
+        assert_eq!(f["severity"], *severity, "{what}: {f}");
+        assert_eq!(f["dir"], "c2s", "{what}: {f}");
+        assert!(f["time"].as_f64().is_some(), "{what}: {f}");
+        assert!(
+            f["offset"].as_u64().is_some_and(|o| o > 3073),
+            "{what}: {f}"
+        );
+        let msg = f["message"].as_str().unwrap_or("");
+        assert!(msg.contains(words), "{what}: {msg}");
+        assert!(msg.contains("nginx-rtmp"), "{what}: {msg}");
+        assert!(!f["fix"].as_str().unwrap_or("").is_empty(), "{what}: {f}");
+        assert!(
+            mine.iter()
+                .all(|f| f["severity"] == "info" || f["code"] == "protocol_violation"),
+            "{what}: {mine:?}"
+        );
+    }
+    assert_eq!(summary["findings"], total as u64, "{summary}");
+}
+
