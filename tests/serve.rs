@@ -1104,3 +1104,68 @@ fn protocol_breaks_of_a_client_are_findings() {
     assert_eq!(summary["findings"], total as u64, "{summary}");
 }
 
+/// serve's own --max-message names the message that crossed it by the
+/// length its header declared (not the bytes held when it was crossed:
+/// "196608" for a 500,002-byte message), and following the fix works.
+#[test]
+fn max_message_names_the_declared_length_and_its_fix_works() {
+    use rtmptool::proto::amf0::Amf0Value as A;
+    use rtmptool::proto::message::{Command as Cmd, Message};
+    let cmd = |name: &str, txn: f64, args: Vec<A>| {
+        Message::Command(Cmd::new(name, txn, A::Null, args)).encode()
+    };
+    let publisher = |port: u16| {
+        let tcp = connected_client(port);
+        let mut bytes = common::chunked(128, 3, 20, 0, 0, &cmd("createStream", 2.0, vec![]));
+        let publish = vec![A::String("big".into()), A::String("live".into())];
+        bytes.extend(common::chunked(
+            128,
+            4,
+            20,
+            0,
+            1,
+            &cmd("publish", 3.0, publish),
+        ));
+        // Set Chunk Size 65536, then one 500,002-byte key frame.
+        bytes.extend(common::chunked(128, 2, 1, 0, 0, &65536u32.to_be_bytes()));
+        let mut frame = vec![0x17, 0x01, 0, 0, 0];
+        frame.resize(500_002, 0);
+        bytes.extend(common::chunked(65536, 6, 9, 0, 1, &frame));
+        send_then_close(tcp, &bytes);
+    };
+    let serve = Serve::start(&["--max-message", "100000"]);
+    publisher(serve.port);
+    serve.wait_sessions("close", 1);
+    let records = serve.stop();
+    let f = records
+        .iter()
+        .find(|r| r["type"] == "finding" && r["code"] == "message_too_big")
+        .unwrap_or_else(|| panic!("no message_too_big: {records:?}"));
+    let msg = f["message"].as_str().unwrap_or("");
+    let fix = f["fix"].as_str().unwrap_or("");
+    assert!(
+        msg.contains("video message on chunk stream 6 declares 500002 bytes"),
+        "{msg}"
+    );
+    assert!(msg.contains("--max-message"), "{msg}");
+    assert!(fix.contains("at least 500002"), "{fix}");
+    assert!(!fix.contains("131072"), "{fix}");
+    assert_eq!(f["length"], 500_002, "{f}");
+    // The fix: the same publisher goes through.
+    let serve = Serve::start(&["--max-message", "500002"]);
+    publisher(serve.port);
+    serve.wait_sessions("close", 1);
+    let records = serve.stop();
+    assert!(
+        !records
+            .iter()
+            .any(|r| r["type"] == "finding" && r["code"] == "message_too_big"),
+        "{records:?}"
+    );
+    let close = records
+        .iter()
+        .find(|r| r["type"] == "session" && r["event"] == "close")
+        .unwrap();
+    assert_eq!(close["messages"], 1, "{close}");
+}
+
