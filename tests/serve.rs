@@ -1169,3 +1169,36 @@ fn max_message_names_the_declared_length_and_its_fix_works() {
     assert_eq!(close["messages"], 1, "{close}");
 }
 
+/// Ctrl-C while a client is in its handshake: serve ended the connection,
+/// the client broke no timeout, so no handshake_incomplete (it said "no
+/// C2 from the client … nginx-rtmp logs handshake: client not responding").
+#[test]
+fn stopping_mid_handshake_is_not_the_clients_fault() {
+    let serve = Serve::start(&[]);
+    let mut tcp = TcpStream::connect(("127.0.0.1", serve.port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut c0c1 = vec![3u8];
+    c0c1.extend([0u8; 1536]);
+    tcp.write_all(&c0c1).unwrap();
+    let mut s = vec![0u8; 3073];
+    tcp.read_exact(&mut s).unwrap();
+    let records = serve.stop();
+    assert!(
+        !records
+            .iter()
+            .any(|r| r["type"] == "finding" && r["code"] == "handshake_incomplete"),
+        "{records:?}"
+    );
+    let close = records
+        .iter()
+        .find(|r| r["type"] == "session" && r["event"] == "close")
+        .unwrap_or_else(|| panic!("no close: {records:?}"));
+    assert_eq!(close["detail"], "server stopping", "{close}");
+    let summary = records
+        .iter()
+        .find(|r| r["type"] == "serve_summary")
+        .unwrap();
+    assert_eq!(summary["findings"], 0, "{summary}");
+    drop(tcp);
+}
+

@@ -466,6 +466,9 @@ struct Conn {
     /// serve closed the connection for a limit of its own (`--max-message`):
     /// the decoder's error, which names the message that crossed it.
     over_limit: Option<crate::proto::chunk::ChunkError>,
+    /// serve is stopping and closed the connection itself: a handshake it
+    /// cut short is not the client's fault.
+    stopping: bool,
 }
 
 async fn connection(tcp: TcpStream, peer: SocketAddr, id: u64, shared: Arc<Shared>) {
@@ -570,6 +573,7 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, id: u64, shared: Arc<Share
         out_len: 0,
         local,
         over_limit: None,
+        stopping: false,
     };
     // Plain TCP: lock-free halves and no flush; TLS: the generic split.
     let (how, detail) = match tls_stream {
@@ -934,6 +938,7 @@ impl Conn {
                     };
                 }
                 _ = &mut stop => {
+                    self.stopping = true;
                     let _ = wr.shutdown().await;
                     return (Some((Dir::S2c, CloseKind::Fin)), "server stopping".into());
                 }
@@ -1259,6 +1264,11 @@ impl Conn {
         let (dir, kind) = how.unwrap_or((Dir::S2c, CloseKind::Fin));
         let conn = self.conn_name();
         let mut findings = self.strict.end(dir, kind, wall_clock());
+        if self.stopping {
+            // serve ended the connection mid-handshake, not the client
+            // (which broke no timeout): nothing to say about it.
+            findings.retain(|f| f.code != crate::diag::Code::HandshakeIncomplete);
+        }
         if let Some(e) = self.over_limit.take() {
             // The close is serve's own: not a refusal by an access rule,
             // which is what a capture of it would suggest.
