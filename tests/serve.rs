@@ -1202,3 +1202,84 @@ fn stopping_mid_handshake_is_not_the_clients_fault() {
     drop(tcp);
 }
 
+/// `--record`: while the publisher goes on, the file already holds what
+/// was published (it reached the disk within 250 ms, not once 256 KiB had
+/// piled up: 7 s of this stream); after Ctrl-C of serve it is a whole FLV,
+/// the published tags tag for tag.
+#[test]
+fn a_recording_is_on_disk_while_publishing_and_whole_after_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec");
+    std::fs::create_dir(&rec).unwrap();
+    let serve = Serve::start(&["--record", rec.to_str().unwrap()]);
+    let src = media("h264base_aac_10s.flv");
+    let mut publish = bin()
+        .args(["--json", "publish"])
+        .arg(&src)
+        .arg(serve.url("live/rec"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start publish");
+    let (sa, sv) = common::tracks(&src);
+    let file = wait_for("the recording", Duration::from_secs(10), || {
+        std::fs::read_dir(&rec)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "flv"))
+    });
+    let started = Instant::now();
+    // ≈1 s in (paced at real time): half a second of media is on disk.
+    let so_far = wait_for("recorded tags so far", Duration::from_secs(3), || {
+        let tags = common::tags_so_far(&file);
+        tags.iter()
+            .any(|t| t.is_video() && t.timestamp >= 500)
+            .then_some(tags)
+    });
+    assert!(
+        matches!(publish.try_wait(), Ok(None)),
+        "the publisher ended before its recording was checked"
+    );
+    assert!(started.elapsed() < Duration::from_secs(4));
+    for (kind, s, t) in [
+        (
+            "audio",
+            &sa,
+            so_far.iter().filter(|t| t.is_audio()).collect::<Vec<_>>(),
+        ),
+        (
+            "video",
+            &sv,
+            so_far.iter().filter(|t| t.is_video()).collect::<Vec<_>>(),
+        ),
+    ] {
+        for (i, (a, b)) in s.iter().zip(&t).enumerate() {
+            assert_eq!(a.0, b.timestamp, "so far: {kind} tag {i} timestamp");
+            assert!(a.1 == b.data, "so far: {kind} tag {i} payload differs");
+        }
+    }
+    // Ctrl-C of serve while the publisher goes on.
+    serve.stop();
+    let _ = wait_output(
+        publish,
+        "publish after serve stopped",
+        Duration::from_secs(10),
+    );
+    let data = std::fs::read(&file).unwrap();
+    let (_, _, warnings) = rtmptool::proto::flv::read_all(&data).expect("a whole FLV");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let (ga, gv) = common::tracks(&file);
+    assert!(gv.len() >= so_far.iter().filter(|t| t.is_video()).count());
+    for (kind, s, g) in [("audio", &sa, &ga), ("video", &sv, &gv)] {
+        assert!(
+            g.len() <= s.len() && !g.is_empty(),
+            "{kind}: {} tags",
+            g.len()
+        );
+        for (i, (a, b)) in s.iter().zip(g).enumerate() {
+            assert_eq!(a.0, b.0, "{kind} tag {i} timestamp");
+            assert!(a.1 == b.1, "{kind} tag {i} payload differs");
+        }
+    }
+}
