@@ -974,3 +974,312 @@ fn its_own_max_message_is_said_as_such() {
         "{findings:?}"
     );
 }
+
+/// A raw client of serve on `port`: C0+C1, S0+S1+S2 read, C2 (S1 echoed),
+/// then `connect` to `live`, with TCP_NODELAY (no Nagle notes).
+fn connected_client(port: u16) -> TcpStream {
+    use rtmptool::proto::amf0::Amf0Value as A;
+    use rtmptool::proto::message::{Command as Cmd, Message};
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_nodelay(true).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut c0c1 = vec![3u8];
+    c0c1.extend([0u8; 1536]);
+    tcp.write_all(&c0c1).unwrap();
+    let mut s = vec![0u8; 3073];
+    tcp.read_exact(&mut s).unwrap();
+    tcp.write_all(&s[1..1537]).unwrap();
+    let connect = A::Object(vec![
+        ("app".into(), A::String("live".into())),
+        (
+            "tcUrl".into(),
+            A::String(format!("rtmp://127.0.0.1:{port}/live")),
+        ),
+    ]);
+    let body = Message::Command(Cmd::new("connect", 1.0, connect, vec![])).encode();
+    tcp.write_all(&common::chunked(128, 3, 20, 0, 0, &body))
+        .unwrap();
+    tcp
+}
+
+/// Sends `bytes`, half-closes, and reads until serve closes.
+fn send_then_close(mut tcp: TcpStream, bytes: &[u8]) {
+    tcp.write_all(bytes).unwrap();
+    let _ = tcp.shutdown(std::net::Shutdown::Write);
+    let mut b = [0u8; 65536];
+    while matches!(tcp.read(&mut b), Ok(n) if n > 0) {}
+}
+
+/// A client that breaks the protocol after a clean connect gets one finding
+/// for it (protocol_violation), with where and what and a fix, in the JSON
+/// with "peer" and "time"; the summary counts them. serve said nothing for
+/// a chunk stream no header opened, bytes that are not chunks, a command
+/// whose AMF is cut short or a message type RTMP does not define.
+#[test]
+fn protocol_breaks_of_a_client_are_findings() {
+    let serve = Serve::start(&[]);
+    // Deterministic "random" bytes (xorshift).
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..5000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    let cases: [(&str, Vec<u8>, &str, &str); 4] = [
+        (
+            "fmt 3 on a new chunk stream",
+            [vec![0xc5], vec![b'A'; 100]].concat(),
+            "error",
+            "chunk stream 5",
+        ),
+        (
+            "bytes that are not chunks",
+            noise,
+            "error",
+            "no fmt-0 header",
+        ),
+        (
+            "a command cut short",
+            common::chunked(128, 3, 20, 0, 0, b"\x02\x00\x05pub"),
+            "error",
+            "does not decode",
+        ),
+        (
+            "an unknown message type",
+            common::chunked(128, 3, 0x7f, 0, 0, b"xyz"),
+            "warning",
+            "type 127 (0x7f)",
+        ),
+    ];
+    let mut peers = Vec::new();
+    for (what, bytes, _, _) in &cases {
+        let tcp = connected_client(serve.port);
+        peers.push(tcp.local_addr().unwrap().to_string());
+        // serve has answered connect before the break comes.
+        let n = peers.len();
+        wait_for(what, Duration::from_secs(10), || {
+            (serve.sessions("connect") >= n).then_some(())
+        });
+        send_then_close(tcp, bytes);
+    }
+    serve.wait_sessions("close", cases.len());
+    let records = serve.stop();
+    let summary = records
+        .iter()
+        .find(|r| r["type"] == "serve_summary")
+        .expect("serve_summary");
+    let mut total = 0;
+    for ((what, _, severity, words), peer) in cases.iter().zip(&peers) {
+        let mine: Vec<&Json> = records
+            .iter()
+            .filter(|r| r["type"] == "finding" && r["peer"] == peer.as_str())
+            .collect();
+        total += mine.len();
+        let breaks: Vec<&&Json> = mine
+            .iter()
+            .filter(|f| f["code"] == "protocol_violation")
+            .collect();
+        assert_eq!(breaks.len(), 1, "{what}: {mine:?}");
+        let f = breaks[0];
+        assert_eq!(f["severity"], *severity, "{what}: {f}");
+        assert_eq!(f["dir"], "c2s", "{what}: {f}");
+        assert!(f["time"].as_f64().is_some(), "{what}: {f}");
+        assert!(
+            f["offset"].as_u64().is_some_and(|o| o > 3073),
+            "{what}: {f}"
+        );
+        let msg = f["message"].as_str().unwrap_or("");
+        assert!(msg.contains(words), "{what}: {msg}");
+        assert!(msg.contains("nginx-rtmp"), "{what}: {msg}");
+        assert!(!f["fix"].as_str().unwrap_or("").is_empty(), "{what}: {f}");
+        assert!(
+            mine.iter()
+                .all(|f| f["severity"] == "info" || f["code"] == "protocol_violation"),
+            "{what}: {mine:?}"
+        );
+    }
+    assert_eq!(summary["findings"], total as u64, "{summary}");
+}
+
+/// serve's own --max-message names the message that crossed it by the
+/// length its header declared (not the bytes held when it was crossed:
+/// "196608" for a 500,002-byte message), and following the fix works.
+#[test]
+fn max_message_names_the_declared_length_and_its_fix_works() {
+    use rtmptool::proto::amf0::Amf0Value as A;
+    use rtmptool::proto::message::{Command as Cmd, Message};
+    let cmd = |name: &str, txn: f64, args: Vec<A>| {
+        Message::Command(Cmd::new(name, txn, A::Null, args)).encode()
+    };
+    let publisher = |port: u16| {
+        let tcp = connected_client(port);
+        let mut bytes = common::chunked(128, 3, 20, 0, 0, &cmd("createStream", 2.0, vec![]));
+        let publish = vec![A::String("big".into()), A::String("live".into())];
+        bytes.extend(common::chunked(
+            128,
+            4,
+            20,
+            0,
+            1,
+            &cmd("publish", 3.0, publish),
+        ));
+        // Set Chunk Size 65536, then one 500,002-byte key frame.
+        bytes.extend(common::chunked(128, 2, 1, 0, 0, &65536u32.to_be_bytes()));
+        let mut frame = vec![0x17, 0x01, 0, 0, 0];
+        frame.resize(500_002, 0);
+        bytes.extend(common::chunked(65536, 6, 9, 0, 1, &frame));
+        send_then_close(tcp, &bytes);
+    };
+    let serve = Serve::start(&["--max-message", "100000"]);
+    publisher(serve.port);
+    serve.wait_sessions("close", 1);
+    let records = serve.stop();
+    let f = records
+        .iter()
+        .find(|r| r["type"] == "finding" && r["code"] == "message_too_big")
+        .unwrap_or_else(|| panic!("no message_too_big: {records:?}"));
+    let msg = f["message"].as_str().unwrap_or("");
+    let fix = f["fix"].as_str().unwrap_or("");
+    assert!(
+        msg.contains("video message on chunk stream 6 declares 500002 bytes"),
+        "{msg}"
+    );
+    assert!(msg.contains("--max-message"), "{msg}");
+    assert!(fix.contains("at least 500002"), "{fix}");
+    assert!(!fix.contains("131072"), "{fix}");
+    assert_eq!(f["length"], 500_002, "{f}");
+    // The fix: the same publisher goes through.
+    let serve = Serve::start(&["--max-message", "500002"]);
+    publisher(serve.port);
+    serve.wait_sessions("close", 1);
+    let records = serve.stop();
+    assert!(
+        !records
+            .iter()
+            .any(|r| r["type"] == "finding" && r["code"] == "message_too_big"),
+        "{records:?}"
+    );
+    let close = records
+        .iter()
+        .find(|r| r["type"] == "session" && r["event"] == "close")
+        .unwrap();
+    assert_eq!(close["messages"], 1, "{close}");
+}
+
+/// Ctrl-C while a client is in its handshake: serve ended the connection,
+/// the client broke no timeout, so no handshake_incomplete (it said "no
+/// C2 from the client … nginx-rtmp logs handshake: client not responding").
+#[test]
+fn stopping_mid_handshake_is_not_the_clients_fault() {
+    let serve = Serve::start(&[]);
+    let mut tcp = TcpStream::connect(("127.0.0.1", serve.port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut c0c1 = vec![3u8];
+    c0c1.extend([0u8; 1536]);
+    tcp.write_all(&c0c1).unwrap();
+    let mut s = vec![0u8; 3073];
+    tcp.read_exact(&mut s).unwrap();
+    let records = serve.stop();
+    assert!(
+        !records
+            .iter()
+            .any(|r| r["type"] == "finding" && r["code"] == "handshake_incomplete"),
+        "{records:?}"
+    );
+    let close = records
+        .iter()
+        .find(|r| r["type"] == "session" && r["event"] == "close")
+        .unwrap_or_else(|| panic!("no close: {records:?}"));
+    assert_eq!(close["detail"], "server stopping", "{close}");
+    let summary = records
+        .iter()
+        .find(|r| r["type"] == "serve_summary")
+        .unwrap();
+    assert_eq!(summary["findings"], 0, "{summary}");
+    drop(tcp);
+}
+
+/// `--record`: while the publisher goes on, the file already holds what
+/// was published (it reached the disk within 250 ms, not once 256 KiB had
+/// piled up: 7 s of this stream); after Ctrl-C of serve it is a whole FLV,
+/// the published tags tag for tag.
+#[test]
+fn a_recording_is_on_disk_while_publishing_and_whole_after_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec");
+    std::fs::create_dir(&rec).unwrap();
+    let serve = Serve::start(&["--record", rec.to_str().unwrap()]);
+    let src = media("h264base_aac_10s.flv");
+    let mut publish = bin()
+        .args(["--json", "publish"])
+        .arg(&src)
+        .arg(serve.url("live/rec"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start publish");
+    let (sa, sv) = common::tracks(&src);
+    let file = wait_for("the recording", Duration::from_secs(10), || {
+        std::fs::read_dir(&rec)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "flv"))
+    });
+    let started = Instant::now();
+    // ≈1 s in (paced at real time): half a second of media is on disk.
+    let so_far = wait_for("recorded tags so far", Duration::from_secs(3), || {
+        let tags = common::tags_so_far(&file);
+        tags.iter()
+            .any(|t| t.is_video() && t.timestamp >= 500)
+            .then_some(tags)
+    });
+    assert!(
+        matches!(publish.try_wait(), Ok(None)),
+        "the publisher ended before its recording was checked"
+    );
+    assert!(started.elapsed() < Duration::from_secs(4));
+    for (kind, s, t) in [
+        (
+            "audio",
+            &sa,
+            so_far.iter().filter(|t| t.is_audio()).collect::<Vec<_>>(),
+        ),
+        (
+            "video",
+            &sv,
+            so_far.iter().filter(|t| t.is_video()).collect::<Vec<_>>(),
+        ),
+    ] {
+        for (i, (a, b)) in s.iter().zip(&t).enumerate() {
+            assert_eq!(a.0, b.timestamp, "so far: {kind} tag {i} timestamp");
+            assert!(a.1 == b.data, "so far: {kind} tag {i} payload differs");
+        }
+    }
+    // Ctrl-C of serve while the publisher goes on.
+    serve.stop();
+    let _ = wait_output(
+        publish,
+        "publish after serve stopped",
+        Duration::from_secs(10),
+    );
+    let data = std::fs::read(&file).unwrap();
+    let (_, _, warnings) = rtmptool::proto::flv::read_all(&data).expect("a whole FLV");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let (ga, gv) = common::tracks(&file);
+    assert!(gv.len() >= so_far.iter().filter(|t| t.is_video()).count());
+    for (kind, s, g) in [("audio", &sa, &ga), ("video", &sv, &gv)] {
+        assert!(
+            g.len() <= s.len() && !g.is_empty(),
+            "{kind}: {} tags",
+            g.len()
+        );
+        for (i, (a, b)) in s.iter().zip(g).enumerate() {
+            assert_eq!(a.0, b.0, "{kind} tag {i} timestamp");
+            assert!(a.1 == b.1, "{kind} tag {i} payload differs");
+        }
+    }
+}

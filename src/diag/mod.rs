@@ -14,7 +14,11 @@
 //! - `refused`: `_error` answers and `onStatus` errors (§7.2), and servers that
 //!   close after connect or publish without an answer;
 //! - `extended_timestamp` (§5.3.1.3), `ertmp_not_relayed` (E-RTMP v2),
-//!   `falls_behind_real_time`, `acknowledgement` (§5.4.3, §5.4.4).
+//!   `falls_behind_real_time`, `acknowledgement` (§5.4.3, §5.4.4);
+//! - `protocol_violation`: what a client sends that is not RTMP and no
+//!   chunk-size mismatch explains: a chunk on a chunk stream no fmt-0 header
+//!   opened (§5.3.1.2), a body that does not decode (§5.4, §7.1), a message
+//!   type RTMP does not define.
 //!
 //! [`live`] runs checks against a server (`diagnose URL`) and reports them
 //! as findings too.
@@ -60,6 +64,10 @@ pub enum Code {
     Acknowledgement,
     /// Writes held back by Nagle's algorithm against delayed ACKs.
     NagleStall,
+    /// The peer broke the protocol: a chunk on a chunk stream no header
+    /// opened, a message that does not decode, a message type RTMP does not
+    /// define.
+    ProtocolViolation,
 }
 
 impl Code {
@@ -76,6 +84,7 @@ impl Code {
             Code::FallsBehindRealTime => "falls_behind_real_time",
             Code::Acknowledgement => "acknowledgement",
             Code::NagleStall => "nagle_stall",
+            Code::ProtocolViolation => "protocol_violation",
         }
     }
 }
@@ -389,6 +398,32 @@ struct ConnDiag {
     /// Segments sent ~40 ms after a small one with nothing from the peer in
     /// between: (dir, frame, delay in s, what the held segment carried).
     stalls: Vec<(Dir, u64, f64, Option<String>)>,
+    /// Per direction: bytes were missed or the reading joined mid-stream
+    /// (a break there may be the capture's, not the peer's).
+    unclean: [bool; 2],
+    /// Per direction: the first message that was not one (unknown type or
+    /// a body that does not decode), while the chunk stream held.
+    odd: [Option<Odd>; 2],
+    /// Per direction: where the chunk stream itself broke (offset, frame,
+    /// time, fmt, csid).
+    chunk_break: [Option<ChunkBreak>; 2],
+}
+
+/// Where a chunk stream broke: offset, frame, time, fmt and csid of the
+/// chunk no header opened.
+type ChunkBreak = (u64, u64, Timestamp, u8, u32);
+
+/// A message a peer should not have sent (see [`ConnDiag::odd`]).
+#[derive(Debug, Clone)]
+struct Odd {
+    offset: u64,
+    frame: u64,
+    time: Timestamp,
+    csid: u32,
+    msg_type: u8,
+    len: u32,
+    /// Why its body does not decode; `None`: its type is not RTMP's.
+    error: Option<String>,
 }
 
 impl ConnDiag {
@@ -424,6 +459,9 @@ impl ConnDiag {
             peer_since: [false; 2],
             media_started: [false; 2],
             stalls: Vec::new(),
+            unclean: [false; 2],
+            odd: [None, None],
+            chunk_break: [None; 2],
         }
     }
 
@@ -512,7 +550,10 @@ impl Diagnoser {
         let reveal = self.opts.reveal_keys;
         match &r.kind {
             RecordKind::Open { .. } => c.opened = true,
-            RecordKind::MidStream => c.mid_stream = true,
+            RecordKind::MidStream => {
+                c.mid_stream = true;
+                c.unclean = [true; 2];
+            }
             RecordKind::Handshake(h) => {
                 let Some(d) = r.dir else { return };
                 let n = match h {
@@ -552,6 +593,7 @@ impl Diagnoser {
                 let end = raw.offset + raw.payload.len() as u64;
                 let b = &mut c.hs_bytes[d.index()];
                 *b = (*b).max(end);
+                note_odd(c, d, r, raw, decoded.as_ref().err());
                 message(c, d, r, raw, decoded.as_ref().ok(), reveal);
             }
             RecordKind::ChunkSizeChanged { new, .. } => {
@@ -573,6 +615,9 @@ impl Diagnoser {
                 ..
             } => {
                 let Some(d) = r.dir else { return };
+                if *cause != SyncCause::Error {
+                    c.unclean[d.index()] = true;
+                }
                 let w = &mut c.watch[d.index()];
                 match cause {
                     SyncCause::Error => trouble(w, r),
@@ -598,8 +643,15 @@ impl Diagnoser {
                     }
                 }
             }
-            RecordKind::ChunkError { .. } => {
+            RecordKind::ChunkError { error, .. } => {
                 let Some(d) = r.dir else { return };
+                if let crate::proto::chunk::ChunkError::NoPreviousHeader { offset, fmt, csid } =
+                    error
+                    && !c.unclean[d.index()]
+                    && c.chunk_break[d.index()].is_none()
+                {
+                    c.chunk_break[d.index()] = Some((*offset, r.frame, r.time, *fmt, *csid));
+                }
                 let w = &mut c.watch[d.index()];
                 if w.decoder_break.is_none() {
                     w.decoder_break = r.offset.map(|o| (o, r.frame));
@@ -646,6 +698,7 @@ impl Diagnoser {
             RecordKind::Gap { .. } => {
                 if let Some(d) = r.dir {
                     let i = d.index();
+                    c.unclean[i] = true;
                     if c.watch[i].trouble.is_some() && !c.watch[i].done {
                         judge_chunks(c, d);
                     }
@@ -874,6 +927,193 @@ fn plausible_first_byte(t: u8, b: u8) -> bool {
 
 fn known_type(t: u8) -> bool {
     matches!(t, 1..=6 | 8 | 9 | 15..=20 | 22)
+}
+
+/// Keeps the first message of the client that is not one: a type RTMP does
+/// not define, or a body that does not decode (on a chunk stream read from
+/// its start without holes, before it broke).
+fn note_odd(
+    c: &mut ConnDiag,
+    d: Dir,
+    r: &Record,
+    raw: &RawMessage,
+    error: Option<&crate::proto::message::MessageError>,
+) {
+    let i = d.index();
+    if d != Dir::C2s || c.unclean[i] || c.odd[i].is_some() || c.chunk_break[i].is_some() {
+        return;
+    }
+    let t = raw.header.msg_type.0;
+    let error = if known_type(t) {
+        match error {
+            Some(e) => Some(e.to_string()),
+            None => return,
+        }
+    } else {
+        None
+    };
+    c.odd[i] = Some(Odd {
+        offset: raw.offset,
+        frame: r.frame,
+        time: r.time,
+        csid: raw.csid,
+        msg_type: t,
+        len: raw.payload.len() as u32,
+        error,
+    });
+}
+
+fn odd_words(o: &Odd) -> String {
+    let name = MessageType(o.msg_type).name();
+    match &o.error {
+        Some(e) => format!(
+            "a {name} message of {} bytes on chunk stream {} at offset {} (frame {}) that does \
+             not decode: {e}",
+            o.len, o.csid, o.offset, o.frame
+        ),
+        None => format!(
+            "a message of type {} (0x{:02x}), which RTMP does not define ({} bytes on chunk \
+             stream {} at offset {}, frame {})",
+            o.msg_type, o.msg_type, o.len, o.csid, o.offset, o.frame
+        ),
+    }
+}
+
+/// What the client sent that breaks the protocol and no other finding
+/// explains: a chunk on a chunk stream no fmt-0 header opened (RTMP 1.0
+/// §5.3.1.2), a message whose body does not decode (§5.4, §7.1), a message
+/// type RTMP does not define. One finding per connection; none when the
+/// stream was misread (a chunk-size mismatch) or read with holes.
+fn protocol_violation(c: &mut ConnDiag) {
+    let d = Dir::C2s;
+    let i = d.index();
+    if c.unclean[i]
+        || c.bad_version.is_some()
+        || c.findings
+            .iter()
+            .any(|f| f.code == Code::ChunkSizeMismatch && f.dir == Some(d))
+    {
+        return;
+    }
+    let server_closed = c.closed[Dir::S2c.index()].map(|(_, f, _)| f);
+    let odd = c.odd[i].clone();
+    let (severity, offset, frame, time, mut message, fix, mut facts) = match (c.chunk_break[i], odd)
+    {
+        (Some((offset, frame, time, fmt, csid)), odd) => {
+            let mut msg = format!(
+                "the client sent a fmt {fmt} chunk header on chunk stream {csid} at offset {offset} \
+                 (frame {frame}), a chunk stream that no fmt-0 header opened: the message's length, \
+                 type and stream are unknown, so nothing from there on reads as chunks"
+            );
+            if let Some(o) = &odd {
+                msg.push_str(&format!("; before it, the client sent {}", odd_words(o)));
+            }
+            msg.push_str(
+                ". nginx-rtmp and FFmpeg do not check for it: they take a zeroed header (an empty \
+                 message of type 0) and read the bytes after it as the next chunk header, so the \
+                 rest of the stream is misread until a limit closes the connection (nginx-rtmp: \
+                 \"RTMP in chunk stream too big\" or \"too big message\")",
+            );
+            let at = odd.as_ref().map_or(offset, |o| o.offset.min(offset));
+            let frame_at = odd
+                .as_ref()
+                .filter(|o| o.offset < offset)
+                .map_or(frame, |o| o.frame);
+            let time_at = odd
+                .as_ref()
+                .filter(|o| o.offset < offset)
+                .map_or(time, |o| o.time);
+            (
+                Severity::Error,
+                at,
+                frame_at,
+                time_at,
+                msg,
+                "the client writes bytes that are not RTMP chunks after the handshake (its own \
+                 bug, a second writer on the socket, or a proxy that injects or drops bytes): \
+                 every chunk stream must start with a fmt-0 header (RTMP 1.0 §5.3.1.2); capture \
+                 the client's side (rtmptool dump) to see what it sent at that offset"
+                    .to_string(),
+                vec![
+                    ("csid", Fact::Int(u64::from(csid))),
+                    ("fmt", Fact::Int(u64::from(fmt))),
+                    ("break_offset", Fact::Int(offset)),
+                ],
+            )
+        }
+        (None, Some(o)) => {
+            let name = MessageType(o.msg_type).name();
+            let mut facts = vec![
+                ("message_type", Fact::Int(u64::from(o.msg_type))),
+                ("message_length", Fact::Int(u64::from(o.len))),
+                ("csid", Fact::Int(u64::from(o.csid))),
+            ];
+            match &o.error {
+                Some(e) => {
+                    facts.push(("error", Fact::Text(e.clone())));
+                    let nginx = if matches!(o.msg_type, 15..=20) {
+                        ". nginx-rtmp closes the connection on an AMF message it cannot read (it \
+                         logs \"AMF cmd failed\" at debug level only, so its error log shows just \
+                         the disconnect)"
+                    } else {
+                        ". nginx-rtmp ignores a control message too short for its fields (\"too \
+                         small buffer\", debug level only), so what the client meant by it does \
+                         not happen"
+                    };
+                    (
+                        Severity::Error,
+                        o.offset,
+                        o.frame,
+                        o.time,
+                        format!("the client sent {}{nginx}", odd_words(&o)),
+                        format!(
+                            "fix the client's encoding of {name} messages: the body must hold \
+                             whole values of the declared length (RTMP 1.0 §5.4, §7.1); capture \
+                             the client's side (rtmptool dump -v) to see the bytes"
+                        ),
+                        facts,
+                    )
+                }
+                None => (
+                    Severity::Warning,
+                    o.offset,
+                    o.frame,
+                    o.time,
+                    format!(
+                        "the client sent {}: nginx-rtmp ignores it (\"unexpected RTMP message \
+                         type\", debug level only), as librtmp does (\"unknown packet type \
+                         received\"), so what the client meant by it does not happen; a \
+                         stricter server may close the connection",
+                        odd_words(&o)
+                    ),
+                    "make the client send only the message types of RTMP 1.0 §5.4 and §7.1 (1-6, \
+                     8, 9, 15-20, 22); a vendor extension belongs in a command (type 20)"
+                        .to_string(),
+                    facts,
+                ),
+            }
+        }
+        (None, None) => return,
+    };
+    if let Some(sf) = server_closed
+        && severity == Severity::Error
+    {
+        message.push_str(&format!("; the server closed the connection (frame {sf})"));
+    }
+    facts.push(("offset", Fact::Int(offset)));
+    c.findings.push(Finding {
+        code: Code::ProtocolViolation,
+        severity,
+        conn: c.name.clone(),
+        conn_id: c.id,
+        dir: Some(d),
+        frame: Some(frame),
+        offset: Some(offset),
+        time: Some(time),
+        message,
+        fix,
+        facts,
+    });
 }
 
 fn message(
@@ -1719,6 +1959,7 @@ fn end_of_conn(c: &mut ConnDiag, reveal: bool) {
         }
     }
     handshake(c);
+    protocol_violation(c);
     silent_refusal(c, reveal);
     timing(c);
     acknowledgement(c);

@@ -463,9 +463,12 @@ struct Conn {
     out_len: usize,
     /// The local address (the connection's name in findings).
     local: SocketAddr,
-    /// serve closed the connection for a limit of its own: (bytes the
-    /// unfinished messages would hold, `--max-message`).
-    over_limit: Option<(usize, usize)>,
+    /// serve closed the connection for a limit of its own (`--max-message`):
+    /// the decoder's error, which names the message that crossed it.
+    over_limit: Option<crate::proto::chunk::ChunkError>,
+    /// serve is stopping and closed the connection itself: a handshake it
+    /// cut short is not the client's fault.
+    stopping: bool,
 }
 
 async fn connection(tcp: TcpStream, peer: SocketAddr, id: u64, shared: Arc<Shared>) {
@@ -570,6 +573,7 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, id: u64, shared: Arc<Share
         out_len: 0,
         local,
         over_limit: None,
+        stopping: false,
     };
     // Plain TCP: lock-free halves and no flush; TLS: the generic split.
     let (how, detail) = match tls_stream {
@@ -646,6 +650,11 @@ fn stream_key(app: &str, name: &str) -> String {
 }
 
 impl Conn {
+    /// The connection's name in findings (`client-server`).
+    fn conn_name(&self) -> String {
+        format!("{}-{}", self.peer, self.local)
+    }
+
     fn shown(&self, key: &str) -> String {
         shown_key(key, self.shared.cfg.reveal_keys)
     }
@@ -850,10 +859,10 @@ impl Conn {
                                 // analysis says what went wrong (serve's
                                 // own limit, serve says).
                                 if let crate::proto::session::SessionError::Chunk(
-                                    crate::proto::chunk::ChunkError::TooMuchBuffered { buffered, limit, .. },
+                                    c @ crate::proto::chunk::ChunkError::TooMuchBuffered { .. },
                                 ) = &e
                                 {
-                                    self.over_limit = Some((*buffered, *limit));
+                                    self.over_limit = Some(c.clone());
                                 }
                                 failed = Some(format!("closed: {e}"));
                                 drain_until = Some(Instant::now() + DRAIN_TIME);
@@ -929,6 +938,7 @@ impl Conn {
                     };
                 }
                 _ = &mut stop => {
+                    self.stopping = true;
                     let _ = wr.shutdown().await;
                     return (Some((Dir::S2c, CloseKind::Fin)), "server stopping".into());
                 }
@@ -1252,28 +1262,18 @@ impl Conn {
         };
         self.leave();
         let (dir, kind) = how.unwrap_or((Dir::S2c, CloseKind::Fin));
+        let conn = self.conn_name();
         let mut findings = self.strict.end(dir, kind, wall_clock());
-        if let Some((buffered, limit)) = self.over_limit {
+        if self.stopping {
+            // serve ended the connection mid-handshake, not the client
+            // (which broke no timeout): nothing to say about it.
+            findings.retain(|f| f.code != crate::diag::Code::HandshakeIncomplete);
+        }
+        if let Some(e) = self.over_limit.take() {
             // The close is serve's own: not a refusal by an access rule,
             // which is what a capture of it would suggest.
             findings.retain(|f| f.code != crate::diag::Code::Refused);
-            findings.push(crate::diag::Finding {
-                code: crate::diag::Code::MessageTooBig,
-                severity: crate::diag::Severity::Error,
-                conn: format!("{}-{}", self.peer, self.local).into(),
-                conn_id: self.id,
-                dir: Some(Dir::C2s),
-                frame: None,
-                offset: None,
-                time: Some(wall_clock()),
-                message: format!(
-                    "the client's unfinished messages would hold {buffered} bytes, over this server's limit of {limit} (--max-message): serve closed the connection, as nginx-rtmp does over its max_message"
-                ),
-                fix: format!(
-                    "raise serve's --max-message (nginx-rtmp: max_message) above {buffered}, or make the encoder send smaller messages (a lower bitrate or smaller key frames)"
-                ),
-                facts: vec![],
-            });
+            findings.extend(over_max_message(&e, &conn, self.id));
         }
         for f in findings {
             self.shared.findings.fetch_add(1, Ordering::Relaxed);
@@ -1291,6 +1291,68 @@ impl Conn {
             stats: self.stats,
         });
     }
+}
+
+/// The finding of a client closed for serve's own `--max-message`: the
+/// message that crossed it, by the length its fmt-0/1 header declared (what
+/// the limit must allow), not the bytes held when it was crossed.
+fn over_max_message(
+    e: &crate::proto::chunk::ChunkError,
+    conn: &str,
+    id: u64,
+) -> Option<crate::diag::Finding> {
+    use crate::diag::Fact;
+    let crate::proto::chunk::ChunkError::TooMuchBuffered {
+        offset,
+        buffered,
+        limit,
+        csid,
+        msg_type,
+        length,
+        others,
+    } = *e
+    else {
+        return None;
+    };
+    let name = MessageType(msg_type).name();
+    let needed = length as usize + others;
+    let (held, raise) = if others > 0 {
+        (
+            format!(
+                "; with the {others} bytes other unfinished messages hold, {needed} bytes are needed"
+            ),
+            format!("{needed} (the message's {length} bytes and the {others} others hold)"),
+        )
+    } else {
+        (String::new(), format!("{length} (the message's length)"))
+    };
+    Some(crate::diag::Finding {
+        code: crate::diag::Code::MessageTooBig,
+        severity: crate::diag::Severity::Error,
+        conn: conn.into(),
+        conn_id: id,
+        dir: Some(Dir::C2s),
+        frame: None,
+        offset: Some(offset),
+        time: Some(wall_clock()),
+        message: format!(
+            "the client's {name} message on chunk stream {csid} declares {length} bytes, over this \
+             server's limit of {limit} bytes for unfinished messages (--max-message){held}: serve \
+             closed the connection at its chunk at offset {offset}, when {buffered} bytes would \
+             have been held, as nginx-rtmp closes one over its max_message (\"too big message\")"
+        ),
+        fix: format!(
+            "raise serve's --max-message (nginx-rtmp: max_message) to at least {raise}, or make \
+             the encoder send smaller messages (a lower bitrate or smaller key frames)"
+        ),
+        facts: vec![
+            ("length", Fact::Int(u64::from(length))),
+            ("limit", Fact::Int(limit as u64)),
+            ("message_type", Fact::Int(u64::from(msg_type))),
+            ("csid", Fact::Int(u64::from(csid))),
+            ("needed", Fact::Int(needed as u64)),
+        ],
+    })
 }
 
 /// Says a player skipped, at most once a second (with what it dropped since).

@@ -295,15 +295,24 @@ pub enum ChunkError {
     },
     /// Incomplete messages hold more than [`DecoderConfig::max_partial_bytes`].
     #[error(
-        "chunk at stream offset {offset}: incomplete messages would hold {buffered} bytes, over the limit of {limit}"
+        "chunk at stream offset {offset}: a message of type {msg_type} on chunk stream {csid} declares {length} bytes; incomplete messages would hold {buffered} bytes, over the limit of {limit}"
     )]
     TooMuchBuffered {
         /// Stream offset of the chunk.
         offset: u64,
-        /// Bytes that would be buffered.
+        /// Bytes that would be buffered (of this message and the others
+        /// unfinished) once this chunk is taken.
         buffered: usize,
         /// The limit.
         limit: usize,
+        /// Chunk stream of the message the chunk belongs to.
+        csid: u32,
+        /// Its type (from its fmt 0/1 header).
+        msg_type: u8,
+        /// Its length as its header declares it: the bytes it needs whole.
+        length: u32,
+        /// Bytes other unfinished messages (other chunk streams) hold.
+        others: usize,
     },
 }
 
@@ -801,10 +810,15 @@ impl ChunkDecoder {
         if !single {
             let after = self.partial_bytes + payload_len;
             if after > self.cfg.max_partial_bytes {
+                let prev_type = self.states.get(csid as usize).map_or(0, |s| s.msg_type);
                 return Err(ChunkError::TooMuchBuffered {
                     offset: chunk_offset,
                     buffered: after,
                     limit: self.cfg.max_partial_bytes,
+                    csid,
+                    msg_type: msg_type.unwrap_or(prev_type),
+                    length: msg_len,
+                    others: self.partial_bytes.saturating_sub(received),
                 });
             }
         }
