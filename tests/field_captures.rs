@@ -829,3 +829,119 @@ fn snaplen_cut_bodies_with_headers_kept_decode_the_fully_captured() {
         );
     }
 }
+
+/// `p` (Ethernet, IPv4, TCP) with only the first `keep` bytes of its TCP
+/// payload, its IP length and checksum made to fit: a packet that really
+/// carried that much.
+fn cut_payload(p: &Pkt, payload_at: usize, keep: usize) -> Pkt {
+    let mut data = p.data[..payload_at + keep].to_vec();
+    let ip = if data[12..14] == [0x81, 0x00] { 18 } else { 14 };
+    let total = (data.len() - ip) as u16;
+    data[ip + 2..ip + 4].copy_from_slice(&total.to_be_bytes());
+    data[ip + 10..ip + 12].copy_from_slice(&[0, 0]);
+    let ihl = usize::from(data[ip] & 0x0f) * 4;
+    let mut sum: u32 = data[ip..ip + ihl]
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    data[ip + 10..ip + 12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    Pkt {
+        sec: p.sec,
+        nsec: p.nsec,
+        orig: data.len() as u32,
+        data,
+    }
+}
+
+/// A capture (or a connection) that ends inside a message: every message
+/// whose header was captured and whose payload was not all is reported
+/// damaged, with its offset and length, also when the end falls in its
+/// first chunk (that one vanished in silence). Each source is cut inside
+/// its data packets at several points; the truth is the uncut decode's
+/// messages and the TCP sequence numbers of what the cut capture holds.
+#[test]
+fn every_message_cut_off_by_the_end_is_reported() {
+    let (mut firsts, mut total) = (0, 0);
+    for name in SOURCES {
+        let (link, pkts, dirs) = source(name);
+        let full = analyze(&write_pcap(link, &pkts, None)[..]);
+        let all = full.all();
+        // Stream offset (from the SYN) of the end of what each direction
+        // holds before packet i.
+        let mut isn: [Option<u32>; 2] = [None, None];
+        let mut held = [0u64; 2];
+        let data_pkts = dirs.iter().filter(|d| d.is_some()).count();
+        let step = (data_pkts / 40).max(1);
+        let mut n = 0;
+        for (i, p) in pkts.iter().enumerate() {
+            let Ok(d) = decode(rtmptool::capture::LinkType(link), &p.data) else {
+                continue;
+            };
+            let Transport::Tcp(seg) = d.transport else {
+                continue;
+            };
+            let di = match dirs[i] {
+                Some(dir) => dir.index(),
+                None if seg.flags.has(rtmptool::capture::TcpFlags::SYN) => {
+                    let ack = seg.flags.has(rtmptool::capture::TcpFlags::ACK);
+                    isn[usize::from(ack)] = Some(seg.seq);
+                    continue;
+                }
+                None => continue,
+            };
+            let Some(base) = isn[di] else { continue };
+            let start = u64::from(seg.seq.wrapping_sub(base).wrapping_sub(1));
+            let len = seg.payload.len();
+            let payload_at = seg.payload.as_ptr() as usize - p.data.as_ptr() as usize;
+            n += 1;
+            if n % step == 0 && len > 1 {
+                for keep in [1, len / 3, len / 2, len - 1] {
+                    let mut cut = pkts[..i].to_vec();
+                    cut.push(cut_payload(p, payload_at, keep));
+                    let got = analyze(&write_pcap(link, &cut, None)[..]);
+                    let mut upto = held;
+                    upto[di] = upto[di].max(start + keep as u64);
+                    let decoded: std::collections::HashSet<_> = got.all().into_iter().collect();
+                    let damaged: Vec<(Dir, u64, u32)> = got
+                        .records
+                        .iter()
+                        .filter_map(|r| match (&r.kind, r.dir) {
+                            (RecordKind::Damaged(m), Some(d)) => Some((d, m.offset, m.length)),
+                            _ => None,
+                        })
+                        .collect();
+                    for m in &all {
+                        let (dir, offset, mlen) = (m.0, m.1, m.4 as u64);
+                        let h = upto[dir.index()];
+                        // Its header (at most 18 bytes) is in, its end is not.
+                        if decoded.contains(m) || offset + 18 > h || offset + mlen + 1 <= h {
+                            continue;
+                        }
+                        assert!(
+                            damaged.contains(&(dir, offset, mlen as u32)),
+                            "{name} cut in packet {i} after {keep} of {len} bytes: the {dir:?} message at {offset} ({mlen} bytes, {h} held) is not reported: {damaged:?}"
+                        );
+                        total += 1;
+                        // Its first chunk cut (at most 128 bytes of it in).
+                        firsts += usize::from(h < offset + 12 + 128);
+                    }
+                    for m in got.all() {
+                        assert!(
+                            all.contains(&m),
+                            "{name} cut in packet {i} after {keep} bytes: {m:?} is not a message of the capture"
+                        );
+                    }
+                }
+            }
+            held[di] = held[di].max(start + len as u64);
+        }
+    }
+    assert!(total > 50, "only {total} cuts fell in a message");
+    assert!(
+        firsts > 10,
+        "only {firsts} cuts fell in a message's first chunk"
+    );
+}

@@ -607,6 +607,9 @@ impl ChunkDecoder {
     /// The chunk boundaries are lost after the buffered bytes and `len`
     /// missing ones: report what was in progress, forget the buffer.
     fn lose_sync(&mut self, len: u64) {
+        // A message whose first chunk was cut (its header here, its payload
+        // not all): reported too, not dropped in silence.
+        let cut = self.cut_first_chunk();
         for (csid, st) in self.states.iter_mut().enumerate() {
             // Timestamp deltas of lost headers are lost too: absolute
             // timestamps are unknown until the next fmt-0 header.
@@ -631,11 +634,82 @@ impl ChunkDecoder {
                 }));
             }
         }
+        self.events.extend(cut);
         self.partial_bytes = 0;
         self.release(self.reserved);
         self.filler.clear();
         self.offset += self.buf.len() as u64 + len;
         self.buf.clear();
+    }
+
+    /// The message that the chunk at the front of the buffer starts, when
+    /// its header is all here and its payload is not: the start of a
+    /// message cut off (by a gap or the end of the stream). `None` for a
+    /// continuation chunk (its message is reported as a partial), or a
+    /// header not all here (nothing of the message is known).
+    fn cut_first_chunk(&self) -> Option<ChunkEvent> {
+        let bh = decode_basic_header(&self.buf)?;
+        let hdr_len = [11usize, 7, 3, 0][usize::from(bh.fmt)];
+        let h = self.buf.get(bh.len..bh.len + hdr_len)?;
+        let st = self.states.get(bh.csid as usize).filter(|s| s.has_header);
+        if bh.fmt != 0 && st.is_none() || bh.fmt == 3 && st.is_some_and(|s| s.partial.is_some()) {
+            return None;
+        }
+        let mut pos = bh.len + hdr_len;
+        let ts_field = if bh.fmt < 3 { be24(&h[0..3]) } else { 0 };
+        let value = if ts_field == EXTENDED_TIMESTAMP_MARK {
+            let v = be32(self.buf.get(pos..pos + 4)?);
+            pos += 4;
+            v
+        } else {
+            ts_field
+        };
+        let (prev_ts, prev_delta) = st.map_or((0, 0), |s| (s.timestamp, s.delta));
+        let (timestamp, length, msg_type, stream_id) = match (bh.fmt, st) {
+            (0, _) => (
+                value,
+                be24(&h[3..6]),
+                h[6],
+                u32::from_le_bytes([h[7], h[8], h[9], h[10]]),
+            ),
+            (1, Some(s)) => (
+                prev_ts.wrapping_add(value),
+                be24(&h[3..6]),
+                h[6],
+                s.stream_id,
+            ),
+            (2, Some(s)) => (
+                prev_ts.wrapping_add(value),
+                s.length,
+                s.msg_type,
+                s.stream_id,
+            ),
+            (_, Some(s)) => (
+                prev_ts.wrapping_add(prev_delta),
+                s.length,
+                s.msg_type,
+                s.stream_id,
+            ),
+            _ => return None,
+        };
+        let captured = (self.buf.len() - pos.min(self.buf.len())) as u64;
+        if captured >= u64::from(length.min(self.chunk_size)) {
+            return None;
+        }
+        Some(ChunkEvent::Damaged(DamagedMessage {
+            csid: bh.csid,
+            header: MessageHeader {
+                timestamp,
+                msg_type: MessageType(msg_type),
+                stream_id,
+            },
+            unknown: st.map_or(UnknownFields::default(), |s| s.unknown),
+            offset: self.offset,
+            length,
+            captured,
+            missing: u64::from(length) - captured,
+            complete: false,
+        }))
     }
 
     /// Continue at stream `offset`, a chunk boundary found by the caller after
