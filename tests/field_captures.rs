@@ -900,7 +900,7 @@ fn outer_ipv4(proto: u8, payload: &[u8]) -> Vec<u8> {
 
 /// Every Ethernet/IPv4 packet of `pkts` rewritten by `wrap(i, frame, ip)`
 /// (others kept), the length on the wire grown by what was added.
-fn rewrap(pkts: &[Pkt], wrap: &dyn Fn(usize, &[u8], &[u8]) -> Vec<u8>) -> Vec<Pkt> {
+fn rewrap(pkts: &[Pkt], wrap: Wrap) -> Vec<Pkt> {
     pkts.iter()
         .enumerate()
         .map(|(i, p)| match ipv4_of(&p.data) {
@@ -1006,7 +1006,7 @@ fn encapsulated_captures_give_the_source_messages() {
         let (link, pkts, _) = source(name);
         assert_eq!(link, 1, "{name}: the sources are Ethernet captures");
         for (what, wrap) in ENCAPSULATIONS {
-            let got = analyze(&write_pcap(link, &rewrap(&pkts, &wrap), None)[..]);
+            let got = analyze(&write_pcap(link, &rewrap(&pkts, wrap), None)[..]);
             assert_eq!(got.all(), base.all(), "{name} in {what}");
             let not_decoded: Vec<_> = got
                 .records

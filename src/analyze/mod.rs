@@ -802,7 +802,7 @@ impl Analyzer {
         let mut reasons = reasons.clone();
         // Most frequent first; "other reasons" stays last.
         let named = reasons.len().min(MAX_UNDECODABLE_REASONS - 1);
-        reasons[..named].sort_by(|a, b| b.1.cmp(&a.1));
+        reasons[..named].sort_by_key(|r| std::cmp::Reverse(r.1));
         let kind = RecordKind::EndOfCapture {
             undecodable: *undecodable,
             connections,
