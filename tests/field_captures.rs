@@ -917,7 +917,7 @@ fn every_message_cut_off_by_the_end_is_reported() {
                         let (dir, offset, mlen) = (m.0, m.1, m.4 as u64);
                         let h = upto[dir.index()];
                         // Its header (at most 18 bytes) is in, its end is not.
-                        if decoded.contains(m) || offset + 18 > h || offset + mlen + 1 <= h {
+                        if decoded.contains(m) || offset + 18 > h || offset + mlen < h {
                             continue;
                         }
                         assert!(
@@ -944,4 +944,292 @@ fn every_message_cut_off_by_the_end_is_reported() {
         firsts > 10,
         "only {firsts} cuts fell in a message's first chunk"
     );
+}
+
+/// The IPv4 packet of an Ethernet/IPv4 frame, without Ethernet padding.
+fn ipv4_of(frame: &[u8]) -> Option<&[u8]> {
+    if frame.len() < 34 || frame[12..14] != [0x08, 0x00] || frame[14] >> 4 != 4 {
+        return None;
+    }
+    let total = usize::from(u16::from_be_bytes([frame[16], frame[17]]));
+    frame.get(14..14 + total)
+}
+
+/// The same TCP segment in IPv6 (2001:db8::<IPv4 address>); the TCP
+/// checksum is left as it was (the decoder does not check it, as captures
+/// with checksum offload require).
+fn ipv6_from(ip: &[u8]) -> Vec<u8> {
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let seg = &ip[ihl..];
+    let mut v = vec![0x60, 0, 0, 0];
+    v.extend((seg.len() as u16).to_be_bytes());
+    v.extend([6, ip[8]]);
+    for a in [&ip[12..16], &ip[16..20]] {
+        v.extend([0x20, 0x01, 0x0d, 0xb8]);
+        v.extend([0; 8]);
+        v.extend(a);
+    }
+    v.extend(seg);
+    v
+}
+
+fn ether(et: u16, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+    v.extend(et.to_be_bytes());
+    v.extend(payload);
+    v
+}
+
+fn pppoe(proto: u16, inner: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x11, 0, 0x12, 0x34];
+    v.extend(((inner.len() + 2) as u16).to_be_bytes());
+    v.extend(proto.to_be_bytes());
+    v.extend(inner);
+    v
+}
+
+fn mpls(labels: &[u32], inner: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for (i, l) in labels.iter().enumerate() {
+        let bottom = u32::from(i + 1 == labels.len());
+        v.extend(((l << 12) | (bottom << 8) | 64).to_be_bytes());
+    }
+    v.extend(inner);
+    v
+}
+
+/// An outer IPv4 header (10.0.0.1 → 10.0.0.2, checksum set) around `payload`.
+fn outer_ipv4(proto: u8, payload: &[u8]) -> Vec<u8> {
+    let mut h = vec![0x45, 0];
+    h.extend(((20 + payload.len()) as u16).to_be_bytes());
+    h.extend([0, 1, 0, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+    let sum = h
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum::<u32>();
+    let sum = (sum & 0xffff) + (sum >> 16);
+    let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
+    h[10..12].copy_from_slice(&sum.to_be_bytes());
+    h.extend(payload);
+    h
+}
+
+/// Every Ethernet/IPv4 packet of `pkts` rewritten by `wrap(i, frame, ip)`
+/// (others kept), the length on the wire grown by what was added.
+fn rewrap(pkts: &[Pkt], wrap: Wrap) -> Vec<Pkt> {
+    pkts.iter()
+        .enumerate()
+        .map(|(i, p)| match ipv4_of(&p.data) {
+            Some(ip) => {
+                let data = wrap(i, &p.data, ip);
+                let grown = data.len() as i64 - p.data.len() as i64;
+                Pkt {
+                    orig: (i64::from(p.orig) + grown) as u32,
+                    data,
+                    ..p.clone()
+                }
+            }
+            None => p.clone(),
+        })
+        .collect()
+}
+
+type Wrap = fn(usize, &[u8], &[u8]) -> Vec<u8>;
+
+/// The encapsulations of captures from the field, alone and nested.
+const ENCAPSULATIONS: [(&str, Wrap); 16] = [
+    ("PPPoE IPv4", |_, _, ip| ether(0x8864, &pppoe(0x0021, ip))),
+    ("PPPoE IPv6", |_, _, ip| {
+        ether(0x8864, &pppoe(0x0057, &ipv6_from(ip)))
+    }),
+    ("VLAN + PPPoE", |_, _, ip| {
+        let mut v = vec![0, 7, 0x88, 0x64];
+        v.extend(pppoe(0x0021, ip));
+        ether(0x8100, &v)
+    }),
+    ("MPLS 1 label", |_, _, ip| ether(0x8847, &mpls(&[1000], ip))),
+    ("MPLS 2 labels", |_, _, ip| {
+        ether(0x8847, &mpls(&[1000, 2000], ip))
+    }),
+    ("MPLS 1 label IPv6", |_, _, ip| {
+        ether(0x8847, &mpls(&[1000], &ipv6_from(ip)))
+    }),
+    ("MPLS 2 labels IPv6", |_, _, ip| {
+        ether(0x8847, &mpls(&[1000, 2000], &ipv6_from(ip)))
+    }),
+    ("MPLS over VLAN", |_, _, ip| {
+        let mut v = vec![0, 7, 0x88, 0x47];
+        v.extend(mpls(&[16, 17], ip));
+        ether(0x8100, &v)
+    }),
+    ("GRE", |_, _, ip| {
+        let gre = [&[0, 0, 0x08, 0x00][..], ip].concat();
+        ether(0x0800, &outer_ipv4(47, &gre))
+    }),
+    ("GRE key + sequence", |i, _, ip| {
+        let mut gre = vec![0x30, 0, 0x08, 0x00, 0, 0, 0, 42];
+        gre.extend((i as u32).to_be_bytes());
+        gre.extend(ip);
+        ether(0x0800, &outer_ipv4(47, &gre))
+    }),
+    ("GRE checksum", |_, _, ip| {
+        let gre = [&[0x80, 0, 0x08, 0x00, 0x12, 0x34, 0, 0][..], ip].concat();
+        ether(0x0800, &outer_ipv4(47, &gre))
+    }),
+    ("GRE IPv6", |_, _, ip| {
+        let gre = [&[0, 0, 0x86, 0xdd][..], &ipv6_from(ip)].concat();
+        ether(0x0800, &outer_ipv4(47, &gre))
+    }),
+    ("GRE TEB", |_, frame, _| {
+        let gre = [&[0, 0, 0x65, 0x58][..], frame].concat();
+        ether(0x0800, &outer_ipv4(47, &gre))
+    }),
+    ("GRE in VLAN", |_, _, ip| {
+        let gre = [&[0, 0, 0x08, 0x00][..], ip].concat();
+        let v = [&[0, 9, 0x08, 0x00][..], &outer_ipv4(47, &gre)].concat();
+        ether(0x8100, &v)
+    }),
+    ("VXLAN", |i, frame, _| {
+        let mut udp = (40000 + (i % 100) as u16).to_be_bytes().to_vec();
+        udp.extend(4789u16.to_be_bytes());
+        udp.extend(((16 + frame.len()) as u16).to_be_bytes());
+        udp.extend([0, 0]);
+        udp.extend([0x08, 0, 0, 0, 0, 0x13, 0x89, 0]);
+        udp.extend(frame);
+        ether(0x0800, &outer_ipv4(17, &udp))
+    }),
+    ("VLAN + VXLAN + PPPoE", |i, _, ip| {
+        let inner = ether(0x8864, &pppoe(0x0021, ip));
+        let mut udp = (40000 + (i % 100) as u16).to_be_bytes().to_vec();
+        udp.extend(4789u16.to_be_bytes());
+        udp.extend(((16 + inner.len()) as u16).to_be_bytes());
+        udp.extend([0, 0]);
+        udp.extend([0x08, 0, 0, 0, 0, 0x13, 0x89, 0]);
+        udp.extend(inner);
+        let v = [&[0, 9, 0x08, 0x00][..], &outer_ipv4(17, &udp)].concat();
+        ether(0x8100, &v)
+    }),
+];
+
+/// Captures re-encapsulated in PPPoE, MPLS, GRE and VXLAN (as ISP access
+/// links, provider cores, tunnels and overlay networks carry them, and a
+/// SPAN port there captures them) decode message for message as the
+/// source: they used to decode to nothing, and say nothing.
+#[test]
+fn encapsulated_captures_give_the_source_messages() {
+    for name in SOURCES {
+        let base = analyze_file(name);
+        let (link, pkts, _) = source(name);
+        assert_eq!(link, 1, "{name}: the sources are Ethernet captures");
+        for (what, wrap) in ENCAPSULATIONS {
+            let got = analyze(&write_pcap(link, &rewrap(&pkts, wrap), None)[..]);
+            assert_eq!(got.all(), base.all(), "{name} in {what}");
+            let not_decoded: Vec<_> = got
+                .records
+                .iter()
+                .filter(|r| {
+                    matches!(
+                        r.kind,
+                        RecordKind::Undecodable { .. }
+                            | RecordKind::EndOfCapture {
+                                undecodable: 1..,
+                                ..
+                            }
+                    )
+                })
+                .collect();
+            assert!(not_decoded.is_empty(), "{name} in {what}: {not_decoded:?}");
+        }
+    }
+}
+
+fn run_bin(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rtmptool"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Packets not understood never vanish: `dump` says at the end how many
+/// and why; `diagnose` of a capture of which no packet decoded down to IP
+/// gives no all-clear but exit 7 (bad input) with the reason; when some
+/// did, it diagnoses them and warns about the rest.
+#[test]
+fn packets_not_understood_are_counted_and_named() {
+    let name = "rtmp/pub_ffmpeg_h264aac_fast.pcap";
+    let (link, pkts, _) = source(name);
+    let dir = std::env::temp_dir().join(format!("rtmptool-encap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Every frame behind a local experimental EtherType.
+    let unknown: Vec<Pkt> = pkts
+        .iter()
+        .map(|p| {
+            let mut data = p.data.clone();
+            data[12..14].copy_from_slice(&[0x88, 0xb5]);
+            Pkt { data, ..p.clone() }
+        })
+        .collect();
+    let n = unknown.len();
+    let all_unknown = dir.join("all_unknown.pcap");
+    std::fs::write(&all_unknown, write_pcap(link, &unknown, None)).unwrap();
+    let f = all_unknown.to_str().unwrap();
+    let (code, out, err) = run_bin(&["diagnose", "--color", "never", f]);
+    assert_eq!(code, Some(7), "{out}{err}");
+    assert!(!out.contains("no fault found"), "{out}");
+    let why = format!(
+        "{n} of {n} packet(s) not decoded: {n} in an encapsulation rtmptool does not decode (ethertype 0x88b5)"
+    );
+    assert!(err.contains(&why), "{err}");
+    let (code, out, _) = run_bin(&["dump", "--color", "never", f]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .ends_with(&format!("0 RTMP connection(s); {why}")),
+        "{out}"
+    );
+    let (_, out, _) = run_bin(&["--json", "dump", f]);
+    let end: Json = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(end["code"], "end_of_capture");
+    assert_eq!(end["undecodable"], n);
+    assert_eq!(end["ip_packets"], 0);
+    assert_eq!(end["undecodable_reasons"][0]["packets"], n);
+
+    // A link type the decoder does not know (USER0): the same.
+    let user0 = dir.join("user0.pcap");
+    std::fs::write(&user0, write_pcap(147, &pkts, None)).unwrap();
+    let (code, out, err) = run_bin(&["diagnose", user0.to_str().unwrap()]);
+    assert_eq!(code, Some(7), "{out}{err}");
+    assert!(err.contains("unsupported link type 147"), "{err}");
+
+    // Half of them not understood: diagnosed, with a warning that says so.
+    let mixed: Vec<Pkt> = pkts
+        .iter()
+        .zip(&unknown)
+        .flat_map(|(p, u)| [p.clone(), u.clone()])
+        .collect();
+    let mixed_path = dir.join("mixed.pcap");
+    std::fs::write(&mixed_path, write_pcap(link, &mixed, None)).unwrap();
+    let f = mixed_path.to_str().unwrap();
+    let (code, out, err) = run_bin(&["diagnose", "--color", "never", f]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let warn = format!(
+        "warning: {n} of {} packet(s) not decoded: {n} in an encapsulation rtmptool does not decode (ethertype 0x88b5)",
+        2 * n
+    );
+    assert!(out.contains("no fault found in 1 RTMP connection"), "{out}");
+    assert!(out.contains(&warn), "{out}");
+    let (_, out, _) = run_bin(&["--json", "diagnose", f]);
+    let warned = out.lines().any(|l| {
+        let v: Json = serde_json::from_str(l).unwrap();
+        v["type"] == "warning" && v["code"] == "undecodable"
+    });
+    assert!(warned, "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -92,6 +92,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 32_768;
 
 /// Undecodable packets reported one by one (the rest are counted).
 pub const MAX_UNDECODABLE_REPORTS: u64 = 10;
+/// Most reasons the end of capture counts undecodable packets by.
+pub const MAX_UNDECODABLE_REASONS: usize = 8;
 
 /// Default of [`Options::max_reserved_bytes`]: 32 MiB.
 pub const DEFAULT_MAX_RESERVED: usize = 32 << 20;
@@ -284,10 +286,19 @@ pub enum RecordKind {
     /// The capture ended (the last record; `conn` is empty, `conn_id` is
     /// [`u64::MAX`]).
     EndOfCapture {
-        /// Packets that could not be decoded (link type, IP or TCP header).
+        /// Packets that could not be decoded (link type, encapsulation, IP
+        /// or TCP header).
         undecodable: u64,
         /// RTMP connections seen.
         connections: u64,
+        /// Packets read.
+        packets: u64,
+        /// Packets decoded down to IP.
+        ip_packets: u64,
+        /// The undecodable packets by reason ([`DecodeError::summary`]),
+        /// most frequent first, at most [`MAX_UNDECODABLE_REASONS`] (the
+        /// last then counts every other reason).
+        reasons: Vec<(String, u64)>,
     },
 }
 
@@ -295,8 +306,8 @@ impl RecordKind {
     /// Whether the record reports a problem in the capture (a `warning`).
     pub fn is_problem(&self) -> bool {
         if let RecordKind::EndOfCapture { undecodable, .. } = self {
-            // Some undecodable packets were only counted: say so.
-            return *undecodable > MAX_UNDECODABLE_REPORTS;
+            // Packets not understood: said once more, counted by reason.
+            return *undecodable > 0;
         }
         matches!(
             self,
@@ -577,8 +588,14 @@ pub struct Analyzer {
     last: (u64, Timestamp),
     /// Up-front reservations of incomplete messages, over all connections.
     budget: Arc<ReserveBudget>,
+    /// Packets read.
+    packets: u64,
+    /// Packets decoded down to IP.
+    ip_packets: u64,
     /// Packets that did not decode down to TCP/UDP.
     undecodable: u64,
+    /// Those by reason, bounded (see [`RecordKind::EndOfCapture`]).
+    reasons: Vec<(String, u64)>,
     /// RTMFP over UDP.
     rtmfp: rtmfp::Rtmfp,
     /// IP fragments of UDP datagrams.
@@ -611,7 +628,10 @@ impl Analyzer {
             rtmp_conns: 0,
             last: (0, Timestamp::default()),
             budget: ReserveBudget::new(opts_reserve),
+            packets: 0,
+            ip_packets: 0,
             undecodable: 0,
+            reasons: Vec::new(),
             rtmfp: rtmfp::Rtmfp::new(opts.keylog.clone()),
             defrag: Default::default(),
             opts,
@@ -646,12 +666,14 @@ impl Analyzer {
         data: Option<&'a mut dyn FnMut(Data<'_>)>,
     ) {
         self.last = (p.frame, p.time);
+        self.packets += 1;
         let d = match decode(p.link_type, p.data) {
             Ok(d) => d,
             // Not IP (ARP, LLC...): not ours to decode.
             Err(DecodeError::NotIp(_)) => return,
             Err(e) => {
                 self.undecodable += 1;
+                count_reason(&mut self.reasons, e.summary());
                 if self.undecodable <= MAX_UNDECODABLE_REPORTS {
                     let kind = RecordKind::Undecodable {
                         reason: e.to_string(),
@@ -661,6 +683,7 @@ impl Analyzer {
                 return;
             }
         };
+        self.ip_packets += 1;
         // A TCP segment the IP layer fragmented (a path MTU below the
         // sender's, tunnels): reassembled like UDP's, then decoded.
         let whole;
@@ -747,6 +770,9 @@ impl Analyzer {
             last,
             budget,
             undecodable,
+            packets,
+            ip_packets,
+            reasons,
             rtmfp,
             ..
         } = self;
@@ -773,11 +799,33 @@ impl Analyzer {
             (ctx.emit)(Record::of_capture(last.0, last.1, None, kind));
         }
         let connections = *ctx.rtmp_conns + rtmfp.sessions();
+        let mut reasons = reasons.clone();
+        // Most frequent first; "other reasons" stays last.
+        let named = reasons.len().min(MAX_UNDECODABLE_REASONS - 1);
+        reasons[..named].sort_by_key(|r| std::cmp::Reverse(r.1));
         let kind = RecordKind::EndOfCapture {
             undecodable: *undecodable,
             connections,
+            packets: *packets,
+            ip_packets: *ip_packets,
+            reasons,
         };
         (ctx.emit)(Record::of_capture(last.0, last.1, None, kind));
+    }
+}
+
+/// Adds one packet not decoded for `reason` to the tally, which keeps at
+/// most [`MAX_UNDECODABLE_REASONS`] entries: a capture of ever new
+/// reasons folds them into the last, "other reasons".
+fn count_reason(tally: &mut Vec<(String, u64)>, reason: String) {
+    if let Some(e) = tally.iter_mut().find(|e| e.0 == reason) {
+        e.1 += 1;
+    } else if tally.len() + 1 < MAX_UNDECODABLE_REASONS {
+        tally.push((reason, 1));
+    } else if let Some(e) = tally.get_mut(MAX_UNDECODABLE_REASONS - 1) {
+        e.1 += 1;
+    } else {
+        tally.push(("other reasons".into(), 1));
     }
 }
 

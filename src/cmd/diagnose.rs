@@ -1,8 +1,10 @@
 //! `rtmptool diagnose CAPTURE|-`: reads a capture once, runs the
 //! [`rtmptool::analyze::Analyzer`] over it and hands its records (and the
 //! bytes, for chunk-size inference) to a [`rtmptool::diag::Diagnoser`];
-//! prints the findings through `report::diagnose`. Exit 8 when a fault
-//! (error or warning) is found, 0 when none is, 7 for a bad capture.
+//! prints the findings through `report::diagnose`, and how many packets
+//! were not decoded. Exit 8 when a fault (error or warning) is found, 0
+//! when none is, 7 for a bad capture or one of which no packet decoded
+//! down to IP (an unsupported link type or encapsulation).
 
 use std::io::{self, BufWriter, Write};
 
@@ -65,17 +67,45 @@ pub fn run(args: &DiagnoseArgs, style: &Style, timeout: std::time::Duration) -> 
             }
         }
     }
+    // Packets read, decoded to IP, not decoded (and why).
+    let mut tally = (0u64, 0u64, 0u64, Vec::new());
     an.finish(&mut |rec| {
-        if matches!(rec.kind, RecordKind::Open { .. }) {
-            connections += 1;
+        match &rec.kind {
+            RecordKind::Open { .. } => connections += 1,
+            RecordKind::EndOfCapture {
+                undecodable,
+                packets,
+                ip_packets,
+                reasons,
+                ..
+            } => tally = (*packets, *ip_packets, *undecodable, reasons.clone()),
+            _ => {}
         }
         dg.record(&rec);
     });
+    let (packets, ip_packets, undecodable, reasons) = tally;
+    let not_decoded = (undecodable > 0)
+        .then(|| crate::report::words::not_decoded(undecodable, packets, &reasons));
+    if result.is_ok() && packets > 0 && ip_packets == 0 {
+        // Nothing was diagnosed: "no fault found" would be an all-clear
+        // for a capture never looked into.
+        let why = not_decoded.unwrap_or_else(|| {
+            format!("its {packets} packet(s) are not IP (ARP, LLDP, STP and the like)")
+        });
+        return Err(Exit {
+            code: exit::BAD_INPUT,
+            error: anyhow!("{name}: no packet decoded down to IP, nothing to diagnose: {why}"),
+        });
+    }
     let findings = dg.finish();
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let written =
         crate::report::diagnose::render(&mut out, style, &findings, connections, rtmfp_sessions)
+            .and_then(|()| match &not_decoded {
+                Some(t) => crate::report::diagnose::render_not_decoded(&mut out, style, t),
+                None => Ok(()),
+            })
             .and_then(|()| out.flush());
     match written {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}

@@ -187,6 +187,26 @@ pub fn render(
     Ok(())
 }
 
+/// The capture's packets that were not decoded (`words::not_decoded`): what
+/// was diagnosed is not the whole capture. A `warning` record in JSON.
+pub fn render_not_decoded(out: &mut dyn Write, style: &Style, text: &str) -> io::Result<()> {
+    if style.json {
+        return write_json_line(
+            out,
+            &json!({"type": "warning", "code": "undecodable", "message": text}),
+        );
+    }
+    if style.verbosity < 0 {
+        return Ok(());
+    }
+    let w = if style.color {
+        "warning:".yellow().bold().to_string()
+    } else {
+        "warning:".to_string()
+    };
+    writeln!(out, "{w} {text}")
+}
+
 /// What diagnose leaves to `ecn`: the capture's RTMFP sessions.
 fn rtmfp(out: &mut dyn Write, sessions: u64) -> io::Result<()> {
     if sessions == 0 {

@@ -823,6 +823,23 @@ fn event_fields(m: &mut Map<String, Json>, kind: &RecordKind) {
             put("chunks_agreed", json!(chunks_agreed));
         }
         RecordKind::NoBoundary { searched } => put("searched", json!(searched)),
+        RecordKind::EndOfCapture {
+            undecodable,
+            connections,
+            packets,
+            ip_packets,
+            reasons,
+        } => {
+            put("connections", json!(connections));
+            put("packets", json!(packets));
+            put("ip_packets", json!(ip_packets));
+            put("undecodable", json!(undecodable));
+            let by: Vec<Json> = reasons
+                .iter()
+                .map(|(r, n)| json!({"reason": r, "packets": n}))
+                .collect();
+            put("undecodable_reasons", Json::Array(by));
+        }
         RecordKind::Damaged(d) => {
             put("csid", json!(d.csid));
             put("msg_type", json!(d.header.msg_type.0));

@@ -15,6 +15,17 @@ pub fn dir_name(d: Dir) -> &'static str {
     }
 }
 
+/// How many of a capture's packets were not decoded, and why: "412 of
+/// 5000 packet(s) not decoded: 412 in an encapsulation rtmptool does not
+/// decode (ethertype 0x88b5)" (`dump`'s end of capture, `diagnose`).
+pub fn not_decoded(undecodable: u64, packets: u64, reasons: &[(String, u64)]) -> String {
+    let why: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    format!(
+        "{undecodable} of {packets} packet(s) not decoded: {}",
+        why.join("; ")
+    )
+}
+
 /// A stable machine name for a record kind that is not a message or handshake.
 pub fn code(kind: &RecordKind) -> &'static str {
     match kind {
@@ -187,12 +198,14 @@ pub fn describe(kind: &RecordKind, dir: Option<Dir>) -> Option<String> {
         RecordKind::EndOfCapture {
             connections,
             undecodable,
+            packets,
+            reasons,
+            ..
         } => {
             let mut t = format!("end of capture: {connections} RTMP connection(s)");
             if *undecodable > 0 {
-                t.push_str(&format!(
-                    "; {undecodable} packet(s) could not be decoded (link type or IP/TCP header)"
-                ));
+                t.push_str("; ");
+                t.push_str(&not_decoded(*undecodable, *packets, reasons));
             }
             t
         }
