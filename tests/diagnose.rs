@@ -5,6 +5,8 @@
 //! direction) are found where the reference decoder's message table says;
 //! refusals and E-RTMP relaying are checked on records built by hand.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
@@ -1479,4 +1481,68 @@ fn rtmfp_sessions_are_pointed_to_ecn() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("RTMFP session"), "{text}");
     assert!(text.contains("rtmptool ecn"), "{text}");
+}
+
+/// Conversations on the RTMP port that are another protocol, answered in
+/// kind: a TPKT/X.224 exchange (RDP, ISO-TSAP, S7comm; its first byte is 3,
+/// as C0 is) is no RTMP connection at all; an HTTP request answered with
+/// HTTP, and a TLS handshake answered with TLS, are an info note ("not
+/// RTMP"), exit 0. They were handshake errors (exit 8) whose story ("the
+/// server sees no RTMP handshake") the server's answer contradicted. An
+/// HTTP request that an RTMP server closes is still the error it was.
+#[test]
+fn other_protocols_answered_in_kind_are_not_rtmp_faults() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[u8], &[u8]); 4] = [
+        (
+            "tpkt",
+            b"\x03\x00\x00\x13\x0e\xe0\x00\x00\x00\x00\x00\x01\x00\x08\x00\x03\x00\x00\x00",
+            b"\x03\x00\x00\x13\x0e\xd0\x00\x00\x12\x34\x00\x02\x1f\x08\x00\x02\x00\x00\x00",
+        ),
+        (
+            "http",
+            b"GET /stats HTTP/1.1\r\nHost: 10.0.0.2:1935\r\n\r\n",
+            b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html></html>",
+        ),
+        (
+            "tls",
+            b"\x16\x03\x01\x00\x31\x01\x00\x00\x2d\x03\x03",
+            b"\x16\x03\x03\x00\x31\x02\x00\x00\x2d\x03\x03",
+        ),
+        ("http_closed", b"GET / HTTP/1.1\r\n\r\n", b""),
+    ];
+    for (name, c2s, s2c) in cases {
+        let mut parts = vec![(true, c2s)];
+        if !s2c.is_empty() {
+            parts.push((false, s2c));
+        }
+        let p = dir.path().join(format!("{name}.pcap"));
+        std::fs::write(&p, common::conversation_pcap(&parts)).unwrap();
+        let (f, code) = diagnose_all(Some(&p), None);
+        match name {
+            "tpkt" => {
+                assert_eq!((code, f.len()), (0, 0), "{name}: {f:#?}");
+                let out = run(&["dump", p.to_str().unwrap()], None);
+                assert!(
+                    String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
+            }
+            "http_closed" => {
+                assert_eq!(code, 8, "{name}: {f:#?}");
+                assert_eq!(f[0]["severity"], "error");
+            }
+            _ => {
+                assert_eq!(code, 0, "{name}: {f:#?}");
+                assert_eq!(f.len(), 1, "{name}: {f:#?}");
+                assert_eq!(f[0]["severity"], "info");
+                assert!(
+                    f[0]["message"].as_str().unwrap().contains("RTMP: a"),
+                    "{name}: {}",
+                    f[0]
+                );
+            }
+        }
+    }
 }

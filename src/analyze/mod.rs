@@ -1140,6 +1140,13 @@ fn classify(c: &mut Conn, dir: Dir, bytes: &[u8], opts: &Options) {
     let forced = opts
         .port
         .is_some_and(|p| c.server.port() == p || c.client.port() == p);
+    // TPKT (RFC 1006: RDP, ISO-TSAP, S7comm on port 102) also starts with
+    // 3: a whole TPKT with an X.224 connection request or confirm is not
+    // RTMP's C0+C1 (whose time field would have to spell it out).
+    if !forced && is_tpkt(bytes) {
+        c.class = Class::Ignored;
+        return;
+    }
     if c.syn_seen {
         // On the RTMP port a client that does not send C0 = 3 is still
         // reported (TLS or HTTP sent to an RTMP server, RTMPE).
@@ -1168,6 +1175,23 @@ fn classify(c: &mut Conn, dir: Dir, bytes: &[u8], opts: &Options) {
             dec: None,
         };
     }
+}
+
+/// Whether `b` starts with a TPKT header (version 3, reserved 0, a length
+/// of at least 7) around an X.224 TPDU: a connection request or confirm
+/// whose length indicator is the rest of the packet, or a data TPDU.
+fn is_tpkt(b: &[u8]) -> bool {
+    if b.len() < 7 || b[0] != 3 || b[1] != 0 {
+        return false;
+    }
+    let len = usize::from(u16::from_be_bytes([b[2], b[3]]));
+    let (li, code) = (usize::from(b[4]), b[5] & 0xf0);
+    len >= 7
+        && match code {
+            0xe0 | 0xd0 => li + 5 == len,
+            0xf0 => li == 2,
+            _ => false,
+        }
 }
 
 /// Whether `b` starts with chunk headers that hold together (a first byte 3

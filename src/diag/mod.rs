@@ -363,6 +363,8 @@ struct ConnDiag {
     hs: [[Option<Seen>; 3]; 2],
     hs_bytes: [u64; 2],
     bad_version: Option<(Dir, u8, Vec<u8>, u64, Timestamp)>,
+    /// The other side's first bytes when they are not RTMP either.
+    answer_not_rtmp: Option<(u8, Vec<u8>)>,
     bad_digest: [bool; 2],
     closed: [Option<(CloseKind, u64, Timestamp)>; 2],
     last_time: Option<Timestamp>,
@@ -436,6 +438,7 @@ impl ConnDiag {
             hs: [[None; 3]; 2],
             hs_bytes: [0; 2],
             bad_version: None,
+            answer_not_rtmp: None,
             bad_digest: [false; 2],
             closed: [None; 2],
             last_time: None,
@@ -580,11 +583,17 @@ impl Diagnoser {
                 });
             }
             RecordKind::BadVersion { version, head } => {
-                if let Some(d) = r.dir
-                    && c.bad_version.is_none()
-                {
-                    c.bad_version = Some((d, *version, head.clone(), r.frame, r.time));
-                    c.watch[d.index()].done = true;
+                if let Some(d) = r.dir {
+                    match &c.bad_version {
+                        None => {
+                            c.bad_version = Some((d, *version, head.clone(), r.frame, r.time));
+                            c.watch[d.index()].done = true;
+                        }
+                        Some(first) if first.0 != d => {
+                            c.answer_not_rtmp = Some((*version, head.clone()));
+                        }
+                        Some(_) => {}
+                    }
                 }
             }
             RecordKind::Message { raw, decoded } => {
@@ -1997,6 +2006,38 @@ fn close_words(c: &ConnDiag, since: Timestamp) -> String {
     }
 }
 
+/// What the conversation is, and what to do, when the client's first bytes
+/// (`what`, from `dir`) and the server's answer are the same other
+/// protocol: HTTP or TLS.
+fn foreign_exchange(
+    dir: Dir,
+    what: &str,
+    answer: Option<&(u8, Vec<u8>)>,
+) -> Option<(&'static str, &'static str)> {
+    let (version, head) = answer?;
+    let answer = describe_bad_version(*version, head);
+    if dir != Dir::C2s {
+        return None;
+    }
+    if what.contains("HTTP request") && answer.contains("HTTP server answered") {
+        Some((
+            "not RTMP: an HTTP exchange (the client sent an HTTP request, the server answered \
+             with HTTP): an HTTP server holds this port",
+            "nothing to fix in RTMP; if RTMP was expected on this port, point the client at the \
+             RTMP server's port",
+        ))
+    } else if what.contains("TLS handshake") && answer.contains("TLS") {
+        Some((
+            "not plain RTMP: a TLS exchange (the client sent a TLS handshake, the server \
+             answered with TLS): an rtmps port, or another protocol over TLS, encrypted",
+            "nothing to fix in plain RTMP; to read RTMPS, capture behind the TLS terminator \
+             (nginx's stream module, a load balancer) where the RTMP is plain",
+        ))
+    } else {
+        None
+    }
+}
+
 fn handshake(c: &mut ConnDiag) {
     if c.mid_stream {
         return;
@@ -2004,6 +2045,28 @@ fn handshake(c: &mut ConnDiag) {
     let [cs, ss] = c.hs;
     if let Some((d, version, head, frame, time)) = c.bad_version.clone() {
         let what = describe_bad_version(version, &head);
+        // Both sides speak the same other protocol (an HTTP server or a
+        // TLS port answering its client): a conversation that is not RTMP,
+        // no RTMP fault.
+        if let Some((message, fix)) = foreign_exchange(d, what, c.answer_not_rtmp.as_ref()) {
+            c.findings.push(Finding {
+                code: Code::HandshakeBadVersion,
+                severity: Severity::Info,
+                conn: c.name.clone(),
+                conn_id: c.id,
+                dir: Some(d),
+                frame: Some(frame),
+                offset: Some(0),
+                time: Some(time),
+                message: message.into(),
+                fix: fix.into(),
+                facts: vec![
+                    ("version", Fact::Int(u64::from(version))),
+                    ("what", Fact::Text(what.into())),
+                ],
+            });
+            return;
+        }
         let packet = if d == Dir::S2c { "S0" } else { "C0" };
         let verb = if d == Dir::S2c { "answered" } else { "sent" };
         let mut msg = format!(
