@@ -771,6 +771,14 @@ impl Reassembler {
             };
             let h = &mut c.half[k];
             self.total_ooo = self.total_ooo.saturating_sub(h.ooo_bytes);
+            // Bytes the receiver acknowledged were sent and lost by the
+            // capture: the end only stopped the wait for them.
+            let gap = match gap {
+                GapReason::Reset | GapReason::EndOfCapture if h.acked > h.next => {
+                    GapReason::AckedUnseen
+                }
+                g => g,
+            };
             if reason != EndReason::Reset || !h.ooo.is_empty() {
                 resolve_all(h, ctx, gap, emit);
             }
@@ -1340,6 +1348,26 @@ mod tests {
         h.seg(true, 20, 0, A, b"xy", 5);
         h.data(true, 15, b"12345");
         assert_eq!(h.stream(0, Dir::C2s), b"abcd??????next12345xy???");
+    }
+
+    /// A RST (or the capture's end) before the reorder wait ran out: the
+    /// hole the receiver acknowledged is still named for what it is, not
+    /// for the reset that only ended the wait.
+    #[test]
+    fn an_acked_hole_ended_by_a_reset_is_acked_unseen() {
+        let mut h = H::new();
+        h.handshake(0, 0);
+        h.data(true, 1, b"aaaa");
+        h.data(true, 9, b"cccc"); // bytes 4..8 never captured
+        h.seg(false, 1, 13, A, b"", 0); // the server acknowledges them
+        h.seg(true, 13, 0, R, b"", 0);
+        assert_eq!(h.gaps(), vec![(4, 4, GapReason::AckedUnseen)]);
+        let mut h = H::new();
+        h.handshake(0, 0);
+        h.data(true, 1, b"aaaa");
+        h.data(true, 9, b"cccc");
+        h.seg(true, 13, 0, R, b"", 0); // no ACK covered them
+        assert_eq!(h.gaps(), vec![(4, 4, GapReason::Reset)]);
     }
 
     #[test]
