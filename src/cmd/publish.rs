@@ -647,7 +647,7 @@ async fn publish(
         return Err(err(
             exit::BAD_INPUT,
             format!(
-                "{name} broke at offset {offset}: {error}; published {} tags ({} of media) up to there, the last whole tag",
+                "{name}: {error}; published {} tags ({} of media): every whole tag, up to offset {offset}",
                 st.tags,
                 media_time(st.media_ms)
             ),
@@ -667,7 +667,7 @@ fn warn(bar: &Option<indicatif::ProgressBar>, w: &str) {
 
 fn discontinuity_warning(name: &str, j: &Discontinuity, max_gap: Duration) -> String {
     let what = if j.backwards {
-        format!("steps back from {} ms to {} ms", j.previous, j.timestamp)
+        format!("step back from {} ms to {} ms", j.previous, j.timestamp)
     } else {
         format!(
             "jump from {} ms to {} ms (more than --max-gap {})",
