@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::net::client::{malformed_command, peer_json, random_source, refusal};
+use crate::net::client::{
+    malformed_command, peer_json, random_source, refusal, tcp_connect_failure,
+};
 use crate::net::tls::{self, TlsError, TlsOptions};
 use crate::net::{self, DriveError, Driver, Phase, RtmpUrl, Stream};
 use crate::proto::amf0::Amf0Value;
@@ -154,17 +156,7 @@ async fn run_phases(
     let tcp = match net::tcp_connect(&addrs, timeout).await {
         Ok(s) => s,
         Err(e) => {
-            let addr = addrs[0];
-            let why = match e.kind() {
-                std::io::ErrorKind::ConnectionRefused => format!(
-                    "connection refused by {addr}: nothing listens on port {} (server down or wrong port)",
-                    url.port
-                ),
-                std::io::ErrorKind::TimedOut => format!(
-                    "no answer to the TCP SYN from {addr} within {timeout:?}: the port is filtered by a firewall, or the host is down or unreachable"
-                ),
-                _ => format!("TCP connect to {addr}: {e}"),
-            };
+            let why = tcp_connect_failure(&e, addrs[0], timeout);
             return fail(a, Phase::TcpConnect, Fault::Network, why);
         }
     };

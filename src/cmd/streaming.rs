@@ -122,17 +122,7 @@ pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
             )
         })?;
     let tcp = net::tcp_connect(&addrs, timeout).await.map_err(|e| {
-        let addr = addrs[0];
-        let why = match e.kind() {
-            std::io::ErrorKind::ConnectionRefused => format!(
-                "connection refused by {addr}: nothing listens on port {} (server down or wrong port)",
-                url.port
-            ),
-            std::io::ErrorKind::TimedOut => format!(
-                "no answer to the TCP SYN from {addr} within {timeout:?} (filtered port, or host down)"
-            ),
-            _ => format!("TCP connect to {addr}: {e}"),
-        };
+        let why = rtmptool::net::client::tcp_connect_failure(&e, addrs[0], timeout);
         err(exit::NETWORK, format!("{shown}: tcp_connect: {why}"))
     })?;
     let stream = if url.tls {

@@ -103,3 +103,22 @@ pub fn malformed_command(ev: &Event) -> Option<String> {
         _ => None,
     }
 }
+
+/// Why a TCP connect to `addr` failed, in words: nothing listening, no
+/// answer to the SYN, or the system's error.
+pub fn tcp_connect_failure(
+    e: &std::io::Error,
+    addr: std::net::SocketAddr,
+    timeout: std::time::Duration,
+) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => format!(
+            "connection refused by {addr}: nothing listens on port {} (server down or wrong port)",
+            addr.port()
+        ),
+        std::io::ErrorKind::TimedOut => format!(
+            "no answer to the TCP SYN from {addr} within {timeout:?}: the port is filtered by a firewall, or the host is down or unreachable"
+        ),
+        _ => format!("TCP connect to {addr}: {e}"),
+    }
+}
