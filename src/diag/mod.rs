@@ -475,11 +475,72 @@ impl ConnDiag {
 }
 
 /// Runs every analysis over one capture's (or session's) records.
+///
+/// Memory: a connection's state lives from its first record to its
+/// [`RecordKind::End`] (the analyzer ends, or evicts, connections beyond its
+/// budget, so at most that many are live). What an ended connection leaves
+/// behind is its findings and, for a player that may yet be told E-RTMP
+/// video was not relayed to it, a few counters ([`Player`]); a connection
+/// that ended with nothing found leaves nothing.
 #[derive(Debug, Default)]
 pub struct Diagnoser {
     opts: Options,
     conns: HashMap<u64, ConnDiag>,
-    ended: Vec<ConnDiag>,
+    /// Findings of the connections that ended, not yet taken.
+    ended: Vec<Finding>,
+    /// Players that ended and whose E-RTMP verdict waits for the whole
+    /// capture (a publisher of E-RTMP video may come later).
+    players: Vec<Player>,
+    /// A connection that ended published E-RTMP video.
+    ertmp_published: bool,
+}
+
+/// What the E-RTMP verdict of a player that ended needs of it (see [`ertmp`]).
+#[derive(Debug)]
+struct Player {
+    name: Arc<str>,
+    id: u64,
+    /// Frame and time of its play command.
+    playing: (u64, Timestamp),
+    /// Its s2c media.
+    media: MediaStats,
+    flash_ver: Option<Box<str>>,
+}
+
+impl Player {
+    /// The player `c`, when some E-RTMP publisher could give it a finding.
+    fn of(c: &mut ConnDiag) -> Option<Player> {
+        let playing = c.playing?;
+        let m = c.media[1];
+        if !(m.audio > 0 && m.video == 0 || m.ertmp_video > 0) {
+            return None;
+        }
+        Some(Player {
+            name: c.name.clone(),
+            id: c.id,
+            playing,
+            media: m,
+            flash_ver: c.flash_ver.take().map(String::into_boxed_str),
+        })
+    }
+}
+
+/// Publishes E-RTMP video (what makes players' E-RTMP verdicts).
+fn publishes_ertmp(c: &ConnDiag) -> bool {
+    c.publishing && c.media[0].ertmp_video > 0
+}
+
+/// A finding as kept until it is reported: no spare capacity.
+fn compact(mut f: Finding) -> Finding {
+    f.message.shrink_to_fit();
+    f.fix.shrink_to_fit();
+    f.facts.shrink_to_fit();
+    for (_, v) in &mut f.facts {
+        if let Fact::Text(t) = v {
+            t.shrink_to_fit();
+        }
+    }
+    f
 }
 
 fn secs(a: Timestamp, b: Timestamp) -> f64 {
@@ -731,9 +792,8 @@ impl Diagnoser {
                 }
             }
             RecordKind::End { .. } => {
-                if let Some(mut c) = self.conns.remove(&r.conn_id) {
-                    end_of_conn(&mut c, reveal);
-                    self.ended.push(c);
+                if let Some(c) = self.conns.remove(&r.conn_id) {
+                    self.end(c);
                 }
             }
             _ => {}
@@ -772,27 +832,45 @@ impl Diagnoser {
         out
     }
 
+    /// A connection ended: what the whole connection shows, then its
+    /// state goes; its findings (and, for a player, what its E-RTMP
+    /// verdict needs) stay.
+    fn end(&mut self, mut c: ConnDiag) {
+        end_of_conn(&mut c, self.opts.reveal_keys);
+        self.ertmp_published |= publishes_ertmp(&c);
+        self.ended
+            .extend(std::mem::take(&mut c.findings).into_iter().map(compact));
+        self.players.extend(Player::of(&mut c));
+    }
+
+    /// Connections whose state is held: those not ended yet.
+    pub fn live_connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Findings and players kept of connections that ended (what their
+    /// number costs in memory).
+    pub fn kept(&self) -> (usize, usize) {
+        (self.ended.len(), self.players.len())
+    }
+
     /// Findings so far of connections that ended (for live use).
     pub fn take_findings(&mut self) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for c in &mut self.ended {
-            out.append(&mut c.findings);
-        }
-        out
+        std::mem::take(&mut self.ended)
     }
 
     /// End of input: every finding, by connection and frame.
     pub fn finish(mut self) -> Vec<Finding> {
-        let reveal = self.opts.reveal_keys;
-        let mut rest: Vec<ConnDiag> = self.conns.drain().map(|(_, c)| c).collect();
-        for c in &mut rest {
-            end_of_conn(c, reveal);
+        let rest: Vec<ConnDiag> = self.conns.drain().map(|(_, c)| c).collect();
+        for c in rest {
+            self.end(c);
         }
-        self.ended.append(&mut rest);
-        ertmp(&mut self.ended);
-        let mut out = Vec::new();
-        for c in &mut self.ended {
-            out.append(&mut c.findings);
+        let mut out = std::mem::take(&mut self.ended);
+        if self.ertmp_published {
+            // After each player's other findings (the sort below is stable).
+            for p in &self.players {
+                ertmp(p, &mut out);
+            }
         }
         out.sort_by_key(|f| (f.conn_id, f.frame.unwrap_or(u64::MAX), f.code));
         out
@@ -2377,87 +2455,77 @@ fn timing(c: &mut ConnDiag) {
     }
 }
 
-/// E-RTMP video published and what the players of the same capture got.
-fn ertmp(conns: &mut [ConnDiag]) {
-    let published = conns
-        .iter()
-        .any(|c| c.publishing && c.media[0].ertmp_video > 0);
-    if !published {
-        return;
-    }
-    for c in conns.iter_mut() {
-        if c.playing.is_none() {
-            continue;
-        }
-        let m = c.media[1];
-        let fv = c.flash_ver.clone().unwrap_or_default();
-        let (pf, pt) = c.playing.unwrap_or((0, Timestamp::default()));
-        if m.audio > 0 && m.video == 0 {
-            c.findings.push(Finding {
+/// What player `p` got when a connection of the same capture published
+/// E-RTMP video.
+fn ertmp(c: &Player, out: &mut Vec<Finding>) {
+    let m = c.media;
+    let fv = c.flash_ver.as_deref().unwrap_or_default().to_string();
+    let (pf, pt) = c.playing;
+    if m.audio > 0 && m.video == 0 {
+        out.push(Finding {
+            code: Code::ErtmpNotRelayed,
+            severity: Severity::Error,
+            conn: c.name.clone(),
+            conn_id: c.id,
+            dir: Some(Dir::S2c),
+            frame: m.first_audio_frame.or(Some(pf)),
+            offset: None,
+            time: Some(pt),
+            message: format!(
+                "the publisher sends Enhanced RTMP video, this player got {} audio messages \
+                 and no video: stock nginx-rtmp (wait_key on, its default) reads the E-RTMP \
+                 packet type as a frame type (9 for an ex-header key frame, never 1) and waits \
+                 for a key frame forever",
+                m.audio
+            ),
+            fix: "set `wait_key off;` in the nginx-rtmp application (it then relays every \
+                  body unchanged), or use a server that knows E-RTMP"
+                .into(),
+            facts: vec![("audio_messages", Fact::Int(m.audio))],
+        });
+    } else if m.ertmp_video > 0 {
+        let ffmpeg = fv.starts_with("LNX 9,0,124") || fv.contains("Lavf");
+        let rtmpdump = fv.starts_with("LNX 10,0,32");
+        if ffmpeg {
+            out.push(Finding {
                 code: Code::ErtmpNotRelayed,
-                severity: Severity::Error,
+                severity: Severity::Warning,
                 conn: c.name.clone(),
                 conn_id: c.id,
                 dir: Some(Dir::S2c),
-                frame: m.first_audio_frame.or(Some(pf)),
+                frame: Some(pf),
                 offset: None,
                 time: Some(pt),
                 message: format!(
-                    "the publisher sends Enhanced RTMP video, this player got {} audio messages \
-                     and no video: stock nginx-rtmp (wait_key on, its default) reads the E-RTMP \
-                     packet type as a frame type (9 for an ex-header key frame, never 1) and waits \
-                     for a key frame forever",
-                    m.audio
+                    "this player (flashVer \"{}\", FFmpeg's) receives {} Enhanced RTMP video \
+                     messages: FFmpeg before 6.1 takes the E-RTMP packet type for a legacy \
+                     codec id and cannot decode them",
+                    crate::text::sanitize(&fv),
+                    m.ertmp_video
                 ),
-                fix: "set `wait_key off;` in the nginx-rtmp application (it then relays every \
-                      body unchanged), or use a server that knows E-RTMP"
-                    .into(),
-                facts: vec![("audio_messages", Fact::Int(m.audio))],
+                fix: "play with FFmpeg 6.1 or later".into(),
+                facts: vec![("ertmp_video", Fact::Int(m.ertmp_video))],
             });
-        } else if m.ertmp_video > 0 {
-            let ffmpeg = fv.starts_with("LNX 9,0,124") || fv.contains("Lavf");
-            let rtmpdump = fv.starts_with("LNX 10,0,32");
-            if ffmpeg {
-                c.findings.push(Finding {
-                    code: Code::ErtmpNotRelayed,
-                    severity: Severity::Warning,
-                    conn: c.name.clone(),
-                    conn_id: c.id,
-                    dir: Some(Dir::S2c),
-                    frame: Some(pf),
-                    offset: None,
-                    time: Some(pt),
-                    message: format!(
-                        "this player (flashVer \"{}\", FFmpeg's) receives {} Enhanced RTMP video \
-                         messages: FFmpeg before 6.1 takes the E-RTMP packet type for a legacy \
-                         codec id and cannot decode them",
-                        crate::text::sanitize(&fv),
-                        m.ertmp_video
-                    ),
-                    fix: "play with FFmpeg 6.1 or later".into(),
-                    facts: vec![("ertmp_video", Fact::Int(m.ertmp_video))],
-                });
-            }
-            if rtmpdump && m.small_video > 0 {
-                c.findings.push(Finding {
-                    code: Code::ErtmpNotRelayed,
-                    severity: Severity::Warning,
-                    conn: c.name.clone(),
-                    conn_id: c.id,
-                    dir: Some(Dir::S2c),
-                    frame: Some(pf),
-                    offset: None,
-                    time: Some(pt),
-                    message: format!(
-                        "this player (flashVer \"{}\", rtmpdump's) receives {} video messages of \
-                         5 bytes or less, which rtmpdump drops: a bare E-RTMP SequenceEnd is lost",
-                        crate::text::sanitize(&fv),
-                        m.small_video
-                    ),
-                    fix: "use a player that keeps short video messages (FFmpeg 6.1+)".into(),
-                    facts: vec![("small_video", Fact::Int(m.small_video))],
-                });
-            }
+        }
+        if rtmpdump && m.small_video > 0 {
+            out.push(Finding {
+                code: Code::ErtmpNotRelayed,
+                severity: Severity::Warning,
+                conn: c.name.clone(),
+                conn_id: c.id,
+                dir: Some(Dir::S2c),
+                frame: Some(pf),
+                offset: None,
+                time: Some(pt),
+                message: format!(
+                    "this player (flashVer \"{}\", rtmpdump's) receives {} video messages of \
+                     5 bytes or less, which rtmpdump drops: a bare E-RTMP SequenceEnd is lost",
+                    crate::text::sanitize(&fv),
+                    m.small_video
+                ),
+                fix: "use a player that keeps short video messages (FFmpeg 6.1+)".into(),
+                facts: vec![("small_video", Fact::Int(m.small_video))],
+            });
         }
     }
 }
