@@ -485,7 +485,9 @@ impl ConnDiag {
 #[derive(Debug, Default)]
 pub struct Diagnoser {
     opts: Options,
-    conns: HashMap<u64, ConnDiag>,
+    /// Boxed: the table's buckets stay small (it keeps its capacity after
+    /// a crowd of connections has gone).
+    conns: HashMap<u64, Box<ConnDiag>>,
     /// Findings of the connections that ended, not yet taken.
     ended: Vec<Finding>,
     /// Players that ended and whose E-RTMP verdict waits for the whole
@@ -576,7 +578,7 @@ impl Diagnoser {
         let c = self
             .conns
             .entry(d.conn_id)
-            .or_insert_with(|| ConnDiag::new(d.conn_id));
+            .or_insert_with(|| Box::new(ConnDiag::new(d.conn_id)));
         let i = d.dir.index();
         let end = d.offset + d.bytes.len() as u64;
         if end > c.hs_bytes[i] {
@@ -587,6 +589,18 @@ impl Diagnoser {
         }
         segment_timing(c, d.dir, d.time, d.frame, d.bytes.len());
         let w = &mut c.watch[i];
+        let mut d = d;
+        let hs = crate::analyze::HANDSHAKE_LEN as u64;
+        if c.opened && !c.mid_stream && d.offset < hs && (w.buf.is_empty() || w.base >= hs) {
+            // The chunk stream starts after C2/S2 (walks start there at the
+            // earliest): the handshake is not kept.
+            if w.buf.is_empty() && w.base < hs {
+                w.reset(hs);
+            }
+            let skip = (hs - d.offset).min(d.bytes.len() as u64);
+            d.bytes = &d.bytes[skip as usize..];
+            d.offset += skip;
+        }
         w.push(&d);
         if let Some((t, _)) = w.trouble
             && !w.done
@@ -601,7 +615,7 @@ impl Diagnoser {
         let c = self
             .conns
             .entry(r.conn_id)
-            .or_insert_with(|| ConnDiag::new(r.conn_id));
+            .or_insert_with(|| Box::new(ConnDiag::new(r.conn_id)));
         if c.name.is_empty() {
             c.name = r.conn.clone();
         }
@@ -835,7 +849,7 @@ impl Diagnoser {
     /// A connection ended: what the whole connection shows, then its
     /// state goes; its findings (and, for a player, what its E-RTMP
     /// verdict needs) stay.
-    fn end(&mut self, mut c: ConnDiag) {
+    fn end(&mut self, mut c: Box<ConnDiag>) {
         end_of_conn(&mut c, self.opts.reveal_keys);
         self.ertmp_published |= publishes_ertmp(&c);
         self.ended
@@ -861,7 +875,7 @@ impl Diagnoser {
 
     /// End of input: every finding, by connection and frame.
     pub fn finish(mut self) -> Vec<Finding> {
-        let rest: Vec<ConnDiag> = self.conns.drain().map(|(_, c)| c).collect();
+        let rest: Vec<Box<ConnDiag>> = self.conns.drain().map(|(_, c)| c).collect();
         for c in rest {
             self.end(c);
         }
