@@ -143,8 +143,9 @@ pub struct Finding {
     pub time: Option<Timestamp>,
     /// What happened, in words (text from the capture sanitised, secrets redacted).
     pub message: String,
-    /// What to do about it.
-    pub fix: String,
+    /// What to do about it (mostly words that do not change: not copied
+    /// into every finding of a capture with many).
+    pub fix: std::borrow::Cow<'static, str>,
     /// Machine-readable facts (`used_chunk_size`, `nginx_log`, ...).
     pub facts: Vec<(&'static str, Fact)>,
 }
@@ -535,7 +536,9 @@ fn publishes_ertmp(c: &ConnDiag) -> bool {
 /// A finding as kept until it is reported: no spare capacity.
 fn compact(mut f: Finding) -> Finding {
     f.message.shrink_to_fit();
-    f.fix.shrink_to_fit();
+    if let std::borrow::Cow::Owned(t) = &mut f.fix {
+        t.shrink_to_fit();
+    }
     f.facts.shrink_to_fit();
     for (_, v) in &mut f.facts {
         if let Fact::Text(t) = v {
@@ -980,7 +983,8 @@ fn nagle(c: &mut ConnDiag) {
             fix: format!(
                 "set TCP_NODELAY on {}'s socket, or write each message (header and body) in one piece",
                 sender(d)
-            ),
+            )
+            .into(),
             facts: vec![("stall_ms", Fact::Float(cost * 1000.0))],
         });
     }
@@ -1203,7 +1207,7 @@ fn protocol_violation(c: &mut ConnDiag) {
         offset: Some(offset),
         time: Some(time),
         message,
-        fix,
+        fix: fix.into(),
         facts,
     });
 }
@@ -1474,7 +1478,8 @@ fn acknowledgement(c: &mut ConnDiag) {
                     fix: format!(
                         "{} must send Acknowledgement (type 3) after each window of bytes received",
                         receiver(d)
-                    ),
+                    )
+                    .into(),
                     facts: vec![
                         ("window", Fact::Int(u64::from(w))),
                         ("bytes_after", Fact::Int(after)),
@@ -1602,7 +1607,7 @@ fn set_chunk_size(c: &mut ConnDiag, d: Dir, r: &Record, raw: &RawMessage, v: u32
         offset: Some(raw.offset),
         time: Some(r.time),
         message: format!("{} {what}", sender(d)),
-        fix,
+        fix: fix.into(),
         facts,
     });
 }
@@ -1999,7 +2004,7 @@ fn judge_chunks(c: &mut ConnDiag, d: Dir) {
         offset: Some(div.offset),
         time: None,
         message: msg,
-        fix,
+        fix: fix.into(),
         facts,
     });
     // What the direction "said" from the divergence on was misread: no
