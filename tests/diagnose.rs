@@ -1335,6 +1335,7 @@ fn a_digest_that_does_not_verify() {
                 frame: 1,
                 time: Timestamp::default(),
                 bytes: &[3u8; 3073],
+                end: false,
             });
         }
         let f = d.finish();

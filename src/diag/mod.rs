@@ -578,6 +578,12 @@ impl Diagnoser {
 
     /// Bytes of a connection, from [`crate::analyze::Analyzer::packet_with_data`].
     pub fn data(&mut self, d: Data<'_>) {
+        if d.end {
+            // Still here: the connection was never announced (it had no
+            // record, so no finding either).
+            self.conns.remove(&d.conn_id);
+            return;
+        }
         let c = self
             .conns
             .entry(d.conn_id)
