@@ -866,17 +866,6 @@ impl Diagnoser {
         self.players.extend(Player::of(&mut c));
     }
 
-    /// Connections whose state is held: those not ended yet.
-    pub fn live_connections(&self) -> usize {
-        self.conns.len()
-    }
-
-    /// Findings and players kept of connections that ended (what their
-    /// number costs in memory).
-    pub fn kept(&self) -> (usize, usize) {
-        (self.ended.len(), self.players.len())
-    }
-
     /// Findings so far of connections that ended (for live use).
     pub fn take_findings(&mut self) -> Vec<Finding> {
         std::mem::take(&mut self.ended)
