@@ -534,6 +534,11 @@ pub struct Data<'a> {
     pub time: Timestamp,
     /// The bytes, in stream order.
     pub bytes: &'a [u8],
+    /// The connection is over (`bytes` is empty): nothing more comes for
+    /// it, neither bytes nor records. The last call for a connection; for
+    /// one never announced (no chunk boundary found, so no
+    /// [`RecordKind::End`]) the only sign that what a tap kept of it can go.
+    pub end: bool,
 }
 
 /// Where records go.
@@ -969,6 +974,17 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
                     finish_half(&mut c, d, frame, ctx);
                 }
                 ctx.rec(&mut c, None, frame, None, RecordKind::End { stats });
+                if let Some(tap) = ctx.data.as_mut() {
+                    tap(Data {
+                        conn_id: c.id,
+                        dir: Dir::C2s,
+                        offset: 0,
+                        frame,
+                        time: ctx.time,
+                        bytes: &[],
+                        end: true,
+                    });
+                }
             }
         }
     }
@@ -1126,6 +1142,7 @@ fn rtmp_data(
             frame,
             time,
             bytes,
+            end: false,
         });
     }
     feed(c, dir, stream_offset, bytes, frame, ctx);

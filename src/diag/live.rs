@@ -578,7 +578,7 @@ pub async fn run_checks(
             offset: None,
             time: None,
             message,
-            fix,
+            fix: fix.into(),
             facts,
         });
     }

@@ -143,8 +143,9 @@ pub struct Finding {
     pub time: Option<Timestamp>,
     /// What happened, in words (text from the capture sanitised, secrets redacted).
     pub message: String,
-    /// What to do about it.
-    pub fix: String,
+    /// What to do about it (mostly words that do not change: not copied
+    /// into every finding of a capture with many).
+    pub fix: std::borrow::Cow<'static, str>,
     /// Machine-readable facts (`used_chunk_size`, `nginx_log`, ...).
     pub facts: Vec<(&'static str, Fact)>,
 }
@@ -478,11 +479,76 @@ impl ConnDiag {
 }
 
 /// Runs every analysis over one capture's (or session's) records.
+///
+/// Memory: a connection's state lives from its first record to its
+/// [`RecordKind::End`] (the analyzer ends, or evicts, connections beyond its
+/// budget, so at most that many are live). What an ended connection leaves
+/// behind is its findings and, for a player that may yet be told E-RTMP
+/// video was not relayed to it, a few counters ([`Player`]); a connection
+/// that ended with nothing found leaves nothing.
 #[derive(Debug, Default)]
 pub struct Diagnoser {
     opts: Options,
-    conns: HashMap<u64, ConnDiag>,
-    ended: Vec<ConnDiag>,
+    /// Boxed: the table's buckets stay small (it keeps its capacity after
+    /// a crowd of connections has gone).
+    conns: HashMap<u64, Box<ConnDiag>>,
+    /// Findings of the connections that ended, not yet taken.
+    ended: Vec<Finding>,
+    /// Players that ended and whose E-RTMP verdict waits for the whole
+    /// capture (a publisher of E-RTMP video may come later).
+    players: Vec<Player>,
+    /// A connection that ended published E-RTMP video.
+    ertmp_published: bool,
+}
+
+/// What the E-RTMP verdict of a player that ended needs of it (see [`ertmp`]).
+#[derive(Debug)]
+struct Player {
+    name: Arc<str>,
+    id: u64,
+    /// Frame and time of its play command.
+    playing: (u64, Timestamp),
+    /// Its s2c media.
+    media: MediaStats,
+    flash_ver: Option<Box<str>>,
+}
+
+impl Player {
+    /// The player `c`, when some E-RTMP publisher could give it a finding.
+    fn of(c: &mut ConnDiag) -> Option<Player> {
+        let playing = c.playing?;
+        let m = c.media[1];
+        if !(m.audio > 0 && m.video == 0 || m.ertmp_video > 0) {
+            return None;
+        }
+        Some(Player {
+            name: c.name.clone(),
+            id: c.id,
+            playing,
+            media: m,
+            flash_ver: c.flash_ver.take().map(String::into_boxed_str),
+        })
+    }
+}
+
+/// Publishes E-RTMP video (what makes players' E-RTMP verdicts).
+fn publishes_ertmp(c: &ConnDiag) -> bool {
+    c.publishing && c.media[0].ertmp_video > 0
+}
+
+/// A finding as kept until it is reported: no spare capacity.
+fn compact(mut f: Finding) -> Finding {
+    f.message.shrink_to_fit();
+    if let std::borrow::Cow::Owned(t) = &mut f.fix {
+        t.shrink_to_fit();
+    }
+    f.facts.shrink_to_fit();
+    for (_, v) in &mut f.facts {
+        if let Fact::Text(t) = v {
+            t.shrink_to_fit();
+        }
+    }
+    f
 }
 
 fn secs(a: Timestamp, b: Timestamp) -> f64 {
@@ -515,10 +581,16 @@ impl Diagnoser {
 
     /// Bytes of a connection, from [`crate::analyze::Analyzer::packet_with_data`].
     pub fn data(&mut self, d: Data<'_>) {
+        if d.end {
+            // Still here: the connection was never announced (it had no
+            // record, so no finding either).
+            self.conns.remove(&d.conn_id);
+            return;
+        }
         let c = self
             .conns
             .entry(d.conn_id)
-            .or_insert_with(|| ConnDiag::new(d.conn_id));
+            .or_insert_with(|| Box::new(ConnDiag::new(d.conn_id)));
         let i = d.dir.index();
         let end = d.offset + d.bytes.len() as u64;
         if end > c.hs_bytes[i] {
@@ -529,6 +601,18 @@ impl Diagnoser {
         }
         segment_timing(c, d.dir, d.time, d.frame, d.bytes.len());
         let w = &mut c.watch[i];
+        let mut d = d;
+        let hs = crate::analyze::HANDSHAKE_LEN as u64;
+        if c.opened && !c.mid_stream && d.offset < hs && (w.buf.is_empty() || w.base >= hs) {
+            // The chunk stream starts after C2/S2 (walks start there at the
+            // earliest): the handshake is not kept.
+            if w.buf.is_empty() && w.base < hs {
+                w.reset(hs);
+            }
+            let skip = (hs - d.offset).min(d.bytes.len() as u64);
+            d.bytes = &d.bytes[skip as usize..];
+            d.offset += skip;
+        }
         w.push(&d);
         if let Some((t, _)) = w.trouble
             && !w.done
@@ -543,7 +627,7 @@ impl Diagnoser {
         let c = self
             .conns
             .entry(r.conn_id)
-            .or_insert_with(|| ConnDiag::new(r.conn_id));
+            .or_insert_with(|| Box::new(ConnDiag::new(r.conn_id)));
         if c.name.is_empty() {
             c.name = r.conn.clone();
         }
@@ -740,9 +824,8 @@ impl Diagnoser {
                 }
             }
             RecordKind::End { .. } => {
-                if let Some(mut c) = self.conns.remove(&r.conn_id) {
-                    end_of_conn(&mut c, reveal);
-                    self.ended.push(c);
+                if let Some(c) = self.conns.remove(&r.conn_id) {
+                    self.end(c);
                 }
             }
             _ => {}
@@ -781,27 +864,34 @@ impl Diagnoser {
         out
     }
 
+    /// A connection ended: what the whole connection shows, then its
+    /// state goes; its findings (and, for a player, what its E-RTMP
+    /// verdict needs) stay.
+    fn end(&mut self, mut c: Box<ConnDiag>) {
+        end_of_conn(&mut c, self.opts.reveal_keys);
+        self.ertmp_published |= publishes_ertmp(&c);
+        self.ended
+            .extend(std::mem::take(&mut c.findings).into_iter().map(compact));
+        self.players.extend(Player::of(&mut c));
+    }
+
     /// Findings so far of connections that ended (for live use).
     pub fn take_findings(&mut self) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for c in &mut self.ended {
-            out.append(&mut c.findings);
-        }
-        out
+        std::mem::take(&mut self.ended)
     }
 
     /// End of input: every finding, by connection and frame.
     pub fn finish(mut self) -> Vec<Finding> {
-        let reveal = self.opts.reveal_keys;
-        let mut rest: Vec<ConnDiag> = self.conns.drain().map(|(_, c)| c).collect();
-        for c in &mut rest {
-            end_of_conn(c, reveal);
+        let rest: Vec<Box<ConnDiag>> = self.conns.drain().map(|(_, c)| c).collect();
+        for c in rest {
+            self.end(c);
         }
-        self.ended.append(&mut rest);
-        ertmp(&mut self.ended);
-        let mut out = Vec::new();
-        for c in &mut self.ended {
-            out.append(&mut c.findings);
+        let mut out = std::mem::take(&mut self.ended);
+        if self.ertmp_published {
+            // After each player's other findings (the sort below is stable).
+            for p in &self.players {
+                ertmp(p, &mut out);
+            }
         }
         out.sort_by_key(|f| (f.conn_id, f.frame.unwrap_or(u64::MAX), f.code));
         out
@@ -897,7 +987,8 @@ fn nagle(c: &mut ConnDiag) {
             fix: format!(
                 "set TCP_NODELAY on {}'s socket, or write each message (header and body) in one piece",
                 sender(d)
-            ),
+            )
+            .into(),
             facts: vec![("stall_ms", Fact::Float(cost * 1000.0))],
         });
     }
@@ -1120,7 +1211,7 @@ fn protocol_violation(c: &mut ConnDiag) {
         offset: Some(offset),
         time: Some(time),
         message,
-        fix,
+        fix: fix.into(),
         facts,
     });
 }
@@ -1391,7 +1482,8 @@ fn acknowledgement(c: &mut ConnDiag) {
                     fix: format!(
                         "{} must send Acknowledgement (type 3) after each window of bytes received",
                         receiver(d)
-                    ),
+                    )
+                    .into(),
                     facts: vec![
                         ("window", Fact::Int(u64::from(w))),
                         ("bytes_after", Fact::Int(after)),
@@ -1519,7 +1611,7 @@ fn set_chunk_size(c: &mut ConnDiag, d: Dir, r: &Record, raw: &RawMessage, v: u32
         offset: Some(raw.offset),
         time: Some(r.time),
         message: format!("{} {what}", sender(d)),
-        fix,
+        fix: fix.into(),
         facts,
     });
 }
@@ -1916,7 +2008,7 @@ fn judge_chunks(c: &mut ConnDiag, d: Dir) {
         offset: Some(div.offset),
         time: None,
         message: msg,
-        fix,
+        fix: fix.into(),
         facts,
     });
     // What the direction "said" from the divergence on was misread: no
@@ -2440,87 +2532,77 @@ fn timing(c: &mut ConnDiag) {
     }
 }
 
-/// E-RTMP video published and what the players of the same capture got.
-fn ertmp(conns: &mut [ConnDiag]) {
-    let published = conns
-        .iter()
-        .any(|c| c.publishing && c.media[0].ertmp_video > 0);
-    if !published {
-        return;
-    }
-    for c in conns.iter_mut() {
-        if c.playing.is_none() {
-            continue;
-        }
-        let m = c.media[1];
-        let fv = c.flash_ver.clone().unwrap_or_default();
-        let (pf, pt) = c.playing.unwrap_or((0, Timestamp::default()));
-        if m.audio > 0 && m.video == 0 {
-            c.findings.push(Finding {
+/// What player `p` got when a connection of the same capture published
+/// E-RTMP video.
+fn ertmp(c: &Player, out: &mut Vec<Finding>) {
+    let m = c.media;
+    let fv = c.flash_ver.as_deref().unwrap_or_default().to_string();
+    let (pf, pt) = c.playing;
+    if m.audio > 0 && m.video == 0 {
+        out.push(Finding {
+            code: Code::ErtmpNotRelayed,
+            severity: Severity::Error,
+            conn: c.name.clone(),
+            conn_id: c.id,
+            dir: Some(Dir::S2c),
+            frame: m.first_audio_frame.or(Some(pf)),
+            offset: None,
+            time: Some(pt),
+            message: format!(
+                "the publisher sends Enhanced RTMP video, this player got {} audio messages \
+                 and no video: stock nginx-rtmp (wait_key on, its default) reads the E-RTMP \
+                 packet type as a frame type (9 for an ex-header key frame, never 1) and waits \
+                 for a key frame forever",
+                m.audio
+            ),
+            fix: "set `wait_key off;` in the nginx-rtmp application (it then relays every \
+                  body unchanged), or use a server that knows E-RTMP"
+                .into(),
+            facts: vec![("audio_messages", Fact::Int(m.audio))],
+        });
+    } else if m.ertmp_video > 0 {
+        let ffmpeg = fv.starts_with("LNX 9,0,124") || fv.contains("Lavf");
+        let rtmpdump = fv.starts_with("LNX 10,0,32");
+        if ffmpeg {
+            out.push(Finding {
                 code: Code::ErtmpNotRelayed,
-                severity: Severity::Error,
+                severity: Severity::Warning,
                 conn: c.name.clone(),
                 conn_id: c.id,
                 dir: Some(Dir::S2c),
-                frame: m.first_audio_frame.or(Some(pf)),
+                frame: Some(pf),
                 offset: None,
                 time: Some(pt),
                 message: format!(
-                    "the publisher sends Enhanced RTMP video, this player got {} audio messages \
-                     and no video: stock nginx-rtmp (wait_key on, its default) reads the E-RTMP \
-                     packet type as a frame type (9 for an ex-header key frame, never 1) and waits \
-                     for a key frame forever",
-                    m.audio
+                    "this player (flashVer \"{}\", FFmpeg's) receives {} Enhanced RTMP video \
+                     messages: FFmpeg before 6.1 takes the E-RTMP packet type for a legacy \
+                     codec id and cannot decode them",
+                    crate::text::sanitize(&fv),
+                    m.ertmp_video
                 ),
-                fix: "set `wait_key off;` in the nginx-rtmp application (it then relays every \
-                      body unchanged), or use a server that knows E-RTMP"
-                    .into(),
-                facts: vec![("audio_messages", Fact::Int(m.audio))],
+                fix: "play with FFmpeg 6.1 or later".into(),
+                facts: vec![("ertmp_video", Fact::Int(m.ertmp_video))],
             });
-        } else if m.ertmp_video > 0 {
-            let ffmpeg = fv.starts_with("LNX 9,0,124") || fv.contains("Lavf");
-            let rtmpdump = fv.starts_with("LNX 10,0,32");
-            if ffmpeg {
-                c.findings.push(Finding {
-                    code: Code::ErtmpNotRelayed,
-                    severity: Severity::Warning,
-                    conn: c.name.clone(),
-                    conn_id: c.id,
-                    dir: Some(Dir::S2c),
-                    frame: Some(pf),
-                    offset: None,
-                    time: Some(pt),
-                    message: format!(
-                        "this player (flashVer \"{}\", FFmpeg's) receives {} Enhanced RTMP video \
-                         messages: FFmpeg before 6.1 takes the E-RTMP packet type for a legacy \
-                         codec id and cannot decode them",
-                        crate::text::sanitize(&fv),
-                        m.ertmp_video
-                    ),
-                    fix: "play with FFmpeg 6.1 or later".into(),
-                    facts: vec![("ertmp_video", Fact::Int(m.ertmp_video))],
-                });
-            }
-            if rtmpdump && m.small_video > 0 {
-                c.findings.push(Finding {
-                    code: Code::ErtmpNotRelayed,
-                    severity: Severity::Warning,
-                    conn: c.name.clone(),
-                    conn_id: c.id,
-                    dir: Some(Dir::S2c),
-                    frame: Some(pf),
-                    offset: None,
-                    time: Some(pt),
-                    message: format!(
-                        "this player (flashVer \"{}\", rtmpdump's) receives {} video messages of \
-                         5 bytes or less, which rtmpdump drops: a bare E-RTMP SequenceEnd is lost",
-                        crate::text::sanitize(&fv),
-                        m.small_video
-                    ),
-                    fix: "use a player that keeps short video messages (FFmpeg 6.1+)".into(),
-                    facts: vec![("small_video", Fact::Int(m.small_video))],
-                });
-            }
+        }
+        if rtmpdump && m.small_video > 0 {
+            out.push(Finding {
+                code: Code::ErtmpNotRelayed,
+                severity: Severity::Warning,
+                conn: c.name.clone(),
+                conn_id: c.id,
+                dir: Some(Dir::S2c),
+                frame: Some(pf),
+                offset: None,
+                time: Some(pt),
+                message: format!(
+                    "this player (flashVer \"{}\", rtmpdump's) receives {} video messages of \
+                     5 bytes or less, which rtmpdump drops: a bare E-RTMP SequenceEnd is lost",
+                    crate::text::sanitize(&fv),
+                    m.small_video
+                ),
+                fix: "use a player that keeps short video messages (FFmpeg 6.1+)".into(),
+                facts: vec![("small_video", Fact::Int(m.small_video))],
+            });
         }
     }
 }

@@ -1344,7 +1344,8 @@ fn over_max_message(
         fix: format!(
             "raise serve's --max-message (nginx-rtmp: max_message) to at least {raise}, or make \
              the encoder send smaller messages (a lower bitrate or smaller key frames)"
-        ),
+        )
+        .into(),
         facts: vec![
             ("length", Fact::Int(u64::from(length))),
             ("limit", Fact::Int(limit as u64)),
