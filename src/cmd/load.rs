@@ -112,10 +112,7 @@ pub fn run(args: &LoadArgs, global: &GlobalArgs) -> Result<(), Exit> {
     let live = style.progress && std::io::stderr().is_terminal();
     let mut drawn = 0usize;
     let json = style.json;
-    let mut sig = {
-        let _in_runtime = rt.enter();
-        super::streaming::sigint()?
-    };
+    let mut sig = super::streaming::sigint_in(&rt)?;
     let summary = rt.block_on(async {
         let interrupt = sig.recv();
         load::run(cfg, interrupt, |p| {

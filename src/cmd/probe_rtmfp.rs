@@ -175,10 +175,7 @@ pub fn run(args: &ProbeArgs, global: &GlobalArgs) -> Result<(), Exit> {
     let mut results: Vec<Attempt> = Vec::new();
     // Ctrl-C ends the run like ping's (and like rtmp:// probes): the
     // attempt in flight is dropped, the summary of those completed printed.
-    let mut sig = {
-        let _in_runtime = rt.enter();
-        super::streaming::sigint()?
-    };
+    let mut sig = super::streaming::sigint_in(&rt)?;
     let interrupted = rt.block_on(async {
         for seq in 1..=count {
             if seq > 1 {

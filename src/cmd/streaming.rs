@@ -289,6 +289,12 @@ pub fn sigint() -> Result<Interrupt, Exit> {
     })
 }
 
+/// [`sigint`] from outside the runtime `rt` (before a `block_on`).
+pub fn sigint_in(rt: &tokio::runtime::Runtime) -> Result<Interrupt, Exit> {
+    let _in_runtime = rt.enter();
+    sigint()
+}
+
 /// [`connect`], unless Ctrl-C comes first: then exit 130 at once, in
 /// whatever phase (nothing was sent or saved yet).
 pub async fn connect_or_interrupt(
