@@ -1673,13 +1673,14 @@ fn peak_kb(pid: u32) -> Option<u64> {
 }
 
 /// Memory is bounded however many connections a capture holds: one that
-/// ended with nothing found leaves nothing behind (20 000 clean handshakes
-/// then RST, 4 000 connections joined mid-stream that never show a chunk
+/// ended with nothing found leaves nothing behind (8 000 clean handshakes
+/// then RST, 2 000 connections joined mid-stream that never show a chunk
 /// boundary, then RST). Before, each left its whole state (~3.6 KB, and the
-/// bytes of those never recognised): 121 MB here, 7 MB now.
+/// bytes of those never recognised): with 20 000 and 4 000, 121 MB before
+/// and 7 MB now; here 8 MB now (16 MB in a debug build, where CI runs it).
 #[test]
 fn memory_stays_bounded_over_many_short_connections() {
-    const HANDSHAKES: u32 = 20_000;
+    const HANDSHAKES: u32 = 8_000;
     let mut child = Command::new(env!("CARGO_BIN_EXE_rtmptool"))
         .args(["diagnose", "-"])
         .stdin(Stdio::piped())
@@ -1689,7 +1690,7 @@ fn memory_stays_bounded_over_many_short_connections() {
         .expect("run rtmptool");
     let pid = child.id();
     let mut stdin = std::io::BufWriter::new(child.stdin.take().unwrap());
-    let writer = std::thread::spawn(move || many_short_connections(HANDSHAKES, 4_000, &mut stdin));
+    let writer = std::thread::spawn(move || many_short_connections(HANDSHAKES, 2_000, &mut stdin));
     let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
         std::thread::spawn(move || {
             let mut b = Vec::new();
@@ -1701,7 +1702,7 @@ fn memory_stays_bounded_over_many_short_connections() {
     };
     let out = drain(child.stdout.take().map(|r| Box::new(r) as _));
     let err = drain(child.stderr.take().map(|r| Box::new(r) as _));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let mut peak = 0;
     let status = loop {
         // Read before the exit is seen: the last reading is near the end.
@@ -1731,7 +1732,7 @@ fn memory_stays_bounded_over_many_short_connections() {
         format!("no fault found in {HANDSHAKES} RTMP connections")
     );
     assert!(
-        peak < 32 << 10,
+        peak < 24 << 10,
         "diagnose peaked at {} MB over {HANDSHAKES} short connections",
         peak >> 10
     );
