@@ -180,7 +180,7 @@ pub enum DecodeError {
         /// Its value.
         value: u32,
     },
-    /// More than [`MAX_ENCAPSULATIONS`] encapsulations nested in one packet.
+    /// More than `MAX_ENCAPSULATIONS` (8) encapsulations nested in one packet.
     #[error("more than {MAX_ENCAPSULATIONS} encapsulations nested")]
     TooDeep,
     /// A header is cut short or malformed.

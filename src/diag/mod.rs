@@ -484,7 +484,7 @@ impl ConnDiag {
 /// [`RecordKind::End`] (the analyzer ends, or evicts, connections beyond its
 /// budget, so at most that many are live). What an ended connection leaves
 /// behind is its findings and, for a player that may yet be told E-RTMP
-/// video was not relayed to it, a few counters ([`Player`]); a connection
+/// video was not relayed to it, a few counters (`Player`); a connection
 /// that ended with nothing found leaves nothing.
 #[derive(Debug, Default)]
 pub struct Diagnoser {
