@@ -68,34 +68,19 @@ pub fn run(args: &DiagnoseArgs, style: &Style, timeout: std::time::Duration) -> 
         }
     }
     // Packets read, decoded to IP, not decoded (and why).
-    let mut tally = (0u64, 0u64, 0u64, Vec::new());
+    let mut tally = super::dump::PacketTally::default();
     an.finish(&mut |rec| {
-        match &rec.kind {
-            RecordKind::Open { .. } => connections += 1,
-            RecordKind::EndOfCapture {
-                undecodable,
-                packets,
-                ip_packets,
-                reasons,
-                ..
-            } => tally = (*packets, *ip_packets, *undecodable, reasons.clone()),
-            _ => {}
+        if let RecordKind::Open { .. } = &rec.kind {
+            connections += 1;
         }
+        tally.note(&rec.kind);
         dg.record(&rec);
     });
-    let (packets, ip_packets, undecodable, reasons) = tally;
-    let not_decoded = (undecodable > 0)
-        .then(|| crate::report::words::not_decoded(undecodable, packets, &reasons));
-    if result.is_ok() && packets > 0 && ip_packets == 0 {
-        // Nothing was diagnosed: "no fault found" would be an all-clear
-        // for a capture never looked into.
-        let why = not_decoded.unwrap_or_else(|| {
-            format!("its {packets} packet(s) are not IP (ARP, LLDP, STP and the like)")
-        });
-        return Err(Exit {
-            code: exit::BAD_INPUT,
-            error: anyhow!("{name}: no packet decoded down to IP, nothing to diagnose: {why}"),
-        });
+    let not_decoded = tally.not_decoded();
+    if result.is_ok()
+        && let Some(e) = tally.nothing_decoded(&name, "nothing to diagnose")
+    {
+        return Err(e);
     }
     let findings = dg.finish();
     let stdout = io::stdout();

@@ -310,3 +310,60 @@ impl Read for Interruptible {
         Ok(n)
     }
 }
+
+/// What the end of a capture says of its packets: read, decoded to IP, not
+/// decoded (and why). `diagnose` and `ecn` say it, as `dump`'s end line does.
+#[derive(Default)]
+pub(crate) struct PacketTally {
+    packets: u64,
+    ip_packets: u64,
+    undecodable: u64,
+    reasons: Vec<(String, u64)>,
+}
+
+impl PacketTally {
+    /// Takes the counts from the end-of-capture record.
+    pub fn note(&mut self, kind: &rtmptool::analyze::RecordKind) {
+        if let rtmptool::analyze::RecordKind::EndOfCapture {
+            undecodable,
+            packets,
+            ip_packets,
+            reasons,
+            ..
+        } = kind
+        {
+            *self = PacketTally {
+                packets: *packets,
+                ip_packets: *ip_packets,
+                undecodable: *undecodable,
+                reasons: reasons.clone(),
+            };
+        }
+    }
+
+    /// "412 of 5000 packet(s) not decoded: …", when any was not.
+    pub fn not_decoded(&self) -> Option<String> {
+        (self.undecodable > 0).then(|| {
+            crate::report::words::not_decoded(self.undecodable, self.packets, &self.reasons)
+        })
+    }
+
+    /// Exit 7 when not one packet of a capture that has some decoded down
+    /// to IP: "no fault found" would be an all-clear for a capture never
+    /// looked into. `what`: "nothing to diagnose".
+    pub fn nothing_decoded(&self, name: &str, what: &str) -> Option<Exit> {
+        if self.packets == 0 || self.ip_packets > 0 {
+            return None;
+        }
+        let why = self.not_decoded().unwrap_or_else(|| {
+            format!(
+                "its {} packet(s) are not IP (ARP, LLDP, STP and the like)",
+                self.packets
+            )
+        });
+        Some(Exit {
+            code: exit::BAD_INPUT,
+            error: anyhow::anyhow!("{name}: no packet decoded down to IP, {what}: {why}"),
+        })
+    }
+}

@@ -140,7 +140,15 @@ pub fn run(args: &EcnArgs, style: &Style) -> Result<(), Exit> {
     while let Some(p) = cap.next_packet().map_err(&bad)? {
         an.packet(&p, &mut |r| ecn.record(&r));
     }
-    an.finish(&mut |r| ecn.record(&r));
+    let mut tally = super::dump::PacketTally::default();
+    an.finish(&mut |r| {
+        tally.note(&r.kind);
+        ecn.record(&r);
+    });
+    if let Some(e) = tally.nothing_decoded(&name, "nothing to inspect") {
+        return Err(e);
+    }
+    let not_decoded = tally.not_decoded();
     let legs = ecn.finish();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
@@ -157,6 +165,9 @@ pub fn run(args: &EcnArgs, style: &Style) -> Result<(), Exit> {
             } else {
                 leg_text(d, style.verbosity > 0, out)?;
             }
+        }
+        if let Some(t) = &not_decoded {
+            crate::report::diagnose::render_not_decoded(out, style, t)?;
         }
         out.flush()
     };
