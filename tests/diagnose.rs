@@ -1594,14 +1594,7 @@ fn many_short_connections(handshakes: u32, junk: u32, out: &mut dyn std::io::Wri
         out.write_all(&rec).unwrap();
         n += 1;
     };
-    let mut header = Vec::new();
-    header.extend(0xa1b2_c3d4u32.to_le_bytes());
-    header.extend(2u16.to_le_bytes());
-    header.extend(4u16.to_le_bytes());
-    header.extend([0u8; 8]);
-    header.extend(262_144u32.to_le_bytes());
-    header.extend(1u32.to_le_bytes());
-    out.write_all(&header).unwrap();
+    out.write_all(&common::pcap_header(1)).unwrap();
     // Simple handshake: zero version bytes; S2 and C2 echo C1 and S1.
     let hello = |m: u32| -> Vec<u8> {
         (0..1536u32)
