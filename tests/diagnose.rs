@@ -607,6 +607,7 @@ fn connect(c: &mut Conn, flash_ver: &str) -> Vec<Record> {
 fn run_records(recs: &[Record], reveal: bool) -> Vec<Finding> {
     let mut d = Diagnoser::new(Options {
         reveal_keys: reveal,
+        ..Default::default()
     });
     for r in recs {
         d.record(r);

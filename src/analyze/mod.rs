@@ -78,6 +78,10 @@ pub struct Options {
     /// their data (default [`DEFAULT_MAX_RESERVED`]); past it buffers grow
     /// with what arrives, so announced lengths alone cannot take memory.
     pub max_reserved_bytes: Option<usize>,
+    /// Bytes the incomplete messages of all connections may hold together
+    /// (default [`DEFAULT_MAX_HELD`]); past it, the direction whose chunk
+    /// would cross it stops with a [`ChunkError::TooMuchBuffered`] record.
+    pub max_held_bytes: Option<usize>,
     /// TCP connections tracked at once (default [`DEFAULT_MAX_CONNECTIONS`]);
     /// past it the least recently active eighth is dropped, and each dropped
     /// connection says so.
@@ -97,6 +101,12 @@ pub const MAX_UNDECODABLE_REASONS: usize = 8;
 
 /// Default of [`Options::max_reserved_bytes`]: 32 MiB.
 pub const DEFAULT_MAX_RESERVED: usize = 32 << 20;
+
+/// Default of [`Options::max_held_bytes`]: 128 MiB (five hundred live
+/// streams each with a 256 KiB key frame in flight; bytes that are not RTMP
+/// after a handshake decode to messages that never complete, and would
+/// otherwise keep a capture's worth of them).
+pub const DEFAULT_MAX_HELD: usize = 128 << 20;
 
 /// Which handshake packet a [`RecordKind::Handshake`] describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -397,12 +407,77 @@ enum Phase {
     Stopped,
 }
 
+/// The bytes a direction searches for a chunk boundary, their memory
+/// counted in the budget every connection shares ([`Options::max_held_bytes`]
+/// bounds them with the decoders' incomplete messages).
+#[derive(Default)]
+struct SyncBytes {
+    bytes: Vec<u8>,
+    /// Capacity counted in `budget`.
+    counted: usize,
+    budget: Option<Arc<ReserveBudget>>,
+}
+
+impl std::ops::Deref for SyncBytes {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.bytes
+    }
+}
+
+impl std::ops::DerefMut for SyncBytes {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
+}
+
+impl SyncBytes {
+    /// Counts the buffer's memory as it is now.
+    fn recount(&mut self, budget: &Arc<ReserveBudget>) {
+        let now = self.bytes.capacity();
+        let b = self.budget.get_or_insert_with(|| budget.clone());
+        if now > self.counted {
+            b.hold(now - self.counted);
+        } else {
+            b.unhold(self.counted - now);
+        }
+        self.counted = now;
+    }
+
+    /// The bytes, the buffer left empty (and its memory given back).
+    fn take(&mut self) -> Vec<u8> {
+        let v = std::mem::take(&mut self.bytes);
+        if let Some(b) = &self.budget {
+            b.unhold(self.counted);
+        }
+        self.counted = 0;
+        v
+    }
+
+    /// Whether the connections together hold more than the budget allows:
+    /// searches then keep [`SMALL_SYNC_WINDOW`] bytes.
+    fn tight(budget: &ReserveBudget) -> bool {
+        budget.held() > budget.held_limit()
+    }
+}
+
+impl Drop for SyncBytes {
+    fn drop(&mut self) {
+        self.take();
+    }
+}
+
+/// The window of a boundary search while the connections together hold
+/// more than [`Options::max_held_bytes`] (16 KiB: a boundary of a stream
+/// chunked at 4096 shows within it).
+const SMALL_SYNC_WINDOW: usize = 16 << 10;
+
 struct Half {
     phase: Phase,
     hs: Vec<u8>,
     /// Bytes of the handshake that were missing (filled with zeros).
     hs_damaged: bool,
-    sync: Vec<u8>,
+    sync: SyncBytes,
     /// Stream offset of `sync[0]`.
     sync_offset: u64,
     /// Positions of `sync` before this were judged.
@@ -436,7 +511,7 @@ impl Half {
             phase,
             hs: Vec::new(),
             hs_damaged: false,
-            sync: Vec::new(),
+            sync: SyncBytes::default(),
             sync_offset: 0,
             sync_from: 0,
             sync_pending: Vec::new(),
@@ -632,7 +707,10 @@ impl Analyzer {
             conns: HashMap::new(),
             rtmp_conns: 0,
             last: (0, Timestamp::default()),
-            budget: ReserveBudget::new(opts_reserve),
+            budget: ReserveBudget::with_held_limit(
+                opts_reserve,
+                opts.max_held_bytes.unwrap_or(DEFAULT_MAX_HELD),
+            ),
             packets: 0,
             ip_packets: 0,
             undecodable: 0,
@@ -646,6 +724,13 @@ impl Analyzer {
     /// Connections currently tracked (bounded by the reassembler's limits).
     pub fn connections(&self) -> usize {
         self.conns.len()
+    }
+
+    /// Bytes the connections hold now in messages in progress and boundary
+    /// searches (bounded by [`Options::max_held_bytes`], give or take the
+    /// searches' last packets).
+    pub fn held_bytes(&self) -> usize {
+        self.budget.held()
     }
 
     /// Processes one captured packet; records go to `emit` in order.
@@ -1379,7 +1464,14 @@ fn drain(c: &mut Conn, dir: Dir, frame: u64, ctx: &mut Ctx<'_>) {
                 };
                 // The bytes from the bad chunk on are searched again (with the
                 // state so far) for the next boundary.
-                let resync = matches!(error, ChunkError::NoPreviousHeader { .. });
+                // So are they when the connections together hold too much
+                // (this one's messages in progress are given up, not the
+                // direction: the others may be what holds the memory).
+                let resync = matches!(
+                    error,
+                    ChunkError::NoPreviousHeader { .. }
+                        | ChunkError::TooMuchBuffered { shared: true, .. }
+                );
                 let kind = RecordKind::ChunkError {
                     error,
                     chunk_size,
@@ -1393,6 +1485,7 @@ fn drain(c: &mut Conn, dir: Dir, frame: u64, ctx: &mut Ctx<'_>) {
                 };
                 if resync {
                     let rest = dec.take_pending();
+                    dec.free_partials();
                     h.sync.clear();
                     // Skip the byte that broke, so the search moves on.
                     h.sync.extend_from_slice(rest.get(1..).unwrap_or_default());
@@ -1549,7 +1642,8 @@ fn sync_hole(c: &mut Conn, dir: Dir, offset: u64, missing: u64, frame: u64, ctx:
     let h = &mut c.half[dir.index()];
     h.mark(offset, frame, ctx.time);
     h.sync_holes.push((offset, missing));
-    h.sync.resize(h.sync.len() + missing as usize, 0);
+    let n = h.sync.len() + missing as usize;
+    h.sync.resize(n, 0);
     try_sync(c, dir, false, frame, ctx);
 }
 
@@ -1557,7 +1651,8 @@ fn sync_hole(c: &mut Conn, dir: Dir, offset: u64, missing: u64, frame: u64, ctx:
 /// the decoder's chunk size and per-stream state.
 fn to_sync(c: &mut Conn, dir: Dir, cause: SyncCause) {
     let h = &mut c.half[dir.index()];
-    if let Phase::Chunks { dec } = std::mem::replace(&mut h.phase, Phase::Stopped) {
+    if let Phase::Chunks { mut dec } = std::mem::replace(&mut h.phase, Phase::Stopped) {
+        dec.free_partials();
         h.sync.clear();
         h.sync_from = 0;
         h.sync_pending.clear();
@@ -1632,7 +1727,7 @@ fn try_sync(c: &mut Conn, dir: Dir, final_bytes: bool, frame: u64, ctx: &mut Ctx
                     ..Default::default()
                 })),
             };
-            let bytes = std::mem::take(&mut h.sync);
+            let bytes = h.sync.take();
             // The packets the bytes from the boundary on came in: each
             // piece is decoded with its own frame and time.
             let base = h.sync_offset;
@@ -1716,10 +1811,16 @@ fn try_sync(c: &mut Conn, dir: Dir, final_bytes: bool, frame: u64, ctx: &mut Ctx
         }
         Search::Undecided => {
             h.sync_from = h.sync.len();
-            if h.sync.len() > SYNC_WINDOW {
+            let tight = SyncBytes::tight(ctx.budget);
+            let window = if tight {
+                SMALL_SYNC_WINDOW
+            } else {
+                SYNC_WINDOW
+            };
+            if h.sync.len() > window {
                 // Keep the window bounded: positions before the first still
                 // waiting hold no boundary, and none waits longer than the window.
-                let floor = h.sync.len() - SYNC_WINDOW;
+                let floor = h.sync.len() - window;
                 let cut = h.sync_pending.first().map_or(floor, |&p| p.max(floor));
                 h.sync_pending.retain(|&p| p >= cut);
                 for p in &mut h.sync_pending {
@@ -1731,12 +1832,20 @@ fn try_sync(c: &mut Conn, dir: Dir, final_bytes: bool, frame: u64, ctx: &mut Ctx
                 h.sync_from -= cut;
                 h.prune_marks();
             }
+            if tight {
+                h.sync.shrink_to(window);
+            }
+            h.sync.recount(ctx.budget);
             give_up_if_long(c, dir, frame, ctx);
         }
         Search::NotFound => {
             // Every position was judged and none holds a boundary.
             let drop = h.sync.len();
             h.sync.clear();
+            if SyncBytes::tight(ctx.budget) {
+                h.sync.shrink_to(SMALL_SYNC_WINDOW);
+            }
+            h.sync.recount(ctx.budget);
             h.sync_offset += drop as u64;
             h.sync_skipped += drop as u64;
             h.sync_from = 0;
@@ -1765,7 +1874,7 @@ fn give_up_if_long(c: &mut Conn, dir: Dir, frame: u64, ctx: &mut Ctx<'_>) {
     if !joined || searched <= GIVE_UP_AFTER {
         return;
     }
-    h.sync = Vec::new();
+    h.sync.take();
     h.sync_pending = Vec::new();
     h.phase = Phase::Stopped;
     let offset = h.sync_offset;

@@ -38,6 +38,7 @@ pub fn run(args: &DiagnoseArgs, style: &Style, timeout: std::time::Duration) -> 
     });
     let mut dg = Diagnoser::new(rtmptool::diag::Options {
         reveal_keys: args.reveal_keys,
+        ..Default::default()
     });
     let mut connections = 0u64;
     let mut rtmfp_sessions = 0u64;
@@ -82,6 +83,7 @@ pub fn run(args: &DiagnoseArgs, style: &Style, timeout: std::time::Duration) -> 
     {
         return Err(e);
     }
+    let unjudged = dg.unjudged();
     let findings = dg.finish();
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -90,6 +92,17 @@ pub fn run(args: &DiagnoseArgs, style: &Style, timeout: std::time::Duration) -> 
             .and_then(|()| match &not_decoded {
                 Some(t) => crate::report::diagnose::render_not_decoded(&mut out, style, t),
                 None => Ok(()),
+            })
+            .and_then(|()| match unjudged {
+                0 => Ok(()),
+                n => crate::report::diagnose::render_warning(
+                    &mut out,
+                    style,
+                    "memory_budget",
+                    &format!(
+                        "{n} direction(s) not fully checked: the connections together held more than diagnose's memory budget (128 MiB of messages in progress, 64 MiB of bytes awaiting a chunk-size judgement); many connections each carry megabytes that do not complete as RTMP messages"
+                    ),
+                ),
             })
             .and_then(|()| out.flush());
     match written {

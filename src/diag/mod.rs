@@ -155,6 +155,10 @@ pub struct Finding {
 pub struct Options {
     /// Show stream keys and query values in full in messages.
     pub reveal_keys: bool,
+    /// Bytes the chunk-stream watches of all live connections may keep
+    /// before one that needs more gives up (default 64 MiB; see
+    /// [`Diagnoser::unjudged`]).
+    pub watch_budget: Option<usize>,
 }
 
 /// The handshake packet of a direction was seen at this frame and time.
@@ -174,6 +178,17 @@ const ANCHOR_SPAN: u64 = 256 << 10;
 /// Most bytes buffered without a message start to anchor them (a stream
 /// still looking for its first chunk boundary, or one huge message).
 const MAX_UNANCHORED: usize = 8 << 20;
+
+/// Bytes the chunk-stream watches of all live connections keep together
+/// before a watch that needs more gives up (a capture of many connections
+/// carrying megabytes each of what is not RTMP would otherwise keep all of
+/// them).
+const WATCH_BUDGET: usize = 64 << 20;
+
+/// Memory of a connection's watches.
+fn watched(c: &ConnDiag) -> usize {
+    c.watch[0].buf.capacity() + c.watch[1].buf.capacity()
+}
 
 #[derive(Debug, Clone)]
 struct Anchor {
@@ -240,9 +255,21 @@ impl Watch {
         self.prev_anchors.clear();
     }
 
-    fn push(&mut self, d: &Data<'_>) {
+    /// Takes a direction's bytes. `tight`: the connections together keep
+    /// more than their budget ([`WATCH_BUDGET`]); a watch that would need
+    /// more memory then gives up (returns true: the direction's chunk size
+    /// is not judged). Watches of streams that flow cleanly keep their
+    /// size; those that only grow (bytes that never settle into messages)
+    /// are the ones that give up.
+    fn push(&mut self, d: &Data<'_>, tight: bool) -> bool {
         if self.done || d.bytes.is_empty() {
-            return;
+            return false;
+        }
+        if tight && self.buf.len() + d.bytes.len() > self.buf.capacity() {
+            self.done = true;
+            self.buf = Vec::new();
+            self.segs = Vec::new();
+            return true;
         }
         if d.offset != self.end() {
             // A hole (or the start): what is buffered no longer continues.
@@ -254,6 +281,7 @@ impl Watch {
             let end = self.end();
             self.reset(end);
         }
+        false
     }
 
     /// Adds a walk anchor at `offset` (a chunk boundary where the chunk size
@@ -410,6 +438,9 @@ struct ConnDiag {
     /// Per direction: where the chunk stream itself broke (offset, frame,
     /// time, fmt, csid).
     chunk_break: [Option<ChunkBreak>; 2],
+    /// Per direction: not fully checked for the memory budget (counted once
+    /// in [`Diagnoser::unjudged`]).
+    limited: [bool; 2],
 }
 
 /// Where a chunk stream broke: offset, frame, time, fmt and csid of the
@@ -466,6 +497,7 @@ impl ConnDiag {
             unclean: [false; 2],
             odd: [None, None],
             chunk_break: [None; 2],
+            limited: [false; 2],
         }
     }
 
@@ -499,6 +531,10 @@ pub struct Diagnoser {
     players: Vec<Player>,
     /// A connection that ended published E-RTMP video.
     ertmp_published: bool,
+    /// Bytes the watches of the live connections keep (capacity).
+    watch_bytes: usize,
+    /// Directions not fully checked for the memory budgets.
+    unjudged: u64,
 }
 
 /// What the E-RTMP verdict of a player that ended needs of it (see [`ertmp`]).
@@ -584,13 +620,17 @@ impl Diagnoser {
         if d.end {
             // Still here: the connection was never announced (it had no
             // record, so no finding either).
-            self.conns.remove(&d.conn_id);
+            if let Some(c) = self.conns.remove(&d.conn_id) {
+                self.watch_bytes = self.watch_bytes.saturating_sub(watched(&c));
+            }
             return;
         }
+        let tight = self.watch_bytes > self.opts.watch_budget.unwrap_or(WATCH_BUDGET);
         let c = self
             .conns
             .entry(d.conn_id)
             .or_insert_with(|| Box::new(ConnDiag::new(d.conn_id)));
+        let before = watched(c);
         let i = d.dir.index();
         let end = d.offset + d.bytes.len() as u64;
         if end > c.hs_bytes[i] {
@@ -613,17 +653,59 @@ impl Diagnoser {
             d.bytes = &d.bytes[skip as usize..];
             d.offset += skip;
         }
-        w.push(&d);
+        let gave_up = w.push(&d, tight) && !c.limited[i];
+        c.limited[i] |= gave_up;
         if let Some((t, _)) = w.trouble
             && !w.done
             && w.end() > t + EVIDENCE_AFTER_TROUBLE
         {
             judge_chunks(c, d.dir);
         }
+        let after = watched(c);
+        self.watch_bytes = (self.watch_bytes + after).saturating_sub(before);
+        self.unjudged += u64::from(gave_up);
+    }
+
+    /// Bytes the chunk-stream watches of the live connections keep now.
+    pub fn watch_bytes(&self) -> usize {
+        self.watch_bytes
+    }
+
+    /// Directions not fully checked for memory: the watches of the
+    /// connections together kept more than their budget (64 MiB), or the
+    /// analyzer gave up messages in progress for its own
+    /// ([`crate::analyze::Options::max_held_bytes`]).
+    pub fn unjudged(&self) -> u64 {
+        self.unjudged
     }
 
     /// One record from the analyzer.
     pub fn record(&mut self, r: &Record) {
+        let watch = |s: &Self| s.conns.get(&r.conn_id).map_or(0, |c| watched(c));
+        let before = watch(self);
+        self.record_inner(r);
+        self.watch_bytes = (self.watch_bytes + watch(self)).saturating_sub(before);
+    }
+
+    fn record_inner(&mut self, r: &Record) {
+        // The analyzer gave up a direction's messages in progress because
+        // the connections together held too much: what it then misses is
+        // the capture's reading, not the peer's doing.
+        if let RecordKind::ChunkError {
+            error: crate::proto::chunk::ChunkError::TooMuchBuffered { shared: true, .. },
+            ..
+        } = &r.kind
+            && let Some(d) = r.dir
+        {
+            let c = self
+                .conns
+                .entry(r.conn_id)
+                .or_insert_with(|| Box::new(ConnDiag::new(r.conn_id)));
+            let first = !c.limited[d.index()];
+            c.limited[d.index()] = true;
+            c.unclean[d.index()] = true;
+            self.unjudged += u64::from(first);
+        }
         let c = self
             .conns
             .entry(r.conn_id)

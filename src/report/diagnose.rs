@@ -190,10 +190,21 @@ pub fn render(
 /// The capture's packets that were not decoded (`words::not_decoded`): what
 /// was diagnosed is not the whole capture. A `warning` record in JSON.
 pub fn render_not_decoded(out: &mut dyn Write, style: &Style, text: &str) -> io::Result<()> {
+    render_warning(out, style, "undecodable", text)
+}
+
+/// A last warning line about the run itself (a `warning` record with
+/// `code` in JSON).
+pub fn render_warning(
+    out: &mut dyn Write,
+    style: &Style,
+    code: &str,
+    text: &str,
+) -> io::Result<()> {
     if style.json {
         return write_json_line(
             out,
-            &json!({"type": "warning", "code": "undecodable", "message": text}),
+            &json!({"type": "warning", "code": code, "message": text}),
         );
     }
     if style.verbosity < 0 {

@@ -1310,6 +1310,7 @@ fn over_max_message(
         msg_type,
         length,
         others,
+        ..
     } = *e
     else {
         return None;

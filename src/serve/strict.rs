@@ -53,7 +53,10 @@ impl Strict {
                 id,
                 budget,
             ),
-            diag: Diagnoser::new(crate::diag::Options { reveal_keys }),
+            diag: Diagnoser::new(crate::diag::Options {
+                reveal_keys,
+                ..Default::default()
+            }),
             follow_sent: true,
             tap: None,
             reported: Default::default(),

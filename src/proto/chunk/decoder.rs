@@ -41,15 +41,56 @@ use crate::proto::message::MessageType;
 pub struct ReserveBudget {
     limit: usize,
     used: AtomicUsize,
+    /// Most bytes the incomplete messages of all the decoders may hold
+    /// (what arrived, reserved or not).
+    held_limit: usize,
+    held: AtomicUsize,
 }
 
 impl ReserveBudget {
     /// A budget of `limit` bytes, to share between decoders.
     pub fn new(limit: usize) -> Arc<ReserveBudget> {
+        Self::with_held_limit(limit, usize::MAX)
+    }
+
+    /// A budget of `limit` bytes of reservations, whose decoders' incomplete
+    /// messages may hold at most `held_limit` bytes together: past it, the
+    /// decoder whose chunk would cross it fails with
+    /// [`ChunkError::TooMuchBuffered`] (many connections each holding
+    /// megabytes of messages that never complete, as bytes that are not
+    /// RTMP decode to, cannot take the memory of a capture's size).
+    pub fn with_held_limit(limit: usize, held_limit: usize) -> Arc<ReserveBudget> {
         Arc::new(ReserveBudget {
             limit,
             used: AtomicUsize::new(0),
+            held_limit,
+            held: AtomicUsize::new(0),
         })
+    }
+
+    /// Bytes the incomplete messages of all the decoders hold now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// Most bytes the incomplete messages of all the decoders may hold.
+    pub fn held_limit(&self) -> usize {
+        self.held_limit
+    }
+
+    /// Counts `n` more bytes held (by a decoder's incomplete messages, or
+    /// by whoever else shares the budget: the analyzer's boundary searches).
+    pub fn hold(&self, n: usize) {
+        self.held.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts `n` bytes no longer held.
+    pub fn unhold(&self, n: usize) {
+        let _ = self
+            .held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                Some(u.saturating_sub(n))
+            });
     }
 
     /// Bytes reserved now.
@@ -295,7 +336,8 @@ pub enum ChunkError {
     },
     /// Incomplete messages hold more than [`DecoderConfig::max_partial_bytes`].
     #[error(
-        "chunk at stream offset {offset}: a message of type {msg_type} on chunk stream {csid} declares {length} bytes; incomplete messages would hold {buffered} bytes, over the limit of {limit}"
+        "chunk at stream offset {offset}: a message of type {msg_type} on chunk stream {csid} declares {length} bytes; incomplete messages{} would hold {buffered} bytes, over the limit of {limit}",
+        if *shared { " of all connections" } else { "" }
     )]
     TooMuchBuffered {
         /// Stream offset of the chunk.
@@ -313,6 +355,10 @@ pub enum ChunkError {
         length: u32,
         /// Bytes other unfinished messages (other chunk streams) hold.
         others: usize,
+        /// The limit crossed is the one the decoders sharing a
+        /// [`ReserveBudget`] have together (`buffered` and `limit` are
+        /// theirs), not this decoder's own.
+        shared: bool,
     },
 }
 
@@ -344,6 +390,15 @@ struct Partial {
     chunks: u32,
     /// Filled (missing) bytes in it.
     missing: u64,
+    /// Bytes received and given up ([`ChunkDecoder::free_partials`]).
+    freed: u64,
+}
+
+impl Partial {
+    /// Payload bytes received so far (kept or given up).
+    fn received(&self) -> usize {
+        self.data.len() + self.freed as usize
+    }
 }
 
 #[derive(Debug, Default)]
@@ -441,6 +496,18 @@ impl ChunkDecoder {
     }
 
     /// Gives back `n` reserved bytes (to the shared budget too).
+    /// Sets the bytes incomplete messages hold, and the shared count.
+    fn set_partial(&mut self, n: usize) {
+        if let Some(g) = &self.cfg.reserve_budget {
+            if n > self.partial_bytes {
+                g.hold(n - self.partial_bytes);
+            } else {
+                g.unhold(self.partial_bytes - n);
+            }
+        }
+        self.partial_bytes = n;
+    }
+
     fn release(&mut self, n: usize) {
         let n = n.min(self.reserved);
         self.reserved -= n;
@@ -458,6 +525,22 @@ impl ChunkDecoder {
     /// chunk that failed on).
     pub fn take_pending(&mut self) -> Bytes {
         self.buf.split().freeze()
+    }
+
+    /// Gives up the bytes of the messages in progress, keeping what is
+    /// known of them: a boundary search follows, and [`Self::restart`]
+    /// reports them cut, so a decoder waiting on a search holds no payload.
+    pub fn free_partials(&mut self) {
+        let mut reserved = 0;
+        for st in &mut self.states {
+            if let Some(p) = &mut st.partial {
+                p.freed += p.data.len() as u64;
+                p.data = BytesMut::new();
+                reserved += std::mem::take(&mut p.reserved);
+            }
+        }
+        self.release(reserved);
+        self.set_partial(0);
     }
 
     /// Bytes held in incomplete messages.
@@ -586,7 +669,7 @@ impl ChunkDecoder {
         if self.buf.len() < pos {
             return None;
         }
-        let in_progress = st.and_then(|s| s.partial.as_ref().map(|p| (p.data.len(), p.length)));
+        let in_progress = st.and_then(|s| s.partial.as_ref().map(|p| (p.received(), p.length)));
         let (received, msg_len) = match (bh.fmt, in_progress) {
             (3, Some(p)) => p,
             (0 | 1, _) => (0, be24(&h[3..6])),
@@ -617,7 +700,7 @@ impl ChunkDecoder {
                 st.unknown.timestamp = true;
             }
             if let Some(p) = st.partial.take() {
-                let captured = p.data.len() as u64;
+                let captured = p.received() as u64;
                 self.events.push_back(ChunkEvent::Damaged(DamagedMessage {
                     csid: csid as u32,
                     header: MessageHeader {
@@ -635,7 +718,7 @@ impl ChunkDecoder {
             }
         }
         self.events.extend(cut);
-        self.partial_bytes = 0;
+        self.set_partial(0);
         self.release(self.reserved);
         self.filler.clear();
         self.offset += self.buf.len() as u64 + len;
@@ -717,7 +800,8 @@ impl ChunkDecoder {
     /// stream is kept, so fmt 1-3 headers decode; messages in progress are
     /// reported damaged. A decoder stopped by an error starts again.
     pub fn restart(&mut self, offset: u64) {
-        if !self.buf.is_empty() || self.partial_bytes > 0 {
+        let in_progress = self.states.iter().any(|s| s.partial.is_some());
+        if !self.buf.is_empty() || self.partial_bytes > 0 || in_progress {
             self.lose_sync(0);
         }
         self.buf.clear();
@@ -831,7 +915,7 @@ impl ChunkDecoder {
             Some(s) => (
                 s.ext,
                 s.ext_value,
-                s.partial.as_ref().map(|p| (p.data.len(), p.length)),
+                s.partial.as_ref().map(|p| (p.received(), p.length)),
             ),
             None => (false, 0, None),
         };
@@ -883,16 +967,25 @@ impl ChunkDecoder {
         let single = !continuing && payload_len == remaining;
         if !single {
             let after = self.partial_bytes + payload_len;
-            if after > self.cfg.max_partial_bytes {
+            // The decoders that share a budget, together.
+            let shared = self
+                .cfg
+                .reserve_budget
+                .as_ref()
+                .map(|g| (g.held() + payload_len, g.held_limit()))
+                .filter(|&(all, limit)| all > limit);
+            if after > self.cfg.max_partial_bytes || shared.is_some() {
                 let prev_type = self.states.get(csid as usize).map_or(0, |s| s.msg_type);
+                let (buffered, limit) = shared.unwrap_or((after, self.cfg.max_partial_bytes));
                 return Err(ChunkError::TooMuchBuffered {
                     offset: chunk_offset,
-                    buffered: after,
-                    limit: self.cfg.max_partial_bytes,
+                    buffered,
+                    limit,
                     csid,
                     msg_type: msg_type.unwrap_or(prev_type),
                     length: msg_len,
                     others: self.partial_bytes.saturating_sub(received),
+                    shared: shared.is_some(),
                 });
             }
         }
@@ -948,7 +1041,7 @@ impl ChunkDecoder {
         let st = self.state(csid);
         if !continuing {
             if let Some(p) = st.partial.take() {
-                dropped = Some((p.data.len(), p.length));
+                dropped = Some((p.received(), p.length));
                 released += p.reserved;
             }
             if fmt == 0 {
@@ -1028,6 +1121,7 @@ impl ChunkDecoder {
                     fmt,
                     chunks: 0,
                     missing: 0,
+                    freed: 0,
                 }
             });
             p.data.extend_from_slice(&chunk);
@@ -1056,7 +1150,7 @@ impl ChunkDecoder {
         self.reserved += reserved_now;
         self.release(released);
         if let Some((received, length)) = dropped {
-            self.partial_bytes = self.partial_bytes.saturating_sub(received);
+            self.set_partial(self.partial_bytes.saturating_sub(received));
             self.events.push_back(ChunkEvent::MessageInterrupted {
                 csid,
                 received,
@@ -1065,11 +1159,11 @@ impl ChunkDecoder {
             });
         }
         if !single {
-            self.partial_bytes += payload_len;
+            self.set_partial(self.partial_bytes + payload_len);
         }
         if let Some(msg) = complete {
             if !single {
-                self.partial_bytes = self.partial_bytes.saturating_sub(msg.payload.len());
+                self.set_partial(self.partial_bytes.saturating_sub(msg.payload.len()));
             }
             if missing > 0 {
                 // Filled bytes: the header is right, the body is not whole.
@@ -1128,10 +1222,10 @@ impl ChunkDecoder {
                 if let Some(st) = self.states.get_mut(csid as usize)
                     && let Some(partial) = st.partial.take()
                 {
-                    discarded = partial.data.len();
+                    discarded = partial.received();
                     self.release(partial.reserved);
                 }
-                self.partial_bytes = self.partial_bytes.saturating_sub(discarded);
+                self.set_partial(self.partial_bytes.saturating_sub(discarded));
                 self.events.push_back(ChunkEvent::Aborted {
                     csid,
                     discarded,
@@ -1145,7 +1239,8 @@ impl ChunkDecoder {
 
 impl Drop for ChunkDecoder {
     fn drop(&mut self) {
-        // What this decoder reserved goes back to the shared budget.
+        // What this decoder reserved and held goes back to the shared budget.
         self.release(self.reserved);
+        self.set_partial(0);
     }
 }

@@ -52,12 +52,28 @@ pub const MAX_INTERLEAVED: u32 = 16;
 
 /// What the walk knows of each chunk stream: the last header's length and
 /// type, and the message in progress.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct WalkState {
     csids: Vec<Csid>,
     /// A timestamp the stream had reached (continuing known state): a fmt-0
     /// header must carry 0 or one within [`TIMESTAMP_SPAN`] of it.
     pub near_timestamp: Option<u32>,
+}
+
+impl Clone for WalkState {
+    fn clone(&self) -> Self {
+        WalkState {
+            csids: self.csids.clone(),
+            near_timestamp: self.near_timestamp,
+        }
+    }
+
+    /// Reuses the table's allocation: a search copies the state once per
+    /// position and chunk size tried.
+    fn clone_from(&mut self, source: &Self) {
+        self.csids.clone_from(&source.csids);
+        self.near_timestamp = source.near_timestamp;
+    }
 }
 
 /// How far (ms) a fmt-0 timestamp may lie from the stream's known time when
@@ -449,6 +465,16 @@ fn judge(
     for &size in sizes.iter() {
         scratch.clone_from(state);
         let w = walk(&buf[pos..], size, scratch, opts.start, 64);
+        // The first header, and its first payload byte, are judged the
+        // same under every chunk size (the size only says where the next
+        // header is): where none held, no size will. Most positions of
+        // bytes that are not chunks end here, after one walk.
+        if w.chunks == 0 {
+            return match w.end {
+                WalkEnd::NeedMore(_) if !opts.final_bytes => Verdict::Undecided,
+                _ => Verdict::Invalid,
+            };
+        }
         // Evidence that ran out while a message waits for its next chunk
         // behind others is not enough yet: a header read from payload
         // bytes starts a "message" whose next chunk never comes.
