@@ -356,6 +356,17 @@ impl ClientSession {
         self.events.pop_front()
     }
 
+    /// Whether events wait for [`ClientSession::poll_event`].
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// What stopped the session, once something did. The events of the
+    /// input before the fault stay queued: a driver hands them out first.
+    pub fn error(&self) -> Option<&SessionError> {
+        self.failed.as_ref()
+    }
+
     /// Feeds bytes received from the peer. After an error, every call returns
     /// the same error.
     pub fn handle_input(&mut self, data: &[u8], now: Duration) -> Result<(), SessionError> {

@@ -1,0 +1,262 @@
+//! Hostile servers for `probe` and `play`, each a short script on a raw
+//! socket: what the server sends is written here byte for byte (chunk
+//! headers by `common::chunked`), so every test knows exactly what arrived.
+//! Checked: the phase, exit code (CLI.md) and words of each failure, that
+//! what came before a fault is kept, and that the server's text is shown
+//! with the URL's secrets removed.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Output;
+use std::time::Duration;
+
+use rtmptool::proto::amf0::Amf0Value;
+use rtmptool::proto::chunk::{ChunkDecoder, ChunkEvent, DecoderConfig};
+use rtmptool::proto::flv;
+use rtmptool::proto::message::{Command as Cmd, Message, MessageType};
+
+/// How long a script waits for the client at most.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// One accepted connection past the handshake.
+struct Srv {
+    s: TcpStream,
+    dec: ChunkDecoder,
+}
+
+impl Srv {
+    /// Writes `b` as it is.
+    fn raw(&mut self, b: &[u8]) {
+        let _ = self.s.write_all(b);
+    }
+
+    /// One message in 128-byte chunks.
+    fn send(&mut self, csid: u8, msg_type: u8, ts: u32, stream_id: u32, payload: &[u8]) {
+        self.raw(&common::chunked(
+            128, csid, msg_type, ts, stream_id, payload,
+        ));
+    }
+
+    /// One AMF0 command.
+    fn command(
+        &mut self,
+        stream_id: u32,
+        name: &str,
+        txn: f64,
+        obj: Amf0Value,
+        args: Vec<Amf0Value>,
+    ) {
+        let body = Message::Command(Cmd::new(name, txn, obj, args)).encode();
+        self.send(if stream_id == 0 { 3 } else { 5 }, 20, 0, stream_id, &body);
+    }
+
+    /// Reads until the client sends the command `name`; its transaction id.
+    fn expect(&mut self, name: &str) -> f64 {
+        let mut buf = [0u8; 16384];
+        loop {
+            while let Ok(Some(ev)) = self.dec.poll() {
+                let ChunkEvent::Message(m) = ev else { continue };
+                if m.header.msg_type != MessageType::COMMAND_AMF0 {
+                    continue;
+                }
+                if let Ok(Message::Command(c)) = Message::decode(m.header.msg_type, m.payload)
+                    && c.name() == name
+                {
+                    return c.transaction_id().unwrap_or(0.0);
+                }
+            }
+            match self.s.read(&mut buf) {
+                Ok(0) | Err(_) => panic!("the client left before sending {name}"),
+                Ok(n) => self.dec.push(&buf[..n]),
+            }
+        }
+    }
+
+    /// Holds the connection until the client closes it.
+    fn hold(mut self) {
+        let mut buf = [0u8; 4096];
+        while matches!(self.s.read(&mut buf), Ok(n) if n > 0) {}
+    }
+
+    /// Answers connect (`_result` with `info`), createStream (stream 1) and
+    /// play (NetStream.Play.Start).
+    fn to_play(&mut self) {
+        let t = self.expect("connect");
+        self.command(
+            0,
+            "_result",
+            t,
+            Amf0Value::Null,
+            vec![status("status", "NetConnection.Connect.Success", "")],
+        );
+        let t = self.expect("createStream");
+        self.command(
+            0,
+            "_result",
+            t,
+            Amf0Value::Null,
+            vec![Amf0Value::Number(1.0)],
+        );
+        self.expect("play");
+        self.command(
+            1,
+            "onStatus",
+            0.0,
+            Amf0Value::Null,
+            vec![status("status", "NetStream.Play.Start", "")],
+        );
+    }
+}
+
+/// An onStatus-style info object.
+fn status(level: &str, code: &str, description: &str) -> Amf0Value {
+    let s = |v: &str| Amf0Value::String(v.into());
+    Amf0Value::Object(vec![
+        ("level".into(), s(level)),
+        ("code".into(), s(code)),
+        ("description".into(), s(description)),
+    ])
+}
+
+/// A server on a free loopback port for one connection: `hs` answers C0+C1
+/// (given them, returns what to write), then C2 is read and `script` runs.
+fn server(hs: fn(&[u8]) -> Vec<u8>, script: impl FnOnce(Srv) + Send + 'static) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = l.accept() else { return };
+        let _ = s.set_read_timeout(Some(PATIENCE));
+        let _ = s.set_nodelay(true);
+        let mut c0c1 = [0u8; 1537];
+        if s.read_exact(&mut c0c1).is_err() || s.write_all(&hs(&c0c1)).is_err() {
+            return;
+        }
+        let mut c2 = [0u8; 1536];
+        if s.read_exact(&mut c2).is_err() {
+            return;
+        }
+        let dec = ChunkDecoder::new(DecoderConfig::default());
+        script(Srv { s, dec });
+    });
+    port
+}
+
+/// The simple handshake: S0, S1 of zeros, S2 echoing C1.
+fn simple(c0c1: &[u8]) -> Vec<u8> {
+    let mut b = vec![3u8];
+    b.extend_from_slice(&[0u8; 1536]);
+    b.extend_from_slice(&c0c1[1..]);
+    b
+}
+
+/// A chunk of fmt 1 on chunk stream 9, which has had no header: the
+/// peer breaking the protocol (exit 9).
+const HEADERLESS: [u8; 8] = [0x40 | 9, 0, 0, 0, 0, 0, 4, 9];
+
+fn run(args: &[&str]) -> Output {
+    let child = common::bin()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run rtmptool");
+    common::wait_output(child, &args.join(" "), Duration::from_secs(30))
+}
+
+fn probe_json(port: u16, path: &str, more: &[&str]) -> (Output, serde_json::Value) {
+    let url = format!("rtmp://127.0.0.1:{port}/{path}");
+    let mut args = vec!["--json", "--timeout", "5s", "probe", &url];
+    args.extend_from_slice(more);
+    let out = run(&args);
+    let line = String::from_utf8_lossy(&out.stdout);
+    let rec = serde_json::from_str(line.lines().next().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no probe record ({e}): {line:?}"));
+    (out, rec)
+}
+
+/// Bytes right after S2 that break the chunk stream: the handshake
+/// succeeded, so the failure is the connect phase's and the server broke
+/// the protocol (exit 9), not a failed handshake (4).
+#[test]
+fn a_fault_right_after_s2_is_connects() {
+    let port = server(
+        |c0c1| {
+            let mut b = simple(c0c1);
+            b.extend_from_slice(&HEADERLESS);
+            b
+        },
+        Srv::hold,
+    );
+    let (out, rec) = probe_json(port, "live/k", &[]);
+    assert_eq!(out.status.code(), Some(9), "{rec}");
+    assert_eq!(rec["phase"], "connect", "{rec}");
+    assert_eq!(rec["server"]["handshake"], "simple", "{rec}");
+    assert!(rec["handshake_ms"].is_f64(), "{rec}");
+    assert!(
+        rec["error"]
+            .as_str()
+            .unwrap()
+            .contains("no previous header"),
+        "{rec}"
+    );
+}
+
+/// Media and a fault in one TCP read: the tags before the fault are
+/// written (exit 9), byte for byte as sent.
+#[test]
+fn play_keeps_the_tags_read_with_a_fault() {
+    let mut sent: Vec<(u8, u32, Vec<u8>)> = vec![
+        (
+            9,
+            0,
+            vec![0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 0],
+        ),
+        (8, 0, vec![0xaf, 0, 0x12, 0x10]),
+    ];
+    for i in 0..6u32 {
+        let key = if i % 3 == 0 { 0x17 } else { 0x27 };
+        sent.push((9, i * 40, vec![key, 1, 0, 0, 0, 0, 0, 0, 1, i as u8]));
+        sent.push((8, i * 40 + 3, vec![0xaf, 1, 0x21, i as u8]));
+    }
+    let script = sent.clone();
+    let port = server(simple, move |mut s| {
+        s.to_play();
+        let mut b = Vec::new();
+        for (t, ts, d) in &script {
+            b.extend(common::chunked(
+                128,
+                if *t == 9 { 6 } else { 4 },
+                *t,
+                *ts,
+                1,
+                d,
+            ));
+        }
+        b.extend_from_slice(&HEADERLESS);
+        s.raw(&b);
+        s.hold();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.flv");
+    let url = format!("rtmp://127.0.0.1:{port}/live/k");
+    let out = run(&[
+        "--timeout",
+        "5s",
+        "play",
+        &url,
+        "-o",
+        path.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(9), "{err}");
+    assert!(err.contains("no previous header"), "{err}");
+    let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let (_, tags, _) = flv::read_all(&data).unwrap();
+    let got: Vec<(u8, u32, Vec<u8>)> = tags
+        .iter()
+        .map(|t| (t.tag_type.0, t.timestamp, t.data.to_vec()))
+        .collect();
+    assert_eq!(got, sent, "{err}");
+}
