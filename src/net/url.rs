@@ -62,6 +62,15 @@ pub enum UrlError {
     /// An IPv6 literal without its closing bracket.
     #[error("URL {0}: IPv6 address without closing ']'")]
     Bracket(String),
+    /// An IPv6 address without brackets, text in brackets that is not an
+    /// IPv6 address, or text after the closing bracket that is not a port.
+    #[error("URL {url}: {why} (IPv6 as in rtmp://[::1]:1935/app/stream)")]
+    Ipv6 {
+        /// The URL, redacted.
+        url: String,
+        /// What is wrong.
+        why: &'static str,
+    },
     /// Neither the URL nor `--app` names an application.
     #[error("URL {0}: no application (rtmp://host/APP/stream, or --app)")]
     NoApp(String),
@@ -87,9 +96,24 @@ impl RtmpUrl {
         let (host, port_text) = if let Some(v6) = hostport.strip_prefix('[') {
             let end = v6.find(']').ok_or_else(|| UrlError::Bracket(shown()))?;
             let after = &v6[end + 1..];
+            let ipv6 = |why| UrlError::Ipv6 { url: shown(), why };
+            // A zone (`fe80::1%eth0`) is the resolver's to check.
+            let addr = v6[..end].split('%').next().unwrap_or_default();
+            if addr.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(ipv6("the text in brackets is not an IPv6 address"));
+            }
+            if !after.is_empty() && !after.starts_with(':') {
+                return Err(ipv6("text after ']' that is not ':port'"));
+            }
             (&v6[..end], after.strip_prefix(':'))
         } else {
             match hostport.rsplit_once(':') {
+                Some((h, _)) if h.contains(':') => {
+                    return Err(UrlError::Ipv6 {
+                        url: shown(),
+                        why: "an IPv6 address needs brackets",
+                    });
+                }
                 Some((h, p)) => (h, Some(p)),
                 None => (hostport, None),
             }
@@ -589,6 +613,20 @@ mod tests {
             RtmpUrl::parse("rtmp://[::1/a", None, None),
             Err(UrlError::Bracket(_))
         ));
+        for (u, why) in [
+            ("rtmp://::1/live/s", "needs brackets"),
+            ("rtmp://fe80::1:1936/live/s", "needs brackets"),
+            ("rtmp://[zz]/live/s", "not an IPv6 address"),
+            ("rtmp://[127.0.0.1]/live/s", "not an IPv6 address"),
+            ("rtmp://[::1]1936/live/s", "not ':port'"),
+        ] {
+            let e = RtmpUrl::parse(u, None, None).unwrap_err();
+            assert!(
+                matches!(e, UrlError::Ipv6 { .. }) && e.to_string().contains(why),
+                "{u}: {e}"
+            );
+        }
+        assert_eq!(p("rtmp://[fe80::1%lo]:1936/a/b").host, "fe80::1%lo");
         assert!(matches!(
             RtmpUrl::parse("rtmp://h", None, None),
             Err(UrlError::NoApp(_))
