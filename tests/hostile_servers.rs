@@ -82,7 +82,7 @@ impl Srv {
 
     /// Answers connect (`_result` with `info`), createStream (stream 1) and
     /// play (NetStream.Play.Start).
-    fn to_play(&mut self) {
+    fn answer_until_play(&mut self) {
         let t = self.expect("connect");
         self.command(
             0,
@@ -222,7 +222,7 @@ fn play_keeps_the_tags_read_with_a_fault() {
     }
     let script = sent.clone();
     let port = server(simple, move |mut s| {
-        s.to_play();
+        s.answer_until_play();
         let mut b = Vec::new();
         for (t, ts, d) in &script {
             b.extend(common::chunked(
