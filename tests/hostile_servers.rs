@@ -260,3 +260,126 @@ fn play_keeps_the_tags_read_with_a_fault() {
         .collect();
     assert_eq!(got, sent, "{err}");
 }
+
+/// Answers connect with `_result`, then createStream with `_result`
+/// carrying `id` in place of a stream id.
+fn bad_stream_id(id: Amf0Value) -> u16 {
+    server(simple, move |mut s| {
+        let t = s.expect("connect");
+        let ok = status("status", "NetConnection.Connect.Success", "");
+        s.command(0, "_result", t, Amf0Value::Null, vec![ok]);
+        let t = s.expect("createStream");
+        s.command(0, "_result", t, Amf0Value::Null, vec![id]);
+        s.hold();
+    })
+}
+
+/// A createStream `_result` without a usable stream id is the server
+/// breaking the protocol, said at once (was: 'no answer' after the whole
+/// timeout, exit 3).
+#[test]
+fn a_create_stream_result_without_a_stream_id() {
+    let t0 = std::time::Instant::now();
+    let (out, rec) = probe_json(
+        bad_stream_id(Amf0Value::String("one".into())),
+        "live/k",
+        &["--play"],
+    );
+    assert_eq!(out.status.code(), Some(9), "{rec}");
+    assert_eq!(rec["phase"], "create_stream", "{rec}");
+    assert!(
+        rec["error"].as_str().unwrap().contains("no stream id"),
+        "{rec}"
+    );
+    let port = bad_stream_id(Amf0Value::Number(-1.0));
+    let url = format!("rtmp://127.0.0.1:{port}/live/k");
+    let out = run(&["--timeout", "5s", "play", &url, "-o", "-"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(9), "{err}");
+    assert!(err.contains("create_stream") && err.contains("-1"), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+}
+
+/// FMS/Wowza's redirect: `_error` NetConnection.Connect.Rejected with
+/// `ex.code` 302 and `ex.redirect`: the new address is said (its token
+/// shortened) in place of 'does not serve this app'.
+#[test]
+fn a_connect_redirect_is_named() {
+    let redirect = || {
+        server(simple, |mut s| {
+            let t = s.expect("connect");
+            let Amf0Value::Object(mut info) = status(
+                "error",
+                "NetConnection.Connect.Rejected",
+                "Connection failed: Application rejected connection.",
+            ) else {
+                unreachable!()
+            };
+            info.push((
+                "ex".into(),
+                Amf0Value::Object(vec![
+                    ("code".into(), Amf0Value::Number(302.0)),
+                    (
+                        "redirect".into(),
+                        Amf0Value::String("rtmp://edge2.test/live?token=SECRETTOK".into()),
+                    ),
+                ]),
+            ));
+            s.command(
+                0,
+                "_error",
+                t,
+                Amf0Value::Null,
+                vec![Amf0Value::Object(info)],
+            );
+            s.hold();
+        })
+    };
+    let (out, rec) = probe_json(redirect(), "live/k", &[]);
+    assert_eq!(out.status.code(), Some(5), "{rec}");
+    let want = "redirects to rtmp://edge2.test/live?token=SE… (ex.code 302)";
+    assert!(rec["error"].as_str().unwrap().contains(want), "{rec}");
+    assert_eq!(
+        rec["server"]["redirect"],
+        "rtmp://edge2.test/live?token=SE…"
+    );
+    assert!(!rec.to_string().contains("SECRETTOK"), "{rec}");
+    let url = format!("rtmp://127.0.0.1:{}/live/k", redirect());
+    let out = run(&["--timeout", "5s", "play", &url, "-o", "-"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains(want) && !err.contains("SECRETTOK"), "{err}");
+}
+
+/// A `_result` whose transaction id is none of ours: still waited for
+/// (FFmpeg ignores it too), but when the phase times out the failure names
+/// it and is the server's (exit 9), not 'no answer' (exit 3).
+#[test]
+fn a_reply_with_the_wrong_transaction_id() {
+    let wrong = || {
+        server(simple, |mut s| {
+            let t = s.expect("connect");
+            let ok = status("status", "NetConnection.Connect.Success", "");
+            s.command(0, "_result", t + 6.0, Amf0Value::Null, vec![ok]);
+            s.hold();
+        })
+    };
+    let url = format!("rtmp://127.0.0.1:{}/live/k", wrong());
+    let out = run(&["--json", "--timeout", "1s", "probe", &url]);
+    let rec: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(out.status.code(), Some(9), "{rec}");
+    assert_eq!(rec["phase"], "connect", "{rec}");
+    assert!(
+        rec["error"]
+            .as_str()
+            .unwrap()
+            .contains("_result with transaction id 7"),
+        "{rec}"
+    );
+    let url = format!("rtmp://127.0.0.1:{}/live/k", wrong());
+    let out = run(&["--timeout", "1s", "play", &url, "-o", "-"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(9), "{err}");
+    assert!(err.contains("wrong transaction id"), "{err}");
+}

@@ -647,7 +647,8 @@ impl ClientSession {
                     return;
                 };
                 let (_, to) = self.pending.remove(i);
-                let stream_id = cmd.args().first().and_then(Amf0Value::as_f64);
+                let first = cmd.args().first().cloned();
+                let stream_id = first.as_ref().and_then(Amf0Value::as_f64);
                 self.push(
                     now,
                     Event::Reply(Reply {
@@ -665,7 +666,28 @@ impl ClientSession {
                             self.push(now, Event::StreamCreated(id));
                             self.start_stream(id);
                         }
-                        _ => self.state = State::Failed,
+                        // No stream to play or publish on: the server broke
+                        // the protocol (said now, not by a timeout).
+                        _ => {
+                            self.state = State::Failed;
+                            let got = first.map_or("nothing".into(), |v| {
+                                let t = v.to_json().to_string();
+                                let mut t: String = t.chars().take(60).collect();
+                                if t.len() >= 60 {
+                                    t.push('…');
+                                }
+                                crate::text::sanitize(&t).into_owned()
+                            });
+                            self.push(
+                                now,
+                                Event::Malformed {
+                                    msg_type: header.msg_type.0,
+                                    error: format!(
+                                        "the _result to createStream carries no stream id (a number 0 to 4294967295) but {got}"
+                                    ),
+                                },
+                            );
+                        }
                     },
                     ("connect" | "createStream", false) => self.state = State::Failed,
                     _ => {}
