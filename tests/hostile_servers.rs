@@ -383,3 +383,63 @@ fn a_reply_with_the_wrong_transaction_id() {
     assert_eq!(out.status.code(), Some(9), "{err}");
     assert!(err.contains("wrong transaction id"), "{err}");
 }
+
+/// onMetaData as AMF3 (a data message of type 15 whose object follows an
+/// AVM+ switch, as a Flash client with objectEncoding 3 sends it): the FLV
+/// script tag is AMF0 only, so play writes the AMF0 equivalent. Checked
+/// by ffprobe, which reads `encoder` from it (it stopped at the 0x11
+/// marker: "unsupported amf type 17").
+#[test]
+fn play_writes_amf3_metadata_as_amf0() {
+    use rtmptool::proto::amf3::{Amf3Object, Amf3Value};
+    let ffprobe = common::require("ffprobe");
+    let port = server(simple, |mut s| {
+        s.answer_until_play();
+        let meta = Amf3Value::Object(Box::new(Amf3Object {
+            class_name: String::new(),
+            dynamic: true,
+            externalizable: false,
+            sealed: vec![("width".into(), Amf3Value::Integer(32))],
+            dynamic_members: vec![
+                ("encoder".into(), Amf3Value::String("hostile-amf3".into())),
+                ("framerate".into(), Amf3Value::Double(25.0)),
+            ],
+            external: None,
+        }));
+        let mut body = vec![0u8];
+        rtmptool::proto::amf0::encode(&Amf0Value::String("onMetaData".into()), &mut body);
+        rtmptool::proto::amf0::encode(&Amf0Value::AvmPlus(meta), &mut body);
+        s.send(5, 15, 0, 1, &body);
+        s.send(4, 8, 0, 1, &[0xaf, 0, 0x12, 0x10]);
+        s.send(4, 8, 23, 1, &[0xaf, 1, 0x21, 0x10, 0x04, 0x60, 0x8c, 0x1c]);
+        s.send(2, 4, 0, 0, &[0, 1, 0, 0, 0, 1]);
+        s.hold();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.flv");
+    let url = format!("rtmp://127.0.0.1:{port}/live/k");
+    let out = run(&[
+        "--timeout",
+        "5s",
+        "play",
+        &url,
+        "-o",
+        path.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let (_, tags, _) = flv::read_all(&std::fs::read(&path).unwrap()).unwrap();
+    let script = tags
+        .iter()
+        .find(|t| t.tag_type.0 == 18)
+        .expect("a script tag");
+    assert!(!script.data.contains(&0x11), "{:02x?}", &script.data[..]);
+    let probe = std::process::Command::new(ffprobe)
+        .args(["-v", "debug", "-show_entries", "format_tags=encoder"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&probe.stdout) + String::from_utf8_lossy(&probe.stderr);
+    assert!(text.contains("encoder=hostile-amf3"), "{text}");
+    assert!(!text.contains("unsupported amf type"), "{text}");
+}
