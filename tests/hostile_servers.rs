@@ -443,3 +443,45 @@ fn play_writes_amf3_metadata_as_amf0() {
     assert!(text.contains("encoder=hostile-amf3"), "{text}");
     assert!(!text.contains("unsupported amf type"), "{text}");
 }
+
+/// CLI.md's minimum keys of a probe record are in every record, null for
+/// the phases not reached: a failure before the handshake (nothing
+/// listens) and one after it (a server that closes after S2).
+#[test]
+fn a_failed_probe_record_has_every_key() {
+    let closes = server(simple, drop);
+    for (port, phase) in [(common::free_port(), "tcp_connect"), (closes, "connect")] {
+        let url = format!("rtmp://127.0.0.1:{port}/live/k");
+        let out = run(&["--json", "--timeout", "5s", "probe", &url]);
+        let rec: serde_json::Value =
+            serde_json::from_slice(out.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
+        assert_eq!(rec["phase"], phase, "{rec}");
+        assert_eq!(rec["ok"], false, "{rec}");
+        for k in [
+            "type",
+            "seq",
+            "url",
+            "ok",
+            "tcp_connect_ms",
+            "tls_ms",
+            "handshake_ms",
+            "connect_ms",
+            "total_ms",
+            "server",
+            "phase",
+            "error",
+        ] {
+            assert!(rec.get(k).is_some(), "{k} missing: {rec}");
+        }
+        for k in [
+            "handshake",
+            "version",
+            "fms_ver",
+            "chunk_size",
+            "window_ack_size",
+            "peer_bandwidth",
+        ] {
+            assert!(rec["server"].get(k).is_some(), "server.{k} missing: {rec}");
+        }
+    }
+}
