@@ -485,3 +485,92 @@ fn a_failed_probe_record_has_every_key() {
         }
     }
 }
+
+/// A server answering in AMF3 (command messages of type 17 whose info
+/// objects follow an AVM+ switch, as FMS answers objectEncoding 3): the
+/// connect `_result`'s fmsVer and code are read, and a StreamNotFound is a
+/// refusal (exit 5), not a play that started with no media (probe: exit 0,
+/// a false all-clear).
+#[test]
+fn amf3_answers_are_read() {
+    use rtmptool::proto::amf3::{Amf3Object, Amf3Value};
+    fn amf3(members: &[(&str, &str)]) -> Amf0Value {
+        Amf0Value::AvmPlus(Amf3Value::Object(Box::new(Amf3Object {
+            class_name: String::new(),
+            dynamic: true,
+            externalizable: false,
+            sealed: Vec::new(),
+            dynamic_members: members
+                .iter()
+                .map(|(k, v)| (k.to_string(), Amf3Value::String(v.to_string())))
+                .collect(),
+            external: None,
+        })))
+    }
+    fn command17(
+        s: &mut Srv,
+        stream_id: u32,
+        name: &str,
+        txn: f64,
+        obj: Amf0Value,
+        info: Amf0Value,
+    ) {
+        let mut body = vec![0u8];
+        for v in [
+            Amf0Value::String(name.into()),
+            Amf0Value::Number(txn),
+            obj,
+            info,
+        ] {
+            rtmptool::proto::amf0::encode(&v, &mut body);
+        }
+        s.send(if stream_id == 0 { 3 } else { 5 }, 17, 0, stream_id, &body);
+    }
+    let not_found = || {
+        server(simple, |mut s| {
+            let t = s.expect("connect");
+            let props = amf3(&[("fmsVer", "FMS/5,0,3,3029")]);
+            let info = amf3(&[
+                ("level", "status"),
+                ("code", "NetConnection.Connect.Success"),
+            ]);
+            command17(&mut s, 0, "_result", t, props, info);
+            let t = s.expect("createStream");
+            s.command(
+                0,
+                "_result",
+                t,
+                Amf0Value::Null,
+                vec![Amf0Value::Number(1.0)],
+            );
+            s.expect("play");
+            let info = amf3(&[
+                ("level", "error"),
+                ("code", "NetStream.Play.StreamNotFound"),
+                ("description", "no such stream"),
+            ]);
+            command17(&mut s, 1, "onStatus", 0.0, Amf0Value::Null, info);
+            s.hold();
+        })
+    };
+    let (out, rec) = probe_json(not_found(), "live/k", &["--play"]);
+    assert_eq!(out.status.code(), Some(5), "{rec}");
+    assert_eq!(rec["phase"], "play", "{rec}");
+    assert_eq!(rec["server"]["fms_ver"], "FMS/5,0,3,3029", "{rec}");
+    assert_eq!(
+        rec["server"]["connect_code"],
+        "NetConnection.Connect.Success"
+    );
+    assert!(
+        rec["error"]
+            .as_str()
+            .unwrap()
+            .contains("StreamNotFound (no such stream)"),
+        "{rec}"
+    );
+    let url = format!("rtmp://127.0.0.1:{}/live/k", not_found());
+    let out = run(&["--timeout", "5s", "play", &url, "-o", "-"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("NetStream.Play.StreamNotFound"), "{err}");
+}

@@ -638,6 +638,14 @@ impl ClientSession {
     }
 
     fn on_command(&mut self, cmd: Command, header: MessageHeader, now: Duration) {
+        // Values behind an AVM+ switch (a server answering in AMF3, as FMS
+        // does to objectEncoding 3) read as AMF0: a `_error`'s code, an
+        // onStatus level "error" must not go unseen.
+        let Command { encoding, values } = cmd;
+        let cmd = Command {
+            encoding,
+            values: values.into_iter().map(Amf0Value::without_avmplus).collect(),
+        };
         match cmd.name() {
             "_result" | "_error" => {
                 let ok = cmd.name() == "_result";
