@@ -268,6 +268,19 @@ async fn run_phases(
                 if let Some(why) = malformed_command(&ev.event) {
                     return fail(a, Phase::Connect, Fault::Protocol, why);
                 }
+                // A refusal as an onStatus (level error) in place of an
+                // `_error`, which FFmpeg takes as a refusal too.
+                if let Event::Status(st) = &ev.event
+                    && st.is_error()
+                {
+                    a.connect_ms = Some(ms(at.saturating_sub(connect_sent)));
+                    let why = format!(
+                        "the server refused connect: {}",
+                        refusal(url, &st.code, &st.description, args.reveal_keys)
+                    );
+                    observe(a, ev.event, url, args.reveal_keys);
+                    return fail(a, Phase::Connect, Fault::Refused, why);
+                }
                 if let Some(r) = observe(a, ev.event, url, args.reveal_keys) {
                     if !r.ok {
                         a.connect_ms = Some(ms(at.saturating_sub(connect_sent)));

@@ -574,3 +574,40 @@ fn amf3_answers_are_read() {
     assert_eq!(out.status.code(), Some(5), "{err}");
     assert!(err.contains("NetStream.Play.StreamNotFound"), "{err}");
 }
+
+/// A refusal of connect as an onStatus (level error) in place of an
+/// `_error`, the connection then closed: exit 5 with the server's words
+/// (was: 'closed the connection without a reason', exit 3; held open: 'no
+/// answer' after the timeout).
+#[test]
+fn a_connect_refused_by_onstatus() {
+    let refuse = |close: bool| {
+        server(simple, move |mut s| {
+            s.expect("connect");
+            let info = status(
+                "error",
+                "NetConnection.Connect.Rejected",
+                "[ AccessManager.Reject ] : [ code=403 need auth; authmod=adobe ] : ",
+            );
+            s.command(0, "onStatus", 0.0, Amf0Value::Null, vec![info]);
+            if !close {
+                s.hold();
+            }
+        })
+    };
+    let (out, rec) = probe_json(refuse(true), "live/k", &[]);
+    assert_eq!(out.status.code(), Some(5), "{rec}");
+    assert_eq!(rec["phase"], "connect", "{rec}");
+    assert!(
+        rec["error"]
+            .as_str()
+            .unwrap()
+            .contains("code=403 need auth"),
+        "{rec}"
+    );
+    let url = format!("rtmp://127.0.0.1:{}/live/k", refuse(false));
+    let out = run(&["--timeout", "5s", "play", &url, "-o", "-"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("NetConnection.Connect.Rejected"), "{err}");
+}

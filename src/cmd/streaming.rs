@@ -237,7 +237,10 @@ pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
                 d.quickack = false;
                 return Ok(d);
             }
-            Event::Status(s) if s.is_error() && phase == start_phase => {
+            // At connect: a refusal as an onStatus in place of an `_error`.
+            Event::Status(s)
+                if s.is_error() && (phase == Phase::Connect || phase == start_phase) =>
+            {
                 let why = format!(
                     "{shown}: {}: the server refused {}: {}",
                     phase.name(),
