@@ -155,9 +155,18 @@ impl RtmpUrl {
                 None => (path, None),
             }
         };
-        let (url_app, url_stream) = match path.rsplit_once('/') {
-            Some((a, st)) => (a.to_owned(), st.to_owned()),
+        // FFmpeg's split (rtmp_open): the app is the first component, with
+        // the second as its instance when more follow and it has no ':'
+        // (`vod/mp4:dir/file.mp4` is app `vod`, playpath `mp4:dir/file.mp4`);
+        // the rest, slashes and all, is the playpath.
+        let (url_app, url_stream) = match path.split_once('/') {
             None => (path.to_owned(), String::new()),
+            Some((first, rest)) => match rest.split_once('/') {
+                Some((inst, tail)) if !inst.contains(':') => {
+                    (format!("{first}/{inst}"), tail.to_owned())
+                }
+                _ => (first.to_owned(), rest.to_owned()),
+            },
         };
         // With --app, the stream is what follows that app in the path (so an
         // app with an instance can be named), else the last component.
@@ -550,6 +559,19 @@ mod tests {
         assert_eq!(u.stream_with_query(), "streamkey99");
         assert_eq!(u.tc_url(), "rtmp://h:1935/live?token=topsecret");
         assert_eq!(u.to_string(), "rtmp://h/live?token=to…/st…");
+        // As FFmpeg: at most app/instance, the rest is the playpath; a
+        // second component with a ':' is the playpath's start.
+        for (url, app, stream) in [
+            ("rtmp://h/vod/mp4:dir/file.mp4", "vod", "mp4:dir/file.mp4"),
+            ("rtmp://h/vod/mp4:file.mp4", "vod", "mp4:file.mp4"),
+            ("rtmp://h/a/b/c/d", "a/b", "c/d"),
+            ("rtmp://h/a/inst/mp4:c/d", "a/inst", "mp4:c/d"),
+            ("rtmp://h/live//s", "live/", "s"),
+            ("rtmp://h/live/s/", "live/s", ""),
+        ] {
+            let u = p(url);
+            assert_eq!((u.app.as_str(), u.stream.as_str()), (app, stream), "{url}");
+        }
         let u = p("rtmp://h/live?token=t0p/inst/key?x=1");
         assert_eq!(
             (u.app.as_str(), u.stream.as_str(), u.query.as_deref()),
