@@ -579,7 +579,15 @@ fn after_handshake(e: DriveError, what: &str, timeout: Duration) -> String {
     }
 }
 
-async fn handshake_failure(d: &Driver, e: DriveError, timeout: Duration, url: &RtmpUrl) -> String {
+/// Why the RTMP handshake failed, in words: what answered instead, how
+/// much of S0+S1+S2 came, and on a silent plain port whether it speaks TLS
+/// (a second connection sends a ClientHello).
+pub async fn handshake_failure(
+    d: &Driver,
+    e: DriveError,
+    timeout: Duration,
+    url: &RtmpUrl,
+) -> String {
     let got: usize = d.reads.iter().map(|r| r.1).sum();
     match e {
         DriveError::Session(SessionError::Handshake(h)) => {

@@ -611,3 +611,32 @@ fn a_connect_refused_by_onstatus() {
     assert_eq!(out.status.code(), Some(5), "{err}");
     assert!(err.contains("NetConnection.Connect.Rejected"), "{err}");
 }
+
+/// play (and publish, relay: the same connect) names what answered the
+/// handshake as probe does: an HTTP server; a server that closed after
+/// part of S0+S1+S2 (was 'handshake failed: the server closed the
+/// connection').
+#[test]
+fn play_names_what_answered_the_handshake() {
+    for (answer, want) in [
+        (
+            &b"HTTP/1.1 400 Bad Request\r\n\r\n"[..],
+            "an HTTP server answered",
+        ),
+        (&[3u8; 100][..], "after 100 of 3073 bytes of S0+S1+S2"),
+    ] {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut c0c1 = [0u8; 1537];
+            let _ = s.read_exact(&mut c0c1);
+            let _ = s.write_all(answer);
+        });
+        let url = format!("rtmp://127.0.0.1:{port}/live/k");
+        let out = run(&["--timeout", "5s", "play", &url, "-o", "-"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{err}");
+        assert!(err.contains(want), "{err}");
+    }
+}

@@ -158,20 +158,9 @@ pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
                     break;
                 }
             }
-            Err(DriveError::Session(e)) => {
-                return Err(err(
-                    exit::HANDSHAKE,
-                    format!(
-                        "{shown}: handshake: the answer is not RTMP: {}",
-                        rtmptool::text::sanitize(&e.to_string())
-                    ),
-                ));
-            }
             Err(e) => {
-                return Err(err(
-                    exit::HANDSHAKE,
-                    format!("{shown}: handshake failed: {e}"),
-                ));
+                let why = rtmptool::probe::handshake_failure(&d, e, timeout, url).await;
+                return Err(err(exit::HANDSHAKE, format!("{shown}: handshake: {why}")));
             }
         }
     }
