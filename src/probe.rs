@@ -265,7 +265,7 @@ async fn run_phases(
         match d.next_event(deadline).await {
             Ok(ev) => {
                 let at = ev.at;
-                if let Some(why) = malformed_command(&ev.event) {
+                if let Some(why) = malformed_command(&ev.event, url, args.reveal_keys) {
                     return fail(a, Phase::Connect, Fault::Protocol, why);
                 }
                 // A refusal as an onStatus (level error) in place of an
@@ -312,7 +312,7 @@ async fn run_phases(
             match d.next_event(deadline).await {
                 Ok(ev) => {
                     let at = ev.at;
-                    if let Some(why) = malformed_command(&ev.event) {
+                    if let Some(why) = malformed_command(&ev.event, url, args.reveal_keys) {
                         let phase = if created_at.is_some() {
                             start_phase
                         } else {

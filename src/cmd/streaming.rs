@@ -185,7 +185,7 @@ pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
             }
             Err(e) => return Err(drive_failure(&e, phase.name(), &shown, timeout)),
         };
-        if let Some(why) = malformed_command(&ev.event) {
+        if let Some(why) = malformed_command(&ev.event, url, o.reveal_keys) {
             return Err(err(
                 exit::PROTOCOL,
                 format!("{shown}: {}: {why}", phase.name()),

@@ -120,12 +120,14 @@ pub fn random_source() -> impl FnMut(&mut [u8]) {
 /// While a command's answer is awaited, a command message (20 or 17) that
 /// does not decode is the server breaking the protocol (exit 9): the answer
 /// may be that very message, so waiting on would only end in a timeout.
-pub fn malformed_command(ev: &Event) -> Option<String> {
+/// The error text (it may quote the server's values) has the URL's secrets
+/// removed unless `reveal`.
+pub fn malformed_command(ev: &Event, url: &RtmpUrl, reveal: bool) -> Option<String> {
     match ev {
         Event::Malformed { msg_type, error } if matches!(msg_type, 20 | 17) => Some(format!(
             "the server broke the protocol: a malformed {} message ({})",
             crate::proto::message::MessageType(*msg_type),
-            crate::text::sanitize(error)
+            peer_text(url, error, reveal)
         )),
         _ => None,
     }
