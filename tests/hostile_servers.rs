@@ -642,3 +642,22 @@ fn play_names_what_answered_the_handshake() {
         assert!(err.contains(want), "{err}");
     }
 }
+
+/// A connect `_error` with no info object: said so (was 'refused
+/// connect:  ()').
+#[test]
+fn a_connect_error_without_info() {
+    let port = server(simple, |mut s| {
+        let t = s.expect("connect");
+        s.command(0, "_error", t, Amf0Value::Null, vec![]);
+        s.hold();
+    });
+    let (out, rec) = probe_json(port, "live/k", &[]);
+    assert_eq!(out.status.code(), Some(5), "{rec}");
+    assert!(
+        rec["error"].as_str().unwrap().ends_with(
+            "refused connect: no code or description (the reply carries no info object)"
+        ),
+        "{rec}"
+    );
+}

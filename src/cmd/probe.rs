@@ -354,7 +354,9 @@ fn human(
         })
     };
     if a.connect_ms.is_some() {
-        let mut s = g("connect_code").unwrap_or_default();
+        let mut s = g("connect_code")
+            .filter(|c| c != "null")
+            .unwrap_or_else(|| "(no code: the reply carries no info object)".into());
         for (k, label) in [
             ("fms_ver", "fmsVer"),
             ("capabilities", "capabilities"),

@@ -62,6 +62,9 @@ pub fn status_hint(code: &str, description: &str) -> Option<&'static str> {
 /// `"CODE (DESCRIPTION)"` of a refusal, secrets removed, escaped, with the
 /// likely cause when known.
 pub fn refusal(url: &RtmpUrl, code: &str, description: &str, reveal: bool) -> String {
+    if code.is_empty() && description.is_empty() {
+        return "no code or description (the reply carries no info object)".into();
+    }
     let mut why = format!(
         "{} ({})",
         peer_text(url, code, reveal),
