@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::net::client::{
-    malformed_command, peer_json, random_source, refusal, tcp_connect_failure,
+    connect_refusal, malformed_command, peer_json, random_source, refusal, tcp_connect_failure,
 };
 use crate::net::tls::{self, TlsError, TlsOptions};
 use crate::net::{self, DriveError, Driver, Phase, RtmpUrl, Stream};
@@ -110,6 +110,10 @@ pub struct Attempt {
     pub statuses: Vec<Value>,
     /// Things worth knowing that are not failures (delayed-ACK stalls, no media).
     pub notes: Vec<String>,
+    /// The last `_result`/`_error` of the phase whose transaction id
+    /// matched none of ours (and is not 0), as `_result with transaction
+    /// id 7`: if the phase then times out, this is why.
+    pub stray_reply: Option<String>,
 }
 
 /// A duration in ms, rounded to µs.
@@ -254,22 +258,35 @@ async fn run_phases(
         );
     }
     let connect_sent = d.writes.last().map_or(hs_sent, |w| w.0);
+    a.stray_reply = None;
     let reads_before = d.reads.len();
     let deadline = Instant::now() + timeout;
     let connected_at = loop {
         match d.next_event(deadline).await {
             Ok(ev) => {
                 let at = ev.at;
-                if let Some(why) = malformed_command(&ev.event) {
+                if let Some(why) = malformed_command(&ev.event, url, args.reveal_keys) {
                     return fail(a, Phase::Connect, Fault::Protocol, why);
                 }
+                // A refusal as an onStatus (level error) in place of an
+                // `_error`, which FFmpeg takes as a refusal too.
+                if let Event::Status(st) = &ev.event
+                    && st.is_error()
+                {
+                    a.connect_ms = Some(ms(at.saturating_sub(connect_sent)));
+                    let why = format!(
+                        "the server refused connect: {}",
+                        refusal(url, &st.code, &st.description, args.reveal_keys)
+                    );
+                    observe(a, ev.event, url, args.reveal_keys);
+                    return fail(a, Phase::Connect, Fault::Refused, why);
+                }
                 if let Some(r) = observe(a, ev.event, url, args.reveal_keys) {
-                    let info = |k: &str| r.info(k).unwrap_or_default().into_owned();
                     if !r.ok {
                         a.connect_ms = Some(ms(at.saturating_sub(connect_sent)));
                         let why = format!(
                             "the server refused connect: {}",
-                            refusal(url, &info("code"), &info("description"), args.reveal_keys)
+                            connect_refusal(url, &r, args.reveal_keys)
                         );
                         return fail(a, Phase::Connect, Fault::Refused, why);
                     }
@@ -277,14 +294,7 @@ async fn run_phases(
                     break at;
                 }
             }
-            Err(e) => {
-                return fail(
-                    a,
-                    Phase::Connect,
-                    drive_fault(&e),
-                    after_handshake(e, "connect", timeout),
-                );
-            }
+            Err(e) => return fail_after(a, Phase::Connect, e, timeout),
         }
     };
     stall_note(a, &d, reads_before, connect_sent, "connect");
@@ -297,11 +307,12 @@ async fn run_phases(
         };
         let deadline = Instant::now() + timeout;
         let mut created_at = None;
+        a.stray_reply = None;
         let started_at = loop {
             match d.next_event(deadline).await {
                 Ok(ev) => {
                     let at = ev.at;
-                    if let Some(why) = malformed_command(&ev.event) {
+                    if let Some(why) = malformed_command(&ev.event, url, args.reveal_keys) {
                         let phase = if created_at.is_some() {
                             start_phase
                         } else {
@@ -355,12 +366,7 @@ async fn run_phases(
                     } else {
                         Phase::CreateStream
                     };
-                    return fail(
-                        a,
-                        phase,
-                        drive_fault(&e),
-                        after_handshake(e, phase.name(), timeout),
-                    );
+                    return fail_after(a, phase, e, timeout);
                 }
             }
         };
@@ -391,14 +397,7 @@ async fn run_phases(
                         }
                     },
                     Err(DriveError::Timeout) => break,
-                    Err(e) => {
-                        return fail(
-                            a,
-                            Phase::Play,
-                            drive_fault(&e),
-                            after_handshake(e, "play", timeout),
-                        );
-                    }
+                    Err(e) => return fail_after(a, Phase::Play, e, timeout),
                 }
             }
             if a.first_video_ms.is_none() && a.first_audio_ms.is_none() {
@@ -478,6 +477,15 @@ fn observe(
                 "connect_description".into(),
                 json!(r.info("description").map(|t| scrub(&t))),
             );
+            // A redirect (FMS, Wowza): `ex.redirect` of the _error's info.
+            let ex = r.command.args().first().and_then(|o| o.get("ex"));
+            if let Some(to) = ex.and_then(|e| e.get("redirect")).and_then(Amf0Value::text) {
+                let to = match crate::net::RtmpUrl::parse(&to, None, None) {
+                    Ok(u) if !reveal => scrub(&u.shown(false)),
+                    _ => scrub(&to),
+                };
+                s.insert("redirect".into(), json!(to));
+            }
             return Some(r);
         }
         Event::UserControl(uc) => {
@@ -491,6 +499,11 @@ fn observe(
             if let Value::Array(v) = names {
                 let name = c.values.first().and_then(Amf0Value::text);
                 v.push(json!(scrub(name.as_deref().unwrap_or(""))));
+            }
+            if matches!(c.name(), "_result" | "_error")
+                && let Some(t) = c.transaction_id().filter(|&t| t != 0.0)
+            {
+                a.stray_reply = Some(format!("{} with transaction id {t}", c.name()));
             }
         }
         _ => {}
@@ -531,6 +544,27 @@ fn drive_fault(e: &DriveError) -> Fault {
     }
 }
 
+/// A failure after the handshake. A timeout after a reply that matched
+/// none of our transaction ids is the server's fault (exit 9), said so.
+fn fail_after(a: &mut Attempt, phase: Phase, e: DriveError, timeout: Duration) {
+    if matches!(e, DriveError::Timeout)
+        && let Some(stray) = a.stray_reply.take()
+    {
+        let why = format!(
+            "no answer to {} within {timeout:?} but a {}, which matches none of our commands: the server answered with the wrong transaction id",
+            phase.name(),
+            sanitize(&stray)
+        );
+        return fail(a, phase, Fault::Protocol, why);
+    }
+    fail(
+        a,
+        phase,
+        drive_fault(&e),
+        after_handshake(e, phase.name(), timeout),
+    )
+}
+
 fn after_handshake(e: DriveError, what: &str, timeout: Duration) -> String {
     match e {
         DriveError::Timeout => format!("no answer to {what} within {timeout:?}"),
@@ -545,7 +579,15 @@ fn after_handshake(e: DriveError, what: &str, timeout: Duration) -> String {
     }
 }
 
-async fn handshake_failure(d: &Driver, e: DriveError, timeout: Duration, url: &RtmpUrl) -> String {
+/// Why the RTMP handshake failed, in words: what answered instead, how
+/// much of S0+S1+S2 came, and on a silent plain port whether it speaks TLS
+/// (a second connection sends a ClientHello).
+pub async fn handshake_failure(
+    d: &Driver,
+    e: DriveError,
+    timeout: Duration,
+    url: &RtmpUrl,
+) -> String {
     let got: usize = d.reads.iter().map(|r| r.1).sum();
     match e {
         DriveError::Session(SessionError::Handshake(h)) => {

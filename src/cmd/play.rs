@@ -662,6 +662,12 @@ fn script_body(data: DataMessage) -> Option<Bytes> {
     if data_name(&values).starts_with("|RtmpSampleAccess") || values.is_empty() {
         return None;
     }
+    // An FLV script tag is AMF0 only: AMF3 values (a data message of type
+    // 15, an AVM+ switch) go in as their AMF0 equivalents.
+    let values = values
+        .into_iter()
+        .map(rtmptool::proto::amf0::Amf0Value::without_avmplus)
+        .collect();
     Some(
         Message::Data(DataMessage {
             encoding: Encoding::Amf0,

@@ -201,6 +201,10 @@ fn enhanced_text(e: &Value) -> String {
 
 fn record(seq: u32, args: &ProbeArgs, url: &RtmpUrl, a: &Attempt) -> Value {
     let mut server = serde_json::Map::new();
+    // CLI.md's keys are there in every record, null before the handshake.
+    for k in ["handshake", "version"] {
+        server.insert(k.into(), Value::Null);
+    }
     if let Some(o) = &a.hs {
         let v = o.peer_version;
         server.insert("handshake".into(), json!(hs_kind(o)));
@@ -350,7 +354,9 @@ fn human(
         })
     };
     if a.connect_ms.is_some() {
-        let mut s = g("connect_code").unwrap_or_default();
+        let mut s = g("connect_code")
+            .filter(|c| c != "null")
+            .unwrap_or_else(|| "(no code: the reply carries no info object)".into());
         for (k, label) in [
             ("fms_ver", "fmsVer"),
             ("capabilities", "capabilities"),

@@ -9,7 +9,7 @@ use rtmptool::net::tls::{self, TlsError, TlsOptions};
 use rtmptool::net::{self, DriveError, Driver, Phase, RtmpUrl, Stream};
 use rtmptool::proto::session::{ClientSession, Event, Goal, SessionConfig};
 
-pub use rtmptool::net::client::{malformed_command, random_source, refusal};
+pub use rtmptool::net::client::{connect_refusal, malformed_command, random_source, refusal};
 
 /// Connection options common to `publish` and `play`.
 pub struct ConnectOptions<'a> {
@@ -158,37 +158,40 @@ pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
                     break;
                 }
             }
-            Err(DriveError::Session(e)) => {
-                return Err(err(
-                    exit::HANDSHAKE,
-                    format!(
-                        "{shown}: handshake: the answer is not RTMP: {}",
-                        rtmptool::text::sanitize(&e.to_string())
-                    ),
-                ));
-            }
             Err(e) => {
-                return Err(err(
-                    exit::HANDSHAKE,
-                    format!("{shown}: handshake failed: {e}"),
-                ));
+                let why = rtmptool::probe::handshake_failure(&d, e, timeout, url).await;
+                return Err(err(exit::HANDSHAKE, format!("{shown}: handshake: {why}")));
             }
         }
     }
     let mut phase = Phase::Connect;
     let start_phase = if publish { Phase::Publish } else { Phase::Play };
-    let deadline = Instant::now() + timeout;
+    let mut deadline = Instant::now() + timeout;
+    // A reply that matched none of our transaction ids, if the phase then
+    // times out: the server answered with the wrong one (exit 9).
+    let mut stray: Option<String> = None;
     loop {
-        let ev = d
-            .next_event(deadline)
-            .await
-            .map_err(|e| drive_failure(&e, phase.name(), &shown, timeout))?;
-        if let Some(why) = malformed_command(&ev.event) {
+        let ev = match d.next_event(deadline).await {
+            Ok(ev) => ev,
+            Err(DriveError::Timeout) if stray.is_some() => {
+                return Err(err(
+                    exit::PROTOCOL,
+                    format!(
+                        "{shown}: {}: no answer within {timeout:?} but a {}, which matches none of our commands: the server answered with the wrong transaction id",
+                        phase.name(),
+                        stray.unwrap_or_default()
+                    ),
+                ));
+            }
+            Err(e) => return Err(drive_failure(&e, phase.name(), &shown, timeout)),
+        };
+        if let Some(why) = malformed_command(&ev.event, url, o.reveal_keys) {
             return Err(err(
                 exit::PROTOCOL,
                 format!("{shown}: {}: {why}", phase.name()),
             ));
         }
+        let before = phase;
         match ev.event {
             Event::Reply(r) if r.to == "connect" && r.ok => phase = Phase::CreateStream,
             Event::Reply(r) if !r.ok => {
@@ -197,18 +200,22 @@ pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
                 } else {
                     Phase::CreateStream
                 };
+                let why = if r.to == "connect" {
+                    connect_refusal(url, &r, o.reveal_keys)
+                } else {
+                    refusal(
+                        url,
+                        &r.info("code").unwrap_or_default(),
+                        &r.info("description").unwrap_or_default(),
+                        o.reveal_keys,
+                    )
+                };
                 return Err(err(
                     exit::REFUSED,
                     format!(
-                        "{shown}: {}: the server refused {}: {}",
+                        "{shown}: {}: the server refused {}: {why}",
                         phase.name(),
                         r.to,
-                        refusal(
-                            url,
-                            &r.info("code").unwrap_or_default(),
-                            &r.info("description").unwrap_or_default(),
-                            o.reveal_keys
-                        )
                     ),
                 ));
             }
@@ -219,7 +226,10 @@ pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
                 d.quickack = false;
                 return Ok(d);
             }
-            Event::Status(s) if s.is_error() && phase == start_phase => {
+            // At connect: a refusal as an onStatus in place of an `_error`.
+            Event::Status(s)
+                if s.is_error() && (phase == Phase::Connect || phase == start_phase) =>
+            {
                 let why = format!(
                     "{shown}: {}: the server refused {}: {}",
                     phase.name(),
@@ -228,7 +238,17 @@ pub async fn connect(o: ConnectOptions<'_>) -> Result<Driver, Exit> {
                 );
                 return Err(err(exit::REFUSED, why));
             }
+            Event::Command(c) if matches!(c.name(), "_result" | "_error") => {
+                if let Some(t) = c.transaction_id().filter(|&t| t != 0.0) {
+                    stray = Some(format!("{} with transaction id {t}", c.name()));
+                }
+            }
             _ => {}
+        }
+        // Each phase has its own limit (CLI.md's --timeout).
+        if phase != before {
+            deadline = Instant::now() + timeout;
+            stray = None;
         }
     }
 }

@@ -4,7 +4,8 @@
 //! handshake randomness.
 
 use crate::net::RtmpUrl;
-use crate::proto::session::Event;
+use crate::proto::amf0::Amf0Value;
+use crate::proto::session::{Event, Reply};
 
 /// Text a server sent (onStatus code and description, `_error` info,
 /// fmsVer) made fit for a terminal line: the URL's secrets removed (unless
@@ -61,6 +62,9 @@ pub fn status_hint(code: &str, description: &str) -> Option<&'static str> {
 /// `"CODE (DESCRIPTION)"` of a refusal, secrets removed, escaped, with the
 /// likely cause when known.
 pub fn refusal(url: &RtmpUrl, code: &str, description: &str, reveal: bool) -> String {
+    if code.is_empty() && description.is_empty() {
+        return "no code or description (the reply carries no info object)".into();
+    }
     let mut why = format!(
         "{} ({})",
         peer_text(url, code, reveal),
@@ -71,6 +75,32 @@ pub fn refusal(url: &RtmpUrl, code: &str, description: &str, reveal: bool) -> St
         why.push_str(h);
     }
     why
+}
+
+/// Why the server refused `connect` (its `_error`), as [`refusal`] says
+/// it; a redirect (FMS and Wowza: `NetConnection.Connect.Rejected` with
+/// `ex.code` 302 and the new address in `ex.redirect`) is named with that
+/// address, its secrets removed unless `reveal`.
+pub fn connect_refusal(url: &RtmpUrl, reply: &Reply, reveal: bool) -> String {
+    let info = |k: &str| reply.info(k).unwrap_or_default().into_owned();
+    let (code, description) = (info("code"), info("description"));
+    let ex = reply.command.args().first().and_then(|o| o.get("ex"));
+    let Some(to) = ex.and_then(|e| e.get("redirect")).and_then(Amf0Value::text) else {
+        return refusal(url, &code, &description, reveal);
+    };
+    let shown = match RtmpUrl::parse(&to, None, None) {
+        Ok(u) if !reveal => peer_text(url, &u.shown(false), false),
+        _ => peer_text(url, &to, reveal),
+    };
+    let ex_code = ex
+        .and_then(|e| e.get("code"))
+        .and_then(Amf0Value::as_f64)
+        .map_or(String::new(), |c| format!(" (ex.code {c})"));
+    format!(
+        "{} ({}): the server redirects to {shown}{ex_code}: connect there",
+        peer_text(url, &code, reveal),
+        peer_text(url, &description, reveal)
+    )
 }
 
 /// Handshake random bytes: need no cryptographic quality (the digest
@@ -93,12 +123,14 @@ pub fn random_source() -> impl FnMut(&mut [u8]) {
 /// While a command's answer is awaited, a command message (20 or 17) that
 /// does not decode is the server breaking the protocol (exit 9): the answer
 /// may be that very message, so waiting on would only end in a timeout.
-pub fn malformed_command(ev: &Event) -> Option<String> {
+/// The error text (it may quote the server's values) has the URL's secrets
+/// removed unless `reveal`.
+pub fn malformed_command(ev: &Event, url: &RtmpUrl, reveal: bool) -> Option<String> {
     match ev {
         Event::Malformed { msg_type, error } if matches!(msg_type, 20 | 17) => Some(format!(
             "the server broke the protocol: a malformed {} message ({})",
             crate::proto::message::MessageType(*msg_type),
-            crate::text::sanitize(error)
+            peer_text(url, error, reveal)
         )),
         _ => None,
     }

@@ -510,7 +510,13 @@ impl Driver {
     /// and hands it to the session; returns the number of bytes read. Cancel
     /// safe: bytes are only consumed when the read completes. Used by
     /// streaming commands that interleave sending and receiving.
+    /// When the bytes read hold a fault after complete messages, those
+    /// messages' events come first (`Ok`): the error is returned by the
+    /// next call.
     pub async fn read_some(&mut self) -> Result<usize, DriveError> {
+        if let Some(e) = self.session.error() {
+            return Err(e.clone().into());
+        }
         let n = self
             .stream
             .read_buf(self.session.receive_buffer(READ_SIZE))
@@ -522,17 +528,23 @@ impl Driver {
         if self.quickack {
             arm_quickack(self.stream.tcp());
         }
-        self.session.handle_received(n, now)?;
-        Ok(n)
+        match self.session.handle_received(n, now) {
+            Err(e) if !self.session.has_events() => Err(e.into()),
+            _ => Ok(n),
+        }
     }
 
     /// Flushes, then waits for the next session event (reading as needed)
-    /// until `deadline`.
+    /// until `deadline`. When the input holds a fault, the events of what
+    /// came before it come out first, then the error.
     pub async fn next_event(&mut self, deadline: Instant) -> Result<SessionEvent, DriveError> {
         loop {
             self.flush().await?;
             if let Some(ev) = self.session.poll_event() {
                 return Ok(ev);
+            }
+            if let Some(e) = self.session.error() {
+                return Err(e.clone().into());
             }
             let left = deadline.saturating_duration_since(Instant::now());
             let buf = self.session.receive_buffer(READ_SIZE);
@@ -550,7 +562,8 @@ impl Driver {
             if self.reads.len() < MAX_LOGGED_IO {
                 self.reads.push((now, n));
             }
-            self.session.handle_received(n, now)?;
+            // A fault is returned above once the events before it are out.
+            let _ = self.session.handle_received(n, now);
         }
     }
 }

@@ -62,6 +62,15 @@ pub enum UrlError {
     /// An IPv6 literal without its closing bracket.
     #[error("URL {0}: IPv6 address without closing ']'")]
     Bracket(String),
+    /// An IPv6 address without brackets, text in brackets that is not an
+    /// IPv6 address, or text after the closing bracket that is not a port.
+    #[error("URL {url}: {why} (IPv6 as in rtmp://[::1]:1935/app/stream)")]
+    Ipv6 {
+        /// The URL, redacted.
+        url: String,
+        /// What is wrong.
+        why: &'static str,
+    },
     /// Neither the URL nor `--app` names an application.
     #[error("URL {0}: no application (rtmp://host/APP/stream, or --app)")]
     NoApp(String),
@@ -87,9 +96,24 @@ impl RtmpUrl {
         let (host, port_text) = if let Some(v6) = hostport.strip_prefix('[') {
             let end = v6.find(']').ok_or_else(|| UrlError::Bracket(shown()))?;
             let after = &v6[end + 1..];
+            let ipv6 = |why| UrlError::Ipv6 { url: shown(), why };
+            // A zone (`fe80::1%eth0`) is the resolver's to check.
+            let addr = v6[..end].split('%').next().unwrap_or_default();
+            if addr.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(ipv6("the text in brackets is not an IPv6 address"));
+            }
+            if !after.is_empty() && !after.starts_with(':') {
+                return Err(ipv6("text after ']' that is not ':port'"));
+            }
             (&v6[..end], after.strip_prefix(':'))
         } else {
             match hostport.rsplit_once(':') {
+                Some((h, _)) if h.contains(':') => {
+                    return Err(UrlError::Ipv6 {
+                        url: shown(),
+                        why: "an IPv6 address needs brackets",
+                    });
+                }
                 Some((h, p)) => (h, Some(p)),
                 None => (hostport, None),
             }
@@ -131,9 +155,18 @@ impl RtmpUrl {
                 None => (path, None),
             }
         };
-        let (url_app, url_stream) = match path.rsplit_once('/') {
-            Some((a, st)) => (a.to_owned(), st.to_owned()),
+        // FFmpeg's split (rtmp_open): the app is the first component, with
+        // the second as its instance when more follow and it has no ':'
+        // (`vod/mp4:dir/file.mp4` is app `vod`, playpath `mp4:dir/file.mp4`);
+        // the rest, slashes and all, is the playpath.
+        let (url_app, url_stream) = match path.split_once('/') {
             None => (path.to_owned(), String::new()),
+            Some((first, rest)) => match rest.split_once('/') {
+                Some((inst, tail)) if !inst.contains(':') => {
+                    (format!("{first}/{inst}"), tail.to_owned())
+                }
+                _ => (first.to_owned(), rest.to_owned()),
+            },
         };
         // With --app, the stream is what follows that app in the path (so an
         // app with an instance can be named), else the last component.
@@ -526,6 +559,19 @@ mod tests {
         assert_eq!(u.stream_with_query(), "streamkey99");
         assert_eq!(u.tc_url(), "rtmp://h:1935/live?token=topsecret");
         assert_eq!(u.to_string(), "rtmp://h/live?token=to…/st…");
+        // As FFmpeg: at most app/instance, the rest is the playpath; a
+        // second component with a ':' is the playpath's start.
+        for (url, app, stream) in [
+            ("rtmp://h/vod/mp4:dir/file.mp4", "vod", "mp4:dir/file.mp4"),
+            ("rtmp://h/vod/mp4:file.mp4", "vod", "mp4:file.mp4"),
+            ("rtmp://h/a/b/c/d", "a/b", "c/d"),
+            ("rtmp://h/a/inst/mp4:c/d", "a/inst", "mp4:c/d"),
+            ("rtmp://h/live//s", "live/", "s"),
+            ("rtmp://h/live/s/", "live/s", ""),
+        ] {
+            let u = p(url);
+            assert_eq!((u.app.as_str(), u.stream.as_str()), (app, stream), "{url}");
+        }
         let u = p("rtmp://h/live?token=t0p/inst/key?x=1");
         assert_eq!(
             (u.app.as_str(), u.stream.as_str(), u.query.as_deref()),
@@ -589,6 +635,20 @@ mod tests {
             RtmpUrl::parse("rtmp://[::1/a", None, None),
             Err(UrlError::Bracket(_))
         ));
+        for (u, why) in [
+            ("rtmp://::1/live/s", "needs brackets"),
+            ("rtmp://fe80::1:1936/live/s", "needs brackets"),
+            ("rtmp://[zz]/live/s", "not an IPv6 address"),
+            ("rtmp://[127.0.0.1]/live/s", "not an IPv6 address"),
+            ("rtmp://[::1]1936/live/s", "not ':port'"),
+        ] {
+            let e = RtmpUrl::parse(u, None, None).unwrap_err();
+            assert!(
+                matches!(e, UrlError::Ipv6 { .. }) && e.to_string().contains(why),
+                "{u}: {e}"
+            );
+        }
+        assert_eq!(p("rtmp://[fe80::1%lo]:1936/a/b").host, "fe80::1%lo");
         assert!(matches!(
             RtmpUrl::parse("rtmp://h", None, None),
             Err(UrlError::NoApp(_))

@@ -256,6 +256,87 @@ pub fn truncation(values: &[Amf0Value]) -> Option<&Truncation> {
     }
 }
 
+/// An AMF3 value as the AMF0 value closest to it (see
+/// [`Amf0Value::without_avmplus`]).
+fn from_amf3(v: &Amf3Value) -> Amf0Value {
+    let members = |m: &[(String, Amf3Value)]| {
+        m.iter()
+            .map(|(k, v)| (k.clone(), from_amf3(v)))
+            .collect::<Vec<_>>()
+    };
+    let numbers = |it: &mut dyn Iterator<Item = f64>| {
+        Amf0Value::StrictArray(it.map(Amf0Value::Number).collect())
+    };
+    match v {
+        Amf3Value::Undefined => Amf0Value::Undefined,
+        Amf3Value::Null | Amf3Value::ByteArray(_) | Amf3Value::CyclicReference(_) => {
+            Amf0Value::Null
+        }
+        Amf3Value::Boolean(b) => Amf0Value::Boolean(*b),
+        Amf3Value::Integer(i) => Amf0Value::Number(f64::from(*i)),
+        Amf3Value::Double(d) => Amf0Value::Number(*d),
+        Amf3Value::String(s) => Amf0Value::String(s.clone()),
+        Amf3Value::XmlDocument(s) | Amf3Value::Xml(s) => Amf0Value::XmlDocument(s.clone()),
+        Amf3Value::Date(ms) => Amf0Value::Date {
+            millis: *ms,
+            timezone: 0,
+        },
+        Amf3Value::Array { assoc, dense } if assoc.is_empty() => {
+            Amf0Value::StrictArray(dense.iter().map(from_amf3).collect())
+        }
+        Amf3Value::Array { assoc, dense } => {
+            let mut properties = members(assoc);
+            properties.extend(
+                dense
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (i.to_string(), from_amf3(v))),
+            );
+            Amf0Value::EcmaArray {
+                count: properties.len() as u32,
+                properties,
+            }
+        }
+        Amf3Value::Object(o) => {
+            if o.externalizable {
+                return o.external.as_deref().map_or(Amf0Value::Null, from_amf3);
+            }
+            let mut properties = members(&o.sealed);
+            properties.extend(members(&o.dynamic_members));
+            if o.class_name.is_empty() {
+                Amf0Value::Object(properties)
+            } else {
+                Amf0Value::TypedObject {
+                    class_name: o.class_name.clone(),
+                    properties,
+                }
+            }
+        }
+        Amf3Value::VectorInt { items, .. } => numbers(&mut items.iter().map(|&i| f64::from(i))),
+        Amf3Value::VectorUint { items, .. } => numbers(&mut items.iter().map(|&i| f64::from(i))),
+        Amf3Value::VectorDouble { items, .. } => numbers(&mut items.iter().copied()),
+        Amf3Value::VectorObject { items, .. } => {
+            Amf0Value::StrictArray(items.iter().map(from_amf3).collect())
+        }
+        Amf3Value::Dictionary { entries, .. } => {
+            let properties: Vec<(String, Amf0Value)> = entries
+                .iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Amf3Value::String(s) => s.clone(),
+                        k => k.to_json().to_string(),
+                    };
+                    (key, from_amf3(v))
+                })
+                .collect();
+            Amf0Value::EcmaArray {
+                count: properties.len() as u32,
+                properties,
+            }
+        }
+    }
+}
+
 impl Amf0Value {
     /// The string inside [`Amf0Value::String`] or [`Amf0Value::LongString`].
     pub fn as_str(&self) -> Option<&str> {
@@ -291,6 +372,43 @@ impl Amf0Value {
             | Amf0Value::EcmaArray { properties: p, .. }
             | Amf0Value::TypedObject { properties: p, .. } => Some(p),
             _ => None,
+        }
+    }
+
+    /// The value with every AVM+ switch (an AMF3 value inside AMF0)
+    /// replaced by the AMF0 value closest to it, for places that take AMF0
+    /// only: an FLV script tag (FLV 10.1 §E.4.4 knows no 0x11 marker, and
+    /// FFmpeg's demuxer stops at it). AMF3 integers and doubles become
+    /// numbers; an array with named members an ECMA array (the dense
+    /// members under "0", "1", …), one without a strict array; an object
+    /// an object (a typed object when it has a class name), sealed members
+    /// first; vectors strict arrays; a dictionary an ECMA array keyed by
+    /// each key's text or JSON; XML an XML document; a byte array, a cyclic
+    /// reference or an opaque externalizable object null.
+    pub fn without_avmplus(self) -> Amf0Value {
+        let props = |p: Vec<(String, Amf0Value)>| {
+            p.into_iter()
+                .map(|(k, v)| (k, v.without_avmplus()))
+                .collect::<Vec<_>>()
+        };
+        match self {
+            Amf0Value::AvmPlus(v) => from_amf3(&v),
+            Amf0Value::Object(p) => Amf0Value::Object(props(p)),
+            Amf0Value::EcmaArray { count, properties } => Amf0Value::EcmaArray {
+                count,
+                properties: props(properties),
+            },
+            Amf0Value::TypedObject {
+                class_name,
+                properties,
+            } => Amf0Value::TypedObject {
+                class_name,
+                properties: props(properties),
+            },
+            Amf0Value::StrictArray(v) => {
+                Amf0Value::StrictArray(v.into_iter().map(Amf0Value::without_avmplus).collect())
+            }
+            v => v,
         }
     }
 
@@ -880,6 +998,60 @@ pub fn encode_all(values: &[Amf0Value]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amf3_values_become_their_amf0_equivalents() {
+        use crate::proto::amf3::Amf3Object;
+        let obj = |class: &str| {
+            Amf3Value::Object(Box::new(Amf3Object {
+                class_name: class.into(),
+                dynamic: true,
+                externalizable: false,
+                sealed: vec![("a".into(), Amf3Value::Integer(-3))],
+                dynamic_members: vec![("b".into(), Amf3Value::Double(0.5))],
+                external: None,
+            }))
+        };
+        let props = vec![
+            ("a".to_string(), Amf0Value::Number(-3.0)),
+            ("b".to_string(), Amf0Value::Number(0.5)),
+        ];
+        let v = Amf0Value::StrictArray(vec![
+            Amf0Value::AvmPlus(obj("")),
+            Amf0Value::Object(vec![("t".into(), Amf0Value::AvmPlus(obj("C")))]),
+            Amf0Value::AvmPlus(Amf3Value::Array {
+                assoc: vec![("k".into(), Amf3Value::Boolean(true))],
+                dense: vec![Amf3Value::String("x".into())],
+            }),
+            Amf0Value::AvmPlus(Amf3Value::VectorInt {
+                fixed: false,
+                items: vec![1, -1],
+            }),
+            Amf0Value::AvmPlus(Amf3Value::ByteArray(vec![1, 2])),
+        ]);
+        assert_eq!(
+            v.without_avmplus(),
+            Amf0Value::StrictArray(vec![
+                Amf0Value::Object(props.clone()),
+                Amf0Value::Object(vec![(
+                    "t".into(),
+                    Amf0Value::TypedObject {
+                        class_name: "C".into(),
+                        properties: props,
+                    }
+                )]),
+                Amf0Value::EcmaArray {
+                    count: 2,
+                    properties: vec![
+                        ("k".into(), Amf0Value::Boolean(true)),
+                        ("0".into(), Amf0Value::String("x".into())),
+                    ],
+                },
+                Amf0Value::StrictArray(vec![Amf0Value::Number(1.0), Amf0Value::Number(-1.0)]),
+                Amf0Value::Null,
+            ])
+        );
+    }
     use crate::proto::amf3::tests::arb_amf3;
     use proptest::prelude::*;
     use serde_json::json;

@@ -356,6 +356,17 @@ impl ClientSession {
         self.events.pop_front()
     }
 
+    /// Whether events wait for [`ClientSession::poll_event`].
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// What stopped the session, once something did. The events of the
+    /// input before the fault stay queued: a driver hands them out first.
+    pub fn error(&self) -> Option<&SessionError> {
+        self.failed.as_ref()
+    }
+
     /// Feeds bytes received from the peer. After an error, every call returns
     /// the same error.
     pub fn handle_input(&mut self, data: &[u8], now: Duration) -> Result<(), SessionError> {
@@ -627,6 +638,14 @@ impl ClientSession {
     }
 
     fn on_command(&mut self, cmd: Command, header: MessageHeader, now: Duration) {
+        // Values behind an AVM+ switch (a server answering in AMF3, as FMS
+        // does to objectEncoding 3) read as AMF0: a `_error`'s code, an
+        // onStatus level "error" must not go unseen.
+        let Command { encoding, values } = cmd;
+        let cmd = Command {
+            encoding,
+            values: values.into_iter().map(Amf0Value::without_avmplus).collect(),
+        };
         match cmd.name() {
             "_result" | "_error" => {
                 let ok = cmd.name() == "_result";
@@ -636,7 +655,8 @@ impl ClientSession {
                     return;
                 };
                 let (_, to) = self.pending.remove(i);
-                let stream_id = cmd.args().first().and_then(Amf0Value::as_f64);
+                let first = cmd.args().first().cloned();
+                let stream_id = first.as_ref().and_then(Amf0Value::as_f64);
                 self.push(
                     now,
                     Event::Reply(Reply {
@@ -654,7 +674,28 @@ impl ClientSession {
                             self.push(now, Event::StreamCreated(id));
                             self.start_stream(id);
                         }
-                        _ => self.state = State::Failed,
+                        // No stream to play or publish on: the server broke
+                        // the protocol (said now, not by a timeout).
+                        _ => {
+                            self.state = State::Failed;
+                            let got = first.map_or("nothing".into(), |v| {
+                                let t = v.to_json().to_string();
+                                let mut t: String = t.chars().take(60).collect();
+                                if t.len() >= 60 {
+                                    t.push('…');
+                                }
+                                crate::text::sanitize(&t).into_owned()
+                            });
+                            self.push(
+                                now,
+                                Event::Malformed {
+                                    msg_type: header.msg_type.0,
+                                    error: format!(
+                                        "the _result to createStream carries no stream id (a number 0 to 4294967295) but {got}"
+                                    ),
+                                },
+                            );
+                        }
                     },
                     ("connect" | "createStream", false) => self.state = State::Failed,
                     _ => {}
