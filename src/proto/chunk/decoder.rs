@@ -84,13 +84,10 @@ impl ReserveBudget {
         self.held.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Counts `n` bytes no longer held.
+    /// Counts `n` bytes no longer held (of those counted by [`Self::hold`]).
     pub fn unhold(&self, n: usize) {
-        let _ = self
-            .held
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
-                Some(u.saturating_sub(n))
-            });
+        let before = self.held.fetch_sub(n, Ordering::Relaxed);
+        debug_assert!(before >= n, "unhold {n} of {before} held");
     }
 
     /// Bytes reserved now.
@@ -118,6 +115,25 @@ impl ReserveBudget {
                 Some(u.saturating_sub(n))
             });
     }
+}
+
+/// Bytes of a decoder's incomplete messages not counted in the shared
+/// [`ReserveBudget::held`] (the frame a stream has in progress): what the
+/// budget bounds is decoders holding more.
+pub const UNCOUNTED_PARTIAL: usize = 16 << 10;
+
+/// The shared count moves in steps of this many bytes (16 KiB): a stream's
+/// chunks change it every few chunks, not every one.
+const COUNT_STEP: usize = 16 << 10;
+
+/// Of a decoder's incomplete messages' bytes, those the shared budget
+/// counts: what is past [`UNCOUNTED_PARTIAL`], rounded up to a step.
+#[inline]
+fn counted(partial: usize) -> usize {
+    partial
+        .saturating_sub(UNCOUNTED_PARTIAL)
+        .div_ceil(COUNT_STEP)
+        .saturating_mul(COUNT_STEP)
 }
 
 /// Settings of a [`ChunkDecoder`].
@@ -496,13 +512,19 @@ impl ChunkDecoder {
     }
 
     /// Gives back `n` reserved bytes (to the shared budget too).
-    /// Sets the bytes incomplete messages hold, and the shared count.
+    /// Sets the bytes incomplete messages hold, and the shared count (of
+    /// what is past [`UNCOUNTED_PARTIAL`]: the usual frame in progress costs
+    /// no shared update).
+    #[inline]
     fn set_partial(&mut self, n: usize) {
-        if let Some(g) = &self.cfg.reserve_budget {
-            if n > self.partial_bytes {
-                g.hold(n - self.partial_bytes);
+        let (was, now) = (counted(self.partial_bytes), counted(n));
+        if was != now
+            && let Some(g) = &self.cfg.reserve_budget
+        {
+            if now > was {
+                g.hold(now - was);
             } else {
-                g.unhold(self.partial_bytes - n);
+                g.unhold(was - now);
             }
         }
         self.partial_bytes = n;
@@ -669,7 +691,7 @@ impl ChunkDecoder {
         if self.buf.len() < pos {
             return None;
         }
-        let in_progress = st.and_then(|s| s.partial.as_ref().map(|p| (p.received(), p.length)));
+        let in_progress = st.and_then(|s| s.partial.as_ref().map(|p| (p.data.len(), p.length)));
         let (received, msg_len) = match (bh.fmt, in_progress) {
             (3, Some(p)) => p,
             (0 | 1, _) => (0, be24(&h[3..6])),
@@ -915,7 +937,9 @@ impl ChunkDecoder {
             Some(s) => (
                 s.ext,
                 s.ext_value,
-                s.partial.as_ref().map(|p| (p.received(), p.length)),
+                // (A partial given up by `free_partials` is never continued:
+                // a restart reports it first.)
+                s.partial.as_ref().map(|p| (p.data.len(), p.length)),
             ),
             None => (false, 0, None),
         };
@@ -968,12 +992,15 @@ impl ChunkDecoder {
         if !single {
             let after = self.partial_bytes + payload_len;
             // The decoders that share a budget, together.
-            let shared = self
-                .cfg
-                .reserve_budget
-                .as_ref()
-                .map(|g| (g.held() + payload_len, g.held_limit()))
-                .filter(|&(all, limit)| all > limit);
+            let (was, now) = (counted(self.partial_bytes), counted(after));
+            let shared = if now > was
+                && let Some(g) = &self.cfg.reserve_budget
+            {
+                let all = g.held() + now - was;
+                (all > g.held_limit()).then_some((all, g.held_limit()))
+            } else {
+                None
+            };
             if after > self.cfg.max_partial_bytes || shared.is_some() {
                 let prev_type = self.states.get(csid as usize).map_or(0, |s| s.msg_type);
                 let (buffered, limit) = shared.unwrap_or((after, self.cfg.max_partial_bytes));
@@ -1149,8 +1176,10 @@ impl ChunkDecoder {
         };
         self.reserved += reserved_now;
         self.release(released);
+        // What incomplete messages hold after this chunk, counted once.
+        let mut partial = self.partial_bytes;
         if let Some((received, length)) = dropped {
-            self.set_partial(self.partial_bytes.saturating_sub(received));
+            partial = partial.saturating_sub(received);
             self.events.push_back(ChunkEvent::MessageInterrupted {
                 csid,
                 received,
@@ -1159,12 +1188,15 @@ impl ChunkDecoder {
             });
         }
         if !single {
-            self.set_partial(self.partial_bytes + payload_len);
+            partial += payload_len;
+            if let Some(msg) = &complete {
+                partial = partial.saturating_sub(msg.payload.len());
+            }
+        }
+        if partial != self.partial_bytes {
+            self.set_partial(partial);
         }
         if let Some(msg) = complete {
-            if !single {
-                self.set_partial(self.partial_bytes.saturating_sub(msg.payload.len()));
-            }
             if missing > 0 {
                 // Filled bytes: the header is right, the body is not whole.
                 self.events.push_back(ChunkEvent::Damaged(DamagedMessage {

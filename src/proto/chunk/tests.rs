@@ -286,56 +286,61 @@ fn hostile_lengths_do_not_allocate() {
 /// decoder held goes back when it gives its messages up or is dropped.
 #[test]
 fn decoders_sharing_a_budget_hold_at_most_its_limit_together() {
-    use super::decoder::ReserveBudget;
-    let budget = ReserveBudget::with_held_limit(1 << 20, 1000);
+    use super::decoder::{ReserveBudget, UNCOUNTED_PARTIAL};
+    // Each decoder's first 16 KiB in progress is its own; past it the
+    // shared count moves in 16 KiB steps.
+    let budget = ReserveBudget::with_held_limit(1 << 20, 40_000);
     let new = || {
         ChunkDecoder::new(DecoderConfig {
-            chunk_size: 300,
+            chunk_size: 20_000,
             reserve_budget: Some(budget.clone()),
             ..Default::default()
         })
     };
-    // A message of 65536 bytes, its first 300 sent.
+    // A message of 65536 bytes, its first 20000 sent.
     let mut first = Vec::new();
     first.push(4u8);
     first.extend_from_slice(&[0, 0, 0, 0x01, 0x00, 0x00, 9, 1, 0, 0, 0]);
-    first.extend_from_slice(&[0x17; 300]);
-    let (mut a, mut b, mut c) = (new(), new(), new());
-    for d in [&mut a, &mut b, &mut c] {
+    first.extend_from_slice(&[0x17; 20_000]);
+    assert!(20_000 > UNCOUNTED_PARTIAL);
+    let (mut a, mut b) = (new(), new());
+    for d in [&mut a, &mut b] {
         d.push(&first);
         assert!(decode_all(d).unwrap().is_empty());
     }
-    assert_eq!(budget.held(), 900);
-    // Alone each is far under its own 64 MiB: the fourth chunk crosses the
-    // shared 1000.
-    let mut d = new();
-    d.push(&first);
-    match decode_all(&mut d) {
+    assert_eq!(budget.held(), 2 * 16_384);
+    // Alone each is far under its own 64 MiB: the third crosses the
+    // shared 40000.
+    let mut c = new();
+    c.push(&first);
+    match decode_all(&mut c) {
         Err(e @ ChunkError::TooMuchBuffered { shared: true, .. }) => {
             let text = e.to_string();
             assert!(
-                text.contains("of all connections would hold 1200 bytes, over the limit of 1000"),
+                text.contains("of all connections would hold 49152 bytes, over the limit of 40000"),
                 "{text}"
             );
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(budget.held(), 900);
+    assert_eq!(budget.held(), 2 * 16_384);
     // Given up for a boundary search: counted, not held; a restart reports
     // the message cut with what it had received.
     a.free_partials();
-    assert_eq!(budget.held(), 600);
-    a.restart(10_000);
+    assert_eq!(budget.held(), 16_384);
+    a.restart(100_000);
     let cut = std::iter::from_fn(|| a.poll().ok().flatten())
         .find_map(|e| match e {
             ChunkEvent::Damaged(m) => Some(m),
             _ => None,
         })
         .expect("the message in progress is reported cut");
-    assert_eq!((cut.length, cut.captured), (65536, 300));
+    assert_eq!((cut.length, cut.captured), (65536, 20_000));
+    assert_eq!(budget.held(), 16_384);
+    // A decoder dropped (its connection ended) gives back what it held.
     drop(b);
-    drop(c);
     assert_eq!(budget.held(), 0);
+    drop((a, c));
 }
 
 #[derive(Debug, Clone)]
