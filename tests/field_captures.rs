@@ -1241,3 +1241,87 @@ fn packets_not_understood_are_counted_and_named() {
     assert!(warned, "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Whether each packet is the server's (its TCP source port is the port the
+/// client's SYN went to).
+fn from_server(link: u32, pkts: &[Pkt]) -> Vec<bool> {
+    let tcp = |p: &Pkt| {
+        let d = decode(rtmptool::capture::LinkType(link), &p.data).ok()?;
+        match d.transport {
+            Transport::Tcp(seg) => Some((d.src.port(), d.dst.port(), seg.flags)),
+            _ => None,
+        }
+    };
+    let server = pkts
+        .iter()
+        .filter_map(tcp)
+        .find(|t| t.2.has(rtmptool::capture::TcpFlags::SYN))
+        .map(|t| t.1)
+        .unwrap();
+    pkts.iter()
+        .map(|p| tcp(p).is_some_and(|t| t.0 == server))
+        .collect()
+}
+
+/// Two captures of one connection merged by time (a passive tap's two
+/// ports, `mergecap` of per-direction captures) whose clocks disagree: the
+/// server's packets shifted by a skew, so that its SYN+ACK and S0 come
+/// before the client's SYN and C0, or the client's C2 before S1. And a
+/// client SYN written after the client's first data (capture order is not
+/// time order). The same messages as the source, the handshake decoded:
+/// the late SYN had ended the connection as a port reuse (nothing after it
+/// decoded, no warning), and S0 before C0 was taken for a mid-stream start.
+#[test]
+fn out_of_time_order_captures_give_the_source_messages() {
+    for name in [
+        "rtmp/play_ffmpeg_c128.pcap",
+        "rtmp/pyclient_publish_c128.pcap",
+        "rtmp/play_rtmpdump_c4096.pcap",
+    ] {
+        let base = analyze_file(name);
+        let handshakes = |o: &Out| {
+            o.records
+                .iter()
+                .filter(|r| matches!(r.kind, RecordKind::Handshake { .. }))
+                .count()
+        };
+        assert_eq!(handshakes(&base), 6, "{name}");
+        let (link, pkts, dirs) = source(name);
+        let server = from_server(link, &pkts);
+        let mut variants = Vec::new();
+        for skew_us in [-1000i64, -300, 300] {
+            let mut moved: Vec<Pkt> = pkts.clone();
+            for (p, _) in moved.iter_mut().zip(&server).filter(|(_, s)| **s) {
+                let ns = i128::from(p.sec) * 1_000_000_000
+                    + i128::from(p.nsec)
+                    + i128::from(skew_us) * 1000;
+                p.sec = (ns / 1_000_000_000) as i64;
+                p.nsec = (ns % 1_000_000_000) as u32;
+            }
+            // Stable, as mergecap: each side keeps its own order.
+            moved.sort_by_key(|p| (p.sec, p.nsec));
+            variants.push((format!("server skew {skew_us} us"), moved));
+        }
+        let first_c2s = dirs.iter().position(|d| *d == Some(Dir::C2s)).unwrap();
+        let mut late_syn = pkts.clone();
+        let syn = late_syn.remove(0);
+        late_syn.insert(first_c2s, syn);
+        variants.push(("client SYN after C0+C1".into(), late_syn));
+        for (what, moved) in variants {
+            let got = analyze(&write_pcap(link, &moved, None)[..]);
+            assert!(
+                got.all() == base.all(),
+                "{name}, {what}: {} messages of {}, or others",
+                got.all().len(),
+                base.all().len()
+            );
+            assert_eq!(handshakes(&got), 6, "{name}, {what}");
+            assert!(
+                !got.records
+                    .iter()
+                    .any(|r| matches!(r.kind, RecordKind::MidStream)),
+                "{name}, {what}: taken for a mid-stream start"
+            );
+        }
+    }
+}

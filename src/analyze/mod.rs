@@ -492,6 +492,12 @@ enum Class {
     /// S1). A capture that starts at C2, whose first byte (S1's time echoed)
     /// may be 3, is mid-stream. The client's bytes wait here, at most
     /// C0 + C1.
+    ///
+    /// Also: the SYN or SYN+ACK fixed the stream starts, and the server's
+    /// S0 came before the client's first byte (a capture out of time order:
+    /// two taps merged, a multi-queue NIC): a handshake if the client's
+    /// first byte is C0's 3. The server's bytes wait here, at most
+    /// [`S0_FIRST_WAIT`] ([`Conn::s0_first`]).
     Tentative(Vec<Waiting>),
     /// Decoded as RTMP.
     Rtmp,
@@ -505,6 +511,10 @@ struct Conn {
     client: SocketAddr,
     server: SocketAddr,
     syn_seen: bool,
+    /// The SYN or SYN+ACK was seen: stream offset 0 is each side's first byte.
+    start_known: bool,
+    /// [`Class::Tentative`] on the server's S0 seen before any client byte.
+    s0_first: bool,
     /// Our client is the reassembler's server.
     flipped: bool,
     class: Class,
@@ -879,7 +889,7 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
             ctx.time = time;
             let dir = if c.flipped { dir.reverse() } else { dir };
             if matches!(c.class, Class::Pending) {
-                classify(c, dir, bytes, ctx.opts);
+                classify(c, dir, stream_offset, bytes, ctx.opts);
                 match c.class {
                     Class::Rtmp => {
                         if matches!(c.half[0].phase, Phase::Handshake) {
@@ -893,9 +903,10 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
                 }
             }
             if let Class::Tentative(waiting) = &mut c.class {
-                match starts_with_handshake(waiting, dir, bytes) {
+                match starts_with_handshake(waiting, c.s0_first, dir, bytes) {
                     None => {
                         waiting.push(Waiting {
+                            dir,
                             offset: stream_offset,
                             bytes: bytes.to_vec(),
                             frame,
@@ -904,7 +915,9 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
                     }
                     Some(handshake) => {
                         decide(conns, conn, handshake, ctx);
-                        if let Some(c) = conns.get_mut(&conn.0) {
+                        if let Some(c) = conns.get_mut(&conn.0)
+                            && matches!(c.class, Class::Rtmp)
+                        {
                             rtmp_data(c, dir, stream_offset, bytes, frame, time, ctx);
                         }
                     }
@@ -1067,6 +1080,8 @@ fn new_conn(id: ConnId, key: ConnKey, syn_seen: bool, opts: &Options) -> Conn {
         client,
         server,
         syn_seen,
+        start_known: matches!(key.roles, Roles::Syn | Roles::SynAck),
+        s0_first: false,
         flipped,
         class: Class::Pending,
         announced: false,
@@ -1075,8 +1090,16 @@ fn new_conn(id: ConnId, key: ConnKey, syn_seen: bool, opts: &Options) -> Conn {
     }
 }
 
-/// Client bytes of a [`Class::Tentative`] connection.
+/// Most server bytes a [`Class::Tentative`] connection whose S0 came first
+/// holds while the client's first byte is awaited: S0 + S1 + S2 and the
+/// server's first control messages (Window Acknowledgement Size, Set Peer
+/// Bandwidth, Set Chunk Size).
+const S0_FIRST_WAIT: usize = HANDSHAKE_LEN + 512;
+
+/// Bytes of a [`Class::Tentative`] connection: the client's, or the
+/// server's when its S0 came first.
 struct Waiting {
+    dir: Dir,
     offset: u64,
     bytes: Vec<u8>,
     frame: u64,
@@ -1085,8 +1108,22 @@ struct Waiting {
 
 /// Whether a [`Class::Tentative`] connection starts with a handshake, once
 /// `dir`'s next `bytes` say so (`None`: not yet known).
-fn starts_with_handshake(waiting: &[Waiting], dir: Dir, bytes: &[u8]) -> Option<bool> {
+fn starts_with_handshake(
+    waiting: &[Waiting],
+    s0_first: bool,
+    dir: Dir,
+    bytes: &[u8],
+) -> Option<bool> {
     let sent: usize = waiting.iter().map(|w| w.bytes.len()).sum();
+    let c0 = || bytes.first() == Some(&RTMP_VERSION) && !starts_with_chunk(bytes);
+    if s0_first {
+        // The server's S0 + S1 (+ S2) came first: the client's first byte decides.
+        return match dir {
+            Dir::C2s => Some(c0()),
+            Dir::S2c if sent + bytes.len() > S0_FIRST_WAIT => Some(false),
+            Dir::S2c => None,
+        };
+    }
     match dir {
         Dir::S2c => Some(bytes.first() == Some(&RTMP_VERSION) && !starts_with_chunk(bytes)),
         Dir::C2s if sent + bytes.len() > 1 + PACKET_LEN => Some(false),
@@ -1107,6 +1144,10 @@ fn decide(conns: &mut HashMap<u64, Conn>, conn: ConnId, handshake: bool, ctx: &m
     let first = waiting.first().map_or(0, |w| w.frame);
     if handshake {
         announce(c, first, ctx);
+    } else if c.s0_first && c.syn_seen {
+        // With the SYN seen, a server speaking first is another protocol.
+        c.class = Class::Ignored;
+        return;
     } else {
         for h in &mut c.half {
             h.phase = Phase::Sync {
@@ -1117,7 +1158,7 @@ fn decide(conns: &mut HashMap<u64, Conn>, conn: ConnId, handshake: bool, ctx: &m
         ctx.rec(c, None, first, None, RecordKind::MidStream);
     }
     for w in waiting {
-        rtmp_data(c, Dir::C2s, w.offset, &w.bytes, w.frame, w.time, ctx);
+        rtmp_data(c, w.dir, w.offset, &w.bytes, w.frame, w.time, ctx);
     }
 }
 
@@ -1150,7 +1191,7 @@ fn rtmp_data(
 
 /// Decides from the first data of a connection whether it is RTMP.
 #[inline(never)]
-fn classify(c: &mut Conn, dir: Dir, bytes: &[u8], opts: &Options) {
+fn classify(c: &mut Conn, dir: Dir, offset: u64, bytes: &[u8], opts: &Options) {
     let Some(&first) = bytes.first() else {
         return;
     };
@@ -1162,6 +1203,14 @@ fn classify(c: &mut Conn, dir: Dir, bytes: &[u8], opts: &Options) {
     // RTMP's C0+C1 (whose time field would have to spell it out).
     if !forced && is_tpkt(bytes) {
         c.class = Class::Ignored;
+        return;
+    }
+    if c.start_known && dir == Dir::S2c && offset == 0 && first == RTMP_VERSION && !forced {
+        // The server's S0 before any client byte: a capture out of time
+        // order (the server cannot answer a C0 it has not had). The
+        // client's first byte decides.
+        c.s0_first = true;
+        c.class = Class::Tentative(Vec::new());
         return;
     }
     if c.syn_seen {

@@ -366,6 +366,19 @@ struct Piece {
     packet: u64,
 }
 
+/// Farthest a SYN that arrives after data may lie before that data's first
+/// byte and still be the same connection's (bytes sent before the capture's
+/// first segment of it): a new connection's random ISN falls in this
+/// window once in 4096.
+const LATE_SYN_WINDOW: u32 = 1 << 20;
+
+/// Whether a SYN with sequence number `syn` belongs to a half whose data
+/// started at `base` (offset 0): the data follows the SYN within
+/// [`LATE_SYN_WINDOW`] bytes.
+fn late_syn(syn: u32, base: u32) -> bool {
+    base.wrapping_sub(syn.wrapping_add(1)) < LATE_SYN_WINDOW
+}
+
 /// One direction's state.
 #[derive(Debug, Default)]
 struct Half {
@@ -532,8 +545,15 @@ impl Reassembler {
                 Some(c) => {
                     let h = &c.half[usize::from(c.ep[0] != src)];
                     // A first SYN for a half that has sent nothing yet (capture began
-                    // at the SYN+ACK) belongs to this connection.
-                    h.syn_seq != Some(seg.seq) && (h.syn_seq.is_some() || h.base.is_some())
+                    // at the SYN+ACK) belongs to this connection, and so does one that
+                    // comes after the first data it precedes (a capture out of time
+                    // order: multi-queue NICs, merged files): its data starts just
+                    // after the SYN's sequence number.
+                    match (h.syn_seq, h.base) {
+                        (Some(s), _) => s != seg.seq,
+                        (None, Some(base)) => !late_syn(seg.seq, base),
+                        (None, None) => false,
+                    }
                 }
                 None => false,
             };
@@ -614,8 +634,8 @@ impl Reassembler {
                 // A SYN fixes offset 0 unless data already started without it.
                 if h.base.is_none() {
                     h.base = Some(seg.seq.wrapping_add(1));
-                    h.syn_seq = Some(seg.seq);
                 }
+                h.syn_seq.get_or_insert(seg.seq);
             }
             if fin {
                 h.stats.fin_seen = true;
@@ -1536,6 +1556,48 @@ mod tests {
                 .any(|e| matches!(e, Ev::End(0, EndReason::Evicted, _)))
         );
         assert_eq!(h.r.connections(), 4);
+    }
+
+    /// A capture out of time order (multi-queue NIC, merged files): the
+    /// client's SYN and the SYN+ACK come after the first data. Same
+    /// connection, nothing lost; a SYN far from the data is still reuse.
+    #[test]
+    fn late_syn_is_the_same_connection() {
+        let mut h = H::new();
+        h.data(true, 101, b"C0C1");
+        h.seg(true, 100, 0, S, b"", 0);
+        h.seg(false, 200, 101, S | A, b"", 0);
+        h.data(false, 201, b"S0S1");
+        h.data(true, 105, b"C2");
+        h.seg(true, 100, 0, S, b"", 0); // retransmitted SYN
+        assert_eq!(
+            h.ev,
+            vec![
+                Ev::Open(0, Roles::Guessed),
+                Ev::Data(0, Dir::C2s, 0, b"C0C1".to_vec()),
+                Ev::Data(0, Dir::S2c, 0, b"S0S1".to_vec()),
+                Ev::Data(0, Dir::C2s, 4, b"C2".to_vec()),
+            ]
+        );
+        // Data seen from offset 1000 of the stream, its SYN late: still one.
+        let mut h = H::new();
+        h.data(true, 5001, b"x");
+        h.seg(true, 4000, 0, S, b"", 0);
+        h.data(true, 5002, b"y");
+        assert!(!h.ev.iter().any(|e| matches!(e, Ev::End(..))));
+        // A SYN with an ISN far from the data is port reuse.
+        h.seg(
+            true,
+            4000u32.wrapping_add(LATE_SYN_WINDOW + 2000),
+            0,
+            S,
+            b"",
+            0,
+        );
+        assert!(
+            h.ev.iter()
+                .any(|e| matches!(e, Ev::End(0, EndReason::Reused, _)))
+        );
     }
 
     #[test]
