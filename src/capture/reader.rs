@@ -272,6 +272,24 @@ fn tsresol_units(r: u8) -> Option<u64> {
     }
 }
 
+/// An IDB's `if_tsoffset` (option 14, a signed 64-bit count of seconds) in
+/// the section's byte order; 0 when absent. (pcap-parser 0.17's
+/// `if_tsoffset` reads it little-endian whatever the section's order: a
+/// big-endian section's offset of 1e9 s came out as 5.7e16 s.)
+fn ts_offset(options: &[pcap_parser::pcapng::PcapNGOption<'_>], big_endian: bool) -> i64 {
+    options
+        .iter()
+        .find(|o| o.code == pcap_parser::pcapng::OptionCode::IfTsoffset)
+        .and_then(|o| <[u8; 8]>::try_from(o.value().get(..8)?).ok())
+        .map_or(0, |b| {
+            if big_endian {
+                i64::from_be_bytes(b)
+            } else {
+                i64::from_le_bytes(b)
+            }
+        })
+}
+
 /// Split a raw timestamp in `units` per second into seconds and nanoseconds.
 fn make_time(raw: u64, units: u64, offset: i64) -> Timestamp {
     let units = units.max(1);
@@ -638,7 +656,7 @@ impl<R: Read> Reader<R> {
                                 link_type: LinkType(u32::from(idb.linktype.0 as u16)),
                                 snaplen: idb.snaplen,
                                 units,
-                                ts_offset: idb.if_tsoffset,
+                                ts_offset: ts_offset(&idb.options, be),
                             }
                         }
                         Err(e) => {
@@ -919,6 +937,26 @@ mod tests {
                 (5, 113, 7, 500_000_000, &b"x"[..], 1),
             ]
         );
+    }
+
+    /// `if_tsoffset` in either byte order, with `if_tsresol`.
+    #[test]
+    fn ts_offset_in_both_byte_orders() {
+        for be in [false, true] {
+            let ng = Ng { be };
+            let mut f = ng.shb();
+            f.extend(ng.idb_offset(1, 0x80 | 20, 1_000_000_000));
+            f.extend(ng.idb_offset(1, 9, -1_000_000_000));
+            f.extend(ng.epb(0, (795_252_648 << 20) | (1 << 19), b"x", 1));
+            f.extend(ng.epb(1, 2_795_252_648_500_000_000, b"y", 1));
+            let (p, err) = all(&f);
+            assert!(err.is_none(), "{err:?}");
+            let want = Timestamp {
+                sec: 1_795_252_648,
+                nsec: 500_000_000,
+            };
+            assert_eq!((p[0].1, p[1].1), (want, want), "big-endian: {be}");
+        }
     }
 
     #[test]
