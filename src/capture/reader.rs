@@ -44,6 +44,17 @@ const PCAPNG_PB: u32 = 2;
 const PCAPNG_SPB: u32 = 3;
 const PCAPNG_EPB: u32 = 6;
 
+/// pcapng blocks that are no packet but that Wireshark lists as frames,
+/// so that frame numbers stay Wireshark's: custom blocks (copyable and
+/// not), systemd Journal Export, sysdig events (plain, v2, v2 large).
+/// Checked against tshark 4.0.
+fn numbered_like_a_frame(btype: u32) -> bool {
+    matches!(
+        btype,
+        0x0000_0BAD | 0x4000_0BAD | 0x0000_0009 | 0x0000_0204 | 0x0000_0216 | 0x0000_0221
+    )
+}
+
 /// A link-layer header type (tcpdump.org LINKTYPE_* values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LinkType(pub u32);
@@ -90,7 +101,9 @@ impl Timestamp {
 /// One captured packet, borrowed from the reader's buffer until the next call.
 #[derive(Debug, Clone, Copy)]
 pub struct Packet<'a> {
-    /// 1-based frame number, counted as Wireshark does (packet records only).
+    /// 1-based frame number, counted as Wireshark does: packet records, and
+    /// the pcapng blocks Wireshark also lists as frames (custom blocks,
+    /// systemd journal entries, sysdig events), which are skipped here.
     pub frame: u64,
     /// Capture time. A pcapng Simple Packet Block has none: it repeats the
     /// previous packet's time.
@@ -615,6 +628,9 @@ impl<R: Read> Reader<R> {
                     ));
                 }
                 self.skip(blen as u64, "pcapng block")?;
+                if numbered_like_a_frame(btype) {
+                    self.frame += 1;
+                }
                 continue;
             }
             if !self.need(blen, "pcapng block")? {
@@ -678,6 +694,7 @@ impl<R: Read> Reader<R> {
                     self.consume(blen);
                     return Ok(Some(m));
                 }
+                t if numbered_like_a_frame(t) => self.frame += 1,
                 _ => {}
             }
             self.consume(blen);
@@ -956,6 +973,33 @@ mod tests {
                 nsec: 500_000_000,
             };
             assert_eq!((p[0].1, p[1].1), (want, want), "big-endian: {be}");
+        }
+    }
+
+    /// Frame numbers are Wireshark's: tshark 4.0 lists custom blocks,
+    /// systemd journal entries and sysdig events as frames of their own
+    /// (name resolution, decryption secrets and unknown blocks not).
+    #[test]
+    fn blocks_wireshark_lists_as_frames_are_counted() {
+        for be in [false, true] {
+            let ng = Ng { be };
+            let mut f = ng.shb();
+            f.extend(ng.idb(1, None));
+            f.extend(ng.epb(0, 1, b"a", 1));
+            f.extend(ng.other(0x0000_0BAD, 12)); // custom, copyable: frame 2
+            f.extend(ng.other(0x4000_0BAD, 12)); // custom, not copyable: 3
+            f.extend(ng.other(4, 12)); // name resolution
+            f.extend(ng.other(10, 12)); // decryption secrets
+            f.extend(ng.unknown(12));
+            f.extend(ng.other(9, 40)); // systemd journal export: 4
+            f.extend(ng.epb(0, 2, b"b", 1)); // 5
+            f.extend(ng.other(0x204, 40)); // sysdig event: 6
+            f.extend(ng.other(0x4000_0BAD, MAX_BLOCK_LEN + 4)); // skipped unread: 7
+            f.extend(ng.epb(0, 3, b"c", 1)); // 8
+            let (p, err) = all(&f);
+            assert!(err.is_none(), "{err:?}");
+            let frames: Vec<(u64, &[u8])> = p.iter().map(|x| (x.0, &x.3[..])).collect();
+            assert_eq!(frames, [(1, &b"a"[..]), (5, b"b"), (8, b"c")]);
         }
     }
 

@@ -124,8 +124,13 @@ impl Ng {
         self.block(2, &b)
     }
     /// A block of an unknown type (must be skipped).
+    /// A block of a type no pcapng reader knows.
     pub fn unknown(&self, len: usize) -> Vec<u8> {
-        self.block(0x0bad, &vec![0x5a; len])
+        self.block(0x0000_4242, &vec![0x5a; len])
+    }
+    /// A block of type `t` with `len` bytes of body.
+    pub fn other(&self, t: u32, len: usize) -> Vec<u8> {
+        self.block(t, &vec![0x5a; len])
     }
 }
 
