@@ -1,14 +1,18 @@
 //! Streaming pcap / pcapng reader.
 //!
 //! Implements the classic libpcap file format (tcpdump.org "pcap-savefile(5)",
-//! draft-ietf-opsawg-pcap) in both byte orders with micro- and nanosecond magic,
-//! and pcapng (draft-ietf-opsawg-pcapng: SHB §4.1, IDB §4.2 with `if_tsresol` /
+//! draft-ietf-opsawg-pcap) in both byte orders with micro- and nanosecond magic
+//! and the old flavours with longer record headers that Wireshark still writes
+//! (modified/Kuznetzov, RedHat 6.1, SuSE 6.3, Nokia; told apart by the first
+//! two records, as Wireshark does), and pcapng (draft-ietf-opsawg-pcapng: SHB §4.1, IDB §4.2 with `if_tsresol` /
 //! `if_tsoffset`, EPB §4.3, SPB §4.4, the obsolete Packet Block of Appendix A),
 //! with several sections and interfaces. Record framing and buffering are done
-//! here; the record contents are parsed with `pcap-parser`.
+//! here; pcapng block contents are parsed with `pcap-parser`.
 //!
-//! The reader never reads ahead of the record it is assembling: it asks the
-//! source for more bytes only while the current record is incomplete, so
+//! The reader never reads ahead of the record it is assembling (but for the
+//! first record of a classic pcap, to tell the flavours apart: one record
+//! header ahead): it asks the source for more bytes only while the current
+//! record is incomplete, so
 //! `tcpdump -U -w - | rtmptool dump -` sees each packet as soon as its record has
 //! arrived. Memory is one fixed buffer of [`BUFFER_LEN`] bytes; a record longer
 //! than [`MAX_PACKET_LEN`] (packet data) or [`MAX_BLOCK_LEN`] (pcapng block) is
@@ -20,9 +24,6 @@ use pcap_parser::pcapng::{
     parse_enhancedpacketblock_be, parse_enhancedpacketblock_le, parse_interfacedescriptionblock_be,
     parse_interfacedescriptionblock_le, parse_sectionheaderblock, parse_simplepacketblock_be,
     parse_simplepacketblock_le,
-};
-use pcap_parser::{
-    parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header,
 };
 
 /// Largest captured packet length accepted (256 KiB, tcpdump's default snaplen
@@ -191,6 +192,58 @@ pub enum CaptureError {
     },
 }
 
+/// The classic pcap flavours (Wireshark's names), which differ in the size of
+/// the record header: the usual 16 bytes (ts_sec, ts_frac, caplen, origlen),
+/// then fields of their own that are skipped. The magic does not tell them
+/// apart, the first two records do (as Wireshark's libpcap reader does it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PcapVariant {
+    /// tcpdump/libpcap: 16 bytes.
+    Standard,
+    /// RedHat 6.1 tcpdump (ss990417): standard magic, 24 bytes.
+    RedHat61,
+    /// Nokia IPSO tcpdump: standard magic, 20 bytes.
+    Nokia,
+    /// Alexey Kuznetzov's patched libpcap (ss991029): modified magic, 24 bytes.
+    Modified,
+    /// SuSE 6.3 tcpdump (ss990915): modified magic, 28 bytes.
+    Suse63,
+}
+
+impl PcapVariant {
+    fn header_len(self) -> usize {
+        match self {
+            PcapVariant::Standard => 16,
+            PcapVariant::Nokia => 20,
+            PcapVariant::RedHat61 | PcapVariant::Modified => 24,
+            PcapVariant::Suse63 => 28,
+        }
+    }
+
+    /// What errors call its records and record headers.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            PcapVariant::Standard => ("pcap record", "pcap record header"),
+            PcapVariant::RedHat61 => (
+                "pcap record (RedHat 6.1 tcpdump format)",
+                "pcap record header (RedHat 6.1 tcpdump format)",
+            ),
+            PcapVariant::Nokia => (
+                "pcap record (Nokia tcpdump format)",
+                "pcap record header (Nokia tcpdump format)",
+            ),
+            PcapVariant::Modified => (
+                "pcap record (modified tcpdump format)",
+                "pcap record header (modified tcpdump format)",
+            ),
+            PcapVariant::Suse63 => (
+                "pcap record (SuSE 6.3 tcpdump format)",
+                "pcap record header (SuSE 6.3 tcpdump format)",
+            ),
+        }
+    }
+}
+
 /// Per-interface facts from a pcapng IDB.
 #[derive(Debug, Clone, Copy)]
 struct Interface {
@@ -226,8 +279,10 @@ pub struct Reader<R: Read> {
     format: Format,
     /// pcap: link type of the file; pcapng: unused.
     pcap_link: LinkType,
-    /// pcap "modified" (Kuznetzov) format with 24-byte record headers.
+    /// pcap magic `0xa1b2cd34` (the "modified" formats).
     pcap_modified: bool,
+    /// pcap record header layout, decided at the first record.
+    pcap_variant: Option<PcapVariant>,
     /// pcapng: current section's byte order and interfaces.
     ng_big_endian: bool,
     interfaces: Vec<Interface>,
@@ -328,6 +383,7 @@ impl<R: Read> Reader<R> {
             format: Format::PcapNg,
             pcap_link: LinkType::ETHERNET,
             pcap_modified: false,
+            pcap_variant: None,
             ng_big_endian: false,
             interfaces: Vec::new(),
             frame: 0,
@@ -344,23 +400,23 @@ impl<R: Read> Reader<R> {
         let m = [magic[0], magic[1], magic[2], magic[3]];
         let pcap = matches!(
             u32::from_le_bytes(m),
-            0xa1b2_c3d4 | 0xa1b2_3c4d | 0xa1b2_cd34 | 0xd4c3_b2a1 | 0x4d3c_b2a1
+            0xa1b2_c3d4 | 0xa1b2_3c4d | 0xa1b2_cd34 | 0xd4c3_b2a1 | 0x4d3c_b2a1 | 0x34cd_b2a1
         );
         if pcap {
             if !r.fill(24)? {
                 return Err(r.truncated("pcap file header", 24));
             }
-            let hdr = match parse_pcap_header(&r.buf[r.start..r.start + 24]) {
-                Ok((_, h)) => h,
-                Err(e) => return Err(r.corrupt("pcap file header", parse_error(&e))),
-            };
+            // magic, version (2 + 2), thiszone, sigfigs, snaplen, network;
+            // read by hand: pcap-parser knows no byte-swapped modified magic.
+            let magic = u32::from_le_bytes(m);
+            let big_endian = matches!(magic, 0xd4c3_b2a1 | 0x4d3c_b2a1 | 0x34cd_b2a1);
             r.format = Format::Pcap {
-                big_endian: hdr.is_bigendian(),
-                nanosecond: hdr.is_nanosecond_precision(),
+                big_endian,
+                nanosecond: matches!(magic, 0xa1b2_3c4d | 0x4d3c_b2a1),
             };
-            r.pcap_modified = hdr.is_modified_format();
+            r.pcap_modified = matches!(magic, 0xa1b2_cd34 | 0x34cd_b2a1);
             // The upper 16 bits of the field carry FCS-length flags (LINKTYPE_FCS_*).
-            r.pcap_link = LinkType((hdr.network.0 as u32) & 0xffff);
+            r.pcap_link = LinkType(u32_at(&r.buf, r.start + 20, big_endian) & 0xffff);
             r.consume(24);
         } else if u32::from_le_bytes(m) == PCAPNG_SHB {
             r.format = Format::PcapNg;
@@ -518,38 +574,100 @@ impl<R: Read> Reader<R> {
         Err(self.truncated(what, len))
     }
 
+    /// The first 16 bytes of a pcap record header at `at`, in the file's
+    /// byte order: (ts_sec, ts_frac, caplen, origlen).
+    fn pcap_fields(&self, at: usize, big_endian: bool) -> (u32, u32, usize, u32) {
+        let f = |i: usize| u32_at(&self.buf, at + 4 * i, big_endian);
+        (f(0), f(1), f(2) as usize, f(3))
+    }
+
+    /// Whether a record header at `at` looks like one (Wireshark's test: a
+    /// captured length within bounds and not above the original length, a
+    /// fraction below one second).
+    fn plausible_pcap_header(&self, at: usize, big_endian: bool, nanosecond: bool) -> bool {
+        let (_, frac, caplen, orig) = self.pcap_fields(at, big_endian);
+        let second = if nanosecond { 1_000_000_000 } else { 1_000_000 };
+        caplen <= MAX_PACKET_LEN
+            && caplen as u64 <= u64::from(orig)
+            && orig <= 128 << 20
+            && frac < second
+    }
+
+    /// Decides the record header layout at the first record: the first
+    /// flavour whose first record and the header of the second look right;
+    /// without a second record, the usual one of the magic (so a capture of
+    /// one packet in a rarer flavour is misread). This is the one time the
+    /// reader looks past the record it returns: one record header ahead
+    /// (`tcpdump -U -w - |` shows its first packet once the second came).
+    fn pcap_variant(
+        &mut self,
+        big_endian: bool,
+        nanosecond: bool,
+    ) -> Result<PcapVariant, CaptureError> {
+        let candidates: &[PcapVariant] = if self.pcap_modified {
+            &[PcapVariant::Modified, PcapVariant::Suse63]
+        } else {
+            &[
+                PcapVariant::Standard,
+                PcapVariant::RedHat61,
+                PcapVariant::Nokia,
+            ]
+        };
+        for (i, &v) in candidates.iter().enumerate() {
+            let h = v.header_len();
+            if !self.fill(h)? || !self.plausible_pcap_header(self.start, big_endian, nanosecond) {
+                continue;
+            }
+            let (.., caplen, _) = self.pcap_fields(self.start, big_endian);
+            let next = h + caplen;
+            if !self.fill(next + h)? {
+                // No second record header (a one-record capture, or one cut
+                // short): nothing to tell the flavours apart, the usual one
+                // is taken.
+                if i == 0 {
+                    return Ok(v);
+                }
+                continue;
+            }
+            if self.plausible_pcap_header(self.start + next, big_endian, nanosecond) {
+                return Ok(v);
+            }
+        }
+        Ok(candidates[0])
+    }
+
     fn next_pcap(
         &mut self,
         big_endian: bool,
         nanosecond: bool,
     ) -> Result<Option<Meta>, CaptureError> {
-        let hdr_len = if self.pcap_modified { 24 } else { 16 };
-        if !self.need(hdr_len, "pcap record header")? {
+        let variant = match self.pcap_variant {
+            Some(v) => v,
+            None => {
+                if !self.need(16, "pcap record header")? {
+                    return Ok(None);
+                }
+                let v = self.pcap_variant(big_endian, nanosecond)?;
+                self.pcap_variant = Some(v);
+                v
+            }
+        };
+        let hdr_len = variant.header_len();
+        let (what, what_header) = variant.names();
+        if !self.need(hdr_len, what_header)? {
             return Ok(None);
         }
-        let caplen = u32_at(&self.buf, self.start + 8, big_endian) as usize;
+        let (ts_sec, ts_frac, caplen, orig_len) = self.pcap_fields(self.start, big_endian);
         if caplen > MAX_PACKET_LEN {
             return Err(self.corrupt(
-                "pcap record",
+                what,
                 format!("captured length {caplen} exceeds the {MAX_PACKET_LEN}-byte limit"),
             ));
         }
         let total = hdr_len + caplen;
-        if !self.need(total, "pcap record")? {
+        if !self.need(total, what)? {
             return Ok(None);
         }
-        let rec = &self.buf[self.start..self.start + total];
-        let parsed = if self.pcap_modified {
-            parse_pcap_frame_modified(rec)
-        } else if big_endian {
-            parse_pcap_frame_be(rec)
-        } else {
-            parse_pcap_frame(rec)
-        };
-        let (ts_sec, ts_frac, orig_len) = match parsed {
-            Ok((_, b)) => (b.ts_sec, b.ts_usec, b.origlen),
-            Err(e) => return Err(self.corrupt("pcap record", parse_error(&e))),
-        };
         let nsec_raw = if nanosecond {
             u64::from(ts_frac)
         } else {
@@ -954,6 +1072,74 @@ mod tests {
                 (5, 113, 7, 500_000_000, &b"x"[..], 1),
             ]
         );
+    }
+
+    /// A classic pcap rewritten as one of the other flavours editcap writes
+    /// (`-F rh6_1pcap`, `nokiapcap`, `modpcap`, `suse6_3pcap`): `extra`
+    /// bytes after each 16-byte record header, the modified magic if asked.
+    fn flavour(std: &[u8], be: bool, modified: bool, extra: usize) -> Vec<u8> {
+        let mut out = std[..24].to_vec();
+        if modified {
+            let m = 0xa1b2_cd34u32;
+            out[..4].copy_from_slice(&if be { m.to_be_bytes() } else { m.to_le_bytes() });
+        }
+        let mut at = 24;
+        while at < std.len() {
+            let caplen = u32_at(std, at + 8, be) as usize;
+            out.extend_from_slice(&std[at..at + 16]);
+            out.extend((0..extra).map(|i| 0x40 + i as u8));
+            out.extend_from_slice(&std[at + 16..at + 16 + caplen]);
+            at += 16 + caplen;
+        }
+        out
+    }
+
+    /// Every pcap flavour Wireshark writes, in both byte orders: the same
+    /// packets. They were read as standard pcap: the first packet's bytes
+    /// shifted, then a corrupt record. (With one record only, the usual
+    /// flavour of the magic is taken.)
+    #[test]
+    fn pcap_flavours_are_told_apart_by_their_records() {
+        let pkts: Vec<Vec<u8>> = (0..5u8)
+            .map(|i| vec![i; 40 + 13 * usize::from(i)])
+            .collect();
+        for be in [false, true] {
+            for n in [2, 3, 5] {
+                let recs: Vec<(u32, u32, &[u8], u32)> = pkts[..n]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| {
+                        (
+                            1_700_000_000 + i as u32,
+                            999_000,
+                            &d[..],
+                            d.len() as u32 + 7,
+                        )
+                    })
+                    .collect();
+                let std = pcap(be, false, 1, &recs);
+                let (want, err) = all(&std);
+                assert!(err.is_none());
+                let strip = |p: Vec<Pk>| -> Vec<(u64, Timestamp, Vec<u8>, u32)> {
+                    p.into_iter().map(|x| (x.0, x.1, x.3, x.4)).collect()
+                };
+                let want = strip(want);
+                for (modified, extra, name) in [
+                    (false, 8, "RedHat 6.1"),
+                    (false, 4, "Nokia"),
+                    (true, 8, "modified"),
+                    (true, 12, "SuSE 6.3"),
+                ] {
+                    let f = flavour(&std, be, modified, extra);
+                    let (got, err) = all(&f);
+                    assert!(err.is_none(), "{name} be={be} n={n}: {err:?}");
+                    assert_eq!(strip(got), want, "{name} be={be} n={n}");
+                    // Cut inside the last record: the error names the flavour.
+                    let e = all(&f[..f.len() - 3]).1.unwrap().to_string();
+                    assert!(e.contains(name), "{name}: {e}");
+                }
+            }
+        }
     }
 
     /// `if_tsoffset` in either byte order, with `if_tsresol`.
