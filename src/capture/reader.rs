@@ -18,7 +18,9 @@
 //! than [`MAX_PACKET_LEN`] (packet data) or [`MAX_BLOCK_LEN`] (pcapng block) is
 //! reported as corrupt before anything is allocated for it.
 
-use std::io::{ErrorKind, Read};
+use std::io::{Cursor, ErrorKind, Read};
+
+use flate2::read::MultiGzDecoder;
 
 use pcap_parser::pcapng::{
     parse_enhancedpacketblock_be, parse_enhancedpacketblock_le, parse_interfacedescriptionblock_be,
@@ -162,6 +164,34 @@ pub enum CaptureError {
         /// The first bytes, as hex and printable ASCII.
         start: String,
     },
+    /// The input is compressed with something other than gzip (which is
+    /// decompressed as it is read).
+    #[error(
+        "the input is {format}-compressed (only gzip is decompressed here): decompress it first, e.g. `{tool} -dc FILE | rtmptool dump -`"
+    )]
+    Compressed {
+        /// zstd, lz4, xz, bzip2.
+        format: &'static str,
+        /// Its command-line tool.
+        tool: &'static str,
+    },
+    /// A capture file format other than pcap and pcapng.
+    #[error(
+        "a {format} capture, not pcap/pcapng: convert it first, e.g. `editcap -F pcapng FILE OUT.pcapng`"
+    )]
+    OtherFormat {
+        /// Its name.
+        format: &'static str,
+    },
+    /// A gzip-compressed input does not decompress.
+    #[error("gzip data bad after {offset} decompressed bytes: {source}")]
+    Decompress {
+        /// Decompressed bytes before the failure.
+        offset: u64,
+        /// What the decompressor said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The input ends inside a record.
     #[error(
         "truncated {what} at byte offset {offset} (frame {frame}): needs {needed} bytes, only {available} present"
@@ -267,9 +297,46 @@ struct Meta {
     offset: u64,
 }
 
+/// Where the bytes come from: as they are, or through a gzip decompressor
+/// (the bytes read to find the magic replayed first).
+enum Source<R: Read> {
+    Plain(R),
+    Gzip(Box<MultiGzDecoder<std::io::Chain<Cursor<Vec<u8>>, R>>>),
+    /// Only while switching from one to the other.
+    Switching,
+}
+
+impl<R: Read> Read for Source<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Source::Plain(r) => r.read(buf),
+            Source::Gzip(r) => r.read(buf),
+            Source::Switching => Ok(0),
+        }
+    }
+}
+
+/// Compressed formats told by their magic: name, tool, magic.
+const COMPRESSED: [(&str, &str, &[u8]); 4] = [
+    ("zstd", "zstd", &[0x28, 0xb5, 0x2f, 0xfd]),
+    ("lz4", "lz4", &[0x04, 0x22, 0x4d, 0x18]),
+    ("xz", "xz", &[0xfd, b'7', b'z', b'X', b'Z', 0]),
+    ("bzip2", "bzip2", b"BZh"),
+];
+
+/// Other capture formats editcap writes, told by their magic.
+const OTHER_FORMATS: [(&str, &[u8]); 4] = [
+    ("Sun snoop", b"snoop\0\0\0"),
+    ("Microsoft NetMon 1.x", b"RTSS"),
+    ("Microsoft NetMon 2.x", b"GMBU"),
+    ("Windows Sniffer / NetXray", b"XCP\0"),
+];
+
 /// Streaming capture reader over any [`Read`] (file, stdin, pipe).
 pub struct Reader<R: Read> {
-    inner: R,
+    inner: Source<R>,
+    /// The input is gzip-compressed: offsets count decompressed bytes.
+    gzip: bool,
     buf: Vec<u8>,
     /// `buf[start..end]` holds bytes read but not yet consumed.
     start: usize,
@@ -375,7 +442,8 @@ impl<R: Read> Reader<R> {
     /// header (pcapng). Reads no further than that header.
     pub fn new(inner: R) -> Result<Self, CaptureError> {
         let mut r = Reader {
-            inner,
+            inner: Source::Plain(inner),
+            gzip: false,
             buf: vec![0u8; BUFFER_LEN],
             start: 0,
             end: 0,
@@ -390,12 +458,27 @@ impl<R: Read> Reader<R> {
             last_time: Timestamp::default(),
             done: false,
         };
-        let have = r.fill(4)?;
+        let mut have = r.fill(4)?;
+        if have && r.buf[r.start..r.start + 3] == [0x1f, 0x8b, 0x08] {
+            // gzip (RFC 1952, deflate), as tshark reads it: decompressed on
+            // the fly, in constant memory. The bytes read so far go first.
+            let read = r.buf[r.start..r.end].to_vec();
+            if let Source::Plain(inner) = std::mem::replace(&mut r.inner, Source::Switching) {
+                r.inner = Source::Gzip(Box::new(MultiGzDecoder::new(
+                    Cursor::new(read).chain(inner),
+                )));
+            }
+            r.gzip = true;
+            (r.start, r.end) = (0, 0);
+            have = r.fill(4)?;
+        }
         let magic = &r.buf[r.start..r.end];
         if !have {
-            return Err(CaptureError::NotCapture {
-                start: hex_start(magic),
-            });
+            let mut start = hex_start(magic);
+            if r.gzip {
+                start.push_str(", once gunzipped");
+            }
+            return Err(CaptureError::NotCapture { start });
         }
         let m = [magic[0], magic[1], magic[2], magic[3]];
         let pcap = matches!(
@@ -424,9 +507,17 @@ impl<R: Read> Reader<R> {
             let n = (r.end - r.start).min(8);
             let _ = r.fill(n.max(8));
             let s = &r.buf[r.start..r.end];
-            return Err(CaptureError::NotCapture {
-                start: hex_start(s),
-            });
+            if let Some((format, tool, _)) = COMPRESSED.iter().find(|c| s.starts_with(c.2)) {
+                return Err(CaptureError::Compressed { format, tool });
+            }
+            if let Some((format, _)) = OTHER_FORMATS.iter().find(|c| s.starts_with(c.1)) {
+                return Err(CaptureError::OtherFormat { format });
+            }
+            let mut start = hex_start(s);
+            if r.gzip {
+                start.push_str(", once gunzipped");
+            }
+            return Err(CaptureError::NotCapture { start });
         }
         Ok(r)
     }
@@ -434,6 +525,12 @@ impl<R: Read> Reader<R> {
     /// The detected container format.
     pub fn format(&self) -> Format {
         self.format
+    }
+
+    /// The input is gzip-compressed (and decompressed as it is read); byte
+    /// offsets in errors count decompressed bytes.
+    pub fn is_gzip(&self) -> bool {
+        self.gzip
     }
 
     /// Link type of a classic pcap file (for pcapng, each packet carries its own).
@@ -503,10 +600,20 @@ impl<R: Read> Reader<R> {
                 Ok(n) => self.end += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(source) => {
-                    return Err(CaptureError::Io {
-                        offset: self.offset + (self.end - self.start) as u64,
-                        source,
-                    });
+                    let offset = self.offset + (self.end - self.start) as u64;
+                    // flate2 says InvalidInput/InvalidData of a bad stream;
+                    // anything else is the source's own failure.
+                    if self.gzip
+                        && matches!(
+                            source.kind(),
+                            ErrorKind::InvalidInput
+                                | ErrorKind::InvalidData
+                                | ErrorKind::UnexpectedEof
+                        )
+                    {
+                        return Err(CaptureError::Decompress { offset, source });
+                    }
+                    return Err(CaptureError::Io { offset, source });
                 }
             }
         }
@@ -1314,6 +1421,72 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    fn gzip(parts: &[&[u8]]) -> Vec<u8> {
+        use std::io::Write;
+        let mut out = Vec::new();
+        for p in parts {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(p).unwrap();
+            out.extend(e.finish().unwrap());
+        }
+        out
+    }
+
+    /// A gzip-compressed capture (as tshark reads it), also in several gzip
+    /// members split mid-block, read in pieces of any size: the same
+    /// packets. Cut short or damaged: the packets before, then an error
+    /// that says gzip. Other compressions and formats are named.
+    #[test]
+    fn gzip_is_decompressed_others_are_named() {
+        let ng = Ng { be: true };
+        let mut g = ng.shb();
+        g.extend(ng.idb(101, Some(9)));
+        for i in 0..50u8 {
+            g.extend(ng.epb(0, u64::from(i), &vec![i; 100 + usize::from(i) * 7], 2000));
+        }
+        let p = pcap(false, false, 1, &[(1, 2, &[3; 20], 20), (3, 4, &[5; 7], 9)]);
+        for file in [g, p] {
+            let (want, err) = all(&file);
+            assert!(err.is_none());
+            let whole = gzip(&[&file]);
+            let split = gzip(&[&file[..50], &file[50..51], &file[51..]]);
+            for z in [&whole, &split] {
+                for step in [1, 7, 4096] {
+                    let mut r = Reader::new(Pieces { data: z, step }).unwrap();
+                    assert!(r.is_gzip());
+                    let mut n = 0;
+                    while let Some(p) = r.next_packet().unwrap() {
+                        assert_eq!(p.data, &want[n].3[..]);
+                        assert_eq!(
+                            (p.frame, p.time, p.offset),
+                            (want[n].0, want[n].1, want[n].5)
+                        );
+                        n += 1;
+                    }
+                    assert_eq!(n, want.len());
+                }
+            }
+            let (pk, err) = all(&whole[..whole.len() * 2 / 3]);
+            assert_eq!(pk[..], want[..pk.len()]);
+            let e = err.unwrap().to_string();
+            assert!(e.starts_with("gzip data bad after"), "{e}");
+        }
+        let e = Reader::new(&gzip(&[b"GET / HTTP/1.1\r\n"])[..])
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("\"GET / HT\", once gunzipped)"), "{e}");
+        for (magic, name) in [
+            (&b"\x28\xb5\x2f\xfd\x24\x00\x00\x00"[..], "zstd -dc FILE"),
+            (b"\x04\x22\x4d\x18\x64\x40\xa7\x00", "lz4 -dc FILE"),
+            (b"\xfd7zXZ\x00\x00\x04", "xz -dc FILE"),
+            (b"BZh91AY&SY", "bzip2 -dc FILE"),
+            (b"snoop\x00\x00\x00\x00\x00\x00\x02", "a Sun snoop capture"),
+        ] {
+            let e = Reader::new(magic).unwrap_err().to_string();
+            assert!(e.contains(name), "{e}");
+        }
     }
 
     #[test]
