@@ -1325,3 +1325,34 @@ fn out_of_time_order_captures_give_the_source_messages() {
         }
     }
 }
+
+/// Captures made with a short snaplen (`tcpdump -s 64`, `-s 66`, old
+/// tcpdump's default 68 with TCP timestamps): a TCP header cut is said to be
+/// cut by the snaplen (it was "malformed transport header"), and connections
+/// of which no payload byte was captured are said to be (it was "0 RTMP
+/// connection(s)" and "no fault found" without a word).
+#[test]
+fn short_snaplen_captures_say_what_the_snaplen_cut() {
+    let name = "rtmp/pub_ffmpeg_bframes.pcap";
+    let (link, pkts, _) = source(name);
+    let dir = std::env::temp_dir().join(format!("rtmptool-snap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cut_header = "cut by the capture's snaplen inside the TCP header";
+    let no_payload =
+        "1 TCP connection(s) not decoded: the capture's snaplen cut every payload byte of them";
+    // The source's TCP headers are 32 bytes (40 with the SYN's options):
+    // 14 + 20 + 32 = 66 keeps every header of data segments, no payload.
+    for (snap, header_cut, empty) in [(54, true, false), (64, true, false), (66, true, true)] {
+        let path = dir.join(format!("snap{snap}.pcap"));
+        std::fs::write(&path, write_pcap(link, &pkts, Some(snap))).unwrap();
+        let f = path.to_str().unwrap();
+        let (code, out, err) = run_bin(&["dump", "--color", "never", f]);
+        assert_eq!(code, Some(0), "{snap}: {err}");
+        assert_eq!(out.contains(cut_header), header_cut, "{snap}: {out}");
+        assert!(!out.contains("malformed"), "{snap}: {out}");
+        assert_eq!(out.contains(no_payload), empty, "{snap}: {out}");
+        let (_, out, err) = run_bin(&["diagnose", "--color", "never", f]);
+        assert_eq!(out.contains(no_payload), empty, "{snap}: {out}{err}");
+        assert!(out.contains("warning:"), "{snap}: {out}{err}");
+    }
+}

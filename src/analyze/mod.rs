@@ -559,6 +559,8 @@ struct Ctx<'a> {
     frame: u64,
     emit: &'a mut dyn FnMut(Record),
     rtmp_conns: &'a mut u64,
+    /// TCP connections that ended with every payload byte cut by the snaplen.
+    cut_conns: &'a mut u64,
     budget: &'a Arc<ReserveBudget>,
     /// Where the bytes go, when someone asked for them.
     data: Option<&'a mut dyn FnMut(Data<'_>)>,
@@ -599,6 +601,8 @@ pub struct Analyzer {
     conns: HashMap<u64, Conn>,
     /// Connections announced as RTMP so far.
     rtmp_conns: u64,
+    /// TCP connections of which the snaplen left no payload byte.
+    cut_conns: u64,
     /// Frame and time of the last packet.
     last: (u64, Timestamp),
     /// Up-front reservations of incomplete messages, over all connections.
@@ -641,6 +645,7 @@ impl Analyzer {
             }),
             conns: HashMap::new(),
             rtmp_conns: 0,
+            cut_conns: 0,
             last: (0, Timestamp::default()),
             budget: ReserveBudget::new(opts_reserve),
             packets: 0,
@@ -757,6 +762,7 @@ impl Analyzer {
             re,
             conns,
             rtmp_conns,
+            cut_conns,
             budget,
             ..
         } = self;
@@ -766,6 +772,7 @@ impl Analyzer {
             frame: p.frame,
             emit,
             rtmp_conns,
+            cut_conns,
             budget,
             data,
         };
@@ -782,6 +789,7 @@ impl Analyzer {
             re,
             conns,
             rtmp_conns,
+            cut_conns,
             last,
             budget,
             undecodable,
@@ -797,6 +805,7 @@ impl Analyzer {
             frame: last.0,
             emit,
             rtmp_conns,
+            cut_conns,
             budget,
             data: None,
         };
@@ -809,6 +818,17 @@ impl Analyzer {
             let kind = RecordKind::Undecodable {
                 reason: format!(
                     "{lost} fragmented IP datagram(s) never reassembled (a fragment missing from the capture, or over the reassembly limits): the TCP segments or UDP datagrams they carried are lost"
+                ),
+            };
+            (ctx.emit)(Record::of_capture(last.0, last.1, None, kind));
+        }
+        // Connections of which the snaplen left nothing to look at: not
+        // "0 RTMP connections" without a word (tcpdump -s 66 and the like).
+        if *ctx.cut_conns > 0 {
+            let kind = RecordKind::Undecodable {
+                reason: format!(
+                    "{} TCP connection(s) not decoded: the capture's snaplen cut every payload byte of them (capture with a larger snaplen, e.g. tcpdump -s 0)",
+                    ctx.cut_conns
                 ),
             };
             (ctx.emit)(Record::of_capture(last.0, last.1, None, kind));
@@ -970,7 +990,15 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
             reason,
             ..
         } => {
-            if let Some(mut c) = conns.remove(&conn.0)
+            let c = conns.remove(&conn.0);
+            if let Some(c) = &c
+                && matches!(c.class, Class::Pending)
+                && stats.iter().any(|s| s.truncated_segments > 0)
+                && stats.iter().all(|s| s.bytes == 0)
+            {
+                *ctx.cut_conns += 1;
+            }
+            if let Some(mut c) = c
                 && matches!(c.class, Class::Rtmp)
             {
                 // The packet that ended it (evicted, or the capture's last).
@@ -1847,6 +1875,7 @@ pub struct LiveConn {
     frame: u64,
     stats: [DirStats; 2],
     rtmp_conns: u64,
+    cut_conns: u64,
     budget: Arc<ReserveBudget>,
 }
 
@@ -1874,6 +1903,7 @@ impl LiveConn {
             frame: 0,
             stats: [DirStats::default(); 2],
             rtmp_conns: 0,
+            cut_conns: 0,
             budget,
         }
     }
@@ -1894,6 +1924,7 @@ impl LiveConn {
             frame: self.frame,
             emit,
             rtmp_conns: &mut self.rtmp_conns,
+            cut_conns: &mut self.cut_conns,
             budget: &self.budget,
             data,
         };
