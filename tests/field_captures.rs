@@ -1356,3 +1356,42 @@ fn short_snaplen_captures_say_what_the_snaplen_cut() {
         assert!(out.contains("warning:"), "{snap}: {out}{err}");
     }
 }
+
+/// A gzip-compressed capture (`gzip cap.pcapng`, which tshark reads), as a
+/// file and on stdin: the same records as the plain one. It was "not a
+/// pcap/pcapng file (starts with 1f 8b ...)".
+#[test]
+fn gzip_compressed_captures_decode_as_the_plain_ones() {
+    use std::io::Write;
+    let plain = testdata("rtmp/pyclient_amf3.pcap");
+    let bytes = std::fs::read(&plain).unwrap();
+    let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(&bytes).unwrap();
+    let gz = z.finish().unwrap();
+    let dir = std::env::temp_dir().join(format!("rtmptool-gz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cap.pcap.gz");
+    std::fs::write(&path, &gz).unwrap();
+    for cmd in ["dump", "diagnose"] {
+        let (code, want, _) = run_bin(&["--json", cmd, plain.to_str().unwrap()]);
+        let (gz_code, got, err) = run_bin(&["--json", cmd, path.to_str().unwrap()]);
+        assert_eq!((gz_code, &got), (code, &want), "{cmd} file: {err}");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rtmptool"))
+            .args(["--json", cmd, "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Written from a thread: the output may fill its pipe meanwhile.
+        let mut stdin = child.stdin.take().unwrap();
+        let input = gz.clone();
+        let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        assert_eq!(out.status.code(), code, "{cmd} stdin");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{cmd} stdin");
+    }
+    let (_, out, _) = run_bin(&["--json", "dump", path.to_str().unwrap()]);
+    assert!(out.lines().count() > 50, "{out}");
+}
