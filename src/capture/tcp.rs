@@ -396,6 +396,10 @@ struct Half {
     acked: u64,
     /// The connection's packet count and the time when the FIN arrived.
     fin_at: Option<(u64, Timestamp)>,
+    /// Capture time of this direction's latest packet: its holes' wait is
+    /// timed by its own packets (two taps, or two interfaces of a pcapng,
+    /// each with its own clock).
+    last_time: Option<Timestamp>,
     stats: DirStats,
 }
 
@@ -629,6 +633,7 @@ impl Reassembler {
         {
             let h = &mut c.half[i];
             h.stats.segments += 1;
+            h.last_time = Some(time);
             if syn {
                 h.stats.syn_seen = true;
                 // A SYN fixes offset 0 unless data already started without it.
@@ -685,7 +690,10 @@ impl Reassembler {
                 }
             }
         }
-        // Holes the capture has moved well past can no longer fill.
+        // Holes the capture has moved well past can no longer fill. Time
+        // is each direction's own: a capture of two taps whose clocks
+        // differ (the server's 5 s behind) had every hole of one direction
+        // declared lost by the other's next packet.
         for j in 0..2 {
             let other = Ctx {
                 conn: c.id,
@@ -693,7 +701,8 @@ impl Reassembler {
                 frame,
                 packet: c.packets,
             };
-            expire(&mut c.half[j], other, time, &limits, &mut emit);
+            let now = c.half[j].last_time.unwrap_or(time);
+            expire(&mut c.half[j], other, now, &limits, &mut emit);
         }
 
         // Global bound: turn the fed direction's wait into a gap.
@@ -1475,6 +1484,32 @@ mod tests {
         h.data(true, 15, b"ee");
         assert_eq!(h.gaps(), vec![(4, 4, GapReason::NotCaptured)]);
         assert_eq!(h.stream(0, Dir::C2s), b"aaaa????ccccddee");
+    }
+
+    /// Two taps (or two interfaces of a pcapng) whose clocks differ: the
+    /// server's packets are stamped 5 s after the client's. A hole in the
+    /// client's data waits by the client's own clock; the server's packets
+    /// (ACKs of it) do not make it lost. The client's own time still does.
+    #[test]
+    fn the_reorder_wait_is_timed_by_each_directions_clock() {
+        let mut h = H::new();
+        h.handshake(0, 0);
+        h.data(true, 1, b"aaaa");
+        h.data(true, 9, b"cccc");
+        h.now.sec += 5;
+        h.seg(false, 1, 13, A, b"", 0);
+        h.seg(false, 1, 13, A, b"", 0);
+        h.now.sec -= 5;
+        h.data(true, 5, b"bbbb");
+        assert!(h.gaps().is_empty(), "{:?}", h.gaps());
+        assert_eq!(h.stream(0, Dir::C2s), b"aaaabbbbcccc");
+        h.data(true, 17, b"eeee");
+        h.now.sec += 5;
+        h.seg(false, 1, 13, A, b"", 0);
+        assert!(h.gaps().is_empty());
+        h.now.sec -= 3;
+        h.data(true, 21, b"ff");
+        assert_eq!(h.gaps(), vec![(12, 4, GapReason::NotCaptured)]);
     }
 
     #[test]
