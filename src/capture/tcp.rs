@@ -22,7 +22,8 @@
 //! fills. A hole becomes an [`Event::Gap`] (never invented bytes) only when it
 //! can no longer fill: the snaplen cut a segment ([`GapReason::Truncated`]);
 //! the capture moved well past it, by [`Limits::reorder_packets`] packets of
-//! the connection or [`Limits::reorder_time_ms`] of capture time since the
+//! the connection or [`Limits::reorder_time_ms`] of capture time (by the
+//! clock of that direction's packets: two taps' clocks may differ) since the
 //! data after it arrived ([`GapReason::AckedUnseen`] when the peer had
 //! acknowledged the missing bytes, [`GapReason::NotCaptured`] otherwise);
 //! out-of-order data exceeds [`Limits`] ([`GapReason::BufferLimit`]); or the
@@ -279,7 +280,8 @@ pub struct Limits {
     /// Packets of a connection (either direction) after which a hole that
     /// data is waiting behind is declared lost.
     pub reorder_packets: u64,
-    /// Capture time (milliseconds) after which such a hole is declared lost.
+    /// Capture time (milliseconds) of the hole's direction after which such
+    /// a hole is declared lost.
     pub reorder_time_ms: u64,
 }
 
