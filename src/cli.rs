@@ -335,7 +335,7 @@ pub enum OnOff {
 /// `rtmptool dump`.
 #[derive(Debug, Args)]
 pub struct DumpArgs {
-    /// Capture file (pcap or pcapng), or `-` for stdin (e.g. `tcpdump -U -w - | rtmptool dump -`)
+    /// Capture file (pcap or pcapng, gzip-compressed or not), or `-` for stdin (e.g. `tcpdump -U -w - | rtmptool dump -`)
     #[arg(value_name = "CAPTURE|-")]
     pub input: String,
     /// Hex dump (hexyl) of every message payload
@@ -373,7 +373,7 @@ pub struct DumpArgs {
 /// `rtmptool ecn`.
 #[derive(Debug, Args)]
 pub struct EcnArgs {
-    /// Capture file (pcap or pcapng), or `-` for stdin
+    /// Capture file (pcap or pcapng, gzip-compressed or not), or `-` for stdin
     #[arg(value_name = "CAPTURE|-")]
     pub input: String,
     /// RTMFP session keys (`RTMFP_SESSION` lines): without them user data and ECN Reports of sessions cannot be seen
@@ -384,7 +384,7 @@ pub struct EcnArgs {
 /// `rtmptool diagnose`.
 #[derive(Debug, Args)]
 pub struct DiagnoseArgs {
-    /// Capture file (pcap or pcapng), `-` for stdin, or rtmp://host[:port]/app/stream for live checks
+    /// Capture file (pcap or pcapng, gzip-compressed or not), `-` for stdin, or rtmp://host[:port]/app/stream for live checks
     #[arg(value_name = "CAPTURE|-|URL")]
     pub input: String,
     /// Decode every TCP connection on this port as RTMP, handshake seen or not

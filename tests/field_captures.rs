@@ -1241,3 +1241,187 @@ fn packets_not_understood_are_counted_and_named() {
     assert!(warned, "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Whether each packet is the server's (its TCP source port is the port the
+/// client's SYN went to).
+fn from_server(link: u32, pkts: &[Pkt]) -> Vec<bool> {
+    let tcp = |p: &Pkt| {
+        let d = decode(rtmptool::capture::LinkType(link), &p.data).ok()?;
+        match d.transport {
+            Transport::Tcp(seg) => Some((d.src.port(), d.dst.port(), seg.flags)),
+            _ => None,
+        }
+    };
+    let server = pkts
+        .iter()
+        .filter_map(tcp)
+        .find(|t| t.2.has(rtmptool::capture::TcpFlags::SYN))
+        .map(|t| t.1)
+        .unwrap();
+    pkts.iter()
+        .map(|p| tcp(p).is_some_and(|t| t.0 == server))
+        .collect()
+}
+
+/// Two captures of one connection merged by time (a passive tap's two
+/// ports, `mergecap` of per-direction captures) whose clocks disagree: the
+/// server's packets shifted by a skew, so that its SYN+ACK and S0 come
+/// before the client's SYN and C0, or the client's C2 before S1. And a
+/// client SYN written after the client's first data (capture order is not
+/// time order). The same messages as the source, the handshake decoded:
+/// the late SYN had ended the connection as a port reuse (nothing after it
+/// decoded, no warning), and S0 before C0 was taken for a mid-stream start.
+#[test]
+fn out_of_time_order_captures_give_the_source_messages() {
+    for name in [
+        "rtmp/play_ffmpeg_c128.pcap",
+        "rtmp/pyclient_publish_c128.pcap",
+        "rtmp/play_rtmpdump_c4096.pcap",
+    ] {
+        let base = analyze_file(name);
+        let handshakes = |o: &Out| {
+            o.records
+                .iter()
+                .filter(|r| matches!(r.kind, RecordKind::Handshake { .. }))
+                .count()
+        };
+        assert_eq!(handshakes(&base), 6, "{name}");
+        let (link, pkts, dirs) = source(name);
+        let server = from_server(link, &pkts);
+        let mut variants = Vec::new();
+        for skew_us in [-1000i64, -300, 300] {
+            let mut moved: Vec<Pkt> = pkts.clone();
+            for (p, _) in moved.iter_mut().zip(&server).filter(|(_, s)| **s) {
+                let ns = i128::from(p.sec) * 1_000_000_000
+                    + i128::from(p.nsec)
+                    + i128::from(skew_us) * 1000;
+                p.sec = (ns / 1_000_000_000) as i64;
+                p.nsec = (ns % 1_000_000_000) as u32;
+            }
+            // Stable, as mergecap: each side keeps its own order.
+            moved.sort_by_key(|p| (p.sec, p.nsec));
+            variants.push((format!("server skew {skew_us} us"), moved));
+        }
+        let first_c2s = dirs.iter().position(|d| *d == Some(Dir::C2s)).unwrap();
+        let mut late_syn = pkts.clone();
+        let syn = late_syn.remove(0);
+        late_syn.insert(first_c2s, syn);
+        variants.push(("client SYN after C0+C1".into(), late_syn));
+        for (what, moved) in variants {
+            let got = analyze(&write_pcap(link, &moved, None)[..]);
+            assert!(
+                got.all() == base.all(),
+                "{name}, {what}: {} messages of {}, or others",
+                got.all().len(),
+                base.all().len()
+            );
+            assert_eq!(handshakes(&got), 6, "{name}, {what}");
+            assert!(
+                !got.records
+                    .iter()
+                    .any(|r| matches!(r.kind, RecordKind::MidStream)),
+                "{name}, {what}: taken for a mid-stream start"
+            );
+        }
+    }
+}
+
+/// Captures made with a short snaplen (`tcpdump -s 64`, `-s 66`, old
+/// tcpdump's default 68 with TCP timestamps): a TCP header cut is said to be
+/// cut by the snaplen (it was "malformed transport header"), and connections
+/// of which no payload byte was captured are said to be (it was "0 RTMP
+/// connection(s)" and "no fault found" without a word).
+#[test]
+fn short_snaplen_captures_say_what_the_snaplen_cut() {
+    let name = "rtmp/pub_ffmpeg_bframes.pcap";
+    let (link, pkts, _) = source(name);
+    let dir = std::env::temp_dir().join(format!("rtmptool-snap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cut_header = "cut by the capture's snaplen inside the TCP header";
+    let no_payload =
+        "1 TCP connection(s) not decoded: the capture's snaplen cut every payload byte of them";
+    // The source's TCP headers are 32 bytes (40 with the SYN's options):
+    // 14 + 20 + 32 = 66 keeps every header of data segments, no payload.
+    for (snap, header_cut, empty) in [(54, true, false), (64, true, false), (66, true, true)] {
+        let path = dir.join(format!("snap{snap}.pcap"));
+        std::fs::write(&path, write_pcap(link, &pkts, Some(snap))).unwrap();
+        let f = path.to_str().unwrap();
+        let (code, out, err) = run_bin(&["dump", "--color", "never", f]);
+        assert_eq!(code, Some(0), "{snap}: {err}");
+        assert_eq!(out.contains(cut_header), header_cut, "{snap}: {out}");
+        assert!(!out.contains("malformed"), "{snap}: {out}");
+        assert_eq!(out.contains(no_payload), empty, "{snap}: {out}");
+        let (_, out, err) = run_bin(&["diagnose", "--color", "never", f]);
+        assert_eq!(out.contains(no_payload), empty, "{snap}: {out}{err}");
+        assert!(out.contains("warning:"), "{snap}: {out}{err}");
+    }
+}
+
+/// A gzip-compressed capture (`gzip cap.pcapng`, which tshark reads), as a
+/// file and on stdin: the same records as the plain one. It was "not a
+/// pcap/pcapng file (starts with 1f 8b ...)".
+#[test]
+fn gzip_compressed_captures_decode_as_the_plain_ones() {
+    use std::io::Write;
+    let plain = testdata("rtmp/pyclient_amf3.pcap");
+    let bytes = std::fs::read(&plain).unwrap();
+    let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(&bytes).unwrap();
+    let gz = z.finish().unwrap();
+    let dir = std::env::temp_dir().join(format!("rtmptool-gz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cap.pcap.gz");
+    std::fs::write(&path, &gz).unwrap();
+    for cmd in ["dump", "diagnose"] {
+        let (code, want, _) = run_bin(&["--json", cmd, plain.to_str().unwrap()]);
+        let (gz_code, got, err) = run_bin(&["--json", cmd, path.to_str().unwrap()]);
+        assert_eq!((gz_code, &got), (code, &want), "{cmd} file: {err}");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rtmptool"))
+            .args(["--json", cmd, "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Written from a thread: the output may fill its pipe meanwhile.
+        let mut stdin = child.stdin.take().unwrap();
+        let input = gz.clone();
+        let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        assert_eq!(out.status.code(), code, "{cmd} stdin");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{cmd} stdin");
+    }
+    let (_, out, _) = run_bin(&["--json", "dump", path.to_str().unwrap()]);
+    assert!(out.lines().count() > 50, "{out}");
+}
+
+/// One capture of two taps (or a pcapng of two interfaces) in arrival
+/// order, whose clocks differ: the server's packets stamped 5 s before or
+/// after the client's. Its reordered segments are placed as with one clock;
+/// they were declared lost (90 gaps, 150 messages missing) when the
+/// other direction's packet was 5 s "later".
+#[test]
+fn two_clocks_in_one_capture_are_no_loss() {
+    let src = analyze_file("rtmp/play_ffmpeg_c4096.pcap");
+    let name = "rtmp/hard_s2c_reorder.pcap";
+    let (link, pkts, _) = source(name);
+    let server = from_server(link, &pkts);
+    for skew in [-5i64, 5, 86_400] {
+        let moved: Vec<Pkt> = pkts
+            .iter()
+            .zip(&server)
+            .map(|(p, &s)| Pkt {
+                sec: p.sec + if s { skew } else { 0 },
+                ..p.clone()
+            })
+            .collect();
+        let got = analyze(&write_pcap(link, &moved, None)[..]);
+        assert!(got.warnings("gap").is_empty(), "skew {skew} s: gaps");
+        assert!(
+            got.all() == src.all(),
+            "skew {skew} s: {} messages",
+            got.all().len()
+        );
+    }
+}

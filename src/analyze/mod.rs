@@ -567,6 +567,12 @@ enum Class {
     /// S1). A capture that starts at C2, whose first byte (S1's time echoed)
     /// may be 3, is mid-stream. The client's bytes wait here, at most
     /// C0 + C1.
+    ///
+    /// Also: the SYN or SYN+ACK fixed the stream starts, and the server's
+    /// S0 came before the client's first byte (a capture out of time order:
+    /// two taps merged, a multi-queue NIC): a handshake if the client's
+    /// first byte is C0's 3. The server's bytes wait here, at most
+    /// [`S0_FIRST_WAIT`] ([`Conn::s0_first`]).
     Tentative(Vec<Waiting>),
     /// Decoded as RTMP.
     Rtmp,
@@ -580,6 +586,10 @@ struct Conn {
     client: SocketAddr,
     server: SocketAddr,
     syn_seen: bool,
+    /// The SYN or SYN+ACK was seen: stream offset 0 is each side's first byte.
+    start_known: bool,
+    /// [`Class::Tentative`] on the server's S0 seen before any client byte.
+    s0_first: bool,
     /// Our client is the reassembler's server.
     flipped: bool,
     class: Class,
@@ -624,6 +634,8 @@ struct Ctx<'a> {
     frame: u64,
     emit: &'a mut dyn FnMut(Record),
     rtmp_conns: &'a mut u64,
+    /// TCP connections that ended with every payload byte cut by the snaplen.
+    cut_conns: &'a mut u64,
     budget: &'a Arc<ReserveBudget>,
     /// Where the bytes go, when someone asked for them.
     data: Option<&'a mut dyn FnMut(Data<'_>)>,
@@ -664,6 +676,8 @@ pub struct Analyzer {
     conns: HashMap<u64, Conn>,
     /// Connections announced as RTMP so far.
     rtmp_conns: u64,
+    /// TCP connections of which the snaplen left no payload byte.
+    cut_conns: u64,
     /// Frame and time of the last packet.
     last: (u64, Timestamp),
     /// Up-front reservations of incomplete messages, over all connections.
@@ -706,6 +720,7 @@ impl Analyzer {
             }),
             conns: HashMap::new(),
             rtmp_conns: 0,
+            cut_conns: 0,
             last: (0, Timestamp::default()),
             budget: ReserveBudget::with_held_limit(
                 opts_reserve,
@@ -832,6 +847,7 @@ impl Analyzer {
             re,
             conns,
             rtmp_conns,
+            cut_conns,
             budget,
             ..
         } = self;
@@ -841,6 +857,7 @@ impl Analyzer {
             frame: p.frame,
             emit,
             rtmp_conns,
+            cut_conns,
             budget,
             data,
         };
@@ -857,6 +874,7 @@ impl Analyzer {
             re,
             conns,
             rtmp_conns,
+            cut_conns,
             last,
             budget,
             undecodable,
@@ -872,6 +890,7 @@ impl Analyzer {
             frame: last.0,
             emit,
             rtmp_conns,
+            cut_conns,
             budget,
             data: None,
         };
@@ -884,6 +903,17 @@ impl Analyzer {
             let kind = RecordKind::Undecodable {
                 reason: format!(
                     "{lost} fragmented IP datagram(s) never reassembled (a fragment missing from the capture, or over the reassembly limits): the TCP segments or UDP datagrams they carried are lost"
+                ),
+            };
+            (ctx.emit)(Record::of_capture(last.0, last.1, None, kind));
+        }
+        // Connections of which the snaplen left nothing to look at: not
+        // "0 RTMP connections" without a word (tcpdump -s 66 and the like).
+        if *ctx.cut_conns > 0 {
+            let kind = RecordKind::Undecodable {
+                reason: format!(
+                    "{} TCP connection(s) not decoded: the capture's snaplen cut every payload byte of them (capture with a larger snaplen, e.g. tcpdump -s 0)",
+                    ctx.cut_conns
                 ),
             };
             (ctx.emit)(Record::of_capture(last.0, last.1, None, kind));
@@ -964,7 +994,7 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
             ctx.time = time;
             let dir = if c.flipped { dir.reverse() } else { dir };
             if matches!(c.class, Class::Pending) {
-                classify(c, dir, bytes, ctx.opts);
+                classify(c, dir, stream_offset, bytes, ctx.opts);
                 match c.class {
                     Class::Rtmp => {
                         if matches!(c.half[0].phase, Phase::Handshake) {
@@ -978,9 +1008,10 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
                 }
             }
             if let Class::Tentative(waiting) = &mut c.class {
-                match starts_with_handshake(waiting, dir, bytes) {
+                match starts_with_handshake(waiting, c.s0_first, dir, bytes) {
                     None => {
                         waiting.push(Waiting {
+                            dir,
                             offset: stream_offset,
                             bytes: bytes.to_vec(),
                             frame,
@@ -989,7 +1020,9 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
                     }
                     Some(handshake) => {
                         decide(conns, conn, handshake, ctx);
-                        if let Some(c) = conns.get_mut(&conn.0) {
+                        if let Some(c) = conns.get_mut(&conn.0)
+                            && matches!(c.class, Class::Rtmp)
+                        {
                             rtmp_data(c, dir, stream_offset, bytes, frame, time, ctx);
                         }
                     }
@@ -1042,7 +1075,15 @@ fn handle(conns: &mut HashMap<u64, Conn>, ctx: &mut Ctx<'_>, ev: Event<'_>) {
             reason,
             ..
         } => {
-            if let Some(mut c) = conns.remove(&conn.0)
+            let c = conns.remove(&conn.0);
+            if let Some(c) = &c
+                && matches!(c.class, Class::Pending)
+                && stats.iter().any(|s| s.truncated_segments > 0)
+                && stats.iter().all(|s| s.bytes == 0)
+            {
+                *ctx.cut_conns += 1;
+            }
+            if let Some(mut c) = c
                 && matches!(c.class, Class::Rtmp)
             {
                 // The packet that ended it (evicted, or the capture's last).
@@ -1152,6 +1193,8 @@ fn new_conn(id: ConnId, key: ConnKey, syn_seen: bool, opts: &Options) -> Conn {
         client,
         server,
         syn_seen,
+        start_known: matches!(key.roles, Roles::Syn | Roles::SynAck),
+        s0_first: false,
         flipped,
         class: Class::Pending,
         announced: false,
@@ -1160,8 +1203,16 @@ fn new_conn(id: ConnId, key: ConnKey, syn_seen: bool, opts: &Options) -> Conn {
     }
 }
 
-/// Client bytes of a [`Class::Tentative`] connection.
+/// Most server bytes a [`Class::Tentative`] connection whose S0 came first
+/// holds while the client's first byte is awaited: S0 + S1 + S2 and the
+/// server's first control messages (Window Acknowledgement Size, Set Peer
+/// Bandwidth, Set Chunk Size).
+const S0_FIRST_WAIT: usize = HANDSHAKE_LEN + 512;
+
+/// Bytes of a [`Class::Tentative`] connection: the client's, or the
+/// server's when its S0 came first.
 struct Waiting {
+    dir: Dir,
     offset: u64,
     bytes: Vec<u8>,
     frame: u64,
@@ -1170,8 +1221,22 @@ struct Waiting {
 
 /// Whether a [`Class::Tentative`] connection starts with a handshake, once
 /// `dir`'s next `bytes` say so (`None`: not yet known).
-fn starts_with_handshake(waiting: &[Waiting], dir: Dir, bytes: &[u8]) -> Option<bool> {
+fn starts_with_handshake(
+    waiting: &[Waiting],
+    s0_first: bool,
+    dir: Dir,
+    bytes: &[u8],
+) -> Option<bool> {
     let sent: usize = waiting.iter().map(|w| w.bytes.len()).sum();
+    let c0 = || bytes.first() == Some(&RTMP_VERSION) && !starts_with_chunk(bytes);
+    if s0_first {
+        // The server's S0 + S1 (+ S2) came first: the client's first byte decides.
+        return match dir {
+            Dir::C2s => Some(c0()),
+            Dir::S2c if sent + bytes.len() > S0_FIRST_WAIT => Some(false),
+            Dir::S2c => None,
+        };
+    }
     match dir {
         Dir::S2c => Some(bytes.first() == Some(&RTMP_VERSION) && !starts_with_chunk(bytes)),
         Dir::C2s if sent + bytes.len() > 1 + PACKET_LEN => Some(false),
@@ -1192,6 +1257,10 @@ fn decide(conns: &mut HashMap<u64, Conn>, conn: ConnId, handshake: bool, ctx: &m
     let first = waiting.first().map_or(0, |w| w.frame);
     if handshake {
         announce(c, first, ctx);
+    } else if c.s0_first && c.syn_seen {
+        // With the SYN seen, a server speaking first is another protocol.
+        c.class = Class::Ignored;
+        return;
     } else {
         for h in &mut c.half {
             h.phase = Phase::Sync {
@@ -1202,7 +1271,7 @@ fn decide(conns: &mut HashMap<u64, Conn>, conn: ConnId, handshake: bool, ctx: &m
         ctx.rec(c, None, first, None, RecordKind::MidStream);
     }
     for w in waiting {
-        rtmp_data(c, Dir::C2s, w.offset, &w.bytes, w.frame, w.time, ctx);
+        rtmp_data(c, w.dir, w.offset, &w.bytes, w.frame, w.time, ctx);
     }
 }
 
@@ -1235,7 +1304,7 @@ fn rtmp_data(
 
 /// Decides from the first data of a connection whether it is RTMP.
 #[inline(never)]
-fn classify(c: &mut Conn, dir: Dir, bytes: &[u8], opts: &Options) {
+fn classify(c: &mut Conn, dir: Dir, offset: u64, bytes: &[u8], opts: &Options) {
     let Some(&first) = bytes.first() else {
         return;
     };
@@ -1247,6 +1316,14 @@ fn classify(c: &mut Conn, dir: Dir, bytes: &[u8], opts: &Options) {
     // RTMP's C0+C1 (whose time field would have to spell it out).
     if !forced && is_tpkt(bytes) {
         c.class = Class::Ignored;
+        return;
+    }
+    if c.start_known && dir == Dir::S2c && offset == 0 && first == RTMP_VERSION && !forced {
+        // The server's S0 before any client byte: a capture out of time
+        // order (the server cannot answer a C0 it has not had). The
+        // client's first byte decides.
+        c.s0_first = true;
+        c.class = Class::Tentative(Vec::new());
         return;
     }
     if c.syn_seen {
@@ -1907,6 +1984,7 @@ pub struct LiveConn {
     frame: u64,
     stats: [DirStats; 2],
     rtmp_conns: u64,
+    cut_conns: u64,
     budget: Arc<ReserveBudget>,
 }
 
@@ -1934,6 +2012,7 @@ impl LiveConn {
             frame: 0,
             stats: [DirStats::default(); 2],
             rtmp_conns: 0,
+            cut_conns: 0,
             budget,
         }
     }
@@ -1954,6 +2033,7 @@ impl LiveConn {
             frame: self.frame,
             emit,
             rtmp_conns: &mut self.rtmp_conns,
+            cut_conns: &mut self.cut_conns,
             budget: &self.budget,
             data,
         };

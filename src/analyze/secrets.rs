@@ -6,7 +6,10 @@
 //! `publish`, `play`, `play2`, `releaseStream`, `FCPublish` and
 //! `FCUnpublish` (a `?query` split off), the query values of `connect`'s
 //! `tcUrl`, `app`, `swfUrl` and `pageUrl`, and user info (`user:pass@`) in
-//! those URLs. Every later command or data message of either direction (a
+//! those URLs; and from a server's `onStatus`, whose `details` (`detail`
+//! for tcserver) is the stream name: in a capture out of time order (two
+//! taps merged, a clock skew) it comes before the client's `publish` that
+//! names it. Every later command or data message of either direction (a
 //! server's onStatus description echoes the name) is shown with them
 //! shortened as [`crate::net::url::redact`] does (`ab…`, `***@`), and its raw
 //! body (shown by `--hex`) with the same bytes masked by `*`: the length
@@ -130,13 +133,12 @@ impl Secrets {
                 // Commands only (AMF0 20, AMF3 17): media is not decoded
                 // twice.
                 ChunkBody::UserData(d)
-                    if dir == Some(Dir::C2s)
-                        && d.fragment() == 0
-                        && d.data.len() >= 5
-                        && matches!(d.data[0], 17 | 20) =>
+                    if d.fragment() == 0 && d.data.len() >= 5 && matches!(d.data[0], 17 | 20) =>
                 {
                     let ty = crate::proto::message::MessageType(d.data[0]);
-                    if let Ok(Message::Command(c)) = Message::decode(ty, d.data.slice(5..)) {
+                    if let Ok(Message::Command(c)) = Message::decode(ty, d.data.slice(5..))
+                        && (dir == Some(Dir::C2s) || c.name() == "onStatus")
+                    {
                         self.learn(&c);
                     }
                 }
@@ -217,6 +219,22 @@ impl Secrets {
             && let Some(k) = text(c.args().first())
         {
             self.learn_name(&k);
+        } else if name == "onStatus" {
+            // FMS and tcserver name the stream in the info object.
+            for a in c.args() {
+                let p = match a {
+                    Amf0Value::Object(p) | Amf0Value::EcmaArray { properties: p, .. } => p,
+                    _ => continue,
+                };
+                for (k, v) in p {
+                    if (k == "details" || k == "detail")
+                        && let Some(n) = text(Some(v))
+                        && !n.is_empty()
+                    {
+                        self.learn_name(&n);
+                    }
+                }
+            }
         }
     }
 
@@ -257,7 +275,7 @@ impl Secrets {
         };
         let values = match m {
             Message::Command(c) => {
-                if r.dir == Some(Dir::C2s) {
+                if r.dir == Some(Dir::C2s) || c.name() == "onStatus" {
                     self.learn(c);
                 }
                 &c.values
@@ -543,6 +561,40 @@ mod tests {
             values: vec![V::String("onTextData".into()), V::String("secret99".into())],
         });
         assert!(!shown(&s.shown(&rec(Dir::S2c, data))).contains("secret99"));
+    }
+
+    /// A capture out of time order (two taps merged with a clock skew): the
+    /// server's onStatus comes before the client's publish. Its `details`
+    /// (`detail` for tcserver) is the stream name: shortened from there on,
+    /// in that record too. It was shown in full.
+    #[test]
+    fn a_servers_onstatus_names_the_stream_before_the_publish_came() {
+        for key in ["details", "detail"] {
+            let mut s = Secrets::new(false);
+            let status = Message::Command(Command::new(
+                "onStatus",
+                0.0,
+                V::Null,
+                vec![V::Object(vec![
+                    ("code".into(), V::String("NetStream.Publish.Start".into())),
+                    ("description".into(), V::String("publishing".into())),
+                    (key.into(), V::String("key4711".into())),
+                ])],
+            ));
+            let t = shown(&s.shown(&rec(Dir::S2c, status)));
+            assert!(!t.contains("key4711"), "{t}");
+            assert!(
+                t.contains("ke…") && t.contains("NetStream.Publish.Start"),
+                "{t}"
+            );
+            let publish = Message::Command(Command::new(
+                "publish",
+                5.0,
+                V::Null,
+                vec![V::String("key4711".into()), V::String("live".into())],
+            ));
+            assert!(!shown(&s.shown(&rec(Dir::C2s, publish))).contains("key4711"));
+        }
     }
 
     #[test]

@@ -183,6 +183,19 @@ pub enum DecodeError {
     /// More than `MAX_ENCAPSULATIONS` (8) encapsulations nested in one packet.
     #[error("more than {MAX_ENCAPSULATIONS} encapsulations nested")]
     TooDeep,
+    /// The capture's snaplen cut the packet inside a header (the IP header
+    /// says how long the packet was).
+    #[error(
+        "cut by the capture's snaplen inside the {layer} ({captured} of its {needed} bytes captured)"
+    )]
+    SnaplenCut {
+        /// The header that was cut.
+        layer: &'static str,
+        /// Bytes of it captured.
+        captured: usize,
+        /// Bytes it has.
+        needed: usize,
+    },
     /// A header is cut short or malformed.
     #[error("malformed {layer}: {reason}")]
     Malformed {
@@ -199,6 +212,9 @@ impl DecodeError {
     pub fn summary(&self) -> String {
         match self {
             DecodeError::Malformed { layer, .. } => format!("malformed {layer}"),
+            DecodeError::SnaplenCut { layer, .. } => {
+                format!("cut by the capture's snaplen inside the {layer}")
+            }
             e => e.to_string(),
         }
     }
@@ -714,6 +730,25 @@ fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, DecodeError> {
             if let Some((err, layer)) = &p.stop_err {
                 // TCP/UDP header itself cut or invalid: say so rather than pretend "other".
                 if protocol == 6 || protocol == 17 {
+                    let got = payload.payload;
+                    // The IP header says more was sent than captured: the
+                    // snaplen cut the header (as tcpdump -s 64 does to TCP
+                    // headers with options), it is not malformed.
+                    if truncated {
+                        let (layer, needed) = if protocol == 6 {
+                            let doff = got.get(12).map_or(20, |b| usize::from(b >> 4) * 4);
+                            ("TCP header", doff.max(20))
+                        } else {
+                            ("UDP header", 8)
+                        };
+                        if got.len() < needed {
+                            return Err(DecodeError::SnaplenCut {
+                                layer,
+                                captured: got.len(),
+                                needed,
+                            });
+                        }
+                    }
                     return Err(malformed("transport header", format!("{layer}: {err}")));
                 }
             }
@@ -922,9 +957,44 @@ mod tests {
             panic!()
         };
         assert_eq!((t.payload.len(), t.wire_len), (100, 1000));
-        // Cut inside the TCP header: a clean error, not a bogus segment.
+        // Cut inside the TCP header: a clean error, not a bogus segment,
+        // that says the snaplen cut it (not "malformed").
+        for (cut, got) in [(10, 10), (0, 0), (19, 19)] {
+            let e = decode(LinkType::ETHERNET, &f[..14 + 20 + cut]).unwrap_err();
+            assert_eq!(
+                e,
+                DecodeError::SnaplenCut {
+                    layer: "TCP header",
+                    captured: got,
+                    needed: 20
+                }
+            );
+            assert_eq!(
+                e.summary(),
+                "cut by the capture's snaplen inside the TCP header"
+            );
+        }
+        // With options (32 bytes, tcpdump -s 64 keeps 30 of them).
+        let mut o = f.clone();
+        o[14 + 20 + 12] = 8 << 4;
+        let e = decode(LinkType::ETHERNET, &o[..64]).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DecodeError::SnaplenCut {
+                    captured: 30,
+                    needed: 32,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // The whole packet there but a header that does not fit: malformed.
+        let mut short = tcp4([1, 2, 3, 4], 1, [5, 6, 7, 8], 2, 0, "A", b"");
+        short[2..4].copy_from_slice(&30u16.to_be_bytes());
+        short.truncate(30);
         assert!(matches!(
-            decode(LinkType::ETHERNET, &f[..14 + 20 + 10]),
+            decode(LinkType::RAW, &short),
             Err(DecodeError::Malformed { .. })
         ));
         // IPv4 fragment (MF set): noted, not reassembled.

@@ -1,28 +1,31 @@
 //! Streaming pcap / pcapng reader.
 //!
 //! Implements the classic libpcap file format (tcpdump.org "pcap-savefile(5)",
-//! draft-ietf-opsawg-pcap) in both byte orders with micro- and nanosecond magic,
-//! and pcapng (draft-ietf-opsawg-pcapng: SHB §4.1, IDB §4.2 with `if_tsresol` /
+//! draft-ietf-opsawg-pcap) in both byte orders with micro- and nanosecond magic
+//! and the old flavours with longer record headers that Wireshark still writes
+//! (modified/Kuznetzov, RedHat 6.1, SuSE 6.3, Nokia; told apart by the first
+//! two records, as Wireshark does), and pcapng (draft-ietf-opsawg-pcapng: SHB §4.1, IDB §4.2 with `if_tsresol` /
 //! `if_tsoffset`, EPB §4.3, SPB §4.4, the obsolete Packet Block of Appendix A),
 //! with several sections and interfaces. Record framing and buffering are done
-//! here; the record contents are parsed with `pcap-parser`.
+//! here; pcapng block contents are parsed with `pcap-parser`.
 //!
-//! The reader never reads ahead of the record it is assembling: it asks the
-//! source for more bytes only while the current record is incomplete, so
+//! The reader never reads ahead of the record it is assembling (but for the
+//! first record of a classic pcap, to tell the flavours apart: one record
+//! header ahead): it asks the source for more bytes only while the current
+//! record is incomplete, so
 //! `tcpdump -U -w - | rtmptool dump -` sees each packet as soon as its record has
 //! arrived. Memory is one fixed buffer of [`BUFFER_LEN`] bytes; a record longer
 //! than [`MAX_PACKET_LEN`] (packet data) or [`MAX_BLOCK_LEN`] (pcapng block) is
 //! reported as corrupt before anything is allocated for it.
 
-use std::io::{ErrorKind, Read};
+use std::io::{Cursor, ErrorKind, Read};
+
+use flate2::read::MultiGzDecoder;
 
 use pcap_parser::pcapng::{
     parse_enhancedpacketblock_be, parse_enhancedpacketblock_le, parse_interfacedescriptionblock_be,
     parse_interfacedescriptionblock_le, parse_sectionheaderblock, parse_simplepacketblock_be,
     parse_simplepacketblock_le,
-};
-use pcap_parser::{
-    parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header,
 };
 
 /// Largest captured packet length accepted (256 KiB, tcpdump's default snaplen
@@ -43,6 +46,17 @@ const PCAPNG_IDB: u32 = 1;
 const PCAPNG_PB: u32 = 2;
 const PCAPNG_SPB: u32 = 3;
 const PCAPNG_EPB: u32 = 6;
+
+/// pcapng blocks that are no packet but that Wireshark lists as frames,
+/// so that frame numbers stay Wireshark's: custom blocks (copyable and
+/// not), systemd Journal Export, sysdig events (plain, v2, v2 large).
+/// Checked against tshark 4.0.
+fn numbered_like_a_frame(btype: u32) -> bool {
+    matches!(
+        btype,
+        0x0000_0BAD | 0x4000_0BAD | 0x0000_0009 | 0x0000_0204 | 0x0000_0216 | 0x0000_0221
+    )
+}
 
 /// A link-layer header type (tcpdump.org LINKTYPE_* values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,7 +104,9 @@ impl Timestamp {
 /// One captured packet, borrowed from the reader's buffer until the next call.
 #[derive(Debug, Clone, Copy)]
 pub struct Packet<'a> {
-    /// 1-based frame number, counted as Wireshark does (packet records only).
+    /// 1-based frame number, counted as Wireshark does: packet records, and
+    /// the pcapng blocks Wireshark also lists as frames (custom blocks,
+    /// systemd journal entries, sysdig events), which are skipped here.
     pub frame: u64,
     /// Capture time. A pcapng Simple Packet Block has none: it repeats the
     /// previous packet's time.
@@ -148,6 +164,34 @@ pub enum CaptureError {
         /// The first bytes, as hex and printable ASCII.
         start: String,
     },
+    /// The input is compressed with something other than gzip (which is
+    /// decompressed as it is read).
+    #[error(
+        "the input is {format}-compressed (only gzip is decompressed here): decompress it first, e.g. `{tool} -dc FILE | rtmptool dump -`"
+    )]
+    Compressed {
+        /// zstd, lz4, xz, bzip2.
+        format: &'static str,
+        /// Its command-line tool.
+        tool: &'static str,
+    },
+    /// A capture file format other than pcap and pcapng.
+    #[error(
+        "a {format} capture, not pcap/pcapng: convert it first, e.g. `editcap -F pcapng FILE OUT.pcapng`"
+    )]
+    OtherFormat {
+        /// Its name.
+        format: &'static str,
+    },
+    /// A gzip-compressed input does not decompress.
+    #[error("gzip data bad after {offset} decompressed bytes: {source}")]
+    Decompress {
+        /// Decompressed bytes before the failure.
+        offset: u64,
+        /// What the decompressor said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The input ends inside a record.
     #[error(
         "truncated {what} at byte offset {offset} (frame {frame}): needs {needed} bytes, only {available} present"
@@ -178,6 +222,58 @@ pub enum CaptureError {
     },
 }
 
+/// The classic pcap flavours (Wireshark's names), which differ in the size of
+/// the record header: the usual 16 bytes (ts_sec, ts_frac, caplen, origlen),
+/// then fields of their own that are skipped. The magic does not tell them
+/// apart, the first two records do (as Wireshark's libpcap reader does it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PcapVariant {
+    /// tcpdump/libpcap: 16 bytes.
+    Standard,
+    /// RedHat 6.1 tcpdump (ss990417): standard magic, 24 bytes.
+    RedHat61,
+    /// Nokia IPSO tcpdump: standard magic, 20 bytes.
+    Nokia,
+    /// Alexey Kuznetzov's patched libpcap (ss991029): modified magic, 24 bytes.
+    Modified,
+    /// SuSE 6.3 tcpdump (ss990915): modified magic, 28 bytes.
+    Suse63,
+}
+
+impl PcapVariant {
+    fn header_len(self) -> usize {
+        match self {
+            PcapVariant::Standard => 16,
+            PcapVariant::Nokia => 20,
+            PcapVariant::RedHat61 | PcapVariant::Modified => 24,
+            PcapVariant::Suse63 => 28,
+        }
+    }
+
+    /// What errors call its records and record headers.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            PcapVariant::Standard => ("pcap record", "pcap record header"),
+            PcapVariant::RedHat61 => (
+                "pcap record (RedHat 6.1 tcpdump format)",
+                "pcap record header (RedHat 6.1 tcpdump format)",
+            ),
+            PcapVariant::Nokia => (
+                "pcap record (Nokia tcpdump format)",
+                "pcap record header (Nokia tcpdump format)",
+            ),
+            PcapVariant::Modified => (
+                "pcap record (modified tcpdump format)",
+                "pcap record header (modified tcpdump format)",
+            ),
+            PcapVariant::Suse63 => (
+                "pcap record (SuSE 6.3 tcpdump format)",
+                "pcap record header (SuSE 6.3 tcpdump format)",
+            ),
+        }
+    }
+}
+
 /// Per-interface facts from a pcapng IDB.
 #[derive(Debug, Clone, Copy)]
 struct Interface {
@@ -201,9 +297,46 @@ struct Meta {
     offset: u64,
 }
 
+/// Where the bytes come from: as they are, or through a gzip decompressor
+/// (the bytes read to find the magic replayed first).
+enum Source<R: Read> {
+    Plain(R),
+    Gzip(Box<MultiGzDecoder<std::io::Chain<Cursor<Vec<u8>>, R>>>),
+    /// Only while switching from one to the other.
+    Switching,
+}
+
+impl<R: Read> Read for Source<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Source::Plain(r) => r.read(buf),
+            Source::Gzip(r) => r.read(buf),
+            Source::Switching => Ok(0),
+        }
+    }
+}
+
+/// Compressed formats told by their magic: name, tool, magic.
+const COMPRESSED: [(&str, &str, &[u8]); 4] = [
+    ("zstd", "zstd", &[0x28, 0xb5, 0x2f, 0xfd]),
+    ("lz4", "lz4", &[0x04, 0x22, 0x4d, 0x18]),
+    ("xz", "xz", &[0xfd, b'7', b'z', b'X', b'Z', 0]),
+    ("bzip2", "bzip2", b"BZh"),
+];
+
+/// Other capture formats editcap writes, told by their magic.
+const OTHER_FORMATS: [(&str, &[u8]); 4] = [
+    ("Sun snoop", b"snoop\0\0\0"),
+    ("Microsoft NetMon 1.x", b"RTSS"),
+    ("Microsoft NetMon 2.x", b"GMBU"),
+    ("Windows Sniffer / NetXray", b"XCP\0"),
+];
+
 /// Streaming capture reader over any [`Read`] (file, stdin, pipe).
 pub struct Reader<R: Read> {
-    inner: R,
+    inner: Source<R>,
+    /// The input is gzip-compressed: offsets count decompressed bytes.
+    gzip: bool,
     buf: Vec<u8>,
     /// `buf[start..end]` holds bytes read but not yet consumed.
     start: usize,
@@ -213,8 +346,10 @@ pub struct Reader<R: Read> {
     format: Format,
     /// pcap: link type of the file; pcapng: unused.
     pcap_link: LinkType,
-    /// pcap "modified" (Kuznetzov) format with 24-byte record headers.
+    /// pcap magic `0xa1b2cd34` (the "modified" formats).
     pcap_modified: bool,
+    /// pcap record header layout, decided at the first record.
+    pcap_variant: Option<PcapVariant>,
     /// pcapng: current section's byte order and interfaces.
     ng_big_endian: bool,
     interfaces: Vec<Interface>,
@@ -272,6 +407,24 @@ fn tsresol_units(r: u8) -> Option<u64> {
     }
 }
 
+/// An IDB's `if_tsoffset` (option 14, a signed 64-bit count of seconds) in
+/// the section's byte order; 0 when absent. (pcap-parser 0.17's
+/// `if_tsoffset` reads it little-endian whatever the section's order: a
+/// big-endian section's offset of 1e9 s came out as 5.7e16 s.)
+fn ts_offset(options: &[pcap_parser::pcapng::PcapNGOption<'_>], big_endian: bool) -> i64 {
+    options
+        .iter()
+        .find(|o| o.code == pcap_parser::pcapng::OptionCode::IfTsoffset)
+        .and_then(|o| <[u8; 8]>::try_from(o.value().get(..8)?).ok())
+        .map_or(0, |b| {
+            if big_endian {
+                i64::from_be_bytes(b)
+            } else {
+                i64::from_le_bytes(b)
+            }
+        })
+}
+
 /// Split a raw timestamp in `units` per second into seconds and nanoseconds.
 fn make_time(raw: u64, units: u64, offset: i64) -> Timestamp {
     let units = units.max(1);
@@ -289,7 +442,8 @@ impl<R: Read> Reader<R> {
     /// header (pcapng). Reads no further than that header.
     pub fn new(inner: R) -> Result<Self, CaptureError> {
         let mut r = Reader {
-            inner,
+            inner: Source::Plain(inner),
+            gzip: false,
             buf: vec![0u8; BUFFER_LEN],
             start: 0,
             end: 0,
@@ -297,39 +451,55 @@ impl<R: Read> Reader<R> {
             format: Format::PcapNg,
             pcap_link: LinkType::ETHERNET,
             pcap_modified: false,
+            pcap_variant: None,
             ng_big_endian: false,
             interfaces: Vec::new(),
             frame: 0,
             last_time: Timestamp::default(),
             done: false,
         };
-        let have = r.fill(4)?;
+        let mut have = r.fill(4)?;
+        if have && r.buf[r.start..r.start + 3] == [0x1f, 0x8b, 0x08] {
+            // gzip (RFC 1952, deflate), as tshark reads it: decompressed on
+            // the fly, in constant memory. The bytes read so far go first.
+            let read = r.buf[r.start..r.end].to_vec();
+            if let Source::Plain(inner) = std::mem::replace(&mut r.inner, Source::Switching) {
+                r.inner = Source::Gzip(Box::new(MultiGzDecoder::new(
+                    Cursor::new(read).chain(inner),
+                )));
+            }
+            r.gzip = true;
+            (r.start, r.end) = (0, 0);
+            have = r.fill(4)?;
+        }
         let magic = &r.buf[r.start..r.end];
         if !have {
-            return Err(CaptureError::NotCapture {
-                start: hex_start(magic),
-            });
+            let mut start = hex_start(magic);
+            if r.gzip {
+                start.push_str(", once gunzipped");
+            }
+            return Err(CaptureError::NotCapture { start });
         }
         let m = [magic[0], magic[1], magic[2], magic[3]];
         let pcap = matches!(
             u32::from_le_bytes(m),
-            0xa1b2_c3d4 | 0xa1b2_3c4d | 0xa1b2_cd34 | 0xd4c3_b2a1 | 0x4d3c_b2a1
+            0xa1b2_c3d4 | 0xa1b2_3c4d | 0xa1b2_cd34 | 0xd4c3_b2a1 | 0x4d3c_b2a1 | 0x34cd_b2a1
         );
         if pcap {
             if !r.fill(24)? {
                 return Err(r.truncated("pcap file header", 24));
             }
-            let hdr = match parse_pcap_header(&r.buf[r.start..r.start + 24]) {
-                Ok((_, h)) => h,
-                Err(e) => return Err(r.corrupt("pcap file header", parse_error(&e))),
-            };
+            // magic, version (2 + 2), thiszone, sigfigs, snaplen, network;
+            // read by hand: pcap-parser knows no byte-swapped modified magic.
+            let magic = u32::from_le_bytes(m);
+            let big_endian = matches!(magic, 0xd4c3_b2a1 | 0x4d3c_b2a1 | 0x34cd_b2a1);
             r.format = Format::Pcap {
-                big_endian: hdr.is_bigendian(),
-                nanosecond: hdr.is_nanosecond_precision(),
+                big_endian,
+                nanosecond: matches!(magic, 0xa1b2_3c4d | 0x4d3c_b2a1),
             };
-            r.pcap_modified = hdr.is_modified_format();
+            r.pcap_modified = matches!(magic, 0xa1b2_cd34 | 0x34cd_b2a1);
             // The upper 16 bits of the field carry FCS-length flags (LINKTYPE_FCS_*).
-            r.pcap_link = LinkType((hdr.network.0 as u32) & 0xffff);
+            r.pcap_link = LinkType(u32_at(&r.buf, r.start + 20, big_endian) & 0xffff);
             r.consume(24);
         } else if u32::from_le_bytes(m) == PCAPNG_SHB {
             r.format = Format::PcapNg;
@@ -337,9 +507,17 @@ impl<R: Read> Reader<R> {
             let n = (r.end - r.start).min(8);
             let _ = r.fill(n.max(8));
             let s = &r.buf[r.start..r.end];
-            return Err(CaptureError::NotCapture {
-                start: hex_start(s),
-            });
+            if let Some((format, tool, _)) = COMPRESSED.iter().find(|c| s.starts_with(c.2)) {
+                return Err(CaptureError::Compressed { format, tool });
+            }
+            if let Some((format, _)) = OTHER_FORMATS.iter().find(|c| s.starts_with(c.1)) {
+                return Err(CaptureError::OtherFormat { format });
+            }
+            let mut start = hex_start(s);
+            if r.gzip {
+                start.push_str(", once gunzipped");
+            }
+            return Err(CaptureError::NotCapture { start });
         }
         Ok(r)
     }
@@ -347,6 +525,12 @@ impl<R: Read> Reader<R> {
     /// The detected container format.
     pub fn format(&self) -> Format {
         self.format
+    }
+
+    /// The input is gzip-compressed (and decompressed as it is read); byte
+    /// offsets in errors count decompressed bytes.
+    pub fn is_gzip(&self) -> bool {
+        self.gzip
     }
 
     /// Link type of a classic pcap file (for pcapng, each packet carries its own).
@@ -416,10 +600,20 @@ impl<R: Read> Reader<R> {
                 Ok(n) => self.end += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(source) => {
-                    return Err(CaptureError::Io {
-                        offset: self.offset + (self.end - self.start) as u64,
-                        source,
-                    });
+                    let offset = self.offset + (self.end - self.start) as u64;
+                    // flate2 says InvalidInput/InvalidData of a bad stream;
+                    // anything else is the source's own failure.
+                    if self.gzip
+                        && matches!(
+                            source.kind(),
+                            ErrorKind::InvalidInput
+                                | ErrorKind::InvalidData
+                                | ErrorKind::UnexpectedEof
+                        )
+                    {
+                        return Err(CaptureError::Decompress { offset, source });
+                    }
+                    return Err(CaptureError::Io { offset, source });
                 }
             }
         }
@@ -487,38 +681,100 @@ impl<R: Read> Reader<R> {
         Err(self.truncated(what, len))
     }
 
+    /// The first 16 bytes of a pcap record header at `at`, in the file's
+    /// byte order: (ts_sec, ts_frac, caplen, origlen).
+    fn pcap_fields(&self, at: usize, big_endian: bool) -> (u32, u32, usize, u32) {
+        let f = |i: usize| u32_at(&self.buf, at + 4 * i, big_endian);
+        (f(0), f(1), f(2) as usize, f(3))
+    }
+
+    /// Whether a record header at `at` looks like one (Wireshark's test: a
+    /// captured length within bounds and not above the original length, a
+    /// fraction below one second).
+    fn plausible_pcap_header(&self, at: usize, big_endian: bool, nanosecond: bool) -> bool {
+        let (_, frac, caplen, orig) = self.pcap_fields(at, big_endian);
+        let second = if nanosecond { 1_000_000_000 } else { 1_000_000 };
+        caplen <= MAX_PACKET_LEN
+            && caplen as u64 <= u64::from(orig)
+            && orig <= 128 << 20
+            && frac < second
+    }
+
+    /// Decides the record header layout at the first record: the first
+    /// flavour whose first record and the header of the second look right;
+    /// without a second record, the usual one of the magic (so a capture of
+    /// one packet in a rarer flavour is misread). This is the one time the
+    /// reader looks past the record it returns: one record header ahead
+    /// (`tcpdump -U -w - |` shows its first packet once the second came).
+    fn pcap_variant(
+        &mut self,
+        big_endian: bool,
+        nanosecond: bool,
+    ) -> Result<PcapVariant, CaptureError> {
+        let candidates: &[PcapVariant] = if self.pcap_modified {
+            &[PcapVariant::Modified, PcapVariant::Suse63]
+        } else {
+            &[
+                PcapVariant::Standard,
+                PcapVariant::RedHat61,
+                PcapVariant::Nokia,
+            ]
+        };
+        for (i, &v) in candidates.iter().enumerate() {
+            let h = v.header_len();
+            if !self.fill(h)? || !self.plausible_pcap_header(self.start, big_endian, nanosecond) {
+                continue;
+            }
+            let (.., caplen, _) = self.pcap_fields(self.start, big_endian);
+            let next = h + caplen;
+            if !self.fill(next + h)? {
+                // No second record header (a one-record capture, or one cut
+                // short): nothing to tell the flavours apart, the usual one
+                // is taken.
+                if i == 0 {
+                    return Ok(v);
+                }
+                continue;
+            }
+            if self.plausible_pcap_header(self.start + next, big_endian, nanosecond) {
+                return Ok(v);
+            }
+        }
+        Ok(candidates[0])
+    }
+
     fn next_pcap(
         &mut self,
         big_endian: bool,
         nanosecond: bool,
     ) -> Result<Option<Meta>, CaptureError> {
-        let hdr_len = if self.pcap_modified { 24 } else { 16 };
-        if !self.need(hdr_len, "pcap record header")? {
+        let variant = match self.pcap_variant {
+            Some(v) => v,
+            None => {
+                if !self.need(16, "pcap record header")? {
+                    return Ok(None);
+                }
+                let v = self.pcap_variant(big_endian, nanosecond)?;
+                self.pcap_variant = Some(v);
+                v
+            }
+        };
+        let hdr_len = variant.header_len();
+        let (what, what_header) = variant.names();
+        if !self.need(hdr_len, what_header)? {
             return Ok(None);
         }
-        let caplen = u32_at(&self.buf, self.start + 8, big_endian) as usize;
+        let (ts_sec, ts_frac, caplen, orig_len) = self.pcap_fields(self.start, big_endian);
         if caplen > MAX_PACKET_LEN {
             return Err(self.corrupt(
-                "pcap record",
+                what,
                 format!("captured length {caplen} exceeds the {MAX_PACKET_LEN}-byte limit"),
             ));
         }
         let total = hdr_len + caplen;
-        if !self.need(total, "pcap record")? {
+        if !self.need(total, what)? {
             return Ok(None);
         }
-        let rec = &self.buf[self.start..self.start + total];
-        let parsed = if self.pcap_modified {
-            parse_pcap_frame_modified(rec)
-        } else if big_endian {
-            parse_pcap_frame_be(rec)
-        } else {
-            parse_pcap_frame(rec)
-        };
-        let (ts_sec, ts_frac, orig_len) = match parsed {
-            Ok((_, b)) => (b.ts_sec, b.ts_usec, b.origlen),
-            Err(e) => return Err(self.corrupt("pcap record", parse_error(&e))),
-        };
         let nsec_raw = if nanosecond {
             u64::from(ts_frac)
         } else {
@@ -597,6 +853,9 @@ impl<R: Read> Reader<R> {
                     ));
                 }
                 self.skip(blen as u64, "pcapng block")?;
+                if numbered_like_a_frame(btype) {
+                    self.frame += 1;
+                }
                 continue;
             }
             if !self.need(blen, "pcapng block")? {
@@ -638,7 +897,7 @@ impl<R: Read> Reader<R> {
                                 link_type: LinkType(u32::from(idb.linktype.0 as u16)),
                                 snaplen: idb.snaplen,
                                 units,
-                                ts_offset: idb.if_tsoffset,
+                                ts_offset: ts_offset(&idb.options, be),
                             }
                         }
                         Err(e) => {
@@ -660,6 +919,7 @@ impl<R: Read> Reader<R> {
                     self.consume(blen);
                     return Ok(Some(m));
                 }
+                t if numbered_like_a_frame(t) => self.frame += 1,
                 _ => {}
             }
             self.consume(blen);
@@ -921,6 +1181,121 @@ mod tests {
         );
     }
 
+    /// A classic pcap rewritten as one of the other flavours editcap writes
+    /// (`-F rh6_1pcap`, `nokiapcap`, `modpcap`, `suse6_3pcap`): `extra`
+    /// bytes after each 16-byte record header, the modified magic if asked.
+    fn flavour(std: &[u8], be: bool, modified: bool, extra: usize) -> Vec<u8> {
+        let mut out = std[..24].to_vec();
+        if modified {
+            let m = 0xa1b2_cd34u32;
+            out[..4].copy_from_slice(&if be { m.to_be_bytes() } else { m.to_le_bytes() });
+        }
+        let mut at = 24;
+        while at < std.len() {
+            let caplen = u32_at(std, at + 8, be) as usize;
+            out.extend_from_slice(&std[at..at + 16]);
+            out.extend((0..extra).map(|i| 0x40 + i as u8));
+            out.extend_from_slice(&std[at + 16..at + 16 + caplen]);
+            at += 16 + caplen;
+        }
+        out
+    }
+
+    /// Every pcap flavour Wireshark writes, in both byte orders: the same
+    /// packets. They were read as standard pcap: the first packet's bytes
+    /// shifted, then a corrupt record. (With one record only, the usual
+    /// flavour of the magic is taken.)
+    #[test]
+    fn pcap_flavours_are_told_apart_by_their_records() {
+        let pkts: Vec<Vec<u8>> = (0..5u8)
+            .map(|i| vec![i; 40 + 13 * usize::from(i)])
+            .collect();
+        for be in [false, true] {
+            for n in [2, 3, 5] {
+                let recs: Vec<(u32, u32, &[u8], u32)> = pkts[..n]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| {
+                        (
+                            1_700_000_000 + i as u32,
+                            999_000,
+                            &d[..],
+                            d.len() as u32 + 7,
+                        )
+                    })
+                    .collect();
+                let std = pcap(be, false, 1, &recs);
+                let (want, err) = all(&std);
+                assert!(err.is_none());
+                let strip = |p: Vec<Pk>| -> Vec<(u64, Timestamp, Vec<u8>, u32)> {
+                    p.into_iter().map(|x| (x.0, x.1, x.3, x.4)).collect()
+                };
+                let want = strip(want);
+                for (modified, extra, name) in [
+                    (false, 8, "RedHat 6.1"),
+                    (false, 4, "Nokia"),
+                    (true, 8, "modified"),
+                    (true, 12, "SuSE 6.3"),
+                ] {
+                    let f = flavour(&std, be, modified, extra);
+                    let (got, err) = all(&f);
+                    assert!(err.is_none(), "{name} be={be} n={n}: {err:?}");
+                    assert_eq!(strip(got), want, "{name} be={be} n={n}");
+                    // Cut inside the last record: the error names the flavour.
+                    let e = all(&f[..f.len() - 3]).1.unwrap().to_string();
+                    assert!(e.contains(name), "{name}: {e}");
+                }
+            }
+        }
+    }
+
+    /// `if_tsoffset` in either byte order, with `if_tsresol`.
+    #[test]
+    fn ts_offset_in_both_byte_orders() {
+        for be in [false, true] {
+            let ng = Ng { be };
+            let mut f = ng.shb();
+            f.extend(ng.idb_offset(1, 0x80 | 20, 1_000_000_000));
+            f.extend(ng.idb_offset(1, 9, -1_000_000_000));
+            f.extend(ng.epb(0, (795_252_648 << 20) | (1 << 19), b"x", 1));
+            f.extend(ng.epb(1, 2_795_252_648_500_000_000, b"y", 1));
+            let (p, err) = all(&f);
+            assert!(err.is_none(), "{err:?}");
+            let want = Timestamp {
+                sec: 1_795_252_648,
+                nsec: 500_000_000,
+            };
+            assert_eq!((p[0].1, p[1].1), (want, want), "big-endian: {be}");
+        }
+    }
+
+    /// Frame numbers are Wireshark's: tshark 4.0 lists custom blocks,
+    /// systemd journal entries and sysdig events as frames of their own
+    /// (name resolution, decryption secrets and unknown blocks not).
+    #[test]
+    fn blocks_wireshark_lists_as_frames_are_counted() {
+        for be in [false, true] {
+            let ng = Ng { be };
+            let mut f = ng.shb();
+            f.extend(ng.idb(1, None));
+            f.extend(ng.epb(0, 1, b"a", 1));
+            f.extend(ng.other(0x0000_0BAD, 12)); // custom, copyable: frame 2
+            f.extend(ng.other(0x4000_0BAD, 12)); // custom, not copyable: 3
+            f.extend(ng.other(4, 12)); // name resolution
+            f.extend(ng.other(10, 12)); // decryption secrets
+            f.extend(ng.unknown(12));
+            f.extend(ng.other(9, 40)); // systemd journal export: 4
+            f.extend(ng.epb(0, 2, b"b", 1)); // 5
+            f.extend(ng.other(0x204, 40)); // sysdig event: 6
+            f.extend(ng.other(0x4000_0BAD, MAX_BLOCK_LEN + 4)); // skipped unread: 7
+            f.extend(ng.epb(0, 3, b"c", 1)); // 8
+            let (p, err) = all(&f);
+            assert!(err.is_none(), "{err:?}");
+            let frames: Vec<(u64, &[u8])> = p.iter().map(|x| (x.0, &x.3[..])).collect();
+            assert_eq!(frames, [(1, &b"a"[..]), (5, b"b"), (8, b"c")]);
+        }
+    }
+
     #[test]
     fn truncated_file_keeps_earlier_packets() {
         let f = pcap(
@@ -1046,6 +1421,72 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    fn gzip(parts: &[&[u8]]) -> Vec<u8> {
+        use std::io::Write;
+        let mut out = Vec::new();
+        for p in parts {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(p).unwrap();
+            out.extend(e.finish().unwrap());
+        }
+        out
+    }
+
+    /// A gzip-compressed capture (as tshark reads it), also in several gzip
+    /// members split mid-block, read in pieces of any size: the same
+    /// packets. Cut short or damaged: the packets before, then an error
+    /// that says gzip. Other compressions and formats are named.
+    #[test]
+    fn gzip_is_decompressed_others_are_named() {
+        let ng = Ng { be: true };
+        let mut g = ng.shb();
+        g.extend(ng.idb(101, Some(9)));
+        for i in 0..50u8 {
+            g.extend(ng.epb(0, u64::from(i), &vec![i; 100 + usize::from(i) * 7], 2000));
+        }
+        let p = pcap(false, false, 1, &[(1, 2, &[3; 20], 20), (3, 4, &[5; 7], 9)]);
+        for file in [g, p] {
+            let (want, err) = all(&file);
+            assert!(err.is_none());
+            let whole = gzip(&[&file]);
+            let split = gzip(&[&file[..50], &file[50..51], &file[51..]]);
+            for z in [&whole, &split] {
+                for step in [1, 7, 4096] {
+                    let mut r = Reader::new(Pieces { data: z, step }).unwrap();
+                    assert!(r.is_gzip());
+                    let mut n = 0;
+                    while let Some(p) = r.next_packet().unwrap() {
+                        assert_eq!(p.data, &want[n].3[..]);
+                        assert_eq!(
+                            (p.frame, p.time, p.offset),
+                            (want[n].0, want[n].1, want[n].5)
+                        );
+                        n += 1;
+                    }
+                    assert_eq!(n, want.len());
+                }
+            }
+            let (pk, err) = all(&whole[..whole.len() * 2 / 3]);
+            assert_eq!(pk[..], want[..pk.len()]);
+            let e = err.unwrap().to_string();
+            assert!(e.starts_with("gzip data bad after"), "{e}");
+        }
+        let e = Reader::new(&gzip(&[b"GET / HTTP/1.1\r\n"])[..])
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("\"GET / HT\", once gunzipped)"), "{e}");
+        for (magic, name) in [
+            (&b"\x28\xb5\x2f\xfd\x24\x00\x00\x00"[..], "zstd -dc FILE"),
+            (b"\x04\x22\x4d\x18\x64\x40\xa7\x00", "lz4 -dc FILE"),
+            (b"\xfd7zXZ\x00\x00\x04", "xz -dc FILE"),
+            (b"BZh91AY&SY", "bzip2 -dc FILE"),
+            (b"snoop\x00\x00\x00\x00\x00\x00\x02", "a Sun snoop capture"),
+        ] {
+            let e = Reader::new(magic).unwrap_err().to_string();
+            assert!(e.contains(name), "{e}");
+        }
     }
 
     #[test]

@@ -22,7 +22,8 @@
 //! fills. A hole becomes an [`Event::Gap`] (never invented bytes) only when it
 //! can no longer fill: the snaplen cut a segment ([`GapReason::Truncated`]);
 //! the capture moved well past it, by [`Limits::reorder_packets`] packets of
-//! the connection or [`Limits::reorder_time_ms`] of capture time since the
+//! the connection or [`Limits::reorder_time_ms`] of capture time (by the
+//! clock of that direction's packets: two taps' clocks may differ) since the
 //! data after it arrived ([`GapReason::AckedUnseen`] when the peer had
 //! acknowledged the missing bytes, [`GapReason::NotCaptured`] otherwise);
 //! out-of-order data exceeds [`Limits`] ([`GapReason::BufferLimit`]); or the
@@ -279,7 +280,8 @@ pub struct Limits {
     /// Packets of a connection (either direction) after which a hole that
     /// data is waiting behind is declared lost.
     pub reorder_packets: u64,
-    /// Capture time (milliseconds) after which such a hole is declared lost.
+    /// Capture time (milliseconds) of the hole's direction after which such
+    /// a hole is declared lost.
     pub reorder_time_ms: u64,
 }
 
@@ -366,6 +368,19 @@ struct Piece {
     packet: u64,
 }
 
+/// Farthest a SYN that arrives after data may lie before that data's first
+/// byte and still be the same connection's (bytes sent before the capture's
+/// first segment of it): a new connection's random ISN falls in this
+/// window once in 4096.
+const LATE_SYN_WINDOW: u32 = 1 << 20;
+
+/// Whether a SYN with sequence number `syn` belongs to a half whose data
+/// started at `base` (offset 0): the data follows the SYN within
+/// [`LATE_SYN_WINDOW`] bytes.
+fn late_syn(syn: u32, base: u32) -> bool {
+    base.wrapping_sub(syn.wrapping_add(1)) < LATE_SYN_WINDOW
+}
+
 /// One direction's state.
 #[derive(Debug, Default)]
 struct Half {
@@ -383,6 +398,10 @@ struct Half {
     acked: u64,
     /// The connection's packet count and the time when the FIN arrived.
     fin_at: Option<(u64, Timestamp)>,
+    /// Capture time of this direction's latest packet: its holes' wait is
+    /// timed by its own packets (two taps, or two interfaces of a pcapng,
+    /// each with its own clock).
+    last_time: Option<Timestamp>,
     stats: DirStats,
 }
 
@@ -532,8 +551,15 @@ impl Reassembler {
                 Some(c) => {
                     let h = &c.half[usize::from(c.ep[0] != src)];
                     // A first SYN for a half that has sent nothing yet (capture began
-                    // at the SYN+ACK) belongs to this connection.
-                    h.syn_seq != Some(seg.seq) && (h.syn_seq.is_some() || h.base.is_some())
+                    // at the SYN+ACK) belongs to this connection, and so does one that
+                    // comes after the first data it precedes (a capture out of time
+                    // order: multi-queue NICs, merged files): its data starts just
+                    // after the SYN's sequence number.
+                    match (h.syn_seq, h.base) {
+                        (Some(s), _) => s != seg.seq,
+                        (None, Some(base)) => !late_syn(seg.seq, base),
+                        (None, None) => false,
+                    }
                 }
                 None => false,
             };
@@ -609,13 +635,14 @@ impl Reassembler {
         {
             let h = &mut c.half[i];
             h.stats.segments += 1;
+            h.last_time = Some(time);
             if syn {
                 h.stats.syn_seen = true;
                 // A SYN fixes offset 0 unless data already started without it.
                 if h.base.is_none() {
                     h.base = Some(seg.seq.wrapping_add(1));
-                    h.syn_seq = Some(seg.seq);
                 }
+                h.syn_seq.get_or_insert(seg.seq);
             }
             if fin {
                 h.stats.fin_seen = true;
@@ -665,7 +692,10 @@ impl Reassembler {
                 }
             }
         }
-        // Holes the capture has moved well past can no longer fill.
+        // Holes the capture has moved well past can no longer fill. Time
+        // is each direction's own: a capture of two taps whose clocks
+        // differ (the server's 5 s behind) had every hole of one direction
+        // declared lost by the other's next packet.
         for j in 0..2 {
             let other = Ctx {
                 conn: c.id,
@@ -673,7 +703,8 @@ impl Reassembler {
                 frame,
                 packet: c.packets,
             };
-            expire(&mut c.half[j], other, time, &limits, &mut emit);
+            let now = c.half[j].last_time.unwrap_or(time);
+            expire(&mut c.half[j], other, now, &limits, &mut emit);
         }
 
         // Global bound: turn the fed direction's wait into a gap.
@@ -1457,6 +1488,32 @@ mod tests {
         assert_eq!(h.stream(0, Dir::C2s), b"aaaa????ccccddee");
     }
 
+    /// Two taps (or two interfaces of a pcapng) whose clocks differ: the
+    /// server's packets are stamped 5 s after the client's. A hole in the
+    /// client's data waits by the client's own clock; the server's packets
+    /// (ACKs of it) do not make it lost. The client's own time still does.
+    #[test]
+    fn the_reorder_wait_is_timed_by_each_directions_clock() {
+        let mut h = H::new();
+        h.handshake(0, 0);
+        h.data(true, 1, b"aaaa");
+        h.data(true, 9, b"cccc");
+        h.now.sec += 5;
+        h.seg(false, 1, 13, A, b"", 0);
+        h.seg(false, 1, 13, A, b"", 0);
+        h.now.sec -= 5;
+        h.data(true, 5, b"bbbb");
+        assert!(h.gaps().is_empty(), "{:?}", h.gaps());
+        assert_eq!(h.stream(0, Dir::C2s), b"aaaabbbbcccc");
+        h.data(true, 17, b"eeee");
+        h.now.sec += 5;
+        h.seg(false, 1, 13, A, b"", 0);
+        assert!(h.gaps().is_empty());
+        h.now.sec -= 3;
+        h.data(true, 21, b"ff");
+        assert_eq!(h.gaps(), vec![(12, 4, GapReason::NotCaptured)]);
+    }
+
     #[test]
     fn buffer_limit_declares_gap_and_flush_reports_pending() {
         let mut h = H::new();
@@ -1536,6 +1593,48 @@ mod tests {
                 .any(|e| matches!(e, Ev::End(0, EndReason::Evicted, _)))
         );
         assert_eq!(h.r.connections(), 4);
+    }
+
+    /// A capture out of time order (multi-queue NIC, merged files): the
+    /// client's SYN and the SYN+ACK come after the first data. Same
+    /// connection, nothing lost; a SYN far from the data is still reuse.
+    #[test]
+    fn late_syn_is_the_same_connection() {
+        let mut h = H::new();
+        h.data(true, 101, b"C0C1");
+        h.seg(true, 100, 0, S, b"", 0);
+        h.seg(false, 200, 101, S | A, b"", 0);
+        h.data(false, 201, b"S0S1");
+        h.data(true, 105, b"C2");
+        h.seg(true, 100, 0, S, b"", 0); // retransmitted SYN
+        assert_eq!(
+            h.ev,
+            vec![
+                Ev::Open(0, Roles::Guessed),
+                Ev::Data(0, Dir::C2s, 0, b"C0C1".to_vec()),
+                Ev::Data(0, Dir::S2c, 0, b"S0S1".to_vec()),
+                Ev::Data(0, Dir::C2s, 4, b"C2".to_vec()),
+            ]
+        );
+        // Data seen from offset 1000 of the stream, its SYN late: still one.
+        let mut h = H::new();
+        h.data(true, 5001, b"x");
+        h.seg(true, 4000, 0, S, b"", 0);
+        h.data(true, 5002, b"y");
+        assert!(!h.ev.iter().any(|e| matches!(e, Ev::End(..))));
+        // A SYN with an ISN far from the data is port reuse.
+        h.seg(
+            true,
+            4000u32.wrapping_add(LATE_SYN_WINDOW + 2000),
+            0,
+            S,
+            b"",
+            0,
+        );
+        assert!(
+            h.ev.iter()
+                .any(|e| matches!(e, Ev::End(0, EndReason::Reused, _)))
+        );
     }
 
     #[test]

@@ -80,6 +80,24 @@ impl Ng {
         }
         self.block(1, &b)
     }
+    /// An IDB with `if_tsresol` and `if_tsoffset` (seconds) options.
+    pub fn idb_offset(&self, link: u16, tsresol: u8, offset: i64) -> Vec<u8> {
+        let mut b = self.u16(link).to_vec();
+        b.extend_from_slice(&self.u16(0));
+        b.extend_from_slice(&self.u32(0));
+        b.extend_from_slice(&self.u16(9));
+        b.extend_from_slice(&self.u16(1));
+        b.extend_from_slice(&[tsresol, 0, 0, 0]);
+        b.extend_from_slice(&self.u16(14));
+        b.extend_from_slice(&self.u16(8));
+        b.extend_from_slice(&if self.be {
+            offset.to_be_bytes()
+        } else {
+            offset.to_le_bytes()
+        });
+        b.extend_from_slice(&[0; 4]); // opt_endofopt
+        self.block(1, &b)
+    }
     pub fn epb(&self, ifid: u32, ts: u64, data: &[u8], orig: u32) -> Vec<u8> {
         let mut b = self.u32(ifid).to_vec();
         b.extend_from_slice(&self.u32((ts >> 32) as u32));
@@ -106,8 +124,13 @@ impl Ng {
         self.block(2, &b)
     }
     /// A block of an unknown type (must be skipped).
+    /// A block of a type no pcapng reader knows.
     pub fn unknown(&self, len: usize) -> Vec<u8> {
-        self.block(0x0bad, &vec![0x5a; len])
+        self.block(0x0000_4242, &vec![0x5a; len])
+    }
+    /// A block of type `t` with `len` bytes of body.
+    pub fn other(&self, t: u32, len: usize) -> Vec<u8> {
+        self.block(t, &vec![0x5a; len])
     }
 }
 

@@ -319,11 +319,19 @@ pub(crate) struct PacketTally {
     ip_packets: u64,
     undecodable: u64,
     reasons: Vec<(String, u64)>,
+    /// What the end of the capture said of data lost as a whole (IP
+    /// datagrams never reassembled, connections the snaplen left empty).
+    lost: Vec<String>,
 }
 
 impl PacketTally {
-    /// Takes the counts from the end-of-capture record.
+    /// Takes the counts from the end-of-capture record, and the capture's
+    /// last words on data lost (records the analyzer's `finish` gives).
     pub fn note(&mut self, kind: &rtmptool::analyze::RecordKind) {
+        if let rtmptool::analyze::RecordKind::Undecodable { reason } = kind {
+            self.lost.push(reason.clone());
+            return;
+        }
         if let rtmptool::analyze::RecordKind::EndOfCapture {
             undecodable,
             packets,
@@ -337,15 +345,21 @@ impl PacketTally {
                 ip_packets: *ip_packets,
                 undecodable: *undecodable,
                 reasons: reasons.clone(),
+                lost: std::mem::take(&mut self.lost),
             };
         }
     }
 
     /// "412 of 5000 packet(s) not decoded: …", when any was not.
     pub fn not_decoded(&self) -> Option<String> {
-        (self.undecodable > 0).then(|| {
+        let packets = (self.undecodable > 0).then(|| {
             crate::report::words::not_decoded(self.undecodable, self.packets, &self.reasons)
-        })
+        });
+        let all: Vec<String> = packets
+            .into_iter()
+            .chain(self.lost.iter().cloned())
+            .collect();
+        (!all.is_empty()).then(|| all.join("; "))
     }
 
     /// Exit 7 when not one packet of a capture that has some decoded down
