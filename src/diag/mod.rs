@@ -68,6 +68,9 @@ pub enum Code {
     /// opened, a message that does not decode, a message type RTMP does not
     /// define.
     ProtocolViolation,
+    /// `serve`: the peer uses something serve does not support (a shared
+    /// object, AMF3 data AMF0 cannot carry); what serve did instead.
+    Unsupported,
 }
 
 impl Code {
@@ -85,6 +88,7 @@ impl Code {
             Code::Acknowledgement => "acknowledgement",
             Code::NagleStall => "nagle_stall",
             Code::ProtocolViolation => "protocol_violation",
+            Code::Unsupported => "unsupported",
         }
     }
 }
