@@ -1446,6 +1446,27 @@ fn message(
                 }
             }
         }
+        Message::Command(cmd)
+            if matches!(cmd.encoding, crate::proto::message::Encoding::Amf3 { .. })
+                || cmd
+                    .values
+                    .iter()
+                    .any(|v| matches!(v, Amf0Value::AvmPlus(_))) =>
+        {
+            // Values behind an AVM+ switch (Flash Player/AIR with
+            // objectEncoding 3, FMS answering it) read as AMF0: a stream
+            // key among them is a secret, a status code is seen.
+            let cmd = crate::proto::message::Command {
+                encoding: cmd.encoding,
+                values: cmd
+                    .values
+                    .iter()
+                    .cloned()
+                    .map(Amf0Value::without_avmplus)
+                    .collect(),
+            };
+            command(c, d, r, raw, &cmd, reveal)
+        }
         Message::Command(cmd) => command(c, d, r, raw, cmd, reveal),
         Message::WindowAckSize(w) if c.ack_window[i].is_none() && *w > 0 => {
             c.ack_window[i] = Some((*w, raw.offset, r.frame));
