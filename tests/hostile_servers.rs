@@ -1,5 +1,5 @@
-//! Hostile servers for `probe`, `play`, `relay` and `load`, each a short script on a raw
-//! socket: what the server sends is written here byte for byte (chunk
+//! Hostile servers for `probe`, `play`, `relay` and `load`, each a short
+//! script on a raw socket: what the server sends is written here byte for byte (chunk
 //! headers by `common::chunked`), so every test knows exactly what arrived.
 //! Checked: the phase, exit code (CLI.md) and words of each failure, that
 //! what came before a fault is kept, and that the server's text is shown
