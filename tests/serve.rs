@@ -978,9 +978,20 @@ fn its_own_max_message_is_said_as_such() {
 /// A raw client of serve on `port`: C0+C1, S0+S1+S2 read, C2 (S1 echoed),
 /// then `connect` to `live`, with TCP_NODELAY (no Nagle notes).
 fn connected_client(port: u16) -> TcpStream {
+    connected_client_with(port, None)
+}
+
+/// [`connected_client`], with a receive buffer of `rcvbuf` bytes.
+fn connected_client_with(port: u16, rcvbuf: Option<usize>) -> TcpStream {
     use rtmptool::proto::amf0::Amf0Value as A;
     use rtmptool::proto::message::{Command as Cmd, Message};
-    let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    if let Some(n) = rcvbuf {
+        sock.set_recv_buffer_size(n).unwrap();
+    }
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    sock.connect(&addr.into()).expect("connect");
+    let mut tcp: TcpStream = sock.into();
     tcp.set_nodelay(true).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut c0c1 = vec![3u8];
@@ -1600,4 +1611,88 @@ fn amf3_clients_publish_and_play() {
         words.contains("\"onCuePoint\" holds a byte array (40 bytes)"),
         "{words}"
     );
+}
+
+/// Players that go away mid-stream (a reset: they close with data unread)
+/// while serve writes to them gave up, they were not refused: no
+/// `refused` finding. serve took the failed write for its own close and
+/// said "play was accepted, but the server closed the connection: … an
+/// access rule refuses the client" (when the write, not the read, saw the
+/// reset first: each player has a small receive buffer, so that serve has
+/// bytes waiting for it, and there are eight).
+#[test]
+fn players_that_reset_are_not_refused() {
+    use rtmptool::proto::amf0::Amf0Value as A;
+    use rtmptool::proto::message::{Command as Cmd, Message};
+    let serve = Serve::start(&[]);
+    let cmd = |name: &str, txn: f64, args: Vec<A>| {
+        Message::Command(Cmd::new(name, txn, A::Null, args)).encode()
+    };
+    let mut players = Vec::new();
+    for _ in 0..8 {
+        // A small receive buffer: serve has bytes waiting for it.
+        let mut p = connected_client_with(serve.port, Some(4096));
+        let mut b = common::chunked(128, 3, 20, 0, 0, &cmd("createStream", 2.0, vec![]));
+        b.extend(common::chunked(
+            128,
+            8,
+            20,
+            0,
+            1,
+            &cmd("play", 3.0, vec![A::String("gone".into())]),
+        ));
+        p.write_all(&b).unwrap();
+        players.push(p);
+    }
+    serve.wait_sessions("play", 8);
+    let mut publisher = connected_client(serve.port);
+    let mut b = common::chunked(128, 3, 20, 0, 0, &cmd("createStream", 2.0, vec![]));
+    b.extend(common::chunked(
+        128,
+        8,
+        20,
+        0,
+        1,
+        &cmd(
+            "publish",
+            3.0,
+            vec![A::String("gone".into()), A::String("live".into())],
+        ),
+    ));
+    let src = media("h264base_aac_10s.flv");
+    let (_, tags, _) = rtmptool::proto::flv::read_all(&std::fs::read(&src).unwrap()).unwrap();
+    for t in tags.iter().filter(|t| t.is_audio() || t.is_video()) {
+        b.extend(common::chunked(
+            128,
+            6,
+            t.tag_type.0,
+            t.timestamp,
+            1,
+            &t.data,
+        ));
+    }
+    let writer = std::thread::spawn(move || {
+        let _ = publisher.write_all(&b);
+        publisher
+    });
+    // Each player takes some media, then resets.
+    for mut p in players {
+        let mut got = 0;
+        let mut buf = [0u8; 16384];
+        while got < 16 * 1024 {
+            match p.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        drop(p);
+    }
+    serve.wait_sessions("close", 8);
+    send_then_close(writer.join().unwrap(), &[]);
+    let findings = serve.stop();
+    let refused: Vec<_> = findings
+        .iter()
+        .filter(|f| f["type"] == "finding" && f["code"] == "refused")
+        .collect();
+    assert!(refused.is_empty(), "{refused:?}");
 }

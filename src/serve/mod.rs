@@ -765,9 +765,12 @@ impl Conn {
         tls: bool,
         hs_deadline: Instant,
     ) -> (Option<(Dir, CloseKind)>, String) {
+        // A write fails when the client reset the connection (or closed
+        // it with data unread): its close, not serve's (a close of serve's
+        // right after play reads as a refusal by an access rule).
         let gone = || {
             (
-                Some((Dir::S2c, CloseKind::Rst)),
+                Some((Dir::C2s, CloseKind::Rst)),
                 "write failed: the client went away".to_string(),
             )
         };
