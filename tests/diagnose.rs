@@ -1731,3 +1731,145 @@ fn memory_stays_bounded_over_many_short_connections() {
         peak >> 10
     );
 }
+
+/// A client speaking AMF3 (type 17, its values behind AVM+ switches, as
+/// Flash Player/AIR with objectEncoding 3 send them) plays a stream whose
+/// key the server's refusal quotes: the key is a secret there too (it was
+/// printed, the AMF3 play name not being read), and the refusal is said.
+#[test]
+fn an_amf3_clients_stream_key_is_kept_secret() {
+    use rtmptool::proto::amf3::Amf3Value as V3;
+    use rtmptool::proto::message::Encoding;
+    let amf3 = |values: Vec<Amf0Value>| {
+        Message::Command(Cmd {
+            encoding: Encoding::Amf3 { format: 0 },
+            values,
+        })
+        .encode()
+        .to_vec()
+    };
+    let amf0 = |name: &str, txn: f64, args: Vec<Amf0Value>| {
+        Message::Command(Cmd::new(name, txn, Amf0Value::Null, args))
+            .encode()
+            .to_vec()
+    };
+    let info = |level: &str, code: &str, desc: &str| {
+        Amf0Value::Object(vec![
+            ("level".into(), Amf0Value::String(level.into())),
+            ("code".into(), Amf0Value::String(code.into())),
+            ("description".into(), Amf0Value::String(desc.into())),
+        ])
+    };
+    let s = |v: &str| Amf0Value::AvmPlus(V3::String(v.into()));
+    let mut c2s = vec![3u8];
+    c2s.extend([0u8; 1536 * 2]);
+    let c2s_hs = c2s.len();
+    c2s.extend(common::chunked(
+        128,
+        3,
+        17,
+        0,
+        0,
+        &amf3(vec![
+            Amf0Value::String("connect".into()),
+            Amf0Value::Number(1.0),
+            Amf0Value::AvmPlus(V3::Object(Box::new(rtmptool::proto::amf3::Amf3Object {
+                class_name: String::new(),
+                dynamic: true,
+                externalizable: false,
+                sealed: vec![],
+                dynamic_members: vec![
+                    ("app".into(), V3::String("vod".into())),
+                    ("objectEncoding".into(), V3::Integer(3)),
+                ],
+                external: None,
+            }))),
+        ]),
+    ));
+    c2s.extend(common::chunked(
+        128,
+        3,
+        17,
+        0,
+        0,
+        &amf3(vec![
+            Amf0Value::String("createStream".into()),
+            Amf0Value::Number(2.0),
+            Amf0Value::Null,
+        ]),
+    ));
+    c2s.extend(common::chunked(
+        128,
+        8,
+        17,
+        0,
+        1,
+        &amf3(vec![
+            Amf0Value::String("play".into()),
+            Amf0Value::Number(3.0),
+            Amf0Value::Null,
+            s("s3cr3tkey"),
+        ]),
+    ));
+    let mut s2c = vec![3u8];
+    s2c.extend([0u8; 1536 * 2]);
+    let connected = Message::Command(Cmd::new(
+        "_result",
+        1.0,
+        Amf0Value::Object(vec![(
+            "fmsVer".into(),
+            Amf0Value::String("FMS/5,0,15,5004".into()),
+        )]),
+        vec![info("status", "NetConnection.Connect.Success", "ok")],
+    ))
+    .encode();
+    s2c.extend(common::chunked(128, 3, 20, 0, 0, &connected));
+    s2c.extend(common::chunked(
+        128,
+        3,
+        20,
+        0,
+        0,
+        &amf0("_result", 2.0, vec![Amf0Value::Number(1.0)]),
+    ));
+    s2c.extend(common::chunked(
+        128,
+        5,
+        20,
+        0,
+        1,
+        &amf0(
+            "onStatus",
+            0.0,
+            vec![info(
+                "error",
+                "NetStream.Play.StreamNotFound",
+                "Failed to play s3cr3tkey; stream not found.",
+            )],
+        ),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("amf3.pcap");
+    std::fs::write(
+        &p,
+        common::conversation_pcap(&[
+            (true, &c2s[..1537]),
+            (false, &s2c[..3073]),
+            (true, &c2s[1537..c2s_hs]),
+            (true, &c2s[c2s_hs..]),
+            (false, &s2c[3073..]),
+        ]),
+    )
+    .unwrap();
+    for json in [true, false] {
+        let mut args = vec!["diagnose", p.to_str().unwrap()];
+        if json {
+            args.insert(0, "--json");
+        }
+        let out = run(&args, None);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(8), "{text}");
+        assert!(text.contains("StreamNotFound"), "{text}");
+        assert!(!text.contains("s3cr3tkey"), "{text}");
+    }
+}

@@ -1,5 +1,5 @@
-//! Hostile servers for `probe` and `play`, each a short script on a raw
-//! socket: what the server sends is written here byte for byte (chunk
+//! Hostile servers for `probe`, `play`, `relay` and `load`, each a short
+//! script on a raw socket: what the server sends is written here byte for byte (chunk
 //! headers by `common::chunked`), so every test knows exactly what arrived.
 //! Checked: the phase, exit code (CLI.md) and words of each failure, that
 //! what came before a fault is kept, and that the server's text is shown
@@ -83,6 +83,12 @@ impl Srv {
     /// Answers connect (`_result` with `info`), createStream (stream 1) and
     /// play (NetStream.Play.Start).
     fn answer_until_play(&mut self) {
+        self.answer_until_play_then(&[]);
+    }
+
+    /// [`Srv::answer_until_play`], with `then` in the same write as
+    /// NetStream.Play.Start.
+    fn answer_until_play_then(&mut self, then: &[u8]) {
         let t = self.expect("connect");
         self.command(
             0,
@@ -100,14 +106,84 @@ impl Srv {
             vec![Amf0Value::Number(1.0)],
         );
         self.expect("play");
-        self.command(
-            1,
+        let body = Message::Command(Cmd::new(
             "onStatus",
             0.0,
             Amf0Value::Null,
             vec![status("status", "NetStream.Play.Start", "")],
-        );
+        ))
+        .encode();
+        let mut b = common::chunked(128, 5, 20, 0, 1, &body);
+        b.extend_from_slice(then);
+        self.raw(&b);
     }
+}
+
+/// Configuration, then 6 video and 6 audio frames (type, timestamp, body).
+fn sample_media() -> Vec<(u8, u32, Vec<u8>)> {
+    let mut sent: Vec<(u8, u32, Vec<u8>)> = vec![
+        (
+            9,
+            0,
+            vec![0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 0],
+        ),
+        (8, 0, vec![0xaf, 0, 0x12, 0x10]),
+    ];
+    for i in 0..6u32 {
+        let key = if i % 3 == 0 { 0x17 } else { 0x27 };
+        sent.push((9, i * 40, vec![key, 1, 0, 0, 0, 0, 0, 0, 1, i as u8]));
+        sent.push((8, i * 40 + 3, vec![0xaf, 1, 0x21, i as u8]));
+    }
+    sent
+}
+
+/// `media` on stream 1 as chunks, then bytes breaking the chunk stream.
+fn media_then_fault(media: &[(u8, u32, Vec<u8>)]) -> Vec<u8> {
+    let mut b = Vec::new();
+    for (t, ts, d) in media {
+        b.extend(common::chunked(
+            128,
+            if *t == 9 { 6 } else { 4 },
+            *t,
+            *ts,
+            1,
+            d,
+        ));
+    }
+    b.extend_from_slice(&HEADERLESS);
+    b
+}
+
+/// When a [`faulty_source`] sends its media and the fault.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum When {
+    /// In the write of NetStream.Play.Start.
+    WithPlayStart,
+    /// In a write right after it.
+    AfterPlayStart,
+    /// Once the test says so (the client is streaming).
+    Later,
+}
+
+/// A source that sends media and a fault in one write, `when` says when
+/// (`go` says it for [`When::Later`]).
+fn faulty_source(when: When, go: std::sync::mpsc::Receiver<()>) -> u16 {
+    server(simple, move |mut s| {
+        let b = media_then_fault(&sample_media());
+        match when {
+            When::WithPlayStart => s.answer_until_play_then(&b),
+            When::AfterPlayStart => {
+                s.answer_until_play();
+                s.raw(&b);
+            }
+            When::Later => {
+                s.answer_until_play();
+                let _ = go.recv_timeout(PATIENCE);
+                s.raw(&b);
+            }
+        }
+        s.hold();
+    })
 }
 
 /// An onStatus-style info object.
@@ -660,4 +736,89 @@ fn a_connect_error_without_info() {
         ),
         "{rec}"
     );
+}
+
+/// A relay whose source sends media and a fault in one TCP write (with
+/// NetStream.Play.Start, or after it): the destination (serve, read by a
+/// player) gets every message before the fault, byte for byte, then the
+/// relay fails with exit 9 naming the fault.
+#[test]
+fn relay_forwards_what_came_with_a_fault() {
+    for when in [When::WithPlayStart, When::AfterPlayStart, When::Later] {
+        let (go, wait) = std::sync::mpsc::channel();
+        let port = faulty_source(when, wait);
+        let serve = common::Serve::start(&[]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.flv");
+        let player = common::bin()
+            .args(["play", &serve.url("live/dst"), "-o", path.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("play");
+        serve.wait_sessions("play", 1);
+        let src = format!("rtmp://127.0.0.1:{port}/live/k");
+        let relay = common::bin()
+            .args(["--timeout", "5s", "relay", &src, &serve.url("live/dst")])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("relay");
+        // Both ends reached: the relay streams.
+        serve.wait_sessions("publish", 1);
+        let _ = go.send(());
+        let out = common::wait_output(relay, "relay", Duration::from_secs(30));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(9), "{when:?}: {err}");
+        assert!(err.contains("no previous header"), "{err}");
+        let po = common::wait_output(player, "play", Duration::from_secs(20));
+        let data = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&po.stderr)));
+        let (_, tags, _) = flv::read_all(&data).unwrap();
+        let got: Vec<(u8, u32, Vec<u8>)> = tags
+            .iter()
+            .map(|t| (t.tag_type.0, t.timestamp, t.data.to_vec()))
+            .collect();
+        assert_eq!(got, sample_media(), "{when:?}: {err}");
+    }
+}
+
+/// A load player whose server sends media and a fault in one TCP write
+/// (with NetStream.Play.Start, or after it) counts the frames before the
+/// fault, then fails as a protocol fault (exit 9).
+#[test]
+fn load_counts_the_frames_read_with_a_fault() {
+    for when in [When::WithPlayStart, When::AfterPlayStart] {
+        let (_go, wait) = std::sync::mpsc::channel();
+        let port = faulty_source(when, wait);
+        let url = format!("rtmp://127.0.0.1:{port}/live/k");
+        let out = run(&[
+            "--json",
+            "--timeout",
+            "5s",
+            "load",
+            &url,
+            "--players",
+            "1",
+            "--duration",
+            "3s",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .find(|l| l.contains("\"load_summary\""))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no summary: {text} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
+        let s: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(out.status.code(), Some(9), "{when:?}: {s}");
+        assert_eq!(s["failed"], 1, "{s}");
+        let st = &s["streams"][0];
+        for k in ["video_frames", "audio_frames"] {
+            assert_eq!(st[k]["max"], 6, "{when:?}: {k} of {s}");
+        }
+    }
 }

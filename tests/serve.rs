@@ -978,9 +978,20 @@ fn its_own_max_message_is_said_as_such() {
 /// A raw client of serve on `port`: C0+C1, S0+S1+S2 read, C2 (S1 echoed),
 /// then `connect` to `live`, with TCP_NODELAY (no Nagle notes).
 fn connected_client(port: u16) -> TcpStream {
+    connected_client_with(port, None)
+}
+
+/// [`connected_client`], with a receive buffer of `rcvbuf` bytes.
+fn connected_client_with(port: u16, rcvbuf: Option<usize>) -> TcpStream {
     use rtmptool::proto::amf0::Amf0Value as A;
     use rtmptool::proto::message::{Command as Cmd, Message};
-    let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    if let Some(n) = rcvbuf {
+        sock.set_recv_buffer_size(n).unwrap();
+    }
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    sock.connect(&addr.into()).expect("connect");
+    let mut tcp: TcpStream = sock.into();
     tcp.set_nodelay(true).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut c0c1 = vec![3u8];
@@ -1282,4 +1293,406 @@ fn a_recording_is_on_disk_while_publishing_and_whole_after_ctrl_c() {
             assert!(a.1 == b.1, "{kind} tag {i} payload differs");
         }
     }
+}
+
+/// An AMF3 value of an anonymous dynamic object, behind an AVM+ switch.
+fn amf3_object(
+    members: Vec<(&str, rtmptool::proto::amf3::Amf3Value)>,
+) -> rtmptool::proto::amf0::Amf0Value {
+    use rtmptool::proto::amf3::{Amf3Object, Amf3Value};
+    rtmptool::proto::amf0::Amf0Value::AvmPlus(Amf3Value::Object(Box::new(Amf3Object {
+        class_name: String::new(),
+        dynamic: true,
+        externalizable: false,
+        sealed: vec![],
+        dynamic_members: members
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        external: None,
+    })))
+}
+
+/// A command or data message in the AMF3 form (type 17 or 15: format byte
+/// 0, then `values`), as Flash Player and AIR send with objectEncoding 3.
+fn amf3_body(command: bool, values: Vec<rtmptool::proto::amf0::Amf0Value>) -> Vec<u8> {
+    use rtmptool::proto::message::{Command as Cmd, DataMessage, Encoding, Message};
+    let encoding = Encoding::Amf3 { format: 0 };
+    if command {
+        Message::Command(Cmd { encoding, values }).encode().to_vec()
+    } else {
+        Message::Data(DataMessage { encoding, values })
+            .encode()
+            .to_vec()
+    }
+}
+
+/// A client of serve that speaks AMF3 (type 17): handshake, then `connect`
+/// with objectEncoding 3 and its command object behind an AVM+ switch, and
+/// `createStream`; returns the connection and the `_result` of connect.
+fn amf3_client(
+    port: u16,
+) -> (
+    TcpStream,
+    rtmptool::proto::chunk::ChunkDecoder,
+    rtmptool::proto::amf0::Amf0Value,
+) {
+    use rtmptool::proto::amf0::Amf0Value as V;
+    use rtmptool::proto::amf3::Amf3Value as V3;
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_nodelay(true).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut c0c1 = vec![3u8];
+    c0c1.extend([0u8; 1536]);
+    tcp.write_all(&c0c1).unwrap();
+    let mut s = vec![0u8; 3073];
+    tcp.read_exact(&mut s).unwrap();
+    tcp.write_all(&s[1..1537]).unwrap();
+    let connect = amf3_body(
+        true,
+        vec![
+            V::String("connect".into()),
+            V::Number(1.0),
+            amf3_object(vec![
+                ("app", V3::String("live".into())),
+                ("flashVer", V3::String("WIN 32,0,0,465".into())),
+                ("tcUrl", V3::String(format!("rtmp://127.0.0.1:{port}/live"))),
+                ("objectEncoding", V3::Integer(3)),
+            ]),
+        ],
+    );
+    let create = amf3_body(
+        true,
+        vec![V::String("createStream".into()), V::Number(2.0), V::Null],
+    );
+    let mut bytes = common::chunked(128, 3, 17, 0, 0, &connect);
+    bytes.extend(common::chunked(128, 3, 17, 0, 0, &create));
+    tcp.write_all(&bytes).unwrap();
+    let mut dec =
+        rtmptool::proto::chunk::ChunkDecoder::new(rtmptool::proto::chunk::DecoderConfig::default());
+    let got = read_commands(&mut tcp, &mut dec, |c| {
+        c.name() == "_result" && c.transaction_id() == Some(2.0)
+    });
+    let info = got
+        .iter()
+        .find(|c| c.name() == "_result" && c.transaction_id() == Some(1.0))
+        .and_then(|c| c.args().first().cloned())
+        .expect("connect _result");
+    (tcp, dec, info)
+}
+
+/// Reads what serve sends until a command `until` accepts; the commands.
+fn read_commands(
+    tcp: &mut TcpStream,
+    dec: &mut rtmptool::proto::chunk::ChunkDecoder,
+    until: impl Fn(&rtmptool::proto::message::Command) -> bool,
+) -> Vec<rtmptool::proto::message::Command> {
+    let mut got = Vec::new();
+    for m in read_messages(
+        tcp,
+        dec,
+        |m| matches!(m, rtmptool::proto::message::Message::Command(c) if until(c)),
+    ) {
+        if let rtmptool::proto::message::Message::Command(c) = m {
+            got.push(c);
+        }
+    }
+    got
+}
+
+/// Reads and decodes what serve sends until a message `until` accepts (or
+/// serve closes); the messages, with their type kept in [`Message`].
+fn read_messages(
+    tcp: &mut TcpStream,
+    dec: &mut rtmptool::proto::chunk::ChunkDecoder,
+    until: impl Fn(&rtmptool::proto::message::Message) -> bool,
+) -> Vec<rtmptool::proto::message::Message> {
+    use rtmptool::proto::chunk::ChunkEvent;
+    use rtmptool::proto::message::Message;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        while let Some(ev) = dec.poll().expect("serve's chunk stream") {
+            if let ChunkEvent::Message(raw) = ev {
+                let m = Message::decode(raw.header.msg_type, raw.payload.clone())
+                    .unwrap_or_else(|e| panic!("{:?}: {e}", raw.header));
+                let done = until(&m);
+                got.push(m);
+                if done {
+                    return got;
+                }
+            }
+        }
+        match tcp.read(&mut buf) {
+            Ok(0) => return got,
+            Ok(n) => dec.push(&buf[..n]),
+            Err(e) => panic!("reading serve: {e} after {got:?}"),
+        }
+    }
+}
+
+/// A publisher and a player speaking AMF3 (commands of type 17 whose values
+/// switch to AMF3, as Flash Player/AIR with objectEncoding 3 send them;
+/// `@setDataFrame` as type 15): serve reads the connect object, the stream
+/// names and the metadata behind the switches, answers objectEncoding 3 as
+/// nginx-rtmp does (in AMF0, type 20), and players (the AMF3 one, and
+/// ffprobe, which skips type 15) get the metadata as AMF0 data (type 18).
+/// serve took the app and stream names for empty ("/"), answered
+/// objectEncoding 0, and forwarded type 15, which ffprobe never saw.
+#[test]
+fn amf3_clients_publish_and_play() {
+    use rtmptool::proto::amf0::Amf0Value as V;
+    use rtmptool::proto::amf3::Amf3Value as V3;
+    use rtmptool::proto::message::Message;
+    let ffprobe = require("ffprobe");
+    let serve = Serve::start(&["--reveal-keys"]);
+    let probe = Command::new(ffprobe)
+        .args(["-v", "error", "-rw_timeout", "5000000"])
+        .args(["-show_entries", "format_tags", "-of", "json"])
+        .arg(serve.url("live/flash"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ffprobe");
+    // The AMF3 player: play with its name behind a switch.
+    let (mut player, mut pdec, info) = amf3_client(serve.port);
+    assert_eq!(
+        info.get("objectEncoding"),
+        Some(&V::Number(3.0)),
+        "{info:?}"
+    );
+    let play = amf3_body(
+        true,
+        vec![
+            V::String("play".into()),
+            V::Number(3.0),
+            V::Null,
+            V::AvmPlus(V3::String("flash".into())),
+            V::AvmPlus(V3::Integer(0)),
+        ],
+    );
+    player
+        .write_all(&common::chunked(128, 8, 17, 0, 1, &play))
+        .unwrap();
+    serve.wait_sessions("play", 2);
+    // The AMF3 publisher.
+    let (mut publisher, mut dec, _) = amf3_client(serve.port);
+    let publish = amf3_body(
+        true,
+        vec![
+            V::String("publish".into()),
+            V::Number(3.0),
+            V::Null,
+            V::AvmPlus(V3::String("flash".into())),
+            V::AvmPlus(V3::String("live".into())),
+        ],
+    );
+    publisher
+        .write_all(&common::chunked(128, 8, 17, 0, 1, &publish))
+        .unwrap();
+    let got = read_commands(&mut publisher, &mut dec, |c| c.name() == "onStatus");
+    let status = got.last().and_then(|c| c.args().first()).cloned();
+    assert_eq!(
+        status.as_ref().and_then(|s| s.get("code")),
+        Some(&V::String("NetStream.Publish.Start".into())),
+        "{got:?}"
+    );
+    let meta = amf3_body(
+        false,
+        vec![
+            V::String("@setDataFrame".into()),
+            V::String("onMetaData".into()),
+            amf3_object(vec![
+                ("amf3marker", V3::String("from-flash".into())),
+                ("framerate", V3::Double(25.0)),
+            ]),
+        ],
+    );
+    let mut bytes = common::chunked(128, 4, 15, 0, 1, &meta);
+    // What serve does not support: a shared object (type 16: a format
+    // byte, the name "so", version, flags, a "use" event) and AMF3 data
+    // holding a byte array, which AMF0 cannot carry.
+    let so = [&[0u8, 0, 2][..], b"so", &[0; 12], &[1, 0, 0, 0, 0]].concat();
+    bytes.extend(common::chunked(128, 3, 16, 0, 0, &so));
+    let cue = amf3_body(
+        false,
+        vec![
+            V::String("onCuePoint".into()),
+            amf3_object(vec![("thumb", V3::ByteArray(vec![0xff; 40]))]),
+        ],
+    );
+    bytes.extend(common::chunked(128, 4, 15, 0, 1, &cue));
+    let src = media("h264base_aac_10s.flv");
+    let (_, tags, _) = rtmptool::proto::flv::read_all(&std::fs::read(&src).unwrap()).unwrap();
+    for t in tags.iter().filter(|t| t.is_audio() || t.is_video()) {
+        bytes.extend(common::chunked(
+            128,
+            6,
+            t.tag_type.0,
+            t.timestamp,
+            1,
+            &t.data,
+        ));
+    }
+    publisher.write_all(&bytes).unwrap();
+    // The AMF3 player gets the metadata as AMF0 data, then media.
+    let got = read_messages(
+        &mut player,
+        &mut pdec,
+        |m| matches!(m, Message::Data(d) if d.values.first().and_then(V::as_str) == Some("onMetaData")),
+    );
+    let Some(Message::Data(d)) = got.last() else {
+        panic!("no metadata: {got:?}");
+    };
+    assert_eq!(
+        d.encoding,
+        rtmptool::proto::message::Encoding::Amf0,
+        "{d:?}"
+    );
+    assert_eq!(
+        d.values[1].get("amf3marker"),
+        Some(&V::String("from-flash".into())),
+        "{d:?}"
+    );
+    let mut b = [0u8; 65536];
+    for mut c in [player, publisher] {
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        while matches!(c.read(&mut b), Ok(n) if n > 0) {}
+    }
+    let out = wait_output(probe, "ffprobe", Duration::from_secs(30));
+    let j: Json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(
+        j["format"]["tags"]["amf3marker"],
+        "from-flash",
+        "{j} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let streams: Vec<String> = serve
+        .records()
+        .iter()
+        .filter(|r| {
+            r["type"] == "session" && matches!(r["event"].as_str(), Some("publish" | "play"))
+        })
+        .map(|r| r["stream"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(streams, ["live/flash"; 3], "{streams:?}");
+    let findings = serve.stop();
+    let unsupported: Vec<_> = findings
+        .iter()
+        .filter(|f| f["type"] == "finding" && f["code"] != "nagle_stall")
+        .map(|f| {
+            (
+                f["code"].as_str(),
+                f["what"].as_str(),
+                f["severity"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        unsupported,
+        [
+            (Some("unsupported"), Some("shared_object"), Some("warning")),
+            (Some("unsupported"), Some("amf3_data"), Some("warning")),
+        ],
+        "{findings:?}"
+    );
+    let words = findings
+        .iter()
+        .find(|f| f["what"] == "amf3_data")
+        .and_then(|f| f["message"].as_str())
+        .unwrap_or("");
+    assert!(
+        words.contains("\"onCuePoint\" holds a byte array (40 bytes)"),
+        "{words}"
+    );
+}
+
+/// Players that go away mid-stream (a reset: they close with data unread)
+/// while serve writes to them gave up, they were not refused: no
+/// `refused` finding. serve took the failed write for its own close and
+/// said "play was accepted, but the server closed the connection: … an
+/// access rule refuses the client" (when the write, not the read, saw the
+/// reset first: each player has a small receive buffer, so that serve has
+/// bytes waiting for it, and there are eight).
+#[test]
+fn players_that_reset_are_not_refused() {
+    use rtmptool::proto::amf0::Amf0Value as A;
+    use rtmptool::proto::message::{Command as Cmd, Message};
+    let serve = Serve::start(&[]);
+    let cmd = |name: &str, txn: f64, args: Vec<A>| {
+        Message::Command(Cmd::new(name, txn, A::Null, args)).encode()
+    };
+    let mut players = Vec::new();
+    for _ in 0..8 {
+        // A small receive buffer: serve has bytes waiting for it.
+        let mut p = connected_client_with(serve.port, Some(4096));
+        let mut b = common::chunked(128, 3, 20, 0, 0, &cmd("createStream", 2.0, vec![]));
+        b.extend(common::chunked(
+            128,
+            8,
+            20,
+            0,
+            1,
+            &cmd("play", 3.0, vec![A::String("gone".into())]),
+        ));
+        p.write_all(&b).unwrap();
+        players.push(p);
+    }
+    serve.wait_sessions("play", 8);
+    let mut publisher = connected_client(serve.port);
+    let mut b = common::chunked(128, 3, 20, 0, 0, &cmd("createStream", 2.0, vec![]));
+    b.extend(common::chunked(
+        128,
+        8,
+        20,
+        0,
+        1,
+        &cmd(
+            "publish",
+            3.0,
+            vec![A::String("gone".into()), A::String("live".into())],
+        ),
+    ));
+    let src = media("h264base_aac_10s.flv");
+    let (_, tags, _) = rtmptool::proto::flv::read_all(&std::fs::read(&src).unwrap()).unwrap();
+    for t in tags.iter().filter(|t| t.is_audio() || t.is_video()) {
+        b.extend(common::chunked(
+            128,
+            6,
+            t.tag_type.0,
+            t.timestamp,
+            1,
+            &t.data,
+        ));
+    }
+    let writer = std::thread::spawn(move || {
+        let _ = publisher.write_all(&b);
+        publisher
+    });
+    // Each player takes some media, then resets.
+    for mut p in players {
+        let mut got = 0;
+        let mut buf = [0u8; 16384];
+        while got < 16 * 1024 {
+            match p.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        drop(p);
+    }
+    serve.wait_sessions("close", 8);
+    send_then_close(writer.join().unwrap(), &[]);
+    let findings = serve.stop();
+    let refused: Vec<_> = findings
+        .iter()
+        .filter(|f| f["type"] == "finding" && f["code"] == "refused")
+        .collect();
+    assert!(refused.is_empty(), "{refused:?}");
 }

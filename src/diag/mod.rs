@@ -68,6 +68,9 @@ pub enum Code {
     /// opened, a message that does not decode, a message type RTMP does not
     /// define.
     ProtocolViolation,
+    /// `serve`: the peer uses something serve does not support (a shared
+    /// object, AMF3 data AMF0 cannot carry); what serve did instead.
+    Unsupported,
 }
 
 impl Code {
@@ -85,6 +88,7 @@ impl Code {
             Code::Acknowledgement => "acknowledgement",
             Code::NagleStall => "nagle_stall",
             Code::ProtocolViolation => "protocol_violation",
+            Code::Unsupported => "unsupported",
         }
     }
 }
@@ -1441,6 +1445,27 @@ fn message(
                     ms.small_video += 1;
                 }
             }
+        }
+        Message::Command(cmd)
+            if matches!(cmd.encoding, crate::proto::message::Encoding::Amf3 { .. })
+                || cmd
+                    .values
+                    .iter()
+                    .any(|v| matches!(v, Amf0Value::AvmPlus(_))) =>
+        {
+            // Values behind an AVM+ switch (Flash Player/AIR with
+            // objectEncoding 3, FMS answering it) read as AMF0: a stream
+            // key among them is a secret, a status code is seen.
+            let cmd = crate::proto::message::Command {
+                encoding: cmd.encoding,
+                values: cmd
+                    .values
+                    .iter()
+                    .cloned()
+                    .map(Amf0Value::without_avmplus)
+                    .collect(),
+            };
+            command(c, d, r, raw, &cmd, reveal)
         }
         Message::Command(cmd) => command(c, d, r, raw, cmd, reveal),
         Message::WindowAckSize(w) if c.ack_window[i].is_none() && *w > 0 => {

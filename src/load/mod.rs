@@ -410,8 +410,13 @@ impl Conn {
         Ok(())
     }
 
-    /// Reads once into the session (cancel safe).
+    /// Reads once into the session (cancel safe). When the bytes read hold
+    /// a fault after complete messages, those messages' events come first
+    /// (`Ok`): the error is returned by the next call.
     async fn read(&mut self, ctx: &Ctx) -> Result<(), ConnErr> {
+        if let Some(e) = self.session.error() {
+            return Err(ConnErr::Session(e.clone()));
+        }
         let want = self.want;
         let n = self
             .tcp
@@ -431,9 +436,10 @@ impl Conn {
             MIN_READ.max(want / 2)
         };
         ctx.metrics.borrow_mut().bytes_in += n as u64;
-        self.session
-            .handle_received(n, ctx.now())
-            .map_err(ConnErr::Session)
+        match self.session.handle_received(n, ctx.now()) {
+            Err(e) if !self.session.has_events() => Err(ConnErr::Session(e)),
+            _ => Ok(()),
+        }
     }
 }
 

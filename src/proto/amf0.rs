@@ -337,7 +337,45 @@ fn from_amf3(v: &Amf3Value) -> Amf0Value {
     }
 }
 
+/// What of an AMF3 value has no AMF0 equivalent (see
+/// [`Amf0Value::avmplus_loss`]).
+fn amf3_loss(v: &Amf3Value) -> Option<String> {
+    match v {
+        Amf3Value::ByteArray(b) => Some(format!("a byte array ({} bytes)", b.len())),
+        Amf3Value::CyclicReference(_) => Some("a reference to an enclosing value".into()),
+        Amf3Value::Object(o) if o.externalizable && o.external.is_none() => Some(format!(
+            "an externalizable object of class \"{}\"",
+            o.class_name
+        )),
+        Amf3Value::Object(o) => o
+            .external
+            .iter()
+            .map(|b| &**b)
+            .chain(o.sealed.iter().chain(&o.dynamic_members).map(|(_, v)| v))
+            .find_map(amf3_loss),
+        Amf3Value::Array { assoc, dense } => assoc
+            .iter()
+            .map(|(_, v)| v)
+            .chain(dense)
+            .find_map(amf3_loss),
+        Amf3Value::VectorObject { items, .. } => items.iter().find_map(amf3_loss),
+        Amf3Value::Dictionary { entries, .. } => entries.iter().find_map(|(_, v)| amf3_loss(v)),
+        _ => None,
+    }
+}
+
 impl Amf0Value {
+    /// What of this value [`Amf0Value::without_avmplus`] cannot carry (it
+    /// becomes null): the first AMF3 byte array, reference to an enclosing
+    /// value or externalizable object whose body is opaque, in words.
+    pub fn avmplus_loss(&self) -> Option<String> {
+        match self {
+            Amf0Value::AvmPlus(v) => amf3_loss(v),
+            Amf0Value::StrictArray(v) => v.iter().find_map(Amf0Value::avmplus_loss),
+            v => v.properties()?.iter().find_map(|(_, v)| v.avmplus_loss()),
+        }
+    }
+
     /// The string inside [`Amf0Value::String`] or [`Amf0Value::LongString`].
     pub fn as_str(&self) -> Option<&str> {
         match self {
@@ -1050,6 +1088,33 @@ mod tests {
                 Amf0Value::StrictArray(vec![Amf0Value::Number(1.0), Amf0Value::Number(-1.0)]),
                 Amf0Value::Null,
             ])
+        );
+    }
+    #[test]
+    fn what_amf0_cannot_carry_is_named() {
+        use crate::proto::amf3::Amf3Object;
+        let plain = Amf0Value::Object(vec![(
+            "a".into(),
+            Amf0Value::AvmPlus(Amf3Value::VectorInt {
+                fixed: false,
+                items: vec![1],
+            }),
+        )]);
+        assert_eq!(plain.avmplus_loss(), None);
+        let deep = Amf0Value::StrictArray(vec![
+            plain,
+            Amf0Value::AvmPlus(Amf3Value::Object(Box::new(Amf3Object {
+                class_name: String::new(),
+                dynamic: true,
+                externalizable: false,
+                sealed: vec![],
+                dynamic_members: vec![("thumb".into(), Amf3Value::ByteArray(vec![0; 5]))],
+                external: None,
+            }))),
+        ]);
+        assert_eq!(
+            deep.avmplus_loss().as_deref(),
+            Some("a byte array (5 bytes)")
         );
     }
     use crate::proto::amf3::tests::arb_amf3;

@@ -420,6 +420,13 @@ pub async fn run<C: Connector>(
         );
         let outcome = if ended && !cfg.reconnect {
             Outcome::Ended
+        } else if let Some(e) = src.session.error() {
+            // The source broke the stream in the read that brought what
+            // was just forwarded (while its end was being reached, or a
+            // reconnect): no more bytes may come to say so again.
+            Outcome::Failed(Side::Source, e.clone().into())
+        } else if let Some(e) = dst.session.error() {
+            Outcome::Failed(Side::Destination, e.clone().into())
         } else {
             match hot::run(src, dst, flow, cfg, &mut progress, &mut stopping).await {
                 Ok((s, d, f, o)) => {

@@ -107,6 +107,53 @@ pub fn strip_set_data_frame(msg_type: MessageType, p: &Bytes) -> Bytes {
     }
 }
 
+/// An AMF3 data message (type 15: a format byte, then AMF0 values that may
+/// switch to AMF3, as Flash Player and AIR publishers with objectEncoding 3
+/// send `@setDataFrame`/`onMetaData`) as the AMF0 data message (type 18)
+/// closest to it ([`Amf0Value::without_avmplus`]), the form nginx-rtmp
+/// hands its players (it sends metadata as type 18) and the only one FFmpeg
+/// reads (it skips type 15: its players would get no metadata). Anything
+/// else, and a type 15 body that does not decode (the strict analysis
+/// reports it), as it is. The third value names what AMF0 could not carry
+/// (it became null), with the data's name.
+///
+/// [`Amf0Value::without_avmplus`]: crate::proto::amf0::Amf0Value::without_avmplus
+pub fn data_as_amf0(msg_type: MessageType, p: &Bytes) -> (MessageType, Bytes, Option<String>) {
+    use crate::proto::amf0::Amf0Value;
+    use crate::proto::message::{DataMessage, Encoding, Message};
+    if msg_type != MessageType::DATA_AMF3 {
+        return (msg_type, p.clone(), None);
+    }
+    match Message::decode(msg_type, p.clone()) {
+        Ok(Message::Data(d)) => {
+            let loss = d
+                .values
+                .iter()
+                .find_map(Amf0Value::avmplus_loss)
+                .map(|what| {
+                    let name = d
+                        .values
+                        .iter()
+                        .filter_map(Amf0Value::as_str)
+                        .find(|n| *n != "@setDataFrame")
+                        .unwrap_or("");
+                    format!("\"{}\" holds {what}", name.escape_debug())
+                });
+            let values = d
+                .values
+                .into_iter()
+                .map(Amf0Value::without_avmplus)
+                .collect();
+            let m = Message::Data(DataMessage {
+                encoding: Encoding::Amf0,
+                values,
+            });
+            (MessageType::DATA_AMF0, m.encode(), loss)
+        }
+        _ => (msg_type, p.clone(), None),
+    }
+}
+
 /// Bounds of the hub.
 #[derive(Debug, Clone, Copy)]
 pub struct HubLimits {
@@ -529,6 +576,65 @@ mod tests {
         assert_eq!(
             strip_set_data_frame(MessageType::VIDEO, &Bytes::from(p.clone()))[..],
             p[..]
+        );
+    }
+
+    /// AMF3 data (an AVM+ switch inside) becomes the AMF0 data message with
+    /// the same values; AMF0 data and a body that does not decode stay.
+    #[test]
+    fn amf3_data_becomes_amf0_data() {
+        use crate::proto::amf0::Amf0Value as V;
+        use crate::proto::amf3::{Amf3Object, Amf3Value as V3};
+        use crate::proto::message::{DataMessage, Encoding, Message};
+        let meta = V3::Object(Box::new(Amf3Object {
+            class_name: String::new(),
+            dynamic: true,
+            externalizable: false,
+            sealed: vec![],
+            dynamic_members: vec![
+                ("width".into(), V3::Integer(320)),
+                ("encoder".into(), V3::String("flash".into())),
+            ],
+            external: None,
+        }));
+        let data = |encoding, last| {
+            Message::Data(DataMessage {
+                encoding,
+                values: vec![V::String("onMetaData".into()), last],
+            })
+            .encode()
+        };
+        let amf3 = data(Encoding::Amf3 { format: 0 }, V::AvmPlus(meta));
+        assert_eq!(amf3[0], 0);
+        let amf0 = data(
+            Encoding::Amf0,
+            V::Object(vec![
+                ("width".into(), V::Number(320.0)),
+                ("encoder".into(), V::String("flash".into())),
+            ]),
+        );
+        let (t, b, loss) = data_as_amf0(MessageType::DATA_AMF3, &amf3);
+        assert_eq!((t, &b[..], loss), (MessageType::DATA_AMF0, &amf0[..], None));
+        let bad = Bytes::from_static(&[0, 0x11, 0x0a]);
+        assert_eq!(
+            data_as_amf0(MessageType::DATA_AMF3, &bad),
+            (MessageType::DATA_AMF3, bad.clone(), None)
+        );
+        let a0 = amf0;
+        assert_eq!(
+            data_as_amf0(MessageType::DATA_AMF0, &a0),
+            (MessageType::DATA_AMF0, a0.clone(), None)
+        );
+        // What AMF0 cannot carry becomes null, and is named.
+        let thumb = V::AvmPlus(V3::ByteArray(vec![1, 2, 3]));
+        let (_, b, loss) = data_as_amf0(
+            MessageType::DATA_AMF3,
+            &data(Encoding::Amf3 { format: 0 }, thumb),
+        );
+        assert_eq!(&b[..], &data(Encoding::Amf0, V::Null)[..]);
+        assert_eq!(
+            loss.as_deref(),
+            Some("\"onMetaData\" holds a byte array (3 bytes)")
         );
     }
 }

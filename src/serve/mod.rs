@@ -469,6 +469,9 @@ struct Conn {
     /// serve is stopping and closed the connection itself: a handshake it
     /// cut short is not the client's fault.
     stopping: bool,
+    /// What of the client's serve does not support was reported (once
+    /// each per connection).
+    unsupported: Vec<&'static str>,
 }
 
 async fn connection(tcp: TcpStream, peer: SocketAddr, id: u64, shared: Arc<Shared>) {
@@ -574,6 +577,7 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, id: u64, shared: Arc<Share
         local,
         over_limit: None,
         stopping: false,
+        unsupported: Vec::new(),
     };
     // Plain TCP: lock-free halves and no flush; TLS: the generic split.
     let (how, detail) = match tls_stream {
@@ -761,9 +765,12 @@ impl Conn {
         tls: bool,
         hs_deadline: Instant,
     ) -> (Option<(Dir, CloseKind)>, String) {
+        // A write fails when the client reset the connection (or closed
+        // it with data unread): its close, not serve's (a close of serve's
+        // right after play reads as a refusal by an access rule).
         let gone = || {
             (
-                Some((Dir::S2c, CloseKind::Rst)),
+                Some((Dir::C2s, CloseKind::Rst)),
                 "write failed: the client went away".to_string(),
             )
         };
@@ -977,21 +984,94 @@ impl Conn {
                 ServerEvent::Media(m) => {
                     self.published(m.header.msg_type, m.header.timestamp, &m.payload)
                 }
+                ServerEvent::Ignored(m)
+                    if matches!(
+                        m.header.msg_type,
+                        MessageType::SHARED_OBJECT_AMF0 | MessageType::SHARED_OBJECT_AMF3
+                    ) =>
+                {
+                    let t = m.header.msg_type;
+                    self.unsupported(
+                        "shared_object",
+                        Some(m.offset),
+                        format!(
+                            "the client sent a shared object message (type {}, {}: {} bytes on \
+                             chunk stream {} at offset {}): serve does not support remote shared \
+                             objects and ignores it, as nginx-rtmp does; the client gets no \
+                             answer (no sync or change events)",
+                            t.0,
+                            t.name(),
+                            m.payload.len(),
+                            m.csid,
+                            m.offset
+                        ),
+                        "use a server with remote shared objects (Adobe Media Server, Wowza, \
+                         Red5) for this application, or do without them",
+                    );
+                }
                 _ => {}
             }
         }
     }
 
+    /// Reports, once per `kind` and connection, what of the client's serve
+    /// does not support and what it did instead (a warning, `unsupported`).
+    fn unsupported(
+        &mut self,
+        kind: &'static str,
+        offset: Option<u64>,
+        message: String,
+        fix: &'static str,
+    ) {
+        if self.unsupported.contains(&kind) {
+            return;
+        }
+        self.unsupported.push(kind);
+        let finding = crate::diag::Finding {
+            code: crate::diag::Code::Unsupported,
+            severity: crate::diag::Severity::Warning,
+            conn: self.conn_name().into(),
+            conn_id: self.id,
+            dir: Some(Dir::C2s),
+            frame: None,
+            offset,
+            time: Some(wall_clock()),
+            message,
+            fix: fix.into(),
+            facts: vec![("what", crate::diag::Fact::Text(kind.into()))],
+        };
+        self.shared.findings.fetch_add(1, Ordering::Relaxed);
+        (self.shared.sink)(ServeEvent::Finding {
+            peer: self.peer,
+            finding: Box::new(finding),
+        });
+    }
+
     /// A publisher's audio, video or data message: recorded and fanned out.
     fn published(&mut self, msg_type: MessageType, timestamp: u32, payload: &Bytes) {
         if let Role::Publisher { key, record, .. } = &mut self.role {
-            let payload = hub::strip_set_data_frame(msg_type, payload);
+            let (msg_type, payload, loss) = hub::data_as_amf0(msg_type, payload);
+            let payload = hub::strip_set_data_frame(msg_type, &payload);
             let frame = Frame::new(msg_type, timestamp, payload, self.shared.cfg.chunk_size);
             if let Some(r) = record {
                 r.write(&frame);
             }
             self.stats.messages += 1;
             self.shared.hub.frame(key, frame);
+            if let Some(loss) = loss {
+                self.unsupported(
+                    "amf3_data",
+                    None,
+                    format!(
+                        "the publisher's AMF3 data message (type 15) {loss}, which AMF0 cannot \
+                         carry: players get null in its place (serve sends AMF3 data to \
+                         players as AMF0, type 18, as nginx-rtmp sends metadata; FFmpeg reads \
+                         no type 15)"
+                    ),
+                    "send that value in a form AMF0 carries (a string, e.g. base64, or \
+                     numbers), or publish with objectEncoding 0 (AMF0 data, type 18)",
+                );
+            }
         }
     }
 

@@ -222,6 +222,9 @@ pub struct ServerSession {
     /// `[audio|video]FourCcInfoMap`, `capsEx`): the answer states the
     /// server's own.
     enhanced: bool,
+    /// The client's `connect` asked for AMF3 (`objectEncoding` 3): the
+    /// answer says so, as nginx-rtmp echoes it.
+    amf3: bool,
     events: VecDeque<ServerSessionEvent>,
     /// Created message streams and their state.
     streams: Vec<(u32, StreamState)>,
@@ -267,6 +270,7 @@ impl ServerSession {
             config,
             connected: false,
             enhanced: false,
+            amf3: false,
             events: VecDeque::new(),
             streams: Vec::new(),
             next_stream: 1,
@@ -418,6 +422,17 @@ impl ServerSession {
     }
 
     fn on_command(&mut self, cmd: Command, header: MessageHeader, now: Duration) {
+        // A command of type 17 (AMF3: Flash Player or AIR with
+        // objectEncoding 3) is a format byte, then AMF0 values, any of
+        // which may switch to AMF3 (0x11): those are read as their AMF0
+        // equivalents, so that a connect object, a stream name or a start
+        // behind a switch is what the client asked (nginx-rtmp skips the
+        // format byte and reads AMF0 too, but closes at a switch).
+        let Command { encoding, values } = cmd;
+        let cmd = Command {
+            encoding,
+            values: values.into_iter().map(Amf0Value::without_avmplus).collect(),
+        };
         let txn = cmd.transaction_id().unwrap_or(0.0);
         let sid = header.stream_id;
         let id = |kind, stream_id| RequestId {
@@ -430,6 +445,7 @@ impl ServerSession {
                 let obj = cmd.command_object().cloned().unwrap_or(Amf0Value::Null);
                 let s = |k: &str| obj.get(k).and_then(Amf0Value::text).map(|c| c.into_owned());
                 self.enhanced = Capabilities::announced_in(&obj);
+                self.amf3 = obj.get("objectEncoding").and_then(Amf0Value::as_f64) == Some(3.0);
                 (
                     id(Kind::Connect, 0),
                     Request::Connect {
@@ -625,7 +641,10 @@ impl ServerSession {
                     "Connection succeeded.",
                 );
                 if let Amf0Value::Object(v) = &mut i {
-                    v.push(("objectEncoding".into(), Amf0Value::Number(0.0)));
+                    // The client's encoding, as nginx-rtmp answers (the
+                    // answers themselves are AMF0, type 20, as nginx's).
+                    let enc = if self.amf3 { 3.0 } else { 0.0 };
+                    v.push(("objectEncoding".into(), Amf0Value::Number(enc)));
                 }
                 self.command(CSID_COMMAND, 0, "_result", id.txn, props, vec![i]);
                 None
