@@ -130,10 +130,8 @@ const COUNT_STEP: usize = 16 << 10;
 /// counts: what is past [`UNCOUNTED_PARTIAL`], rounded up to a step.
 #[inline]
 fn counted(partial: usize) -> usize {
-    partial
-        .saturating_sub(UNCOUNTED_PARTIAL)
-        .div_ceil(COUNT_STEP)
-        .saturating_mul(COUNT_STEP)
+    // (A decoder holds at most `max_partial_bytes`: no overflow.)
+    (partial.saturating_sub(UNCOUNTED_PARTIAL) + COUNT_STEP - 1) & !(COUNT_STEP - 1)
 }
 
 /// Settings of a [`ChunkDecoder`].
@@ -446,6 +444,11 @@ pub struct ChunkDecoder {
     chunk_size: u32,
     states: Vec<CsidState>,
     partial_bytes: usize,
+    /// `counted(partial_bytes)`: what the shared budget counts of it.
+    counted: usize,
+    /// `partial_bytes` in `count_lo..=count_hi` is counted as `counted`.
+    count_lo: usize,
+    count_hi: usize,
     /// Sum of [`Partial::reserved`]: bounded by `max_partial_bytes`.
     reserved: usize,
     events: VecDeque<ChunkEvent>,
@@ -471,6 +474,9 @@ impl ChunkDecoder {
             buf: BytesMut::new(),
             states: Vec::new(),
             partial_bytes: 0,
+            counted: 0,
+            count_lo: 0,
+            count_hi: UNCOUNTED_PARTIAL,
             reserved: 0,
             events: VecDeque::new(),
             failed: None,
@@ -517,17 +523,44 @@ impl ChunkDecoder {
     /// no shared update).
     #[inline]
     fn set_partial(&mut self, n: usize) {
-        let (was, now) = (counted(self.partial_bytes), counted(n));
-        if was != now
-            && let Some(g) = &self.cfg.reserve_budget
-        {
+        self.partial_bytes = n;
+        // Within the step counted, nothing to do (most chunks).
+        if n > self.count_hi || n < self.count_lo {
+            self.recount();
+        }
+    }
+
+    /// Moves the shared count to the step `partial_bytes` is in.
+    #[cold]
+    #[inline(never)]
+    fn recount(&mut self) {
+        let (was, now) = (self.counted, counted(self.partial_bytes));
+        if let Some(g) = &self.cfg.reserve_budget {
             if now > was {
                 g.hold(now - was);
             } else {
                 g.unhold(was - now);
             }
         }
-        self.partial_bytes = n;
+        self.counted = now;
+        // The partial sizes counted as `now`: count_lo..=count_hi.
+        self.count_hi = UNCOUNTED_PARTIAL + now;
+        self.count_lo = if now == 0 {
+            0
+        } else {
+            self.count_hi - COUNT_STEP + 1
+        };
+    }
+
+    /// With `after` bytes in incomplete messages (more than the step
+    /// counted now), whether the decoders sharing the budget would hold more
+    /// than it allows: (what they would hold, the limit).
+    #[cold]
+    #[inline(never)]
+    fn over_shared(&self, after: usize) -> Option<(usize, usize)> {
+        let g = self.cfg.reserve_budget.as_ref()?;
+        let all = g.held() + counted(after) - self.counted;
+        (all > g.held_limit()).then_some((all, g.held_limit()))
     }
 
     fn release(&mut self, n: usize) {
@@ -991,13 +1024,10 @@ impl ChunkDecoder {
         let single = !continuing && payload_len == remaining;
         if !single {
             let after = self.partial_bytes + payload_len;
-            // The decoders that share a budget, together.
-            let (was, now) = (counted(self.partial_bytes), counted(after));
-            let shared = if now > was
-                && let Some(g) = &self.cfg.reserve_budget
-            {
-                let all = g.held() + now - was;
-                (all > g.held_limit()).then_some((all, g.held_limit()))
+            // The decoders that share a budget, together (only when this
+            // one would be counted a step more).
+            let shared = if after > self.count_hi {
+                self.over_shared(after)
             } else {
                 None
             };
