@@ -36,6 +36,7 @@ RELAY=${RELAY_BIN:-$BIN}
 dir=$(mktemp -d); chmod 755 "$dir"
 FLV=${FLV:-target/bench-1mbit.flv}
 if [ ! -s "$FLV" ]; then
+  mkdir -p "$(dirname "$FLV")"
   ffmpeg -nostdin -loglevel error -f lavfi -i testsrc2=size=640x360:rate=30 -f lavfi -i sine=frequency=440 \
     -c:v libx264 -preset veryfast -b:v 950k -maxrate 950k -bufsize 1900k -g 60 \
     -c:a aac -b:a 64k -t 30 -f flv "$FLV"
