@@ -10,6 +10,7 @@ pub mod capture;
 pub mod diag;
 pub mod load;
 pub mod net;
+pub mod play;
 pub mod probe;
 pub mod proto;
 pub mod relay;

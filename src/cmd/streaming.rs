@@ -296,6 +296,12 @@ impl Interrupt {
     }
 }
 
+impl rtmptool::play::Stop for Interrupt {
+    fn stopped(&mut self) -> impl Future<Output = ()> {
+        self.recv()
+    }
+}
+
 /// Starts listening for Ctrl-C and SIGTERM ([`Interrupt`]). Call inside the
 /// runtime.
 pub fn sigint() -> Result<Interrupt, Exit> {
