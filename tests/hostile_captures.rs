@@ -343,3 +343,37 @@ fn many_connections_of_junk_stay_within_the_memory_budget() {
         "{unjudged} directions not fully checked"
     );
 }
+
+/// A server whose chunk stream breaks after the handshake (a chunk on a
+/// chunk stream no fmt-0 header opened): a protocol violation of the
+/// server, at the offset where it broke, right after S2 or after a first
+/// good message (it was "no fault found", a client's break was one).
+#[test]
+fn a_server_that_breaks_its_chunk_stream_is_a_protocol_violation() {
+    // Window Acknowledgement Size 2500000 on chunk stream 2: 12 + 4 bytes.
+    let ack: &[u8] = &[2, 0, 0, 0, 0, 0, 4, 5, 0, 0, 0, 0, 0, 0x26, 0x25, 0xa0];
+    for (lead, fmt) in [(&[][..], 1u8), (ack, 1), (ack, 2), (&[][..], 3)] {
+        let mut p = Pcap::new(1);
+        let (c, s, _) = rtmp_conn(&mut p, 0);
+        // After S0+S1+S2 (3073 bytes from 5000).
+        let mut bytes = lead.to_vec();
+        let at = 3073 + bytes.len();
+        bytes.push(fmt << 6 | 40);
+        bytes.extend([0x5a; 400]);
+        p.tcp(s, c, 5000 + 3073, false, &bytes);
+        let (code, out, err, _) = dump(&p.out, &["--json", "diagnose", "-"]);
+        assert_eq!(code, Some(8), "{out}{err}");
+        let f: Vec<serde_json::Value> = out
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .filter(|r: &serde_json::Value| r["code"] == "protocol_violation")
+            .collect();
+        assert_eq!(f.len(), 1, "fmt {fmt} after {} bytes: {out}", lead.len());
+        assert_eq!(
+            (&f[0]["dir"], &f[0]["severity"], &f[0]["offset"]),
+            (&"s2c".into(), &"error".into(), &at.into()),
+            "{}",
+            f[0]
+        );
+    }
+}

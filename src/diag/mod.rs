@@ -1171,6 +1171,63 @@ fn odd_words(o: &Odd) -> String {
 /// type RTMP does not define. One finding per connection; none when the
 /// stream was misread (a chunk-size mismatch) or read with holes.
 fn protocol_violation(c: &mut ConnDiag) {
+    client_violation(c);
+    server_chunk_break(c);
+}
+
+/// The server's chunk stream broke where the capture read it cleanly: a
+/// chunk on a chunk stream no fmt-0 header opened (what the client then
+/// reads is not what the server meant).
+fn server_chunk_break(c: &mut ConnDiag) {
+    let d = Dir::S2c;
+    let i = d.index();
+    if c.unclean[i]
+        || c.bad_version.is_some()
+        || c.answer_not_rtmp.is_some()
+        || c.findings
+            .iter()
+            .any(|f| f.code == Code::ChunkSizeMismatch && f.dir == Some(d))
+    {
+        return;
+    }
+    let Some((offset, frame, time, fmt, csid)) = c.chunk_break[i] else {
+        return;
+    };
+    let mut message = format!(
+        "the server sent a fmt {fmt} chunk header on chunk stream {csid} at offset {offset} \
+         (frame {frame}), a chunk stream that no fmt-0 header opened: the message's length, \
+         type and stream are unknown, so nothing from there on reads as chunks; a client \
+         misreads the rest of the stream or drops the connection"
+    );
+    if let Some((_, f, _)) = c.closed[Dir::C2s.index()] {
+        message.push_str(&format!("; the client closed the connection (frame {f})"));
+    }
+    c.findings.push(Finding {
+        code: Code::ProtocolViolation,
+        severity: Severity::Error,
+        conn: c.name.clone(),
+        conn_id: c.id,
+        dir: Some(d),
+        frame: Some(frame),
+        offset: Some(offset),
+        time: Some(time),
+        message,
+        fix: "the server writes bytes that are not RTMP chunks after the handshake (its own \
+              bug, a second writer on the socket, or a proxy that injects or drops bytes): \
+              every chunk stream must start with a fmt-0 header (RTMP 1.0 §5.3.1.2); capture \
+              the server's side (rtmptool dump) to see what it sent at that offset"
+            .into(),
+        facts: vec![
+            ("csid", Fact::Int(u64::from(csid))),
+            ("fmt", Fact::Int(u64::from(fmt))),
+            ("break_offset", Fact::Int(offset)),
+            ("offset", Fact::Int(offset)),
+        ],
+    });
+}
+
+/// The client's protocol breaks.
+fn client_violation(c: &mut ConnDiag) {
     let d = Dir::C2s;
     let i = d.index();
     if c.unclean[i]
